@@ -1,0 +1,1 @@
+"""Configuration: load a source, validate it completely, resolve it into a RuntimeConfig."""

@@ -1,0 +1,120 @@
+"""The resolved, runtime form of the configuration.
+
+Everything here is computed once at load time so the request path only reads
+attributes: URLs are pre-split, auth headers pre-built, params pre-merged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Operations a deployment-scoped request can target, as they appear after
+# `/openai/deployments/{deployment}/` (Azure) or after `/v1/` (OpenAI).
+Operation = Literal["chat/completions", "completions", "embeddings"]
+KNOWN_OPERATIONS: tuple[str, ...] = ("chat/completions", "completions", "embeddings")
+
+# How the gateway authenticates to the upstream.
+#   "api-key":     a server-side key from the config, sent as `api-key`
+#                  (serverless groups also send it as `Authorization: Bearer`).
+#   "passthrough": the caller's own key is sent upstream as `api-key`
+#                  (stulzq's behaviour when no key is configured).
+UpstreamAuth = Literal["api-key", "passthrough"]
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One upstream target for one public model: a deployment in an Azure resource,
+    or a serverless endpoint."""
+
+    group: str
+    deployment: str | None  # None for serverless groups
+    api_version: str | None  # None: send no api-version (serverless without version)
+    serverless: bool
+    # Azure: ".../openai/deployments/{deployment}" (no trailing slash); the
+    # operation is appended. Serverless: the group's baseURL as configured.
+    base_url: str
+    auth: UpstreamAuth
+    # Static upstream headers: auth (for "api-key") then additionalHeaders.
+    headers: tuple[tuple[str, str], ...]
+    add_params: dict[str, object] = field(default_factory=dict)
+    drop_params: frozenset[str] = frozenset()
+    force_prompt: bool = False
+    assistants: bool = False
+
+    @property
+    def rewrites_body(self) -> bool:
+        """True when a request body must be parsed and re-encoded for this backend."""
+        return bool(self.add_params or self.drop_params or self.force_prompt or self.serverless)
+
+    def url(self, operation: str) -> str:
+        """The full upstream URL for an operation, api-version included once."""
+        if self.serverless:
+            base = _serverless_base(self.base_url, operation)
+        else:
+            base = f"{self.base_url}/{operation}"
+        if self.api_version:
+            return f"{base}?api-version={self.api_version}"
+        return base
+
+
+def _serverless_base(base_url: str, operation: str) -> str:
+    """A serverless baseURL is a full endpoint (often ending in /chat/completions);
+    aim it at the requested operation."""
+    trimmed = base_url.rstrip("/")
+    # Longest first, so "/chat/completions" is not mistaken for "/completions".
+    for known in sorted(KNOWN_OPERATIONS, key=len, reverse=True):
+        if trimmed.endswith("/" + known):
+            if known == operation:
+                return trimmed
+            return trimmed[: -len(known)] + operation
+    return f"{trimmed}/{operation}"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A public model id and the backends that can serve it, in preference order."""
+
+    model: str
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerKey:
+    """A key a caller presents to the gateway."""
+
+    name: str
+    key: str
+    models: frozenset[str] | None = None  # None: every model
+
+    def allows(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """The project's own settings (the top-level `gateway:` key)."""
+
+    api_keys: tuple[CallerKey, ...] = ()
+    allow_anonymous: bool = False
+    connect_timeout: float = 10.0
+    read_timeout: float = 300.0
+    max_body_bytes: int = 25 * 1024 * 1024
+    # Drop Azure's filter-only stream chunks (empty id, `choices: []` with
+    # prompt_filter_results) so clients see OpenAI-shaped streams only.
+    normalize_streams: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """Everything the request path needs, resolved and validated."""
+
+    routes: dict[str, Route]  # public model id -> route, in config order
+    settings: GatewaySettings
+    source: str  # where it came from, for `check` and logs (never a secret)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def passthrough(self) -> bool:
+        """True when some backend forwards the caller's own key upstream."""
+        return any(b.auth == "passthrough" for r in self.routes.values() for b in r.backends)

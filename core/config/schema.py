@@ -1,0 +1,387 @@
+"""The configuration file's shape: pydantic models, readable errors, unknown keys, JSON Schema.
+
+Field names are snake_case with the file's own key as an explicit alias, so error
+paths and the JSON Schema use the keys users actually write (`deploymentName`).
+Every model accepts unknown keys (LibreChat grows new ones faster than we do);
+`unknown_keys()` turns them into warnings instead of failures.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from typing import Annotated, Any, ClassVar, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+
+MIB = 1024 * 1024
+SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
+
+
+class Section(BaseModel):
+    """Base of every model: unknown keys are kept (and warned about), not rejected.
+
+    The JSON Schema still says `additionalProperties: false` so editors flag typos.
+    """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
+
+    # False for wrappers whose other keys belong to LibreChat, not to us.
+    warn_unknown: ClassVar[bool] = True
+
+
+UI_ONLY = "LibreChat chat-UI setting; accepted and ignored by the gateway."
+
+# -- endpoints.azureOpenAI ---------------------------------------------------------
+
+
+class ModelSpec(Section):
+    """A model given as an object; unset fields inherit from the group."""
+
+    deployment_name: str | None = Field(
+        None,
+        alias="deploymentName",
+        description="Azure deployment serving this model; overrides the group's deploymentName.",
+    )
+    version: str | None = Field(
+        None,
+        description="Azure OpenAI api-version for this model; overrides the group's version.",
+    )
+    assistants: bool | None = Field(
+        None, description="This model serves the Assistants API (as if its group set assistants: true)."
+    )
+
+
+# Union member tags: pydantic puts them in error locations, `error_path` drops them.
+MODEL_FLAG = "flag"
+MODEL_OBJECT = "object"
+
+
+def _model_value_kind(value: Any) -> str | None:
+    """Pick the union member from the value's type, so a bad value gets one clear error."""
+    if isinstance(value, bool):
+        return MODEL_FLAG
+    if isinstance(value, (dict, ModelSpec)):
+        return MODEL_OBJECT
+    return None
+
+
+ModelValue = Annotated[
+    Union[Annotated[bool, Tag(MODEL_FLAG)], Annotated[ModelSpec, Tag(MODEL_OBJECT)]],
+    Discriminator(
+        _model_value_kind,
+        custom_error_type="model_value",
+        custom_error_message="Input should be true or a mapping with deploymentName / version / assistants",
+    ),
+]
+
+
+class Group(Section):
+    """A set of models sharing one Azure resource (or one serverless endpoint) and its settings."""
+
+    group: str = Field(description="Unique name of the group; shown in logs and `check`.")
+    api_key: str | None = Field(
+        None,
+        alias="apiKey",
+        description=(
+            "Key sent upstream as `api-key` (e.g. \"${WESTUS_API_KEY}\"). "
+            "Omit it to pass each caller's own key upstream (passthrough)."
+        ),
+    )
+    instance_name: str | None = Field(
+        None,
+        alias="instanceName",
+        description=(
+            "Azure OpenAI resource name (host https://{instanceName}.openai.azure.com), or a full "
+            "host containing .azure.com. Required unless serverless."
+        ),
+    )
+    deployment_name: str | None = Field(
+        None,
+        alias="deploymentName",
+        description="Default deployment for the group's models; required when a model is set to true.",
+    )
+    version: str | None = Field(
+        None,
+        description="Default api-version (e.g. \"2024-10-21\"); required when a model is set to true.",
+    )
+    base_url: str | None = Field(
+        None,
+        alias="baseURL",
+        description=(
+            "Custom upstream URL (APIM, Cloudflare AI Gateway, a local simulator). May contain the "
+            "placeholders ${INSTANCE_NAME} and ${DEPLOYMENT_NAME}. For serverless groups: the full "
+            "endpoint, e.g. https://x.inference.ai.azure.com/v1/chat/completions."
+        ),
+    )
+    additional_headers: dict[str, str] = Field(
+        default_factory=dict,
+        alias="additionalHeaders",
+        description="Extra upstream headers (values may use ${VAR}); they override same-named auth headers.",
+    )
+    serverless: bool = Field(
+        False,
+        description="An Azure AI serverless (Models-as-a-Service) endpoint: needs only baseURL and apiKey.",
+    )
+    add_params: dict[str, Any] = Field(
+        default_factory=dict,
+        alias="addParams",
+        description="Body parameters merged over each request (e.g. {max_tokens: 2048}).",
+    )
+    drop_params: list[str] = Field(
+        default_factory=list,
+        alias="dropParams",
+        description="Body parameters removed from each request (applied after addParams).",
+    )
+    force_prompt: bool = Field(
+        False,
+        alias="forcePrompt",
+        description="Send a completions-style `prompt` instead of chat `messages` and map the answer back.",
+    )
+    assistants: bool = Field(False, description="This group serves the Assistants API.")
+    models: dict[str, ModelValue] = Field(
+        description=(
+            "Public model ids served by this group: `true` (use the group's deploymentName and "
+            "version) or an object overriding them."
+        ),
+    )
+
+    @property
+    def passthrough(self) -> bool:
+        """No server-side key: each caller's own key goes upstream."""
+        return not self.api_key
+
+    def served_models(self) -> dict[str, ModelSpec | bool]:
+        """The models this group serves, in file order (`false` switches a model off)."""
+        return {name: value for name, value in self.models.items() if value is not False}
+
+    # A model's own value wins; an unset (or empty) one inherits the group's.
+    def deployment_for(self, model: ModelSpec | bool) -> str | None:
+        own = model.deployment_name if isinstance(model, ModelSpec) else None
+        return own or self.deployment_name
+
+    def version_for(self, model: ModelSpec | bool) -> str | None:
+        own = model.version if isinstance(model, ModelSpec) else None
+        return own or self.version
+
+    def assistants_for(self, model: ModelSpec | bool) -> bool:
+        return self.assistants or (isinstance(model, ModelSpec) and bool(model.assistants))
+
+
+class Endpoint(Section):
+    """LibreChat's `endpoints.azureOpenAI` section."""
+
+    groups: list[Group] = Field(min_length=1, description="Model groups; at least one.")
+    assistants: bool = Field(
+        False, description="Enable the Assistants API; some group or model must set assistants: true."
+    )
+    # LibreChat chat-UI settings: accepted so a real librechat.yaml loads, unused here.
+    title_model: str | None = Field(None, alias="titleModel", description=UI_ONLY)
+    title_convo: bool | None = Field(None, alias="titleConvo", description=UI_ONLY)
+    title_method: str | None = Field(None, alias="titleMethod", description=UI_ONLY)
+    summarize: bool | None = Field(None, description=UI_ONLY)
+    summary_model: str | None = Field(None, alias="summaryModel", description=UI_ONLY)
+    plugins: bool | None = Field(None, description=UI_ONLY)
+    custom_order: float | None = Field(None, alias="customOrder", description=UI_ONLY)
+
+
+# -- gateway ------------------------------------------------------------------------
+
+
+class ApiKey(Section):
+    """A key callers present to the gateway (`Authorization: Bearer KEY` or `api-key: KEY`)."""
+
+    key: str = Field(description="The secret; use \"${VAR}\" to keep it out of the file.")
+    name: str = Field(description="Who holds the key; shown in logs instead of the key.")
+    models: list[str] | None = Field(
+        None, description="Model ids this key may use; omit to allow every model."
+    )
+
+
+class Timeouts(Section):
+    """Upstream timeouts, in seconds."""
+
+    connect: float = Field(10.0, gt=0, description="Seconds to connect to the upstream.")
+    read: float = Field(300.0, gt=0, description="Seconds to wait for upstream data between reads.")
+
+
+class Gateway(Section):
+    """The gateway's own settings (top-level `gateway:`); LibreChat ignores this key."""
+
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        alias="apiKeys",
+        description="Caller keys. Required when groups hold server-side apiKeys, unless allowAnonymous.",
+    )
+    allow_anonymous: bool = Field(
+        False,
+        alias="allowAnonymous",
+        description="Serve callers without a gateway key (only behind another access control).",
+    )
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Upstream timeouts.")
+    max_body_bytes: int = Field(
+        25 * MIB, gt=0, alias="maxBodyBytes", description="Largest request body accepted, in bytes."
+    )
+    normalize_streams: bool = Field(
+        True,
+        alias="normalizeStreams",
+        description="Drop Azure's filter-only stream chunks so clients see OpenAI-shaped streams.",
+    )
+
+
+def _gateway_field() -> Any:
+    return Field(None, description="The gateway's own settings (optional).")
+
+
+# -- the document shapes the loader accepts -------------------------------------------
+
+
+class LibreChatEndpoints(Section):
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": True})
+    warn_unknown: ClassVar[bool] = False
+
+    azure_openai: Endpoint = Field(alias="azureOpenAI", description="Azure OpenAI model groups.")
+
+
+class LibreChatFile(Section):
+    """A whole librechat.yaml: only endpoints.azureOpenAI (and gateway) are read."""
+
+    model_config = ConfigDict(title="librechat.yaml", json_schema_extra={"additionalProperties": True})
+    warn_unknown: ClassVar[bool] = False
+
+    endpoints: LibreChatEndpoints = Field(description="LibreChat endpoints; only azureOpenAI is read.")
+    gateway: Gateway | None = _gateway_field()
+
+    def endpoint(self) -> Endpoint:
+        return self.endpoints.azure_openai
+
+
+class SectionFile(Section):
+    """Just the section: `azureOpenAI:` at the top level."""
+
+    model_config = ConfigDict(title="azureOpenAI section")
+
+    azure_openai: Endpoint = Field(alias="azureOpenAI", description="Azure OpenAI model groups.")
+    gateway: Gateway | None = _gateway_field()
+
+    def endpoint(self) -> Endpoint:
+        return self.azure_openai
+
+
+class GroupsFile(Endpoint):
+    """The section's contents at the top level (`groups:` ...)."""
+
+    model_config = ConfigDict(title="azureOpenAI contents")
+
+    gateway: Gateway | None = _gateway_field()
+
+    def endpoint(self) -> Endpoint:
+        return self
+
+
+class StulzqDeployment(Section):
+    deployment_name: str = Field(description="Azure deployment name.")
+    model_name: str = Field(description="Public (OpenAI) model id.")
+    endpoint: str = Field(description="Resource endpoint, e.g. https://x.openai.azure.com/.")
+    api_key: str | None = Field(
+        None, description="Key sent upstream; omit to pass each caller's own key upstream."
+    )
+    api_version: str | None = Field(None, description="api-version; default 2024-02-01.")
+
+
+class StulzqFile(Section):
+    """stulzq/azure-openai-proxy's config.yaml."""
+
+    model_config = ConfigDict(title="stulzq config.yaml")
+
+    api_base: str = Field("/v1", description="Ignored: the gateway always serves /v1.")
+    deployment_config: list[StulzqDeployment] = Field(
+        min_length=1, description="One entry per public model."
+    )
+    gateway: Gateway | None = _gateway_field()
+
+
+Document = Union[LibreChatFile, SectionFile, GroupsFile, StulzqFile]
+
+
+# -- errors and warnings ----------------------------------------------------------------
+
+
+def error_path(loc: tuple[int | str, ...]) -> str:
+    """`('groups', 1, 'dropParams')` -> `groups[1].dropParams`."""
+    text = ""
+    for i, part in enumerate(loc):
+        # A union member's tag is not a key the user wrote.
+        if i >= 2 and loc[i - 2] == "models" and part in (MODEL_FLAG, MODEL_OBJECT):
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """Every pydantic error as `path: message`, in document order."""
+    problems = []
+    for item in error.errors():
+        path = error_path(item["loc"])
+        problems.append(f"{path}: {item['msg']}" if path else item["msg"])
+    return problems
+
+
+def unknown_keys(model: BaseModel, path: str = "") -> list[str]:
+    """Warnings for keys no model declares, with their path and a likely intended key."""
+    warnings: list[str] = []
+    if getattr(model, "warn_unknown", True):
+        known = [field.alias or name for name, field in type(model).model_fields.items()]
+        for key in model.model_extra or {}:
+            message = f'Unknown key "{_join(path, key)}" is ignored.'
+            close = difflib.get_close_matches(str(key), known, n=1)
+            if close:
+                message = message[:-1] + f' (did you mean "{close[0]}"?)'
+            warnings.append(message)
+    for name, field in type(model).model_fields.items():
+        warnings.extend(_unknown_in(getattr(model, name), _join(path, field.alias or name)))
+    return warnings
+
+
+def _unknown_in(value: Any, path: str) -> list[str]:
+    if isinstance(value, BaseModel):
+        return unknown_keys(value, path)
+    if isinstance(value, list):
+        return [w for i, item in enumerate(value) for w in _unknown_in(item, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        return [w for key, item in value.items() for w in _unknown_in(item, _join(path, key))]
+    return []
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+# -- JSON Schema --------------------------------------------------------------------------
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of every accepted document (for editors: yaml-language-server etc.)."""
+    schema = TypeAdapter(Document).json_schema(by_alias=True)
+    return {
+        "$schema": SCHEMA_URI,
+        "title": "aoai-gateway configuration",
+        "description": (
+            "A librechat.yaml (endpoints.azureOpenAI), the azureOpenAI section alone or its "
+            "contents, or a stulzq/azure-openai-proxy config.yaml; each may add `gateway:`."
+        ),
+        **schema,
+    }
+
+
+def main() -> None:
+    """`python -m core.config.schema > config/schema.json`"""
+    sys.stdout.write(json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

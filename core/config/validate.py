@@ -1,0 +1,155 @@
+"""Semantic checks on a schema-valid configuration: every problem, in file order.
+
+LibreChat stops at its first error; a gateway operator fixing a deployment wants the
+whole list, so every check runs and reports. The Azure messages are LibreChat's own,
+word for word, so its documentation and issues still apply.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .env import has_unresolved
+from .schema import Endpoint, Gateway, Group, ModelSpec
+
+
+def validate(endpoint: Endpoint, gateway: Gateway) -> list[str]:
+    served = {model for group in endpoint.groups for model in group.served_models()}
+    return [
+        *group_problems(endpoint.groups),
+        *assistants_problems(endpoint),
+        *upstream_auth_problems(endpoint.groups, gateway),
+        *caller_key_problems(gateway, served),
+    ]
+
+
+def group_problems(groups: list[Group]) -> list[str]:
+    problems: list[str] = []
+    group_names: set[str] = set()
+    model_names: set[str] = set()
+    for group in groups:
+        name = group.group
+        if name in group_names:
+            problems.append(f'Duplicate group name detected: "{name}". Group names must be unique.')
+        group_names.add(name)
+        if group.serverless and not group.base_url:
+            problems.append(f'Group "{name}" is serverless but missing mandatory "baseURL."')
+        if not group.serverless and not group.instance_name:
+            problems.append(f'Group "{name}" is missing an "instanceName" for non-serverless configuration.')
+        problems.extend(base_url_problems(group))
+
+        models = group.served_models()
+        if not models:
+            problems.append(
+                f'Group "{name}" has no models: add at least one under "models" '
+                "(model-id: true, or model-id: {deploymentName: ..., version: ...})."
+            )
+        for model, spec in models.items():
+            if model in model_names:
+                problems.append(duplicate_model(model))
+                continue
+            model_names.add(model)
+            problems.extend(deployment_problems(group, model, spec))
+    return problems
+
+
+def deployment_problems(group: Group, model: str, spec: ModelSpec | bool) -> list[str]:
+    """A non-serverless model needs a deployment and a version, its own or the group's."""
+    if group.serverless or (group.deployment_for(spec) and group.version_for(spec)):
+        return []
+    if isinstance(spec, ModelSpec):
+        return [f'Model "{model}" in group "{group.group}" is missing a required deploymentName or version.']
+    return [f'Model "{model}" in group "{group.group}" is missing a deploymentName or version.']
+
+
+def duplicate_model(model: str) -> str:
+    return f'Duplicate model name detected: "{model}". Model names must be unique across groups.'
+
+
+def base_url_problems(group: Group) -> list[str]:
+    url = group.base_url
+    if not url or has_unresolved(url):
+        return []  # nothing set, or already reported as a missing variable
+    # The URL is not echoed: it may hold an account id or a key.
+    reason = url_problem(url)
+    return [f'Group "{group.group}" baseURL {reason}.'] if reason else []
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be an upstream base (Backend.url() appends the operation and `?api-version`)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "is not an http:// or https:// URL"
+    if parts.query or parts.fragment:
+        return "has a query string or fragment, but the gateway adds ?api-version= itself"
+    return None
+
+
+def assistants_problems(endpoint: Endpoint) -> list[str]:
+    if not endpoint.assistants:
+        return []
+    capable = any(
+        group.assistants_for(spec) for group in endpoint.groups for spec in group.served_models().values()
+    )
+    if capable:
+        return []
+    return [
+        'Assistants are enabled ("assistants: true" on the azureOpenAI endpoint) but no group or model '
+        'sets "assistants: true": mark the group(s) in an assistants-capable region, or turn assistants off.'
+    ]
+
+
+def upstream_auth_problems(groups: list[Group], gateway: Gateway) -> list[str]:
+    problems = []
+    keyed = [group.group for group in groups if not group.passthrough]
+    passthrough = [group.group for group in groups if group.passthrough]
+    if keyed and not gateway.api_keys and not gateway.allow_anonymous:
+        problems.append(
+            f"{_groups(keyed)} a server-side apiKey but gateway.apiKeys is empty, so anyone who can reach "
+            "the gateway could spend that key (an open relay). Add caller keys under gateway.apiKeys, "
+            "or set gateway.allowAnonymous: true if something else already restricts access."
+        )
+    if passthrough and gateway.api_keys:
+        problems.append(
+            f"{_groups(passthrough, verb=('has', 'have'))} no apiKey, so the caller's key would be sent to "
+            "Azure (passthrough); with gateway.apiKeys set, callers present gateway keys, and those would "
+            "be forwarded to Azure. Give these groups an apiKey, or remove gateway.apiKeys so callers "
+            "use their own Azure keys."
+        )
+    return problems
+
+
+def caller_key_problems(gateway: Gateway, served: set[str]) -> list[str]:
+    problems = []
+    keys: dict[str, int] = {}
+    names: dict[str, int] = {}
+    for index, caller in enumerate(gateway.api_keys):
+        where = f"gateway.apiKeys[{index}]"
+        # Keys are secrets: messages point at entries, never print a key.
+        if not caller.key.strip():
+            problems.append(f"{where}.key is empty.")
+        elif caller.key in keys:
+            problems.append(
+                f"{where}.key is the same as gateway.apiKeys[{keys[caller.key]}].key; "
+                "every caller key must be unique."
+            )
+        else:
+            keys[caller.key] = index
+        if not caller.name.strip():
+            problems.append(f"{where}.name is empty.")
+        elif caller.name in names:
+            problems.append(
+                f'{where}.name "{caller.name}" is already used by gateway.apiKeys[{names[caller.name]}]; '
+                "caller names must be unique."
+            )
+        else:
+            names[caller.name] = index
+        for model in caller.models or ():
+            if model not in served:
+                problems.append(f'{where}.models names "{model}", which no group serves.')
+    return problems
+
+
+def _groups(names: list[str], verb: tuple[str, str] = ("holds", "hold")) -> str:
+    quoted = ", ".join(f'"{name}"' for name in names)
+    return f"Group {quoted} {verb[0]}" if len(names) == 1 else f"Groups {quoted} {verb[1]}"
