@@ -1,0 +1,1 @@
+"""Request and response rewriting between the OpenAI and Azure OpenAI wire formats."""

@@ -1,0 +1,64 @@
+"""Upstream error bodies, made OpenAI-shaped.
+
+Azure's errors come in several shapes (`{"error": {"code": "429", "message"}}`,
+the content filter's `type: null` + `innererror`, HTML from a gateway in front).
+Clients need `{"error": {"message", "type", "param", "code"}}`; the status and
+Azure's code (e.g. `content_filter`) are kept, as are Azure's extra details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from core.errors import error_body
+
+_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_MAX_TEXT = 300  # characters of a non-JSON upstream body worth showing
+
+
+def openai_error_body(status: int, body: bytes) -> bytes:
+    default_type = _TYPE_BY_STATUS.get(status, "api_error")
+    error = _error_object(body)
+    if error is None:
+        text = body.decode("utf-8", "replace").strip()
+        # An HTML page from a front door (APIM, a load balancer) says nothing useful.
+        if text and not text.startswith("<"):
+            message = f"Upstream returned HTTP {status}: {text[:_MAX_TEXT]}"
+        else:
+            message = f"Upstream returned HTTP {status}."
+        return error_body(message, type=default_type, code=str(status))
+    message = error.get("message")
+    code = error.get("code")
+    extra = {k: v for k, v in error.items() if k not in ("message", "type", "param", "code")}
+    return error_body(
+        message if isinstance(message, str) and message else f"Upstream returned HTTP {status}.",
+        type=error.get("type") or default_type,
+        code=str(code) if code is not None else None,
+        param=error.get("param"),
+        **extra,
+    )
+
+
+def _error_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    error = parsed.get("error", parsed)
+    if not isinstance(error, dict):
+        # {"error": "text"} from some front doors
+        return {"message": str(error)}
+    return error

@@ -1,0 +1,106 @@
+"""The upstream transport: one pooled aiohttp session per process.
+
+Why aiohttp and not httpx: measured on this project's 2-core machines, httpx's
+default pool (httpcore) collapses under concurrency (about 160 req/s at 32
+concurrent requests, 6 ms CPU per request) while aiohttp sustains over 2,000
+req/s at under 0.5 ms; see README "Performance" and bench/.
+
+The transport knows nothing about OpenAI or Azure: it sends bytes and hands back
+status, headers and a body that can be read whole or streamed as it arrives.
+Errors are classified (unreachable vs timeout) so the proxy can decide whether
+to try another backend before anything reached the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+
+import aiohttp
+
+from core.errors import GatewayError, upstream_timeout, upstream_unreachable
+
+
+class UpstreamResponse:
+    """An upstream answer whose headers have arrived; the body may still be in flight."""
+
+    __slots__ = ("_response", "_group", "status", "headers")
+
+    def __init__(self, response: aiohttp.ClientResponse, group: str) -> None:
+        self._response = response
+        self._group = group
+        self.status = response.status
+        self.headers = response.headers  # case-insensitive multidict
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise _classify(exc, self._group) from exc
+        finally:
+            self._response.release()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Yield body bytes as they arrive, without re-chunking."""
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise _classify(exc, self._group) from exc
+
+    def close(self) -> None:
+        """Drop the connection (used when the client went away mid-stream)."""
+        self._response.close()
+
+    def release(self) -> None:
+        self._response.release()
+
+
+class Transport:
+    """A pooled HTTP/1.1 keep-alive client, created lazily inside the running loop."""
+
+    def __init__(self, *, connect_timeout: float, read_timeout: float, max_connections: int = 0) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                # Bytes pass through untouched: we ask for identity encoding below.
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            )
+            self._session = session
+        return session
+
+    async def send(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None, *, group: str
+    ) -> UpstreamResponse:
+        """Send a request and wait for the response headers.
+
+        Raises GatewayError 502 when the upstream cannot be reached and 504 when it
+        does not answer within the configured timeouts.
+        """
+        session = self._get_session()
+        try:
+            response = await session.request(method, url, headers=list(headers), data=body, allow_redirects=False)
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise _classify(exc, group) from exc
+        return UpstreamResponse(response, group)
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+def _classify(exc: BaseException, group: str) -> GatewayError:
+    # aiohttp's timeouts subclass both asyncio.TimeoutError and ClientError.
+    if isinstance(exc, asyncio.TimeoutError):
+        return upstream_timeout(group)
+    return upstream_unreachable(group)

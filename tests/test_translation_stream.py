@@ -1,0 +1,43 @@
+import orjson
+
+from core.translation.stream import StreamRewriter, is_filter_only
+
+FILTER_FIRST = (
+    b'data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":'
+    b'[{"prompt_index":0,"content_filter_results":{}}]}\n\n'
+)
+TOKEN = b'data: {"choices":[{"delta":{"content":"Hi"},"index":0}],"id":"chatcmpl-1","object":"chat.completion.chunk"}\n\n'
+USAGE = b'data: {"choices":[],"id":"chatcmpl-1","usage":{"completion_tokens":2,"prompt_tokens":5,"total_tokens":7}}\n\n'
+DONE = b"data: [DONE]\n\n"
+
+
+def test_filter_only_events_are_recognised_by_their_empty_id() -> None:
+    assert is_filter_only(FILTER_FIRST)
+    assert not is_filter_only(TOKEN)
+    assert not is_filter_only(USAGE)  # choices: [] but a real id: the include_usage chunk stays
+    assert not is_filter_only(DONE)
+
+
+def test_normalised_stream_drops_filter_events_and_keeps_bytes_of_the_rest() -> None:
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    out = rewriter.feed(FILTER_FIRST + TOKEN[:20]) + rewriter.feed(TOKEN[20:] + USAGE + DONE)
+    assert out == TOKEN + USAGE + DONE
+    assert rewriter.usage is not None and rewriter.usage.total_tokens == 7
+
+
+def test_raw_stream_keeps_everything() -> None:
+    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False)
+    assert rewriter.feed(FILTER_FIRST + TOKEN + DONE) == FILTER_FIRST + TOKEN + DONE
+
+
+def test_completions_chunks_become_chat_chunks_with_role_first() -> None:
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=True)
+    chunk = b'data: {"choices":[{"text":"Hel","index":0,"finish_reason":null}],"id":"cmpl-1","object":"text_completion","created":1,"model":"m"}\n\n'
+    chunk2 = chunk.replace(b'"Hel"', b'"lo"')
+    out = rewriter.feed(FILTER_FIRST + chunk + chunk2 + DONE)
+    events = [e for e in out.split(b"\n\n") if e]
+    first, second, done = (orjson.loads(e[6:]) if e != b"data: [DONE]" else e for e in events)
+    assert first["object"] == "chat.completion.chunk"
+    assert first["choices"][0]["delta"] == {"content": "Hel", "role": "assistant"}
+    assert second["choices"][0]["delta"] == {"content": "lo"}
+    assert done == b"data: [DONE]"

@@ -1,0 +1,18 @@
+from core.translation.usage import find_usage
+
+
+def test_usage_at_the_end_of_a_body_with_nested_details() -> None:
+    body = (
+        b'{"choices":[],"usage":{"completion_tokens":3,"completion_tokens_details":{"reasoning_tokens":0},'
+        b'"prompt_tokens":11,"prompt_tokens_details":{"cached_tokens":0},"total_tokens":14}}'
+    )
+    usage = find_usage(body)
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (11, 3, 14)
+
+
+def test_responses_style_usage_and_absent_usage() -> None:
+    usage = find_usage(b'{"usage":{"input_tokens":4,"output_tokens":6,"total_tokens":10}}')
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (4, 6)
+    assert find_usage(b'{"usage":null}') is None
+    assert find_usage(b'{"data":[]}') is None
