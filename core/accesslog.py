@@ -1,0 +1,48 @@
+"""One structured line per request: who, which model, where, how it went.
+
+Never a secret, never a prompt: only ids, names, numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+
+import orjson
+
+from core.translation.usage import Usage
+
+logger = logging.getLogger("aoai_gateway.access")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    request_id: str
+    method: str
+    path: str
+    caller: str | None = None
+    model: str | None = None
+    group: str | None = None
+    stream: bool = False
+    status: int = 0
+    upstream_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    error_code: str | None = None
+
+    def set_usage(self, usage: Usage | None) -> None:
+        if usage is not None:
+            self.prompt_tokens = usage.prompt_tokens
+            self.completion_tokens = usage.completion_tokens
+            self.total_tokens = usage.total_tokens
+
+    def emit(self) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            fields = {k: v for k, v in asdict(self).items() if v is not None}
+            logger.info(orjson.dumps(fields).decode())

@@ -1,0 +1,62 @@
+"""Caller authentication.
+
+Callers present a key as `Authorization: Bearer KEY` (what OpenAI SDKs send) or
+`api-key: KEY` (what Azure SDKs send). Comparison is constant-time and runs
+against every configured key, so timing tells nothing about which keys exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.config.model import CallerKey, GatewaySettings
+from core.errors import invalid_api_key, model_not_allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    name: str  # logged; never the key itself
+    key: CallerKey | None  # the matched gateway key, None when keys are not in use
+    presented_key: str | None  # what the caller sent; forwarded only to pass-through backends
+
+    def check_model(self, model: str) -> None:
+        if self.key is not None and not self.key.allows(model):
+            raise model_not_allowed(model)
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    api_key = headers.get("api-key")
+    return api_key.strip() or None if api_key else None
+
+
+class Authenticator:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._keys = [(k.key.encode(), k) for k in settings.api_keys]
+
+    @property
+    def uses_keys(self) -> bool:
+        return bool(self._keys)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Caller:
+        presented = presented_key(headers)
+        if not self._keys:
+            # Anonymous access was allowed explicitly, or the upstream checks the
+            # caller's own key (pass-through); config validation ensures one of them.
+            return Caller("pass-through" if presented else "anonymous", None, presented)
+        if presented is None:
+            raise invalid_api_key()
+        candidate = presented.encode()
+        matched: CallerKey | None = None
+        for key_bytes, key in self._keys:
+            if hmac.compare_digest(key_bytes, candidate):
+                matched = key
+        if matched is None:
+            raise invalid_api_key()
+        return Caller(matched.name, matched, None)

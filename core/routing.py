@@ -1,0 +1,20 @@
+"""Routing: a public model id -> the Route (backends) that serves it."""
+
+from __future__ import annotations
+
+from core.config.model import Route
+from core.errors import model_not_found
+
+
+class Router:
+    def __init__(self, routes: dict[str, Route]) -> None:
+        self._routes = routes
+
+    def route(self, model: str) -> Route:
+        route = self._routes.get(model)
+        if route is None:
+            raise model_not_found(model)
+        return route
+
+    def models(self) -> list[str]:
+        return list(self._routes)
