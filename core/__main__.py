@@ -1,0 +1,51 @@
+"""Command line: `python -m core serve | check | schema`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from core.config.load import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core", description="aoai-gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve function_app.py's routes locally (like `func start`)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7071, help="0 picks a free port (printed when ready)")
+    commands.add_parser("check", help="validate the configuration and print the route table")
+    commands.add_parser("schema", help="print the configuration's JSON Schema")
+    args = parser.parse_args(argv)
+
+    if args.command == "schema":
+        from core.config.schema import main as schema_main
+
+        schema_main()
+        return 0
+    if args.command == "check":
+        from core.check import run_check
+
+        return run_check(os.environ, sys.stdout)
+    return _serve(args.host, args.port)
+
+
+def _serve(host: str, port: int) -> int:
+    from core import gateway
+
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(message)s", stream=sys.stderr)
+    try:
+        gateway.start()
+    except ConfigError as error:
+        print(f"aoai-gateway: refusing to start, the configuration is invalid:\n{error}", file=sys.stderr)
+        return 2
+    from core.serve import run
+
+    run(host, port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""A local stand-in for the Functions host: serves exactly the routes function_app.py declares.
+
+Core Tools (`func start`) cannot be installed offline, and tests must talk to the
+same route table Azure indexes, so this host reads `app.get_functions()` and
+mounts each HTTP trigger on a Starlette app under host.json's routePrefix.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core.errors import error_body
+
+ROOT = Path(__file__).resolve().parent.parent
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def route_prefix(host_json: Path = ROOT / "host.json") -> str:
+    """host.json's extensions.http.routePrefix; the Functions default is "api"."""
+    config = json.loads(host_json.read_text())
+    return config.get("extensions", {}).get("http", {}).get("routePrefix", "api").strip("/")
+
+
+def starlette_path(prefix: str, route: str) -> str:
+    """A Functions route template as a Starlette path: `{*rest}` -> `{rest:path}`,
+    and constraints such as `{id:int}` or `{id?}` reduced to plain parameters."""
+    path = re.sub(r"\{\*(\w+)\}", r"{\1:path}", route.strip("/"))
+    path = re.sub(r"\{(\w+)(?::(?!path\})[^}]*|\?)\}", r"{\1}", path)
+    return "/" + "/".join(part for part in (prefix, path) if part)
+
+
+def function_routes(app: Any, prefix: str) -> list[Route]:
+    """One Starlette route per HTTP-triggered function (get_functions() may run only once per app)."""
+    routes = []
+    for function in app.get_functions():
+        trigger = function.get_trigger().get_dict_repr()
+        if trigger.get("type") != "httpTrigger":
+            continue
+        endpoint: Endpoint = function.get_user_function()
+        auth_level = str(getattr(trigger.get("authLevel"), "value", trigger.get("authLevel") or "function")).lower()
+        if auth_level != "anonymous":
+            endpoint = _require_function_key(endpoint)
+        methods = [str(getattr(m, "value", m)).upper() for m in trigger.get("methods") or []] or None
+        path = starlette_path(prefix, trigger.get("route") or function.get_function_name())
+        routes.append(Route(path, endpoint, methods=methods, name=function.get_function_name()))
+    return routes
+
+
+def _require_function_key(endpoint: Endpoint) -> Endpoint:
+    """What the Functions host does for non-anonymous routes; the key comes from LOCAL_FUNCTION_KEY."""
+    expected = os.environ.get("LOCAL_FUNCTION_KEY", "")
+
+    async def guarded(request: Request) -> Response:
+        key = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
+        if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
+            body = error_body("A function key is required.", type="invalid_request_error", code="invalid_api_key")
+            return Response(body, 401, media_type="application/json")
+        return await endpoint(request)
+
+    return guarded
+
+
+def build_app(module_name: str = "function_app") -> Starlette:
+    from core import gateway
+
+    module = importlib.import_module(module_name)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await gateway.current().aclose()
+
+    return Starlette(routes=function_routes(module.app, route_prefix()), lifespan=lifespan)

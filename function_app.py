@@ -1,0 +1,52 @@
+"""Azure Functions entry point (Python v2 model with the HTTP-streams extension).
+
+Thin on purpose: it declares the routes and hands each request to core.surface.
+The local host (`python -m core serve`) reads this same route table.
+"""
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import Request, Response
+
+from core import gateway, surface
+
+# Load and validate the configuration at start: an invalid one stops the app
+# from indexing, with every problem in the log, instead of failing per request.
+gateway.start()
+
+# Callers authenticate to the gateway itself (gateway.apiKeys), not with function keys.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="health", methods=["GET"])
+async def health(req: Request) -> Response:
+    return await surface.health(req)
+
+
+@app.route(route="v1/models", methods=["GET"])
+async def list_models(req: Request) -> Response:
+    return await surface.list_models(req)
+
+
+@app.route(route="v1/models/{id}", methods=["GET"])
+async def get_model(req: Request) -> Response:
+    return await surface.get_model(req)
+
+
+@app.route(route="v1/chat/completions", methods=["POST"])
+async def chat_completions(req: Request) -> Response:
+    return await surface.chat_completions(req)
+
+
+@app.route(route="v1/completions", methods=["POST"])
+async def completions(req: Request) -> Response:
+    return await surface.completions(req)
+
+
+@app.route(route="v1/embeddings", methods=["POST"])
+async def embeddings(req: Request) -> Response:
+    return await surface.embeddings(req)
+
+
+@app.route(route="v1/engines/{model}/embeddings", methods=["POST"])
+async def engine_embeddings(req: Request) -> Response:
+    return await surface.engine_embeddings(req)

@@ -1,0 +1,95 @@
+"""Streaming, proven over a real socket with timestamps."""
+
+import time
+
+import httpx
+import orjson
+
+from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
+
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three four five"}], "stream": True}
+
+
+def stream_events(url: str, body: dict, **headers: str) -> list[tuple[float, bytes]]:
+    """(arrival time, event bytes) for each SSE event, read from the socket as it arrives."""
+    events: list[tuple[float, bytes]] = []
+    buffer = b""
+    with httpx.stream(
+        "POST", f"{url}/v1/chat/completions", json=body, timeout=10,
+        headers={"Authorization": f"Bearer {ALICE}", **headers},
+    ) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for chunk in response.iter_raw():
+            now = time.monotonic()
+            buffer += chunk
+            while b"\n\n" in buffer:
+                event, buffer = buffer.split(b"\n\n", 1)
+                events.append((now, event))
+    return events
+
+
+def data(event: bytes) -> dict | str:
+    payload = event.removeprefix(b"data: ")
+    return payload.decode() if payload == b"[DONE]" else orjson.loads(payload)
+
+
+def test_chunks_are_forwarded_as_they_arrive(gateway) -> None:
+    started = time.monotonic()
+    events = stream_events(gateway.url, CHAT, **{"x-sim-chunk-delay-ms": "250"})
+    first_content = next(t for t, e in events if b'"content":"' in e and b'"content":""' not in e)
+    last = events[-1][0]
+    # The simulator paces ~8 events 250 ms apart: a buffering proxy would deliver
+    # them all at once at the end.
+    assert last - first_content >= 1.0
+    assert first_content - started < last - started - 1.0
+    assert data(events[-1][1]) == "[DONE]"
+
+
+def test_filter_only_chunks_are_dropped_by_default(gateway) -> None:
+    events = stream_events(gateway.url, CHAT, **{"x-sim-annotations": "1"})
+    chunks = [data(e) for _, e in events[:-1]]
+    assert chunks and all(c["id"] and c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "Echo: one two three four five"
+
+
+def test_include_usage_delivers_the_usage_chunk(gateway, sim) -> None:
+    events = stream_events(gateway.url, {**CHAT, "stream_options": {"include_usage": True}})
+    usage_chunk = data(events[-2][1])
+    assert usage_chunk["choices"] == [] and usage_chunk["usage"]["total_tokens"] > 0
+    assert sim.requests[0].json["stream_options"] == {"include_usage": True}
+
+
+def test_force_prompt_streams_chat_chunks(gateway) -> None:
+    events = stream_events(gateway.url, {**CHAT, "model": "gpt-instruct"})
+    chunks = [data(e) for _, e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert "".join(c["choices"][0]["delta"]["content"] for c in chunks).startswith("Echo: ")
+
+
+def test_upstream_breaking_mid_stream_ends_with_an_error_event(gateway) -> None:
+    events = stream_events(gateway.url, CHAT, **{"x-sim-fail": "abort"})
+    last = data(events[-1][1])
+    assert last["error"]["code"] == "upstream_unreachable"
+
+
+def test_client_disconnect_cancels_the_upstream_stream(gateway, sim) -> None:
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/chat/completions", json=CHAT, timeout=10,
+        headers={"Authorization": f"Bearer {ALICE}", "x-sim-chunk-delay-ms": "300"},
+    ) as response:
+        next(response.iter_raw())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (sim.requests and sim.requests[-1].disconnected):
+        time.sleep(0.05)
+    assert sim.requests[-1].disconnected and not sim.requests[-1].completed
+
+
+def test_raw_switch_keeps_azure_filter_chunks(sim, start_gateway) -> None:
+    config = STANDARD_CONFIG.replace("  maxBodyBytes: 65536", "  maxBodyBytes: 65536\n  normalizeStreams: false")
+    gateway = start_gateway(config, {**SECRETS, "SIM_URL": sim.url})
+    events = stream_events(gateway.url, CHAT)
+    first = data(events[0][1])
+    assert first["id"] == "" and first["choices"] == [] and "prompt_filter_results" in first

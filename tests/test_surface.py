@@ -1,0 +1,112 @@
+"""The public routes and the gateway's own errors, over a real socket."""
+
+import httpx
+import orjson
+import pytest
+
+from tests.conftest import ALICE, BOB
+
+ALL_MODELS = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small", "gpt-tuned", "gpt-instruct", "mistral-large"]
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def assert_openai_error(response: httpx.Response, status: int, code: str | None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) >= {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert error["code"] == code
+    return error
+
+
+def test_health(gateway) -> None:
+    response = httpx.get(f"{gateway.url}/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_models_lists_every_configured_model_once_as_openai_objects(gateway) -> None:
+    body = httpx.get(f"{gateway.url}/v1/models", headers=auth(ALICE)).json()
+    assert body["object"] == "list"
+    assert [m["id"] for m in body["data"]] == ALL_MODELS
+    for model in body["data"]:
+        assert model["object"] == "model" and isinstance(model["created"], int) and model["owned_by"]
+
+
+def test_models_respect_a_keys_allow_list(gateway) -> None:
+    body = httpx.get(f"{gateway.url}/v1/models", headers={"api-key": BOB}).json()
+    assert [m["id"] for m in body["data"]] == ["gpt-4o-mini"]
+
+
+def test_get_model(gateway) -> None:
+    model = httpx.get(f"{gateway.url}/v1/models/gpt-4o", headers=auth(ALICE)).json()
+    assert model["id"] == "gpt-4o" and model["object"] == "model"
+    assert_openai_error(httpx.get(f"{gateway.url}/v1/models/nope", headers=auth(ALICE)), 404, "model_not_found")
+    assert_openai_error(httpx.get(f"{gateway.url}/v1/models/gpt-4o", headers=auth(BOB)), 403, "model_not_allowed")
+
+
+@pytest.mark.parametrize("headers", [{}, auth("wrong-key"), {"api-key": "wrong-key"}, {"Authorization": "Basic xyz"}])
+def test_missing_or_unknown_key_is_401(gateway, headers) -> None:
+    for method, path in (("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings")):
+        response = httpx.request(method, f"{gateway.url}{path}", headers=headers, json={"model": "gpt-4o"})
+        assert_openai_error(response, 401, "invalid_api_key")
+
+
+def test_model_not_allowed_for_key_is_403(gateway, sim) -> None:
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", headers=auth(BOB), json={"model": "gpt-4o", "messages": []})
+    error = assert_openai_error(response, 403, "model_not_allowed")
+    assert error["param"] == "model"
+    assert sim.requests == []
+
+
+def test_unknown_model_is_404_model_not_found(gateway, sim) -> None:
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", headers=auth(ALICE), json={"model": "gpt-5x", "messages": []})
+    error = assert_openai_error(response, 404, "model_not_found")
+    assert "gpt-5x" in error["message"] and error["type"] == "invalid_request_error"
+    assert sim.requests == []
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [(b"{not json", "invalid_json"), (b"[1, 2]", "invalid_json"), (b"", "invalid_json"),
+     (b'{"messages": []}', "missing_model"), (b'{"model": 7}', "missing_model")],
+)
+def test_bad_bodies_are_400(gateway, body, code) -> None:
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions", headers={**auth(ALICE), "content-type": "application/json"}, content=body
+    )
+    assert_openai_error(response, 400, code)
+
+
+def test_body_over_the_limit_is_413_declared_or_chunked(gateway, sim) -> None:
+    big = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 70_000}]})
+    declared = httpx.post(f"{gateway.url}/v1/chat/completions", headers=auth(ALICE), content=big)
+    assert_openai_error(declared, 413, "request_too_large")
+
+    def chunks():
+        for i in range(0, len(big), 8192):
+            yield big[i : i + 8192]
+
+    chunked = httpx.post(f"{gateway.url}/v1/chat/completions", headers=auth(ALICE), content=chunks())
+    assert_openai_error(chunked, 413, "request_too_large")
+    assert sim.requests == []
+
+
+def test_every_response_carries_a_request_id_that_the_access_log_names(gateway) -> None:
+    ok = httpx.post(
+        f"{gateway.url}/v1/chat/completions", headers=auth(ALICE),
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    denied = httpx.get(f"{gateway.url}/v1/models")
+    for response in (ok, denied):
+        assert len(response.headers["x-request-id"]) == 32
+    log_lines = [orjson.loads(line) for line in gateway.logs().splitlines() if line.startswith("{")]
+    by_id = {line["request_id"]: line for line in log_lines}
+    line = by_id[ok.headers["x-request-id"]]
+    assert line["caller"] == "alice" and line["model"] == "gpt-4o" and line["group"] == "eastus"
+    assert line["status"] == 200 and line["upstream_ms"] >= 0
+    assert line["prompt_tokens"] > 0 and line["total_tokens"] >= line["prompt_tokens"]
+    assert by_id[denied.headers["x-request-id"]]["status"] == 401
