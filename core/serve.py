@@ -32,5 +32,8 @@ def run(host: str, port: int) -> None:
         lifespan="on",
     )
     server = _AnnouncingServer(config)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after its graceful shutdown; nothing left to report
     sys.stdout.flush()
