@@ -1,0 +1,96 @@
+"""Targets, the markdown table and the JSON file.
+
+Targets live here, next to how they are judged, so changing one is a one-line diff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    limit: float
+    at_least: bool  # True: figure >= limit passes; False: figure <= limit passes
+    unit: str
+
+    def passed(self, figure: float) -> bool:
+        return figure >= self.limit if self.at_least else figure <= self.limit
+
+    def text(self) -> str:
+        return f"{'>=' if self.at_least else '<='} {_num(self.limit)} {self.unit}"
+
+    def verdict(self, figure: float) -> str:
+        if self.passed(figure):
+            return "pass"
+        gap = self.limit - figure if self.at_least else figure - self.limit
+        return f"**MISS** by {_num(gap)} {self.unit} ({figure / self.limit:.2f}x target)"
+
+
+GOALS: dict[str, Goal] = {
+    "added_p50_ms": Goal(0.5, False, "ms"),
+    "added_p99_ms": Goal(1.5, False, "ms"),
+    "gateway_cpu_ms_per_request": Goal(0.5, False, "ms"),
+    "gateway_rps_c32": Goal(2000, True, "req/s"),
+    "gateway_peak_rss_mib": Goal(80, False, "MiB"),
+    "import_ms": Goal(300, False, "ms"),
+    "start_to_first_200_s": Goal(1.0, False, "s"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    measure: str
+    direct: str
+    gateway: str
+    figure: str  # what is judged: added latency, gateway req/s, ...
+    goal_key: str | None = None
+    value: float | None = None  # the judged number, for goal_key
+
+    def cells(self) -> list[str]:
+        if self.goal_key is None or self.value is None:
+            return [self.measure, self.direct, self.gateway, self.figure, "-", "info"]
+        goal = GOALS[self.goal_key]
+        return [self.measure, self.direct, self.gateway, self.figure, goal.text(), goal.verdict(self.value)]
+
+
+def _num(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def ms(value: float) -> str:
+    return f"{value:.3f} ms"
+
+
+def signed_ms(value: float) -> str:
+    return f"{value:+.3f} ms"
+
+
+def markdown(rows: list[Row]) -> str:
+    header = ["measure", "direct (simulator)", "via gateway", "figure", "target", "result"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdicts(rows: list[Row]) -> dict[str, dict[str, Any]]:
+    """goal key -> {value, target, passed}, for the JSON file."""
+    out = {}
+    for row in rows:
+        if row.goal_key is not None and row.value is not None:
+            goal = GOALS[row.goal_key]
+            out[row.goal_key] = {"value": row.value, "target": asdict(goal), "passed": goal.passed(row.value)}
+    return out
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
