@@ -50,3 +50,10 @@ async def embeddings(req: Request) -> Response:
 @app.route(route="v1/engines/{model}/embeddings", methods=["POST"])
 async def engine_embeddings(req: Request) -> Response:
     return await surface.engine_embeddings(req)
+
+
+# Declared last: the catch-all has the lowest precedence on both hosts, so unknown
+# paths and methods get an OpenAI-shaped 404 instead of the host's empty one.
+@app.route(route="{*path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+async def unknown_route(req: Request) -> Response:
+    return await surface.unknown_route(req)

@@ -6,8 +6,8 @@ Never a secret, never a prompt: only ids, names, numbers.
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import dataclass, fields
 
 import orjson
 
@@ -17,7 +17,7 @@ logger = logging.getLogger("aoai_gateway.access")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 @dataclass(slots=True)
@@ -44,5 +44,8 @@ class AccessRecord:
 
     def emit(self) -> None:
         if logger.isEnabledFor(logging.INFO):
-            fields = {k: v for k, v in asdict(self).items() if v is not None}
-            logger.info(orjson.dumps(fields).decode())
+            line = {name: value for name in _FIELD_NAMES if (value := getattr(self, name)) is not None}
+            logger.info(orjson.dumps(line).decode())
+
+
+_FIELD_NAMES = tuple(field.name for field in fields(AccessRecord))

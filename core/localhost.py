@@ -17,10 +17,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from core.errors import error_body
 
@@ -73,14 +72,16 @@ def _require_function_key(endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
-def build_app(module_name: str = "function_app") -> Starlette:
+def build_app(module_name: str = "function_app") -> Router:
+    """A bare Router: the handlers turn every error into a response themselves, so
+    Starlette's error and exception middleware would only add per-request cost."""
     from core import gateway
 
     module = importlib.import_module(module_name)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Router) -> AsyncIterator[None]:
         yield
         await gateway.current().aclose()
 
-    return Starlette(routes=function_routes(module.app, route_prefix()), lifespan=lifespan)
+    return Router(routes=function_routes(module.app, route_prefix()), lifespan=lifespan)

@@ -162,25 +162,43 @@ async def _relay_stream(upstream: Any, rewriter: StreamRewriter, record: AccessR
 
 class DisconnectWatch:
     """Abandons upstream work when the client disconnects: a non-streamed completion
-    can run for minutes, and nobody is left to pay attention to it."""
+    can run for minutes, and nobody is left to pay attention to it.
 
-    __slots__ = ("_request", "_watcher")
+    Watching costs a task and a pending receive(); most answers arrive sooner than
+    anyone gives up, so the watch starts only after a short grace period. When the
+    client is gone it cancels the request's task, which drops the upstream call.
+    """
+
+    __slots__ = ("_request", "_task", "_timer", "_watcher", "_disconnected")
+    GRACE_SECONDS = 0.05
 
     def __init__(self, request: Request) -> None:
         self._request = request
-        self._watcher: asyncio.Future[None] | None = None
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Task[None] | None = None
+        self._disconnected = False
+        self._timer = asyncio.get_running_loop().call_later(self.GRACE_SECONDS, self._start)
+
+    def _start(self) -> None:
+        self._watcher = asyncio.ensure_future(_wait_for_disconnect(self._request))
+        self._watcher.add_done_callback(self._on_disconnect)
+
+    def _on_disconnect(self, watcher: asyncio.Task[None]) -> None:
+        if watcher.cancelled() or watcher.exception() is not None or self._task is None:
+            return
+        self._disconnected = True
+        self._task.cancel()
 
     async def run(self, work: Awaitable[T]) -> T:
-        if self._watcher is None:
-            self._watcher = asyncio.ensure_future(_wait_for_disconnect(self._request))
-        task = asyncio.ensure_future(work)
-        await asyncio.wait((task, self._watcher), return_when=asyncio.FIRST_COMPLETED)
-        if not task.done():
-            task.cancel()  # closes the upstream connection
-            raise ClientDisconnected()
-        return task.result()
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if self._disconnected and self._task is not None and self._task.uncancel() == 0:
+                raise ClientDisconnected() from None
+            raise
 
     def close(self) -> None:
+        self._timer.cancel()
         if self._watcher is not None:
             self._watcher.cancel()
 

@@ -70,15 +70,20 @@ async def engine_embeddings(request: Request) -> Response:
     return await _serve(request, _deployment_call("embeddings", model_in_path=True))
 
 
+async def unknown_route(request: Request) -> Response:
+    """Any path or method the gateway does not serve, answered the way OpenAI does."""
+    return await _serve(request, _unknown_route)
+
+
 async def _serve(request: Request, handler: Handler) -> Response:
-    record = AccessRecord(new_request_id(), request.method, request.url.path)
+    record = AccessRecord(new_request_id(), request.method, request.scope["path"])
     try:
         response = await handler(request, record)
     except GatewayError as error:
         response = Response(error.body(), error.status, error.headers, media_type=JSON)
         record.error_code = error.code
     except Exception:
-        logger.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, record.request_id)
+        logger.exception("unhandled error in %s %s (request %s)", request.method, record.path, record.request_id)
         response = Response(
             error_body("The gateway failed to process the request.", type="api_error", code="internal_error"),
             500,
@@ -89,6 +94,10 @@ async def _serve(request: Request, handler: Handler) -> Response:
     if not isinstance(response, RelayedStream):  # a stream logs when it ends
         record.emit()
     return response
+
+
+async def _unknown_route(request: Request, record: AccessRecord) -> Response:
+    raise GatewayError(404, f"Invalid URL ({request.method} {record.path})", code="unknown_url")
 
 
 async def _list_models(request: Request, record: AccessRecord) -> Response:

@@ -110,3 +110,10 @@ def test_every_response_carries_a_request_id_that_the_access_log_names(gateway) 
     assert line["status"] == 200 and line["upstream_ms"] >= 0
     assert line["prompt_tokens"] > 0 and line["total_tokens"] >= line["prompt_tokens"]
     assert by_id[denied.headers["x-request-id"]]["status"] == 401
+
+
+def test_unknown_paths_and_methods_get_openais_invalid_url_404(gateway) -> None:
+    for method, path in (("GET", "/v1/nope"), ("POST", "/v1/models"), ("DELETE", "/v1/chat/completions"), ("GET", "/")):
+        response = httpx.request(method, f"{gateway.url}{path}", headers=auth(ALICE))
+        error = assert_openai_error(response, 404, "unknown_url")
+        assert error["message"] == f"Invalid URL ({method} {path})"
