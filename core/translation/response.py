@@ -19,16 +19,7 @@ def completion_to_chat(completion: dict[str, Any]) -> dict[str, Any]:
         }
         for i, choice in enumerate(completion.get("choices") or [])
     ]
-    chat: dict[str, Any] = {
-        "id": completion.get("id", ""),
-        "object": "chat.completion",
-        "created": completion.get("created", 0),
-        "model": completion.get("model", ""),
-        "choices": choices,
-    }
-    if completion.get("usage") is not None:
-        chat["usage"] = completion["usage"]
-    return chat
+    return _as_chat(completion, "chat.completion", choices)
 
 
 def completion_chunk_to_chat_chunk(chunk: dict[str, Any], *, first: bool) -> dict[str, Any]:
@@ -38,13 +29,18 @@ def completion_chunk_to_chat_chunk(chunk: dict[str, Any], *, first: bool) -> dic
         if first:
             delta["role"] = "assistant"
         choices.append({"index": choice.get("index", i), "delta": delta, "finish_reason": choice.get("finish_reason")})
-    converted: dict[str, Any] = {
-        "id": chunk.get("id", ""),
-        "object": "chat.completion.chunk",
-        "created": chunk.get("created", 0),
-        "model": chunk.get("model", ""),
+    return _as_chat(chunk, "chat.completion.chunk", choices)
+
+
+def _as_chat(source: dict[str, Any], object_name: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The completions answer's envelope (id, created, model, usage) around chat choices."""
+    chat: dict[str, Any] = {
+        "id": source.get("id", ""),
+        "object": object_name,
+        "created": source.get("created", 0),
+        "model": source.get("model", ""),
         "choices": choices,
     }
-    if chunk.get("usage") is not None:
-        converted["usage"] = chunk["usage"]
-    return converted
+    if source.get("usage") is not None:
+        chat["usage"] = source["usage"]
+    return chat

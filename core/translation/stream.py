@@ -7,6 +7,7 @@ forwarded as the exact bytes Azure sent; only candidates are parsed as JSON.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -22,14 +23,20 @@ def is_filter_only(event: bytes) -> bool:
     async-filter annotation events) carry an empty id; no OpenAI client expects them."""
     if not any(marker in event for marker in _EMPTY_ID):
         return False
+    chunk = event_json(event)
+    return chunk is not None and chunk.get("id") == ""
+
+
+def event_json(event: bytes) -> dict[str, Any] | None:
+    """An event's data as a JSON object; None for `[DONE]`, comments and anything else."""
     data = event_data(event)
     if data is None or data == b"[DONE]":
-        return False
+        return None
     try:
-        chunk = orjson.loads(data)
+        parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return False
-    return isinstance(chunk, dict) and chunk.get("id") == ""
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 class StreamRewriter:
@@ -71,14 +78,8 @@ class _CompletionsToChat:
         self._first = True
 
     def convert(self, event: bytes) -> bytes:
-        data = event_data(event)
-        if data is None or data == b"[DONE]":
-            return event
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return event
-        if not isinstance(chunk, dict) or chunk.get("object") != "text_completion":
+        chunk = event_json(event)
+        if chunk is None or chunk.get("object") != "text_completion":
             return event
         converted = completion_chunk_to_chat_chunk(chunk, first=self._first)
         self._first = False
