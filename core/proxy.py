@@ -27,6 +27,7 @@ from core.translation.request import rewrite_body, upstream_operation
 from core.translation.response import completion_to_chat
 from core.translation.stream import StreamRewriter
 from core.translation.usage import find_usage
+from core.transport import UpstreamResponse
 
 # Upstream response headers worth relaying; everything else (cookies, Azure's
 # internal routing headers) stays behind.
@@ -91,7 +92,7 @@ async def _forward(watch: DisconnectWatch, gateway: Gateway, call: Call) -> Resp
     return Response(body, upstream.status, headers)
 
 
-async def _send(gateway: Gateway, call: Call) -> tuple[Backend, Any, float]:
+async def _send(gateway: Gateway, call: Call) -> tuple[Backend, UpstreamResponse, float]:
     """Try the route's backends in order until one answers (connection-level failures only)."""
     failure: GatewayError | None = None
     for backend in call.route.backends:
@@ -110,7 +111,9 @@ async def _send(gateway: Gateway, call: Call) -> tuple[Backend, Any, float]:
 
 
 def upstream_headers(backend: Backend, call: Call) -> list[tuple[str, str]]:
-    headers = list(call.client_headers)
+    # The group's own headers (auth, additionalHeaders) win over same-named client headers.
+    configured = {name for name, _ in backend.headers}
+    headers = [(name, value) for name, value in call.client_headers if name not in configured]
     headers.append(("content-type", JSON))
     headers.append(("accept-encoding", "identity"))
     # Azure logs this id, which ties its diagnostics to our access log.
@@ -136,7 +139,7 @@ def relayed_headers(upstream: Mapping[str, str], request_id: str) -> dict[str, s
     return headers
 
 
-async def _relay_stream(upstream: Any, rewriter: StreamRewriter, record: AccessRecord) -> AsyncIterator[bytes]:
+async def _relay_stream(upstream: UpstreamResponse, rewriter: StreamRewriter, record: AccessRecord) -> AsyncIterator[bytes]:
     finished = False
     try:
         async for chunk in upstream.iter_chunks():

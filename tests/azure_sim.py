@@ -199,7 +199,8 @@ class RecordedRequest:
     path: str
     query: dict[str, str]
     raw_query: str
-    headers: dict[str, str]  # lower-cased names
+    headers: dict[str, str]  # lower-cased names; a repeated header keeps its last value
+    header_list: list[tuple[str, str]]  # every header line as received (lower-cased names), repeats included
     body: bytes
     json: Any  # parsed body, or None when empty / not JSON
     received_at: float = 0.0  # time.monotonic()
@@ -799,6 +800,7 @@ class AzureSimulator:
             query=dict(request.query),
             raw_query=request.query_string,
             headers={k.lower(): v for k, v in request.headers.items()},
+            header_list=[(k.lower(), v) for k, v in request.headers.items()],
             body=body,
             json=parsed,
             received_at=time.monotonic(),
