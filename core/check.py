@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from core.config.load import ConfigError, load_config
-from core.config.model import Backend, RuntimeConfig
+from core.config.model import Backend, ResourceBackend, RuntimeConfig
 
 
 def run_check(environ: Mapping[str, str], out: TextIO) -> int:
@@ -37,6 +37,7 @@ def describe(config: RuntimeConfig) -> str:
             )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines += resources_section(config)
     settings = config.settings
     lines.append("")
     if settings.api_keys:
@@ -54,6 +55,35 @@ def describe(config: RuntimeConfig) -> str:
     for warning in config.warnings:
         lines.append(f"Warning: {warning}")
     return "\n".join(lines) + "\n"
+
+
+RESOURCES_TITLE = "Resource APIs (assistants, threads, vector stores, files, batches, responses)"
+
+
+def resources_section(config: RuntimeConfig) -> list[str]:
+    """The resource-scoped APIs (assistants, threads, vector stores, files, batches, responses)."""
+    if not config.resources:
+        return ["", f"{RESOURCES_TITLE}: off (endpoint assistants not enabled)"]
+    rows = [("GROUP", "BASE URL", "API-VERSION", "RESPONSES", "AUTH", "MODELS")]
+    for resource in config.resources:
+        rows.append(
+            (resource.group, resource.base_url, resource.api_version or resource.flavor,
+             resource.responses_api_version or resource.flavor, resource_auth(resource),
+             models_summary(resource))
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return ["", f"{RESOURCES_TITLE}:", *table]
+
+
+def resource_auth(resource: ResourceBackend) -> str:
+    return "pass-through" if resource.auth == "passthrough" else "api-key"
+
+
+def models_summary(resource: ResourceBackend) -> str:
+    """`public=deployment` pairs, or just the id when both are the same."""
+    pairs = [model if model == dep else f"{model}={dep}" for model, dep in resource.deployments.items()]
+    return ", ".join(pairs) or "-"
 
 
 def upstream_template(backend: Backend) -> str:

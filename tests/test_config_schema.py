@@ -46,8 +46,15 @@ def test_document_shapes_and_keys() -> None:
         "serverless", "addParams", "dropParams", "forcePrompt", "assistants", "models",
     }  # fmt: skip
     assert set(defs["Gateway"]["properties"]) == {
-        "apiKeys", "allowAnonymous", "timeouts", "maxBodyBytes", "normalizeStreams",
+        "apiKeys", "allowAnonymous", "timeouts", "maxBodyBytes", "normalizeStreams", "groups",
     }  # fmt: skip
+    assert defs["Gateway"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSettings"}
+    group_settings = defs["GroupSettings"]
+    assert set(group_settings["properties"]) == {"api", "assistantsVersion"}
+    assert group_settings["properties"]["api"]["enum"] == ["dated", "v1"]
+    assert group_settings["properties"]["api"]["default"] == "dated"
+    assert group_settings["properties"]["assistantsVersion"]["pattern"] == r"^\d{4}-\d{2}-\d{2}-preview$"
+    assert group_settings["additionalProperties"] is False
     assert defs["Gateway"]["properties"]["maxBodyBytes"]["default"] == 25 * 1024 * 1024
     # Typos show up in editors; LibreChat's own keys around the section do not.
     assert defs["Group"]["additionalProperties"] is False

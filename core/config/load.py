@@ -1,7 +1,8 @@
 """Configuration sources: a YAML file (librechat.yaml, its azureOpenAI section, a stulzq
 config.yaml) or stulzq's environment variables, all ending in one RuntimeConfig.
 
-Pipeline: parse YAML -> pick the document shape -> replace ${VAR} -> schema -> rules -> resolve.
+Pipeline: parse YAML -> pick the document shape -> replace ${VAR} -> schema -> rules -> resolve;
+every source then shares build(): LibreChat's DALL-E variables, the rules, resolution.
 Every stage adds to one list of problems; a single ConfigError reports them all.
 """
 
@@ -16,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from .env import EnvReferences
-from .model import RuntimeConfig
+from .model import Backend, Route, RuntimeConfig
 from .resolve import resolve
 from .schema import (
     Endpoint,
@@ -29,7 +30,7 @@ from .schema import (
     describe_errors,
     unknown_keys,
 )
-from .validate import duplicate_model, url_problem, validate
+from .validate import duplicate_model, url_problem, validate, validation_warnings
 
 STULZQ_API_VERSION = "2024-02-01"  # stulzq's default for AZURE_OPENAI_API_VER
 STULZQ_GROUP = "default"
@@ -94,7 +95,7 @@ def load_config_text(text: str, environ: Mapping[str, str], source: str) -> Runt
         warnings += stulzq_warnings
     else:
         endpoint = parsed.endpoint()
-    return build(endpoint, parsed.gateway or Gateway(), source, problems, warnings)
+    return build(endpoint, parsed.gateway or Gateway(), source, problems, warnings, environ)
 
 
 def load_stulzq_env(environ: Mapping[str, str]) -> RuntimeConfig:
@@ -119,18 +120,29 @@ def load_stulzq_env(environ: Mapping[str, str]) -> RuntimeConfig:
         model: {"deploymentName": deployment, "version": version} for model, deployment in mapping.items()
     }
     endpoint = Endpoint.model_validate({"groups": [group]})
-    return build(endpoint, Gateway(), ENV_SOURCE, [], [])
+    return build(endpoint, Gateway(), ENV_SOURCE, [], [], environ)
 
 
 def build(
-    endpoint: Endpoint, gateway: Gateway, source: str, problems: list[str], warnings: list[str]
+    endpoint: Endpoint,
+    gateway: Gateway,
+    source: str,
+    problems: list[str],
+    warnings: list[str],
+    environ: Mapping[str, str],
 ) -> RuntimeConfig:
-    """The last stages every source shares: rules, then resolution."""
-    warnings = warnings + disabled_model_warnings(endpoint)
-    problems = problems + validate(endpoint, gateway)
+    """The last stages every source shares: LibreChat's DALL-E variables, rules, then resolution."""
+    dalle_routes, dalle_problems, dalle_warnings = dalle_env_routes(endpoint, environ)
+    warnings = [
+        *warnings,
+        *disabled_model_warnings(endpoint),
+        *validation_warnings(endpoint, gateway),
+        *dalle_warnings,
+    ]
+    problems = problems + dalle_problems + validate(endpoint, gateway, dalle_routes)
     if problems:
         raise ConfigError(problems, warnings)
-    return resolve(endpoint, gateway, source=source, warnings=warnings)
+    return resolve(endpoint, gateway, source=source, warnings=warnings, env_routes=dalle_routes)
 
 
 # -- YAML --------------------------------------------------------------------------------
@@ -239,6 +251,69 @@ def disabled_model_warnings(endpoint: Endpoint) -> list[str]:
         for model, value in group.models.items()
         if value is False
     ]
+
+
+# -- LibreChat's DALL-E environment variables ---------------------------------------------------
+
+DALLE_VERSIONS = (3, 2)
+
+
+def dalle_env_routes(
+    endpoint: Endpoint, environ: Mapping[str, str]
+) -> tuple[dict[str, Route], list[str], list[str]]:
+    """`dall-e-3` / `dall-e-2` routes from LibreChat's Azure DALL-E variables: routes, problems, warnings.
+
+    DALLE{N}_AZURE_API_VERSION is what makes LibreChat treat DALL-E as Azure; it then needs
+    DALLE{N}_BASEURL (.../openai/deployments/{deployment}/) and DALLE{N}_API_KEY or DALLE_API_KEY.
+    Messages name variables, never their values.
+    """
+    routes: dict[str, Route] = {}
+    problems: list[str] = []
+    warnings: list[str] = []
+    serving = {model: group.group for group in endpoint.groups for model in group.served_models()}
+    for n in DALLE_VERSIONS:
+        model, prefix = f"dall-e-{n}", f"DALLE{n}"
+        version_var, url_var = f"{prefix}_AZURE_API_VERSION", f"{prefix}_BASEURL"
+        key_var = f"{prefix}_API_KEY"
+        version = environ.get(version_var, "").strip()
+        if not version:
+            continue
+        if model in serving:
+            warnings.append(
+                f'{version_var} is set, but group "{serving[model]}" already serves "{model}"; '
+                f"the {prefix}_* environment settings are ignored."
+            )
+            continue
+        why = f"{version_var} is set (LibreChat's Azure DALL-E {n})"
+        base_url = environ.get(url_var, "").strip()
+        key = environ.get(key_var, "").strip() or environ.get("DALLE_API_KEY", "").strip()
+        reason = url_problem(base_url) if base_url else None
+        if not base_url:
+            problems.append(
+                f"{why}, but {url_var} is not: set it to the deployment's URL, e.g. "
+                "https://<instance>.openai.azure.com/openai/deployments/<deployment>/."
+            )
+        elif reason:
+            problems.append(f"{url_var} {reason}.")
+        if not key:
+            problems.append(
+                f"{why}, but neither {key_var} nor DALLE_API_KEY is set: the gateway needs the Azure key."
+            )
+        if not base_url or reason or not key:
+            continue
+        path = urlsplit(base_url).path
+        deployment = path.split("/deployments/", 1)[1].split("/", 1)[0] if "/deployments/" in path else ""
+        backend = Backend(
+            group=f"env:{prefix}",
+            deployment=deployment or None,
+            api_version=version,
+            serverless=False,
+            base_url=base_url.rstrip("/"),
+            auth="api-key",
+            headers=(("api-key", key),),
+        )
+        routes[model] = Route(model=model, backends=(backend,))
+    return routes, problems, warnings
 
 
 # -- stulzq ---------------------------------------------------------------------------------

@@ -21,6 +21,12 @@ KNOWN_OPERATIONS: tuple[str, ...] = ("chat/completions", "completions", "embeddi
 #                  (stulzq's behaviour when no key is configured).
 UpstreamAuth = Literal["api-key", "passthrough"]
 
+# Which Azure OpenAI API a group speaks:
+#   "dated": /openai/deployments/{deployment}/{op}?api-version=... (and /openai/{path}?api-version=
+#            for resource-scoped calls); the deployment is in the URL.
+#   "v1":    /openai/v1/{op}; the deployment goes in the body's `model`; no api-version.
+Flavor = Literal["dated", "v1"]
+
 
 @dataclass(frozen=True, slots=True)
 class Backend:
@@ -41,16 +47,22 @@ class Backend:
     drop_params: frozenset[str] = frozenset()
     force_prompt: bool = False
     assistants: bool = False
+    # "v1": base_url is ".../openai/v1" and the body's model becomes the deployment.
+    flavor: Flavor = "dated"
 
     @property
     def rewrites_body(self) -> bool:
         """True when a request body must be parsed and re-encoded for this backend."""
-        return bool(self.add_params or self.drop_params or self.force_prompt or self.serverless)
+        return bool(
+            self.add_params or self.drop_params or self.force_prompt or self.serverless or self.flavor == "v1"
+        )
 
     def url(self, operation: str) -> str:
         """The full upstream URL for an operation, api-version included once."""
         if self.serverless:
             base = _serverless_base(self.base_url, operation)
+        elif self.flavor == "v1":
+            return f"{self.base_url}/{operation}"
         else:
             base = f"{self.base_url}/{operation}"
         if self.api_version:
@@ -69,6 +81,33 @@ def _serverless_base(base_url: str, operation: str) -> str:
                 return trimmed
             return trimmed[: -len(known)] + operation
     return f"{trimmed}/{operation}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceBackend:
+    """An Azure OpenAI resource serving the resource-scoped APIs (assistants, threads,
+    vector stores, files, batches, responses): one per assistants-enabled group."""
+
+    group: str
+    # dated: ".../openai" (paths and ?api-version= appended); v1: ".../openai/v1".
+    base_url: str
+    # dated: an assistants-capable preview version; None for v1.
+    api_version: str | None
+    # dated: a version that serves /responses (newer than the assistants minimum); None for v1.
+    responses_api_version: str | None
+    flavor: Flavor
+    auth: UpstreamAuth
+    headers: tuple[tuple[str, str], ...]
+    # The group's assistants-capable models: public id -> deployment, and back.
+    deployments: dict[str, str] = field(default_factory=dict)
+    public_models: dict[str, str] = field(default_factory=dict)
+
+    def url(self, path: str, query: str = "") -> str:
+        """`path` is as after /v1/ (e.g. "threads/t1/runs"); `query` is the client's query
+        string without api-version, passed on unchanged."""
+        version = self.responses_api_version if path.startswith("responses") else self.api_version
+        params = [p for p in (query, f"api-version={version}" if version else "") if p]
+        return f"{self.base_url}/{path}" + ("?" + "&".join(params) if params else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +152,9 @@ class RuntimeConfig:
     settings: GatewaySettings
     source: str  # where it came from, for `check` and logs (never a secret)
     warnings: tuple[str, ...] = ()
+    # Assistants-enabled groups in config order; the first is the primary, used for
+    # creates that name neither a model nor an existing object.
+    resources: tuple[ResourceBackend, ...] = ()
 
     @property
     def passthrough(self) -> bool:

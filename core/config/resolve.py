@@ -2,47 +2,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import cast
 from urllib.parse import urlsplit
 
-from .model import Backend, CallerKey, GatewaySettings, Route, RuntimeConfig
-from .schema import Endpoint, Gateway, Group, ModelSpec
+from .model import Backend, CallerKey, Flavor, GatewaySettings, ResourceBackend, Route, RuntimeConfig
+from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec
 
 INSTANCE_NAME = "${INSTANCE_NAME}"
 DEPLOYMENT_NAME = "${DEPLOYMENT_NAME}"
 
+# Assistants (and files, threads, vector stores, batches) need a preview api-version from
+# 2024-02-15 on; /responses one from 2025-03-01 on. GA versions serve neither.
+ASSISTANTS_MIN_DATE = date(2024, 2, 15)
+RESPONSES_MIN_DATE = date(2025, 3, 1)
+DEFAULT_PREVIEW_VERSION = "2025-04-01-preview"  # the newest preview in the project's specs
+_PREVIEW = re.compile(r"(\d{4}-\d{2}-\d{2})-preview")
+
 
 def resolve(
-    endpoint: Endpoint, gateway: Gateway, *, source: str, warnings: Iterable[str] = ()
+    endpoint: Endpoint,
+    gateway: Gateway,
+    *,
+    source: str,
+    warnings: Iterable[str] = (),
+    env_routes: Mapping[str, Route] | None = None,
 ) -> RuntimeConfig:
+    """`env_routes` (LibreChat's DALL-E variables) follow the groups' routes."""
     return RuntimeConfig(
-        routes=resolve_routes(endpoint),
+        routes={**resolve_routes(endpoint, gateway), **(env_routes or {})},
         settings=resolve_settings(gateway),
         source=source,
         warnings=tuple(warnings),
+        resources=resolve_resources(endpoint, gateway),
     )
 
 
-def resolve_routes(endpoint: Endpoint) -> dict[str, Route]:
+def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[str, Route]:
     """One route per served model, in file order."""
-    return {
-        model: Route(model=model, backends=(resolve_backend(group, spec),))
-        for group in endpoint.groups
-        for model, spec in group.served_models().items()
-    }
+    gateway = gateway or Gateway()
+    routes = {}
+    for group in endpoint.groups:
+        settings = gateway.group_settings(group.group)
+        for model, spec in group.served_models().items():
+            routes[model] = Route(model=model, backends=(resolve_backend(group, spec, settings),))
+    return routes
 
 
-def resolve_backend(group: Group, model: ModelSpec | bool) -> Backend:
+def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettings | None = None) -> Backend:
+    flavor = flavor_of(settings or GroupSettings())
+    api_version = group.version_for(model) or None
     if group.serverless:
         deployment = None
         base_url = group.base_url or ""
     else:
         deployment = group.deployment_for(model) or ""
-        base_url = deployment_url(group, deployment)
+        if flavor == "v1":
+            base_url = f"{_validated_root(group, deployment)}/openai/v1"
+            api_version = None  # the v1 API takes none; the deployment goes in the body's model
+        else:
+            base_url = deployment_url(group, deployment)
     return Backend(
         group=group.group,
         deployment=deployment,
-        api_version=group.version_for(model) or None,
+        api_version=api_version,
         serverless=group.serverless,
         base_url=base_url,
         auth="passthrough" if group.passthrough else "api-key",
@@ -51,7 +76,12 @@ def resolve_backend(group: Group, model: ModelSpec | bool) -> Backend:
         drop_params=frozenset(group.drop_params),
         force_prompt=group.force_prompt,
         assistants=group.assistants_for(model),
+        flavor=flavor,
     )
+
+
+def flavor_of(settings: GroupSettings) -> Flavor:
+    return cast(Flavor, settings.api)  # validate.py has checked it is "dated" or "v1"
 
 
 def deployment_url(group: Group, deployment: str) -> str:
@@ -69,6 +99,30 @@ def deployment_url(group: Group, deployment: str) -> str:
     if path.endswith("/openai"):
         return f"{url}/deployments/{deployment}"
     return f"{url}/openai/deployments/{deployment}"
+
+
+def resource_root(group: Group, deployment: str) -> str | None:
+    """The Azure resource root (`https://host[/prefix]`) under which `/openai/...` lives, or
+    None when the baseURL does not show one (e.g. `https://apim/${INSTANCE_NAME}/${DEPLOYMENT_NAME}`)."""
+    if not group.base_url:
+        return azure_origin(group.instance_name or "")
+    url = deployment_url(group, deployment)
+    suffix = f"/openai/deployments/{deployment}"
+    if not deployment or not url.endswith(suffix):
+        return None
+    root = url[: -len(suffix)]
+    parts = urlsplit(root)
+    # A root still holding /openai/deployments/ comes from a baseURL naming another deployment.
+    if not parts.scheme or not parts.netloc or "/openai/deployments/" in f"{parts.path}/":
+        return None
+    return root
+
+
+def _validated_root(group: Group, deployment: str) -> str:
+    root = resource_root(group, deployment)
+    if root is None:  # validate.py reports this before resolution
+        raise ValueError(f'group "{group.group}": no resource root')
+    return root
 
 
 def azure_origin(instance_name: str) -> str:
@@ -93,6 +147,89 @@ def upstream_headers(group: Group) -> tuple[tuple[str, str], ...]:
     for name, value in group.additional_headers.items():
         headers[name.lower()] = value
     return tuple(headers.items())
+
+
+# -- resource-scoped APIs (assistants, threads, vector stores, files, batches, responses) ----------
+
+
+def assistants_models(group: Group) -> dict[str, str]:
+    """Public model id -> deployment for the group's assistants-capable models, in file order."""
+    return {
+        model: group.deployment_for(spec) or ""
+        for model, spec in group.served_models().items()
+        if group.assistants_for(spec)
+    }
+
+
+def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBackend, ...]:
+    """One ResourceBackend per assistants-enabled group, only when the endpoint enables assistants."""
+    if not endpoint.assistants:
+        return ()
+    resources = []
+    for group in endpoint.groups:
+        deployments = assistants_models(group)
+        if not deployments or group.serverless:
+            continue
+        settings = gateway.group_settings(group.group)
+        flavor = flavor_of(settings)
+        root = _validated_root(group, next(iter(deployments.values())))
+        public_models: dict[str, str] = {}
+        for model, deployment in deployments.items():
+            public_models.setdefault(deployment, model)
+        resources.append(
+            ResourceBackend(
+                group=group.group,
+                base_url=f"{root}/openai/v1" if flavor == "v1" else f"{root}/openai",
+                api_version=None if flavor == "v1" else assistants_api_version(group, settings),
+                responses_api_version=None if flavor == "v1" else responses_api_version(group, settings),
+                flavor=flavor,
+                auth="passthrough" if group.passthrough else "api-key",
+                headers=upstream_headers(group),
+                deployments=deployments,
+                public_models=public_models,
+            )
+        )
+    return tuple(resources)
+
+
+def preview_date(version: str) -> date | None:
+    """The date of a `YYYY-MM-DD-preview` api-version; None for GA and malformed versions."""
+    match = _PREVIEW.fullmatch(version)
+    if not match:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def newest_preview(versions: Iterable[str | None], minimum: date) -> str | None:
+    """The newest preview version dated `minimum` or later, if any."""
+    dated = [(day, v) for v in versions if v and (day := preview_date(v)) and day >= minimum]
+    return max(dated)[1] if dated else None
+
+
+def configured_versions(group: Group) -> list[str]:
+    """The group's version, then each served model's own version."""
+    versions = [group.version] if group.version else []
+    for spec in group.served_models().values():
+        if isinstance(spec, ModelSpec) and spec.version:
+            versions.append(spec.version)
+    return versions
+
+
+def assistants_api_version(group: Group, settings: GroupSettings) -> str:
+    if settings.assistants_version:
+        return settings.assistants_version
+    return newest_preview(configured_versions(group), ASSISTANTS_MIN_DATE) or DEFAULT_PREVIEW_VERSION
+
+
+def responses_api_version(group: Group, settings: GroupSettings) -> str:
+    candidates = [settings.assistants_version, *configured_versions(group)]
+    return newest_preview(candidates, RESPONSES_MIN_DATE) or DEFAULT_PREVIEW_VERSION
+
+
+# -- gateway settings ---------------------------------------------------------------------
 
 
 def resolve_settings(gateway: Gateway) -> GatewaySettings:

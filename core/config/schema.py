@@ -206,6 +206,33 @@ class Timeouts(Section):
     read: float = Field(300.0, gt=0, description="Seconds to wait for upstream data between reads.")
 
 
+API_FLAVORS = ("dated", "v1")
+PREVIEW_PATTERN = r"^\d{4}-\d{2}-\d{2}-preview$"
+
+
+class GroupSettings(Section):
+    """The gateway's own settings for one azureOpenAI group, kept out of the group for LibreChat."""
+
+    api: str = Field(
+        "dated",
+        description=(
+            'Which Azure OpenAI API the group speaks: "dated" (/openai/deployments/{deployment}/...'
+            '?api-version=, the default) or "v1" (/openai/v1/..., no api-version; not for serverless groups).'
+        ),
+        json_schema_extra={"enum": list(API_FLAVORS)},
+    )
+    assistants_version: str | None = Field(
+        None,
+        alias="assistantsVersion",
+        description=(
+            "api-version for the Assistants, files, batches and related APIs of a dated group: a "
+            "YYYY-MM-DD-preview version dated 2024-02-15 or later. Default: the newest such preview "
+            "version among the group's versions, else 2025-04-01-preview."
+        ),
+        json_schema_extra={"pattern": PREVIEW_PATTERN},
+    )
+
+
 class Gateway(Section):
     """The gateway's own settings (top-level `gateway:`); LibreChat ignores this key."""
 
@@ -228,6 +255,14 @@ class Gateway(Section):
         alias="normalizeStreams",
         description="Drop Azure's filter-only stream chunks so clients see OpenAI-shaped streams.",
     )
+    groups: dict[str, GroupSettings] = Field(
+        default_factory=dict,
+        description="Per-group gateway settings, keyed by the azureOpenAI group's name.",
+    )
+
+    def group_settings(self, name: str) -> GroupSettings:
+        """A group's settings; the defaults when `gateway.groups` does not name it."""
+        return self.groups.get(name) or GroupSettings()
 
 
 def _gateway_field() -> Any:

@@ -7,20 +7,61 @@ word for word, so its documentation and issues still apply.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from .env import has_unresolved
-from .schema import Endpoint, Gateway, Group, ModelSpec
+from .model import Route
+from .resolve import ASSISTANTS_MIN_DATE, assistants_models, preview_date, resource_root
+from .schema import API_FLAVORS, Endpoint, Gateway, Group, ModelSpec
 
 
-def validate(endpoint: Endpoint, gateway: Gateway) -> list[str]:
-    served = {model for group in endpoint.groups for model in group.served_models()}
+def validate(
+    endpoint: Endpoint, gateway: Gateway, env_routes: Mapping[str, Route] | None = None
+) -> list[str]:
+    """`env_routes`: routes from environment variables (LibreChat's DALL-E ones), already
+    checked by their builder; they count for the served models and the server-side keys."""
+    env_routes = env_routes or {}
+    served = {model for group in endpoint.groups for model in group.served_models()} | set(env_routes)
+    env_keyed = [
+        backend.group
+        for route in env_routes.values()
+        for backend in route.backends
+        if backend.auth == "api-key"
+    ]
     return [
         *group_problems(endpoint.groups),
         *assistants_problems(endpoint),
-        *upstream_auth_problems(endpoint.groups, gateway),
+        *group_settings_problems(endpoint, gateway),
+        *resource_root_problems(endpoint, gateway),
+        *upstream_auth_problems(endpoint.groups, gateway, env_keyed),
         *caller_key_problems(gateway, served),
     ]
+
+
+def validation_warnings(endpoint: Endpoint, gateway: Gateway) -> list[str]:
+    """Settings that are valid but have no effect."""
+    warnings = []
+    if not endpoint.assistants:
+        for group in endpoint.groups:
+            if assistants_models(group) and not group.serverless:
+                warnings.append(
+                    f'Group "{group.group}" sets "assistants: true" (on the group or a model), but the '
+                    'azureOpenAI endpoint does not, so it is ignored: set "assistants: true" on the '
+                    "endpoint to serve the Assistants API (as LibreChat requires)."
+                )
+    groups = {group.group: group for group in endpoint.groups}
+    for name, settings in gateway.groups.items():
+        group = groups.get(name)
+        if group is None or settings.assistants_version is None:
+            continue
+        where = f"gateway.groups.{name}.assistantsVersion"
+        if settings.api == "v1":
+            warnings.append(f'{where} is ignored: group "{name}" uses api: v1, which takes no api-version.')
+        elif not (endpoint.assistants and assistants_models(group)):
+            warnings.append(f'{where} is ignored: group "{name}" does not serve the Assistants API.')
+    return warnings
 
 
 def group_problems(groups: list[Group]) -> list[str]:
@@ -86,22 +127,109 @@ def url_problem(url: str) -> str | None:
 
 
 def assistants_problems(endpoint: Endpoint) -> list[str]:
+    problems = serverless_assistants_problems(endpoint.groups)
     if not endpoint.assistants:
-        return []
+        return problems
     capable = any(
         group.assistants_for(spec) for group in endpoint.groups for spec in group.served_models().values()
     )
     if capable:
-        return []
+        return problems
     return [
+        *problems,
         'Assistants are enabled ("assistants: true" on the azureOpenAI endpoint) but no group or model '
-        'sets "assistants: true": mark the group(s) in an assistants-capable region, or turn assistants off.'
+        'sets "assistants: true": mark the group(s) in an assistants-capable region, or turn assistants off.',
     ]
 
 
-def upstream_auth_problems(groups: list[Group], gateway: Gateway) -> list[str]:
+def serverless_assistants_problems(groups: list[Group]) -> list[str]:
+    return [
+        f'Group "{group.group}" is serverless but sets "assistants: true" (on the group or a model): '
+        "serverless endpoints do not serve the Assistants API."
+        for group in groups
+        if group.serverless and assistants_models(group)
+    ]
+
+
+# -- gateway.groups ------------------------------------------------------------------------
+
+
+def group_settings_problems(endpoint: Endpoint, gateway: Gateway) -> list[str]:
+    problems: list[str] = []
+    groups = {group.group: group for group in endpoint.groups}
+    for name, settings in gateway.groups.items():
+        where = f"gateway.groups.{name}"
+        group = groups.get(name)
+        if group is None:
+            problems.append(f"{where}: {_no_such_group(name, list(groups))}")
+        if settings.api not in API_FLAVORS:
+            problems.append(f'{where}.api is "{settings.api}"; expected "dated" (the default) or "v1".')
+        elif settings.api == "v1" and group is not None and group.serverless:
+            problems.append(
+                f'{where}.api is "v1", but group "{name}" is serverless: a serverless endpoint has no '
+                "/openai/v1 API. Remove the setting."
+            )
+        version = settings.assistants_version
+        if version is not None:
+            day = preview_date(version)
+            if day is None or day < ASSISTANTS_MIN_DATE:
+                problems.append(
+                    f'{where}.assistantsVersion "{version}" is not an Assistants api-version: expected a '
+                    f'YYYY-MM-DD-preview version dated {ASSISTANTS_MIN_DATE.isoformat()} or later '
+                    '(e.g. "2025-04-01-preview").'
+                )
+    return problems
+
+
+def _no_such_group(name: str, known: list[str]) -> str:
+    message = f'there is no group "{name}" in the azureOpenAI groups'
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return message + f' (did you mean "{close[0]}"?).'
+    listed = ", ".join(f'"{group}"' for group in known)
+    return message + (f" ({listed})." if listed else ".")
+
+
+ROOT_FORMS = (
+    "no baseURL (instanceName only); a baseURL that is the resource origin or a proxy prefix "
+    "(https://host[/prefix], optionally ending in /openai); or one ending in "
+    "/openai/deployments/${DEPLOYMENT_NAME}"
+)
+
+
+def resource_root_problems(endpoint: Endpoint, gateway: Gateway) -> list[str]:
+    """v1 backends and resource-scoped APIs need the resource root under which /openai/ lives."""
     problems = []
-    keyed = [group.group for group in groups if not group.passthrough]
+    for group in endpoint.groups:
+        url = group.base_url
+        if group.serverless or not url or has_unresolved(url) or url_problem(url):
+            continue  # not applicable, or already reported
+        needs = []
+        if gateway.group_settings(group.group).api == "v1":
+            deployments = [group.deployment_for(spec) for spec in group.served_models().values()]
+            if any(d and resource_root(group, d) is None for d in deployments):
+                needs.append("uses api: v1 (/openai/v1/...)")
+        assistants = assistants_models(group)
+        if endpoint.assistants and assistants:
+            first = next(iter(assistants.values()))
+            if first and resource_root(group, first) is None:
+                needs.append("serves the Assistants API (/openai/assistants, /openai/files, ...)")
+        if needs:
+            problems.append(
+                f'Group "{group.group}" {" and ".join(needs)}, but the gateway cannot derive the Azure '
+                f"resource root from its baseURL. Forms that work: {ROOT_FORMS}."
+            )
+    return problems
+
+
+# -- upstream keys ---------------------------------------------------------------------------
+
+
+def upstream_auth_problems(
+    groups: list[Group], gateway: Gateway, env_keyed: list[str] | None = None
+) -> list[str]:
+    problems = []
+    keyed = [group.group for group in groups if not group.passthrough] + list(env_keyed or ())
     passthrough = [group.group for group in groups if group.passthrough]
     if keyed and not gateway.api_keys and not gateway.allow_anonymous:
         problems.append(

@@ -43,6 +43,8 @@ def rewrite_body(backend: Backend, operation: str, raw: bytes, payload: dict[str
     body = dict(payload)
     if backend.force_prompt and operation == "chat/completions":
         body = chat_to_completions(body)
+    if backend.flavor == "v1":
+        body["model"] = backend.deployment  # Azure's v1 API takes the deployment in the body
     if backend.add_params:
         body.update(backend.add_params)
     for name in backend.drop_params:
