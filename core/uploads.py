@@ -1,0 +1,162 @@
+"""Multipart uploads (audio, image edits, files) read only as far as routing needs.
+
+The fields that choose the backend (`model`) and the part the upstream requires
+(`file`) are found by parsing the stream as it arrives; the bytes read so far
+are kept and the rest is streamed upstream unchanged, so a large upload is never
+held twice in memory. A body of unknown length is read whole first (bounded by
+the size limit), so bad input is refused before anything is sent upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from core.errors import GatewayError, body_too_large
+
+_MAX_FIELD_BYTES = 64 * 1024  # a form field (model, purpose...) is short; file parts are not kept
+
+
+class FormScanner:
+    """Feeds multipart bytes to python-multipart, keeping small field values and noting file parts."""
+
+    def __init__(self, boundary: bytes) -> None:
+        self.fields: dict[str, str] = {}
+        self.file_parts: list[str] = []  # names of parts that carry a filename, as they begin
+        self.finished = False
+        self._header_name = b""
+        self._header_value = b""
+        self._part_name: str | None = None
+        self._part_is_file = False
+        self._part_value = bytearray()
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_end": self._on_end,
+            },
+        )
+
+    def feed(self, chunk: bytes) -> None:
+        self._parser.write(chunk)
+
+    def _on_part_begin(self) -> None:
+        self._part_name, self._part_is_file = None, False
+        self._part_value.clear()
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        if self._header_name.lower() == b"content-disposition":
+            _, options = parse_options_header(self._header_value)
+            self._part_name = options.get(b"name", b"").decode("utf-8", "replace")
+            self._part_is_file = b"filename" in options
+        self._header_name, self._header_value = b"", b""
+
+    def _on_headers_finished(self) -> None:
+        if self._part_is_file and self._part_name is not None:
+            self.file_parts.append(self._part_name)
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if not self._part_is_file and len(self._part_value) <= _MAX_FIELD_BYTES:
+            self._part_value += data[start:end]
+
+    def _on_part_end(self) -> None:
+        if self._part_name is not None and not self._part_is_file:
+            self.fields[self._part_name] = self._part_value.decode("utf-8", "replace")
+
+    def _on_end(self) -> None:
+        self.finished = True
+
+
+@dataclass
+class Upload:
+    """A multipart request body: the part already read, and the rest still on the wire."""
+
+    content_type: str
+    length: int | None  # the client's Content-Length, sent on unchanged
+    fields: dict[str, str]
+    file_parts: list[str]
+    head: list[bytes] = field(default_factory=list)
+    rest: AsyncIterator[bytes] | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for chunk in self.head:
+            yield chunk
+        self.head = []  # sent: no need to keep it
+        if self.rest is not None:
+            async for chunk in self.rest:
+                if chunk:
+                    yield chunk
+
+
+async def read_upload(
+    request: Request, limit: int, *, fields: tuple[str, ...], file_part: str | None
+) -> Upload:
+    """Read a multipart request until `fields` and the start of `file_part` are known.
+
+    Raises 415 for a body that is not multipart/form-data, 413 over `limit`, and 400
+    when a required part is missing; in each case before anything went upstream.
+    """
+    content_type = request.headers.get("content-type", "")
+    media_type, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if media_type != b"multipart/form-data" or not boundary:
+        raise GatewayError(
+            415, "This endpoint takes multipart/form-data (a file upload).", code="unsupported_media_type"
+        )
+    declared_header = request.headers.get("content-length")
+    declared = int(declared_header) if declared_header and declared_header.isdigit() else None
+    if declared is not None and declared > limit:
+        raise body_too_large(limit)
+
+    scanner = FormScanner(boundary)
+    upload = Upload(content_type, declared, scanner.fields, scanner.file_parts)
+    stream = request.stream()
+    size = 0
+    exhausted = True
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(limit)
+        upload.head.append(chunk)
+        scanner.feed(chunk)
+        # Stream the rest only when its length is known, so the upstream gets a complete
+        # request or, on an oversized body, nothing at all.
+        if declared is not None and _has_required(scanner, fields, file_part):
+            exhausted = False
+            break
+    if exhausted:
+        _check_required(scanner, fields, file_part)
+        upload.length = size  # read whole: the upstream gets a plain Content-Length
+    else:
+        upload.rest = stream
+    return upload
+
+
+def _has_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> bool:
+    return all(name in scanner.fields for name in fields) and (
+        file_part is None or file_part in scanner.file_parts
+    )
+
+
+def _check_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> None:
+    if file_part is not None and file_part not in scanner.file_parts:
+        raise GatewayError(400, f"The '{file_part}' file part is missing.", param=file_part, code="missing_file")
+    for name in fields:
+        if not scanner.fields.get(name):
+            code = "missing_model" if name == "model" else "missing_field"
+            raise GatewayError(400, f"The '{name}' form field is missing.", param=name, code=code)
