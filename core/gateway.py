@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from core.affinity import ResourceLocator
 from core.auth import Authenticator
 from core.config.load import load_config
 from core.config.model import RuntimeConfig
@@ -33,6 +34,7 @@ class Gateway:
         self.state = State.build(config)
         settings = config.settings
         self.transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout)
+        self.locator = ResourceLocator()
 
     async def aclose(self) -> None:
         await self.transport.aclose()

@@ -14,28 +14,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from core import gateway as gateway_module
+from core import resources as resource_calls
 from core.accesslog import AccessRecord, new_request_id
-from core.errors import GatewayError, body_too_large, error_body
-from core.proxy import JSON, Call, RelayedStream, forward
+from core.auth import Caller
+from core.config.model import Route
+from core.errors import ClientDisconnected, GatewayError, error_body
+from core.gateway import State
+from core.inbound import forwarded_request_headers, parse_json_object, read_body
+from core.proxy import Call, forward
+from core.relay import JSON, RelayedStream
+from core.uploads import read_upload
 
 logger = logging.getLogger("aoai_gateway")
 
-# Client request headers that never go upstream: hop-by-hop headers, the
-# caller's credentials, and what the transport sets itself.
-_DROPPED_REQUEST_HEADERS = frozenset(
-    {
-        "host", "content-length", "content-type", "connection", "keep-alive", "proxy-authenticate",
-        "proxy-authorization", "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
-        "expect", "authorization", "api-key", "cookie", "accept-encoding", "x-functions-key",
-        "client-ip", "disguised-host", "max-forwards", "was-default-hostname",
-    }
-)
-# Headers the Functions front end and proxies add about the client and the site.
-_DROPPED_REQUEST_PREFIXES = ("x-forwarded-", "x-arr-", "x-ms-", "x-original-", "x-waws-", "x-site-", "x-appservice-")
 _MODELS_CREATED = int(time.time())
 
 Handler = Callable[[Request, AccessRecord], Awaitable[Response]]
@@ -70,6 +65,35 @@ async def engine_embeddings(request: Request) -> Response:
     return await _serve(request, _deployment_call("embeddings", model_in_path=True))
 
 
+async def image_generations(request: Request) -> Response:
+    return await _serve(request, _deployment_call("images/generations"))
+
+
+async def image_edits(request: Request) -> Response:
+    """Multipart with an `image` part; the JSON form (gpt-image models) is accepted too."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return await _serve(request, _deployment_call("images/edits"))
+    return await _serve(request, _upload_call("images/edits", file_part="image"))
+
+
+async def audio_transcriptions(request: Request) -> Response:
+    return await _serve(request, _upload_call("audio/transcriptions", file_part="file"))
+
+
+async def audio_translations(request: Request) -> Response:
+    return await _serve(request, _upload_call("audio/translations", file_part="file"))
+
+
+async def audio_speech(request: Request) -> Response:
+    """JSON in, audio bytes streamed back with the upstream's content type."""
+    return await _serve(request, _deployment_call("audio/speech"))
+
+
+async def resources(request: Request) -> Response:
+    """Assistants, threads, vector stores, files, batches, responses (core/resources.py)."""
+    return await _serve(request, _resources)
+
+
 async def unknown_route(request: Request) -> Response:
     """Any path or method the gateway does not serve, answered the way OpenAI does."""
     return await _serve(request, _unknown_route)
@@ -79,6 +103,10 @@ async def _serve(request: Request, handler: Handler) -> Response:
     record = AccessRecord(new_request_id(), request.method, request.scope["path"])
     try:
         response = await handler(request, record)
+    except ClientDisconnect:  # gone while sending its body
+        error = ClientDisconnected()
+        response = Response(error.body(), error.status, media_type=JSON)
+        record.error_code = error.code
     except GatewayError as error:
         response = Response(error.body(), error.status, error.headers, media_type=JSON)
         record.error_code = error.code
@@ -94,6 +122,13 @@ async def _serve(request: Request, handler: Handler) -> Response:
     if not isinstance(response, RelayedStream):  # a stream logs when it ends
         record.emit()
     return response
+
+
+async def _resources(request: Request, record: AccessRecord) -> Response:
+    gateway = gateway_module.current()
+    caller = gateway.state.auth.authenticate(request.headers)
+    record.caller = caller.name
+    return await resource_calls.handle(request, gateway, caller, record)
 
 
 async def _unknown_route(request: Request, record: AccessRecord) -> Response:
@@ -132,11 +167,7 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
         raw = await read_body(request, state.config.settings.max_body_bytes)
         payload = parse_json_object(raw)
         model = request.path_params["model"] if model_in_path else payload.get("model")
-        if not isinstance(model, str) or not model:
-            raise GatewayError(400, "You must provide a model parameter.", param="model", code="missing_model")
-        record.model = model
-        route = state.router.route(model)
-        caller.check_model(model)
+        route = _route_for(state, caller, model, record)
         stream = payload.get("stream") is True
         record.stream = stream
         call = Call(operation, route, caller, raw, payload, stream, forwarded_request_headers(request), record)
@@ -145,39 +176,28 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
     return handle
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise body_too_large(limit)
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise body_too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _upload_call(operation: str, *, file_part: str) -> Handler:
+    """A multipart upload whose `model` form field picks the deployment."""
+
+    async def handle(request: Request, record: AccessRecord) -> Response:
+        gateway = gateway_module.current()
+        state = gateway.state
+        caller = state.auth.authenticate(request.headers)
+        record.caller = caller.name
+        upload = await read_upload(
+            request, state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
+        )
+        route = _route_for(state, caller, upload.fields.get("model"), record)
+        call = Call(operation, route, caller, upload, None, False, forwarded_request_headers(request), record)
+        return await forward(request, gateway, call)
+
+    return handle
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise GatewayError(
-            400,
-            "We could not parse the JSON body of your request. The body must be a JSON object.",
-            code="invalid_json",
-        ) from None
-    if not isinstance(payload, dict):
-        raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
-    return payload
-
-
-def forwarded_request_headers(request: Request) -> list[tuple[str, str]]:
-    forwarded = []
-    for raw_name, raw_value in request.headers.raw:
-        name = raw_name.decode("latin-1").lower()
-        if name in _DROPPED_REQUEST_HEADERS or name.startswith(_DROPPED_REQUEST_PREFIXES):
-            continue
-        forwarded.append((name, raw_value.decode("latin-1")))
-    return forwarded
+def _route_for(state: State, caller: Caller, model: object, record: AccessRecord) -> Route:
+    if not isinstance(model, str) or not model:
+        raise GatewayError(400, "You must provide a model parameter.", param="model", code="missing_model")
+    record.model = model
+    route = state.router.route(model)
+    caller.check_model(model)
+    return route

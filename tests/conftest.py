@@ -85,7 +85,7 @@ gateway:
     connect: 2
     read: 2
 """
-DEPLOYMENTS = {"gpt-4o-dep", "gpt-4o-mini-dep", "embed-dep", "tuned-dep", "instruct-dep"}
+DEPLOYMENTS = {"gpt-4o-dep", "gpt-4o-mini-dep", "embed-dep", "tuned-dep", "instruct-dep", "dalle3-dep", "whisper-dep", "tts-dep"}
 
 StartGateway = Callable[..., GatewayProcess]
 

@@ -1,0 +1,62 @@
+"""Region affinity: which assistants group holds an object (assistant, thread, file...).
+
+Objects live in the Azure resource that created them, and every Functions instance
+must agree on where without shared memory. Ids are Azure's own (not rewritten),
+so the answer is found, not stored: ids seen in answers are remembered per
+process, and an unknown id is looked up with a GET on each group at once. The
+group that has it serves the call; if none has it, the primary answers with its
+own 404; if a group cannot be asked, the caller gets a 502 rather than a wrong 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+
+from core.config.model import ResourceBackend
+from core.errors import GatewayError
+
+Probe = Callable[[ResourceBackend, str], Awaitable[int]]  # (resource, path) -> HTTP status
+_ABSENT = frozenset({400, 404})  # Azure answers 400 for some malformed ids
+
+
+class ResourceLocator:
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._groups: OrderedDict[str, str] = OrderedDict()  # object id -> group, least recent first
+        self._max_entries = max_entries
+
+    def remember(self, object_ids: Sequence[str], group: str) -> None:
+        for object_id in object_ids:
+            self._groups[object_id] = group
+            self._groups.move_to_end(object_id)
+        while len(self._groups) > self._max_entries:
+            self._groups.popitem(last=False)
+
+    async def locate(
+        self, family: str, object_id: str, resources: Sequence[ResourceBackend], probe: Probe
+    ) -> ResourceBackend:
+        if len(resources) == 1:
+            return resources[0]
+        by_group = {resource.group: resource for resource in resources}
+        known = self._groups.get(object_id)
+        if known in by_group:
+            self._groups.move_to_end(object_id)
+            return by_group[known]
+        path = f"{family}/{object_id}"
+        answers = await asyncio.gather(*(probe(resource, path) for resource in resources), return_exceptions=True)
+        unanswered = []
+        for resource, answer in zip(resources, answers):
+            if answer == 200:
+                self.remember([object_id], resource.group)
+                return resource
+            if not isinstance(answer, int) or answer not in _ABSENT:
+                unanswered.append(resource.group)
+        if unanswered:
+            raise GatewayError(
+                502,
+                f"Could not tell which group holds `{object_id}`: {', '.join(unanswered)} did not answer.",
+                type="api_error",
+                code="upstream_unreachable",
+            )
+        return resources[0]

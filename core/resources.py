@@ -1,0 +1,273 @@
+"""Resource-scoped APIs: assistants, threads (messages, runs, steps), vector stores,
+files, batches and responses.
+
+There is no deployment in these URLs. The group that serves a call is, in order:
+the group holding an object the call names (in the path, or referenced from the
+body: an assistant for a new run, a file for a batch, a previous response), the
+group serving the body's `model`, a group named by the `x-gateway-group` header,
+else the primary (first) assistants group. Lists aggregate across groups.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.accesslog import AccessRecord
+from core.auth import Caller
+from core.config.model import ResourceBackend
+from core.errors import GatewayError, model_not_found
+from core.gateway import Gateway
+from core.inbound import forwarded_request_headers, parse_json_object, read_body
+from core.proxy import upstream_headers
+from core.relay import JSON, DisconnectWatch, ms_since, relay_stream, relayed_headers
+from core.translation.errors import openai_error_body
+from core.translation.objects import ObjectStreamTransform, object_ids, rewrite_models
+from core.translation.usage import find_usage
+from core.transport import UpstreamResponse
+from core.uploads import Upload, read_upload
+
+FAMILIES = ("assistants", "threads", "vector_stores", "files", "batches", "responses")
+LISTED = frozenset({"assistants", "vector_stores", "files", "batches"})  # GET /v1/{family} aggregates
+GROUP_HINT = "x-gateway-group"
+_DEFAULT_LIMIT, _MAX_LIMIT = 20, 100
+
+
+class ResourceCall:
+    """One resource-scoped request, authorised and parsed."""
+
+    def __init__(self, request: Request, gateway: Gateway, caller: Caller, record: AccessRecord) -> None:
+        self.request = request
+        self.gateway = gateway
+        self.caller = caller
+        self.record = record
+        self.resources = gateway.state.config.resources
+        self.path = request.scope["path"].removeprefix("/v1/").rstrip("/")
+        self.segments = self.path.split("/")
+        self.family = self.segments[0]
+        self.method = request.method
+        self.client_headers = forwarded_request_headers(request)
+        self.body: bytes | Upload | None = None
+        self.payload: dict[str, Any] | None = None
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        """The client's query parameters, less any api-version (the group's is added)."""
+        return [(k, v) for k, v in self.request.query_params.multi_items() if k != "api-version"]
+
+    def headers_for(self, resource: ResourceBackend) -> list[tuple[str, str]]:
+        headers = upstream_headers(resource, self.caller, self.client_headers, self.record.request_id)
+        if isinstance(self.body, Upload):
+            headers.append(("content-type", self.body.content_type))
+            if self.body.length is not None:
+                headers.append(("content-length", str(self.body.length)))
+        elif self.body is not None:
+            headers.append(("content-type", JSON))
+        return headers
+
+    async def probe(self, resource: ResourceBackend, path: str) -> int:
+        """The status of a GET on `path` in `resource` (where does this object live?)."""
+        headers = upstream_headers(resource, self.caller, [], self.record.request_id)
+        upstream = await self.gateway.transport.send("GET", resource.url(path), headers, None, group=resource.group)
+        upstream.release()
+        return upstream.status
+
+
+async def handle(request: Request, gateway: Gateway, caller: Caller, record: AccessRecord) -> Response:
+    call = ResourceCall(request, gateway, caller, record)
+    if not call.resources:
+        raise GatewayError(
+            404,
+            "The assistants, files, batches and responses APIs are not enabled on this gateway: "
+            "set `assistants: true` on the azureOpenAI endpoint and on at least one group.",
+            code="not_configured",
+        )
+    settings = gateway.state.config.settings
+    if call.method == "POST" and call.path == "files":
+        call.body = await read_upload(request, settings.max_body_bytes, fields=("purpose",), file_part="file")
+    elif call.method == "POST":
+        raw = await read_body(request, settings.max_body_bytes)
+        call.payload = parse_json_object(raw) if raw.strip() else {}
+        call.body = raw
+        record.stream = call.payload.get("stream") is True
+    if call.method == "GET" and len(call.segments) == 1 and call.family in LISTED:
+        return await _aggregate_list(call)
+    resource = await _target(call)
+    record.group = resource.group
+    if call.payload is not None and isinstance(call.payload.get("model"), str):
+        call.body = _with_deployment(call, resource)
+    return await _forward(call, resource)
+
+
+async def _target(call: ResourceCall) -> ResourceBackend:
+    locator = call.gateway.locator
+    segments, payload = call.segments, call.payload or {}
+    if len(segments) >= 2 and not (call.family == "threads" and segments[1] == "runs"):
+        return await locator.locate(call.family, segments[1], call.resources, call.probe)
+    for family, field in (("assistants", "assistant_id"), ("responses", "previous_response_id"), ("files", "input_file_id")):
+        if isinstance(payload.get(field), str):
+            return await locator.locate(family, payload[field], call.resources, call.probe)
+    referenced = _referenced_ids(payload)
+    if referenced:
+        family, object_id = referenced[0]
+        return await locator.locate(family, object_id, call.resources, call.probe)
+    model = payload.get("model")
+    if isinstance(model, str):
+        return _resource_for_model(call, model)
+    hint = call.request.headers.get(GROUP_HINT)
+    if hint:
+        for resource in call.resources:
+            if resource.group == hint:
+                return resource
+        raise GatewayError(400, f"No assistants group named `{hint}`.", param=GROUP_HINT, code="unknown_group")
+    return call.resources[0]
+
+
+def _referenced_ids(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """Files and vector stores a new thread or vector store is built from."""
+    found: list[tuple[str, str]] = [("files", i) for i in payload.get("file_ids") or [] if isinstance(i, str)]
+    tool_resources = payload.get("tool_resources")
+    if isinstance(tool_resources, dict):
+        for resource in tool_resources.values():
+            if isinstance(resource, dict):
+                found += [("vector_stores", i) for i in resource.get("vector_store_ids") or [] if isinstance(i, str)]
+                found += [("files", i) for i in resource.get("file_ids") or [] if isinstance(i, str)]
+    return found
+
+
+def _resource_for_model(call: ResourceCall, model: str) -> ResourceBackend:
+    for resource in call.resources:
+        if model in resource.deployments:
+            return resource
+    if model in call.gateway.state.config.routes:
+        raise GatewayError(
+            400, f"The model `{model}` is not enabled for assistants on this gateway.", param="model",
+            code="model_not_available",
+        )
+    raise model_not_found(model)
+
+
+def _with_deployment(call: ResourceCall, resource: ResourceBackend) -> bytes:
+    """The body with its public model id replaced by the resource's deployment name."""
+    assert call.payload is not None
+    model = call.payload["model"]
+    call.record.model = model
+    call.caller.check_model(model)
+    deployment = resource.deployments.get(model)
+    if deployment is None:
+        raise GatewayError(
+            400,
+            f"The model `{model}` is not deployed in group `{resource.group}`, where this object lives.",
+            param="model",
+            code="model_not_available",
+        )
+    return orjson.dumps({**call.payload, "model": deployment})
+
+
+async def _forward(call: ResourceCall, resource: ResourceBackend) -> Response:
+    record = call.record
+    body = call.body.chunks() if isinstance(call.body, Upload) else call.body
+    url = resource.url(call.path, urlencode(call.query))
+    watch = DisconnectWatch(call.request, enabled=not isinstance(call.body, Upload))
+    try:
+        started = time.perf_counter()
+        upstream = await watch.run(
+            call.gateway.transport.send(call.method, url, call.headers_for(resource), body, group=resource.group)
+        )
+        record.upstream_ms = ms_since(started)
+        return await _relay(call, resource, upstream, watch)
+    finally:
+        watch.close()
+
+
+async def _relay(call: ResourceCall, resource: ResourceBackend, upstream: UpstreamResponse, watch: DisconnectWatch) -> Response:
+    record = call.record
+    locator = call.gateway.locator
+    content_type = upstream.headers.get("content-type", "")
+    if upstream.status >= 400:
+        body = await watch.run(upstream.read())
+        headers = relayed_headers(upstream.headers, record.request_id)
+        return Response(openai_error_body(upstream.status, body), upstream.status, headers, media_type=JSON)
+    if content_type.startswith("text/event-stream"):
+        transform = ObjectStreamTransform(resource.public_models, lambda ids: locator.remember(ids, resource.group))
+        return relay_stream(upstream, record, transform, relayed_headers(upstream.headers, record.request_id))
+    if not content_type.startswith(JSON):  # file content: bytes as they come
+        return relay_stream(upstream, record, None, relayed_headers(upstream.headers, record.request_id, keep_length=True))
+    body = await watch.run(upstream.read())
+    record.set_usage(find_usage(body))
+    body = _translated(body, resource, call)
+    # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
+    status = 200 if upstream.status == 201 else upstream.status
+    return Response(body, status, relayed_headers(upstream.headers, record.request_id))
+
+
+def _translated(body: bytes, resource: ResourceBackend, call: ResourceCall) -> bytes:
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    call.gateway.locator.remember(object_ids(answer), resource.group)
+    return orjson.dumps(answer) if rewrite_models(answer, resource.public_models) else body
+
+
+async def _aggregate_list(call: ResourceCall) -> Response:
+    """One list over every assistants group, in group order: a page is filled from the
+    group holding the `after` cursor onwards, so cursors page through all groups."""
+    params = dict(call.query)
+    limit = _limit(params.get("limit"))
+    resources = list(call.resources)
+    start = 0
+    if params.get("after"):
+        owner = await call.gateway.locator.locate(call.family, params["after"], resources, call.probe)
+        start = resources.index(owner)
+    if params.get("before"):  # paging backwards stays within the cursor's group
+        owner = await call.gateway.locator.locate(call.family, params["before"], resources, call.probe)
+        resources, start = [owner], 0
+    data: list[Any] = []
+    has_more = False
+    for index in range(start, len(resources)):
+        resource = resources[index]
+        query = {**params, "limit": str(limit - len(data))}
+        if index != start:
+            query.pop("after", None)
+        upstream = await call.gateway.transport.send(
+            "GET", resource.url(call.family, urlencode(query)), call.headers_for(resource), None, group=resource.group
+        )
+        body = await upstream.read()
+        if upstream.status >= 400:
+            headers = relayed_headers(upstream.headers, call.record.request_id)
+            return Response(openai_error_body(upstream.status, body), upstream.status, headers, media_type=JSON)
+        page = orjson.loads(body)
+        if not isinstance(page, dict):
+            page = {}
+        items = page.get("data") or []
+        rewrite_models(items, resource.public_models)
+        call.gateway.locator.remember(object_ids(items), resource.group)
+        data += items
+        if page.get("has_more"):
+            has_more = True
+            break
+        if len(data) >= limit:
+            has_more = index < len(resources) - 1
+            break
+    answer = {
+        "object": "list",
+        "data": data,
+        "first_id": data[0].get("id") if data else None,
+        "last_id": data[-1].get("id") if data else None,
+        "has_more": has_more,
+    }
+    return Response(orjson.dumps(answer), media_type=JSON, headers={"x-request-id": call.record.request_id})
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return _DEFAULT_LIMIT
+    if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
+        raise GatewayError(400, f"limit must be an integer from 1 to {_MAX_LIMIT}.", param="limit", code="invalid_limit")
+    return int(value)

@@ -1,0 +1,64 @@
+"""Region affinity: ids are found by asking every group once, then remembered."""
+
+import asyncio
+
+import pytest
+
+from core.affinity import ResourceLocator
+from core.config.model import ResourceBackend
+from core.errors import GatewayError
+
+
+def resource(group: str) -> ResourceBackend:
+    return ResourceBackend(group, f"https://{group}.example/openai", "2025-04-01-preview", "2025-04-01-preview", "dated", "api-key", ())
+
+
+EAST, WEST = resource("east"), resource("west")
+
+
+def probe_with(holdings: dict[str, int], calls: list[tuple[str, str]]):
+    async def probe(target: ResourceBackend, path: str) -> int:
+        calls.append((target.group, path))
+        answer = holdings.get(target.group, 404)
+        if answer == 0:
+            raise GatewayError(502, "unreachable")
+        return answer
+
+    return probe
+
+
+def test_probe_finds_the_holder_once_then_remembers() -> None:
+    locator, calls = ResourceLocator(), []
+    probe = probe_with({"west": 200}, calls)
+    assert asyncio.run(locator.locate("threads", "thread_1", [EAST, WEST], probe)) is WEST
+    assert asyncio.run(locator.locate("threads", "thread_1", [EAST, WEST], probe)) is WEST
+    assert calls == [("east", "threads/thread_1"), ("west", "threads/thread_1")]
+
+
+def test_remembered_ids_need_no_probe_and_a_single_group_none_at_all() -> None:
+    locator, calls = ResourceLocator(), []
+    locator.remember(["asst_9"], "west")
+    assert asyncio.run(locator.locate("assistants", "asst_9", [EAST, WEST], probe_with({}, calls))) is WEST
+    assert asyncio.run(locator.locate("assistants", "asst_x", [EAST], probe_with({}, calls))) is EAST
+    assert calls == []
+
+
+def test_absent_everywhere_goes_to_the_primary_for_its_own_404() -> None:
+    locator = ResourceLocator()
+    assert asyncio.run(locator.locate("files", "file-x", [EAST, WEST], probe_with({}, []))) is EAST
+
+
+def test_an_unanswered_group_is_a_502_not_a_wrong_404() -> None:
+    with pytest.raises(GatewayError) as raised:
+        asyncio.run(ResourceLocator().locate("files", "file-x", [EAST, WEST], probe_with({"west": 0}, [])))
+    assert raised.value.status == 502 and "west" in raised.value.message
+
+
+def test_the_cache_is_bounded_least_recent_first() -> None:
+    locator, calls = ResourceLocator(max_entries=2), []
+    locator.remember(["a", "b", "c"], "west")
+    probe = probe_with({"west": 200}, calls)
+    assert asyncio.run(locator.locate("files", "c", [EAST, WEST], probe)) is WEST
+    assert calls == []  # kept
+    asyncio.run(locator.locate("files", "a", [EAST, WEST], probe))
+    assert ("west", "files/a") in calls  # evicted, so asked again
