@@ -115,3 +115,27 @@ def test_upload_of_unknown_length_is_read_whole_then_sent(media_gateway, sim) ->
     assert response.status_code == 200, response.text
     assert sim.requests[-1].upload_bytes == 50_000
     assert sim.requests[-1].headers["content-length"] == str(len(body))
+
+
+def test_librechat_dalle_environment_configures_an_image_model(sim, start_gateway) -> None:
+    config = """
+endpoints:
+  azureOpenAI:
+    groups:
+      - group: chat
+        apiKey: "${EASTUS_KEY}"
+        instanceName: eastus
+        baseURL: "${SIM_URL}"
+        version: "2024-10-21"
+        models: {gpt-4o: {deploymentName: gpt-4o-dep}}
+gateway:
+  apiKeys: [{name: alice, key: "${ALICE_KEY}"}]
+"""
+    env = {**SECRETS, "SIM_URL": sim.url, "DALLE3_AZURE_API_VERSION": "2024-02-01",
+           "DALLE3_BASEURL": f"{sim.url}/openai/deployments/dalle3-dep/", "DALLE_API_KEY": SECRETS["EASTUS_KEY"]}
+    gateway = start_gateway(config, env)
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=ALICE, max_retries=0)
+    assert "dall-e-3" in [m.id for m in client.models.list()]
+    assert client.images.generate(model="dall-e-3", prompt="a fjord").data
+    assert sim.requests[-1].path == "/openai/deployments/dalle3-dep/images/generations"
+    assert sim.requests[-1].raw_query == "api-version=2024-02-01"

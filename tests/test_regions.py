@@ -213,3 +213,24 @@ def test_an_unreachable_region_is_a_502_not_a_wrong_404(start_gateway, region_en
     response = httpx.get(f"{gateway.url}/v1/threads/thread_unknown", headers={"Authorization": f"Bearer {ALICE}"})
     assert response.status_code == 502
     assert "norway" in response.json()["error"]["message"]
+
+
+def test_vector_stores_files_and_search_stay_in_the_files_region(region_gateway, norway) -> None:
+    client = sdk(region_gateway)
+    document = client.files.create(file=("notes.txt", b"fjords"), purpose="assistants", extra_headers={"X-Gateway-Group": "norway"})
+    store = client.vector_stores.create(name="docs", file_ids=[document.id])  # follows the file to norway
+    assert norway.requests[-1].path == "/openai/v1/vector_stores"
+    attached = client.vector_stores.files.list(vector_store_id=store.id)
+    assert [f.id for f in attached.data] == [document.id]
+    assert client.vector_stores.search(vector_store_id=store.id, query="fjords").object == "vector_store.search_results.page"
+    assert store.id in [s.id for s in client.vector_stores.list()]
+    assert client.vector_stores.delete(store.id).deleted
+
+
+def test_cancel_a_run(region_gateway) -> None:
+    client = sdk(region_gateway)
+    tool = {"type": "function", "function": {"name": "wait", "parameters": {"type": "object", "properties": {}}}}
+    assistant = client.beta.assistants.create(model="gpt-4o-sweden", tools=[tool])
+    run = client.beta.threads.create_and_run(assistant_id=assistant.id)
+    assert run.status == "requires_action"
+    assert client.beta.threads.runs.cancel(thread_id=run.thread_id, run_id=run.id).status in ("cancelling", "cancelled")
