@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from core.config.load import ConfigError, load_config, load_config_text
+from core.config.load import ConfigError, load_config
 from core.config.model import Backend
+from tests.config_text import load, problems
 
 GROUP = """
 groups:
@@ -23,14 +23,6 @@ DALLE3 = {
 }
 
 
-def load(text: str, env: dict[str, str]):
-    return load_config_text(textwrap.dedent(text), env, "test")
-
-
-def problems(text: str, env: dict[str, str]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load(text, env)
-    return caught.value.problems
 
 
 def dalle(env: dict[str, str], model: str = "dall-e-3") -> Backend:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config.load import NO_CONFIGURATION, ConfigError, load_config, load_config_text
+from core.config.load import NO_CONFIGURATION, ConfigError, load_config
+from tests.config_text import load, problems
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 
@@ -23,14 +24,6 @@ groups:
 """
 
 
-def load(text: str, env: dict[str, str] | None = None):
-    return load_config_text(textwrap.dedent(text), env or {}, "test")
-
-
-def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load(text, env)
-    return caught.value.problems
 
 
 def indent(text: str, spaces: int) -> str:

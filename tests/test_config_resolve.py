@@ -6,11 +6,8 @@ import textwrap
 
 import pytest
 
-from core.config.load import load_config_text
 from core.config.model import Backend, CallerKey, GatewaySettings
-
-def load(text: str, env: dict[str, str] | None = None):
-    return load_config_text(textwrap.dedent(text), env or {}, "test")
+from tests.config_text import load
 
 
 def backend(text: str, model: str, env: dict[str, str] | None = None) -> Backend:

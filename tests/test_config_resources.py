@@ -7,18 +7,10 @@ import textwrap
 import pytest
 
 from core.check import describe
-from core.config.load import ConfigError, load_config_text
 from core.config.model import ResourceBackend
+from tests.config_text import load, problems
 
 
-def load(text: str, env: dict[str, str] | None = None):
-    return load_config_text(textwrap.dedent(text), env or {}, "test")
-
-
-def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load(text, env)
-    return caught.value.problems
 
 
 def resource(group_fields: str, models: str = "gpt-4o: true", settings: str = "{}") -> ResourceBackend:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
-from core.config.load import ConfigError, load_config_text
+from core.config.load import ConfigError
+from tests.config_text import load, problems
 
 ANONYMOUS = "gateway:\n  allowAnonymous: true\n"
 
 
-def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_config_text(textwrap.dedent(text), env or {}, "test")
-    return caught.value.problems
-
-
-def load(text: str, env: dict[str, str] | None = None):
-    return load_config_text(textwrap.dedent(text), env or {}, "test")
 
 
 def test_duplicate_group_name() -> None:
