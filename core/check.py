@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TextIO
 
-from core.config.load import ConfigError, load_config
+from core.config.load import ConfigError
+from core.config.provider import load_config
 from core.config.model import Backend, ResourceBackend, RuntimeConfig
 
 
@@ -76,8 +77,11 @@ def resources_section(config: RuntimeConfig) -> list[str]:
     return ["", f"{RESOURCES_TITLE}:", *table]
 
 
+AUTH_LABELS = {"api-key": "api-key", "passthrough": "pass-through", "entra": "entra-id"}
+
+
 def resource_auth(resource: ResourceBackend) -> str:
-    return "pass-through" if resource.auth == "passthrough" else "api-key"
+    return AUTH_LABELS[resource.auth]
 
 
 def models_summary(resource: ResourceBackend) -> str:
@@ -94,9 +98,9 @@ def upstream_template(backend: Backend) -> str:
 
 
 def auth_kind(backend: Backend) -> str:
-    if backend.auth == "passthrough":
-        return "pass-through"
-    return "api-key+bearer" if backend.serverless else "api-key"
+    if backend.auth == "api-key" and backend.serverless:
+        return "api-key+bearer"
+    return AUTH_LABELS[backend.auth]
 
 
 def params_summary(backend: Backend) -> str:

@@ -10,8 +10,6 @@ from core.config.model import Backend
 from tests.config_text import load, problems
 
 
-
-
 def config_with(group_fields: str, settings: str, models: str = "gpt-4o: true") -> str:
     """One group "g" plus `gateway.groups.g: {settings}`; `group_fields` are extra group keys."""
     lines = "\n".join(f"    {line}" for line in textwrap.dedent(group_fields).strip().splitlines())
@@ -103,10 +101,10 @@ def test_gateway_groups_type_errors() -> None:
 
 
 def test_unknown_keys_in_gateway_groups_are_warnings() -> None:
-    config = load(TWO_GROUPS + "gateway:\n  allowAnonymous: true\n  groups:\n    sweden: {apii: v1, auth: entra}\n")
+    config = load(TWO_GROUPS + "gateway:\n  allowAnonymous: true\n  groups:\n    sweden: {apii: v1, region: se}\n")
     assert config.warnings == (
         'Unknown key "gateway.groups.sweden.apii" is ignored (did you mean "api"?)',
-        'Unknown key "gateway.groups.sweden.auth" is ignored.',
+        'Unknown key "gateway.groups.sweden.region" is ignored.',
     )
 
 
@@ -257,3 +255,51 @@ def test_v1_with_a_base_url_naming_another_deployment() -> None:
 def test_root_is_not_checked_for_an_already_reported_base_url() -> None:
     found = problems(config_with('instanceName: i\nbaseURL: "${NOPE}"\ndeploymentName: d\nversion: v', "{api: v1}"))
     assert found == ['Azure configuration environment variable "${NOPE}" was not found.']
+
+
+ENTRA = """
+assistants: true
+groups:
+  - {group: east, instanceName: east, deploymentName: d, version: "2024-10-21", assistants: true, models: {gpt-4o: true}}
+gateway:
+  apiKeys: [{name: a, key: k1}]
+  groups:
+    east: {auth: entra}
+"""
+
+
+def test_entra_groups_send_no_key_and_resolve_to_entra_auth() -> None:
+    config = load(ENTRA)
+    route_backend = config.routes["gpt-4o"].backends[0]
+    assert route_backend.auth == "entra" and route_backend.headers == ()
+    assert config.resources[0].auth == "entra" and config.resources[0].headers == ()
+    assert not config.passthrough
+
+
+def test_entra_settings_problems() -> None:
+    found = problems(
+        """
+        groups:
+          - {group: keyed, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true}}
+          - {group: sls, apiKey: k, baseURL: "https://m.inference.ai.azure.com/v1/chat/completions", serverless: true, models: {b: true}}
+          - {group: odd, instanceName: i, deploymentName: d, version: v, models: {c: true}}
+        gateway:
+          allowAnonymous: true
+          groups:
+            keyed: {auth: entra}
+            sls: {auth: entra}
+            odd: {auth: certificate}
+        """
+    )
+    assert 'gateway.groups.keyed.auth is "entra", but group "keyed" also sets an apiKey: use one or the other.' in found
+    assert 'gateway.groups.sls.auth is "entra", but group "sls" is serverless: serverless endpoints take keys.' in found
+    assert 'gateway.groups.odd.auth is "certificate"; expected "key" (the default) or "entra".' in found
+
+
+def test_entra_without_caller_keys_is_an_open_relay() -> None:
+    found = problems(ENTRA.replace("  apiKeys: [{name: a, key: k1}]\n", ""))
+    assert found == [
+        'Group "east" authenticates with the app\'s Entra ID identity but gateway.apiKeys is empty, so anyone '
+        "who can reach the gateway could use that identity (an open relay). Add caller keys under "
+        "gateway.apiKeys, or set gateway.allowAnonymous: true if something else already restricts access."
+    ]

@@ -50,7 +50,7 @@ def test_document_shapes_and_keys() -> None:
     }  # fmt: skip
     assert defs["Gateway"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSettings"}
     group_settings = defs["GroupSettings"]
-    assert set(group_settings["properties"]) == {"api", "assistantsVersion"}
+    assert set(group_settings["properties"]) == {"api", "auth", "assistantsVersion"}
     assert group_settings["properties"]["api"]["enum"] == ["dated", "v1"]
     assert group_settings["properties"]["api"]["default"] == "dated"
     assert group_settings["properties"]["assistantsVersion"]["pattern"] == r"^\d{4}-\d{2}-\d{2}-preview$"

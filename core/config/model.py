@@ -19,7 +19,9 @@ KNOWN_OPERATIONS: tuple[str, ...] = ("chat/completions", "completions", "embeddi
 #                  (serverless groups also send it as `Authorization: Bearer`).
 #   "passthrough": the caller's own key is sent upstream as `api-key`
 #                  (stulzq's behaviour when no key is configured).
-UpstreamAuth = Literal["api-key", "passthrough"]
+#   "entra":       `Authorization: Bearer <token>` for the app's managed identity
+#                  (scope https://cognitiveservices.azure.com/.default), added per request.
+UpstreamAuth = Literal["api-key", "passthrough", "entra"]
 
 # Which Azure OpenAI API a group speaks:
 #   "dated": /openai/deployments/{deployment}/{op}?api-version=... (and /openai/{path}?api-version=
@@ -142,6 +144,9 @@ class GatewaySettings:
     # Drop Azure's filter-only stream chunks (empty id, `choices: []` with
     # prompt_filter_results) so clients see OpenAI-shaped streams only.
     normalize_streams: bool = True
+    # An HTTP(S) or SOCKS proxy for upstream traffic, from the process environment
+    # (AZURE_OPENAI_SOCKS_PROXY, AZURE_OPENAI_HTTP_PROXY or LibreChat's PROXY).
+    egress_proxy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

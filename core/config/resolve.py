@@ -9,7 +9,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from .model import Backend, CallerKey, Flavor, GatewaySettings, ResourceBackend, Route, RuntimeConfig
-from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec
+from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec, upstream_auth
 
 INSTANCE_NAME = "${INSTANCE_NAME}"
 DEPLOYMENT_NAME = "${DEPLOYMENT_NAME}"
@@ -52,7 +52,8 @@ def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[s
 
 
 def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettings | None = None) -> Backend:
-    flavor = flavor_of(settings or GroupSettings())
+    settings = settings or GroupSettings()
+    flavor = flavor_of(settings)
     api_version = group.version_for(model) or None
     if group.serverless:
         deployment = None
@@ -70,7 +71,7 @@ def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettin
         api_version=api_version,
         serverless=group.serverless,
         base_url=base_url,
-        auth="passthrough" if group.passthrough else "api-key",
+        auth=upstream_auth(group, settings),
         headers=upstream_headers(group),
         add_params=dict(group.add_params),
         drop_params=frozenset(group.drop_params),
@@ -183,7 +184,7 @@ def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBac
                 api_version=None if flavor == "v1" else assistants_api_version(group, settings),
                 responses_api_version=None if flavor == "v1" else responses_api_version(group, settings),
                 flavor=flavor,
-                auth="passthrough" if group.passthrough else "api-key",
+                auth=upstream_auth(group, settings),
                 headers=upstream_headers(group),
                 deployments=deployments,
                 public_models=public_models,

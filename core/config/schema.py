@@ -207,6 +207,7 @@ class Timeouts(Section):
 
 
 API_FLAVORS = ("dated", "v1")
+AUTH_MODES = ("key", "entra")
 PREVIEW_PATTERN = r"^\d{4}-\d{2}-\d{2}-preview$"
 
 
@@ -220,6 +221,15 @@ class GroupSettings(Section):
             '?api-version=, the default) or "v1" (/openai/v1/..., no api-version; not for serverless groups).'
         ),
         json_schema_extra={"enum": list(API_FLAVORS)},
+    )
+    auth: str = Field(
+        "key",
+        description=(
+            'How the gateway authenticates to the group\'s Azure resource: "key" (the group\'s apiKey, or '
+            'each caller\'s own key when it has none) or "entra" (a bearer token for the app\'s managed '
+            'identity, scope https://cognitiveservices.azure.com/.default; the group must not set apiKey).'
+        ),
+        json_schema_extra={"enum": list(AUTH_MODES)},
     )
     assistants_version: str | None = Field(
         None,
@@ -420,3 +430,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def upstream_auth(group: Group, settings: GroupSettings) -> str:
+    """How the gateway authenticates to a group's upstream: the runtime's UpstreamAuth."""
+    if settings.auth == "entra":
+        return "entra"
+    return "passthrough" if group.passthrough else "api-key"

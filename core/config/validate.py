@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from .env import has_unresolved
 from .model import Route
 from .resolve import ASSISTANTS_MIN_DATE, assistants_models, preview_date, resource_root
-from .schema import API_FLAVORS, Endpoint, Gateway, Group, ModelSpec
+from .schema import API_FLAVORS, AUTH_MODES, Endpoint, Gateway, Group, ModelSpec, upstream_auth
 
 
 def validate(
@@ -169,6 +169,17 @@ def group_settings_problems(endpoint: Endpoint, gateway: Gateway) -> list[str]:
                 f'{where}.api is "v1", but group "{name}" is serverless: a serverless endpoint has no '
                 "/openai/v1 API. Remove the setting."
             )
+        if settings.auth not in AUTH_MODES:
+            problems.append(f'{where}.auth is "{settings.auth}"; expected "key" (the default) or "entra".')
+        elif settings.auth == "entra" and group is not None:
+            if group.api_key:
+                problems.append(
+                    f'{where}.auth is "entra", but group "{name}" also sets an apiKey: use one or the other.'
+                )
+            if group.serverless:
+                problems.append(
+                    f'{where}.auth is "entra", but group "{name}" is serverless: serverless endpoints take keys.'
+                )
         version = settings.assistants_version
         if version is not None:
             day = preview_date(version)
@@ -229,8 +240,17 @@ def upstream_auth_problems(
     groups: list[Group], gateway: Gateway, env_keyed: list[str] | None = None
 ) -> list[str]:
     problems = []
-    keyed = [group.group for group in groups if not group.passthrough] + list(env_keyed or ())
-    passthrough = [group.group for group in groups if group.passthrough]
+    modes = {group.group: upstream_auth(group, gateway.group_settings(group.group)) for group in groups}
+    keyed = [name for name, mode in modes.items() if mode == "api-key"] + list(env_keyed or ())
+    entra = [name for name, mode in modes.items() if mode == "entra"]
+    passthrough = [name for name, mode in modes.items() if mode == "passthrough"]
+    if entra and not gateway.api_keys and not gateway.allow_anonymous:
+        problems.append(
+            f"{_groups(entra, verb=('authenticates', 'authenticate'))} with the app's Entra ID identity but "
+            "gateway.apiKeys is empty, so anyone who can reach the gateway could use that identity (an open "
+            "relay). Add caller keys under gateway.apiKeys, or set gateway.allowAnonymous: true if something "
+            "else already restricts access."
+        )
     if keyed and not gateway.api_keys and not gateway.allow_anonymous:
         problems.append(
             f"{_groups(keyed)} a server-side apiKey but gateway.apiKeys is empty, so anyone who can reach "
