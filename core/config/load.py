@@ -8,8 +8,7 @@ Every stage adds to one list of problems; a single ConfigError reports them all.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from .env import EnvReferences
+from .secrets import SecretResolver, resolve_document
 from .model import Backend, Route, RuntimeConfig
 from .resolve import resolve
 from .schema import (
@@ -54,41 +54,28 @@ class ConfigError(Exception):
 # -- entry points ---------------------------------------------------------------------
 
 
-def load_config(environ: Mapping[str, str]) -> RuntimeConfig:
-    path = environ.get("CONFIG_PATH", "").strip()
-    if path:
-        return load_config_file(path, environ)
-    if environ.get("AZURE_OPENAI_ENDPOINT", "").strip():
-        return load_stulzq_env(environ)
-    raise ConfigError([NO_CONFIGURATION])
-
-
-def load_config_file(path: str, environ: Mapping[str, str]) -> RuntimeConfig:
-    full = os.path.abspath(os.path.expanduser(path))
-    try:
-        with open(full, encoding="utf-8") as file:
-            text = file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([f"Cannot read CONFIG_PATH {full}: {reason}."]) from None
-    return load_config_text(text, environ, f"file:{full}")
-
-
-def load_config_text(text: str, environ: Mapping[str, str], source: str) -> RuntimeConfig:
+def load_config_text(
+    text: str, environ: Mapping[str, str], source: str, secrets: SecretResolver | None = None
+) -> RuntimeConfig:
+    """`secrets` resolves Key Vault references; without it a reference is a problem."""
     document, warnings = parse_yaml(text, source)
     shape = document_shape(document, source)
 
     references = EnvReferences(environ)
-    document = _resolve_references(document, shape, references)
+    document = _in_gateway_sections(document, shape, lambda part, _path: references.resolve(part))
+    secret_problems: list[str] = []
+    document = _in_gateway_sections(
+        document, shape, lambda part, path: resolve_document(part, secrets, secret_problems, path)
+    )
     try:
         parsed = shape.model_validate(document)
     except ValidationError as exc:
         # Rules run on a well-typed tree only; on a mistyped one they would report noise.
-        raise ConfigError([*references.problems(), *describe_errors(exc)], warnings) from None
+        raise ConfigError([*references.problems(), *secret_problems, *describe_errors(exc)], warnings) from None
     warnings += references.warnings()
     warnings += unknown_keys(parsed)
 
-    problems = references.problems()
+    problems = references.problems() + secret_problems
     if isinstance(parsed, StulzqFile):
         endpoint, stulzq_problems, stulzq_warnings = from_stulzq_file(parsed)
         problems += stulzq_problems
@@ -230,17 +217,20 @@ def document_shape(document: dict[str, Any], source: str) -> Shape:
     )
 
 
-def _resolve_references(document: dict[str, Any], shape: Shape, references: EnvReferences) -> dict[str, Any]:
-    """Replace ${VAR} in the parts the gateway reads, and only there: a librechat.yaml's
-    other sections reference variables that only LibreChat has."""
+def _in_gateway_sections(
+    document: dict[str, Any], shape: Shape, transform: Callable[[Any, str], Any]
+) -> dict[str, Any]:
+    """Apply `transform(part, path)` to the parts the gateway reads, and only there: a
+    librechat.yaml's other sections reference variables and secrets only LibreChat has."""
     if shape is not LibreChatFile:
-        return references.resolve(document)
+        return transform(document, "")
     document = dict(document)
     endpoints = document["endpoints"]
     if isinstance(endpoints, dict) and "azureOpenAI" in endpoints:
-        document["endpoints"] = {**endpoints, "azureOpenAI": references.resolve(endpoints["azureOpenAI"])}
+        azure = transform(endpoints["azureOpenAI"], "endpoints.azureOpenAI")
+        document["endpoints"] = {**endpoints, "azureOpenAI": azure}
     if "gateway" in document:
-        document["gateway"] = references.resolve(document["gateway"])
+        document["gateway"] = transform(document["gateway"], "gateway")
     return document
 
 

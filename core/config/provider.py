@@ -1,0 +1,118 @@
+"""The configured source, read and turned into a RuntimeConfig, at start and on reload.
+
+Owns what loading needs beyond the text: the app's credential (for blob URLs, Key
+Vault references and Entra-authenticated groups), the secret resolver, and the
+process settings that live outside the config file (egress proxies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from core.identity import LazyCredential
+
+from .load import NO_CONFIGURATION, ConfigError, load_config_text, load_stulzq_env
+from .model import RuntimeConfig
+from .secrets import SecretEnviron, SecretResolver
+from .sources import ConfigSource, SourceError, source_from_environ
+
+HTTP_PROXY_VARIABLES = ("AZURE_OPENAI_HTTP_PROXY", "PROXY")  # stulzq's name, then LibreChat's
+SOCKS_PROXY_VARIABLE = "AZURE_OPENAI_SOCKS_PROXY"
+_SOCKS_SCHEMES = ("socks5", "socks5h", "socks4", "socks4a")
+
+
+class ConfigProvider:
+    def __init__(self, environ: Mapping[str, str], *, credential: Any = None, secret_transport: Any = None) -> None:
+        self._environ = environ
+        self.credential = credential if credential is not None else LazyCredential(environ)
+        self._resolver = SecretResolver(self.credential, transport=secret_transport)
+        settings = SecretEnviron(environ, self._resolver)
+        try:
+            self.source: ConfigSource | None = source_from_environ(settings, self.credential)
+        except SourceError as exc:
+            raise ConfigError([str(exc), *settings.problems]) from None
+        if settings.problems:
+            raise ConfigError(settings.problems)
+        self.etag: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.source.label if self.source is not None else "env:AZURE_OPENAI_ENDPOINT"
+
+    @property
+    def reloadable(self) -> bool:
+        return self.source is not None and self.source.reloadable
+
+    def load(self) -> RuntimeConfig:
+        if self.source is None:
+            settings = SecretEnviron(self._environ, self._resolver.fresh())
+            if not settings.get("AZURE_OPENAI_ENDPOINT", "").strip():
+                raise ConfigError([NO_CONFIGURATION])
+            return self._finish(lambda: load_stulzq_env(settings), settings)
+        try:
+            snapshot = self.source.read()
+        except SourceError as exc:
+            raise ConfigError([str(exc)]) from None
+        config = self._build(snapshot.text)
+        self.etag = snapshot.etag
+        return config
+
+    def reload(self) -> RuntimeConfig | None:
+        """The new configuration if the source changed, else None. Raises SourceError when
+        the source cannot be read and ConfigError when the new version is invalid."""
+        if self.source is None:
+            return None
+        snapshot = self.source.read_if_changed(self.etag)
+        if snapshot is None:
+            return None
+        try:
+            return self._build(snapshot.text)
+        finally:
+            self.etag = snapshot.etag  # an invalid version is reported once, not at every check
+
+    def _build(self, text: str) -> RuntimeConfig:
+        assert self.source is not None
+        resolver = self._resolver.fresh()  # every load reads its secrets afresh
+        settings = SecretEnviron(self._environ, resolver)
+        return self._finish(lambda: load_config_text(text, settings, self.source.label, resolver), settings)
+
+    def _finish(self, build: Any, settings: SecretEnviron) -> RuntimeConfig:
+        try:
+            config = build()
+        except ConfigError as exc:
+            raise ConfigError([*settings.problems, *exc.problems], exc.warnings) from None
+        proxy, proxy_problems = egress_proxy(settings)
+        problems = settings.problems + proxy_problems
+        if problems:
+            raise ConfigError(problems, config.warnings)
+        return dataclasses.replace(config, settings=dataclasses.replace(config.settings, egress_proxy=proxy))
+
+
+def load_config(environ: Mapping[str, str], **options: Any) -> RuntimeConfig:
+    """Load once (for `check` and start); `options` as for ConfigProvider."""
+    return ConfigProvider(environ, **options).load()
+
+
+def egress_proxy(environ: Mapping[str, str]) -> tuple[str | None, list[str]]:
+    """The proxy upstream traffic goes through: SOCKS if set, else HTTP. Problems never
+    print the URL, which may carry a password."""
+    for name in (SOCKS_PROXY_VARIABLE, *HTTP_PROXY_VARIABLES):
+        value = environ.get(name, "").strip()
+        if not value:
+            continue
+        expected = _SOCKS_SCHEMES if name == SOCKS_PROXY_VARIABLE else ("http", "https")
+        parts = urlsplit(value)
+        if parts.scheme not in expected or not parts.hostname:
+            return None, [f"{name} must be a URL like {expected[0]}://[user:password@]host:port."]
+        return value, []
+    return None, []
+
+
+def redact(url: str) -> str:
+    """A proxy URL without its credentials, for logs and `check`."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{'***@' if parts.username else ''}{host}{f':{parts.port}' if parts.port else ''}"

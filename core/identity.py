@@ -1,0 +1,84 @@
+"""Entra ID: the app's credential and cached access tokens.
+
+The credential is DefaultAzureCredential (a user-assigned managed identity when
+AZURE_CLIENT_ID is set), built only when something needs it: importing
+azure-identity costs cold-start time, and building it probes the instance
+metadata endpoint. Tests pass their own credential instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from core.errors import GatewayError
+
+COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
+logger = logging.getLogger("aoai_gateway")
+
+
+class LazyCredential:
+    """Builds the real credential on first use; tests construct the gateway with their own."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._client_id = environ.get("AZURE_CLIENT_ID") or None
+        self._credential: Any = None
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        if self._credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            self._credential = DefaultAzureCredential(managed_identity_client_id=self._client_id)
+        return self._credential.get_token(*scopes, **kwargs)
+
+
+class TokenProvider:
+    """A bearer token for one scope, refreshed before it expires.
+
+    A token inside the refresh margin is still served while one background
+    refresh runs; only an expired (or missing) token makes callers wait, and then
+    all of them wait on the same refresh.
+    """
+
+    REFRESH_MARGIN_SECONDS = 300
+    MIN_VALIDITY_SECONDS = 30
+
+    def __init__(self, credential: Any, scope: str = COGNITIVE_SERVICES_SCOPE, clock: Callable[[], float] = time.time) -> None:
+        self._credential = credential
+        self._scope = scope
+        self._clock = clock
+        self._token: Any = None  # azure.core.credentials.AccessToken
+        self._refreshing: asyncio.Future[Any] | None = None
+
+    async def token(self) -> str:
+        current = self._token
+        left = current.expires_on - self._clock() if current is not None else 0.0
+        if left > self.REFRESH_MARGIN_SECONDS:
+            return current.token
+        if self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(self._refresh())
+            # A background refresh may fail with nobody awaiting it: it is logged in _refresh.
+            self._refreshing.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if left > self.MIN_VALIDITY_SECONDS:
+            return current.token  # still good: let the refresh finish in the background
+        try:
+            return (await asyncio.shield(self._refreshing)).token
+        except Exception as exc:
+            raise GatewayError(
+                502, "The gateway could not get an Entra ID token for the upstream.", type="api_error",
+                code="upstream_auth_failed",
+            ) from exc
+
+    async def _refresh(self) -> Any:
+        try:
+            token = await asyncio.to_thread(self._credential.get_token, self._scope)
+            self._token = token
+            return token
+        except Exception:
+            logger.exception("Entra ID token refresh failed for %s", self._scope)
+            raise
+        finally:
+            self._refreshing = None
