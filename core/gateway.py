@@ -1,7 +1,7 @@
-"""The process-wide gateway: the current configuration snapshot and the shared transport.
+"""The process-wide gateway: the current configuration snapshot and the shared clients.
 
 A request reads `gateway.state` once and uses that snapshot to the end, so a
-later config swap never changes a request in flight.
+configuration swap (hot reload) never changes a request in flight.
 """
 
 from __future__ import annotations
@@ -9,13 +9,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from core.affinity import ResourceLocator
 from core.auth import Authenticator
-from core.config.load import load_config
+from core.config.load import ConfigError
 from core.config.model import RuntimeConfig
+from core.config.provider import ConfigProvider
+from core.identity import TokenProvider
+from core.reload import ConfigRefresher
 from core.routing import Router
 from core.transport import Transport
+
+DEFAULT_REFRESH_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,27 +36,65 @@ class State:
 
 
 class Gateway:
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, provider: ConfigProvider, config: RuntimeConfig, *, refresh_seconds: float) -> None:
         self.state = State.build(config)
         settings = config.settings
-        self.transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout)
+        self.transport = Transport(
+            connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout, proxy=settings.egress_proxy
+        )
         self.locator = ResourceLocator()
+        self.tokens = TokenProvider(provider.credential)
+        self.refresher = ConfigRefresher(provider, self.replace, refresh_seconds) if provider.reloadable else None
+
+    def replace(self, config: RuntimeConfig) -> None:
+        """Serve `config` from the next request on (the egress proxy is the process's: not reloaded)."""
+        self.state = State.build(config)
+        self.transport.set_timeouts(config.settings.connect_timeout, config.settings.read_timeout)
+
+    def on_request(self) -> None:
+        if self.refresher is not None:
+            self.refresher.ensure_running()
 
     async def aclose(self) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
         await self.transport.aclose()
 
 
 _gateway: Gateway | None = None
 
 
-def start(environ: Mapping[str, str] | None = None) -> Gateway:
-    """Load and validate the configuration once per process; raises ConfigError
-    listing every problem, so an invalid configuration never serves."""
+def start(environ: Mapping[str, str] | None = None, **options: Any) -> Gateway:
+    """Load and validate the configuration once per process; raises ConfigError listing
+    every problem, so an invalid configuration never serves. `options` are the
+    ConfigProvider's (tests inject a credential and a Key Vault transport)."""
     global _gateway
     if _gateway is None:
-        _gateway = Gateway(load_config(os.environ if environ is None else environ))
+        environ = os.environ if environ is None else environ
+        provider = ConfigProvider(environ, **options)
+        config = provider.load()
+        _gateway = Gateway(provider, config, refresh_seconds=refresh_seconds(environ))
     return _gateway
 
 
 def current() -> Gateway:
     return _gateway if _gateway is not None else start()
+
+
+def reset() -> None:
+    """Forget the process's gateway (tests that start one in-process)."""
+    global _gateway
+    _gateway = None
+
+
+def refresh_seconds(environ: Mapping[str, str]) -> float:
+    value = environ.get("CONFIG_REFRESH_SECONDS", "").strip()
+    if not value:
+        return DEFAULT_REFRESH_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise ConfigError([f"CONFIG_REFRESH_SECONDS must be a positive number of seconds, not {value!r}."])
+    return seconds

@@ -41,10 +41,20 @@ def starlette_path(prefix: str, route: str) -> str:
     return "/" + "/".join(part for part in (prefix, path) if part)
 
 
+_functions: dict[int, tuple[Any, list[Any]]] = {}
+
+
+def app_functions(app: Any) -> list[Any]:
+    """`app.get_functions()`, which may run only once per FunctionApp: cached."""
+    if id(app) not in _functions:
+        _functions[id(app)] = (app, app.get_functions())  # the app is kept so its id stays unique
+    return _functions[id(app)][1]
+
+
 def function_routes(app: Any, prefix: str) -> list[Route]:
-    """One Starlette route per HTTP-triggered function (get_functions() may run only once per app)."""
+    """One Starlette route per HTTP-triggered function."""
     routes = []
-    for function in app.get_functions():
+    for function in app_functions(app):
         trigger = function.get_trigger().get_dict_repr()
         if trigger.get("type") != "httpTrigger":
             continue

@@ -91,7 +91,8 @@ async def _send(gateway: Gateway, call: Call) -> tuple[Backend, UpstreamResponse
     failure: GatewayError | None = None
     for backend in call.route.backends:
         operation = upstream_operation(backend, call.operation)
-        body, headers = _request_body(backend, call)
+        bearer = await gateway.tokens.token() if backend.auth == "entra" else None
+        body, headers = _request_body(backend, call, bearer)
         started = time.perf_counter()
         try:
             upstream = await gateway.transport.send("POST", backend.url(operation), headers, body, group=backend.group)
@@ -105,8 +106,10 @@ async def _send(gateway: Gateway, call: Call) -> tuple[Backend, UpstreamResponse
     raise failure
 
 
-def _request_body(backend: Backend, call: Call) -> tuple[bytes | AsyncIterator[bytes], list[tuple[str, str]]]:
-    headers = upstream_headers(backend, call.caller, call.client_headers, call.record.request_id)
+def _request_body(
+    backend: Backend, call: Call, bearer: str | None
+) -> tuple[bytes | AsyncIterator[bytes], list[tuple[str, str]]]:
+    headers = upstream_headers(backend, call.caller, call.client_headers, call.record.request_id, bearer)
     if isinstance(call.body, Upload):
         # Multipart goes as it came: Azure takes the deployment from the URL.
         headers.append(("content-type", call.body.content_type))
@@ -119,9 +122,14 @@ def _request_body(backend: Backend, call: Call) -> tuple[bytes | AsyncIterator[b
 
 
 def upstream_headers(
-    target: Backend | ResourceBackend, caller: Caller, client_headers: list[tuple[str, str]], request_id: str
+    target: Backend | ResourceBackend,
+    caller: Caller,
+    client_headers: list[tuple[str, str]],
+    request_id: str,
+    bearer: str | None = None,
 ) -> list[tuple[str, str]]:
-    """Headers for an upstream call, less the body's content type."""
+    """Headers for an upstream call, less the body's content type. `bearer` is the
+    Entra ID token for targets with `auth == "entra"`."""
     # The group's own headers (auth, additionalHeaders) win over same-named client headers.
     configured = {name for name, _ in target.headers}
     headers = [(name, value) for name, value in client_headers if name not in configured]
@@ -135,5 +143,8 @@ def upstream_headers(
         headers.append(("api-key", key))
         if isinstance(target, Backend) and target.serverless:  # Azure AI serverless takes the Bearer form
             headers.append(("authorization", f"Bearer {key}"))
+    elif target.auth == "entra":
+        assert bearer is not None
+        headers.append(("authorization", f"Bearer {bearer}"))
     headers.extend(target.headers)
     return headers

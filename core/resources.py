@@ -54,6 +54,7 @@ class ResourceCall:
         self.client_headers = forwarded_request_headers(request)
         self.body: bytes | Upload | None = None
         self.payload: dict[str, Any] | None = None
+        self.bearer: str | None = None  # the Entra ID token, when some group needs one
 
     @property
     def query(self) -> list[tuple[str, str]]:
@@ -61,7 +62,7 @@ class ResourceCall:
         return [(k, v) for k, v in self.request.query_params.multi_items() if k != "api-version"]
 
     def headers_for(self, resource: ResourceBackend) -> list[tuple[str, str]]:
-        headers = upstream_headers(resource, self.caller, self.client_headers, self.record.request_id)
+        headers = upstream_headers(resource, self.caller, self.client_headers, self.record.request_id, self.bearer)
         if isinstance(self.body, Upload):
             headers.append(("content-type", self.body.content_type))
             if self.body.length is not None:
@@ -72,7 +73,7 @@ class ResourceCall:
 
     async def probe(self, resource: ResourceBackend, path: str) -> int:
         """The status of a GET on `path` in `resource` (where does this object live?)."""
-        headers = upstream_headers(resource, self.caller, [], self.record.request_id)
+        headers = upstream_headers(resource, self.caller, [], self.record.request_id, self.bearer)
         upstream = await self.gateway.transport.send("GET", resource.url(path), headers, None, group=resource.group)
         upstream.release()
         return upstream.status
@@ -87,6 +88,8 @@ async def handle(request: Request, gateway: Gateway, caller: Caller, record: Acc
             "set `assistants: true` on the azureOpenAI endpoint and on at least one group.",
             code="not_configured",
         )
+    if any(resource.auth == "entra" for resource in call.resources):
+        call.bearer = await gateway.tokens.token()
     settings = gateway.state.config.settings
     if call.method == "POST" and call.path == "files":
         call.body = await read_upload(request, settings.max_body_bytes, fields=("purpose",), file_part="file")

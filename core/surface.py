@@ -102,6 +102,7 @@ async def unknown_route(request: Request) -> Response:
 async def _serve(request: Request, handler: Handler) -> Response:
     record = AccessRecord(new_request_id(), request.method, request.scope["path"])
     try:
+        gateway_module.current().on_request()
         response = await handler(request, record)
     except ClientDisconnect:  # gone while sending its body
         error = ClientDisconnected()

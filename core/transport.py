@@ -14,7 +14,10 @@ to try another backend before anything reached the client.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -57,21 +60,44 @@ class UpstreamResponse:
 
 
 class Transport:
-    """A pooled HTTP/1.1 keep-alive client, created lazily inside the running loop."""
+    """A pooled HTTP/1.1 keep-alive client, created lazily inside the running loop.
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, max_connections: int = 0) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+    `proxy` routes every upstream connection through an egress proxy: `socks5://...`
+    through a SOCKS connector, `http(s)://[user:password@]host:port` as an HTTP
+    proxy (CONNECT for https upstreams). Either way connections stay pooled.
+    """
+
+    def __init__(
+        self, *, connect_timeout: float, read_timeout: float, proxy: str | None = None, max_connections: int = 0
+    ) -> None:
+        self.set_timeouts(connect_timeout, read_timeout)
         self._max_connections = max_connections
+        self._proxy = proxy
+        self._http_proxy: str | None = None
+        self._proxy_headers: dict[str, str] | None = None
         self._session: aiohttp.ClientSession | None = None
+
+    def set_timeouts(self, connect_timeout: float, read_timeout: float) -> None:
+        """Applies to requests sent from now on (a reloaded configuration may change them)."""
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+
+    def _connector(self) -> aiohttp.TCPConnector:
+        options: dict[str, Any] = {"limit": self._max_connections, "ttl_dns_cache": 300}
+        if self._proxy is not None and self._proxy.startswith("socks"):
+            from aiohttp_socks import ProxyConnector
+
+            return ProxyConnector.from_url(self._proxy, **options)
+        if self._proxy is not None:
+            self._http_proxy, self._proxy_headers = _http_proxy(self._proxy)
+        return aiohttp.TCPConnector(**options)
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            connector = self._connector()
             session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=self._timeout,
-                # Bytes pass through untouched: we ask for identity encoding below.
+                # Bytes pass through untouched (upstream requests ask for identity encoding).
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             )
@@ -88,7 +114,10 @@ class Transport:
         """
         session = self._get_session()
         try:
-            response = await session.request(method, url, headers=list(headers), data=body, allow_redirects=False)
+            response = await session.request(
+                method, url, headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
+                proxy=self._http_proxy, proxy_headers=self._proxy_headers,
+            )
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             raise _classify(exc, group) from exc
         return UpstreamResponse(response, group)
@@ -104,3 +133,17 @@ def _classify(exc: BaseException, group: str) -> GatewayError:
     if isinstance(exc, asyncio.TimeoutError):
         return upstream_timeout(group)
     return upstream_unreachable(group)
+
+
+def _http_proxy(url: str) -> tuple[str, dict[str, str] | None]:
+    """The proxy URL without credentials, and the Proxy-Authorization they become
+    (aiohttp does not take credentials from the URL itself)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    bare = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return bare, {"Proxy-Authorization": "Basic " + base64.b64encode(credentials).decode()}

@@ -1,0 +1,101 @@
+"""Entra ID to Azure OpenAI: tokens from an injected credential, cached and refreshed early."""
+
+import asyncio
+import threading
+import time
+
+import httpx
+from azure.core.credentials import AccessToken
+
+from core.identity import COGNITIVE_SERVICES_SCOPE, TokenProvider
+from tests.azure_sim import AzureSimulator
+from tests.conftest import ALICE
+from tests.inprocess_gateway import InProcessGateway
+
+
+class CountingCredential:
+    """Hands out token-1, token-2, ... each valid for the given lifetimes in turn."""
+
+    def __init__(self, lifetimes: list[float], delay: float = 0.0) -> None:
+        self._lifetimes = lifetimes
+        self._delay = delay
+        self._lock = threading.Lock()
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        time.sleep(self._delay)  # a slow identity endpoint: concurrent callers must share one fetch
+        with self._lock:
+            self.scopes.append(scopes)
+            number = len(self.scopes)
+        lifetime = self._lifetimes[min(number, len(self._lifetimes)) - 1]
+        return AccessToken(f"token-{number}", int(time.time() + lifetime))
+
+
+def test_concurrent_callers_share_one_fetch_and_valid_tokens_are_reused() -> None:
+    async def run() -> list[str]:
+        provider = TokenProvider(CountingCredential([3600], delay=0.2))
+        tokens = await asyncio.gather(*(provider.token() for _ in range(20)))
+        tokens.append(await provider.token())
+        return tokens
+
+    assert set(asyncio.run(run())) == {"token-1"}
+
+
+def test_a_token_near_expiry_is_served_while_one_background_refresh_runs() -> None:
+    async def run() -> tuple[list[str], CountingCredential]:
+        credential = CountingCredential([100, 3600])  # the first expires inside the 300 s margin
+        provider = TokenProvider(credential)
+        first = await provider.token()
+        during = await asyncio.gather(*(provider.token() for _ in range(5)))  # refresh starts, old token served
+        await asyncio.sleep(0.05)
+        return [first, *during, await provider.token()], credential
+
+    tokens, credential = asyncio.run(run())
+    assert tokens == ["token-1"] * 6 + ["token-2"]
+    assert credential.scopes == [(COGNITIVE_SERVICES_SCOPE,)] * 2
+
+
+def test_an_expired_token_makes_callers_wait_for_the_new_one() -> None:
+    async def run() -> list[str]:
+        provider = TokenProvider(CountingCredential([10, 3600]))  # below the 30 s minimum: unusable
+        return [await provider.token(), await provider.token()]
+
+    assert asyncio.run(run()) == ["token-1", "token-2"]
+
+
+ENTRA_CONFIG = """
+endpoints:
+  azureOpenAI:
+    assistants: true
+    groups:
+      - group: east
+        instanceName: east
+        baseURL: "${SIM_URL}"
+        deploymentName: gpt-4o-dep
+        version: "2025-04-01-preview"
+        assistants: true
+        models: {gpt-4o: true}
+gateway:
+  apiKeys: [{name: alice, key: "${ALICE_KEY}"}]
+  groups:
+    east: {auth: entra}
+"""
+
+
+def test_entra_group_sends_the_managed_identity_token_and_refreshes_it() -> None:
+    credential = CountingCredential([100, 3600])
+    with AzureSimulator(name="entra") as upstream:
+        env = {"CONFIG_YAML": ENTRA_CONFIG, "SIM_URL": upstream.url, "ALICE_KEY": ALICE}
+        with InProcessGateway(env, credential=credential) as gateway:
+            headers = {"Authorization": f"Bearer {ALICE}"}
+            chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+            for _ in range(2):
+                assert httpx.post(f"{gateway.url}/v1/chat/completions", json=chat, headers=headers).status_code == 200
+            time.sleep(0.2)  # the background refresh started by the second request lands
+            assert httpx.post(f"{gateway.url}/v1/chat/completions", json=chat, headers=headers).status_code == 200
+            assert httpx.post(f"{gateway.url}/v1/assistants", json={"model": "gpt-4o"}, headers=headers).status_code == 200
+        sent = [r.headers.get("authorization") for r in upstream.requests]
+        assert sent == ["Bearer token-1", "Bearer token-1", "Bearer token-2", "Bearer token-2"]
+        assert all("api-key" not in r.headers for r in upstream.requests)
+        assert ALICE not in str([r.headers for r in upstream.requests])
+    assert credential.scopes == [(COGNITIVE_SERVICES_SCOPE,)] * 2
