@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from core.config.load import ConfigError
-from core.config.provider import load_config
+from core.config.provider import load_config, redact
 from core.config.model import Backend, ResourceBackend, RuntimeConfig
 
 
@@ -53,6 +53,8 @@ def describe(config: RuntimeConfig) -> str:
         f"max body {settings.max_body_bytes} bytes; "
         f"streams {'normalised (filter-only chunks dropped)' if settings.normalize_streams else 'raw'}"
     )
+    if settings.egress_proxy:
+        lines.append(f"Egress: upstream connections go through {redact(settings.egress_proxy)}")
     for warning in config.warnings:
         lines.append(f"Warning: {warning}")
     return "\n".join(lines) + "\n"

@@ -68,3 +68,12 @@ def test_check_reads_an_app_setting_source() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Configuration OK: app setting CONFIG_YAML" in result.stdout
+
+
+def test_check_shows_the_egress_proxy_without_its_password() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "check"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        env={"PATH": "/usr/bin:/bin", "CONFIG_YAML": YAML, "AZURE_OPENAI_HTTP_PROXY": "http://me:pa55word@127.0.0.1:3128"},
+    )
+    assert "Egress: upstream connections go through http://***@127.0.0.1:3128" in result.stdout
+    assert "pa55word" not in result.stdout
