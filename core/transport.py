@@ -113,6 +113,10 @@ class Transport:
         does not answer within the configured timeouts.
         """
         session = self._get_session()
+        if self._proxy_headers is not None and url.startswith("http://"):
+            # aiohttp sends proxy_headers only with CONNECT (https upstreams); a plain-http
+            # request is forwarded as is, so it carries the proxy's credentials itself.
+            headers = [*headers, *self._proxy_headers.items()]
         try:
             response = await session.request(
                 method, url, headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
