@@ -6,6 +6,7 @@ configuration swap (hot reload) never changes a request in flight.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ def start(environ: Mapping[str, str] | None = None, **options: Any) -> Gateway:
     ConfigProvider's (tests inject a credential and a Key Vault transport)."""
     global _gateway
     if _gateway is None:
+        # The Azure SDKs log every HTTP call at INFO; the gateway's own lines are the ones to read.
+        logging.getLogger("azure").setLevel(logging.WARNING)
         environ = os.environ if environ is None else environ
         provider = ConfigProvider(environ, **options)
         config = provider.load()

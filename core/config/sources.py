@@ -22,6 +22,19 @@ from urllib.parse import urlsplit
 # azure-storage-blob's newest API version is ahead of what Azurite serves; this one
 # is served by both Azure Storage and Azurite.
 BLOB_API_VERSION = "2025-11-05"
+
+
+def _blob_client_options() -> dict[str, Any]:
+    """Fail fast: storage's default retry waits 15 s before its first retry, and a reload
+    that cannot read the blob simply tries again at the next interval."""
+    from azure.storage.blob import LinearRetry
+
+    return {
+        "api_version": BLOB_API_VERSION,
+        "retry_policy": LinearRetry(backoff=1, random_jitter_range=0, retry_total=1),
+        "connection_timeout": 10,
+        "read_timeout": 30,
+    }
 SOURCE_VARIABLES = ("CONFIG_PATH", "CONFIG_BLOB_CONNECTION_STRING", "CONFIG_YAML")
 
 
@@ -103,7 +116,7 @@ class BlobSource:
     def from_url(cls, url: str, credential: Any) -> BlobSource:
         from azure.storage.blob import BlobClient
 
-        client = BlobClient.from_blob_url(url, credential=credential, api_version=BLOB_API_VERSION)
+        client = BlobClient.from_blob_url(url, credential=credential, **_blob_client_options())
         parts = urlsplit(url)
         return cls(client, f"blob:{parts.scheme}://{parts.netloc}{parts.path}")  # no query: it may hold a SAS
 
@@ -112,7 +125,7 @@ class BlobSource:
         from azure.storage.blob import BlobClient
 
         client = BlobClient.from_connection_string(
-            connection_string, container_name=container, blob_name=blob, api_version=BLOB_API_VERSION
+            connection_string, container_name=container, blob_name=blob, **_blob_client_options()
         )
         return cls(client, f"blob:{client.account_name}/{container}/{blob}")
 
