@@ -126,3 +126,19 @@ def test_blob_url_read_with_the_apps_identity(sim, monkeypatch) -> None:
         reloaded = provider.reload()
         assert reloaded is not None and list(reloaded.routes) == ["gpt-4o", "gpt-4.1"]
         assert provider.label == f"blob:{storage.https_blob_url('config', 'gateway.yaml')}"
+
+
+def test_a_stream_in_flight_finishes_on_the_config_it_started_with(azurite, sim, start_gateway) -> None:
+    azurite.put_blob("config", "gateway.yaml", config("gpt-4o"))
+    gateway = start_gateway(None, blob_env(azurite, sim))
+    chat = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "a slow answer"}]}
+    headers = {"Authorization": f"Bearer {ALICE}", "x-sim-chunk-delay-ms": "400"}
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=chat, headers=headers, timeout=20) as stream:
+        chunks = stream.iter_raw()
+        next(chunks)
+        azurite.put_blob("config", "gateway.yaml", config("gpt-4.1"))  # gpt-4o is gone from the new one
+        assert wait_for(lambda: models(gateway) == ["gpt-4.1"])
+        rest = b"".join(chunks)
+    assert rest.rstrip().endswith(b"data: [DONE]")
+    gone = httpx.post(f"{gateway.url}/v1/chat/completions", json={**chat, "stream": False}, headers=headers)
+    assert gone.status_code == 404
