@@ -1,0 +1,167 @@
+// Role assignments, all by well-known built-in role definition ids. Names are guid(scope, principal,
+// role) so redeployments are idempotent.
+//
+// The app's user-assigned identity gets:
+//   Storage Blob Data Owner         storage account  host storage (AzureWebJobsStorage__*, identity-based)
+//                                                    and the Flex deployment package container
+//   Storage Blob Data Reader        `config` container  the gateway's CONFIG_PATH blob (hot reload)
+//   Key Vault Secrets User          Key Vault        Key Vault references (app settings and config)
+//   Cognitive Services OpenAI User  OpenAI account   `auth: entra` upstream calls (when deployed)
+//   Monitoring Metrics Publisher    App Insights     Entra ID telemetry ingestion (DisableLocalAuth)
+// An HTTP-only app needs no Queue/Table roles (the quickstart sample grants them only for
+// Durable Functions / queue triggers, which this app does not use).
+//
+// The deployer (deployerPrincipalId, optional) gets:
+//   Key Vault Secrets Officer       Key Vault        `az keyvault secret set`
+//   Storage Blob Data Contributor   storage account  `az storage blob upload --auth-mode login`
+
+@description('Principal (object) id of the app\'s user-assigned managed identity.')
+param identityPrincipalId string
+
+@description('Name of the storage account.')
+param storageAccountName string
+
+@description('Name of the blob container holding the gateway configuration.')
+param configContainerName string
+
+@description('Name of the Key Vault.')
+param keyVaultName string
+
+@description('Name of the Application Insights component.')
+param applicationInsightsName string
+
+@description('Whether an Azure OpenAI account was deployed (grant Cognitive Services OpenAI User on it).')
+param grantOpenAi bool
+
+@description('Name of the Azure OpenAI account (ignored when grantOpenAi is false).')
+param openAiAccountName string = ''
+
+@description('Object id of the deploying user or service principal; empty: no deployer roles.')
+param deployerPrincipalId string = ''
+
+@description('Principal type of deployerPrincipalId.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param deployerPrincipalType string = 'User'
+
+var roleIds = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+var grantDeployer = !empty(deployerPrincipalId)
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource configContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: configContainerName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource openAi 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = if (grantOpenAi) {
+  name: grantOpenAi ? openAiAccountName : 'unused'
+}
+
+// ---- the app's identity ----
+
+resource appStorageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identityPrincipalId, roleIds.storageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataOwner)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Functions host storage (AzureWebJobsStorage) and the Flex Consumption deployment package.'
+  }
+}
+
+resource appConfigBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(configContainer.id, identityPrincipalId, roleIds.storageBlobDataReader)
+  scope: configContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataReader)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'The gateway reads its configuration blob (CONFIG_PATH) and reloads it by ETag.'
+  }
+}
+
+resource appKeyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identityPrincipalId, roleIds.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultSecretsUser)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Key Vault references in app settings and in the gateway configuration.'
+  }
+}
+
+resource appOpenAiUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantOpenAi) {
+  name: guid(openAi.id, identityPrincipalId, roleIds.cognitiveServicesOpenAiUser)
+  scope: openAi
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.cognitiveServicesOpenAiUser)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'The gateway calls Azure OpenAI with Entra ID (auth: entra).'
+  }
+}
+
+resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(applicationInsights.id, identityPrincipalId, roleIds.monitoringMetricsPublisher)
+  scope: applicationInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.monitoringMetricsPublisher)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Entra ID ingestion into Application Insights (local auth is disabled).'
+  }
+}
+
+// ---- the deployer (optional) ----
+
+resource deployerKeyVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployer) {
+  name: guid(vault.id, deployerPrincipalId, roleIds.keyVaultSecretsOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultSecretsOfficer)
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+    description: 'The deployer sets the gateway keys (az keyvault secret set).'
+  }
+}
+
+resource deployerStorageBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployer) {
+  name: guid(storage.id, deployerPrincipalId, roleIds.storageBlobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataContributor)
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+    description: 'The deployer uploads the configuration blob (az storage blob upload --auth-mode login).'
+  }
+}
