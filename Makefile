@@ -8,6 +8,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins many packages of its own: it gets a venv of its own, for the infra checks.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7071
 export LOCAL_SIM_PORT ?= 8081
@@ -19,6 +22,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	touch $(STAMP)
+
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q "checkov>=3.2,<4"
+	touch $(CHECKOV_STAMP)
 
 install: $(STAMP)
 
@@ -35,7 +44,7 @@ run: install
 	echo ""; \
 	CONFIG_PATH=config/local.yaml $(BIN)/python -m core serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -q
 
 check: install
@@ -48,4 +57,4 @@ schema: install
 	$(BIN)/python -m core schema > config/schema.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .cache
