@@ -8,13 +8,13 @@ process settings that live outside the config file (egress proxies).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from core.identity import LazyCredential
 
-from .load import NO_CONFIGURATION, ConfigError, load_config_text, load_stulzq_env
+from .load import ENV_SOURCE, NO_CONFIGURATION, ConfigError, load_config_text, load_stulzq_env
 from .model import RuntimeConfig
 from .secrets import SecretEnviron, SecretResolver
 from .sources import ConfigSource, SourceError, source_from_environ
@@ -40,7 +40,7 @@ class ConfigProvider:
 
     @property
     def label(self) -> str:
-        return self.source.label if self.source is not None else "env:AZURE_OPENAI_ENDPOINT"
+        return self.source.label if self.source is not None else ENV_SOURCE
 
     @property
     def reloadable(self) -> bool:
@@ -79,7 +79,7 @@ class ConfigProvider:
         settings = SecretEnviron(self._environ, resolver)
         return self._finish(lambda: load_config_text(text, settings, self.source.label, resolver), settings)
 
-    def _finish(self, build: Any, settings: SecretEnviron) -> RuntimeConfig:
+    def _finish(self, build: Callable[[], RuntimeConfig], settings: SecretEnviron) -> RuntimeConfig:
         try:
             config = build()
         except ConfigError as exc:
