@@ -21,7 +21,7 @@ from core.accesslog import AccessRecord
 from core.auth import Caller
 from core.config.model import Backend, ResourceBackend, Route
 from core.errors import GatewayError, invalid_api_key
-from core.gateway import Gateway
+from core.gateway import Gateway, State
 from core.relay import JSON, DisconnectWatch, ms_since, relay_stream, relayed_headers
 from core.translation.errors import openai_error_body
 from core.translation.request import rewrite_body, upstream_operation
@@ -46,16 +46,17 @@ class Call:
     record: AccessRecord
 
 
-async def forward(request: Request, gateway: Gateway, call: Call) -> Response:
+async def forward(request: Request, gateway: Gateway, state: State, call: Call) -> Response:
+    """`state` is the snapshot the request started with: a reload meanwhile does not change it."""
     watch = DisconnectWatch(request, enabled=not isinstance(call.body, Upload))
     try:
-        return await _forward(watch, gateway, call)
+        return await _forward(watch, gateway, state, call)
     finally:
         # Before a StreamingResponse starts: Starlette then listens for the disconnect itself.
         watch.close()
 
 
-async def _forward(watch: DisconnectWatch, gateway: Gateway, call: Call) -> Response:
+async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call: Call) -> Response:
     backend, upstream, started = await watch.run(_send(gateway, call))
     record = call.record
     record.group = backend.group
@@ -70,7 +71,7 @@ async def _forward(watch: DisconnectWatch, gateway: Gateway, call: Call) -> Resp
     completions_as_chat = backend.force_prompt and call.operation == "chat/completions"
     if call.stream and content_type.startswith("text/event-stream"):
         rewriter = StreamRewriter(
-            drop_filter_events=gateway.state.config.settings.normalize_streams,
+            drop_filter_events=state.config.settings.normalize_streams,
             completions_as_chat=completions_as_chat,
         )
         return relay_stream(upstream, record, rewriter, relayed_headers(upstream.headers, record.request_id))

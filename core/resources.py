@@ -22,7 +22,7 @@ from core.accesslog import AccessRecord
 from core.auth import Caller
 from core.config.model import ResourceBackend
 from core.errors import GatewayError, model_not_found
-from core.gateway import Gateway
+from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
 from core.proxy import upstream_headers
 from core.relay import JSON, DisconnectWatch, ms_since, relay_stream, relayed_headers
@@ -41,12 +41,13 @@ _DEFAULT_LIMIT, _MAX_LIMIT = 20, 100
 class ResourceCall:
     """One resource-scoped request, authorised and parsed."""
 
-    def __init__(self, request: Request, gateway: Gateway, caller: Caller, record: AccessRecord) -> None:
+    def __init__(self, request: Request, gateway: Gateway, state: State, caller: Caller, record: AccessRecord) -> None:
         self.request = request
         self.gateway = gateway
+        self.config = state.config  # the snapshot this request started with, to its end
         self.caller = caller
         self.record = record
-        self.resources = gateway.state.config.resources
+        self.resources = self.config.resources
         self.path = request.scope["path"].removeprefix("/v1/").rstrip("/")
         self.segments = self.path.split("/")
         self.family = self.segments[0]
@@ -79,8 +80,8 @@ class ResourceCall:
         return upstream.status
 
 
-async def handle(request: Request, gateway: Gateway, caller: Caller, record: AccessRecord) -> Response:
-    call = ResourceCall(request, gateway, caller, record)
+async def handle(request: Request, gateway: Gateway, state: State, caller: Caller, record: AccessRecord) -> Response:
+    call = ResourceCall(request, gateway, state, caller, record)
     if not call.resources:
         raise GatewayError(
             404,
@@ -90,7 +91,7 @@ async def handle(request: Request, gateway: Gateway, caller: Caller, record: Acc
         )
     if any(resource.auth == "entra" for resource in call.resources):
         call.bearer = await gateway.tokens.token()
-    settings = gateway.state.config.settings
+    settings = call.config.settings
     if call.method == "POST" and call.path == "files":
         call.body = await read_upload(request, settings.max_body_bytes, fields=("purpose",), file_part="file")
     elif call.method == "POST":
@@ -147,7 +148,7 @@ def _resource_for_model(call: ResourceCall, model: str) -> ResourceBackend:
     for resource in call.resources:
         if model in resource.deployments:
             return resource
-    if model in call.gateway.state.config.routes:
+    if model in call.config.routes:
         raise GatewayError(
             400, f"The model `{model}` is not enabled for assistants on this gateway.", param="model",
             code="model_not_available",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,7 +24,7 @@ from core.accesslog import AccessRecord, new_request_id
 from core.auth import Caller
 from core.config.model import Route
 from core.errors import ClientDisconnected, GatewayError, error_body
-from core.gateway import State
+from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
 from core.proxy import Call, forward
 from core.relay import JSON, RelayedStream
@@ -33,7 +34,20 @@ logger = logging.getLogger("aoai_gateway")
 
 _MODELS_CREATED = int(time.time())
 
-Handler = Callable[[Request, AccessRecord], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """What every handler starts from: the gateway, the one configuration snapshot this
+    request uses to its end (a reload may land meanwhile), and the authenticated caller."""
+
+    gateway: Gateway
+    state: State
+    caller: Caller
+
+
+Handler = Callable[[Request, AccessRecord, Inbound], Awaitable[Response]]
+_NOT_AUTHENTICATED = Caller("anonymous", None, None)
 
 
 async def health(request: Request) -> Response:
@@ -96,14 +110,19 @@ async def resources(request: Request) -> Response:
 
 async def unknown_route(request: Request) -> Response:
     """Any path or method the gateway does not serve, answered the way OpenAI does."""
-    return await _serve(request, _unknown_route)
+    return await _serve(request, _unknown_route, authenticate=False)
 
 
-async def _serve(request: Request, handler: Handler) -> Response:
+async def _serve(request: Request, handler: Handler, *, authenticate: bool = True) -> Response:
     record = AccessRecord(new_request_id(), request.method, request.scope["path"])
     try:
-        gateway_module.current().on_request()
-        response = await handler(request, record)
+        gateway = gateway_module.current()
+        gateway.on_request()
+        state = gateway.state
+        caller = state.auth.authenticate(request.headers) if authenticate else _NOT_AUTHENTICATED
+        if authenticate:
+            record.caller = caller.name
+        response = await handler(request, record, Inbound(gateway, state, caller))
     except ClientDisconnect:  # gone while sending its body
         error = ClientDisconnected()
         response = Response(error.body(), error.status, media_type=JSON)
@@ -125,33 +144,25 @@ async def _serve(request: Request, handler: Handler) -> Response:
     return response
 
 
-async def _resources(request: Request, record: AccessRecord) -> Response:
-    gateway = gateway_module.current()
-    caller = gateway.state.auth.authenticate(request.headers)
-    record.caller = caller.name
-    return await resource_calls.handle(request, gateway, caller, record)
+async def _resources(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+    return await resource_calls.handle(request, inbound.gateway, inbound.state, inbound.caller, record)
 
 
-async def _unknown_route(request: Request, record: AccessRecord) -> Response:
+async def _unknown_route(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
     raise GatewayError(404, f"Invalid URL ({request.method} {record.path})", code="unknown_url")
 
 
-async def _list_models(request: Request, record: AccessRecord) -> Response:
-    state = gateway_module.current().state
-    caller = state.auth.authenticate(request.headers)
-    record.caller = caller.name
-    data = [_model_object(model) for model in state.router.models() if caller.key is None or caller.key.allows(model)]
+async def _list_models(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+    key = inbound.caller.key
+    data = [_model_object(model) for model in inbound.state.router.models() if key is None or key.allows(model)]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
 
-async def _get_model(request: Request, record: AccessRecord) -> Response:
-    state = gateway_module.current().state
-    caller = state.auth.authenticate(request.headers)
-    record.caller = caller.name
+async def _get_model(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
     model = request.path_params["id"]
     record.model = model
-    state.router.route(model)
-    caller.check_model(model)
+    inbound.state.router.route(model)
+    inbound.caller.check_model(model)
     return Response(orjson.dumps(_model_object(model)), media_type=JSON)
 
 
@@ -160,19 +171,15 @@ def _model_object(model: str) -> dict[str, Any]:
 
 
 def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
-    async def handle(request: Request, record: AccessRecord) -> Response:
-        gateway = gateway_module.current()
-        state = gateway.state
-        caller = state.auth.authenticate(request.headers)
-        record.caller = caller.name
-        raw = await read_body(request, state.config.settings.max_body_bytes)
+    async def handle(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+        raw = await read_body(request, inbound.state.config.settings.max_body_bytes)
         payload = parse_json_object(raw)
         model = request.path_params["model"] if model_in_path else payload.get("model")
-        route = _route_for(state, caller, model, record)
+        route = _route_for(inbound, model, record)
         stream = payload.get("stream") is True
         record.stream = stream
-        call = Call(operation, route, caller, raw, payload, stream, forwarded_request_headers(request), record)
-        return await forward(request, gateway, call)
+        call = Call(operation, route, inbound.caller, raw, payload, stream, forwarded_request_headers(request), record)
+        return await forward(request, inbound.gateway, inbound.state, call)
 
     return handle
 
@@ -180,25 +187,21 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
 def _upload_call(operation: str, *, file_part: str) -> Handler:
     """A multipart upload whose `model` form field picks the deployment."""
 
-    async def handle(request: Request, record: AccessRecord) -> Response:
-        gateway = gateway_module.current()
-        state = gateway.state
-        caller = state.auth.authenticate(request.headers)
-        record.caller = caller.name
+    async def handle(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
         upload = await read_upload(
-            request, state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
+            request, inbound.state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
         )
-        route = _route_for(state, caller, upload.fields.get("model"), record)
-        call = Call(operation, route, caller, upload, None, False, forwarded_request_headers(request), record)
-        return await forward(request, gateway, call)
+        route = _route_for(inbound, upload.fields.get("model"), record)
+        call = Call(operation, route, inbound.caller, upload, None, False, forwarded_request_headers(request), record)
+        return await forward(request, inbound.gateway, inbound.state, call)
 
     return handle
 
 
-def _route_for(state: State, caller: Caller, model: object, record: AccessRecord) -> Route:
+def _route_for(inbound: Inbound, model: object, record: AccessRecord) -> Route:
     if not isinstance(model, str) or not model:
         raise GatewayError(400, "You must provide a model parameter.", param="model", code="missing_model")
     record.model = model
-    route = state.router.route(model)
-    caller.check_model(model)
+    route = inbound.state.router.route(model)
+    inbound.caller.check_model(model)
     return route
