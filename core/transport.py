@@ -72,9 +72,11 @@ class Transport:
     ) -> None:
         self.set_timeouts(connect_timeout, read_timeout)
         self._max_connections = max_connections
-        self._proxy = proxy
+        self._socks_proxy = proxy if proxy is not None and proxy.startswith("socks") else None
         self._http_proxy: str | None = None
         self._proxy_headers: dict[str, str] | None = None
+        if proxy is not None and self._socks_proxy is None:
+            self._http_proxy, self._proxy_headers = _http_proxy(proxy)
         self._session: aiohttp.ClientSession | None = None
 
     def set_timeouts(self, connect_timeout: float, read_timeout: float) -> None:
@@ -83,12 +85,10 @@ class Transport:
 
     def _connector(self) -> aiohttp.TCPConnector:
         options: dict[str, Any] = {"limit": self._max_connections, "ttl_dns_cache": 300}
-        if self._proxy is not None and self._proxy.startswith("socks"):
+        if self._socks_proxy is not None:
             from aiohttp_socks import ProxyConnector
 
-            return ProxyConnector.from_url(self._proxy, **options)
-        if self._proxy is not None:
-            self._http_proxy, self._proxy_headers = _http_proxy(self._proxy)
+            return ProxyConnector.from_url(self._socks_proxy, **options)
         return aiohttp.TCPConnector(**options)
 
     def _get_session(self) -> aiohttp.ClientSession:
