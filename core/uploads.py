@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -47,7 +48,11 @@ class FormScanner:
         )
 
     def feed(self, chunk: bytes) -> None:
-        self._parser.write(chunk)
+        """Raises a 400 GatewayError for bytes that are not multipart/form-data."""
+        try:
+            self._parser.write(chunk)
+        except MultipartParseError:
+            raise malformed_multipart("the body is not valid multipart/form-data") from None
 
     def _on_part_begin(self) -> None:
         self._part_name, self._part_is_file = None, False
@@ -140,11 +145,17 @@ async def read_upload(
             exhausted = False
             break
     if exhausted:
+        if not scanner.finished:
+            raise malformed_multipart("the body ends before its closing boundary")
         _check_required(scanner, fields, file_part)
         upload.length = size  # read whole: the upstream gets a plain Content-Length
     else:
         upload.rest = stream
     return upload
+
+
+def malformed_multipart(reason: str) -> GatewayError:
+    return GatewayError(400, f"Could not parse the multipart form: {reason}.", code="invalid_multipart")
 
 
 def _has_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> bool:
