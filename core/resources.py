@@ -25,6 +25,7 @@ from core.config.model import ResourceBackend
 from core.errors import GatewayError, model_not_found
 from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
+from core.isolation import check_batch_input, check_resources_allowed, check_run_model, is_restricted
 from core.proxy import upstream_headers
 from core.relay import JSON, DisconnectWatch, ms_since, relay_stream, relayed_headers
 from core.resource_paths import ResourcePath
@@ -94,6 +95,7 @@ async def handle(request: Request, gateway: Gateway, state: State, caller: Calle
             "set `assistants: true` on the azureOpenAI endpoint and on at least one group.",
             code="not_configured",
         )
+    check_resources_allowed(caller)
     path = resource_paths.parse(request.method, _raw_path(request), request.scope["path"])
     call = ResourceCall(request, gateway, state, caller, record, path)
     for cursor in ("after", "before"):  # list cursors are ids the locator looks up
@@ -115,6 +117,10 @@ async def handle(request: Request, gateway: Gateway, state: State, caller: Calle
         return await _aggregate_list(call)
     resource = await _target(call)
     record.group = resource.group
+    if is_restricted(caller):
+        await check_run_model(call, resource)
+        if call.method == "POST" and path.shape == "batches":
+            await check_batch_input(call, resource)
     if call.payload is not None and isinstance(call.payload.get("model"), str):
         call.body = _with_deployment(call, resource)
     return await _forward(call, resource)

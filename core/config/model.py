@@ -131,6 +131,9 @@ class CallerKey:
     name: str
     key: str
     models: frozenset[str] | None = None  # None: every model
+    # May use the resource-scoped APIs (assistants, threads, vector stores, files, batches,
+    # responses), whose objects Azure shares among every caller of the resource.
+    resources: bool = True
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
