@@ -6,7 +6,6 @@ attributes: URLs are pre-split, auth headers pre-built, params pre-merged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
@@ -106,7 +105,7 @@ class ResourceBackend:
     deployments: dict[str, str] = field(default_factory=dict)
     public_models: dict[str, str] = field(default_factory=dict)
 
-    def url(self, segments: Sequence[str], query: str = "") -> str:
+    def url(self, segments: tuple[str, ...], query: str = "") -> str:
         """`segments` are the path after /v1/ (e.g. ("threads", "t1", "runs")), each
         percent-encoded here so none can add a segment, a query or a fragment; `query`
         is the client's encoded query string without api-version, passed on unchanged."""
