@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.config.model import CallerKey, GatewaySettings
-from core.errors import invalid_api_key, model_not_allowed
+from core.errors import invalid_api_key, model_not_found
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +22,9 @@ class Caller:
     presented_key: str | None  # what the caller sent; forwarded only to pass-through backends
 
     def check_model(self, model: str) -> None:
+        # The same answer as for an unknown model, so a key cannot probe which ids exist.
         if self.key is not None and not self.key.allows(model):
-            raise model_not_allowed(model)
+            raise model_not_found(model)
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:

@@ -57,16 +57,6 @@ def model_not_found(model: str) -> GatewayError:
     )
 
 
-def model_not_allowed(model: str) -> GatewayError:
-    return GatewayError(
-        403,
-        f"Your API key is not allowed to use the model `{model}`.",
-        type="permission_error",
-        code="model_not_allowed",
-        param="model",
-    )
-
-
 def body_too_large(limit: int) -> GatewayError:
     return GatewayError(
         413, f"Request body exceeds the gateway's limit of {limit} bytes.", code="request_too_large"

@@ -12,45 +12,50 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from core import resource_paths
 from core.accesslog import AccessRecord
 from core.auth import Caller
 from core.config.model import ResourceBackend
 from core.errors import GatewayError, model_not_found
 from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
+from core.isolation import check_batch_input, check_resources_allowed, check_run_model, is_restricted
 from core.proxy import upstream_headers
 from core.relay import JSON, DisconnectWatch, ms_since, relay_stream, relayed_headers
+from core.resource_paths import ResourcePath
 from core.translation.errors import openai_error_body
 from core.translation.objects import ObjectStreamTransform, object_ids, rewrite_models
 from core.translation.usage import find_usage
 from core.transport import UpstreamResponse
 from core.uploads import Upload, read_upload
 
-FAMILIES = ("assistants", "threads", "vector_stores", "files", "batches", "responses")
 LISTED = frozenset({"assistants", "vector_stores", "files", "batches"})  # GET /v1/{family} aggregates
 GROUP_HINT = "x-gateway-group"
 _DEFAULT_LIMIT, _MAX_LIMIT = 20, 100
+# Body fields naming one object, and the family it belongs to.
+_ID_FIELDS = (("assistants", "assistant_id"), ("responses", "previous_response_id"), ("files", "input_file_id"))
 
 
 class ResourceCall:
     """One resource-scoped request, authorised and parsed."""
 
-    def __init__(self, request: Request, gateway: Gateway, state: State, caller: Caller, record: AccessRecord) -> None:
+    def __init__(
+        self, request: Request, gateway: Gateway, state: State, caller: Caller, record: AccessRecord, path: ResourcePath
+    ) -> None:
         self.request = request
         self.gateway = gateway
         self.config = state.config  # the snapshot this request started with, to its end
         self.caller = caller
         self.record = record
         self.resources = self.config.resources
-        self.path = request.scope["path"].removeprefix("/v1/").rstrip("/")
-        self.segments = self.path.split("/")
-        self.family = self.segments[0]
+        self.path = path
+        self.family = path.family
         self.method = request.method
         self.client_headers = forwarded_request_headers(request)
         self.body: bytes | Upload | None = None
@@ -73,47 +78,90 @@ class ResourceCall:
         return headers
 
     async def probe(self, resource: ResourceBackend, path: str) -> int:
-        """The status of a GET on `path` in `resource` (where does this object live?)."""
+        """The status of a GET on `path` ("{family}/{id}") in `resource` (where does this object live?).
+        Every id the locator is given was checked to be a plain token, so splitting is exact."""
         headers = upstream_headers(resource, self.caller, [], self.record.request_id, self.bearer)
-        upstream = await self.gateway.transport.send("GET", resource.url(path), headers, None, group=resource.group)
+        url = resource.url(tuple(path.split("/")))
+        upstream = await self.gateway.transport.send("GET", url, headers, None, group=resource.group)
         upstream.release()
         return upstream.status
 
 
 async def handle(request: Request, gateway: Gateway, state: State, caller: Caller, record: AccessRecord) -> Response:
-    call = ResourceCall(request, gateway, state, caller, record)
-    if not call.resources:
+    if not state.config.resources:
         raise GatewayError(
             404,
             "The assistants, files, batches and responses APIs are not enabled on this gateway: "
             "set `assistants: true` on the azureOpenAI endpoint and on at least one group.",
             code="not_configured",
         )
+    check_resources_allowed(caller)
+    path = resource_paths.parse(request.method, _raw_path(request), request.scope["path"])
+    call = ResourceCall(request, gateway, state, caller, record, path)
+    for cursor in ("after", "before"):  # list cursors are ids the locator looks up
+        value = request.query_params.get(cursor)
+        if value and not resource_paths.is_valid_id(value):
+            raise resource_paths.invalid_id(cursor)
     if any(resource.auth == "entra" for resource in call.resources):
         call.bearer = await gateway.tokens.token()
     settings = call.config.settings
-    if call.method == "POST" and call.path == "files":
+    if call.method == "POST" and path.shape == "files":
         call.body = await read_upload(request, settings.max_body_bytes, fields=("purpose",), file_part="file")
     elif call.method == "POST":
         raw = await read_body(request, settings.max_body_bytes)
         call.payload = parse_json_object(raw) if raw.strip() else {}
         call.body = raw
+        _check_body(call, call.payload)
         record.stream = call.payload.get("stream") is True
-    if call.method == "GET" and len(call.segments) == 1 and call.family in LISTED:
+    if call.method == "GET" and path.shape in LISTED:
         return await _aggregate_list(call)
     resource = await _target(call)
     record.group = resource.group
+    if is_restricted(caller):
+        await check_run_model(call, resource)
+        if call.method == "POST" and path.shape == "batches":
+            await check_batch_input(call, resource)
     if call.payload is not None and isinstance(call.payload.get("model"), str):
         call.body = _with_deployment(call, resource)
     return await _forward(call, resource)
 
 
+def _raw_path(request: Request) -> bytes:
+    """The path as sent, still percent-encoded. ASGI servers may omit it: then the decoded
+    path, encoded again, whose segments are checked the same way."""
+    raw: bytes | None = request.scope.get("raw_path")
+    return raw if raw is not None else quote(request.scope["path"]).encode()
+
+
+def _check_body(call: ResourceCall, payload: dict[str, Any]) -> None:
+    """The fields the gateway reads must have their documented types (a 400 naming the
+    field, never a 500), ids must be plain tokens, and a model must be one the key may use."""
+    model = payload.get("model")
+    if model is not None:
+        if not isinstance(model, str):
+            raise GatewayError(400, "`model` must be a string.", param="model", code="invalid_type")
+        call.record.model = model
+        call.caller.check_model(model)
+    for _, field in _ID_FIELDS:
+        _check_id(payload.get(field), field)
+    _referenced_ids(payload)
+
+
+def _check_id(value: Any, param: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise GatewayError(400, f"`{param}` must be a string.", param=param, code="invalid_type")
+    if not resource_paths.is_valid_id(value):
+        raise resource_paths.invalid_id(param)
+
+
 async def _target(call: ResourceCall) -> ResourceBackend:
     locator = call.gateway.locator
-    segments, payload = call.segments, call.payload or {}
-    if len(segments) >= 2 and not (call.family == "threads" and segments[1] == "runs"):
-        return await locator.locate(call.family, segments[1], call.resources, call.probe)
-    for family, field in (("assistants", "assistant_id"), ("responses", "previous_response_id"), ("files", "input_file_id")):
+    payload = call.payload or {}
+    if call.path.object_id is not None:
+        return await locator.locate(call.family, call.path.object_id, call.resources, call.probe)
+    for family, field in _ID_FIELDS:
         if isinstance(payload.get(field), str):
             return await locator.locate(family, payload[field], call.resources, call.probe)
     referenced = _referenced_ids(payload)
@@ -133,15 +181,33 @@ async def _target(call: ResourceCall) -> ResourceBackend:
 
 
 def _referenced_ids(payload: dict[str, Any]) -> list[tuple[str, str]]:
-    """Files and vector stores a new thread or vector store is built from."""
-    found: list[tuple[str, str]] = [("files", i) for i in payload.get("file_ids") or [] if isinstance(i, str)]
+    """Files and vector stores a new thread or vector store is built from; a 400 naming
+    the field when one is not a list of ids."""
+    found = [("files", i) for i in _id_list(payload.get("file_ids"), "file_ids")]
     tool_resources = payload.get("tool_resources")
-    if isinstance(tool_resources, dict):
-        for resource in tool_resources.values():
-            if isinstance(resource, dict):
-                found += [("vector_stores", i) for i in resource.get("vector_store_ids") or [] if isinstance(i, str)]
-                found += [("files", i) for i in resource.get("file_ids") or [] if isinstance(i, str)]
+    if tool_resources is None:
+        return found
+    if not isinstance(tool_resources, dict):
+        raise GatewayError(400, "`tool_resources` must be an object.", param="tool_resources", code="invalid_type")
+    for name, resource in tool_resources.items():
+        where = f"tool_resources.{name}"
+        if resource is None:
+            continue
+        if not isinstance(resource, dict):
+            raise GatewayError(400, f"`{where}` must be an object.", param=where, code="invalid_type")
+        found += [("vector_stores", i) for i in _id_list(resource.get("vector_store_ids"), f"{where}.vector_store_ids")]
+        found += [("files", i) for i in _id_list(resource.get("file_ids"), f"{where}.file_ids")]
     return found
+
+
+def _id_list(value: Any, param: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise GatewayError(400, f"`{param}` must be an array of id strings.", param=param, code="invalid_type")
+    for item in value:
+        _check_id(item, param)
+    return value
 
 
 def _resource_for_model(call: ResourceCall, model: str) -> ResourceBackend:
@@ -159,9 +225,7 @@ def _resource_for_model(call: ResourceCall, model: str) -> ResourceBackend:
 def _with_deployment(call: ResourceCall, resource: ResourceBackend) -> bytes:
     """The body with its public model id replaced by the resource's deployment name."""
     assert call.payload is not None
-    model = call.payload["model"]
-    call.record.model = model
-    call.caller.check_model(model)
+    model = call.payload["model"]  # checked against the caller's key in _check_body
     deployment = resource.deployments.get(model)
     if deployment is None:
         raise GatewayError(
@@ -176,7 +240,7 @@ def _with_deployment(call: ResourceCall, resource: ResourceBackend) -> bytes:
 async def _forward(call: ResourceCall, resource: ResourceBackend) -> Response:
     record = call.record
     body = call.body.chunks() if isinstance(call.body, Upload) else call.body
-    url = resource.url(call.path, urlencode(call.query))
+    url = resource.url(call.path.segments, urlencode(call.query))
     watch = DisconnectWatch(call.request, enabled=not isinstance(call.body, Upload))
     try:
         started = time.perf_counter()
@@ -240,7 +304,7 @@ async def _aggregate_list(call: ResourceCall) -> Response:
         if index != start:
             query.pop("after", None)
         upstream = await call.gateway.transport.send(
-            "GET", resource.url(call.family, urlencode(query)), call.headers_for(resource), None, group=resource.group
+            "GET", resource.url((call.family,), urlencode(query)), call.headers_for(resource), None, group=resource.group
         )
         body = await upstream.read()
         if upstream.status >= 400:

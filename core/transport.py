@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
+import yarl
 
 from core.errors import GatewayError, upstream_timeout, upstream_unreachable
 
@@ -119,7 +120,9 @@ class Transport:
             headers = [*headers, *self._proxy_headers.items()]
         try:
             response = await session.request(
-                method, url, headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
+                # Sent exactly as built: aiohttp would otherwise re-normalise it (resolve dot-segments, re-encode).
+                method, yarl.URL(url, encoded=True),
+                headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
                 proxy=self._http_proxy, proxy_headers=self._proxy_headers,
             )
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:

@@ -301,7 +301,10 @@ def test_gateway_settings() -> None:
         {"ALICE": "alice-key"},
     )
     assert config.settings == GatewaySettings(
-        api_keys=(CallerKey("alice", "alice-key", None), CallerKey("bob", "bob-key", frozenset({"b"}))),
+        api_keys=(
+            CallerKey("alice", "alice-key", None),
+            CallerKey("bob", "bob-key", frozenset({"b"}), resources=False),  # limited to models: opt-in only
+        ),
         allow_anonymous=False,
         connect_timeout=2.5,
         read_timeout=60.0,

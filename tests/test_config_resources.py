@@ -130,10 +130,12 @@ def test_dated_resource_base_url(fields: str, root: str) -> None:
     r = resource(fields + "\ndeploymentName: dep\nversion: '2024-05-01-preview'")
     assert (r.flavor, r.base_url) == ("dated", f"{root}/openai")
     assert (r.api_version, r.responses_api_version) == ("2024-05-01-preview", "2025-04-01-preview")
-    assert r.url("threads/t1/runs", "limit=5") == (
+    assert r.url(("threads", "t1", "runs"), "limit=5") == (
         f"{root}/openai/threads/t1/runs?limit=5&api-version=2024-05-01-preview"
     )
-    assert r.url("responses") == f"{root}/openai/responses?api-version=2025-04-01-preview"
+    assert r.url(("responses",)) == f"{root}/openai/responses?api-version=2025-04-01-preview"
+    # Each segment stays one segment: nothing in it can add a path, a query or a fragment.
+    assert r.url(("files", "a/../b?c#d")) == f"{root}/openai/files/a%2F..%2Fb%3Fc%23d?api-version=2024-05-01-preview"
 
 
 @pytest.mark.parametrize(("fields", "root"), ROOT_CASES.values(), ids=ROOT_CASES.keys())
@@ -144,7 +146,7 @@ def test_v1_resource_base_url(fields: str, root: str) -> None:
     )
     assert (r.flavor, r.base_url) == ("v1", f"{root}/openai/v1")
     assert r.api_version is None and r.responses_api_version is None
-    assert r.url("files", "purpose=assistants") == f"{root}/openai/v1/files?purpose=assistants"
+    assert r.url(("files",), "purpose=assistants") == f"{root}/openai/v1/files?purpose=assistants"
     assert r.deployments == {"gpt-4o": "dep"}
 
 

@@ -53,10 +53,11 @@ def test_errors_reach_the_sdk_as_its_own_exception_types(gateway, client) -> Non
     assert not_found.value.code == "model_not_found"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="wrong", max_retries=0).models.list()
-    with pytest.raises(openai.PermissionDeniedError):
+    with pytest.raises(openai.NotFoundError) as not_allowed:  # a model the key may not use: as if unknown
         openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=BOB, max_retries=0).chat.completions.create(
             model="gpt-4o", messages=MESSAGES
         )
+    assert not_allowed.value.code == "model_not_found"
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers={"x-sim-fail": "429"})
     with pytest.raises(openai.BadRequestError) as filtered:

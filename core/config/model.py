@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import quote
 
 # Operations a deployment-scoped request can target, as they appear after
 # `/openai/deployments/{deployment}/` (Azure) or after `/v1/` (OpenAI).
@@ -104,11 +105,13 @@ class ResourceBackend:
     deployments: dict[str, str] = field(default_factory=dict)
     public_models: dict[str, str] = field(default_factory=dict)
 
-    def url(self, path: str, query: str = "") -> str:
-        """`path` is as after /v1/ (e.g. "threads/t1/runs"); `query` is the client's query
-        string without api-version, passed on unchanged."""
-        version = self.responses_api_version if path.startswith("responses") else self.api_version
+    def url(self, segments: tuple[str, ...], query: str = "") -> str:
+        """`segments` are the path after /v1/ (e.g. ("threads", "t1", "runs")), each
+        percent-encoded here so none can add a segment, a query or a fragment; `query`
+        is the client's encoded query string without api-version, passed on unchanged."""
+        version = self.responses_api_version if segments[0] == "responses" else self.api_version
         params = [p for p in (query, f"api-version={version}" if version else "") if p]
+        path = "/".join(quote(segment, safe="") for segment in segments)
         return f"{self.base_url}/{path}" + ("?" + "&".join(params) if params else "")
 
 
@@ -127,6 +130,9 @@ class CallerKey:
     name: str
     key: str
     models: frozenset[str] | None = None  # None: every model
+    # May use the resource-scoped APIs (assistants, threads, vector stores, files, batches,
+    # responses), whose objects Azure shares among every caller of the resource.
+    resources: bool = True
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models

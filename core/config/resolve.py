@@ -240,6 +240,8 @@ def resolve_settings(gateway: Gateway) -> GatewaySettings:
                 name=caller.name,
                 key=caller.key,
                 models=None if caller.models is None else frozenset(caller.models),
+                # A key limited to some models must opt in to objects shared with every other caller.
+                resources=caller.models is None if caller.resources is None else caller.resources,
             )
             for caller in gateway.api_keys
         ),

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Annotated, Any, ClassVar, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, TypeAdapter, ValidationError
 
 MIB = 1024 * 1024
 SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
@@ -196,6 +196,13 @@ class ApiKey(Section):
     name: str = Field(description="Who holds the key; shown in logs instead of the key.")
     models: list[str] | None = Field(
         None, description="Model ids this key may use; omit to allow every model."
+    )
+    resources: StrictBool | None = Field(
+        None,
+        description=(
+            "May use the assistants, threads, vector stores, files, batches and responses APIs, whose objects "
+            "every caller of the Azure resource shares. Default: true for a key without `models`, false with it."
+        ),
     )
 
 

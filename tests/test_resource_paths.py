@@ -1,0 +1,201 @@
+"""Resource-scoped paths cannot escape: ids in the URL are matched on the raw request path, must be plain tokens,
+and reach the upstream as exactly one path segment, with the gateway's api-version exactly once.
+
+Requests go over a raw socket so nothing on the client side normalises `..` or re-encodes the target.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from urllib.parse import unquote
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.azure_sim import AzureSimulator
+from tests.conftest import ALICE, SECRETS
+
+PATHS_CONFIG = """
+endpoints:
+  azureOpenAI:
+    assistants: true
+    groups:
+      - group: eastus
+        apiKey: "${EASTUS_KEY}"
+        instanceName: eastus-instance
+        baseURL: "${SIM_URL}"
+        version: "2024-10-21"
+        assistants: true
+        models:
+          gpt-4o: {deploymentName: gpt-4o-dep}
+gateway:
+  apiKeys:
+    - {name: alice, key: "${ALICE_KEY}"}
+"""
+ASSISTANTS_VERSION = "2025-04-01-preview"  # what a group without a preview version resolves to
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+@pytest.fixture(scope="module")
+def paths_gateway(sim: AzureSimulator, start_gateway_session):
+    return start_gateway_session(PATHS_CONFIG, {**SECRETS, "SIM_URL": sim.url})
+
+
+def raw_request(gateway, method: str, target: str, body: bytes = b"") -> tuple[int, bytes]:
+    """Send `target` byte for byte as the request target; (status, body)."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ALICE}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head.encode("utf-8", "surrogateescape") + body)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), payload
+
+
+def assert_refused(gateway, sim: AzureSimulator, method: str, target: str, body: bytes = b"") -> dict:
+    status, payload = raw_request(gateway, method, target, body)
+    assert status in (400, 404), (target, status, payload)
+    error = orjson.loads(payload)["error"]
+    assert set(error) >= {"message", "type", "param", "code"} and error["type"] == "invalid_request_error"
+    assert sim.requests == [], [(r.method, r.path, r.raw_query) for r in sim.requests]
+    return error
+
+
+# The three attacks from the review, then variants of each.
+ATTACKS = [
+    ("GET", "/v1/files/..%2F..%2Fx"),
+    ("POST", "/v1/threads/..%2F..%2Fopenai%2Fdeployments%2Fgpt-4o-dep%2Fchat%2Fcompletions%3Fapi-version%3D2024-10-21%23"),
+    ("GET", "/v1/files/file-abc%3Fapi-version%3D2020-01-01%23"),
+    ("GET", "/v1/files/%2e%2e%2f%2e%2e%2fx"),
+    ("GET", "/v1/files/%2E%2E"),
+    ("GET", "/v1/files/.."),
+    ("GET", "/v1/files/../../x"),
+    ("GET", "/v1/files/..%5c..%5cx"),
+    ("GET", "/v1/files/file-abc%252F..%252Fx"),
+    ("GET", "/v1/files/file-abc%00"),
+    ("GET", "/v1/files/" + "a" * 129),
+    ("GET", "/v1/files/file-%C3%A9t%C3%A9"),
+    ("GET", "/v1/assistants/asst_1%23fragment"),
+    ("GET", "/v1/threads/thread_1/messages/..%2F..%2F..%2Fassistants"),
+    ("GET", "/v1/threads/thread_1/runs/run_1/steps/step_1%2F..%2F.."),
+    ("POST", "/v1/threads/thread_1/runs/.%2Fcancel"),
+    ("GET", "/v1/vector_stores/vs_1/files/%2E"),
+    ("GET", "/v1/batches/batch_1%3Bx"),
+    ("GET", "/v1/responses/resp_1%20x/input_items"),
+]
+
+
+@pytest.mark.parametrize(("method", "target"), ATTACKS)
+def test_ids_that_could_escape_their_segment_are_refused_before_anything_goes_upstream(
+    paths_gateway, sim, method, target
+) -> None:
+    assert_refused(paths_gateway, sim, method, target, b"{}" if method == "POST" else b"")
+
+
+UNKNOWN_SHAPES = [
+    ("GET", "/v1/files/file-abc/content/extra"),
+    ("GET", "/v1/threads"),  # OpenAI has no thread list
+    ("DELETE", "/v1/batches/batch_1"),
+    ("POST", "/v1/files/file-abc/content"),
+    ("GET", "/v1/threads/thread_1/runs/run_1/steps/step_1/more"),
+    ("GET", "/v1/files//content"),
+    ("GET", "/v1/files/file-abc/%63ontent"),  # a literal segment is matched as sent
+    ("GET", "/v1/assistants/asst_1/runs"),
+]
+
+
+@pytest.mark.parametrize(("method", "target"), UNKNOWN_SHAPES)
+def test_paths_outside_the_known_shapes_are_an_unknown_url(paths_gateway, sim, method, target) -> None:
+    error = assert_refused(paths_gateway, sim, method, target)
+    assert error["code"] == "unknown_url"
+
+
+def test_a_malformed_id_is_a_400_invalid_id(paths_gateway, sim) -> None:
+    error = assert_refused(paths_gateway, sim, "GET", "/v1/files/..%2Fx")
+    assert error["code"] == "invalid_id"
+
+
+def test_a_valid_id_reaches_exactly_its_segment_with_one_api_version(paths_gateway, sim) -> None:
+    status, _ = raw_request(paths_gateway, "GET", "/v1/files/file-abc_12-3/content?api-version=2020-01-01&x=1")
+    assert status == 404  # the simulator's own answer: no such file
+    (upstream,) = sim.requests
+    assert upstream.path == "/openai/files/file-abc_12-3/content"
+    assert upstream.raw_query.count("api-version=") == 1 and upstream.query["api-version"] == ASSISTANTS_VERSION
+    assert upstream.query["x"] == "1"
+
+
+def test_a_client_query_cannot_inject_a_second_api_version(paths_gateway, sim) -> None:
+    raw_request(paths_gateway, "GET", "/v1/assistants?api-version=2020-01-01&api%2Dversion=2021-01-01&limit=5&after=")
+    (upstream,) = sim.requests
+    assert upstream.raw_query.count("api-version") == 1 and upstream.query["api-version"] == ASSISTANTS_VERSION
+
+
+def test_list_cursors_are_ids_too(paths_gateway, sim) -> None:
+    error = assert_refused(paths_gateway, sim, "GET", "/v1/files?after=..%2F..%2Fx")
+    assert error["param"] == "after"
+
+
+FAMILIES = ["files", "assistants", "threads", "vector_stores", "batches", "responses"]
+# Characters that matter in a path, raw and percent-encoded, plus anything else hypothesis likes.
+SEGMENT_PIECES = st.one_of(
+    st.sampled_from(["..", ".", "/", "%2F", "%2f", "%2E", "%5C", "%3F", "%23", "%25", "%00", "?", "#", ";", "%", "-", "_"]),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_characters=" \r\n"), min_size=1, max_size=4),
+    st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True),
+)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(family=st.sampled_from(FAMILIES), pieces=st.lists(SEGMENT_PIECES, min_size=1, max_size=5))
+def test_no_id_segment_escapes_its_family(paths_gateway, sim, family, pieces) -> None:
+    sim.reset()
+    segment = "".join(pieces)
+    try:
+        status, _ = raw_request(paths_gateway, "GET", f"/v1/{family}/{segment}")
+    except ConnectionError:
+        status = 400  # the HTTP parser refused the request line: nothing could go upstream either
+    if not sim.requests:
+        assert 400 <= status < 500, (segment, status)
+        return
+    (upstream,) = sim.requests
+    # A raw `?` or `#` ends the path (what follows is the client's query), and trailing slashes are dropped.
+    meant = unquote(re.split(r"[?#]", segment)[0].rstrip("/"))
+    if meant:
+        assert TOKEN.fullmatch(meant), segment
+        assert upstream.path == f"/openai/{family}/{meant}"
+    else:
+        assert upstream.path == f"/openai/{family}"
+    assert upstream.raw_query.count("api-version=") == 1
+
+
+BAD_BODIES = [
+    ("/v1/vector_stores", {"file_ids": 5}, "file_ids"),
+    ("/v1/vector_stores", {"file_ids": ["file-1", 7]}, "file_ids"),
+    ("/v1/vector_stores", {"file_ids": ["..%2F..%2Fx"]}, "file_ids"),
+    ("/v1/threads", {"tool_resources": {"code_interpreter": {"file_ids": "file-1"}}}, "tool_resources.code_interpreter.file_ids"),
+    ("/v1/threads", {"tool_resources": {"file_search": {"vector_store_ids": {"id": "vs_1"}}}}, "tool_resources.file_search.vector_store_ids"),
+    ("/v1/threads", {"tool_resources": {"file_search": {"vector_store_ids": [None]}}}, "tool_resources.file_search.vector_store_ids"),
+    ("/v1/threads", {"tool_resources": {"file_search": "vs_1"}}, "tool_resources.file_search"),
+    ("/v1/threads", {"tool_resources": ["vs_1"]}, "tool_resources"),
+    ("/v1/assistants", {"model": 5}, "model"),
+    ("/v1/assistants", {"model": ["gpt-4o"]}, "model"),
+    ("/v1/threads/thread_1/runs", {"assistant_id": 5}, "assistant_id"),
+    ("/v1/threads/runs", {"assistant_id": "../asst_1"}, "assistant_id"),
+    ("/v1/responses", {"model": "gpt-4o", "input": "hi", "previous_response_id": ["resp_1"]}, "previous_response_id"),
+    ("/v1/batches", {"input_file_id": {"id": "file-1"}, "endpoint": "/v1/chat/completions"}, "input_file_id"),
+    ("/v1/batches", {"input_file_id": "file-1/../x", "endpoint": "/v1/chat/completions"}, "input_file_id"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "param"), BAD_BODIES)
+def test_malformed_body_fields_are_a_400_naming_the_field(paths_gateway, sim, path, body, param) -> None:
+    error = assert_refused(paths_gateway, sim, "POST", path, orjson.dumps(body))
+    assert error["param"] == param
