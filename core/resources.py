@@ -52,7 +52,7 @@ class ResourceCall:
         self.segments = self.path.split("/")
         self.family = self.segments[0]
         self.method = request.method
-        self.client_headers = forwarded_request_headers(request)
+        self.client_headers = forwarded_request_headers(request, self.config.settings.forward_headers)
         self.body: bytes | Upload | None = None
         self.payload: dict[str, Any] | None = None
         self.bearer: str | None = None  # the Entra ID token, when some group needs one

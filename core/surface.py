@@ -178,7 +178,8 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
         route = _route_for(inbound, model, record)
         stream = payload.get("stream") is True
         record.stream = stream
-        call = Call(operation, route, inbound.caller, raw, payload, stream, forwarded_request_headers(request), record)
+        headers = forwarded_request_headers(request, inbound.state.config.settings.forward_headers)
+        call = Call(operation, route, inbound.caller, raw, payload, stream, headers, record)
         return await forward(request, inbound.gateway, inbound.state, call)
 
     return handle
@@ -192,7 +193,8 @@ def _upload_call(operation: str, *, file_part: str) -> Handler:
             request, inbound.state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
         )
         route = _route_for(inbound, upload.fields.get("model"), record)
-        call = Call(operation, route, inbound.caller, upload, None, False, forwarded_request_headers(request), record)
+        headers = forwarded_request_headers(request, inbound.state.config.settings.forward_headers)
+        call = Call(operation, route, inbound.caller, upload, None, False, headers, record)
         return await forward(request, inbound.gateway, inbound.state, call)
 
     return handle
