@@ -21,7 +21,7 @@ from starlette.responses import Response
 from core.accesslog import AccessRecord
 from core.auth import Caller
 from core.config.model import ResourceBackend
-from core.errors import GatewayError, model_not_found
+from core.errors import GatewayError, model_not_found, truncated
 from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
 from core.proxy import upstream_headers
@@ -128,7 +128,7 @@ async def _target(call: ResourceCall) -> ResourceBackend:
         for resource in call.resources:
             if resource.group == hint:
                 return resource
-        raise GatewayError(400, f"No assistants group named `{hint}`.", param=GROUP_HINT, code="unknown_group")
+        raise GatewayError(400, f"No assistants group named `{truncated(hint)}`.", param=GROUP_HINT, code="unknown_group")
     return call.resources[0]
 
 
@@ -166,7 +166,7 @@ def _with_deployment(call: ResourceCall, resource: ResourceBackend) -> bytes:
     if deployment is None:
         raise GatewayError(
             400,
-            f"The model `{model}` is not deployed in group `{resource.group}`, where this object lives.",
+            f"The model `{truncated(model)}` is not deployed in group `{resource.group}`, where this object lives.",
             param="model",
             code="model_not_available",
         )
