@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 from core.config.load import ConfigError
 
@@ -16,6 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve function_app.py's routes locally (like `func start`)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071, help="0 picks a free port (printed when ready)")
+    serve.add_argument(
+        "--header-timeout", type=_positive(float), default=10.0, metavar="SECONDS",
+        help="close a connection whose request line and headers take longer than this (default 10)",
+    )
+    serve.add_argument(
+        "--limit-concurrency", type=_positive(int), default=1000, metavar="N",
+        help="answer 503 beyond this many connections or requests in flight (default 1000)",
+    )
     commands.add_parser("check", help="validate the configuration and print the route table")
     commands.add_parser("schema", help="print the configuration's JSON Schema")
     args = parser.parse_args(argv)
@@ -29,10 +38,21 @@ def main(argv: list[str] | None = None) -> int:
         from core.check import run_check
 
         return run_check(os.environ, sys.stdout)
-    return _serve(args.host, args.port)
+    return _serve(args)
 
 
-def _serve(host: str, port: int) -> int:
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its error message
+    return parse
+
+
+def _serve(args: argparse.Namespace) -> int:
     from core import gateway
 
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(message)s", stream=sys.stderr)
@@ -43,7 +63,7 @@ def _serve(host: str, port: int) -> int:
         return 2
     from core.serve import run
 
-    run(host, port)
+    run(args.host, args.port, header_timeout=args.header_timeout, limit_concurrency=args.limit_concurrency)
     return 0
 
 

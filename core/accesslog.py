@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 import orjson
 
+from core.errors import truncated
 from core.translation.usage import Usage
 
 logger = logging.getLogger("aoai_gateway.access")
@@ -44,7 +45,12 @@ class AccessRecord:
 
     def emit(self) -> None:
         if logger.isEnabledFor(logging.INFO):
-            line = {name: value for name in _FIELD_NAMES if (value := getattr(self, name)) is not None}
+            # Path and model come from the client: bounded, like every text field.
+            line = {
+                name: truncated(value) if isinstance(value, str) else value
+                for name in _FIELD_NAMES
+                if (value := getattr(self, name)) is not None
+            }
             logger.info(orjson.dumps(line).decode())
 
 

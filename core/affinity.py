@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
 from core.config.model import ResourceBackend
-from core.errors import GatewayError
+from core.errors import GatewayError, truncated
 
 Probe = Callable[[ResourceBackend, str], Awaitable[int]]  # (resource, path) -> HTTP status
 _ABSENT = frozenset({400, 404})  # Azure answers 400 for some malformed ids
@@ -55,7 +55,7 @@ class ResourceLocator:
         if unanswered:
             raise GatewayError(
                 502,
-                f"Could not tell which group holds `{object_id}`: {', '.join(unanswered)} did not answer.",
+                f"Could not tell which group holds `{truncated(object_id)}`: {', '.join(unanswered)} did not answer.",
                 type="api_error",
                 code="upstream_unreachable",
             )

@@ -30,9 +30,10 @@ class Caller:
 def presented_key(headers: Mapping[str, str]) -> str | None:
     authorization = headers.get("authorization")
     if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
+        # HTTP allows any run of spaces and tabs after the scheme, whose case does not matter.
+        parts = authorization.split(None, 1)
+        if len(parts) == 2 and parts[0].lower() == "bearer":
+            return parts[1].rstrip()
     api_key = headers.get("api-key")
     return api_key.strip() or None if api_key else None
 

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from core.config.load import ConfigError
-from core.config.provider import load_config, redact
 from core.config.model import Backend, ResourceBackend, RuntimeConfig
+from core.config.provider import load_config
+from core.config.redaction import redact
 
 
 def run_check(environ: Mapping[str, str], out: TextIO) -> int:
@@ -70,7 +71,7 @@ def resources_section(config: RuntimeConfig) -> list[str]:
     rows = [("GROUP", "BASE URL", "API-VERSION", "RESPONSES", "AUTH", "MODELS")]
     for resource in config.resources:
         rows.append(
-            (resource.group, resource.base_url, resource.api_version or resource.flavor,
+            (resource.group, redact(resource.base_url), resource.api_version or resource.flavor,
              resource.responses_api_version or resource.flavor, resource_auth(resource),
              models_summary(resource))
         )
@@ -95,8 +96,8 @@ def models_summary(resource: ResourceBackend) -> str:
 def upstream_template(backend: Backend) -> str:
     """The upstream URL with `{operation}` where the request's operation goes."""
     if backend.serverless:
-        return backend.base_url
-    return f"{backend.base_url}/{{operation}}"
+        return redact(backend.base_url)
+    return f"{redact(backend.base_url)}/{{operation}}"
 
 
 def auth_kind(backend: Backend) -> str:

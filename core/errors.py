@@ -40,6 +40,15 @@ def error_body(
     return orjson.dumps({"error": error})
 
 
+ECHO_LIMIT = 256
+
+
+def truncated(value: str, limit: int = ECHO_LIMIT) -> str:
+    """A client-supplied value as the gateway echoes it in a message or a log line: cut
+    after `limit` characters, so a huge model id or path cannot inflate either."""
+    return value if len(value) <= limit else f"{value[:limit]}..."
+
+
 def invalid_api_key() -> GatewayError:
     return GatewayError(
         401,
@@ -51,7 +60,7 @@ def invalid_api_key() -> GatewayError:
 def model_not_found(model: str) -> GatewayError:
     return GatewayError(
         404,
-        f"The model `{model}` does not exist or you do not have access to it.",
+        f"The model `{truncated(model)}` does not exist or you do not have access to it.",
         code="model_not_found",
         param="model",
     )

@@ -10,19 +10,16 @@ from starlette.requests import Request
 
 from core.errors import GatewayError, body_too_large
 
-# Client request headers that never go upstream: hop-by-hop headers, the
-# caller's credentials, and what the transport sets itself.
-_DROPPED_REQUEST_HEADERS = frozenset(
+# Client request headers that go upstream, whatever the configuration: an allow-list, so a
+# credential in a header we never heard of (X-Api-Key, Ocp-Apim-Subscription-Key, ...) stays here.
+_FORWARDED_REQUEST_HEADERS = frozenset(
     {
-        "host", "content-length", "content-type", "connection", "keep-alive", "proxy-authenticate",
-        "proxy-authorization", "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
-        "expect", "authorization", "api-key", "cookie", "accept-encoding", "x-functions-key",
-        "client-ip", "disguised-host", "max-forwards", "was-default-hostname",
-        "x-gateway-group",  # the gateway's own routing hint
+        "openai-beta",  # opts in to API versions and features (assistants=v2)
+        "traceparent", "tracestate",  # W3C trace context: ties Azure's diagnostics to the caller's trace
+        "accept",  # what the client can read (JSON, SSE, audio formats)
+        "user-agent",  # the client's library and version, for Azure's usage diagnostics
     }
 )
-# Headers the Functions front end and proxies add about the client and the site.
-_DROPPED_REQUEST_PREFIXES = ("x-forwarded-", "x-arr-", "x-ms-", "x-original-", "x-waws-", "x-site-", "x-appservice-")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -53,11 +50,16 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return payload
 
 
-def forwarded_request_headers(request: Request) -> list[tuple[str, str]]:
+def forwarded_request_headers(request: Request, configured: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The client's headers that go upstream: the built-in few and those `configured`
+    (gateway.forwardHeaders: lower-cased names, or prefixes ending in `*`)."""
     forwarded = []
     for raw_name, raw_value in request.headers.raw:
         name = raw_name.decode("latin-1").lower()
-        if name in _DROPPED_REQUEST_HEADERS or name.startswith(_DROPPED_REQUEST_PREFIXES):
-            continue
-        forwarded.append((name, raw_value.decode("latin-1")))
+        if name in _FORWARDED_REQUEST_HEADERS or _is_configured(name, configured):
+            forwarded.append((name, raw_value.decode("latin-1")))
     return forwarded
+
+
+def _is_configured(name: str, configured: tuple[str, ...]) -> bool:
+    return any(name == pattern or (pattern[-1] == "*" and name.startswith(pattern[:-1])) for pattern in configured)

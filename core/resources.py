@@ -22,7 +22,7 @@ from core import resource_paths
 from core.accesslog import AccessRecord
 from core.auth import Caller
 from core.config.model import ResourceBackend
-from core.errors import GatewayError, model_not_found
+from core.errors import GatewayError, model_not_found, truncated
 from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
 from core.isolation import check_batch_input, check_resources_allowed, check_run_model, is_restricted
@@ -57,7 +57,7 @@ class ResourceCall:
         self.path = path
         self.family = path.family
         self.method = request.method
-        self.client_headers = forwarded_request_headers(request)
+        self.client_headers = forwarded_request_headers(request, self.config.settings.forward_headers)
         self.body: bytes | Upload | None = None
         self.payload: dict[str, Any] | None = None
         self.bearer: str | None = None  # the Entra ID token, when some group needs one
@@ -176,7 +176,7 @@ async def _target(call: ResourceCall) -> ResourceBackend:
         for resource in call.resources:
             if resource.group == hint:
                 return resource
-        raise GatewayError(400, f"No assistants group named `{hint}`.", param=GROUP_HINT, code="unknown_group")
+        raise GatewayError(400, f"No assistants group named `{truncated(hint)}`.", param=GROUP_HINT, code="unknown_group")
     return call.resources[0]
 
 
@@ -230,7 +230,7 @@ def _with_deployment(call: ResourceCall, resource: ResourceBackend) -> bytes:
     if deployment is None:
         raise GatewayError(
             400,
-            f"The model `{model}` is not deployed in group `{resource.group}`, where this object lives.",
+            f"The model `{truncated(model)}` is not deployed in group `{resource.group}`, where this object lives.",
             param="model",
             code="model_not_available",
         )

@@ -23,7 +23,7 @@ from core import resources as resource_calls
 from core.accesslog import AccessRecord, new_request_id
 from core.auth import Caller
 from core.config.model import Route
-from core.errors import ClientDisconnected, GatewayError, error_body
+from core.errors import ClientDisconnected, GatewayError, error_body, truncated
 from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
 from core.proxy import Call, forward
@@ -131,7 +131,9 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
         response = Response(error.body(), error.status, error.headers, media_type=JSON)
         record.error_code = error.code
     except Exception:
-        logger.exception("unhandled error in %s %s (request %s)", request.method, record.path, record.request_id)
+        logger.exception(
+            "unhandled error in %s %s (request %s)", truncated(request.method), truncated(record.path), record.request_id
+        )
         response = Response(
             error_body("The gateway failed to process the request.", type="api_error", code="internal_error"),
             500,
@@ -149,7 +151,7 @@ async def _resources(request: Request, record: AccessRecord, inbound: Inbound) -
 
 
 async def _unknown_route(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
-    raise GatewayError(404, f"Invalid URL ({request.method} {record.path})", code="unknown_url")
+    raise GatewayError(404, f"Invalid URL ({truncated(request.method)} {truncated(record.path)})", code="unknown_url")
 
 
 async def _list_models(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
@@ -178,7 +180,8 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
         route = _route_for(inbound, model, record)
         stream = payload.get("stream") is True
         record.stream = stream
-        call = Call(operation, route, inbound.caller, raw, payload, stream, forwarded_request_headers(request), record)
+        headers = forwarded_request_headers(request, inbound.state.config.settings.forward_headers)
+        call = Call(operation, route, inbound.caller, raw, payload, stream, headers, record)
         return await forward(request, inbound.gateway, inbound.state, call)
 
     return handle
@@ -192,7 +195,8 @@ def _upload_call(operation: str, *, file_part: str) -> Handler:
             request, inbound.state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
         )
         route = _route_for(inbound, upload.fields.get("model"), record)
-        call = Call(operation, route, inbound.caller, upload, None, False, forwarded_request_headers(request), record)
+        headers = forwarded_request_headers(request, inbound.state.config.settings.forward_headers)
+        call = Call(operation, route, inbound.caller, upload, None, False, headers, record)
         return await forward(request, inbound.gateway, inbound.state, call)
 
     return handle

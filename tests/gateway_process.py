@@ -16,7 +16,8 @@ _READY = "aoai-gateway listening on "
 
 
 class GatewayProcess:
-    def __init__(self, config_text: str | None, env: dict[str, str], workdir: Path) -> None:
+    def __init__(self, config_text: str | None, env: dict[str, str], workdir: Path, args: tuple[str, ...] = ()) -> None:
+        self._args = args  # more `serve` options
         self._env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_"))}
         self._env.update(env)
         self._env["PYTHONUNBUFFERED"] = "1"
@@ -31,7 +32,7 @@ class GatewayProcess:
     def start(self, timeout: float = 20.0) -> GatewayProcess:
         log = self._log_path.open("w")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", "0", *self._args],
             cwd=ROOT, env=self._env, stdout=subprocess.PIPE, stderr=log, text=True,
         )
         deadline = time.monotonic() + timeout
@@ -49,7 +50,7 @@ class GatewayProcess:
     def run_to_exit(self, timeout: float = 20.0) -> tuple[int, str]:
         """Start, expecting the process to refuse and exit; returns (code, stderr)."""
         result = subprocess.run(
-            [sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", "0", *self._args],
             cwd=ROOT, env=self._env, capture_output=True, text=True, timeout=timeout,
         )
         return result.returncode, result.stderr

@@ -27,6 +27,7 @@ endpoints:
 %s
 gateway:
   apiKeys: [{name: alice, key: "${ALICE_KEY}"}]
+  forwardHeaders: ["x-sim-*"]
 """
 
 

@@ -42,13 +42,14 @@ def test_hop_by_hop_and_caller_credentials_never_go_upstream(gateway, sim) -> No
     post(
         gateway, "/v1/chat/completions", CHAT,
         **{"Connection": "keep-alive", "Proxy-Authorization": "Basic c2VjcmV0", "Cookie": "session=1",
-           "X-Forwarded-For": "203.0.113.9", "Upgrade": "h2c", "OpenAI-Organization": "org-1", "api-key": ALICE},
+           "X-Forwarded-For": "203.0.113.9", "Upgrade": "h2c", "OpenAI-Organization": "org-1", "api-key": ALICE,
+           "OpenAI-Beta": "assistants=v2"},
     )
     headers = sim.requests[0].headers
-    for name in ("proxy-authorization", "cookie", "x-forwarded-for", "upgrade", "authorization"):
+    for name in ("proxy-authorization", "cookie", "x-forwarded-for", "upgrade", "authorization", "openai-organization"):
         assert name not in headers
     assert headers["api-key"] == SECRETS["EASTUS_KEY"]
-    assert headers["openai-organization"] == "org-1"  # ordinary headers pass
+    assert headers["openai-beta"] == "assistants=v2"  # allowed headers pass (tests/test_inbound_headers.py)
     assert headers["x-ms-client-request-id"]
 
 

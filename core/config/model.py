@@ -153,6 +153,9 @@ class GatewaySettings:
     # An HTTP(S) or SOCKS proxy for upstream traffic, from the process environment
     # (AZURE_OPENAI_SOCKS_PROXY, AZURE_OPENAI_HTTP_PROXY or LibreChat's PROXY).
     egress_proxy: str | None = None
+    # Client headers forwarded upstream besides the built-in ones: lower-cased names, or
+    # prefixes ending in `*` (gateway.forwardHeaders, validated against credentials).
+    forward_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

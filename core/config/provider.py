@@ -110,9 +110,3 @@ def egress_proxy(environ: Mapping[str, str]) -> tuple[str | None, list[str]]:
         return value, []
     return None, []
 
-
-def redact(url: str) -> str:
-    """A proxy URL without its credentials, for logs and `check`."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{'***@' if parts.username else ''}{host}{f':{parts.port}' if parts.port else ''}"

@@ -250,4 +250,5 @@ def resolve_settings(gateway: Gateway) -> GatewaySettings:
         read_timeout=gateway.timeouts.read,
         max_body_bytes=gateway.max_body_bytes,
         normalize_streams=gateway.normalize_streams,
+        forward_headers=tuple(gateway.forward_headers),
     )

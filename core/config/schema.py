@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 from typing import Annotated, Any, ClassVar, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 
 MIB = 1024 * 1024
 SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
@@ -250,6 +252,45 @@ class GroupSettings(Section):
     )
 
 
+# Never forwarded, whatever gateway.forwardHeaders says: credentials (a caller's key must not
+# reach Azure), hop-by-hop headers (they describe one connection, not the request), and the
+# headers the gateway sets itself.
+UNFORWARDABLE_HEADERS = frozenset(
+    {
+        "authorization", "api-key", "cookie", "proxy-authorization", "x-functions-key",
+        "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer", "transfer-encoding",
+        "upgrade", "host", "content-length", "content-type", "accept-encoding", "expect", "x-ms-client-request-id",
+    }
+)
+_HEADER_NAME = re.compile(r"[!#$%&'+.^_`|~0-9a-z-]+")  # an RFC 9110 token, less `*`
+
+
+def forwardable_header(name: str) -> str:
+    """A gateway.forwardHeaders entry, lower-cased: a header name, or a prefix ending in `*`."""
+    pattern = name.strip().lower()
+    wildcard = pattern.endswith("*")
+    prefix = pattern[:-1] if wildcard else pattern
+    if not (_HEADER_NAME.fullmatch(prefix) or (wildcard and not prefix)):
+        raise PydanticCustomError(
+            "header_name", '"{name}" is not a header name (a trailing * matches a prefix, e.g. "x-team-*").', {"name": name}
+        )
+    if not wildcard and prefix in UNFORWARDABLE_HEADERS:
+        raise PydanticCustomError(
+            "unforwardable_header",
+            '"{name}" is never forwarded: credentials, hop-by-hop headers and the headers the gateway sets itself '
+            "stay out of upstream requests.",
+            {"name": name},
+        )
+    matched = sorted(header for header in UNFORWARDABLE_HEADERS if wildcard and header.startswith(prefix))
+    if matched:
+        raise PydanticCustomError(
+            "unforwardable_header",
+            '"{name}" would match {matched}, which must never be forwarded; name the headers you need instead.',
+            {"name": name, "matched": ", ".join(matched)},
+        )
+    return pattern
+
+
 class Gateway(Section):
     """The gateway's own settings (top-level `gateway:`); LibreChat ignores this key."""
 
@@ -275,6 +316,15 @@ class Gateway(Section):
     groups: dict[str, GroupSettings] = Field(
         default_factory=dict,
         description="Per-group gateway settings, keyed by the azureOpenAI group's name.",
+    )
+    forward_headers: list[Annotated[str, AfterValidator(forwardable_header)]] = Field(
+        default_factory=list,
+        alias="forwardHeaders",
+        description=(
+            "Client request headers to forward upstream besides the built-in few (OpenAI-Beta, traceparent, "
+            "tracestate, Accept, User-Agent); case-insensitive, a trailing * matches a prefix (\"x-team-*\"). "
+            "Credentials and hop-by-hop headers are refused."
+        ),
     )
 
     def group_settings(self, name: str) -> GroupSettings:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from .redaction import redact
+
 # azure-storage-blob's newest API version is ahead of what Azurite serves; this one
 # is served by both Azure Storage and Azurite.
 BLOB_API_VERSION = "2025-11-05"
@@ -117,8 +119,7 @@ class BlobSource:
         from azure.storage.blob import BlobClient
 
         client = BlobClient.from_blob_url(url, credential=credential, **_blob_client_options())
-        parts = urlsplit(url)
-        return cls(client, f"blob:{parts.scheme}://{parts.netloc}{parts.path}")  # no query: it may hold a SAS
+        return cls(client, f"blob:{redact(url)}")
 
     @classmethod
     def from_connection_string(cls, connection_string: str, container: str, blob: str) -> BlobSource:
