@@ -9,9 +9,10 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 
 from core import gateway, surface
 
-# Load and validate the configuration at start: an invalid one stops the app
-# from indexing, with every problem in the log, instead of failing per request.
-gateway.start()
+# Never let the import fail: the host would index no functions and every route, /health
+# included, would answer 404 until a restart. The configuration loads in the background
+# (retried until it succeeds); until then requests get a 503 and /health says why.
+gateway.start_in_background()
 
 # Callers authenticate to the gateway itself (gateway.apiKeys), not with function keys.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)

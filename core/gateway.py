@@ -20,9 +20,14 @@ from core.config.provider import ConfigProvider
 from core.identity import TokenProvider
 from core.reload import ConfigRefresher
 from core.routing import Router
+from core.startup import BackgroundStart
 from core.transport import Transport
 
 DEFAULT_REFRESH_SECONDS = 60
+# How long the Functions host's import waits for the first load: under Flex Consumption's 30 s
+# limit for app initialisation, with room for the host's own start.
+START_WAIT_SECONDS = 20.0
+logger = logging.getLogger("aoai_gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,31 +68,74 @@ class Gateway:
 
 
 _gateway: Gateway | None = None
+_background: BackgroundStart[Gateway] | None = None
 
 
 def start(environ: Mapping[str, str] | None = None, **options: Any) -> Gateway:
     """Load and validate the configuration once per process; raises ConfigError listing
-    every problem, so an invalid configuration never serves. `options` are the
+    every problem, so an invalid configuration never serves (the local host). `options` are the
     ConfigProvider's (tests inject a credential and a Key Vault transport)."""
     global _gateway
     if _gateway is None:
-        # The Azure SDKs log every HTTP call at INFO; the gateway's own lines are the ones to read.
-        logging.getLogger("azure").setLevel(logging.WARNING)
-        environ = os.environ if environ is None else environ
-        provider = ConfigProvider(environ, **options)
-        config = provider.load()
-        _gateway = Gateway(provider, config, refresh_seconds=refresh_seconds(environ))
+        _gateway = _load(os.environ if environ is None else environ, options)
     return _gateway
 
 
+def start_in_background(environ: Mapping[str, str] | None = None, **options: Any) -> None:
+    """The Functions host's start: never raises, so function_app.py always indexes its routes.
+    Until a load succeeds, requests get a 503 (`current()`) and /health the reason; loading is
+    retried with backoff. A no-op when the process already has a gateway or is loading one."""
+    global _background
+    if _gateway is not None or _background is not None:
+        return
+    environ = os.environ if environ is None else environ
+    _background = BackgroundStart(lambda: _load(environ, options), _serve_from_now_on)
+    _background.start(START_WAIT_SECONDS)
+
+
+def _load(environ: Mapping[str, str], options: Mapping[str, Any]) -> Gateway:
+    # The Azure SDKs log every HTTP call at INFO; the gateway's own lines are the ones to read.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    provider = ConfigProvider(environ, **options)
+    config = provider.load()
+    gateway = Gateway(provider, config, refresh_seconds=refresh_seconds(environ))
+    logger.info("configuration loaded from %s", provider.label)
+    return gateway
+
+
+def _serve_from_now_on(gateway: Gateway) -> None:
+    global _gateway
+    _gateway = gateway
+
+
 def current() -> Gateway:
-    return _gateway if _gateway is not None else start()
+    """The process's gateway; while the Functions host is still loading it, a 503 GatewayError."""
+    if _gateway is not None:
+        return _gateway
+    if _background is not None:
+        raise _background.unavailable()
+    return start()
+
+
+def unready_reason() -> str | None:
+    """Why the gateway cannot serve yet (safe to show: names sources and settings, never a secret),
+    or None when it can."""
+    if _gateway is not None:
+        return None
+    return _background.reason if _background is not None else "the gateway has not been started"
+
+
+def retry_after_seconds() -> int:
+    return _background.retry_after() if _background is not None else 1
 
 
 def reset() -> None:
     """Forget the process's gateway (tests that start one in-process)."""
-    global _gateway
+    global _gateway, _background
+    if _background is not None:
+        _background.stop()
     _gateway = None
+    _background = None
 
 
 def refresh_seconds(environ: Mapping[str, str]) -> float:

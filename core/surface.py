@@ -51,7 +51,11 @@ _NOT_AUTHENTICATED = Caller("anonymous", None, None)
 
 
 async def health(request: Request) -> Response:
-    return Response(b'{"status":"ok"}', media_type=JSON)
+    reason = gateway_module.unready_reason()
+    if reason is None:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+    body = orjson.dumps({"status": "unavailable", "reason": reason})
+    return Response(body, 503, {"Retry-After": str(gateway_module.retry_after_seconds())}, media_type=JSON)
 
 
 async def list_models(request: Request) -> Response:

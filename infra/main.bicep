@@ -3,14 +3,55 @@
 //   az deployment group create -g <rg> -f infra/main.bicep -p environmentName=<env> \
 //     deployerPrincipalId=$(az ad signed-in-user show --query id -o tsv)
 //
-// Provisions a user-assigned identity, storage (host + Flex deployment package + config blob), Log
-// Analytics + Application Insights, Key Vault (gateway keys), optionally Azure OpenAI with model
+// Provisions a user-assigned identity, two storage accounts (host + Flex deployment package; the
+// config blob, read-only for the app), Log Analytics + Application Insights, Key Vault (gateway keys), optionally Azure OpenAI with model
 // deployments, the Flex Consumption plan and the Python Function App, and the identity's roles.
 // Output `configYaml` is the gateway configuration to upload as the config blob (see infra/README.md).
 
 targetScope = 'resourceGroup'
 
-@description('Azure region for every resource (must offer Flex Consumption; see `az functionapp list-flexconsumption-locations`).')
+// Regions with Flex Consumption, as offered by Microsoft's quickstart template
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep, 2025-11-24) without its canary
+// region eastus2euap. Re-check with `az functionapp list-flexconsumption-locations -o table`.
+@description('Azure region for every resource; only regions with Flex Consumption.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string = resourceGroup().location
 
 @description('Environment name (e.g. dev, prod): tagged on every resource and hashed into the unique resource names.')
@@ -48,21 +89,34 @@ param deployOpenAI bool = true
 @description('Region of the Azure OpenAI account (model availability differs by region).')
 param openAiLocation string = location
 
+// Model names, versions and SKUs change every few months: this parameter is the one place they are set.
+// Before deploying, check that each is offered in your region with that SKU:
+//   az cognitiveservices model list -l REGION --query "[?model.name=='gpt-5.2'].{version:model.version, skus:model.skus[].name}" -o table
+// and that it still takes new customers in Microsoft's retirement table
+// (https://learn.microsoft.com/azure/ai-foundry/openai/concepts/model-retirements). infra/models.json records
+// the versions this project last checked there, with the date; CI fails when a default is not in it.
 @description('Azure OpenAI model deployments, created one at a time: [{ name, model, version, sku? (default GlobalStandard), capacity? (default 10 = 10K tokens per minute) }]. Each becomes a model of the same name in the gateway.')
 param openAiDeployments array = [
   {
-    name: 'gpt-4o'
-    model: 'gpt-4o'
-    version: '2024-11-20'
+    name: 'gpt-5.2'
+    model: 'gpt-5.2'
+    version: '2025-12-11'
     sku: 'GlobalStandard'
     capacity: 10
   }
 ]
 
+@description('The app identity\'s data-plane role on the Azure OpenAI account. Contributor: every route works with auth: entra (assistants, threads, vector stores, files, batches and responses need it), but the identity could also create or change model deployments. User: inference only (chat, completions, embeddings, images, audio); the resource-scoped routes then get 401/403 from Azure.')
+@allowed([
+  'cognitiveServicesOpenAiUser'
+  'cognitiveServicesOpenAiContributor'
+])
+param openAiAppRole string = 'cognitiveServicesOpenAiContributor'
+
 @description('Azure OpenAI data-plane api-version the gateway sends upstream (the group\'s `version`).')
 param openAiApiVersion string = '2024-10-21'
 
-@description('Object id of the deploying user (azd passes the signed-in user); grants Key Vault Secrets Officer and Storage Blob Data Contributor so the README\'s secret and blob upload steps work. Empty: no deployer roles.')
+@description('Object id of the deploying user (azd passes the signed-in user); grants Key Vault Secrets Officer and Storage Blob Data Contributor on the config storage account so the README\'s secret and blob upload steps work. Empty: no deployer roles.')
 param deployerPrincipalId string = ''
 
 @description('Principal type of deployerPrincipalId (ServicePrincipal when a pipeline deploys).')
@@ -81,6 +135,7 @@ var tags = {
 
 var identityName = 'id-aoaigw-${resourceToken}'
 var storageName = 'st${resourceToken}'
+var configStorageName = 'stcfg${resourceToken}'
 var logAnalyticsName = 'log-aoaigw-${resourceToken}'
 var applicationInsightsName = 'appi-aoaigw-${resourceToken}'
 var keyVaultName = 'kv-${resourceToken}'
@@ -106,8 +161,23 @@ module storage 'modules/storage.bicep' = {
     name: storageName
     location: location
     tags: tags
-    deploymentContainerName: deploymentContainerName
-    configContainerName: configContainerName
+    containerNames: [
+      deploymentContainerName
+    ]
+  }
+}
+
+// The configuration lives apart from the host's storage, where the app is Storage Blob Data Owner:
+// here it is only a Reader, so it cannot rewrite its own caller keys or routing.
+module configStorage 'modules/storage.bicep' = {
+  name: 'configstorage'
+  params: {
+    name: configStorageName
+    location: location
+    tags: tags
+    containerNames: [
+      configContainerName
+    ]
   }
 }
 
@@ -144,12 +214,13 @@ module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
     identityPrincipalId: identity.outputs.principalId
-    storageAccountName: storage.outputs.name
-    configContainerName: storage.outputs.configContainerName
+    hostStorageAccountName: storage.outputs.name
+    configStorageAccountName: configStorage.outputs.name
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     grantOpenAi: deployOpenAI
     openAiAccountName: openAiName
+    openAiAppRole: openAiAppRole
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
   }
@@ -158,7 +229,7 @@ module roles 'modules/roles.bicep' = {
   ]
 }
 
-var configBlobUrl = '${storage.outputs.blobEndpoint}${configContainerName}/${configBlobName}'
+var configBlobUrl = '${configStorage.outputs.blobEndpoint}${configContainerName}/${configBlobName}'
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
@@ -172,7 +243,7 @@ module functionApp 'modules/functionapp.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
-    deploymentContainerName: storage.outputs.deploymentContainerName
+    deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     configBlobUrl: configBlobUrl
     configRefreshSeconds: configRefreshSeconds
@@ -192,7 +263,7 @@ module functionApp 'modules/functionapp.bicep' = {
 var modelLines = [for d in openAiDeployments: '          "${d.name}": {deploymentName: "${d.name}"}']
 var modelsYaml = join(modelLines, '\n')
 
-// format(): {0} group/account, {1} api-version, {2} models, {3} vault, {4} storage account.
+// format(): {0} group/account, {1} api-version, {2} models, {3} vault, {4} config storage account.
 var configYamlDeployed = format('''# aoai-gateway configuration generated by infra/main.bicep.
 # Upload it as the config blob (every instance reloads it within CONFIG_REFRESH_SECONDS):
 #   az storage blob upload --auth-mode login --account-name {4} -c config -n gateway.yaml -f gateway.yaml --overwrite
@@ -213,16 +284,17 @@ gateway:
   groups:
     "{0}":
       auth: entra
-''', openAiName, openAiApiVersion, modelsYaml, keyVaultName, storageName)
+''', openAiName, openAiApiVersion, modelsYaml, keyVaultName, configStorageName)
 
-// format(): {0} placeholder group, {1} api-version, {2} models, {3} vault, {4} storage account,
+// format(): {0} placeholder group, {1} api-version, {2} models, {3} vault, {4} config storage account,
 // {5} identity principal id.
 var configYamlSkeleton = format('''# aoai-gateway configuration SKELETON generated by infra/main.bicep with deployOpenAI=false:
 # no Azure OpenAI account was created. PLACEHOLDER: replace YOUR-AOAI-RESOURCE with your Azure
 # OpenAI resource name and the models with your deployment names, then upload:
 #   az storage blob upload --auth-mode login --account-name {4} -c config -n gateway.yaml -f gateway.yaml --overwrite
-# auth: entra needs the app's identity (principal id {5}) to hold Cognitive Services OpenAI User:
-#   az role assignment create --assignee-object-id {5} --assignee-principal-type ServicePrincipal --role "Cognitive Services OpenAI User" --scope RESOURCE_ID
+# auth: entra needs the app's identity (principal id {5}) to hold Cognitive Services OpenAI Contributor
+# (OpenAI User is enough if you serve only chat, completions, embeddings, images and audio):
+#   az role assignment create --assignee-object-id {5} --assignee-principal-type ServicePrincipal --role "Cognitive Services OpenAI Contributor" --scope RESOURCE_ID
 # Or use a key: drop the group from gateway.groups and give the group
 #   apiKey: "@Microsoft.KeyVault(VaultName={3};SecretName=aoai-key)"
 endpoints:
@@ -240,14 +312,14 @@ gateway:
   groups:
     "{0}":
       auth: entra
-''', 'my-aoai', openAiApiVersion, modelsYaml, keyVaultName, storageName, identity.outputs.principalId)
+''', 'my-aoai', openAiApiVersion, modelsYaml, keyVaultName, configStorageName, identity.outputs.principalId)
 
 // ---- outputs ----
 
 @description('Base URL of the gateway; OpenAI clients use <gatewayUrl>/v1.')
 output gatewayUrl string = 'https://${functionApp.outputs.defaultHostName}'
 
-@description('Name of the Function App (func azure functionapp publish <name>).')
+@description('Name of the Function App (func azure functionapp publish <name> --python).')
 output functionAppName string = functionApp.outputs.name
 
 @description('URL of the configuration blob the app reads (CONFIG_PATH).')
@@ -256,8 +328,8 @@ output configBlobUrl string = configBlobUrl
 @description('Name of the Key Vault holding the gateway keys.')
 output keyVaultName string = keyVault.outputs.name
 
-@description('Name of the storage account (config blob upload).')
-output storageAccountName string = storage.outputs.name
+@description('Name of the storage account holding the config blob (upload with --auth-mode login).')
+output configStorageAccountName string = configStorage.outputs.name
 
 @description('Resource group the gateway was deployed to.')
 output resourceGroupName string = resourceGroup().name

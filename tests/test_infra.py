@@ -8,6 +8,7 @@ import ast
 import json
 import re
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,199 @@ def test_the_app_is_what_the_flex_python_runtime_expects() -> None:
     assert re.search(r"allowed\(\[\s*'3\.11'\s*'3\.12'\s*\]\)|'3\.11'\s*,?\s*'3\.12'", functionapp.replace("\n", " "))
     funcignore = (ROOT / ".funcignore").read_text().split()
     assert {".venv/", "tests/", ".cache/"} <= set(funcignore)
+
+
+# ---- issue 9: what would have caught a template that does not deploy on today's Azure ----
+
+# "Flex Consumption plan deprecations" in the Functions app settings reference
+# (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations):
+# site properties a Flex site must not carry (newer regions reject the whole site PUT, ARM error 51021).
+FLEX_DEPRECATED_SITE_PROPERTIES = {
+    "alwaysOn", "containerSize", "ftpsState", "isReserved", "IsXenon", "javaVersion", "linuxFxVersion",
+    "netFrameworkVersion", "powerShellVersion", "functionAppScaleLimit", "preWarmedInstanceCount",
+    "use32BitWorkerProcess", "vnetBackupRestoreEnabled", "vnetContentShareEnabled", "vnetImagePullEnabled",
+    "vnetRouteAllEnabled", "windowsFxVersion",
+}
+# ...and the app settings on the same list.
+FLEX_DEPRECATED_SETTINGS = {
+    "ENABLE_ORYX_BUILD", "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "FUNCTIONS_MAX_HTTP_CONCURRENCY", "FUNCTIONS_WORKER_PROCESS_COUNT", "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTOVERVNET",
+    "WEBSITE_CONTENTSHARE", "WEBSITE_DNS_SERVER", "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
+    "WEBSITE_NODE_DEFAULT_VERSION", "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+    "WEBSITE_VNET_ROUTE_ALL",
+}
+MODELS_LIST = INFRA / "models.json"
+MODELS_LIST_MAX_AGE_DAYS = 183  # model versions stop taking new customers about a year after release
+READMES = [ROOT / "README.md", INFRA / "README.md"]
+
+
+def _block(text: str, opening: str) -> str:
+    """The bracketed block that starts at `opening` (which ends in `{` or `[`)."""
+    start = text.index(opening)
+    depth = 0
+    for end in range(start, len(text)):
+        depth += {"{": 1, "[": 1, "}": -1, "]": -1}.get(text[end], 0)
+        if depth == 0 and text[end] in "}]" and end > start + len(opening) - 1:
+            return text[start:end + 1]
+    raise AssertionError(f"unbalanced block after {opening!r}")
+
+
+def _site_resource() -> str:
+    text = (INFRA / "modules" / "functionapp.bicep").read_text()
+    return _block(text, text[text.index("resource app 'Microsoft.Web/sites@"):text.index("= {", text.index("resource app")) + 3])
+
+
+def test_the_site_sets_nothing_flex_consumption_deprecates() -> None:
+    site = _site_resource()
+    keys = set(re.findall(r"^\s*(\w+)\s*:", site, re.M))
+    lower = {k.lower() for k in keys}
+    deprecated = sorted(p for p in FLEX_DEPRECATED_SITE_PROPERTIES if p.lower() in lower)
+    assert not deprecated, f"Flex Consumption deprecates these site properties: {deprecated}"
+    assert not app_settings_in_bicep() & FLEX_DEPRECATED_SETTINGS
+    site_config = _block(site, "siteConfig: {")
+    site_config_keys = set(re.findall(r"^\s*(\w+)\s*:", site_config.replace(_block(site_config, "appSettings: ["), ""), re.M))
+    assert site_config_keys <= {"siteConfig", "minTlsVersion", "http20Enabled", "appSettings"}, (
+        f"siteConfig properties not checked against the Flex deprecation table: {site_config_keys}"
+    )
+
+
+def _models_list() -> dict:
+    assert MODELS_LIST.is_file(), "infra/models.json, the dated list of deployable model versions, is missing"
+    return json.loads(MODELS_LIST.read_text())
+
+
+def _default_deployments() -> list[dict[str, str]]:
+    """The `openAiDeployments` default in main.bicep: [{name, model, version, sku, capacity}]."""
+    text = (INFRA / "main.bicep").read_text()
+    block = _block(text, "param openAiDeployments array = [")
+    return [dict(re.findall(r"(\w+):\s*'?([\w.-]+)'?", entry)) for entry in re.findall(r"\{[^{}]*\}", block)]
+
+
+def _readme_deployments() -> list[dict[str, str]]:
+    """Every `{"name": ..., "model": ..., "version": ...}` deployment example in the READMEs."""
+    found = []
+    for readme in READMES:
+        for entry in re.findall(r"\{[^{}]*\"model\"\s*:[^{}]*\}", readme.read_text()):
+            found.append(json.loads(entry))
+    return found
+
+
+def test_the_model_list_beside_the_bicep_is_dated_and_recent() -> None:
+    listed = _models_list()
+    checked = date.fromisoformat(listed["checked"])
+    assert listed["source"].startswith("https://learn.microsoft.com/")
+    age = (date.today() - checked).days
+    assert age <= MODELS_LIST_MAX_AGE_DAYS, (
+        f"infra/models.json was last checked {age} days ago: re-check {listed['source']} and "
+        "`az cognitiveservices model list -l REGION`, then update it and its `checked` date"
+    )
+
+
+def test_deployed_model_versions_are_in_the_dated_list_and_open_to_new_customers() -> None:
+    listed = _models_list()
+    checked = date.fromisoformat(listed["checked"])
+    known = {(m["model"], m["version"]): m for m in listed["models"]}
+    used = [*_default_deployments(), *_readme_deployments()]
+    assert _default_deployments(), "no default openAiDeployments found in main.bicep"
+    for deployment in used:
+        key = (deployment["model"], deployment["version"])
+        assert key in known, f"{key} is not in infra/models.json (checked {checked})"
+        entry = known[key]
+        closes = entry.get("noNewCustomersFrom")
+        assert closes is None or date.fromisoformat(closes) > checked, (
+            f"{key} takes no new customers from {closes}: pick a newer version"
+        )
+        assert deployment.get("sku", "GlobalStandard") in entry["skus"], f"{key} is not listed with that SKU"
+
+
+def test_the_model_default_is_one_parameter_with_where_to_check() -> None:
+    text = (INFRA / "main.bicep").read_text()
+    before = text[:text.index("param openAiDeployments array")]
+    assert "az cognitiveservices model list" in before[-800:] and "models.json" in before[-800:]
+    assert text.count("version: '") == len(_default_deployments()), "model versions must live in openAiDeployments only"
+
+
+def test_publish_commands_carry_the_runtime() -> None:
+    # local.settings.json is git-ignored, so a fresh clone has no FUNCTIONS_WORKER_RUNTIME for Core Tools to read.
+    for readme in READMES:
+        commands = re.findall(r"func azure functionapp publish[^\n`]*", readme.read_text())
+        assert commands, f"{readme.relative_to(ROOT)} shows no publish command"
+        for command in commands:
+            assert "--python" in command.split(), f"{readme.relative_to(ROOT)}: `{command}` lacks --python"
+
+
+def test_the_hook_reads_deployments_in_azds_subscription() -> None:
+    hook = (INFRA / "hooks" / "postprovision.sh").read_text()
+    calls = re.findall(r"az deployment (?:[^\n\\]|\\\n)*", hook)
+    assert calls
+    for call in calls:
+        assert '--subscription "$subscription"' in call, f"runs in the az CLI's default subscription: {call}"
+    assert 'subscription="${AZURE_SUBSCRIPTION_ID:?' in hook
+
+
+def test_only_flex_consumption_regions_are_offered() -> None:
+    text = (INFRA / "main.bicep").read_text()
+    decorators = text[:text.index("param location string")].rsplit("\nparam ", 1)[-1]
+    assert "@allowed([" in decorators, "location must offer only regions with Flex Consumption"
+    allowed = re.findall(r"'(\w+)'", _block(decorators, "["))
+    assert "swedencentral" in allowed and "eastus2euap" not in allowed  # a canary region is no place to deploy
+    assert "type: 'location'" in decorators, "azd should prompt with these regions only (@metadata azd type location)"
+    for readme in READMES:
+        assert "beta azd feature" not in readme.read_text()
+
+
+# Which Azure OpenAI data-plane role each route family needs with `auth: entra`
+# (https://learn.microsoft.com/azure/ai-foundry/openai/how-to/role-based-access-control): inference is
+# "OpenAI User"; assistants, threads, vector stores, files, batches and (stored) responses are
+# "OpenAI Contributor" (which holds every OpenAI User permission).
+OPENAI_USER = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"
+OPENAI_CONTRIBUTOR = "a001fd3d-188f-4b5d-821b-7da978bf7442"
+ROLE_COVERS = {OPENAI_USER: {OPENAI_USER}, OPENAI_CONTRIBUTOR: {OPENAI_USER, OPENAI_CONTRIBUTOR}}
+ROUTE_FAMILY_ROLE = {
+    "v1/chat": OPENAI_USER, "v1/completions": OPENAI_USER, "v1/embeddings": OPENAI_USER,
+    "v1/engines": OPENAI_USER, "v1/images": OPENAI_USER, "v1/audio": OPENAI_USER,
+    "v1/assistants": OPENAI_CONTRIBUTOR, "v1/threads": OPENAI_CONTRIBUTOR, "v1/vector_stores": OPENAI_CONTRIBUTOR,
+    "v1/files": OPENAI_CONTRIBUTOR, "v1/batches": OPENAI_CONTRIBUTOR, "v1/responses": OPENAI_CONTRIBUTOR,
+}
+NOT_UPSTREAM = {"health", "v1/models", "{*path}"}  # answered by the gateway itself
+
+
+def _route_families() -> set[str]:
+    tree = ast.parse((ROOT / "function_app.py").read_text())
+    routes = {
+        kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "route"
+        for kw in node.keywords if kw.arg == "route" and isinstance(kw.value, ast.Constant)
+    }
+    return {"/".join(r.split("/")[:2]) for r in routes if not any(r.startswith(n) for n in NOT_UPSTREAM)}
+
+
+def test_the_apps_openai_role_covers_every_route_family_it_serves() -> None:
+    families = _route_families()
+    assert families - set(ROUTE_FAMILY_ROLE) == set(), "new route family: say which OpenAI role it needs"
+    roles = (INFRA / "modules" / "roles.bicep").read_text()
+    opening = re.search(r"resource appOpenAi\w* 'Microsoft.Authorization/roleAssignments@[^']+' = if \(grantOpenAi\) \{", roles)
+    assignment = _block(roles, opening.group(0))
+    main = (INFRA / "main.bicep").read_text()
+    default_role = re.search(r"param openAiAppRole string = '(\w+)'", main)
+    assert default_role, "main.bicep must choose the app's OpenAI role in the parameter openAiAppRole"
+    role_ids = dict(re.findall(r"(\w+): '([0-9a-f-]{36})'", roles))
+    assert "roleIds[openAiAppRole]" in assignment.replace(" ", "") or "openAiRoleId" in assignment
+    granted = role_ids[default_role.group(1)]
+    missing = sorted(f for f in families if ROUTE_FAMILY_ROLE[f] not in ROLE_COVERS.get(granted, set()))
+    assert not missing, f"with auth: entra these routes would get 401/403 upstream: {missing}"
+
+
+def test_the_app_cannot_rewrite_its_own_configuration() -> None:
+    """The config blob holds the callers' keys and the routing: the app may read it, never write it."""
+    roles = (INFRA / "modules" / "roles.bicep").read_text()
+    writers = {"storageBlobDataOwner", "storageBlobDataContributor"}
+    for name, body in re.findall(r"resource (app\w+) 'Microsoft.Authorization/roleAssignments@[^']+' = (?:if \([^)]*\) )?\{(.*?)\n\}", roles, re.S):
+        scope = re.search(r"scope:\s*(\w+)", body).group(1)
+        role = re.search(r"roleIds\.(\w+)", body)
+        if role and role.group(1) in writers:
+            assert scope not in {"configStorage", "configContainer"}, f"{name} lets the app write its configuration"
+    main = (INFRA / "main.bicep").read_text()
+    assert re.search(r"configBlobUrl = '\$\{configStorage\.outputs\.blobEndpoint\}", main), (
+        "the configuration must live in the config storage account, apart from the host's"
+    )

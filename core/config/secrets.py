@@ -57,6 +57,11 @@ def parse_reference(value: str) -> SecretReference:
     raise ValueError("a Key Vault reference needs SecretUri=..., or VaultName=...;SecretName=...")
 
 
+# Short, bounded calls: the SDK's defaults (300 s timeouts, 10 retries with backoff) could hold a
+# start for minutes; a failed load is retried as a whole anyway (reload interval, start retries).
+_BOUNDED = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 2}
+
+
 class SecretResolver:
     """Fetches referenced secrets with SecretClient; `transport` is for tests."""
 
@@ -90,7 +95,7 @@ class SecretResolver:
             from azure.keyvault.secrets import SecretClient
 
             options = {"transport": self._transport} if self._transport is not None else {}
-            self._clients[vault_url] = SecretClient(vault_url, self._credential, **options)
+            self._clients[vault_url] = SecretClient(vault_url, self._credential, **options, **_BOUNDED)
         return self._clients[vault_url]
 
 

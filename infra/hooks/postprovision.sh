@@ -9,9 +9,14 @@
 #
 # Role assignments made by the deployment can take a few minutes to reach the data planes, so each
 # data-plane call is retried for up to ~5 minutes. Prints no secret.
+#
+# The deployment is looked up in azd's subscription (AZURE_SUBSCRIPTION_ID), not the az CLI's default
+# one: the two differ whenever `az account set` points elsewhere. Key Vault and blob calls address
+# their resource by name and need no subscription.
 set -eu
 
 rg="${AZURE_RESOURCE_GROUP:?AZURE_RESOURCE_GROUP is not set (azd sets it for resource-group deployments)}"
+subscription="${AZURE_SUBSCRIPTION_ID:?AZURE_SUBSCRIPTION_ID is not set (azd sets it)}"
 
 if ! az account show --query id -o tsv > /dev/null 2>&1; then
   echo "postprovision: the Azure CLI is not signed in: run 'az login', then 'azd provision' again" >&2
@@ -20,7 +25,7 @@ fi
 
 # Outputs of the newest successful deployment of main.bicep in the resource group.
 output() {
-  az deployment group list -g "$rg" \
+  az deployment group list --subscription "$subscription" -g "$rg" \
     --query "sort_by([?properties.provisioningState=='Succeeded' && properties.outputs.configYaml], &properties.timestamp)[-1].properties.outputs.$1.value" \
     -o tsv
 }
@@ -39,9 +44,9 @@ retry() {
 }
 
 kv=$(output keyVaultName)
-sa=$(output storageAccountName)
+sa=$(output configStorageAccountName)
 if [ -z "$kv" ] || [ -z "$sa" ]; then
-  echo "postprovision: no successful main.bicep deployment found in resource group $rg" >&2
+  echo "postprovision: no successful main.bicep deployment found in resource group $rg (subscription $subscription)" >&2
   exit 1
 fi
 

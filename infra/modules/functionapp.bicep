@@ -3,6 +3,10 @@
 // Application Insights. The app settings below are the only ones the app gets (Flex Consumption
 // rejects FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE and
 // friends: runtime and deployment live in functionAppConfig instead).
+// siteConfig holds only properties that are not on the docs' "Flex Consumption plan deprecations" list
+// (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations):
+// ftpsState and alwaysOn are on it, and newer regions reject the whole site PUT for them (ARM error
+// 51021). FTP stays off through basicPublishingCredentialsPolicies below. tests/test_infra.py holds the list.
 
 @description('Name of the Flex Consumption plan.')
 param planName string
@@ -84,6 +88,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: the gateway is a public API endpoint by design (OpenAI SDKs, LibreChat); callers are authenticated by the gateway's own keys.
   // checkov:skip=CKV_AZURE_17: OpenAI clients do not present TLS client certificates; callers authenticate with gateway keys (Authorization: Bearer / api-key).
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero on demand; a minimum ("always ready") instance count is billed around the clock. Set functionAppConfig.scaleAndConcurrency.alwaysReady if cold starts matter more than cost.
+  // checkov:skip=CKV_AZURE_78: Flex Consumption deprecates siteConfig.ftpsState (newer regions reject the site PUT with it, ARM error 51021); FTP is off through the basicPublishingCredentialsPolicies 'ftp' resource below.
   // checkov:skip=CKV_AZURE_213: the platform manages Flex Consumption instances (and scales them to zero); no App Service health-check pinging is configured. The app serves anonymous GET /health for an external availability test.
   name: name
   location: location
@@ -102,7 +107,6 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [
         {

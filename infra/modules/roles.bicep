@@ -2,27 +2,31 @@
 // role) so redeployments are idempotent.
 //
 // The app's user-assigned identity gets:
-//   Storage Blob Data Owner         storage account  host storage (AzureWebJobsStorage__*, identity-based)
-//                                                    and the Flex deployment package container
-//   Storage Blob Data Reader        `config` container  the gateway's CONFIG_PATH blob (hot reload)
-//   Key Vault Secrets User          Key Vault        Key Vault references (app settings and config)
-//   Cognitive Services OpenAI User  OpenAI account   `auth: entra` upstream calls (when deployed)
-//   Monitoring Metrics Publisher    App Insights     Entra ID telemetry ingestion (DisableLocalAuth)
+//   Storage Blob Data Owner         host storage account   host storage (AzureWebJobsStorage__*, identity-based)
+//                                                          and the Flex deployment package container
+//   Storage Blob Data Reader        config storage account the gateway's CONFIG_PATH blob (hot reload); read
+//                                                          only: the app can never rewrite its caller keys or routing
+//   Key Vault Secrets User          Key Vault              Key Vault references (app settings and config)
+//   openAiAppRole                   OpenAI account         `auth: entra` upstream calls (when deployed): OpenAI
+//                                                          Contributor by default, because the gateway serves
+//                                                          assistants, threads, vector stores, files, batches and
+//                                                          responses; OpenAI User covers inference only
+//   Monitoring Metrics Publisher    App Insights           Entra ID telemetry ingestion (DisableLocalAuth)
 // An HTTP-only app needs no Queue/Table roles (the quickstart sample grants them only for
 // Durable Functions / queue triggers, which this app does not use).
 //
 // The deployer (deployerPrincipalId, optional) gets:
-//   Key Vault Secrets Officer       Key Vault        `az keyvault secret set`
-//   Storage Blob Data Contributor   storage account  `az storage blob upload --auth-mode login`
+//   Key Vault Secrets Officer       Key Vault              `az keyvault secret set`
+//   Storage Blob Data Contributor   config storage account `az storage blob upload --auth-mode login`
 
 @description('Principal (object) id of the app\'s user-assigned managed identity.')
 param identityPrincipalId string
 
-@description('Name of the storage account.')
-param storageAccountName string
+@description('Name of the storage account of the Functions host and the deployment package.')
+param hostStorageAccountName string
 
-@description('Name of the blob container holding the gateway configuration.')
-param configContainerName string
+@description('Name of the storage account holding the gateway configuration (read-only for the app).')
+param configStorageAccountName string
 
 @description('Name of the Key Vault.')
 param keyVaultName string
@@ -30,8 +34,15 @@ param keyVaultName string
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
 
-@description('Whether an Azure OpenAI account was deployed (grant Cognitive Services OpenAI User on it).')
+@description('Whether an Azure OpenAI account was deployed (grant openAiAppRole on it).')
 param grantOpenAi bool
+
+@description('The app\'s data-plane role on the Azure OpenAI account (a key of roleIds).')
+@allowed([
+  'cognitiveServicesOpenAiUser'
+  'cognitiveServicesOpenAiContributor'
+])
+param openAiAppRole string = 'cognitiveServicesOpenAiContributor'
 
 @description('Name of the Azure OpenAI account (ignored when grantOpenAi is false).')
 param openAiAccountName string = ''
@@ -54,23 +65,18 @@ var roleIds = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
+  cognitiveServicesOpenAiContributor: 'a001fd3d-188f-4b5d-821b-7da978bf7442'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
 var grantDeployer = !empty(deployerPrincipalId)
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: storageAccountName
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageAccountName
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
-  parent: storage
-  name: 'default'
-}
-
-resource configContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
-  parent: blobService
-  name: configContainerName
+resource configStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: configStorageAccountName
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
@@ -88,8 +94,8 @@ resource openAi 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = if 
 // ---- the app's identity ----
 
 resource appStorageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identityPrincipalId, roleIds.storageBlobDataOwner)
-  scope: storage
+  name: guid(hostStorage.id, identityPrincipalId, roleIds.storageBlobDataOwner)
+  scope: hostStorage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataOwner)
     principalId: identityPrincipalId
@@ -99,8 +105,8 @@ resource appStorageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01
 }
 
 resource appConfigBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(configContainer.id, identityPrincipalId, roleIds.storageBlobDataReader)
-  scope: configContainer
+  name: guid(configStorage.id, identityPrincipalId, roleIds.storageBlobDataReader)
+  scope: configStorage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataReader)
     principalId: identityPrincipalId
@@ -120,14 +126,14 @@ resource appKeyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04
   }
 }
 
-resource appOpenAiUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantOpenAi) {
-  name: guid(openAi.id, identityPrincipalId, roleIds.cognitiveServicesOpenAiUser)
+resource appOpenAiRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantOpenAi) {
+  name: guid(openAi.id, identityPrincipalId, roleIds[openAiAppRole])
   scope: openAi
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.cognitiveServicesOpenAiUser)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds[openAiAppRole])
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    description: 'The gateway calls Azure OpenAI with Entra ID (auth: entra).'
+    description: 'The gateway calls Azure OpenAI with Entra ID (auth: entra), resource-scoped routes included.'
   }
 }
 
@@ -156,8 +162,8 @@ resource deployerKeyVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments
 }
 
 resource deployerStorageBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployer) {
-  name: guid(storage.id, deployerPrincipalId, roleIds.storageBlobDataContributor)
-  scope: storage
+  name: guid(configStorage.id, deployerPrincipalId, roleIds.storageBlobDataContributor)
+  scope: configStorage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataContributor)
     principalId: deployerPrincipalId

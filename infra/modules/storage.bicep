@@ -1,6 +1,8 @@
-// Storage account for the Functions host (AzureWebJobsStorage, identity-based), the Flex Consumption
-// deployment package container and the gateway's configuration blob. Shared-key access is off: every
-// caller (the app, the deployer's `--auth-mode login`) authenticates with Entra ID.
+// A storage account with private blob containers. main.bicep makes two: one for the Functions host
+// (AzureWebJobsStorage, identity-based) and the Flex Consumption deployment package, where the app is
+// Storage Blob Data Owner; and one for the gateway's configuration blob, which the app may only read
+// (the configuration holds the callers' keys and the routing). Shared-key access is off: every caller
+// (the app, the deployer's `--auth-mode login`) authenticates with Entra ID.
 
 @description('Name of the storage account (3-24 lowercase letters and digits).')
 @minLength(3)
@@ -13,11 +15,8 @@ param location string
 @description('Tags applied to the account.')
 param tags object = {}
 
-@description('Blob container the Flex Consumption plan deploys the app package to.')
-param deploymentContainerName string = 'deploymentpackage'
-
-@description('Blob container holding the gateway configuration (gateway.yaml).')
-param configContainerName string = 'config'
+@description('Names of the private blob containers to create.')
+param containerNames array
 
 // Reachable over its public endpoint (no VNet in this template), but only by Entra ID principals
 // holding data roles: shared keys, SAS and anonymous blob access are all disabled.
@@ -63,24 +62,14 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   }
 }
 
-resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for containerName in containerNames: {
   parent: blobService
-  name: deploymentContainerName
+  name: containerName
   properties: {
     publicAccess: 'None'
   }
-}
-
-resource configContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: configContainerName
-  properties: {
-    publicAccess: 'None'
-  }
-}
+}]
 
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
-output deploymentContainerName string = deploymentContainer.name
-output configContainerName string = configContainer.name
