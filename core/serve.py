@@ -68,7 +68,13 @@ class _AnnouncingServer(uvicorn.Server):
             print(f"aoai-gateway listening on http://{host}:{port}", flush=True)
 
 
-def run(host: str, port: int, *, header_timeout: float, limit_concurrency: int) -> None:
+HEADER_TIMEOUT_SECONDS = 10.0
+CONNECTION_LIMIT = 1000
+
+
+def run(
+    host: str, port: int, *, header_timeout: float = HEADER_TIMEOUT_SECONDS, limit_concurrency: int = CONNECTION_LIMIT
+) -> None:
     """`limit_concurrency`: connections (or requests in flight) beyond which uvicorn answers 503."""
     config = uvicorn.Config(
         build_app(),
