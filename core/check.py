@@ -50,8 +50,9 @@ def describe(config: RuntimeConfig) -> str:
     else:
         lines.append("Callers: anonymous (gateway.allowAnonymous: true)")
     lines.append(
-        f"Timeouts: connect {settings.connect_timeout:g}s, read {settings.read_timeout:g}s; "
-        f"max body {settings.max_body_bytes} bytes; "
+        f"Timeouts: connect {settings.connect_timeout:g}s, read {settings.read_timeout:g}s, "
+        f"total {settings.total_timeout:g}s, idle {settings.idle_timeout:g}s, stream {settings.stream_timeout:g}s; "
+        f"max body {settings.max_body_bytes} bytes, max response {settings.max_response_bytes} bytes; "
         f"streams {'normalised (filter-only chunks dropped)' if settings.normalize_streams else 'raw'}"
     )
     if settings.egress_proxy:

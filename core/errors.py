@@ -81,12 +81,24 @@ def upstream_unreachable(group: str) -> GatewayError:
     )
 
 
-def upstream_timeout(group: str) -> GatewayError:
+def upstream_timeout(group: str, what: str = "did not answer in time") -> GatewayError:
+    return GatewayError(504, f"The upstream for group `{group}` {what}.", type="api_error", code="upstream_timeout")
+
+
+def upstream_bad_response(group: str, what: str) -> GatewayError:
+    """An answer no client could use (an invalid status, an undecodable body, garbage JSON)."""
     return GatewayError(
-        504,
-        f"The upstream for group `{group}` did not answer in time.",
+        502, f"The upstream for group `{group}` {what}.", type="api_error", code="upstream_bad_response"
+    )
+
+
+def upstream_response_too_large(group: str, limit: int) -> GatewayError:
+    return GatewayError(
+        502,
+        f"The upstream for group `{group}` answered with more than the gateway's limit of {limit} bytes "
+        "(gateway.maxResponseBytes).",
         type="api_error",
-        code="upstream_timeout",
+        code="upstream_response_too_large",
     )
 
 

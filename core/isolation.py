@@ -120,23 +120,20 @@ async def _read(
         if upstream.status != 200:
             raise _unreadable(object_id, f"the upstream answered {upstream.status}")
         limit = call.config.settings.max_body_bytes
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in upstream.iter_chunks():
-            size += len(chunk)
-            if size > limit:
-                upstream.close()  # the rest is not wanted
-                raise GatewayError(
-                    400,
-                    f"`{object_id}` is larger than the gateway's limit of {limit} bytes, so the models it names "
-                    "cannot be checked for this key.",
-                    param=param,
-                    code="batch_input_too_large",
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await upstream.read(limit)
+        except GatewayError as error:
+            if error.code != "upstream_response_too_large":
+                raise
+            raise GatewayError(
+                400,
+                f"`{object_id}` is larger than the gateway's limit of {limit} bytes, so the models it names "
+                "cannot be checked for this key.",
+                param=param,
+                code="batch_input_too_large",
+            ) from None
     finally:
-        upstream.release()
+        upstream.release()  # a no-op once read; frees the connection after an early refusal
 
 
 def _unreadable(object_id: str, why: str) -> GatewayError:

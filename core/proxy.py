@@ -8,6 +8,7 @@ byte reaches the client. (A streamed upload can be sent only once.)
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,10 +21,19 @@ from starlette.responses import Response
 from core.accesslog import AccessRecord
 from core.auth import Caller
 from core.config.model import Backend, ResourceBackend, Route
-from core.errors import GatewayError, invalid_api_key
+from core.errors import GatewayError, invalid_api_key, upstream_bad_response
 from core.gateway import Gateway, State
-from core.relay import JSON, DisconnectWatch, ms_since, relay_stream, relayed_headers
-from core.translation.errors import openai_error_body
+from core.relay import (
+    JSON,
+    DisconnectWatch,
+    check_status,
+    error_response,
+    json_object,
+    ms_since,
+    relay_stream,
+    relayed_headers,
+    within,
+)
 from core.translation.request import rewrite_body, upstream_operation
 from core.translation.response import completion_to_chat
 from core.translation.stream import StreamRewriter
@@ -57,34 +67,47 @@ async def forward(request: Request, gateway: Gateway, state: State, call: Call) 
 
 
 async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call: Call) -> Response:
-    backend, upstream, started = await watch.run(_send(gateway, call))
+    settings = state.config.settings
     record = call.record
-    record.group = backend.group
+    now = asyncio.get_running_loop().time()
+    answer_by, stream_by = now + settings.total_timeout, now + settings.stream_timeout
+    backend, upstream, started = await within(answer_by, watch.run(_send(gateway, call)), record)
+    check_status(upstream, backend.group)
     content_type = upstream.headers.get("content-type", "")
     if upstream.status >= 400:
-        body = await watch.run(upstream.read())
+        body = await within(answer_by, watch.run(upstream.read_error()), record)
         record.upstream_ms = ms_since(started)
-        headers = relayed_headers(upstream.headers, record.request_id)
-        return Response(openai_error_body(upstream.status, body), upstream.status, headers, media_type=JSON)
+        return error_response(upstream, body, record.request_id)
 
     record.upstream_ms = ms_since(started)
     completions_as_chat = backend.force_prompt and call.operation == "chat/completions"
     if call.stream and content_type.startswith("text/event-stream"):
-        rewriter = StreamRewriter(
-            drop_filter_events=state.config.settings.normalize_streams,
-            completions_as_chat=completions_as_chat,
-        )
-        return relay_stream(upstream, record, rewriter, relayed_headers(upstream.headers, record.request_id))
+        rewriter = StreamRewriter(drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat)
+        headers = relayed_headers(upstream.headers, record.request_id)
+        return relay_stream(
+            upstream, record, rewriter, headers,
+            ends_at=stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
+        )  # fmt: skip
     if not content_type.startswith(JSON):
         # Audio, subtitles, plain text: bytes as they come, with the upstream's content type.
-        return relay_stream(upstream, record, None, relayed_headers(upstream.headers, record.request_id, keep_length=True))
+        headers = relayed_headers(upstream.headers, record.request_id, byte_for_byte=True)
+        return relay_stream(upstream, record, None, headers, ends_at=stream_by)
 
-    body = await watch.run(upstream.read())
+    body = await within(answer_by, watch.run(upstream.read(settings.max_response_bytes)), record)
     record.upstream_ms = ms_since(started)
     if completions_as_chat:
-        body = orjson.dumps(completion_to_chat(orjson.loads(body)))
+        body = _chat_completion(body, backend.group)
     record.set_usage(find_usage(body))
     return Response(body, upstream.status, relayed_headers(upstream.headers, record.request_id))
+
+
+def _chat_completion(body: bytes, group: str) -> bytes:
+    """forcePrompt: the upstream's completion as the chat completion the client asked for."""
+    completion = json_object(body, group)
+    choices = completion.get("choices")
+    if choices is not None and not (isinstance(choices, list) and all(isinstance(c, dict) for c in choices)):
+        raise upstream_bad_response(group, "answered with a completion whose choices are not a list of objects")
+    return orjson.dumps(completion_to_chat(completion))
 
 
 async def _send(gateway: Gateway, call: Call) -> tuple[Backend, UpstreamResponse, float]:
@@ -95,6 +118,7 @@ async def _send(gateway: Gateway, call: Call) -> tuple[Backend, UpstreamResponse
         bearer = await gateway.tokens.token() if backend.auth == "entra" else None
         body, headers = _request_body(backend, call, bearer)
         started = time.perf_counter()
+        call.record.group = backend.group  # the group a timeout names
         try:
             upstream = await gateway.transport.send("POST", backend.url(operation), headers, body, group=backend.group)
         except GatewayError as error:

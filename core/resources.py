@@ -10,7 +10,9 @@ else the primary (first) assistants group. Lists aggregate across groups.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -22,14 +24,23 @@ from core import resource_paths
 from core.accesslog import AccessRecord
 from core.auth import Caller
 from core.config.model import ResourceBackend
-from core.errors import GatewayError, model_not_found, truncated
+from core.errors import GatewayError, model_not_found, truncated, upstream_bad_response
 from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
 from core.isolation import check_batch_input, check_resources_allowed, check_run_model, is_restricted
 from core.proxy import upstream_headers
-from core.relay import JSON, DisconnectWatch, ms_since, relay_stream, relayed_headers
+from core.relay import (
+    JSON,
+    DisconnectWatch,
+    check_status,
+    error_response,
+    json_object,
+    ms_since,
+    relay_stream,
+    relayed_headers,
+    within,
+)
 from core.resource_paths import ResourcePath
-from core.translation.errors import openai_error_body
 from core.translation.objects import ObjectStreamTransform, object_ids, rewrite_models
 from core.translation.usage import find_usage
 from core.transport import UpstreamResponse
@@ -242,31 +253,49 @@ async def _forward(call: ResourceCall, resource: ResourceBackend) -> Response:
     body = call.body.chunks() if isinstance(call.body, Upload) else call.body
     url = resource.url(call.path.segments, urlencode(call.query))
     watch = DisconnectWatch(call.request, enabled=not isinstance(call.body, Upload))
+    now = asyncio.get_running_loop().time()
+    deadlines = _Deadlines(now + call.config.settings.total_timeout, now + call.config.settings.stream_timeout)
     try:
         started = time.perf_counter()
-        upstream = await watch.run(
-            call.gateway.transport.send(call.method, url, call.headers_for(resource), body, group=resource.group)
+        upstream = await within(
+            deadlines.answer_by,
+            watch.run(call.gateway.transport.send(call.method, url, call.headers_for(resource), body, group=resource.group)),
+            record,
         )
         record.upstream_ms = ms_since(started)
-        return await _relay(call, resource, upstream, watch)
+        return await _relay(call, resource, upstream, watch, deadlines)
     finally:
         watch.close()
 
 
-async def _relay(call: ResourceCall, resource: ResourceBackend, upstream: UpstreamResponse, watch: DisconnectWatch) -> Response:
+@dataclass(frozen=True, slots=True)
+class _Deadlines:
+    answer_by: float  # a whole non-streamed answer (event loop clock)
+    stream_by: float  # a whole streamed answer or download
+
+
+async def _relay(
+    call: ResourceCall, resource: ResourceBackend, upstream: UpstreamResponse, watch: DisconnectWatch, deadlines: _Deadlines
+) -> Response:
     record = call.record
+    settings = call.config.settings
     locator = call.gateway.locator
+    check_status(upstream, resource.group)
     content_type = upstream.headers.get("content-type", "")
     if upstream.status >= 400:
-        body = await watch.run(upstream.read())
-        headers = relayed_headers(upstream.headers, record.request_id)
-        return Response(openai_error_body(upstream.status, body), upstream.status, headers, media_type=JSON)
+        body = await within(deadlines.answer_by, watch.run(upstream.read_error()), record)
+        return error_response(upstream, body, record.request_id)
     if content_type.startswith("text/event-stream"):
         transform = ObjectStreamTransform(resource.public_models, lambda ids: locator.remember(ids, resource.group))
-        return relay_stream(upstream, record, transform, relayed_headers(upstream.headers, record.request_id))
-    if not content_type.startswith(JSON):  # file content: bytes as they come
-        return relay_stream(upstream, record, None, relayed_headers(upstream.headers, record.request_id, keep_length=True))
-    body = await watch.run(upstream.read())
+        headers = relayed_headers(upstream.headers, record.request_id)
+        return relay_stream(
+            upstream, record, transform, headers,
+            ends_at=deadlines.stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
+        )  # fmt: skip
+    if not content_type.startswith(JSON) or call.path.shape == "files/{id}/content":  # file content: bytes as they come
+        headers = relayed_headers(upstream.headers, record.request_id, byte_for_byte=True)
+        return relay_stream(upstream, record, None, headers, ends_at=deadlines.stream_by)
+    body = await within(deadlines.answer_by, watch.run(upstream.read(settings.max_response_bytes)), record)
     record.set_usage(find_usage(body))
     body = _translated(body, resource, call)
     # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
@@ -275,10 +304,9 @@ async def _relay(call: ResourceCall, resource: ResourceBackend, upstream: Upstre
 
 
 def _translated(body: bytes, resource: ResourceBackend, call: ResourceCall) -> bytes:
-    try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    if not body:  # e.g. a 204
         return body
+    answer = json_object(body, resource.group)
     call.gateway.locator.remember(object_ids(answer), resource.group)
     return orjson.dumps(answer) if rewrite_models(answer, resource.public_models) else body
 
@@ -298,22 +326,19 @@ async def _aggregate_list(call: ResourceCall) -> Response:
         resources, start = [owner], 0
     data: list[Any] = []
     has_more = False
+    answer_by = asyncio.get_running_loop().time() + call.config.settings.total_timeout
     for index in range(start, len(resources)):
         resource = resources[index]
+        call.record.group = resource.group
         query = {**params, "limit": str(limit - len(data))}
         if index != start:
             query.pop("after", None)
-        upstream = await call.gateway.transport.send(
-            "GET", resource.url((call.family,), urlencode(query)), call.headers_for(resource), None, group=resource.group
-        )
-        body = await upstream.read()
-        if upstream.status >= 400:
-            headers = relayed_headers(upstream.headers, call.record.request_id)
-            return Response(openai_error_body(upstream.status, body), upstream.status, headers, media_type=JSON)
-        page = orjson.loads(body)
-        if not isinstance(page, dict):
-            page = {}
+        page = await within(answer_by, _page(call, resource, query), call.record)
+        if isinstance(page, Response):  # an upstream error
+            return page
         items = page.get("data") or []
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise upstream_bad_response(resource.group, "answered with a list whose data is not a list of objects")
         rewrite_models(items, resource.public_models)
         call.gateway.locator.remember(object_ids(items), resource.group)
         data += items
@@ -331,6 +356,16 @@ async def _aggregate_list(call: ResourceCall) -> Response:
         "has_more": has_more,
     }
     return Response(orjson.dumps(answer), media_type=JSON, headers={"x-request-id": call.record.request_id})
+
+
+async def _page(call: ResourceCall, resource: ResourceBackend, query: dict[str, str]) -> dict[str, Any] | Response:
+    """One group's page of a list, or its error as the client's response."""
+    url = resource.url((call.family,), urlencode(query))
+    upstream = await call.gateway.transport.send("GET", url, call.headers_for(resource), None, group=resource.group)
+    check_status(upstream, resource.group)
+    if upstream.status >= 400:
+        return error_response(upstream, await upstream.read_error(), call.record.request_id)
+    return json_object(await upstream.read(call.config.settings.max_response_bytes), resource.group)
 
 
 def _limit(value: str | None) -> int:

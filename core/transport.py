@@ -15,48 +15,122 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Iterable
+import zlib
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import yarl
 
-from core.errors import GatewayError, upstream_timeout, upstream_unreachable
+from core.errors import (
+    GatewayError,
+    upstream_bad_response,
+    upstream_response_too_large,
+    upstream_timeout,
+    upstream_unreachable,
+)
+
+ERROR_BODY_BYTES = 64 * 1024  # of an upstream error body: its message is at the start
+_COMPRESSED = frozenset({"gzip", "x-gzip", "deflate"})
+_GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS  # zlib detects the gzip or zlib header itself
+_DECODED_PIECE = 1024 * 1024  # at most this much decoded data per compressed chunk of a stream
 
 
 class UpstreamResponse:
-    """An upstream answer whose headers have arrived; the body may still be in flight."""
+    """An upstream answer whose headers have arrived; the body may still be in flight.
 
-    __slots__ = ("_response", "_group", "status", "headers")
+    Bodies the gateway parses (JSON, SSE, errors) are decoded from gzip or deflate,
+    in case an upstream ignores `accept-encoding: identity`; a body relayed byte for
+    byte keeps its encoding (and its content-encoding header goes with it).
+    """
+
+    __slots__ = ("_response", "_group", "_decoder", "status", "headers")
 
     def __init__(self, response: aiohttp.ClientResponse, group: str) -> None:
         self._response = response
         self._group = group
+        self._decoder: Any = None  # a zlib decompressobj once decode() was called on a compressed body
         self.status = response.status
         self.headers = response.headers  # case-insensitive multidict
 
-    async def read(self) -> bytes:
-        try:
-            return await self._response.read()
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-            raise _classify(exc, self._group) from exc
-        finally:
-            self._response.release()
+    def decode(self) -> None:
+        """Decode the body from here on; GatewayError 502 for an encoding the gateway cannot decode."""
+        encoding = self.headers.get("content-encoding", "identity").strip().lower()
+        if encoding in _COMPRESSED:
+            self._decoder = zlib.decompressobj(_GZIP_OR_ZLIB)
+        elif encoding != "identity":
+            self.close()
+            raise upstream_bad_response(self._group, f"answered in an encoding the gateway cannot decode ({encoding})")
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Yield body bytes as they arrive, without re-chunking."""
+    async def read(self, limit: int) -> bytes:
+        """The whole body, decoded. GatewayError 502 as soon as it exceeds `limit` bytes (nothing more is read)."""
+        self.decode()
         try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-            raise _classify(exc, self._group) from exc
+            length = self._response.content_length
+            if length is not None and length > limit:
+                raise upstream_response_too_large(self._group, limit)
+            parts: list[bytes] = []
+            size = 0
+            while chunk := await self._next(limit + 1 - size):
+                size += len(chunk)
+                if size > limit:
+                    raise upstream_response_too_large(self._group, limit)
+                parts.append(chunk)
+        except BaseException:
+            self.close()
+            raise
+        self.release()
+        return b"".join(parts)
+
+    async def read_error(self, limit: int = ERROR_BODY_BYTES) -> bytes:
+        """At most `limit` bytes of an error body, decoded where possible: enough for its message.
+        The rest is never read (the connection is dropped instead), and a failed read leaves what was read."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            self.decode()
+            while size < limit and (chunk := await self._next(limit - size)):
+                parts.append(chunk)
+                size += len(chunk)
+        except GatewayError:
+            pass  # the status says enough
+        except BaseException:
+            self.close()
+            raise
+        self.release()  # aiohttp keeps the connection only when the body was read to its end
+        return b"".join(parts)[:limit]
+
+    async def next_chunk(self) -> bytes:
+        """The next piece of the body as it arrives, without re-chunking; b"" at its end."""
+        return await self._next(_DECODED_PIECE)
+
+    async def _next(self, most: int) -> bytes:
+        decoder = self._decoder
+        while True:
+            if decoder is not None and decoder.unconsumed_tail:
+                chunk = decoder.unconsumed_tail  # what the last call left for want of room
+            else:
+                try:
+                    chunk = await self._response.content.readany()
+                except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                    raise _classify(exc, self._group) from exc
+            if decoder is None:
+                return chunk
+            try:
+                # `most` bounds what a small compressed chunk may expand to (a zip bomb).
+                decoded = decoder.decompress(chunk, most) if chunk else decoder.flush()
+            except zlib.error as exc:
+                raise upstream_bad_response(self._group, "sent a body that does not decode") from exc
+            if decoded or not chunk:
+                return decoded
 
     def close(self) -> None:
-        """Drop the connection (used when the client went away mid-stream)."""
+        """Drop the connection (the client went away, or the answer is broken or unwanted)."""
         self._response.close()
 
     def release(self) -> None:
+        """Give the connection back to the pool; aiohttp closes it instead when the body was not read to its end."""
         self._response.release()
 
 

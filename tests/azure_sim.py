@@ -7,6 +7,14 @@ exactly what the gateway sent upstream, and it can be told to misbehave (429, co
 proxy, a dropped stream, slow headers, slow chunks) per request via ``x-sim-*`` headers or globally via
 ``AzureSimulator.behaviour``.
 
+Misbehaviours of a broken upstream, for the gateway's fault tests (see ``Behaviour`` and ``FAIL_MODES``):
+``x-sim-drip-ms`` writes the answer body one byte at a time; ``x-sim-encoding`` compresses it (gzip, deflate) or
+labels it with an encoding nobody can decode, whatever the request's accept-encoding; fail modes cut a byte answer
+short (``truncate_chunked``, ``truncate_length``), keep a stream open after its ``[DONE]`` (``hang_after_done``),
+answer ``x-sim-huge-bytes`` of JSON (``huge``, ``huge_chunked``, ``huge_error``), a non-standard status (``599``),
+a redirect without Location (``302``), or a 200 JSON answer that is not JSON (``invalid_json``) or a list page
+whose ``data`` is not a list of objects (``bad_list``).
+
 It must stay cheap (the benchmark measures the gateway, not this): aiohttp.web, orjson, no access log, no
 per-request work beyond what the answer needs.
 
@@ -45,6 +53,7 @@ from typing import Any
 import orjson
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_response import ContentCoding
 
 try:  # uvloop (requirements-dev.txt) roughly halves the event loop's share of each request; asyncio otherwise
     import uvloop
@@ -67,10 +76,22 @@ TRANSCRIPTION_MODEL = "whisper"
 SPEECH_MODEL = "tts"
 API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 V1_API_VERSIONS = frozenset({"v1", "preview"})
-FAIL_MODES = frozenset({"429", "content_filter", "500", "html", "abort"})
+# Canned answers, sent instead of the operation's own (see _failure).
+CANNED_FAIL_MODES = frozenset(
+    {"429", "content_filter", "500", "html", "599", "302", "huge", "huge_chunked", "huge_error", "invalid_json", "bad_list"}
+)
+# Faults in the middle of an answer the operation writes itself (see _send_sse and _send_chunks):
+#   abort: drop the connection part-way (streams and byte answers; other answers before any byte)
+#   truncate_chunked / truncate_length: cut a byte answer (speech, file content) half-way, sent chunked / with its
+#     full content-length
+#   hang_after_done: write a whole SSE stream, [DONE] included, then hold the connection open, unfinished
+WRITER_FAIL_MODES = frozenset({"abort", "truncate_chunked", "truncate_length", "hang_after_done"})
+FAIL_MODES = CANNED_FAIL_MODES | WRITER_FAIL_MODES
 RETRY_AFTER_SECONDS = 7
 AUDIO_BYTES = 65536  # default size of an audio/speech answer                          (x-sim-audio-bytes)
 DOWNLOAD_CHUNK = 64 * 1024  # files/{id}/content is written in pieces of this size
+HUGE_BYTES = 32 * 1024 * 1024  # size of a huge answer: more than a localhost socket buffers (x-sim-huge-bytes)
+DECODABLE_ENCODINGS = {"gzip": ContentCoding.gzip, "deflate": ContentCoding.deflate}
 
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream; charset=utf-8"
@@ -180,6 +201,9 @@ class Behaviour:
     annotations: bool = False  # add an async-filter annotation event         (x-sim-annotations: 1)
     chunks: int = 5  # content pieces per stream                              (x-sim-chunks)
     audio_bytes: int = AUDIO_BYTES  # size of an audio/speech answer           (x-sim-audio-bytes)
+    drip: float = 0.0  # write the body a byte at a time, this long apart     (x-sim-drip-ms)
+    encoding: str | None = None  # gzip, deflate, or a label nobody decodes   (x-sim-encoding)
+    huge_bytes: int = HUGE_BYTES  # size of a huge / huge_error answer        (x-sim-huge-bytes)
 
     def reset(self) -> None:
         for f in fields(self):
@@ -206,7 +230,13 @@ class Behaviour:
         audio_bytes = self.audio_bytes if raw_audio_bytes is None else int(raw_audio_bytes)
         if audio_bytes < 0:
             raise ValueError("x-sim-audio-bytes must be >= 0")
-        return Behaviour(chunk_delay, delay, fail, annotations, chunks, audio_bytes)
+        drip = _ms_header(get("x-sim-drip-ms"), self.drip)
+        encoding = get("x-sim-encoding", self.encoding) or None
+        raw_huge_bytes = get("x-sim-huge-bytes")
+        huge_bytes = self.huge_bytes if raw_huge_bytes is None else int(raw_huge_bytes)
+        if huge_bytes < 0:
+            raise ValueError("x-sim-huge-bytes must be >= 0")
+        return Behaviour(chunk_delay, delay, fail, annotations, chunks, audio_bytes, drip, encoding, huge_bytes)
 
 
 def _ms_header(raw: str | None, default_seconds: float) -> float:
@@ -516,44 +546,93 @@ class SseScript:
 
 async def _send_sse(call: Call, script: SseScript) -> web.StreamResponse:
     """Write each event separately (one transport write each) with the chunk delay between events."""
-    aborting = call.behaviour.fail == "abort"
+    fail = call.behaviour.fail
+    aborting = fail == "abort"
     events = script.head + (script.content[:2] if aborting else script.content + script.tail)
     response = web.StreamResponse(headers=_headers(call.request, SSE_TYPE))
+    _encode(response, call.behaviour)
     await response.prepare(call.request)
     delay = call.behaviour.chunk_delay
     for i, event in enumerate(events):
         if i and delay > 0:
             await asyncio.sleep(delay)
-        await response.write(event)
+        await _write(response, event, call.behaviour)
     if aborting:
         _drop_connection(call.request, call.record)
+    elif fail == "hang_after_done":
+        await asyncio.sleep(3600)  # until the client goes away (aiohttp then cancels this handler)
     else:
         await response.write_eof()
     return response
+
+
+_CUTTING_MODES = frozenset({"abort", "truncate_chunked", "truncate_length"})
 
 
 async def _send_chunks(
     call: Call, pieces: Iterable[bytes], content_type: str, length: int | None = None
 ) -> web.StreamResponse:
-    """Write a binary answer piece by piece with the chunk delay between pieces; ``abort`` drops it part-way."""
-    aborting = call.behaviour.fail == "abort"
+    """Write a binary answer piece by piece with the chunk delay between pieces; ``abort`` and the ``truncate_*``
+    modes drop it part-way (``truncate_length`` announcing the whole length, ``truncate_chunked`` none)."""
+    fail = call.behaviour.fail
+    if fail == "truncate_length" and length is None:
+        pieces = list(pieces)
+        length = sum(map(len, pieces))
+    elif fail == "truncate_chunked":
+        length = None
     response = web.StreamResponse(headers=_headers(call.request, content_type))
     if length is not None:
         response.content_length = length
+    _encode(response, call.behaviour)
     await response.prepare(call.request)
     delay = call.behaviour.chunk_delay
+    cutting = fail in _CUTTING_MODES
     for i, piece in enumerate(pieces):
-        if aborting:  # half of the first piece, so the answer is always cut short
-            await response.write(piece[: len(piece) // 2])
+        if cutting:  # half of the first piece, so the answer is always cut short
+            await _write(response, piece[: len(piece) // 2], call.behaviour)
             break
         if i and delay > 0:
             await asyncio.sleep(delay)
-        await response.write(piece)
-    if aborting:
+        await _write(response, piece, call.behaviour)
+    if cutting:
         _drop_connection(call.request, call.record)
     else:
         await response.write_eof()
     return response
+
+
+async def _write(response: web.StreamResponse, data: bytes, behaviour: Behaviour) -> None:
+    """One write, or with ``x-sim-drip-ms`` one byte at a time, each that long after the previous one."""
+    if behaviour.drip <= 0:
+        await response.write(data)
+        return
+    for i in range(len(data)):
+        await asyncio.sleep(behaviour.drip)
+        await response.write(data[i : i + 1])
+
+
+async def _drip(request: web.Request, response: web.Response, behaviour: Behaviour) -> web.StreamResponse:
+    """A whole answer (built by a handler, not yet sent) written a byte at a time."""
+    body = response.body
+    assert isinstance(body, bytes)
+    dripping = web.StreamResponse(status=response.status, headers=response.headers)
+    dripping.content_length = len(body)
+    await dripping.prepare(request)
+    await _write(dripping, body, behaviour)
+    await dripping.write_eof()
+    return dripping
+
+
+def _encode(response: web.StreamResponse, behaviour: Behaviour | None) -> None:
+    """Compress the answer as ``x-sim-encoding`` says, whatever the request's accept-encoding (an upstream that
+    ignores ``identity``); another value only labels the plain bytes with an encoding nobody can decode."""
+    if behaviour is None or behaviour.encoding is None:
+        return
+    coding = DECODABLE_ENCODINGS.get(behaviour.encoding)
+    if coding is not None:
+        response.enable_compression(force=coding)
+    else:
+        response.headers["Content-Encoding"] = behaviour.encoding
 
 
 def _drop_connection(request: web.Request, record: RecordedRequest) -> web.Response:
@@ -2237,8 +2316,8 @@ def _request_key(request: web.Request) -> str | None:
     return None
 
 
-def _failure(request: web.Request, mode: str, azure_name: str) -> web.Response:
-    """The canned error responses for ``x-sim-fail`` (every mode except ``abort``)."""
+async def _failure(request: web.Request, mode: str, azure_name: str, behaviour: Behaviour) -> web.StreamResponse:
+    """The canned answers for ``x-sim-fail`` (CANNED_FAIL_MODES)."""
     if mode == "429":
         version = request.query.get("api-version", "unknown")
         message = (
@@ -2255,10 +2334,43 @@ def _failure(request: web.Request, mode: str, azure_name: str) -> web.Response:
         return _error(request, 500, ERR_SERVER)
     if mode == "html":
         return web.Response(body=HTML_502, status=502, headers=_headers(request, "text/html"))
+    if mode == "599":  # a status no HTTP specification defines (some proxies' "network connect timeout")
+        return _error(request, 599, ERR_SERVER)
+    if mode == "302":  # a redirect that names no Location
+        return web.Response(body=b"Found", status=302, headers=_headers(request, TEXT_TYPE))
+    if mode == "invalid_json":
+        return web.Response(body=b'{"object": "list", "data": [{"id": ', headers=_headers(request, JSON_TYPE))
+    if mode == "bad_list":
+        return _json(request, {"object": "list", "data": [1, "two", None], "has_more": False})
+    if mode in ("huge", "huge_chunked", "huge_error"):
+        return await _send_huge(request, mode, behaviour.huge_bytes)
     raise AssertionError(f"unhandled fail mode {mode!r}")
 
 
+async def _send_huge(request: web.Request, mode: str, size: int) -> web.StreamResponse:
+    """A valid JSON answer (``huge_error``: a 500 error) of about ``size`` bytes, written in pieces so that a client
+    that stops reading leaves it unfinished (the record is then not ``completed``)."""
+    if mode == "huge_error":
+        status, head, tail = 500, b'{"error": {"code": "InternalServerError", "message": "', b'"}}'
+    else:
+        status, head, tail = 200, b'{"id": "chatcmpl-huge", "object": "chat.completion", "padding": "', b'"}'
+    padding = max(size - len(head) - len(tail), 0)
+    response = web.StreamResponse(status=status, headers=_headers(request, JSON_TYPE))
+    if mode != "huge_chunked":
+        response.content_length = len(head) + padding + len(tail)
+    await response.prepare(request)
+    await response.write(head)
+    block = b"x" * DOWNLOAD_CHUNK
+    for start in range(0, padding, DOWNLOAD_CHUNK):
+        await response.write(block[: min(DOWNLOAD_CHUNK, padding - start)])
+    await response.write(tail)
+    await response.write_eof()
+    return response
+
+
 # --------------------------------------------------------------------------------------------- the simulator
+
+_BEHAVIOUR = web.RequestKey("sim.behaviour", Behaviour)  # the effective behaviour, for the writes after the handler
 
 
 class AzureSimulator:
@@ -2407,9 +2519,14 @@ class AzureSimulator:
                 response = await self._serve(request, record, read, route, scope)
                 if record.aborted:
                     return response
+                behaviour = request.get(_BEHAVIOUR)
                 if not response.prepared:  # write it here so `completed` means "the client has it all"
-                    await response.prepare(request)
-                    await response.write_eof()
+                    if behaviour is not None and behaviour.drip > 0 and isinstance(response, web.Response):
+                        response = await _drip(request, response, behaviour)
+                    else:
+                        _encode(response, behaviour)
+                        await response.prepare(request)
+                        await response.write_eof()
                 record.completed = True
                 return response
             except asyncio.CancelledError:  # aiohttp cancels the handler when the client disconnects
@@ -2439,10 +2556,11 @@ class AzureSimulator:
             behaviour = self.behaviour.for_request(request.headers)
         except ValueError as exc:
             return _error(request, 400, {"code": "SimulatorBadHeader", "message": str(exc)})
+        request[_BEHAVIOUR] = behaviour
         if behaviour.delay > 0:
             await asyncio.sleep(behaviour.delay)
-        if behaviour.fail is not None and behaviour.fail != "abort":
-            return _failure(request, behaviour.fail, route.azure_name)
+        if behaviour.fail in CANNED_FAIL_MODES:
+            return await _failure(request, behaviour.fail, route.azure_name, behaviour)
         body = _request_body(route, read)
         if body is None:
             if route.body != MULTIPART_BODY:

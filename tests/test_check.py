@@ -65,3 +65,23 @@ def test_server_refuses_to_start_on_an_invalid_configuration(tmp_path) -> None:
     assert code == 2
     assert "refusing to start" in stderr
     assert "Duplicate group name detected" in stderr and "MISSING_KEY" in stderr
+
+
+def test_check_shows_every_timeout_and_limit(tmp_path) -> None:
+    config = STANDARD_CONFIG.replace("    read: 2\n", "    read: 2\n    total: 30\n    idle: 15\n    stream: 600\n").replace(
+        "  maxBodyBytes: 65536\n", "  maxBodyBytes: 65536\n  maxResponseBytes: 1048576\n"
+    )
+    result = run_check(config, {**SECRETS, "SIM_URL": "http://127.0.0.1:9"}, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("Timeouts:"))
+    assert "connect 2s, read 2s, total 30s, idle 15s, stream 600s" in line and "max response 1048576 bytes" in line
+
+
+def test_timeouts_and_limits_must_be_positive(tmp_path) -> None:
+    config = STANDARD_CONFIG.replace("    read: 2\n", "    read: 2\n    total: 0\n    idle: -1\n").replace(
+        "  maxBodyBytes: 65536\n", "  maxBodyBytes: 65536\n  maxResponseBytes: 0\n"
+    )
+    result = run_check(config, {**SECRETS, "SIM_URL": "http://127.0.0.1:9"}, tmp_path)
+    assert result.returncode == 1
+    for key in ("gateway.timeouts.total", "gateway.timeouts.idle", "gateway.maxResponseBytes"):
+        assert key in result.stdout, result.stdout

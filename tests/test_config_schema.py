@@ -46,7 +46,8 @@ def test_document_shapes_and_keys() -> None:
         "serverless", "addParams", "dropParams", "forcePrompt", "assistants", "models",
     }  # fmt: skip
     assert set(defs["Gateway"]["properties"]) == {
-        "apiKeys", "allowAnonymous", "timeouts", "maxBodyBytes", "normalizeStreams", "groups", "forwardHeaders",
+        "apiKeys", "allowAnonymous", "timeouts", "maxBodyBytes", "maxResponseBytes", "normalizeStreams", "groups",
+        "forwardHeaders",
     }  # fmt: skip
     assert defs["Gateway"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSettings"}
     group_settings = defs["GroupSettings"]

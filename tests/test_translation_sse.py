@@ -24,3 +24,18 @@ def test_unfinished_event_is_returned_by_rest() -> None:
 def test_event_data_joins_data_lines() -> None:
     assert event_data(b"event: e\ndata: a\ndata: b\n\n") == b"a\nb"
     assert event_data(b": comment\n\n") is None
+
+
+def test_nothing_after_done_is_an_event() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b"data: a\n\nevent: done\ndata: [DONE]\n\ndata: late\n\n") == [
+        b"data: a\n\n", b"event: done\ndata: [DONE]\n\n",
+    ]  # fmt: skip
+    assert splitter.done and splitter.events == 2
+    assert splitter.feed(b"data: later\n\n") == [] and splitter.rest() == b""
+
+
+def test_pending_counts_the_bytes_of_an_unfinished_event() -> None:
+    splitter = EventSplitter()
+    splitter.feed(b"data: a\n\ndata: unfinish")
+    assert splitter.pending == len(b"data: unfinish") and splitter.events == 1

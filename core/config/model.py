@@ -145,8 +145,12 @@ class GatewaySettings:
     api_keys: tuple[CallerKey, ...] = ()
     allow_anonymous: bool = False
     connect_timeout: float = 10.0
-    read_timeout: float = 300.0
+    read_timeout: float = 300.0  # between two reads
+    total_timeout: float = 220.0  # a whole non-streamed answer, and the headers of any answer
+    idle_timeout: float = 300.0  # between two complete events of a streamed answer
+    stream_timeout: float = 1800.0  # a whole streamed answer or download
     max_body_bytes: int = 25 * 1024 * 1024
+    max_response_bytes: int = 128 * 1024 * 1024  # a non-streamed answer, held whole in memory
     # Drop Azure's filter-only stream chunks (empty id, `choices: []` with
     # prompt_filter_results) so clients see OpenAI-shaped streams only.
     normalize_streams: bool = True

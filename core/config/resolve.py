@@ -248,7 +248,11 @@ def resolve_settings(gateway: Gateway) -> GatewaySettings:
         allow_anonymous=gateway.allow_anonymous,
         connect_timeout=gateway.timeouts.connect,
         read_timeout=gateway.timeouts.read,
+        total_timeout=gateway.timeouts.total,
+        idle_timeout=gateway.timeouts.idle,
+        stream_timeout=gateway.timeouts.stream,
         max_body_bytes=gateway.max_body_bytes,
+        max_response_bytes=gateway.max_response_bytes,
         normalize_streams=gateway.normalize_streams,
         forward_headers=tuple(gateway.forward_headers),
     )

@@ -213,6 +213,18 @@ class Timeouts(Section):
 
     connect: float = Field(10.0, gt=0, description="Seconds to connect to the upstream.")
     read: float = Field(300.0, gt=0, description="Seconds to wait for upstream data between reads.")
+    total: float = Field(
+        220.0,
+        gt=0,
+        description=(
+            "Seconds for a whole non-streamed answer, headers and body (under Azure Functions' 230 s front-end "
+            "limit); also how long the response headers of any answer may take."
+        ),
+    )
+    idle: float = Field(300.0, gt=0, description="Seconds allowed between two complete events of a streamed answer.")
+    stream: float = Field(
+        1800.0, gt=0, description="Seconds for a whole streamed answer or byte download, from the request upstream."
+    )
 
 
 API_FLAVORS = ("dated", "v1")
@@ -307,6 +319,15 @@ class Gateway(Section):
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Upstream timeouts.")
     max_body_bytes: int = Field(
         25 * MIB, gt=0, alias="maxBodyBytes", description="Largest request body accepted, in bytes."
+    )
+    max_response_bytes: int = Field(
+        128 * MIB,
+        gt=0,
+        alias="maxResponseBytes",
+        description=(
+            "Largest non-streamed upstream answer the gateway holds in memory, in bytes; a larger one is a 502. "
+            "Streams and downloads are relayed as they come and are not limited."
+        ),
     )
     normalize_streams: bool = Field(
         True,

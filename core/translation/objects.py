@@ -70,19 +70,19 @@ class ObjectStreamTransform:
     """Named-event streams (runs, responses): event names and framing pass unchanged;
     data whose model names a deployment is re-encoded with the public id."""
 
-    __slots__ = ("_splitter", "_public_models", "_on_ids", "usage")
+    __slots__ = ("splitter", "_public_models", "_on_ids", "usage")
 
     def __init__(self, public_models: dict[str, str], on_ids: Callable[[list[str]], None]) -> None:
-        self._splitter = EventSplitter()
+        self.splitter = EventSplitter()
         self._public_models = public_models
         self._on_ids = on_ids
         self.usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._event(event) for event in self._splitter.feed(chunk))
+        return b"".join(self._event(event) for event in self.splitter.feed(chunk))
 
     def finish(self) -> bytes:
-        return self._splitter.rest()
+        return self.splitter.rest()
 
     def _event(self, event: bytes) -> bytes:
         data = event_json(event)

@@ -10,14 +10,19 @@ _SEPARATORS = (b"\n\n", b"\r\n\r\n")
 
 
 class EventSplitter:
-    """Accumulates chunks and returns the complete events they finish."""
+    """Accumulates chunks and returns the complete events they finish, up to `data: [DONE]`:
+    nothing after it belongs to the answer (an upstream may keep the connection open)."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "events", "done")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self.events = 0  # complete events so far
+        self.done = False  # the [DONE] event came
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if self.done:
+            return []
         buffer = self._buffer + chunk if self._buffer else chunk
         events: list[bytes] = []
         start = 0
@@ -25,10 +30,21 @@ class EventSplitter:
             end, sep_len = _next_boundary(buffer, start)
             if end < 0:
                 break
-            events.append(buffer[start : end + sep_len])
+            event = buffer[start : end + sep_len]
+            events.append(event)
             start = end + sep_len
+            if b"[DONE]" in event and event_data(event) == b"[DONE]":
+                self.done = True
+                start = len(buffer)
+                break
         self._buffer = buffer[start:]
+        self.events += len(events)
         return events
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an event not complete yet."""
+        return len(self._buffer)
 
     def rest(self) -> bytes:
         """Bytes of an unfinished event left when the stream ended."""

@@ -42,10 +42,10 @@ def event_json(event: bytes) -> dict[str, Any] | None:
 class StreamRewriter:
     """Turns upstream chunks into the bytes to send the client, event by event."""
 
-    __slots__ = ("_splitter", "_drop_filter_events", "_convert", "usage")
+    __slots__ = ("splitter", "_drop_filter_events", "_convert", "usage")
 
     def __init__(self, *, drop_filter_events: bool, completions_as_chat: bool) -> None:
-        self._splitter = EventSplitter()
+        self.splitter = EventSplitter()
         self._drop_filter_events = drop_filter_events
         self._convert: Callable[[bytes], bytes] | None = (
             _CompletionsToChat().convert if completions_as_chat else None
@@ -54,7 +54,7 @@ class StreamRewriter:
 
     def feed(self, chunk: bytes) -> bytes:
         kept = []
-        for event in self._splitter.feed(chunk):
+        for event in self.splitter.feed(chunk):
             if b'"usage"' in event:
                 self.usage = find_usage(event) or self.usage
             if self._drop_filter_events and is_filter_only(event):
@@ -66,7 +66,7 @@ class StreamRewriter:
 
     def finish(self) -> bytes:
         """Whatever partial event remained when the upstream closed, as is."""
-        return self._splitter.rest()
+        return self.splitter.rest()
 
 
 class _CompletionsToChat:

@@ -1,0 +1,258 @@
+"""An upstream that misbehaves: cut bodies, drips, huge or compressed answers, odd statuses, garbage JSON.
+
+Each test teaches the simulator one misbehaviour (through `sim.behaviour`, the default for every request) and
+checks what a client sees over a real socket: never a short answer that looks whole, never a hung request,
+never a 500, always an OpenAI-shaped error or an aborted transfer.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import orjson
+import pytest
+
+from tests.azure_sim import AzureSimulator
+from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
+from tests.gateway_process import GatewayProcess
+
+TOTAL, IDLE, STREAM, READ = 1.5, 1.5, 1.5, 6
+MAX_RESPONSE_BYTES = 200_000
+FAULTS_CONFIG = (
+    STANDARD_CONFIG.replace(
+        "          text-embedding-3-small:\n",
+        "          tts:\n            deploymentName: tts-dep\n          text-embedding-3-small:\n",
+    )
+    .replace("  azureOpenAI:\n", "  azureOpenAI:\n    assistants: true\n", 1)
+    .replace("      - group: eastus\n", "      - group: eastus\n        assistants: true\n", 1)
+    .replace("    connect: 2\n    read: 2\n", f"    connect: 2\n    read: {READ}\n    total: {TOTAL}\n    idle: {IDLE}\n    stream: {STREAM}\n")
+    .replace("  maxBodyBytes: 65536\n", f"  maxBodyBytes: 65536\n  maxResponseBytes: {MAX_RESPONSE_BYTES}\n")
+)
+AUTH = {"Authorization": f"Bearer {ALICE}"}
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three"}]}
+SPEECH = {"model": "tts", "voice": "alloy", "input": "Hello"}
+
+
+@pytest.fixture(scope="module")
+def faulty(sim: AzureSimulator, start_gateway_session) -> GatewayProcess:
+    return start_gateway_session(FAULTS_CONFIG, {**SECRETS, "SIM_URL": sim.url})
+
+
+@pytest.fixture
+def client(faulty: GatewayProcess) -> httpx.Client:
+    with httpx.Client(base_url=f"{faulty.url}/v1", headers=AUTH, timeout=READ + 4) as client:
+        yield client
+
+
+def error_of(response: httpx.Response) -> dict:
+    body = response.json()
+    assert set(body["error"]) >= {"message", "type", "param", "code"}, body
+    return body["error"]
+
+
+def log_lines_after(gateway: GatewayProcess, mark: int) -> list[str]:
+    return gateway.logs()[mark:].splitlines()
+
+
+def wait_for(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def read_within(response: httpx.Response, seconds: float = READ) -> bytes:
+    """The body, failing the test when it is still coming after `seconds` (a relay that never gives up)."""
+    deadline = time.monotonic() + seconds
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        assert time.monotonic() < deadline, f"still reading after {seconds} s"
+    return body
+
+
+def upload_file(client: httpx.Client, content: bytes) -> str:
+    response = client.post("/files", data={"purpose": "assistants"}, files={"file": ("data.jsonl", content)})
+    assert response.status_code == 200, response.text
+    return response.json()["id"]
+
+
+# ----------------------------------------------------------------------------- 6: cut byte answers
+
+
+@pytest.mark.parametrize("mode", ["truncate_chunked", "truncate_length"])
+@pytest.mark.parametrize("download", ["speech", "file"])
+def test_a_cut_byte_answer_reaches_the_client_as_a_broken_transfer(
+    client: httpx.Client, faulty: GatewayProcess, sim: AzureSimulator, mode: str, download: str
+) -> None:
+    if download == "speech":
+        request = client.build_request("POST", "/audio/speech", json=SPEECH)
+    else:
+        request = client.build_request("GET", f"/files/{upload_file(client, bytes(range(256)) * 4)}/content")
+    sim.behaviour.fail = mode
+    mark = len(faulty.logs())
+    response = client.send(request, stream=True)
+    assert response.status_code == 200
+    with pytest.raises(httpx.RemoteProtocolError):
+        read_within(response)
+    response.close()
+    assert wait_for(lambda: any('"error_code":"upstream_unreachable"' in line for line in log_lines_after(faulty, mark)))
+    # The request's own line, and uvicorn's one-line notice that the response was left unfinished: no traceback.
+    lines = log_lines_after(faulty, mark)
+    assert len(lines) <= 2 and not any("Traceback" in line for line in lines), lines
+
+
+# ----------------------------------------------------------------------------- 7: deadlines
+
+
+def test_a_dripping_non_streamed_answer_ends_in_504_after_the_total_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.drip = 0.2  # a byte every 200 ms: each read arrives well within the read timeout
+    started = time.monotonic()
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 504
+    assert error_of(response)["code"] == "upstream_timeout"
+    assert time.monotonic() - started < READ  # the total deadline, not the (never firing) read timeout
+
+
+def test_headers_later_than_the_total_deadline_are_a_504(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.delay = READ - 1
+    response = client.post("/embeddings", json={"model": "text-embedding-3-small", "input": "x"})
+    assert response.status_code == 504 and error_of(response)["code"] == "upstream_timeout"
+
+
+def test_a_dripping_stream_gets_an_error_event_after_the_idle_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.drip = 0.05  # an event (about 150 bytes) takes several seconds to complete
+    with client.stream("POST", "/chat/completions", json={**CHAT, "stream": True}) as response:
+        assert response.status_code == 200
+        body = read_within(response)
+    events = [e for e in body.split(b"\n\n") if e.strip()]
+    last = orjson.loads(events[-1].removeprefix(b"data: "))
+    assert last["error"]["code"] == "upstream_timeout" and last["error"]["type"] == "api_error"
+
+
+def test_a_dripping_download_is_aborted_after_the_stream_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.drip = 0.1
+    with client.stream("POST", "/audio/speech", json=SPEECH) as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            read_within(response)
+
+
+# ----------------------------------------------------------------------------- 9: bounded memory
+
+
+@pytest.mark.parametrize("mode", ["huge", "huge_chunked"])
+def test_an_answer_beyond_max_response_bytes_is_a_502_without_reading_it(
+    client: httpx.Client, sim: AzureSimulator, mode: str
+) -> None:
+    sim.behaviour.fail = mode  # 32 MiB of JSON
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 502
+    error = error_of(response)
+    assert error["code"] == "upstream_response_too_large" and str(MAX_RESPONSE_BYTES) in error["message"]
+    assert wait_for(lambda: sim.requests[-1].disconnected) and not sim.requests[-1].completed
+
+
+def test_a_huge_error_body_is_read_only_as_far_as_the_message_needs(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.fail = "huge_error"  # 32 MiB
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 500
+    assert len(response.content) < 2048 and error_of(response)["type"] == "api_error"
+    assert wait_for(lambda: sim.requests[-1].disconnected) and not sim.requests[-1].completed
+
+
+# ----------------------------------------------------------------------------- 10: [DONE] ends the stream
+
+
+def test_a_stream_ends_at_done_even_when_the_upstream_keeps_the_connection_open(
+    client: httpx.Client, sim: AzureSimulator
+) -> None:
+    sim.behaviour.fail = "hang_after_done"
+    with client.stream("POST", "/chat/completions", json={**CHAT, "stream": True}, timeout=STREAM + 1) as response:
+        body = read_within(response)
+    events = [e for e in body.split(b"\n\n") if e.strip()]
+    assert events[-1] == b"data: [DONE]" and b'"error"' not in body
+    assert wait_for(lambda: sim.requests[-1].disconnected)  # the upstream connection was let go
+
+
+# ----------------------------------------------------------------------------- 11: encodings, statuses
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compressed_json_answer_is_decoded(client: httpx.Client, sim: AzureSimulator, encoding: str) -> None:
+    sim.behaviour.encoding = encoding
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 200 and "content-encoding" not in response.headers
+    assert orjson.loads(response.content)["choices"][0]["message"]["content"] == "Echo: one two three"
+
+
+def test_a_compressed_stream_is_decoded(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.encoding = "gzip"
+    with client.stream("POST", "/chat/completions", json={**CHAT, "stream": True}) as response:
+        assert "content-encoding" not in response.headers
+        body = read_within(response)
+    events = [e.removeprefix(b"data: ") for e in body.split(b"\n\n") if e.strip()]
+    assert events[-1] == b"[DONE]"
+    chunks = [orjson.loads(e) for e in events[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "Echo: one two three"
+
+
+def test_a_compressed_download_keeps_its_content_encoding(client: httpx.Client, sim: AzureSimulator) -> None:
+    plain = client.post("/audio/speech", json=SPEECH).content
+    sim.behaviour.encoding = "gzip"
+    response = client.post("/audio/speech", json=SPEECH)
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.content == plain  # httpx decoded it, as any client does
+
+
+def test_a_compressed_error_body_is_decoded(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.fail, sim.behaviour.encoding = "500", "gzip"
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 500 and error_of(response)["code"] == "InternalServerError"
+
+
+def test_an_encoding_the_gateway_cannot_decode_is_a_502(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.encoding = "x-unknown"
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 502 and error_of(response)["code"] == "upstream_bad_response"
+
+
+def test_a_rewritten_html_error_is_labelled_json(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.fail = "html"
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 502 and response.headers["content-type"] == "application/json"
+    assert error_of(response)["code"] == "502"
+
+
+@pytest.mark.parametrize("mode", ["599", "302"])
+def test_a_non_standard_status_or_a_redirect_is_a_502(client: httpx.Client, sim: AzureSimulator, mode: str) -> None:
+    sim.behaviour.fail = mode
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 502 and error_of(response)["code"] == "upstream_bad_response"
+    assert mode in error_of(response)["message"]
+
+
+# ----------------------------------------------------------------------------- 8b: garbage JSON
+
+
+@pytest.mark.parametrize("mode", ["invalid_json", "bad_list"])
+def test_a_garbage_list_page_is_a_502(client: httpx.Client, sim: AzureSimulator, mode: str) -> None:
+    sim.behaviour.fail = mode
+    response = client.get("/files")
+    assert response.status_code == 502 and error_of(response)["code"] == "upstream_bad_response"
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/chat/completions", {**CHAT, "model": "gpt-instruct"}),  # forcePrompt: the completion becomes a chat one
+        ("/assistants", {"model": "gpt-4o"}),
+    ],
+)
+def test_a_garbage_json_answer_is_a_502(client: httpx.Client, sim: AzureSimulator, path: str, body: dict) -> None:
+    sim.behaviour.fail = "invalid_json"
+    response = client.post(path, json=body)
+    assert response.status_code == 502 and error_of(response)["code"] == "upstream_bad_response"
