@@ -25,6 +25,8 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 COLLECTION = ["GET", "POST"]
 ITEM = ["GET", "POST", "DELETE"]
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+# Resource-scoped APIs: a collection route and one for everything below it, per family.
+RESOURCE_FAMILIES = ("assistants", "threads", "vector_stores", "files", "batches", "responses")
 
 # (function name, route template, methods, handler). The worker identifies a function by
 # its name, so each is unique. The catch-all comes last: it has the lowest precedence on
@@ -42,23 +44,19 @@ ROUTES: list[tuple[str, str, list[str], Handler]] = [
     ("audio_transcriptions", "v1/audio/transcriptions", ["POST"], surface.audio_transcriptions),
     ("audio_translations", "v1/audio/translations", ["POST"], surface.audio_translations),
     ("audio_speech", "v1/audio/speech", ["POST"], surface.audio_speech),
-    ("assistants", "v1/assistants", COLLECTION, surface.resources),
-    ("assistants_item", "v1/assistants/{*rest}", ITEM, surface.resources),
-    ("threads", "v1/threads", COLLECTION, surface.resources),
-    ("threads_item", "v1/threads/{*rest}", ITEM, surface.resources),
-    ("vector_stores", "v1/vector_stores", COLLECTION, surface.resources),
-    ("vector_stores_item", "v1/vector_stores/{*rest}", ITEM, surface.resources),
-    ("files", "v1/files", COLLECTION, surface.resources),
-    ("files_item", "v1/files/{*rest}", ITEM, surface.resources),
-    ("batches", "v1/batches", COLLECTION, surface.resources),
-    ("batches_item", "v1/batches/{*rest}", ITEM, surface.resources),
-    ("responses", "v1/responses", COLLECTION, surface.resources),
-    ("responses_item", "v1/responses/{*rest}", ITEM, surface.resources),
+    *(
+        entry
+        for family in RESOURCE_FAMILIES
+        for entry in (
+            (family, f"v1/{family}", COLLECTION, surface.resources),
+            (f"{family}_item", f"v1/{family}/{{*rest}}", ITEM, surface.resources),
+        )
+    ),
     ("unknown_route", "{*path}", ANY_METHOD, surface.unknown_route),
 ]
 
 
-def function(handler: Handler) -> Handler:
+def as_function(handler: Handler) -> Handler:
     """The handler as the worker will run it: it binds the trigger to the parameter named `req`,
     reads both annotations (the extension's Request and Response mean an HTTP stream), and awaits
     only a coroutine function. Defined here, without `from __future__ import annotations`, so the
@@ -71,4 +69,4 @@ def function(handler: Handler) -> Handler:
 
 
 for name, route, methods, handler in ROUTES:
-    app.function_name(name)(app.route(route=route, methods=methods)(function(handler)))
+    app.function_name(name)(app.route(route=route, methods=methods)(as_function(handler)))
