@@ -3,6 +3,7 @@
 #               Azure OpenAI simulator started alongside (no Azure account needed).
 # `make test` - install into .venv and run every test.
 # `make bench` - measure added latency, throughput, CPU, memory (see bench/README.md).
+# `make lock` - pin requirements.txt (what Azure installs) from requirements.in.
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,8 +15,12 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7071
 export LOCAL_SIM_PORT ?= 8081
+# The Function App's Python (infra/main.bicep's pythonVersion); Flex Consumption runs Linux.
+LOCK_PYTHON := 3.11
+# `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest version requirements.in allows.
+LOCK_FLAGS ?=
 
-.PHONY: install run test check bench schema clean
+.PHONY: install run test check bench schema lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +60,11 @@ bench: install
 
 schema: install
 	$(BIN)/python -m core schema > config/schema.json
+
+# Keeps the current pins where requirements.in still allows them, so a new dependency moves only what it must.
+lock: install
+	$(BIN)/uv pip compile requirements.in -o requirements.txt --python-version $(LOCK_PYTHON) \
+	  --python-platform linux --custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .cache

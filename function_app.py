@@ -1,13 +1,18 @@
 """Azure Functions entry point (Python v2 model with the HTTP-streams extension).
 
-Thin on purpose: it declares the routes and hands each request to core.surface.
-The local host (`python -m core serve`) reads this same route table.
+Thin on purpose: one table of routes, each handed to a handler in core.surface.
+The local host (`python -m core serve`) serves the same functions, read back with
+`app.get_functions()`.
 """
+
+from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 from core import gateway, surface
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 # Never let the import fail: the host would index no functions and every route, /health
 # included, would answer 404 until a restart. The configuration loads in the background
@@ -17,129 +22,51 @@ gateway.start_in_background()
 # Callers authenticate to the gateway itself (gateway.apiKeys), not with function keys.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
+COLLECTION = ["GET", "POST"]
+ITEM = ["GET", "POST", "DELETE"]
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+# Resource-scoped APIs: a collection route and one for everything below it, per family.
+RESOURCE_FAMILIES = ("assistants", "threads", "vector_stores", "files", "batches", "responses")
 
-@app.route(route="health", methods=["GET"])
-async def health(req: Request) -> Response:
-    return await surface.health(req)
-
-
-@app.route(route="v1/models", methods=["GET"])
-async def list_models(req: Request) -> Response:
-    return await surface.list_models(req)
-
-
-@app.route(route="v1/models/{id}", methods=["GET"])
-async def get_model(req: Request) -> Response:
-    return await surface.get_model(req)
-
-
-@app.route(route="v1/chat/completions", methods=["POST"])
-async def chat_completions(req: Request) -> Response:
-    return await surface.chat_completions(req)
-
-
-@app.route(route="v1/completions", methods=["POST"])
-async def completions(req: Request) -> Response:
-    return await surface.completions(req)
-
-
-@app.route(route="v1/embeddings", methods=["POST"])
-async def embeddings(req: Request) -> Response:
-    return await surface.embeddings(req)
-
-
-@app.route(route="v1/engines/{model}/embeddings", methods=["POST"])
-async def engine_embeddings(req: Request) -> Response:
-    return await surface.engine_embeddings(req)
+# (function name, route template, methods, handler). The worker identifies a function by
+# its name, so each is unique. The catch-all comes last: it has the lowest precedence on
+# both hosts, so unknown paths and methods get an OpenAI-shaped 404, not the host's empty one.
+ROUTES: list[tuple[str, str, list[str], Handler]] = [
+    ("health", "health", ["GET"], surface.health),
+    ("list_models", "v1/models", ["GET"], surface.list_models),
+    ("get_model", "v1/models/{id}", ["GET"], surface.get_model),
+    ("chat_completions", "v1/chat/completions", ["POST"], surface.chat_completions),
+    ("completions", "v1/completions", ["POST"], surface.completions),
+    ("embeddings", "v1/embeddings", ["POST"], surface.embeddings),
+    ("engine_embeddings", "v1/engines/{model}/embeddings", ["POST"], surface.engine_embeddings),
+    ("image_generations", "v1/images/generations", ["POST"], surface.image_generations),
+    ("image_edits", "v1/images/edits", ["POST"], surface.image_edits),
+    ("audio_transcriptions", "v1/audio/transcriptions", ["POST"], surface.audio_transcriptions),
+    ("audio_translations", "v1/audio/translations", ["POST"], surface.audio_translations),
+    ("audio_speech", "v1/audio/speech", ["POST"], surface.audio_speech),
+    *(
+        entry
+        for family in RESOURCE_FAMILIES
+        for entry in (
+            (family, f"v1/{family}", COLLECTION, surface.resources),
+            (f"{family}_item", f"v1/{family}/{{*rest}}", ITEM, surface.resources),
+        )
+    ),
+    ("unknown_route", "{*path}", ANY_METHOD, surface.unknown_route),
+]
 
 
+def as_function(handler: Handler) -> Handler:
+    """The handler as the worker will run it: it binds the trigger to the parameter named `req`,
+    reads both annotations (the extension's Request and Response mean an HTTP stream), and awaits
+    only a coroutine function. Defined here, without `from __future__ import annotations`, so the
+    worker's typing.get_type_hints resolves them."""
 
-@app.route(route="v1/images/generations", methods=["POST"])
-async def image_generations(req: Request) -> Response:
-    return await surface.image_generations(req)
+    async def run(req: Request) -> Response:
+        return await handler(req)
 
-
-@app.route(route="v1/images/edits", methods=["POST"])
-async def image_edits(req: Request) -> Response:
-    return await surface.image_edits(req)
-
-
-@app.route(route="v1/audio/transcriptions", methods=["POST"])
-async def audio_transcriptions(req: Request) -> Response:
-    return await surface.audio_transcriptions(req)
+    return run
 
 
-@app.route(route="v1/audio/translations", methods=["POST"])
-async def audio_translations(req: Request) -> Response:
-    return await surface.audio_translations(req)
-
-
-@app.route(route="v1/audio/speech", methods=["POST"])
-async def audio_speech(req: Request) -> Response:
-    return await surface.audio_speech(req)
-
-
-@app.route(route="v1/assistants", methods=["GET", "POST"])
-async def assistants(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/assistants/{*rest}", methods=["GET", "POST", "DELETE"])
-async def assistants_item(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/threads", methods=["GET", "POST"])
-async def threads(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/threads/{*rest}", methods=["GET", "POST", "DELETE"])
-async def threads_item(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/vector_stores", methods=["GET", "POST"])
-async def vector_stores(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/vector_stores/{*rest}", methods=["GET", "POST", "DELETE"])
-async def vector_stores_item(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/files", methods=["GET", "POST"])
-async def files(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/files/{*rest}", methods=["GET", "POST", "DELETE"])
-async def files_item(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/batches", methods=["GET", "POST"])
-async def batches(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/batches/{*rest}", methods=["GET", "POST", "DELETE"])
-async def batches_item(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/responses", methods=["GET", "POST"])
-async def responses(req: Request) -> Response:
-    return await surface.resources(req)
-
-
-@app.route(route="v1/responses/{*rest}", methods=["GET", "POST", "DELETE"])
-async def responses_item(req: Request) -> Response:
-    return await surface.resources(req)
-
-# Declared last: the catch-all has the lowest precedence on both hosts, so unknown
-# paths and methods get an OpenAI-shaped 404 instead of the host's empty one.
-@app.route(route="{*path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-async def unknown_route(req: Request) -> Response:
-    return await surface.unknown_route(req)
+for name, route, methods, handler in ROUTES:
+    app.function_name(name)(app.route(route=route, methods=methods)(as_function(handler)))

@@ -42,10 +42,6 @@ class Authenticator:
     def __init__(self, settings: GatewaySettings) -> None:
         self._keys = [(k.key.encode(), k) for k in settings.api_keys]
 
-    @property
-    def uses_keys(self) -> bool:
-        return bool(self._keys)
-
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
         presented = presented_key(headers)
         if not self._keys:

@@ -281,7 +281,7 @@ def test_model_set_to_false_is_not_served() -> None:
 
 def test_gateway_defaults() -> None:
     config = load(one_group("instanceName: i\ndeploymentName: d\nversion: v"))
-    assert config.settings == GatewaySettings(allow_anonymous=True)
+    assert config.settings == GatewaySettings()
 
 
 def test_gateway_settings() -> None:
@@ -305,7 +305,6 @@ def test_gateway_settings() -> None:
             CallerKey("alice", "alice-key", None),
             CallerKey("bob", "bob-key", frozenset({"b"}), resources=False),  # limited to models: opt-in only
         ),
-        allow_anonymous=False,
         connect_timeout=2.5,
         read_timeout=60.0,
         max_body_bytes=1048576,

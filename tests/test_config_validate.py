@@ -252,7 +252,7 @@ def test_no_open_relay() -> None:
 
 
 def test_open_relay_allowed_explicitly_or_closed_by_caller_keys() -> None:
-    assert load(KEYED_GROUPS + ANONYMOUS).settings.allow_anonymous is True
+    assert load(KEYED_GROUPS + ANONYMOUS).settings.api_keys == ()
     keyed = load(KEYED_GROUPS + "gateway:\n  apiKeys:\n    - {name: alice, key: s3cret}\n")
     assert keyed.settings.api_keys[0].name == "alice"
 

@@ -15,6 +15,8 @@ import pytest
 import tree_sitter
 import tree_sitter_bicep
 
+from tests.function_index import function_index
+
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
@@ -149,13 +151,10 @@ def test_the_app_is_what_the_flex_python_runtime_expects() -> None:
     tree = ast.parse((ROOT / "function_app.py").read_text())
     imports = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     assert ("azurefunctions.extensions.http.fastapi", "Request") in imports  # HTTP streams, not the buffering ASGI bridge
-    handlers = [
-        n for n in tree.body if isinstance(n, ast.AsyncFunctionDef)
-        and any(isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "route" for d in n.decorator_list)
-    ]
-    assert handlers and all(
-        isinstance(h.args.args[0].annotation, ast.Name) and h.args.args[0].annotation.id == "Request" for h in handlers
-    ), "every HTTP function must take the streams extension's Request"
+    functions = function_index()["functions"]
+    assert functions and all(f["request_is_a_stream"] for f in functions), (
+        "every HTTP function must take the streams extension's Request"
+    )
     functionapp = "\n".join(p.read_text() for p in BICEP_FILES)
     assert re.search(r"name:\s*'python'", functionapp) and "FlexConsumption" in functionapp
     assert re.search(r"allowed\(\[\s*'3\.11'\s*'3\.12'\s*\]\)|'3\.11'\s*,?\s*'3\.12'", functionapp.replace("\n", " "))
@@ -320,16 +319,13 @@ NOT_UPSTREAM = {"health", "v1/models", "{*path}"}  # answered by the gateway its
 
 
 def _route_families() -> set[str]:
-    tree = ast.parse((ROOT / "function_app.py").read_text())
-    routes = {
-        kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "route"
-        for kw in node.keywords if kw.arg == "route" and isinstance(kw.value, ast.Constant)
-    }
+    routes = {f["route"] for f in function_index()["functions"]}
     return {"/".join(r.split("/")[:2]) for r in routes if not any(r.startswith(n) for n in NOT_UPSTREAM)}
 
 
 def test_the_apps_openai_role_covers_every_route_family_it_serves() -> None:
     families = _route_families()
+    assert {"v1/chat", "v1/assistants"} <= families
     assert families - set(ROUTE_FAMILY_ROLE) == set(), "new route family: say which OpenAI role it needs"
     roles = (INFRA / "modules" / "roles.bicep").read_text()
     opening = re.search(r"resource appOpenAi\w* 'Microsoft.Authorization/roleAssignments@[^']+' = if \(grantOpenAi\) \{", roles)

@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 # Operations a deployment-scoped request can target, as they appear after
 # `/openai/deployments/{deployment}/` (Azure) or after `/v1/` (OpenAI).
-Operation = Literal["chat/completions", "completions", "embeddings"]
 KNOWN_OPERATIONS: tuple[str, ...] = ("chat/completions", "completions", "embeddings")
 
 # How the gateway authenticates to the upstream.
@@ -143,7 +142,6 @@ class GatewaySettings:
     """The project's own settings (the top-level `gateway:` key)."""
 
     api_keys: tuple[CallerKey, ...] = ()
-    allow_anonymous: bool = False
     connect_timeout: float = 10.0
     read_timeout: float = 300.0  # between two reads
     total_timeout: float = 220.0  # a whole non-streamed answer, and the headers of any answer

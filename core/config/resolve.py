@@ -245,7 +245,6 @@ def resolve_settings(gateway: Gateway) -> GatewaySettings:
             )
             for caller in gateway.api_keys
         ),
-        allow_anonymous=gateway.allow_anonymous,
         connect_timeout=gateway.timeouts.connect,
         read_timeout=gateway.timeouts.read,
         total_timeout=gateway.timeouts.total,
