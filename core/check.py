@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TextIO
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from core.config.model import Backend, ResourceBackend, RuntimeConfig
 from core.config.provider import load_config
 from core.config.redaction import redact

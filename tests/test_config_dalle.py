@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from core.config.provider import load_config
 from core.config.model import Backend
 from tests.config_text import load, problems

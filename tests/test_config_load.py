@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config.load import NO_CONFIGURATION, ConfigError
+from core.config import ConfigError
+from core.config.load import NO_CONFIGURATION
 from core.config.provider import load_config
 from tests.config_text import load, problems
 

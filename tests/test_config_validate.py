@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from tests.config_text import load, problems
 
 ANONYMOUS = "gateway:\n  allowAnonymous: true\n"

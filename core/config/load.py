@@ -8,13 +8,14 @@ Every stage adds to one list of problems; a single ConfigError reports them all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
 
+from . import ConfigError
 from .env import EnvReferences
 from .secrets import SecretResolver, resolve_document
 from .model import Backend, Route, RuntimeConfig
@@ -40,15 +41,6 @@ NO_CONFIGURATION = (
     "No configuration: set CONFIG_PATH to a librechat.yaml / gateway config, or "
     "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_MODEL_MAPPER (stulzq mode)."
 )
-
-
-class ConfigError(Exception):
-    """An unusable configuration, with every problem found (and the warnings so far)."""
-
-    def __init__(self, problems: Iterable[str], warnings: Iterable[str] = ()) -> None:
-        self.problems = list(dict.fromkeys(problems))  # each message once, first-seen order
-        self.warnings = list(warnings)
-        super().__init__("\n".join(self.problems))
 
 
 # -- entry points ---------------------------------------------------------------------
