@@ -170,6 +170,14 @@ class Group(Section):
     def assistants_for(self, model: ModelSpec | bool) -> bool:
         return self.assistants or (isinstance(model, ModelSpec) and bool(model.assistants))
 
+    def assistants_deployments(self) -> dict[str, str]:
+        """Public model id -> deployment for the assistants-capable models, in file order."""
+        return {
+            model: self.deployment_for(spec) or ""
+            for model, spec in self.served_models().items()
+            if self.assistants_for(spec)
+        }
+
 
 class Endpoint(Section):
     """LibreChat's `endpoints.azureOpenAI` section."""

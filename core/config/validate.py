@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
+from .api_versions import ASSISTANTS_MIN_DATE, preview_date
+from .azure_urls import resource_root, url_problem
 from .env import has_unresolved
 from .model import Route
-from .resolve import ASSISTANTS_MIN_DATE, assistants_models, preview_date, resource_root
 from .schema import API_FLAVORS, AUTH_MODES, Endpoint, Gateway, Group, ModelSpec, upstream_auth
 
 
@@ -45,7 +45,7 @@ def validation_warnings(endpoint: Endpoint, gateway: Gateway) -> list[str]:
     warnings = []
     if not endpoint.assistants:
         for group in endpoint.groups:
-            if assistants_models(group) and not group.serverless:
+            if group.assistants_deployments() and not group.serverless:
                 warnings.append(
                     f'Group "{group.group}" sets "assistants: true" (on the group or a model), but the '
                     'azureOpenAI endpoint does not, so it is ignored: set "assistants: true" on the '
@@ -59,7 +59,7 @@ def validation_warnings(endpoint: Endpoint, gateway: Gateway) -> list[str]:
         where = f"gateway.groups.{name}.assistantsVersion"
         if settings.api == "v1":
             warnings.append(f'{where} is ignored: group "{name}" uses api: v1, which takes no api-version.')
-        elif not (endpoint.assistants and assistants_models(group)):
+        elif not (endpoint.assistants and group.assistants_deployments()):
             warnings.append(f'{where} is ignored: group "{name}" does not serve the Assistants API.')
     return warnings
 
@@ -116,16 +116,6 @@ def base_url_problems(group: Group) -> list[str]:
     return [f'Group "{group.group}" baseURL {reason}.'] if reason else []
 
 
-def url_problem(url: str) -> str | None:
-    """Why `url` cannot be an upstream base (Backend.url() appends the operation and `?api-version`)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return "is not an http:// or https:// URL"
-    if parts.query or parts.fragment:
-        return "has a query string or fragment, but the gateway adds ?api-version= itself"
-    return None
-
-
 def assistants_problems(endpoint: Endpoint) -> list[str]:
     problems = serverless_assistants_problems(endpoint.groups)
     if not endpoint.assistants:
@@ -147,7 +137,7 @@ def serverless_assistants_problems(groups: list[Group]) -> list[str]:
         f'Group "{group.group}" is serverless but sets "assistants: true" (on the group or a model): '
         "serverless endpoints do not serve the Assistants API."
         for group in groups
-        if group.serverless and assistants_models(group)
+        if group.serverless and group.assistants_deployments()
     ]
 
 
@@ -220,7 +210,7 @@ def resource_root_problems(endpoint: Endpoint, gateway: Gateway) -> list[str]:
             deployments = [group.deployment_for(spec) for spec in group.served_models().values()]
             if any(d and resource_root(group, d) is None for d in deployments):
                 needs.append("uses api: v1 (/openai/v1/...)")
-        assistants = assistants_models(group)
+        assistants = group.assistants_deployments()
         if endpoint.assistants and assistants:
             first = next(iter(assistants.values()))
             if first and resource_root(group, first) is None:
