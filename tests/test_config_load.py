@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.config import ConfigError
+from core.config.api_versions import API_VERSION_FORMS
 from core.config.load import NO_CONFIGURATION
 from core.config.provider import load_config
 from tests.config_text import load, problems
@@ -138,7 +139,7 @@ def test_type_errors_have_paths_and_are_all_reported() -> None:
         "endpoints.azureOpenAI.groups[1].models.y.deploymentName: Input should be a valid string",
         "endpoints.azureOpenAI.groups[1].models.z: "
         "Input should be true or a mapping with deploymentName / version / assistants",
-        "gateway.allowAnonymous: Input should be a valid boolean, unable to interpret input",
+        "gateway.allowAnonymous: Input should be a valid boolean",
         "gateway.timeouts.read: Input should be greater than 0",
     ]
 
@@ -171,7 +172,6 @@ def test_env_references_anywhere_in_strings() -> None:
             instanceName: "${PREFIX}-eastus"
             deploymentName: "${DEP}"
             version: "${VER}"
-            serverless: "${OFF}"
             addParams: {user: "team-${TEAM}"}
             models: {gpt-4o: true}
         gateway:
@@ -183,7 +183,6 @@ def test_env_references_anywhere_in_strings() -> None:
             "PREFIX": "contoso",
             "DEP": "d",
             "VER": "2024-10-21",
-            "OFF": "false",
             "TEAM": "x",
             "MAX": "100",
         },
@@ -199,8 +198,8 @@ def test_each_missing_variable_is_reported_once_and_empty_counts_as_missing() ->
     found = problems(
         """
         groups:
-          - {group: a, apiKey: "${KEY}", instanceName: "${A}", deploymentName: d, version: v, models: {m: true}}
-          - {group: b, apiKey: "${KEY}", instanceName: "${B}", deploymentName: d, version: v, models: {n: true}}
+          - {group: a, apiKey: "${KEY}", instanceName: "${A}", deploymentName: d, version: 2024-10-21, models: {m: true}}
+          - {group: b, apiKey: "${KEY}", instanceName: "${B}", deploymentName: d, version: 2024-10-21, models: {n: true}}
         gateway: {allowAnonymous: true}
         """,
         {"A": "a", "KEY": ""},
@@ -227,7 +226,7 @@ def test_unknown_keys_are_warnings_with_paths() -> None:
                 instanceName: inst
                 deploymentname: oops
                 deploymentName: dep
-                version: v
+                version: 2024-10-21
                 models:
                   gpt-4o: {deploymentName: d, verison: x}
           custom: []
@@ -253,7 +252,7 @@ def test_duplicate_yaml_keys_are_warned() -> None:
           - group: g
             apiKey: k
             instanceName: i
-            version: v
+            version: 2024-10-21
             models:
               gpt-4o: {deploymentName: first}
               gpt-4o: {deploymentName: second}
@@ -354,6 +353,18 @@ def test_stulzq_env_mode_malformed_mapper() -> None:
         'AZURE_OPENAI_MODEL_MAPPER entry "a=b=c" is not of the form openai-model=azure-deployment.',
         'Duplicate model name detected: "gpt-4". Model names must be unique across groups.',
     ]
+
+
+def test_stulzq_env_mode_api_version_must_be_an_api_version() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            {
+                "AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com",
+                "AZURE_OPENAI_MODEL_MAPPER": "gpt-4=gpt-4",
+                "AZURE_OPENAI_API_VER": "2024-02",
+            }
+        )
+    assert caught.value.problems == [f'AZURE_OPENAI_API_VER "2024-02" is not an api-version: {API_VERSION_FORMS}']
 
 
 def test_stulzq_env_mode_without_mapper() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import ConfigError
+from .api_versions import API_VERSION_FORMS, is_api_version
 from .azure_urls import url_problem
 from .model import Backend, Route
 from .schema import Endpoint, Group, StulzqFile
@@ -48,6 +49,9 @@ def dalle_env_routes(
                 f"the {prefix}_* environment settings are ignored."
             )
             continue
+        if not is_api_version(version):
+            problems.append(version_problem(version_var, version))
+            continue
         why = f"{version_var} is set (LibreChat's Azure DALL-E {n})"
         base_url = environ.get(url_var, "").strip()
         key = environ.get(key_var, "").strip() or environ.get("DALLE_API_KEY", "").strip()
@@ -80,6 +84,10 @@ def dalle_env_routes(
     return routes, problems, warnings
 
 
+def version_problem(variable: str, version: str) -> str:
+    return f'{variable} "{version}" is not an api-version: {API_VERSION_FORMS}'
+
+
 # -- stulzq ---------------------------------------------------------------------------------
 
 
@@ -91,6 +99,8 @@ def stulzq_env_endpoint(environ: Mapping[str, str]) -> Endpoint:
     reason = url_problem(endpoint_url)
     if reason:
         problems.append(f"AZURE_OPENAI_ENDPOINT {reason} (e.g. https://my-resource.openai.azure.com/).")
+    if not is_api_version(version):
+        problems.append(version_problem("AZURE_OPENAI_API_VER", version))
     mapping, mapper_problems = parse_model_mapper(environ.get("AZURE_OPENAI_MODEL_MAPPER", ""))
     problems += mapper_problems
     if not mapping and not mapper_problems:

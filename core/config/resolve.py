@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import cast
 
 from .api_versions import (
     ASSISTANTS_MIN_DATE,
@@ -12,9 +11,8 @@ from .api_versions import (
     newest_preview,
 )
 from .azure_urls import deployment_url, resource_root
-from .model import Backend, CallerKey, Flavor, GatewaySettings, ResourceBackend, Route, RuntimeConfig
+from .model import Backend, CallerKey, GatewaySettings, ResourceBackend, Route, RuntimeConfig
 from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec, upstream_auth
-
 
 
 def resolve(
@@ -48,7 +46,7 @@ def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[s
 
 def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettings | None = None) -> Backend:
     settings = settings or GroupSettings()
-    flavor = flavor_of(settings)
+    flavor = settings.api
     api_version = group.version_for(model) or None
     if group.serverless:
         deployment = None
@@ -74,10 +72,6 @@ def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettin
         assistants=group.assistants_for(model),
         flavor=flavor,
     )
-
-
-def flavor_of(settings: GroupSettings) -> Flavor:
-    return cast(Flavor, settings.api)  # validate.py has checked it is "dated" or "v1"
 
 
 def _validated_root(group: Group, deployment: str) -> str:
@@ -116,7 +110,7 @@ def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBac
         if not deployments or group.serverless:
             continue
         settings = gateway.group_settings(group.group)
-        flavor = flavor_of(settings)
+        flavor = settings.api
         root = _validated_root(group, next(iter(deployments.values())))
         public_models: dict[str, str] = {}
         for model, deployment in deployments.items():

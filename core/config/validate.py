@@ -10,11 +10,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 
-from .api_versions import ASSISTANTS_MIN_DATE, preview_date
 from .azure_urls import resource_root, url_problem
 from .env import has_unresolved
 from .model import Route
-from .schema import API_FLAVORS, AUTH_MODES, Endpoint, Gateway, Group, ModelSpec, upstream_auth
+from .schema import Endpoint, Gateway, Group, ModelSpec, upstream_auth
 
 
 def validate(
@@ -152,16 +151,12 @@ def group_settings_problems(endpoint: Endpoint, gateway: Gateway) -> list[str]:
         group = groups.get(name)
         if group is None:
             problems.append(f"{where}: {_no_such_group(name, list(groups))}")
-        if settings.api not in API_FLAVORS:
-            problems.append(f'{where}.api is "{settings.api}"; expected "dated" (the default) or "v1".')
-        elif settings.api == "v1" and group is not None and group.serverless:
+        if settings.api == "v1" and group is not None and group.serverless:
             problems.append(
                 f'{where}.api is "v1", but group "{name}" is serverless: a serverless endpoint has no '
                 "/openai/v1 API. Remove the setting."
             )
-        if settings.auth not in AUTH_MODES:
-            problems.append(f'{where}.auth is "{settings.auth}"; expected "key" (the default) or "entra".')
-        elif settings.auth == "entra" and group is not None:
+        if settings.auth == "entra" and group is not None:
             if group.api_key:
                 problems.append(
                     f'{where}.auth is "entra", but group "{name}" also sets an apiKey: use one or the other.'
@@ -169,15 +164,6 @@ def group_settings_problems(endpoint: Endpoint, gateway: Gateway) -> list[str]:
             if group.serverless:
                 problems.append(
                     f'{where}.auth is "entra", but group "{name}" is serverless: serverless endpoints take keys.'
-                )
-        version = settings.assistants_version
-        if version is not None:
-            day = preview_date(version)
-            if day is None or day < ASSISTANTS_MIN_DATE:
-                problems.append(
-                    f'{where}.assistantsVersion "{version}" is not an Assistants api-version: expected a '
-                    f'YYYY-MM-DD-preview version dated {ASSISTANTS_MIN_DATE.isoformat()} or later '
-                    '(e.g. "2025-04-01-preview").'
                 )
     return problems
 
@@ -264,18 +250,14 @@ def caller_key_problems(gateway: Gateway, served: set[str]) -> list[str]:
     for index, caller in enumerate(gateway.api_keys):
         where = f"gateway.apiKeys[{index}]"
         # Keys are secrets: messages point at entries, never print a key.
-        if not caller.key.strip():
-            problems.append(f"{where}.key is empty.")
-        elif caller.key in keys:
+        if caller.key in keys:
             problems.append(
                 f"{where}.key is the same as gateway.apiKeys[{keys[caller.key]}].key; "
                 "every caller key must be unique."
             )
         else:
             keys[caller.key] = index
-        if not caller.name.strip():
-            problems.append(f"{where}.name is empty.")
-        elif caller.name in names:
+        if caller.name in names:
             problems.append(
                 f'{where}.name "{caller.name}" is already used by gateway.apiKeys[{names[caller.name]}]; '
                 "caller names must be unique."
