@@ -60,12 +60,17 @@ gateway:
     sls: {api: v1, assistantsVersion: "2024-01-01-preview"}
 """
     )
+    # Schema errors first, then the rules, which still run on the rest.
     assert found == [
         "gateway.groups.sweden.api: Input should be 'dated' or 'v1'",
         'gateway.groups.sweden.assistantsVersion: "2024-02-01" is not an Assistants api-version: expected a '
         'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").',
         'gateway.groups.sls.assistantsVersion: "2024-01-01-preview" is not an Assistants api-version: expected a '
         'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").',
+        'gateway.groups.swedn: there is no group "swedn" in the azureOpenAI groups (did you mean "sweden"?).',
+        'gateway.groups.norway: there is no group "norway" in the azureOpenAI groups ("sweden", "sls").',
+        'gateway.groups.sls.api is "v1", but group "sls" is serverless: a serverless endpoint has no '
+        "/openai/v1 API. Remove the setting.",
     ]
 
 
@@ -245,7 +250,8 @@ def test_v1_without_a_derivable_resource_root(base_url: str) -> None:
 def test_v1_with_a_base_url_naming_another_deployment() -> None:
     group = 'instanceName: r\nbaseURL: "https://r.openai.azure.com/openai/deployments/one"\nversion: 2024-10-21'
     found = problems(config_with(group, "{api: v1}", models="a: {deploymentName: one}\n      b: {deploymentName: two}"))
-    assert len(found) == 1 and found[0].startswith('Group "g" uses api: v1')
+    # Reported once: the literal baseURL cannot serve "two", whatever the API flavour.
+    assert len(found) == 1 and found[0].startswith('Group "g" baseURL names the deployment "one"')
 
 
 def test_root_is_not_checked_for_an_already_reported_base_url() -> None:
@@ -287,7 +293,12 @@ def test_entra_settings_problems() -> None:
             odd: {auth: certificate}
         """
     )
-    assert found == ["gateway.groups.odd.auth: Input should be 'key' or 'entra'"]
+    assert found == [
+        "gateway.groups.odd.auth: Input should be 'key' or 'entra'",
+        'gateway.groups.keyed.auth is "entra", but group "keyed" also sets an apiKey: use one or the other.',
+        'gateway.groups.sls.auth is "entra", but group "sls" also sets an apiKey: use one or the other.',
+        'gateway.groups.sls.auth is "entra", but group "sls" is serverless: serverless endpoints take keys.',
+    ]
 
 
 def test_entra_without_caller_keys_is_an_open_relay() -> None:

@@ -141,6 +141,8 @@ def test_type_errors_have_paths_and_are_all_reported() -> None:
         "Input should be true or a mapping with deploymentName / version / assistants",
         "gateway.allowAnonymous: Input should be a valid boolean",
         "gateway.timeouts.read: Input should be greater than 0",
+        # The rules still judge what the schema accepted.
+        'Model "m" in group "a" is missing a deploymentName or version.',
     ]
 
 
@@ -429,7 +431,11 @@ def test_stulzq_config_file_problems() -> None:
           - {deployment_name: d4, endpoint: "https://c.openai.azure.com/"}
         """
     )
-    assert found == ["deployment_config[3].model_name: Field required"]
+    assert found == [
+        "deployment_config[3].model_name: Field required",
+        "deployment_config[0].endpoint is not an http:// or https:// URL.",
+        'Duplicate model name detected: "m2". Model names must be unique across groups.',
+    ]
     found = problems(
         """
         deployment_config:

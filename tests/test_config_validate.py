@@ -129,6 +129,13 @@ def test_missing_env_variable() -> None:
     assert found == ['Azure configuration environment variable "${NOPE}" was not found.']
 
 
+# LibreChat's own message (api/server/services/start/azureOpenAI.js).
+NO_ASSISTANTS_MODELS = (
+    "No Azure models are configured to support assistants. Please remove the `assistants` field or "
+    "configure at least one model to support assistants."
+)
+
+
 def test_assistants_enabled_without_capable_group() -> None:
     found = problems(
         """
@@ -138,9 +145,7 @@ def test_assistants_enabled_without_capable_group() -> None:
         gateway: {allowAnonymous: true}
         """
     )
-    assert len(found) == 1
-    assert found[0].startswith("Assistants are enabled")
-    assert 'no group or model sets "assistants: true"' in found[0]
+    assert found == [NO_ASSISTANTS_MODELS]
 
 
 def test_assistants_satisfied_by_a_model_flag() -> None:
@@ -219,16 +224,15 @@ def test_every_problem_is_reported_together_in_file_order() -> None:
     assert error.problems == [
         'Azure configuration environment variable "${WEST_KEY}" was not found.',
         'Azure configuration environment variable "${EAST_KEY}" was not found.',
-        'Model "gpt-4" in group "west" is missing a deploymentName or version.',
+        'Model "gpt-4" in group "west" (groups[0]) is missing a deploymentName or version.',
         'Duplicate group name detected: "west". Group names must be unique.',
-        'Group "west" is serverless but missing mandatory "baseURL."',
+        'Group "west" (groups[1]) is serverless but missing mandatory "baseURL."',
         'Duplicate model name detected: "gpt-4". Model names must be unique across groups.',
         'Group "east" is missing an "instanceName" for non-serverless configuration.',
         'Model "gpt-35" in group "east" is missing a required deploymentName or version.',
-        error.problems[8],  # assistants
+        NO_ASSISTANTS_MODELS,
         error.problems[9],  # open relay
     ]
-    assert error.problems[8].startswith("Assistants are enabled")
     assert "open relay" in error.problems[9]
     assert str(error) == "\n".join(error.problems)
 
@@ -297,9 +301,12 @@ def test_caller_key_problems() -> None:
             - {name: "", key: key-e, models: [gpt-4o, gpt-5]}
         """
     )
+    # Entries the schema rejects are left out of the rules, which still check the others.
     assert found == [
         "gateway.apiKeys[1].key: Value must not be empty or blank",
         "gateway.apiKeys[4].name: Value must not be empty or blank",
+        "gateway.apiKeys[2].key is the same as gateway.apiKeys[0].key; every caller key must be unique.",
+        'gateway.apiKeys[3].name "alice" is already used by gateway.apiKeys[0]; caller names must be unique.',
     ]
     assert not any("key-a" in problem for problem in found)
 
@@ -308,3 +315,40 @@ def test_caller_key_from_env_and_unresolved() -> None:
     text = KEYED_GROUPS + "gateway:\n  apiKeys:\n    - {name: alice, key: '${ALICE_KEY}'}\n"
     assert load(text, {"ALICE_KEY": "from-env"}).settings.api_keys[0].key == "from-env"
     assert problems(text) == ['Azure configuration environment variable "${ALICE_KEY}" was not found.']
+
+
+# -- a literal baseURL ----------------------------------------------------------------------------
+
+LITERAL = """
+groups:
+  - group: g
+    apiKey: k
+    instanceName: r
+    baseURL: "%s"
+    version: 2024-10-21
+    models:
+      a: {deploymentName: one}
+      %s
+gateway: {allowAnonymous: true}
+"""
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://r.openai.azure.com/openai/deployments/one",
+        "https://gateway.ai.cloudflare.com/v1/acct/gw/azure-openai/r/one",
+    ],
+)
+def test_a_literal_base_url_serves_only_the_deployment_it_names(base_url: str) -> None:
+    assert problems(LITERAL % (base_url, "b: {deploymentName: two}")) == [
+        f'Group "g" baseURL names the deployment "one" (no ${{DEPLOYMENT_NAME}}), so it cannot serve model "b" '
+        '(deployment "two"): write ${DEPLOYMENT_NAME} in its place, or move the model to a group of its own.'
+    ]
+    backend = load(LITERAL % (base_url, "c: {deploymentName: one}")).routes["c"].backends[0]
+    assert backend.url("chat/completions") == f"{base_url}/chat/completions?api-version=2024-10-21"
+
+
+def test_a_base_url_with_the_placeholder_serves_every_deployment() -> None:
+    text = LITERAL % ("https://r.openai.azure.com/openai/deployments/${DEPLOYMENT_NAME}", "b: {deploymentName: two}")
+    assert load(text).routes["b"].backends[0].base_url == "https://r.openai.azure.com/openai/deployments/two"

@@ -64,3 +64,17 @@ def url_problem(url: str) -> str | None:
     if parts.query or parts.fragment:
         return "has a query string or fragment, but the gateway adds ?api-version= itself"
     return None
+
+
+def named_deployment(group: Group) -> str | None:
+    """The deployment a literal baseURL (one without ${DEPLOYMENT_NAME}) already names, if any:
+    the segment after /deployments/, else a served model's deployment written out as a segment
+    (as in Cloudflare's `.../azure-openai/{resource}/{deployment}`)."""
+    if group.serverless or not group.base_url or DEPLOYMENT_NAME in group.base_url:
+        return None
+    url = group.base_url.replace(INSTANCE_NAME, group.instance_name or "")
+    segments = urlsplit(url).path.rstrip("/").split("/")
+    if "deployments" in segments[:-1]:
+        return segments[segments.index("deployments") + 1]
+    deployments = (group.deployment_for(spec) for spec in group.served_models().values())
+    return next((deployment for deployment in deployments if deployment and deployment in segments), None)

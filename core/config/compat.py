@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import ConfigError
+from . import ConfigError, Finding
 from .api_versions import API_VERSION_FORMS, is_api_version
 from .azure_urls import url_problem
 from .model import Backend, Route
@@ -148,14 +148,15 @@ def from_stulzq_file(document: StulzqFile) -> tuple[Endpoint, list[str], list[st
     groups: dict[tuple[str, str | None], dict[str, Any]] = {}
     names: set[str] = set()
     models: set[str] = set()
-    for index, entry in enumerate(document.deployment_config):
+    for position, entry in enumerate(document.deployment_config):
+        index = entry.path[-1] if entry.path else position
         endpoint_url = entry.endpoint.strip()
         reason = url_problem(endpoint_url)
         if reason:
-            problems.append(f"deployment_config[{index}].endpoint {reason}.")
+            problems.append(Finding(f"deployment_config[{index}].endpoint {reason}.", entry.path))
             continue
         if entry.model_name in models:
-            problems.append(duplicate_model(entry.model_name))
+            problems.append(Finding(duplicate_model(entry.model_name), entry.path))
             continue
         models.add(entry.model_name)
         group_key = (endpoint_url.rstrip("/"), entry.api_key or None)

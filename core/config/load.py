@@ -3,22 +3,24 @@ config.yaml) or stulzq's environment variables, all ending in one RuntimeConfig.
 
 Pipeline: parse YAML -> pick the document shape -> replace ${VAR} -> schema -> rules -> resolve;
 every source then shares build(): LibreChat's DALL-E variables, the rules, resolution.
-Every stage adds to one list of problems; a single ConfigError reports them all.
+Every stage adds to one list of problems; a single ConfigError reports them all. Schema errors
+do not stop the rules (salvage.py), and each problem and warning knows its YAML line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from . import ConfigError
+from . import ConfigError, Finding, Path
 from .compat import dalle_env_routes, from_stulzq_file, stulzq_env_endpoint
 from .env import EnvReferences
 from .model import RuntimeConfig
 from .resolve import resolve
+from .salvage import Unchecked, validate_salvaging
 from .schema import (
     Endpoint,
     Gateway,
@@ -47,7 +49,7 @@ def load_config_text(
     text: str, environ: Mapping[str, str], source: str, secrets: SecretResolver | None = None
 ) -> RuntimeConfig:
     """`secrets` resolves Key Vault references; without it a reference is a problem."""
-    document, warnings = parse_yaml(text, source)
+    document, lines, warnings = parse_yaml(text, source)
     shape = document_shape(document, source)
 
     references = EnvReferences(environ)
@@ -56,22 +58,27 @@ def load_config_text(
     document = _in_gateway_sections(
         document, shape, lambda part, path: resolve_document(part, secrets, secret_problems, path)
     )
-    try:
-        parsed = shape.model_validate(document)
-    except ValidationError as exc:
-        # Rules run on a well-typed tree only; on a mistyped one they would report noise.
-        raise ConfigError([*references.problems(), *secret_problems, *describe_errors(exc)], warnings) from None
+    problems: list[str] = [*references.problems(), *secret_problems]
+    salvage = validate_salvaging(shape, document)
+    if salvage.errors is not None:
+        problems += describe_errors(salvage.errors)
+    parsed = salvage.parsed
+    if parsed is None:
+        raise ConfigError(lines.locate(problems), lines.locate(warnings))
     warnings += references.warnings()
     warnings += unknown_keys(parsed)
 
-    problems = references.problems() + secret_problems
     if isinstance(parsed, StulzqFile):
         endpoint, stulzq_problems, stulzq_warnings = from_stulzq_file(parsed)
         problems += stulzq_problems
         warnings += stulzq_warnings
     else:
         endpoint = parsed.endpoint()
-    return build(endpoint, parsed.gateway or Gateway(), source, problems, warnings, environ)
+    try:
+        config = build(endpoint, parsed.gateway or Gateway(), source, problems, warnings, environ, salvage.unchecked)
+    except ConfigError as error:
+        raise ConfigError(lines.locate(error.problems), lines.locate(error.warnings)) from None
+    return dataclasses.replace(config, warnings=tuple(lines.locate(config.warnings)))
 
 
 def load_stulzq_env(environ: Mapping[str, str]) -> RuntimeConfig:
@@ -86,16 +93,19 @@ def build(
     problems: list[str],
     warnings: list[str],
     environ: Mapping[str, str],
+    unchecked: Unchecked | None = None,
 ) -> RuntimeConfig:
-    """The last stages every source shares: LibreChat's DALL-E variables, rules, then resolution."""
+    """The last stages every source shares: LibreChat's DALL-E variables, rules, then resolution.
+    `unchecked`: parts the schema rejected, which the rules must not mistake for absent."""
+    unchecked = unchecked or Unchecked()
     dalle_routes, dalle_problems, dalle_warnings = dalle_env_routes(endpoint, environ)
     warnings = [
         *warnings,
         *disabled_model_warnings(endpoint),
-        *validation_warnings(endpoint, gateway),
+        *validation_warnings(endpoint, gateway, unchecked),
         *dalle_warnings,
     ]
-    problems = problems + dalle_problems + validate(endpoint, gateway, dalle_routes)
+    problems = problems + dalle_problems + validate(endpoint, gateway, dalle_routes, unchecked)
     if problems:
         raise ConfigError(problems, warnings)
     return resolve(endpoint, gateway, source=source, warnings=warnings, env_routes=dalle_routes)
@@ -135,11 +145,12 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
-    """The top-level mapping and warnings about duplicate keys."""
+def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], Lines, list[str]]:
+    """The top-level mapping, where each of its parts was written, and warnings about duplicate keys."""
     loader = _Loader(text)
     try:
-        document = loader.get_single_data()
+        node = loader.get_single_node()
+        document = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_error(exc, source)]) from None
     finally:
@@ -150,7 +161,47 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
         raise ConfigError(
             [f"{source}: expected a mapping (key: value) at the top level, found {type(document).__name__}."]
         )
-    return document, loader.duplicates
+    return document, Lines.of(node), loader.duplicates
+
+
+class Lines:
+    """The line each key and list item of a YAML document starts on."""
+
+    def __init__(self, lines: dict[Path, int]) -> None:
+        self._lines = lines
+
+    @classmethod
+    def of(cls, root: yaml.Node) -> Lines:
+        lines: dict[Path, int] = {}
+
+        def walk(node: yaml.Node, path: Path) -> None:
+            if isinstance(node, yaml.MappingNode):
+                children = [(key.value, key, value) for key, value in node.value if isinstance(key, yaml.ScalarNode)]
+            elif isinstance(node, yaml.SequenceNode):
+                children = [(index, item, item) for index, item in enumerate(node.value)]
+            else:
+                return
+            for key, start, child in children:
+                lines.setdefault((*path, key), start.start_mark.line + 1)
+                walk(child, (*path, key))
+
+        walk(root, ())
+        return cls(lines)
+
+    def line(self, path: Path | None) -> int | None:
+        """The line of `path`, or of its nearest written ancestor (a missing key: its parent)."""
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return None
+
+    def locate(self, messages: Iterable[str]) -> list[str]:
+        """`messages` with the line of each Finding's path."""
+        return [
+            Finding(message, message.path, self.line(message.path)) if isinstance(message, Finding) else message
+            for message in messages
+        ]
 
 
 def _yaml_error(exc: yaml.YAMLError, source: str) -> str:
@@ -203,9 +254,12 @@ def _in_gateway_sections(
     return document
 
 
-def disabled_model_warnings(endpoint: Endpoint) -> list[str]:
+def disabled_model_warnings(endpoint: Endpoint) -> list[Finding]:
     return [
-        f'Model "{model}" in group "{group.group}" is set to false and is not served.'
+        Finding(
+            f'Model "{model}" in group "{group.group}" is set to false and is not served.',
+            (*group.path, "models", model) if group.path else None,
+        )
         for group in endpoint.groups
         for model, value in group.models.items()
         if value is False

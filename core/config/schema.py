@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StrictBool,
     Tag,
     TypeAdapter,
@@ -28,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from . import Finding, Path
 from .api_versions import (
     API_VERSION_FORMS,
     API_VERSION_PATTERN,
@@ -53,6 +55,16 @@ class Section(BaseModel):
 
     # False for wrappers whose other keys belong to LibreChat, not to us.
     warn_unknown: ClassVar[bool] = True
+
+    _path: Path | None = PrivateAttr(None)
+
+    @property
+    def path(self) -> Path | None:
+        """Where in the document this section was written (set by the loader), for line numbers."""
+        return self._path
+
+    def set_path(self, path: Path) -> None:
+        self._path = path
 
 
 UI_ONLY = "LibreChat chat-UI setting; accepted and ignored by the gateway."
@@ -498,13 +510,20 @@ Document = Union[LibreChatFile, SectionFile, GroupsFile, StulzqFile]
 # -- errors and warnings ----------------------------------------------------------------
 
 
+def document_path(loc: tuple[int | str, ...]) -> Path:
+    """A pydantic error location as keys of the document: union member tags dropped."""
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        # A union member's tag is not a key the user wrote.
+        if not (i >= 2 and loc[i - 2] == "models" and part in (MODEL_FLAG, MODEL_OBJECT))
+    )
+
+
 def error_path(loc: tuple[int | str, ...]) -> str:
     """`('groups', 1, 'dropParams')` -> `groups[1].dropParams`."""
     text = ""
-    for i, part in enumerate(loc):
-        # A union member's tag is not a key the user wrote.
-        if i >= 2 and loc[i - 2] == "models" and part in (MODEL_FLAG, MODEL_OBJECT):
-            continue
+    for part in document_path(loc):
         if isinstance(part, int):
             text += f"[{part}]"
         else:
@@ -512,43 +531,41 @@ def error_path(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def describe_errors(error: ValidationError) -> list[str]:
+def describe_errors(error: ValidationError) -> list[Finding]:
     """Every pydantic error as `path: message`, in document order."""
     problems = []
     for item in error.errors():
         path = error_path(item["loc"])
-        problems.append(f"{path}: {item['msg']}" if path else item["msg"])
+        message = f"{path}: {item['msg']}" if path else item["msg"]
+        problems.append(Finding(message, document_path(item["loc"])))
     return problems
 
 
-def unknown_keys(model: BaseModel, path: str = "") -> list[str]:
+def unknown_keys(model: BaseModel) -> list[Finding]:
     """Warnings for keys no model declares, with their path and a likely intended key."""
-    warnings: list[str] = []
-    if getattr(model, "warn_unknown", True):
+    warnings: list[Finding] = []
+    if isinstance(model, Section) and model.warn_unknown:
         known = [field.alias or name for name, field in type(model).model_fields.items()]
         for key in model.model_extra or {}:
-            message = f'Unknown key "{_join(path, key)}" is ignored.'
+            path = (*(model.path or ()), key)
+            message = f'Unknown key "{error_path(path)}" is ignored.'
             close = difflib.get_close_matches(str(key), known, n=1)
             if close:
                 message = message[:-1] + f' (did you mean "{close[0]}"?)'
-            warnings.append(message)
-    for name, field in type(model).model_fields.items():
-        warnings.extend(_unknown_in(getattr(model, name), _join(path, field.alias or name)))
+            warnings.append(Finding(message, path))
+    for name in type(model).model_fields:
+        warnings.extend(_unknown_in(getattr(model, name)))
     return warnings
 
 
-def _unknown_in(value: Any, path: str) -> list[str]:
+def _unknown_in(value: Any) -> list[Finding]:
     if isinstance(value, BaseModel):
-        return unknown_keys(value, path)
+        return unknown_keys(value)
     if isinstance(value, list):
-        return [w for i, item in enumerate(value) for w in _unknown_in(item, f"{path}[{i}]")]
+        return [w for item in value for w in _unknown_in(item)]
     if isinstance(value, dict):
-        return [w for key, item in value.items() for w in _unknown_in(item, _join(path, key))]
+        return [w for item in value.values() for w in _unknown_in(item)]
     return []
-
-
-def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
 
 
 # -- JSON Schema --------------------------------------------------------------------------
