@@ -124,3 +124,12 @@ def test_check_shows_each_callers_model_allow_list(tmp_path) -> None:
     assert "Callers: 2 gateway key(s):" in result.stdout
     assert "  alice: every model; resource APIs" in result.stdout
     assert "  bob: gpt-4o, gpt-4o-mini\n" in result.stdout
+
+
+def test_check_works_on_the_local_config_outside_make() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "check"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        env={"PATH": "/usr/bin:/bin", "CONFIG_PATH": "config/local.yaml"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "http://127.0.0.1:8081/openai/deployments/gpt-4o/{operation}" in result.stdout
