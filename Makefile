@@ -14,7 +14,8 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7071
-export LOCAL_SIM_PORT ?= 8081
+# The port config/local.yaml names (written out there, so `core check` needs no make variables).
+LOCAL_SIM_PORT := 8081
 # The Function App's Python (infra/main.bicep's pythonVersion); Flex Consumption runs Linux.
 LOCK_PYTHON := 3.11
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest version requirements.in allows.

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TextIO
 
-from core.config.load import ConfigError
-from core.config.model import Backend, ResourceBackend, RuntimeConfig
+from core.config import ConfigError, Finding
+from core.config.model import Backend, CallerKey, ResourceBackend, RuntimeConfig
 from core.config.provider import load_config
 from core.config.redaction import redact
 
@@ -21,11 +21,27 @@ def run_check(environ: Mapping[str, str], out: TextIO) -> int:
         config = load_config(environ)
     except ConfigError as error:
         out.write(f"Configuration is invalid ({len(error.problems)} problem(s)):\n")
-        for problem in error.problems:
-            out.write(f"  - {problem}\n")
+        out.writelines(f"  - {located(problem)}\n" for problem in in_file_order(error.problems))
+        if error.warnings:
+            out.write(f"Warnings ({len(error.warnings)}):\n")
+            out.writelines(f"  - {located(warning)}\n" for warning in in_file_order(error.warnings))
         return 1
     out.write(describe(config))
     return 0
+
+
+def in_file_order(messages: list[str]) -> list[str]:
+    """By line; messages about no single place (missing variables, open relays) first."""
+    return sorted(messages, key=lambda message: _line(message) or 0)
+
+
+def located(message: str) -> str:
+    line = _line(message)
+    return f"line {line}: {message}" if line else message
+
+
+def _line(message: str) -> int | None:
+    return message.line if isinstance(message, Finding) else None
 
 
 def describe(config: RuntimeConfig) -> str:
@@ -43,8 +59,8 @@ def describe(config: RuntimeConfig) -> str:
     settings = config.settings
     lines.append("")
     if settings.api_keys:
-        names = ", ".join(key.name for key in settings.api_keys)
-        lines.append(f"Callers: {len(settings.api_keys)} gateway key(s): {names}")
+        lines.append(f"Callers: {len(settings.api_keys)} gateway key(s):")
+        lines += [f"  {caller.name}: {allowed(caller)}" for caller in settings.api_keys]
     elif config.passthrough:
         lines.append("Callers: pass-through (each caller's own key is sent upstream as api-key)")
     else:
@@ -57,9 +73,15 @@ def describe(config: RuntimeConfig) -> str:
     )
     if settings.egress_proxy:
         lines.append(f"Egress: upstream connections go through {redact(settings.egress_proxy)}")
-    for warning in config.warnings:
-        lines.append(f"Warning: {warning}")
+    for warning in in_file_order(list(config.warnings)):
+        lines.append(f"Warning: {located(warning)}")
     return "\n".join(lines) + "\n"
+
+
+def allowed(caller: CallerKey) -> str:
+    """What a caller key may use: its model allow-list, and the resource-scoped APIs."""
+    models = "every model" if caller.models is None else ", ".join(sorted(caller.models)) or "no model"
+    return f"{models}; resource APIs" if caller.resources else models
 
 
 RESOURCES_TITLE = "Resource APIs (assistants, threads, vector stores, files, batches, responses)"

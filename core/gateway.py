@@ -14,7 +14,7 @@ from typing import Any
 
 from core.affinity import ResourceLocator
 from core.auth import Authenticator
-from core.config.load import ConfigError
+from core.config import ConfigError
 from core.config.model import RuntimeConfig
 from core.config.provider import ConfigProvider
 from core.identity import TokenProvider

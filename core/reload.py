@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from core.config.model import RuntimeConfig
 from core.config.provider import ConfigProvider
 from core.config.sources import SourceError

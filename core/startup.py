@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from core.errors import GatewayError
 
 logger = logging.getLogger("aoai_gateway")

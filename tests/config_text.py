@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from core.config.load import ConfigError, load_config_text
+from core.config import ConfigError
+from core.config.load import load_config_text
 from core.config.model import RuntimeConfig
 
 

@@ -44,7 +44,7 @@ def test_check_prints_the_resolved_route_table(tmp_path) -> None:
     serverless = next(line for line in out.splitlines() if line.startswith("mistral-large "))
     assert "api-key+bearer" in serverless and "/v1/chat/completions" in serverless
     assert "forcePrompt" in next(line for line in out.splitlines() if line.startswith("gpt-instruct "))
-    assert "2 gateway key(s): alice, bob" in out
+    assert "Callers: 2 gateway key(s):\n  alice: every model; resource APIs\n  bob: gpt-4o-mini\n" in out
     for secret in SECRETS.values():
         assert secret not in out
 
@@ -55,9 +55,10 @@ def test_check_lists_every_problem_and_fails(tmp_path) -> None:
     out = result.stdout
     assert 'Duplicate group name detected: "a". Group names must be unique.' in out
     assert 'Azure configuration environment variable "${MISSING_KEY}" was not found.' in out
-    assert 'Group "a" is missing an "instanceName" for non-serverless configuration.' in out
+    # Two groups share the name "a": messages say which one.
+    assert 'Group "a" (groups[0]) is missing an "instanceName" for non-serverless configuration.' in out
     assert 'Duplicate model name detected: "gpt-4". Model names must be unique across groups.' in out
-    assert 'Group "a" is serverless but missing mandatory "baseURL."' in out
+    assert 'Group "a" (groups[1]) is serverless but missing mandatory "baseURL."' in out
 
 
 def test_server_refuses_to_start_on_an_invalid_configuration(tmp_path) -> None:
@@ -85,3 +86,70 @@ def test_timeouts_and_limits_must_be_positive(tmp_path) -> None:
     assert result.returncode == 1
     for key in ("gateway.timeouts.total", "gateway.timeouts.idle", "gateway.maxResponseBytes"):
         assert key in result.stdout, result.stdout
+
+
+BROKEN = """\
+endpoints:
+  azureOpenAI:
+    groups:
+      - group: westeurope
+        apiKey: k
+        instanceNam: my-resource
+        deploymentName: gpt-4o
+        version: "2024-10-21"
+        models:
+          gpt-4o: true
+      - group: westeurope
+        apiKey: k
+        serverless: "true"
+        models:
+          mistral: true
+      - group: westeurope
+        apiKey: k
+        instanceName: other
+        version: "2024-13-01"
+        models:
+          gpt-4o-mini: true
+gateway:
+  apiKeys:
+    - {name: alice, key: "alice-key", models: [gpt-4o, o1]}
+"""
+
+
+def test_check_reports_schema_and_rule_problems_together_with_lines_and_warnings(tmp_path) -> None:
+    result = run_check(BROKEN, {}, tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    # Schema errors no longer hide the rules; each problem names its line, in file order.
+    assert '  - line 4: Group "westeurope" (groups[0]) is missing an "instanceName" for non-serverless configuration.' in lines
+    assert '  - line 11: Duplicate group name detected: "westeurope". Group names must be unique.' in lines
+    assert '  - line 13: endpoints.azureOpenAI.groups[1].serverless: Input should be a valid boolean' in lines
+    assert '  - line 16: Duplicate group name detected: "westeurope". Group names must be unique.' in lines
+    assert any(line.startswith('  - line 19: endpoints.azureOpenAI.groups[2].version: "2024-13-01" is not') for line in lines)
+    assert '  - line 24: gateway.apiKeys[0].models names "o1", which no group serves.' in lines
+    warnings = lines.index("Warnings (1):")
+    numbers = [int(line.split()[2].rstrip(":")) for line in lines[:warnings] if line.startswith("  - line ")]
+    assert numbers == sorted(numbers)
+    # The warning that explains the first problem is shown beside it.
+    assert (
+        '  - line 6: Unknown key "endpoints.azureOpenAI.groups[0].instanceNam" is ignored (did you mean "instanceName"?)'
+        in lines
+    )
+
+
+def test_check_shows_each_callers_model_allow_list(tmp_path) -> None:
+    config = STANDARD_CONFIG.replace("      models: [gpt-4o-mini]\n", "      models: [gpt-4o-mini, gpt-4o]\n")
+    result = run_check(config, {**SECRETS, "SIM_URL": "http://127.0.0.1:9"}, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Callers: 2 gateway key(s):" in result.stdout
+    assert "  alice: every model; resource APIs" in result.stdout
+    assert "  bob: gpt-4o, gpt-4o-mini\n" in result.stdout
+
+
+def test_check_works_on_the_local_config_outside_make() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "check"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        env={"PATH": "/usr/bin:/bin", "CONFIG_PATH": "config/local.yaml"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "http://127.0.0.1:8081/openai/deployments/gpt-4o/{operation}" in result.stdout

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config.load import ConfigError
+from core.config import ConfigError
+from core.config.api_versions import API_VERSION_FORMS
 from core.config.provider import load_config
 from core.config.model import Backend
 from tests.config_text import load, problems
@@ -115,13 +116,13 @@ def test_a_group_already_serving_the_model_wins() -> None:
 
 
 def test_dalle_key_is_a_server_side_key_for_the_open_relay_rule() -> None:
-    passthrough = "groups:\n  - {group: byok, instanceName: i, deploymentName: d, version: v, models: {a: true}}\n"
+    passthrough = "groups:\n  - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}\n"
     assert list(load(passthrough, {}).routes) == ["a"]
     found = problems(passthrough, DALLE3)
     assert len(found) == 1
     assert found[0].startswith('Group "env:DALLE3" holds a server-side apiKey but gateway.apiKeys is empty')
     assert "open relay" in found[0]
-    dalle2 = {"DALLE2_AZURE_API_VERSION": "v", "DALLE2_BASEURL": "https://e/", "DALLE_API_KEY": "s"}
+    dalle2 = {"DALLE2_AZURE_API_VERSION": "2024-02-01", "DALLE2_BASEURL": "https://e/", "DALLE_API_KEY": "s"}
     found = problems(GROUP, {**DALLE3, **dalle2})
     assert found[0].startswith('Groups "g", "env:DALLE3", "env:DALLE2" hold a server-side apiKey')
 
@@ -169,4 +170,10 @@ def test_stulzq_env_mode_source() -> None:
     assert [p.split(",")[0] for p in caught.value.problems] == [
         "DALLE3_AZURE_API_VERSION is set (LibreChat's Azure DALL-E 3)",
         "DALLE3_AZURE_API_VERSION is set (LibreChat's Azure DALL-E 3)",
+    ]
+
+
+def test_the_azure_api_version_must_be_an_api_version() -> None:
+    assert problems(GROUP + ANONYMOUS, {**DALLE3, "DALLE3_AZURE_API_VERSION": "v3"}) == [
+        f'DALLE3_AZURE_API_VERSION "v3" is not an api-version: {API_VERSION_FORMS}'
     ]

@@ -60,16 +60,17 @@ gateway:
     sls: {api: v1, assistantsVersion: "2024-01-01-preview"}
 """
     )
+    # Schema errors first, then the rules, which still run on the rest.
     assert found == [
+        "gateway.groups.sweden.api: Input should be 'dated' or 'v1'",
+        'gateway.groups.sweden.assistantsVersion: "2024-02-01" is not an Assistants api-version: expected a '
+        'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").',
+        'gateway.groups.sls.assistantsVersion: "2024-01-01-preview" is not an Assistants api-version: expected a '
+        'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").',
         'gateway.groups.swedn: there is no group "swedn" in the azureOpenAI groups (did you mean "sweden"?).',
         'gateway.groups.norway: there is no group "norway" in the azureOpenAI groups ("sweden", "sls").',
-        'gateway.groups.sweden.api is "v2"; expected "dated" (the default) or "v1".',
-        'gateway.groups.sweden.assistantsVersion "2024-02-01" is not an Assistants api-version: expected a '
-        'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").',
         'gateway.groups.sls.api is "v1", but group "sls" is serverless: a serverless endpoint has no '
         "/openai/v1 API. Remove the setting.",
-        'gateway.groups.sls.assistantsVersion "2024-01-01-preview" is not an Assistants api-version: expected a '
-        'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").',
     ]
 
 
@@ -77,17 +78,17 @@ gateway:
     "version", ["latest", "2024-13-01-preview", "2024-02-14-preview", "2024-02-15-Preview", "2025-04-01-preview "]
 )
 def test_assistants_version_must_be_a_recent_enough_preview(version: str) -> None:
-    group = "instanceName: i\ndeploymentName: d\nversion: v"
+    group = "instanceName: i\ndeploymentName: d\nversion: 2024-10-21"
     found = problems(config_with(group, f"{{assistantsVersion: '{version}'}}"))
     assert found == [
-        f'gateway.groups.g.assistantsVersion "{version}" is not an Assistants api-version: expected a '
+        f'gateway.groups.g.assistantsVersion: "{version}" is not an Assistants api-version: expected a '
         'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").'
     ]
 
 
 def test_oldest_assistants_version_and_unquoted_date_are_accepted() -> None:
-    text = config_with("instanceName: i\ndeploymentName: d\nversion: v", "{assistantsVersion: 2024-02-15-preview}")
-    assert load(text).routes["gpt-4o"].backends[0].api_version == "v"
+    text = config_with("instanceName: i\ndeploymentName: d\nversion: 2024-10-21", "{assistantsVersion: 2024-02-15-preview}")
+    assert load(text).routes["gpt-4o"].backends[0].api_version == "2024-10-21"
 
 
 def test_gateway_groups_type_errors() -> None:
@@ -95,7 +96,7 @@ def test_gateway_groups_type_errors() -> None:
         TWO_GROUPS + "gateway:\n  allowAnonymous: true\n  groups:\n    sweden: {api: 1}\n    sls: v1\n"
     )
     assert found == [
-        "gateway.groups.sweden.api: Input should be a valid string",
+        "gateway.groups.sweden.api: Input should be 'dated' or 'v1'",
         "gateway.groups.sls: Input should be a valid dictionary or instance of GroupSettings",
     ]
 
@@ -113,9 +114,9 @@ def test_assistants_version_without_effect_is_warned() -> None:
         """
         assistants: true
         groups:
-          - {group: a, apiKey: k, instanceName: i, deploymentName: d, version: v, assistants: true, models: {m1: true}}
-          - {group: b, apiKey: k, instanceName: j, deploymentName: d, version: v, models: {m2: true}}
-          - {group: c, apiKey: k, instanceName: l, deploymentName: d, version: v, assistants: true, models: {m3: true}}
+          - {group: a, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, assistants: true, models: {m1: true}}
+          - {group: b, apiKey: k, instanceName: j, deploymentName: d, version: 2024-10-21, models: {m2: true}}
+          - {group: c, apiKey: k, instanceName: l, deploymentName: d, version: 2024-10-21, assistants: true, models: {m3: true}}
         gateway:
           allowAnonymous: true
           groups:
@@ -237,7 +238,7 @@ ROOT_FORMS = (
     ids=["APIM placeholders", "Cloudflare placeholders", "Cloudflare literal"],
 )
 def test_v1_without_a_derivable_resource_root(base_url: str) -> None:
-    group = f'instanceName: my-res\nbaseURL: "{base_url}"\ndeploymentName: dep\nversion: v'
+    group = f'instanceName: my-res\nbaseURL: "{base_url}"\ndeploymentName: dep\nversion: 2024-10-21'
     found = problems(config_with(group, "{api: v1}"))
     assert found == [
         'Group "g" uses api: v1 (/openai/v1/...), but the gateway cannot derive the Azure resource root from '
@@ -247,13 +248,14 @@ def test_v1_without_a_derivable_resource_root(base_url: str) -> None:
 
 
 def test_v1_with_a_base_url_naming_another_deployment() -> None:
-    group = 'instanceName: r\nbaseURL: "https://r.openai.azure.com/openai/deployments/one"\nversion: v'
+    group = 'instanceName: r\nbaseURL: "https://r.openai.azure.com/openai/deployments/one"\nversion: 2024-10-21'
     found = problems(config_with(group, "{api: v1}", models="a: {deploymentName: one}\n      b: {deploymentName: two}"))
-    assert len(found) == 1 and found[0].startswith('Group "g" uses api: v1')
+    # Reported once: the literal baseURL cannot serve "two", whatever the API flavour.
+    assert len(found) == 1 and found[0].startswith('Group "g" baseURL names the deployment "one"')
 
 
 def test_root_is_not_checked_for_an_already_reported_base_url() -> None:
-    found = problems(config_with('instanceName: i\nbaseURL: "${NOPE}"\ndeploymentName: d\nversion: v', "{api: v1}"))
+    found = problems(config_with('instanceName: i\nbaseURL: "${NOPE}"\ndeploymentName: d\nversion: 2024-10-21', "{api: v1}"))
     assert found == ['Azure configuration environment variable "${NOPE}" was not found.']
 
 
@@ -280,9 +282,9 @@ def test_entra_settings_problems() -> None:
     found = problems(
         """
         groups:
-          - {group: keyed, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true}}
+          - {group: keyed, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
           - {group: sls, apiKey: k, baseURL: "https://m.inference.ai.azure.com/v1/chat/completions", serverless: true, models: {b: true}}
-          - {group: odd, instanceName: i, deploymentName: d, version: v, models: {c: true}}
+          - {group: odd, instanceName: i, deploymentName: d, version: 2024-10-21, models: {c: true}}
         gateway:
           allowAnonymous: true
           groups:
@@ -291,9 +293,12 @@ def test_entra_settings_problems() -> None:
             odd: {auth: certificate}
         """
     )
-    assert 'gateway.groups.keyed.auth is "entra", but group "keyed" also sets an apiKey: use one or the other.' in found
-    assert 'gateway.groups.sls.auth is "entra", but group "sls" is serverless: serverless endpoints take keys.' in found
-    assert 'gateway.groups.odd.auth is "certificate"; expected "key" (the default) or "entra".' in found
+    assert found == [
+        "gateway.groups.odd.auth: Input should be 'key' or 'entra'",
+        'gateway.groups.keyed.auth is "entra", but group "keyed" also sets an apiKey: use one or the other.',
+        'gateway.groups.sls.auth is "entra", but group "sls" also sets an apiKey: use one or the other.',
+        'gateway.groups.sls.auth is "entra", but group "sls" is serverless: serverless endpoints take keys.',
+    ]
 
 
 def test_entra_without_caller_keys_is_an_open_relay() -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config.load import NO_CONFIGURATION, ConfigError
+from core.config import ConfigError
+from core.config.api_versions import API_VERSION_FORMS
+from core.config.load import NO_CONFIGURATION
 from core.config.provider import load_config
 from tests.config_text import load, problems
 
@@ -137,8 +139,10 @@ def test_type_errors_have_paths_and_are_all_reported() -> None:
         "endpoints.azureOpenAI.groups[1].models.y.deploymentName: Input should be a valid string",
         "endpoints.azureOpenAI.groups[1].models.z: "
         "Input should be true or a mapping with deploymentName / version / assistants",
-        "gateway.allowAnonymous: Input should be a valid boolean, unable to interpret input",
+        "gateway.allowAnonymous: Input should be a valid boolean",
         "gateway.timeouts.read: Input should be greater than 0",
+        # The rules still judge what the schema accepted.
+        'Model "m" in group "a" is missing a deploymentName or version.',
     ]
 
 
@@ -170,7 +174,6 @@ def test_env_references_anywhere_in_strings() -> None:
             instanceName: "${PREFIX}-eastus"
             deploymentName: "${DEP}"
             version: "${VER}"
-            serverless: "${OFF}"
             addParams: {user: "team-${TEAM}"}
             models: {gpt-4o: true}
         gateway:
@@ -182,7 +185,6 @@ def test_env_references_anywhere_in_strings() -> None:
             "PREFIX": "contoso",
             "DEP": "d",
             "VER": "2024-10-21",
-            "OFF": "false",
             "TEAM": "x",
             "MAX": "100",
         },
@@ -198,8 +200,8 @@ def test_each_missing_variable_is_reported_once_and_empty_counts_as_missing() ->
     found = problems(
         """
         groups:
-          - {group: a, apiKey: "${KEY}", instanceName: "${A}", deploymentName: d, version: v, models: {m: true}}
-          - {group: b, apiKey: "${KEY}", instanceName: "${B}", deploymentName: d, version: v, models: {n: true}}
+          - {group: a, apiKey: "${KEY}", instanceName: "${A}", deploymentName: d, version: 2024-10-21, models: {m: true}}
+          - {group: b, apiKey: "${KEY}", instanceName: "${B}", deploymentName: d, version: 2024-10-21, models: {n: true}}
         gateway: {allowAnonymous: true}
         """,
         {"A": "a", "KEY": ""},
@@ -226,7 +228,7 @@ def test_unknown_keys_are_warnings_with_paths() -> None:
                 instanceName: inst
                 deploymentname: oops
                 deploymentName: dep
-                version: v
+                version: 2024-10-21
                 models:
                   gpt-4o: {deploymentName: d, verison: x}
           custom: []
@@ -252,7 +254,7 @@ def test_duplicate_yaml_keys_are_warned() -> None:
           - group: g
             apiKey: k
             instanceName: i
-            version: v
+            version: 2024-10-21
             models:
               gpt-4o: {deploymentName: first}
               gpt-4o: {deploymentName: second}
@@ -355,6 +357,18 @@ def test_stulzq_env_mode_malformed_mapper() -> None:
     ]
 
 
+def test_stulzq_env_mode_api_version_must_be_an_api_version() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            {
+                "AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com",
+                "AZURE_OPENAI_MODEL_MAPPER": "gpt-4=gpt-4",
+                "AZURE_OPENAI_API_VER": "2024-02",
+            }
+        )
+    assert caught.value.problems == [f'AZURE_OPENAI_API_VER "2024-02" is not an api-version: {API_VERSION_FORMS}']
+
+
 def test_stulzq_env_mode_without_mapper() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({"AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com/"})
@@ -417,7 +431,11 @@ def test_stulzq_config_file_problems() -> None:
           - {deployment_name: d4, endpoint: "https://c.openai.azure.com/"}
         """
     )
-    assert found == ["deployment_config[3].model_name: Field required"]
+    assert found == [
+        "deployment_config[3].model_name: Field required",
+        "deployment_config[0].endpoint is not an http:// or https:// URL.",
+        'Duplicate model name detected: "m2". Model names must be unique across groups.',
+    ]
     found = problems(
         """
         deployment_config:

@@ -57,8 +57,8 @@ def test_routes_keep_config_order_across_groups() -> None:
     config = load(
         """
         groups:
-          - {group: a, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {z: true, y: true}}
-          - {group: b, apiKey: k, instanceName: j, deploymentName: d, version: v, models: {x: true}}
+          - {group: a, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {z: true, y: true}}
+          - {group: b, apiKey: k, instanceName: j, deploymentName: d, version: 2024-10-21, models: {x: true}}
         gateway: {allowAnonymous: true}
         """
     )
@@ -145,7 +145,7 @@ def test_deployment_base_url(fields: str, env: dict[str, str], expected: str) ->
 def test_placeholders_follow_each_models_deployment() -> None:
     config = load(
         one_group(
-            'instanceName: inst\nversion: v\nbaseURL: "https://gw.example/${INSTANCE_NAME}/${DEPLOYMENT_NAME}"',
+            'instanceName: inst\nversion: 2024-10-21\nbaseURL: "https://gw.example/${INSTANCE_NAME}/${DEPLOYMENT_NAME}"',
             models="a: {deploymentName: dep-a}\n      b: {deploymentName: dep-b}",
         )
     )
@@ -157,7 +157,7 @@ def test_placeholder_env_variables_are_not_used_but_warned() -> None:
     env = {"INSTANCE_NAME": "wrong", "DEPLOYMENT_NAME": "wrong"}
     config = load(
         one_group(
-            'instanceName: inst\ndeploymentName: dep\nversion: v\nbaseURL: "https://gw.example/${INSTANCE_NAME}/${DEPLOYMENT_NAME}"'
+            'instanceName: inst\ndeploymentName: dep\nversion: 2024-10-21\nbaseURL: "https://gw.example/${INSTANCE_NAME}/${DEPLOYMENT_NAME}"'
         ),
         env,
     )
@@ -167,7 +167,7 @@ def test_placeholder_env_variables_are_not_used_but_warned() -> None:
 
 
 def test_placeholder_names_are_env_variables_outside_base_url() -> None:
-    text = one_group('instanceName: "${INSTANCE_NAME}"\ndeploymentName: d\nversion: v')
+    text = one_group('instanceName: "${INSTANCE_NAME}"\ndeploymentName: d\nversion: 2024-10-21')
     config = load(text, {"INSTANCE_NAME": "res"})
     assert config.routes["gpt-4o"].backends[0].base_url == "https://res.openai.azure.com/openai/deployments/d"
     assert config.warnings == ()
@@ -192,8 +192,8 @@ def test_serverless_version_from_group_or_model() -> None:
         one_group(f"baseURL: {url}\nserverless: true\nversion: '2024-05-01-preview'", models="m: true"), "m"
     )
     assert group_version.api_version == "2024-05-01-preview"
-    model_version = backend(one_group(f"baseURL: {url}\nserverless: true", models="m: {version: '2025'}"), "m")
-    assert model_version.url("chat/completions") == f"{url}?api-version=2025"
+    model_version = backend(one_group(f"baseURL: {url}\nserverless: true", models="m: {version: '2025-01-01-preview'}"), "m")
+    assert model_version.url("chat/completions") == f"{url}?api-version=2025-01-01-preview"
 
 
 # -- headers, params, flags -------------------------------------------------------------------
@@ -205,7 +205,7 @@ def test_headers_auth_first_then_additional_headers_lower_cased() -> None:
             """
             instanceName: i
             deploymentName: d
-            version: v
+            version: 2024-10-21
             additionalHeaders:
               X-Trace: "${TRACE}"
               CustomHeader: HeaderValue
@@ -240,7 +240,7 @@ def test_passthrough_backend_has_no_auth_header() -> None:
           - group: byok
             instanceName: i
             deploymentName: d
-            version: v
+            version: 2024-10-21
             additionalHeaders: {X-Team: blue}
             models: {gpt-4o: true}
         """,
@@ -256,7 +256,7 @@ def test_params_and_flags_copied() -> None:
             """
             instanceName: i
             deploymentName: d
-            version: v
+            version: 2024-10-21
             addParams: {max_tokens: 2048, temperature: 0.7}
             dropParams: [frequency_penalty, presence_penalty]
             forcePrompt: true
@@ -271,7 +271,7 @@ def test_params_and_flags_copied() -> None:
 
 
 def test_model_set_to_false_is_not_served() -> None:
-    config = load(one_group("instanceName: i\ndeploymentName: d\nversion: v", models="a: true\n      b: false"))
+    config = load(one_group("instanceName: i\ndeploymentName: d\nversion: 2024-10-21", models="a: true\n      b: false"))
     assert list(config.routes) == ["a"]
     assert config.warnings == ('Model "b" in group "g" is set to false and is not served.',)
 
@@ -280,7 +280,7 @@ def test_model_set_to_false_is_not_served() -> None:
 
 
 def test_gateway_defaults() -> None:
-    config = load(one_group("instanceName: i\ndeploymentName: d\nversion: v"))
+    config = load(one_group("instanceName: i\ndeploymentName: d\nversion: 2024-10-21"))
     assert config.settings == GatewaySettings()
 
 
@@ -288,7 +288,7 @@ def test_gateway_settings() -> None:
     config = load(
         """
         groups:
-          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true, b: true}}
+          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true, b: true}}
         gateway:
           apiKeys:
             - {name: alice, key: "${ALICE}"}

@@ -72,7 +72,7 @@ def test_serverless_group_with_assistants_is_an_error(endpoint_assistants: str) 
         endpoint_assistants
         + """
 groups:
-  - {group: ok, apiKey: k, instanceName: i, deploymentName: d, version: v, assistants: true, models: {a: true}}
+  - {group: ok, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, assistants: true, models: {a: true}}
   - group: sls
     apiKey: k
     baseURL: https://m.eastus2.inference.ai.azure.com/v1/chat/completions
@@ -89,7 +89,7 @@ gateway: {allowAnonymous: true}
 
 def test_deployments_and_public_models_of_an_assistants_group() -> None:
     r = resource(
-        "instanceName: i\ndeploymentName: shared\nversion: v",
+        "instanceName: i\ndeploymentName: shared\nversion: 2024-10-21",
         models="gpt-4o: true\n      gpt-4o-latest: true\n      mini: {deploymentName: mini-dep}",
     )
     assert r.deployments == {"gpt-4o": "shared", "gpt-4o-latest": "shared", "mini": "mini-dep"}
@@ -101,7 +101,7 @@ def test_passthrough_group_and_additional_headers() -> None:
         """
         assistants: true
         groups:
-          - {group: byok, instanceName: i, deploymentName: d, version: v, assistants: true,
+          - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, assistants: true,
              additionalHeaders: {X-Team: blue}, models: {a: true}}
         """
     )
@@ -162,9 +162,9 @@ def apim_groups(endpoint_assistants: bool, v1: bool) -> str:
         f"""
         assistants: {str(endpoint_assistants).lower()}
         groups:
-          - {{group: apim, apiKey: k, instanceName: i, {APIM}, deploymentName: d, version: v,
+          - {{group: apim, apiKey: k, instanceName: i, {APIM}, deploymentName: d, version: 2024-10-21,
              assistants: true, models: {{a: true}}}}
-          - {{group: apim-v1, apiKey: k, instanceName: i, {APIM}, deploymentName: d, version: v,
+          - {{group: apim-v1, apiKey: k, instanceName: i, {APIM}, deploymentName: d, version: 2024-10-21,
              models: {{b: {{assistants: true}}, c: true}}}}
         gateway:
           allowAnonymous: true
@@ -332,7 +332,7 @@ def test_check_lists_resource_backends_after_the_route_table() -> None:
 
 def test_check_says_when_resource_apis_are_off() -> None:
     config = load(
-        "groups:\n  - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true}}\n"
+        "groups:\n  - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}\n"
         "gateway: {allowAnonymous: true}\n"
     )
     lines = describe(config).splitlines()

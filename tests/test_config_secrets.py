@@ -4,7 +4,7 @@ challenge flow run unchanged)."""
 
 import pytest
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from core.config.provider import load_config
 from core.config.secrets import SecretReference, parse_reference
 from tests.fake_keyvault import FakeCredential, FakeKeyVaultTransport, reset_challenge_cache

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config.load import ConfigError, load_config_text
+from core.config import ConfigError
+from core.config.load import load_config_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 ALLOW_ANONYMOUS = "gateway:\n  allowAnonymous: true\n"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from core.config.provider import egress_proxy, load_config
 from core.config.redaction import redact
 from core.config.sources import decode_setting

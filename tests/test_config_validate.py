@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from tests.config_text import load, problems
 
 ANONYMOUS = "gateway:\n  allowAnonymous: true\n"
@@ -17,8 +17,8 @@ def test_duplicate_group_name() -> None:
     found = problems(
         """
         groups:
-          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true}}
-          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {b: true}}
+          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
+          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {b: true}}
         gateway: {allowAnonymous: true}
         """
     )
@@ -40,7 +40,7 @@ def test_missing_instance_name() -> None:
     found = problems(
         """
         groups:
-          - {group: g, apiKey: k, deploymentName: d, version: v, models: {a: true}}
+          - {group: g, apiKey: k, deploymentName: d, version: 2024-10-21, models: {a: true}}
         gateway: {allowAnonymous: true}
         """
     )
@@ -51,8 +51,8 @@ def test_duplicate_model_across_groups() -> None:
     found = problems(
         """
         groups:
-          - {group: a, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {gpt-4: true}}
-          - {group: b, apiKey: k, instanceName: j, deploymentName: d, version: v, models: {gpt-4: true}}
+          - {group: a, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {gpt-4: true}}
+          - {group: b, apiKey: k, instanceName: j, deploymentName: d, version: 2024-10-21, models: {gpt-4: true}}
         gateway: {allowAnonymous: true}
         """
     )
@@ -61,7 +61,7 @@ def test_duplicate_model_across_groups() -> None:
 
 @pytest.mark.parametrize(
     "group_fields",
-    ["deploymentName: d", "version: v", ""],
+    ["deploymentName: d", "version: 2024-10-21", ""],
     ids=["no-version", "no-deployment", "neither"],
 )
 def test_true_model_needs_group_deployment_and_version(group_fields: str) -> None:
@@ -122,11 +122,18 @@ def test_missing_env_variable() -> None:
     found = problems(
         """
         groups:
-          - {group: g, apiKey: "${NOPE}", instanceName: i, deploymentName: d, version: v, models: {a: true}}
+          - {group: g, apiKey: "${NOPE}", instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
         gateway: {allowAnonymous: true}
         """
     )
     assert found == ['Azure configuration environment variable "${NOPE}" was not found.']
+
+
+# LibreChat's own message (api/server/services/start/azureOpenAI.js).
+NO_ASSISTANTS_MODELS = (
+    "No Azure models are configured to support assistants. Please remove the `assistants` field or "
+    "configure at least one model to support assistants."
+)
 
 
 def test_assistants_enabled_without_capable_group() -> None:
@@ -134,13 +141,11 @@ def test_assistants_enabled_without_capable_group() -> None:
         """
         assistants: true
         groups:
-          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true}}
+          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
         gateway: {allowAnonymous: true}
         """
     )
-    assert len(found) == 1
-    assert found[0].startswith("Assistants are enabled")
-    assert 'no group or model sets "assistants: true"' in found[0]
+    assert found == [NO_ASSISTANTS_MODELS]
 
 
 def test_assistants_satisfied_by_a_model_flag() -> None:
@@ -151,7 +156,7 @@ def test_assistants_satisfied_by_a_model_flag() -> None:
           - group: g
             apiKey: k
             instanceName: i
-            version: v
+            version: 2024-10-21
             models:
               a: {deploymentName: d, assistants: true}
               b: {deploymentName: e}
@@ -166,7 +171,7 @@ def test_group_without_models() -> None:
     found = problems(
         """
         groups:
-          - {group: empty, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {}}
+          - {group: empty, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {}}
         gateway: {allowAnonymous: true}
         """
     )
@@ -178,10 +183,10 @@ def test_base_url_must_be_plain_http_url() -> None:
     found = problems(
         """
         groups:
-          - {group: a, apiKey: k, instanceName: i, baseURL: "ftp://x", deploymentName: d, version: v,
+          - {group: a, apiKey: k, instanceName: i, baseURL: "ftp://x", deploymentName: d, version: 2024-10-21,
              models: {m1: true}}
           - {group: b, apiKey: k, instanceName: i, baseURL: "https://x/?key=secret", deploymentName: d,
-             version: v, models: {m2: true}}
+             version: 2024-10-21, models: {m2: true}}
         gateway: {allowAnonymous: true}
         """
     )
@@ -219,16 +224,15 @@ def test_every_problem_is_reported_together_in_file_order() -> None:
     assert error.problems == [
         'Azure configuration environment variable "${WEST_KEY}" was not found.',
         'Azure configuration environment variable "${EAST_KEY}" was not found.',
-        'Model "gpt-4" in group "west" is missing a deploymentName or version.',
+        'Model "gpt-4" in group "west" (groups[0]) is missing a deploymentName or version.',
         'Duplicate group name detected: "west". Group names must be unique.',
-        'Group "west" is serverless but missing mandatory "baseURL."',
+        'Group "west" (groups[1]) is serverless but missing mandatory "baseURL."',
         'Duplicate model name detected: "gpt-4". Model names must be unique across groups.',
         'Group "east" is missing an "instanceName" for non-serverless configuration.',
         'Model "gpt-35" in group "east" is missing a required deploymentName or version.',
-        error.problems[8],  # assistants
+        NO_ASSISTANTS_MODELS,
         error.problems[9],  # open relay
     ]
-    assert error.problems[8].startswith("Assistants are enabled")
     assert "open relay" in error.problems[9]
     assert str(error) == "\n".join(error.problems)
 
@@ -237,8 +241,8 @@ def test_every_problem_is_reported_together_in_file_order() -> None:
 
 KEYED_GROUPS = """
 groups:
-  - {group: west, apiKey: k1, instanceName: w, deploymentName: d, version: v, models: {a: true}}
-  - {group: east, apiKey: k2, instanceName: e, deploymentName: d, version: v, models: {b: true}}
+  - {group: west, apiKey: k1, instanceName: w, deploymentName: d, version: 2024-10-21, models: {a: true}}
+  - {group: east, apiKey: k2, instanceName: e, deploymentName: d, version: 2024-10-21, models: {b: true}}
 """
 
 
@@ -261,7 +265,7 @@ def test_passthrough_without_caller_keys_is_fine() -> None:
     config = load(
         """
         groups:
-          - {group: byok, instanceName: i, deploymentName: d, version: v, models: {a: true}}
+          - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
         """
     )
     assert config.passthrough
@@ -272,8 +276,8 @@ def test_passthrough_with_caller_keys_is_invalid() -> None:
     found = problems(
         """
         groups:
-          - {group: keyed, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true}}
-          - {group: byok, instanceName: i, deploymentName: d, version: v, models: {b: true}}
+          - {group: keyed, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
+          - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, models: {b: true}}
         gateway:
           apiKeys: [{name: alice, key: s3cret}]
         """
@@ -287,7 +291,7 @@ def test_caller_key_problems() -> None:
     found = problems(
         """
         groups:
-          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {gpt-4o: true}}
+          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {gpt-4o: true}}
         gateway:
           apiKeys:
             - {name: alice, key: key-a}
@@ -297,12 +301,12 @@ def test_caller_key_problems() -> None:
             - {name: "", key: key-e, models: [gpt-4o, gpt-5]}
         """
     )
+    # Entries the schema rejects are left out of the rules, which still check the others.
     assert found == [
-        "gateway.apiKeys[1].key is empty.",
+        "gateway.apiKeys[1].key: Value must not be empty or blank",
+        "gateway.apiKeys[4].name: Value must not be empty or blank",
         "gateway.apiKeys[2].key is the same as gateway.apiKeys[0].key; every caller key must be unique.",
         'gateway.apiKeys[3].name "alice" is already used by gateway.apiKeys[0]; caller names must be unique.',
-        "gateway.apiKeys[4].name is empty.",
-        'gateway.apiKeys[4].models names "gpt-5", which no group serves.',
     ]
     assert not any("key-a" in problem for problem in found)
 
@@ -311,3 +315,40 @@ def test_caller_key_from_env_and_unresolved() -> None:
     text = KEYED_GROUPS + "gateway:\n  apiKeys:\n    - {name: alice, key: '${ALICE_KEY}'}\n"
     assert load(text, {"ALICE_KEY": "from-env"}).settings.api_keys[0].key == "from-env"
     assert problems(text) == ['Azure configuration environment variable "${ALICE_KEY}" was not found.']
+
+
+# -- a literal baseURL ----------------------------------------------------------------------------
+
+LITERAL = """
+groups:
+  - group: g
+    apiKey: k
+    instanceName: r
+    baseURL: "%s"
+    version: 2024-10-21
+    models:
+      a: {deploymentName: one}
+      %s
+gateway: {allowAnonymous: true}
+"""
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://r.openai.azure.com/openai/deployments/one",
+        "https://gateway.ai.cloudflare.com/v1/acct/gw/azure-openai/r/one",
+    ],
+)
+def test_a_literal_base_url_serves_only_the_deployment_it_names(base_url: str) -> None:
+    assert problems(LITERAL % (base_url, "b: {deploymentName: two}")) == [
+        f'Group "g" baseURL names the deployment "one" (no ${{DEPLOYMENT_NAME}}), so it cannot serve model "b" '
+        '(deployment "two"): write ${DEPLOYMENT_NAME} in its place, or move the model to a group of its own.'
+    ]
+    backend = load(LITERAL % (base_url, "c: {deploymentName: one}")).routes["c"].backends[0]
+    assert backend.url("chat/completions") == f"{base_url}/chat/completions?api-version=2024-10-21"
+
+
+def test_a_base_url_with_the_placeholder_serves_every_deployment() -> None:
+    text = LITERAL % ("https://r.openai.azure.com/openai/deployments/${DEPLOYMENT_NAME}", "b: {deploymentName: two}")
+    assert load(text).routes["b"].backends[0].base_url == "https://r.openai.azure.com/openai/deployments/two"

@@ -4,7 +4,8 @@ caller's credentials; and how a caller's key is read from `Authorization`."""
 import httpx
 import pytest
 
-from core.config.load import ConfigError, load_config_text
+from core.config import ConfigError
+from core.config.load import load_config_text
 from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}

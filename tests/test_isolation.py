@@ -264,7 +264,7 @@ def test_resources_must_be_a_boolean() -> None:
         endpoints:
           azureOpenAI:
             groups:
-              - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true}}
+              - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
         gateway:
           apiKeys:
             - {name: n, key: k1, models: [a], resources: "yes"}
@@ -279,7 +279,7 @@ def test_resources_defaults_to_whether_the_key_is_limited_to_models() -> None:
         endpoints:
           azureOpenAI:
             groups:
-              - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: v, models: {a: true}}
+              - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
         gateway:
           apiKeys:
             - {name: every-model, key: k1}

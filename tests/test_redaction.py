@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from core.config.load import ConfigError
+from core.config import ConfigError
 from core.config.provider import ConfigProvider
 from core.config.redaction import redact
 from tests.azurite import FakeStorageCredential

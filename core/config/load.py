@@ -3,26 +3,27 @@ config.yaml) or stulzq's environment variables, all ending in one RuntimeConfig.
 
 Pipeline: parse YAML -> pick the document shape -> replace ${VAR} -> schema -> rules -> resolve;
 every source then shares build(): LibreChat's DALL-E variables, the rules, resolution.
-Every stage adds to one list of problems; a single ConfigError reports them all.
+Every stage adds to one list of problems; a single ConfigError reports them all. Schema errors
+do not stop the rules (salvage.py), and each problem and warning knows its YAML line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
-from pydantic import ValidationError
 
+from . import ConfigError, Finding, Path
+from .compat import dalle_env_routes, from_stulzq_file, stulzq_env_endpoint
 from .env import EnvReferences
-from .secrets import SecretResolver, resolve_document
-from .model import Backend, Route, RuntimeConfig
+from .model import RuntimeConfig
 from .resolve import resolve
+from .salvage import Unchecked, validate_salvaging
 from .schema import (
     Endpoint,
     Gateway,
-    Group,
     GroupsFile,
     LibreChatFile,
     SectionFile,
@@ -30,25 +31,15 @@ from .schema import (
     describe_errors,
     unknown_keys,
 )
-from .validate import duplicate_model, url_problem, validate, validation_warnings
+from .secrets import SecretResolver, resolve_document
+from .validate import validate, validation_warnings
 
-STULZQ_API_VERSION = "2024-02-01"  # stulzq's default for AZURE_OPENAI_API_VER
-STULZQ_GROUP = "default"
 ENV_SOURCE = "env:AZURE_OPENAI_ENDPOINT"
 
 NO_CONFIGURATION = (
     "No configuration: set CONFIG_PATH to a librechat.yaml / gateway config, or "
     "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_MODEL_MAPPER (stulzq mode)."
 )
-
-
-class ConfigError(Exception):
-    """An unusable configuration, with every problem found (and the warnings so far)."""
-
-    def __init__(self, problems: Iterable[str], warnings: Iterable[str] = ()) -> None:
-        self.problems = list(dict.fromkeys(problems))  # each message once, first-seen order
-        self.warnings = list(warnings)
-        super().__init__("\n".join(self.problems))
 
 
 # -- entry points ---------------------------------------------------------------------
@@ -58,7 +49,7 @@ def load_config_text(
     text: str, environ: Mapping[str, str], source: str, secrets: SecretResolver | None = None
 ) -> RuntimeConfig:
     """`secrets` resolves Key Vault references; without it a reference is a problem."""
-    document, warnings = parse_yaml(text, source)
+    document, lines, warnings = parse_yaml(text, source)
     shape = document_shape(document, source)
 
     references = EnvReferences(environ)
@@ -67,47 +58,32 @@ def load_config_text(
     document = _in_gateway_sections(
         document, shape, lambda part, path: resolve_document(part, secrets, secret_problems, path)
     )
-    try:
-        parsed = shape.model_validate(document)
-    except ValidationError as exc:
-        # Rules run on a well-typed tree only; on a mistyped one they would report noise.
-        raise ConfigError([*references.problems(), *secret_problems, *describe_errors(exc)], warnings) from None
+    problems: list[str] = [*references.problems(), *secret_problems]
+    salvage = validate_salvaging(shape, document)
+    if salvage.errors is not None:
+        problems += describe_errors(salvage.errors)
+    parsed = salvage.parsed
+    if parsed is None:
+        raise ConfigError(lines.locate(problems), lines.locate(warnings))
     warnings += references.warnings()
     warnings += unknown_keys(parsed)
 
-    problems = references.problems() + secret_problems
     if isinstance(parsed, StulzqFile):
         endpoint, stulzq_problems, stulzq_warnings = from_stulzq_file(parsed)
         problems += stulzq_problems
         warnings += stulzq_warnings
     else:
         endpoint = parsed.endpoint()
-    return build(endpoint, parsed.gateway or Gateway(), source, problems, warnings, environ)
+    try:
+        config = build(endpoint, parsed.gateway or Gateway(), source, problems, warnings, environ, salvage.unchecked)
+    except ConfigError as error:
+        raise ConfigError(lines.locate(error.problems), lines.locate(error.warnings)) from None
+    return dataclasses.replace(config, warnings=tuple(lines.locate(config.warnings)))
 
 
 def load_stulzq_env(environ: Mapping[str, str]) -> RuntimeConfig:
     """stulzq's env mode: one passthrough group, "default", serving the mapped models."""
-    endpoint_url = environ.get("AZURE_OPENAI_ENDPOINT", "").strip()
-    version = environ.get("AZURE_OPENAI_API_VER", "").strip() or STULZQ_API_VERSION
-    problems = []
-    reason = url_problem(endpoint_url)
-    if reason:
-        problems.append(f"AZURE_OPENAI_ENDPOINT {reason} (e.g. https://my-resource.openai.azure.com/).")
-    mapping, mapper_problems = parse_model_mapper(environ.get("AZURE_OPENAI_MODEL_MAPPER", ""))
-    problems += mapper_problems
-    if not mapping and not mapper_problems:
-        problems.append(
-            "AZURE_OPENAI_MODEL_MAPPER is empty: set it to openai-model=azure-deployment pairs, "
-            "e.g. gpt-3.5-turbo=gpt-35-turbo,gpt-4=gpt-4."
-        )
-    if problems:
-        raise ConfigError(problems)
-    group = _stulzq_group(STULZQ_GROUP, endpoint_url, api_key=None)
-    group["models"] = {
-        model: {"deploymentName": deployment, "version": version} for model, deployment in mapping.items()
-    }
-    endpoint = Endpoint.model_validate({"groups": [group]})
-    return build(endpoint, Gateway(), ENV_SOURCE, [], [], environ)
+    return build(stulzq_env_endpoint(environ), Gateway(), ENV_SOURCE, [], [], environ)
 
 
 def build(
@@ -117,16 +93,19 @@ def build(
     problems: list[str],
     warnings: list[str],
     environ: Mapping[str, str],
+    unchecked: Unchecked | None = None,
 ) -> RuntimeConfig:
-    """The last stages every source shares: LibreChat's DALL-E variables, rules, then resolution."""
+    """The last stages every source shares: LibreChat's DALL-E variables, rules, then resolution.
+    `unchecked`: parts the schema rejected, which the rules must not mistake for absent."""
+    unchecked = unchecked or Unchecked()
     dalle_routes, dalle_problems, dalle_warnings = dalle_env_routes(endpoint, environ)
     warnings = [
         *warnings,
         *disabled_model_warnings(endpoint),
-        *validation_warnings(endpoint, gateway),
+        *validation_warnings(endpoint, gateway, unchecked),
         *dalle_warnings,
     ]
-    problems = problems + dalle_problems + validate(endpoint, gateway, dalle_routes)
+    problems = problems + dalle_problems + validate(endpoint, gateway, dalle_routes, unchecked)
     if problems:
         raise ConfigError(problems, warnings)
     return resolve(endpoint, gateway, source=source, warnings=warnings, env_routes=dalle_routes)
@@ -166,11 +145,12 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
-    """The top-level mapping and warnings about duplicate keys."""
+def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], Lines, list[str]]:
+    """The top-level mapping, where each of its parts was written, and warnings about duplicate keys."""
     loader = _Loader(text)
     try:
-        document = loader.get_single_data()
+        node = loader.get_single_node()
+        document = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_error(exc, source)]) from None
     finally:
@@ -181,7 +161,47 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
         raise ConfigError(
             [f"{source}: expected a mapping (key: value) at the top level, found {type(document).__name__}."]
         )
-    return document, loader.duplicates
+    return document, Lines.of(node), loader.duplicates
+
+
+class Lines:
+    """The line each key and list item of a YAML document starts on."""
+
+    def __init__(self, lines: dict[Path, int]) -> None:
+        self._lines = lines
+
+    @classmethod
+    def of(cls, root: yaml.Node) -> Lines:
+        lines: dict[Path, int] = {}
+
+        def walk(node: yaml.Node, path: Path) -> None:
+            if isinstance(node, yaml.MappingNode):
+                children = [(key.value, key, value) for key, value in node.value if isinstance(key, yaml.ScalarNode)]
+            elif isinstance(node, yaml.SequenceNode):
+                children = [(index, item, item) for index, item in enumerate(node.value)]
+            else:
+                return
+            for key, start, child in children:
+                lines.setdefault((*path, key), start.start_mark.line + 1)
+                walk(child, (*path, key))
+
+        walk(root, ())
+        return cls(lines)
+
+    def line(self, path: Path | None) -> int | None:
+        """The line of `path`, or of its nearest written ancestor (a missing key: its parent)."""
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return None
+
+    def locate(self, messages: Iterable[str]) -> list[str]:
+        """`messages` with the line of each Finding's path."""
+        return [
+            Finding(message, message.path, self.line(message.path)) if isinstance(message, Finding) else message
+            for message in messages
+        ]
 
 
 def _yaml_error(exc: yaml.YAMLError, source: str) -> str:
@@ -234,153 +254,13 @@ def _in_gateway_sections(
     return document
 
 
-def disabled_model_warnings(endpoint: Endpoint) -> list[str]:
+def disabled_model_warnings(endpoint: Endpoint) -> list[Finding]:
     return [
-        f'Model "{model}" in group "{group.group}" is set to false and is not served.'
+        Finding(
+            f'Model "{model}" in group "{group.group}" is set to false and is not served.',
+            (*group.path, "models", model) if group.path else None,
+        )
         for group in endpoint.groups
         for model, value in group.models.items()
         if value is False
     ]
-
-
-# -- LibreChat's DALL-E environment variables ---------------------------------------------------
-
-DALLE_VERSIONS = (3, 2)
-
-
-def dalle_env_routes(
-    endpoint: Endpoint, environ: Mapping[str, str]
-) -> tuple[dict[str, Route], list[str], list[str]]:
-    """`dall-e-3` / `dall-e-2` routes from LibreChat's Azure DALL-E variables: routes, problems, warnings.
-
-    DALLE{N}_AZURE_API_VERSION is what makes LibreChat treat DALL-E as Azure; it then needs
-    DALLE{N}_BASEURL (.../openai/deployments/{deployment}/) and DALLE{N}_API_KEY or DALLE_API_KEY.
-    Messages name variables, never their values.
-    """
-    routes: dict[str, Route] = {}
-    problems: list[str] = []
-    warnings: list[str] = []
-    serving = {model: group.group for group in endpoint.groups for model in group.served_models()}
-    for n in DALLE_VERSIONS:
-        model, prefix = f"dall-e-{n}", f"DALLE{n}"
-        version_var, url_var = f"{prefix}_AZURE_API_VERSION", f"{prefix}_BASEURL"
-        key_var = f"{prefix}_API_KEY"
-        version = environ.get(version_var, "").strip()
-        if not version:
-            continue
-        if model in serving:
-            warnings.append(
-                f'{version_var} is set, but group "{serving[model]}" already serves "{model}"; '
-                f"the {prefix}_* environment settings are ignored."
-            )
-            continue
-        why = f"{version_var} is set (LibreChat's Azure DALL-E {n})"
-        base_url = environ.get(url_var, "").strip()
-        key = environ.get(key_var, "").strip() or environ.get("DALLE_API_KEY", "").strip()
-        reason = url_problem(base_url) if base_url else None
-        if not base_url:
-            problems.append(
-                f"{why}, but {url_var} is not: set it to the deployment's URL, e.g. "
-                "https://<instance>.openai.azure.com/openai/deployments/<deployment>/."
-            )
-        elif reason:
-            problems.append(f"{url_var} {reason}.")
-        if not key:
-            problems.append(
-                f"{why}, but neither {key_var} nor DALLE_API_KEY is set: the gateway needs the Azure key."
-            )
-        if not base_url or reason or not key:
-            continue
-        path = urlsplit(base_url).path
-        deployment = path.split("/deployments/", 1)[1].split("/", 1)[0] if "/deployments/" in path else ""
-        backend = Backend(
-            group=f"env:{prefix}",
-            deployment=deployment or None,
-            api_version=version,
-            serverless=False,
-            base_url=base_url.rstrip("/"),
-            auth="api-key",
-            headers=(("api-key", key),),
-        )
-        routes[model] = Route(model=model, backends=(backend,))
-    return routes, problems, warnings
-
-
-# -- stulzq ---------------------------------------------------------------------------------
-
-
-def parse_model_mapper(text: str) -> tuple[dict[str, str], list[str]]:
-    """`gpt-4=gpt4-deployment, gpt-3.5-turbo=gpt-35-turbo` -> {model: deployment}, problems."""
-    mapping: dict[str, str] = {}
-    problems = []
-    for raw in text.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue  # tolerate "a=b," and ",,"
-        model, sep, deployment = (part.strip() for part in entry.partition("="))
-        if not sep or not model or not deployment or "=" in deployment:
-            problems.append(
-                f'AZURE_OPENAI_MODEL_MAPPER entry "{entry}" is not of the form openai-model=azure-deployment.'
-            )
-        elif model in mapping:
-            problems.append(duplicate_model(model))
-        else:
-            mapping[model] = deployment
-    return mapping, problems
-
-
-def from_stulzq_file(document: StulzqFile) -> tuple[Endpoint, list[str], list[str]]:
-    """A stulzq config.yaml as groups: one per (endpoint, api_key), named after the host."""
-    problems: list[str] = []
-    warnings: list[str] = []
-    if document.api_base.rstrip("/") != "/v1":
-        warnings.append(
-            f'api_base "{document.api_base}" is ignored: the gateway serves the OpenAI API under /v1.'
-        )
-    groups: dict[tuple[str, str | None], dict[str, Any]] = {}
-    names: set[str] = set()
-    models: set[str] = set()
-    for index, entry in enumerate(document.deployment_config):
-        endpoint_url = entry.endpoint.strip()
-        reason = url_problem(endpoint_url)
-        if reason:
-            problems.append(f"deployment_config[{index}].endpoint {reason}.")
-            continue
-        if entry.model_name in models:
-            problems.append(duplicate_model(entry.model_name))
-            continue
-        models.add(entry.model_name)
-        group_key = (endpoint_url.rstrip("/"), entry.api_key or None)
-        if group_key not in groups:
-            name = _unique_name(urlsplit(endpoint_url).hostname or endpoint_url, names)
-            groups[group_key] = _stulzq_group(name, endpoint_url, entry.api_key)
-        groups[group_key]["models"][entry.model_name] = {
-            "deploymentName": entry.deployment_name,
-            "version": entry.api_version or STULZQ_API_VERSION,
-        }
-    # Constructed, not validated: every entry may have been skipped above, and the
-    # problems already say why; an empty group list must not hide them.
-    endpoint = Endpoint.model_construct(groups=[Group.model_validate(group) for group in groups.values()])
-    return endpoint, problems, warnings
-
-
-def _stulzq_group(name: str, endpoint_url: str, api_key: str | None) -> dict[str, Any]:
-    """A group in librechat.yaml terms; stulzq's endpoint is our baseURL."""
-    group: dict[str, Any] = {
-        "group": name,
-        "instanceName": urlsplit(endpoint_url).hostname or name,
-        "baseURL": endpoint_url,
-        "models": {},
-    }
-    if api_key:
-        group["apiKey"] = api_key
-    return group
-
-
-def _unique_name(name: str, taken: set[str]) -> str:
-    candidate, number = name, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{name}-{number}"
-    taken.add(candidate)
-    return candidate

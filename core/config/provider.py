@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 from core.identity import LazyCredential
 
-from .load import ENV_SOURCE, NO_CONFIGURATION, ConfigError, load_config_text, load_stulzq_env
+from . import ConfigError
+from .load import ENV_SOURCE, NO_CONFIGURATION, load_config_text, load_stulzq_env
 from .model import RuntimeConfig
 from .secrets import SecretEnviron, SecretResolver
 from .sources import ConfigSource, SourceError, source_from_environ

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from datetime import date
-from typing import cast
-from urllib.parse import urlsplit
 
-from .model import Backend, CallerKey, Flavor, GatewaySettings, ResourceBackend, Route, RuntimeConfig
+from .api_versions import (
+    ASSISTANTS_MIN_DATE,
+    DEFAULT_PREVIEW_VERSION,
+    RESPONSES_MIN_DATE,
+    newest_preview,
+)
+from .azure_urls import deployment_url, resource_root
+from .model import Backend, CallerKey, GatewaySettings, ResourceBackend, Route, RuntimeConfig
 from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec, upstream_auth
-
-INSTANCE_NAME = "${INSTANCE_NAME}"
-DEPLOYMENT_NAME = "${DEPLOYMENT_NAME}"
-
-# Assistants (and files, threads, vector stores, batches) need a preview api-version from
-# 2024-02-15 on; /responses one from 2025-03-01 on. GA versions serve neither.
-ASSISTANTS_MIN_DATE = date(2024, 2, 15)
-RESPONSES_MIN_DATE = date(2025, 3, 1)
-DEFAULT_PREVIEW_VERSION = "2025-04-01-preview"  # the newest preview in the project's specs
-_PREVIEW = re.compile(r"(\d{4}-\d{2}-\d{2})-preview")
 
 
 def resolve(
@@ -53,7 +46,7 @@ def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[s
 
 def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettings | None = None) -> Backend:
     settings = settings or GroupSettings()
-    flavor = flavor_of(settings)
+    flavor = settings.api
     api_version = group.version_for(model) or None
     if group.serverless:
         deployment = None
@@ -81,57 +74,11 @@ def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettin
     )
 
 
-def flavor_of(settings: GroupSettings) -> Flavor:
-    return cast(Flavor, settings.api)  # validate.py has checked it is "dated" or "v1"
-
-
-def deployment_url(group: Group, deployment: str) -> str:
-    """`.../openai/deployments/{deployment}`, without a trailing slash."""
-    if not group.base_url:
-        return f"{azure_origin(group.instance_name or '')}/openai/deployments/{deployment}"
-    template = group.base_url
-    url = template.replace(INSTANCE_NAME, group.instance_name or "")
-    url = url.replace(DEPLOYMENT_NAME, deployment).rstrip("/")
-    path = urlsplit(url).path
-    # The deployment is already in the URL (placeholder, or written out as in the
-    # Cloudflare example): use it as is.
-    if DEPLOYMENT_NAME in template or deployment in path.split("/"):
-        return url
-    if path.endswith("/openai"):
-        return f"{url}/deployments/{deployment}"
-    return f"{url}/openai/deployments/{deployment}"
-
-
-def resource_root(group: Group, deployment: str) -> str | None:
-    """The Azure resource root (`https://host[/prefix]`) under which `/openai/...` lives, or
-    None when the baseURL does not show one (e.g. `https://apim/${INSTANCE_NAME}/${DEPLOYMENT_NAME}`)."""
-    if not group.base_url:
-        return azure_origin(group.instance_name or "")
-    url = deployment_url(group, deployment)
-    suffix = f"/openai/deployments/{deployment}"
-    if not deployment or not url.endswith(suffix):
-        return None
-    root = url[: -len(suffix)]
-    parts = urlsplit(root)
-    # A root still holding /openai/deployments/ comes from a baseURL naming another deployment.
-    if not parts.scheme or not parts.netloc or "/openai/deployments/" in f"{parts.path}/":
-        return None
-    return root
-
-
 def _validated_root(group: Group, deployment: str) -> str:
     root = resource_root(group, deployment)
     if root is None:  # validate.py reports this before resolution
         raise ValueError(f'group "{group.group}": no resource root')
     return root
-
-
-def azure_origin(instance_name: str) -> str:
-    """`https://{instance}.openai.azure.com`, or the instance itself when it is already a host."""
-    if ".azure.com" in instance_name:
-        host = instance_name.split("://", 1)[-1].rstrip("/")
-        return f"https://{host}"
-    return f"https://{instance_name}.openai.azure.com"
 
 
 def upstream_headers(group: Group) -> tuple[tuple[str, str], ...]:
@@ -153,26 +100,17 @@ def upstream_headers(group: Group) -> tuple[tuple[str, str], ...]:
 # -- resource-scoped APIs (assistants, threads, vector stores, files, batches, responses) ----------
 
 
-def assistants_models(group: Group) -> dict[str, str]:
-    """Public model id -> deployment for the group's assistants-capable models, in file order."""
-    return {
-        model: group.deployment_for(spec) or ""
-        for model, spec in group.served_models().items()
-        if group.assistants_for(spec)
-    }
-
-
 def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBackend, ...]:
     """One ResourceBackend per assistants-enabled group, only when the endpoint enables assistants."""
     if not endpoint.assistants:
         return ()
     resources = []
     for group in endpoint.groups:
-        deployments = assistants_models(group)
+        deployments = group.assistants_deployments()
         if not deployments or group.serverless:
             continue
         settings = gateway.group_settings(group.group)
-        flavor = flavor_of(settings)
+        flavor = settings.api
         root = _validated_root(group, next(iter(deployments.values())))
         public_models: dict[str, str] = {}
         for model, deployment in deployments.items():
@@ -191,23 +129,6 @@ def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBac
             )
         )
     return tuple(resources)
-
-
-def preview_date(version: str) -> date | None:
-    """The date of a `YYYY-MM-DD-preview` api-version; None for GA and malformed versions."""
-    match = _PREVIEW.fullmatch(version)
-    if not match:
-        return None
-    try:
-        return date.fromisoformat(match.group(1))
-    except ValueError:
-        return None
-
-
-def newest_preview(versions: Iterable[str | None], minimum: date) -> str | None:
-    """The newest preview version dated `minimum` or later, if any."""
-    dated = [(day, v) for v in versions if v and (day := preview_date(v)) and day >= minimum]
-    return max(dated)[1] if dated else None
 
 
 def configured_versions(group: Group) -> list[str]:

@@ -12,10 +12,34 @@ import difflib
 import json
 import re
 import sys
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
+
+from . import Finding, Path
+from .api_versions import (
+    API_VERSION_FORMS,
+    API_VERSION_PATTERN,
+    ASSISTANTS_VERSION_FORMS,
+    PREVIEW_PATTERN,
+    is_api_version,
+    is_assistants_version,
+)
+from .env import ENV_REFERENCE, has_unresolved
+from .secrets import KEY_VAULT_PREFIX, is_reference
 
 MIB = 1024 * 1024
 SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
@@ -32,8 +56,79 @@ class Section(BaseModel):
     # False for wrappers whose other keys belong to LibreChat, not to us.
     warn_unknown: ClassVar[bool] = True
 
+    _path: Path | None = PrivateAttr(None)
+
+    @property
+    def path(self) -> Path | None:
+        """Where in the document this section was written (set by the loader), for line numbers."""
+        return self._path
+
+    def set_path(self, path: Path) -> None:
+        self._path = path
+
 
 UI_ONLY = "LibreChat chat-UI setting; accepted and ignored by the gateway."
+
+# -- constrained values -------------------------------------------------------------------
+# `${VAR}` and Key Vault references are replaced before validation; one still in place could
+# not be resolved and is reported as such, so checks leave it alone and the JSON Schema (which
+# sees the file as written) admits it.
+REFERENCE_PATTERN = f"{ENV_REFERENCE.pattern}|^\\s*{KEY_VAULT_PREFIX}"
+
+
+def _unresolved(value: str) -> bool:
+    return has_unresolved(value) or is_reference(value)
+
+
+def _api_version(value: str) -> str:
+    if _unresolved(value) or is_api_version(value):
+        return value
+    raise PydanticCustomError(
+        "api_version", '"{version}" is not an api-version: {forms}', {"version": value, "forms": API_VERSION_FORMS}
+    )
+
+
+def _assistants_version(value: str) -> str:
+    if _unresolved(value) or is_assistants_version(value):
+        return value
+    raise PydanticCustomError(
+        "assistants_version",
+        '"{version}" is not an Assistants api-version: {forms}',
+        {"version": value, "forms": ASSISTANTS_VERSION_FORMS},
+    )
+
+
+def _not_blank(value: str) -> str:
+    if value.strip():
+        return value
+    raise PydanticCustomError("blank", "Value must not be empty or blank")
+
+
+def _web_search_boolean(params: dict[str, Any]) -> dict[str, Any]:
+    """LibreChat's rule: its runtime reads addParams.web_search as a boolean."""
+    if "web_search" in params and not isinstance(params["web_search"], bool):
+        raise PydanticCustomError("web_search", "`web_search` must be a boolean in addParams")
+    return params
+
+
+ApiVersion = Annotated[
+    str,
+    AfterValidator(_api_version),
+    WithJsonSchema({"type": "string", "pattern": f"{API_VERSION_PATTERN}|{REFERENCE_PATTERN}"}),
+]
+AssistantsVersion = Annotated[
+    str,
+    AfterValidator(_assistants_version),
+    WithJsonSchema({"type": "string", "pattern": f"{PREVIEW_PATTERN}|{REFERENCE_PATTERN}"}),
+]
+NonBlank = Annotated[
+    str, AfterValidator(_not_blank), WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"\S"})
+]
+AddParams = Annotated[
+    dict[str, Any],
+    AfterValidator(_web_search_boolean),
+    WithJsonSchema({"type": "object", "properties": {"web_search": {"type": "boolean"}}}),
+]
 
 # -- endpoints.azureOpenAI ---------------------------------------------------------
 
@@ -46,11 +141,11 @@ class ModelSpec(Section):
         alias="deploymentName",
         description="Azure deployment serving this model; overrides the group's deploymentName.",
     )
-    version: str | None = Field(
+    version: ApiVersion | None = Field(
         None,
         description="Azure OpenAI api-version for this model; overrides the group's version.",
     )
-    assistants: bool | None = Field(
+    assistants: StrictBool | None = Field(
         None, description="This model serves the Assistants API (as if its group set assistants: true)."
     )
 
@@ -70,7 +165,7 @@ def _model_value_kind(value: Any) -> str | None:
 
 
 ModelValue = Annotated[
-    Union[Annotated[bool, Tag(MODEL_FLAG)], Annotated[ModelSpec, Tag(MODEL_OBJECT)]],
+    Union[Annotated[StrictBool, Tag(MODEL_FLAG)], Annotated[ModelSpec, Tag(MODEL_OBJECT)]],
     Discriminator(
         _model_value_kind,
         custom_error_type="model_value",
@@ -104,7 +199,7 @@ class Group(Section):
         alias="deploymentName",
         description="Default deployment for the group's models; required when a model is set to true.",
     )
-    version: str | None = Field(
+    version: ApiVersion | None = Field(
         None,
         description="Default api-version (e.g. \"2024-10-21\"); required when a model is set to true.",
     )
@@ -122,26 +217,29 @@ class Group(Section):
         alias="additionalHeaders",
         description="Extra upstream headers (values may use ${VAR}); they override same-named auth headers.",
     )
-    serverless: bool = Field(
+    serverless: StrictBool = Field(
         False,
         description="An Azure AI serverless (Models-as-a-Service) endpoint: needs only baseURL and apiKey.",
     )
-    add_params: dict[str, Any] = Field(
+    add_params: AddParams = Field(
         default_factory=dict,
         alias="addParams",
-        description="Body parameters merged over each request (e.g. {max_tokens: 2048}).",
+        description=(
+            "Body parameters merged over each request (e.g. {max_tokens: 2048}); "
+            "web_search, if set, must be a boolean (LibreChat's rule)."
+        ),
     )
     drop_params: list[str] = Field(
         default_factory=list,
         alias="dropParams",
         description="Body parameters removed from each request (applied after addParams).",
     )
-    force_prompt: bool = Field(
+    force_prompt: StrictBool = Field(
         False,
         alias="forcePrompt",
         description="Send a completions-style `prompt` instead of chat `messages` and map the answer back.",
     )
-    assistants: bool = Field(False, description="This group serves the Assistants API.")
+    assistants: StrictBool = Field(False, description="This group serves the Assistants API.")
     models: dict[str, ModelValue] = Field(
         description=(
             "Public model ids served by this group: `true` (use the group's deploymentName and "
@@ -170,21 +268,29 @@ class Group(Section):
     def assistants_for(self, model: ModelSpec | bool) -> bool:
         return self.assistants or (isinstance(model, ModelSpec) and bool(model.assistants))
 
+    def assistants_deployments(self) -> dict[str, str]:
+        """Public model id -> deployment for the assistants-capable models, in file order."""
+        return {
+            model: self.deployment_for(spec) or ""
+            for model, spec in self.served_models().items()
+            if self.assistants_for(spec)
+        }
+
 
 class Endpoint(Section):
     """LibreChat's `endpoints.azureOpenAI` section."""
 
     groups: list[Group] = Field(min_length=1, description="Model groups; at least one.")
-    assistants: bool = Field(
+    assistants: StrictBool = Field(
         False, description="Enable the Assistants API; some group or model must set assistants: true."
     )
     # LibreChat chat-UI settings: accepted so a real librechat.yaml loads, unused here.
     title_model: str | None = Field(None, alias="titleModel", description=UI_ONLY)
-    title_convo: bool | None = Field(None, alias="titleConvo", description=UI_ONLY)
+    title_convo: StrictBool | None = Field(None, alias="titleConvo", description=UI_ONLY)
     title_method: str | None = Field(None, alias="titleMethod", description=UI_ONLY)
-    summarize: bool | None = Field(None, description=UI_ONLY)
+    summarize: StrictBool | None = Field(None, description=UI_ONLY)
     summary_model: str | None = Field(None, alias="summaryModel", description=UI_ONLY)
-    plugins: bool | None = Field(None, description=UI_ONLY)
+    plugins: StrictBool | None = Field(None, description=UI_ONLY)
     custom_order: float | None = Field(None, alias="customOrder", description=UI_ONLY)
 
 
@@ -194,8 +300,8 @@ class Endpoint(Section):
 class ApiKey(Section):
     """A key callers present to the gateway (`Authorization: Bearer KEY` or `api-key: KEY`)."""
 
-    key: str = Field(description="The secret; use \"${VAR}\" to keep it out of the file.")
-    name: str = Field(description="Who holds the key; shown in logs instead of the key.")
+    key: NonBlank = Field(description="The secret; use \"${VAR}\" to keep it out of the file.")
+    name: NonBlank = Field(description="Who holds the key; shown in logs instead of the key.")
     models: list[str] | None = Field(
         None, description="Model ids this key may use; omit to allow every model."
     )
@@ -227,32 +333,27 @@ class Timeouts(Section):
     )
 
 
-API_FLAVORS = ("dated", "v1")
-AUTH_MODES = ("key", "entra")
-PREVIEW_PATTERN = r"^\d{4}-\d{2}-\d{2}-preview$"
 
 
 class GroupSettings(Section):
     """The gateway's own settings for one azureOpenAI group, kept out of the group for LibreChat."""
 
-    api: str = Field(
+    api: Literal["dated", "v1"] = Field(
         "dated",
         description=(
             'Which Azure OpenAI API the group speaks: "dated" (/openai/deployments/{deployment}/...'
             '?api-version=, the default) or "v1" (/openai/v1/..., no api-version; not for serverless groups).'
         ),
-        json_schema_extra={"enum": list(API_FLAVORS)},
     )
-    auth: str = Field(
+    auth: Literal["key", "entra"] = Field(
         "key",
         description=(
             'How the gateway authenticates to the group\'s Azure resource: "key" (the group\'s apiKey, or '
             'each caller\'s own key when it has none) or "entra" (a bearer token for the app\'s managed '
             'identity, scope https://cognitiveservices.azure.com/.default; the group must not set apiKey).'
         ),
-        json_schema_extra={"enum": list(AUTH_MODES)},
     )
-    assistants_version: str | None = Field(
+    assistants_version: AssistantsVersion | None = Field(
         None,
         alias="assistantsVersion",
         description=(
@@ -260,7 +361,6 @@ class GroupSettings(Section):
             "YYYY-MM-DD-preview version dated 2024-02-15 or later. Default: the newest such preview "
             "version among the group's versions, else 2025-04-01-preview."
         ),
-        json_schema_extra={"pattern": PREVIEW_PATTERN},
     )
 
 
@@ -311,7 +411,7 @@ class Gateway(Section):
         alias="apiKeys",
         description="Caller keys. Required when groups hold server-side apiKeys, unless allowAnonymous.",
     )
-    allow_anonymous: bool = Field(
+    allow_anonymous: StrictBool = Field(
         False,
         alias="allowAnonymous",
         description="Serve callers without a gateway key (only behind another access control).",
@@ -329,7 +429,7 @@ class Gateway(Section):
             "Streams and downloads are relayed as they come and are not limited."
         ),
     )
-    normalize_streams: bool = Field(
+    normalize_streams: StrictBool = Field(
         True,
         alias="normalizeStreams",
         description="Drop Azure's filter-only stream chunks so clients see OpenAI-shaped streams.",
@@ -410,7 +510,7 @@ class StulzqDeployment(Section):
     api_key: str | None = Field(
         None, description="Key sent upstream; omit to pass each caller's own key upstream."
     )
-    api_version: str | None = Field(None, description="api-version; default 2024-02-01.")
+    api_version: ApiVersion | None = Field(None, description="api-version; default 2024-02-01.")
 
 
 class StulzqFile(Section):
@@ -431,13 +531,20 @@ Document = Union[LibreChatFile, SectionFile, GroupsFile, StulzqFile]
 # -- errors and warnings ----------------------------------------------------------------
 
 
+def document_path(loc: tuple[int | str, ...]) -> Path:
+    """A pydantic error location as keys of the document: union member tags dropped."""
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        # A union member's tag is not a key the user wrote.
+        if not (i >= 2 and loc[i - 2] == "models" and part in (MODEL_FLAG, MODEL_OBJECT))
+    )
+
+
 def error_path(loc: tuple[int | str, ...]) -> str:
     """`('groups', 1, 'dropParams')` -> `groups[1].dropParams`."""
     text = ""
-    for i, part in enumerate(loc):
-        # A union member's tag is not a key the user wrote.
-        if i >= 2 and loc[i - 2] == "models" and part in (MODEL_FLAG, MODEL_OBJECT):
-            continue
+    for part in document_path(loc):
         if isinstance(part, int):
             text += f"[{part}]"
         else:
@@ -445,43 +552,41 @@ def error_path(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def describe_errors(error: ValidationError) -> list[str]:
+def describe_errors(error: ValidationError) -> list[Finding]:
     """Every pydantic error as `path: message`, in document order."""
     problems = []
     for item in error.errors():
         path = error_path(item["loc"])
-        problems.append(f"{path}: {item['msg']}" if path else item["msg"])
+        message = f"{path}: {item['msg']}" if path else item["msg"]
+        problems.append(Finding(message, document_path(item["loc"])))
     return problems
 
 
-def unknown_keys(model: BaseModel, path: str = "") -> list[str]:
+def unknown_keys(model: BaseModel) -> list[Finding]:
     """Warnings for keys no model declares, with their path and a likely intended key."""
-    warnings: list[str] = []
-    if getattr(model, "warn_unknown", True):
+    warnings: list[Finding] = []
+    if isinstance(model, Section) and model.warn_unknown:
         known = [field.alias or name for name, field in type(model).model_fields.items()]
         for key in model.model_extra or {}:
-            message = f'Unknown key "{_join(path, key)}" is ignored.'
+            path = (*(model.path or ()), key)
+            message = f'Unknown key "{error_path(path)}" is ignored.'
             close = difflib.get_close_matches(str(key), known, n=1)
             if close:
                 message = message[:-1] + f' (did you mean "{close[0]}"?)'
-            warnings.append(message)
-    for name, field in type(model).model_fields.items():
-        warnings.extend(_unknown_in(getattr(model, name), _join(path, field.alias or name)))
+            warnings.append(Finding(message, path))
+    for name in type(model).model_fields:
+        warnings.extend(_unknown_in(getattr(model, name)))
     return warnings
 
 
-def _unknown_in(value: Any, path: str) -> list[str]:
+def _unknown_in(value: Any) -> list[Finding]:
     if isinstance(value, BaseModel):
-        return unknown_keys(value, path)
+        return unknown_keys(value)
     if isinstance(value, list):
-        return [w for i, item in enumerate(value) for w in _unknown_in(item, f"{path}[{i}]")]
+        return [w for item in value for w in _unknown_in(item)]
     if isinstance(value, dict):
-        return [w for key, item in value.items() for w in _unknown_in(item, _join(path, key))]
+        return [w for item in value.values() for w in _unknown_in(item)]
     return []
-
-
-def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
 
 
 # -- JSON Schema --------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\((?P<body>.*)\)\s*$", re.IGNORECASE | re.DOTALL)
+KEY_VAULT_PREFIX = r"@Microsoft\.KeyVault\("
+_REFERENCE = re.compile(rf"^\s*{KEY_VAULT_PREFIX}(?P<body>.*)\)\s*$", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ def resolve_document(value: Any, resolver: SecretResolver | None, problems: list
             return resolve_value(value, resolver, path)
         except ValueError as exc:
             problems.append(str(exc))
-            return ""
+            return value  # left in place, like an unresolved ${VAR}: reported once, not checked further
     return value
 
 

@@ -1,28 +1,42 @@
-"""Semantic checks on a schema-valid configuration: every problem, in file order.
+"""Rules that span objects, on a schema-valid configuration: every problem, in file order.
 
 LibreChat stops at its first error; a gateway operator fixing a deployment wants the
 whole list, so every check runs and reports. The Azure messages are LibreChat's own,
-word for word, so its documentation and issues still apply.
+word for word, so its documentation and issues still apply. Each problem carries the
+document path of what it is about, so `check` can show its line; parts the schema
+rejected (`Unchecked`) are not judged again here.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
+from . import Finding, Path
+from .azure_urls import named_deployment, resource_root, url_problem
 from .env import has_unresolved
 from .model import Route
-from .resolve import ASSISTANTS_MIN_DATE, assistants_models, preview_date, resource_root
-from .schema import API_FLAVORS, AUTH_MODES, Endpoint, Gateway, Group, ModelSpec, upstream_auth
+from .salvage import Unchecked
+from .schema import Endpoint, Gateway, Group, ModelSpec, Section, upstream_auth
+
+# LibreChat's message (api/server/services/start/azureOpenAI.js, azureConfigSetup).
+NO_ASSISTANTS_MODELS = (
+    "No Azure models are configured to support assistants. Please remove the `assistants` field or "
+    "configure at least one model to support assistants."
+)
 
 
 def validate(
-    endpoint: Endpoint, gateway: Gateway, env_routes: Mapping[str, Route] | None = None
+    endpoint: Endpoint,
+    gateway: Gateway,
+    env_routes: Mapping[str, Route] | None = None,
+    unchecked: Unchecked | None = None,
 ) -> list[str]:
     """`env_routes`: routes from environment variables (LibreChat's DALL-E ones), already
     checked by their builder; they count for the served models and the server-side keys."""
     env_routes = env_routes or {}
+    unchecked = unchecked or Unchecked()
     served = {model for group in endpoint.groups for model in group.served_models()} | set(env_routes)
     env_keyed = [
         backend.group
@@ -30,164 +44,211 @@ def validate(
         for backend in route.backends
         if backend.auth == "api-key"
     ]
+    # What spans every group and the gateway's keys is judged on a complete configuration only.
+    whole = not unchecked.paths
     return [
-        *group_problems(endpoint.groups),
-        *assistants_problems(endpoint),
-        *group_settings_problems(endpoint, gateway),
-        *resource_root_problems(endpoint, gateway),
-        *upstream_auth_problems(endpoint.groups, gateway, env_keyed),
-        *caller_key_problems(gateway, served),
+        *group_problems(endpoint.groups, unchecked),
+        *assistants_problems(endpoint, unchecked),
+        *group_settings_problems(endpoint, gateway, unchecked),
+        *resource_root_problems(endpoint, gateway, unchecked),
+        *(upstream_auth_problems(endpoint.groups, gateway, env_keyed) if whole else []),
+        *caller_key_problems(gateway, served | unchecked.model_names),
     ]
 
 
-def validation_warnings(endpoint: Endpoint, gateway: Gateway) -> list[str]:
+def validation_warnings(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked | None = None) -> list[str]:
     """Settings that are valid but have no effect."""
-    warnings = []
+    unchecked = unchecked or Unchecked()
+    warnings: list[str] = []
     if not endpoint.assistants:
         for group in endpoint.groups:
-            if assistants_models(group) and not group.serverless:
+            if group.assistants_deployments() and not group.serverless and not unchecked.covers(group):
                 warnings.append(
-                    f'Group "{group.group}" sets "assistants: true" (on the group or a model), but the '
-                    'azureOpenAI endpoint does not, so it is ignored: set "assistants: true" on the '
-                    "endpoint to serve the Assistants API (as LibreChat requires)."
+                    Finding(
+                        f'Group "{group.group}" sets "assistants: true" (on the group or a model), but the '
+                        'azureOpenAI endpoint does not, so it is ignored: set "assistants: true" on the '
+                        "endpoint to serve the Assistants API (as LibreChat requires).",
+                        group.path,
+                    )
                 )
     groups = {group.group: group for group in endpoint.groups}
     for name, settings in gateway.groups.items():
         group = groups.get(name)
-        if group is None or settings.assistants_version is None:
+        if group is None or settings.assistants_version is None or unchecked.covers(group):
             continue
         where = f"gateway.groups.{name}.assistantsVersion"
+        path = at(settings, "assistantsVersion")
         if settings.api == "v1":
-            warnings.append(f'{where} is ignored: group "{name}" uses api: v1, which takes no api-version.')
-        elif not (endpoint.assistants and assistants_models(group)):
-            warnings.append(f'{where} is ignored: group "{name}" does not serve the Assistants API.')
+            warnings.append(
+                Finding(f'{where} is ignored: group "{name}" uses api: v1, which takes no api-version.', path)
+            )
+        elif not (endpoint.assistants and group.assistants_deployments()):
+            warnings.append(Finding(f'{where} is ignored: group "{name}" does not serve the Assistants API.', path))
     return warnings
 
 
-def group_problems(groups: list[Group]) -> list[str]:
+def at(section: Section | None, *keys: str | int) -> Path | None:
+    """The document path of `section` (or of keys under it), when it was read from a file."""
+    if section is None or section.path is None:
+        return None
+    return (*section.path, *keys)
+
+
+def group_labels(groups: list[Group]) -> dict[int, str]:
+    """`"name"` for each group, with its index where two groups share the name."""
+    counts = Counter(group.group for group in groups)
+    labels = {}
+    for index, group in enumerate(groups):
+        position = group.path[-1] if group.path else index
+        labels[id(group)] = f'"{group.group}"' + (f" (groups[{position}])" if counts[group.group] > 1 else "")
+    return labels
+
+
+def group_problems(groups: list[Group], unchecked: Unchecked) -> list[str]:
     problems: list[str] = []
     group_names: set[str] = set()
     model_names: set[str] = set()
+    labels = group_labels(groups)
     for group in groups:
-        name = group.group
+        name, label = group.group, labels[id(group)]
         if name in group_names:
-            problems.append(f'Duplicate group name detected: "{name}". Group names must be unique.')
-        group_names.add(name)
-        if group.serverless and not group.base_url:
-            problems.append(f'Group "{name}" is serverless but missing mandatory "baseURL."')
-        if not group.serverless and not group.instance_name:
-            problems.append(f'Group "{name}" is missing an "instanceName" for non-serverless configuration.')
-        problems.extend(base_url_problems(group))
-
-        models = group.served_models()
-        if not models:
             problems.append(
-                f'Group "{name}" has no models: add at least one under "models" '
-                "(model-id: true, or model-id: {deploymentName: ..., version: ...})."
+                Finding(f'Duplicate group name detected: "{name}". Group names must be unique.', group.path)
             )
+        group_names.add(name)
+        models = group.served_models()
+        checked = not unchecked.covers(group)
+        if checked:
+            problems.extend(group_setup_problems(group, label))
         for model, spec in models.items():
             if model in model_names:
-                problems.append(duplicate_model(model))
+                problems.append(Finding(duplicate_model(model), at(group, "models", model)))
                 continue
             model_names.add(model)
-            problems.extend(deployment_problems(group, model, spec))
+            if checked:
+                problems.extend(deployment_problems(group, label, model, spec))
     return problems
 
 
-def deployment_problems(group: Group, model: str, spec: ModelSpec | bool) -> list[str]:
-    """A non-serverless model needs a deployment and a version, its own or the group's."""
-    if group.serverless or (group.deployment_for(spec) and group.version_for(spec)):
-        return []
-    if isinstance(spec, ModelSpec):
-        return [f'Model "{model}" in group "{group.group}" is missing a required deploymentName or version.']
-    return [f'Model "{model}" in group "{group.group}" is missing a deploymentName or version.']
+def group_setup_problems(group: Group, label: str) -> list[str]:
+    problems: list[str] = []
+    if group.serverless and not group.base_url:
+        problems.append(Finding(f'Group {label} is serverless but missing mandatory "baseURL."', group.path))
+    if not group.serverless and not group.instance_name:
+        problems.append(
+            Finding(f'Group {label} is missing an "instanceName" for non-serverless configuration.', group.path)
+        )
+    problems.extend(base_url_problems(group, label))
+    if not group.served_models():
+        problems.append(
+            Finding(
+                f'Group {label} has no models: add at least one under "models" '
+                "(model-id: true, or model-id: {deploymentName: ..., version: ...}).",
+                at(group, "models"),
+            )
+        )
+    return problems
+
+
+def deployment_problems(group: Group, label: str, model: str, spec: ModelSpec | bool) -> list[str]:
+    """A non-serverless model needs a deployment and a version, its own or the group's; a
+    literal baseURL serves only the deployment it names."""
+    where = at(group, "models", model)
+    if not group.serverless and not (group.deployment_for(spec) and group.version_for(spec)):
+        if isinstance(spec, ModelSpec):
+            message = f'Model "{model}" in group {label} is missing a required deploymentName or version.'
+        else:
+            message = f'Model "{model}" in group {label} is missing a deploymentName or version.'
+        return [Finding(message, where)]
+    named, deployment = named_deployment(group), group.deployment_for(spec)
+    if named and deployment and deployment != named:
+        return [
+            Finding(
+                f'Group {label} baseURL names the deployment "{named}" (no ${{DEPLOYMENT_NAME}}), so it cannot '
+                f'serve model "{model}" (deployment "{deployment}"): write ${{DEPLOYMENT_NAME}} in its place, '
+                "or move the model to a group of its own.",
+                where,
+            )
+        ]
+    return []
 
 
 def duplicate_model(model: str) -> str:
     return f'Duplicate model name detected: "{model}". Model names must be unique across groups.'
 
 
-def base_url_problems(group: Group) -> list[str]:
+def base_url_problems(group: Group, label: str) -> list[str]:
     url = group.base_url
     if not url or has_unresolved(url):
         return []  # nothing set, or already reported as a missing variable
     # The URL is not echoed: it may hold an account id or a key.
     reason = url_problem(url)
-    return [f'Group "{group.group}" baseURL {reason}.'] if reason else []
+    return [Finding(f"Group {label} baseURL {reason}.", at(group, "baseURL"))] if reason else []
 
 
-def url_problem(url: str) -> str | None:
-    """Why `url` cannot be an upstream base (Backend.url() appends the operation and `?api-version`)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return "is not an http:// or https:// URL"
-    if parts.query or parts.fragment:
-        return "has a query string or fragment, but the gateway adds ?api-version= itself"
-    return None
-
-
-def assistants_problems(endpoint: Endpoint) -> list[str]:
-    problems = serverless_assistants_problems(endpoint.groups)
-    if not endpoint.assistants:
+def assistants_problems(endpoint: Endpoint, unchecked: Unchecked) -> list[str]:
+    problems = serverless_assistants_problems(endpoint.groups, unchecked)
+    if not endpoint.assistants or unchecked.covers(endpoint):
         return problems
     capable = any(
         group.assistants_for(spec) for group in endpoint.groups for spec in group.served_models().values()
     )
     if capable:
         return problems
-    return [
-        *problems,
-        'Assistants are enabled ("assistants: true" on the azureOpenAI endpoint) but no group or model '
-        'sets "assistants: true": mark the group(s) in an assistants-capable region, or turn assistants off.',
-    ]
+    return [*problems, Finding(NO_ASSISTANTS_MODELS, at(endpoint, "assistants"))]
 
 
-def serverless_assistants_problems(groups: list[Group]) -> list[str]:
+def serverless_assistants_problems(groups: list[Group], unchecked: Unchecked) -> list[str]:
+    labels = group_labels(groups)
     return [
-        f'Group "{group.group}" is serverless but sets "assistants: true" (on the group or a model): '
-        "serverless endpoints do not serve the Assistants API."
+        Finding(
+            f'Group {labels[id(group)]} is serverless but sets "assistants: true" (on the group or a model): '
+            "serverless endpoints do not serve the Assistants API.",
+            group.path,
+        )
         for group in groups
-        if group.serverless and assistants_models(group)
+        if group.serverless and group.assistants_deployments() and not unchecked.covers(group)
     ]
 
 
 # -- gateway.groups ------------------------------------------------------------------------
 
 
-def group_settings_problems(endpoint: Endpoint, gateway: Gateway) -> list[str]:
+def group_settings_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked) -> list[str]:
     problems: list[str] = []
     groups = {group.group: group for group in endpoint.groups}
     for name, settings in gateway.groups.items():
         where = f"gateway.groups.{name}"
         group = groups.get(name)
         if group is None:
-            problems.append(f"{where}: {_no_such_group(name, list(groups))}")
-        if settings.api not in API_FLAVORS:
-            problems.append(f'{where}.api is "{settings.api}"; expected "dated" (the default) or "v1".')
-        elif settings.api == "v1" and group is not None and group.serverless:
+            if name not in unchecked.group_names:
+                problems.append(Finding(f"{where}: {_no_such_group(name, list(groups))}", settings.path))
+            continue
+        if unchecked.covers(group):
+            continue
+        if settings.api == "v1" and group.serverless:
             problems.append(
-                f'{where}.api is "v1", but group "{name}" is serverless: a serverless endpoint has no '
-                "/openai/v1 API. Remove the setting."
+                Finding(
+                    f'{where}.api is "v1", but group "{name}" is serverless: a serverless endpoint has no '
+                    "/openai/v1 API. Remove the setting.",
+                    at(settings, "api"),
+                )
             )
-        if settings.auth not in AUTH_MODES:
-            problems.append(f'{where}.auth is "{settings.auth}"; expected "key" (the default) or "entra".')
-        elif settings.auth == "entra" and group is not None:
+        if settings.auth == "entra":
             if group.api_key:
                 problems.append(
-                    f'{where}.auth is "entra", but group "{name}" also sets an apiKey: use one or the other.'
+                    Finding(
+                        f'{where}.auth is "entra", but group "{name}" also sets an apiKey: use one or the other.',
+                        at(settings, "auth"),
+                    )
                 )
             if group.serverless:
                 problems.append(
-                    f'{where}.auth is "entra", but group "{name}" is serverless: serverless endpoints take keys.'
-                )
-        version = settings.assistants_version
-        if version is not None:
-            day = preview_date(version)
-            if day is None or day < ASSISTANTS_MIN_DATE:
-                problems.append(
-                    f'{where}.assistantsVersion "{version}" is not an Assistants api-version: expected a '
-                    f'YYYY-MM-DD-preview version dated {ASSISTANTS_MIN_DATE.isoformat()} or later '
-                    '(e.g. "2025-04-01-preview").'
+                    Finding(
+                        f'{where}.auth is "entra", but group "{name}" is serverless: serverless endpoints take '
+                        "keys.",
+                        at(settings, "auth"),
+                    )
                 )
     return problems
 
@@ -208,27 +269,33 @@ ROOT_FORMS = (
 )
 
 
-def resource_root_problems(endpoint: Endpoint, gateway: Gateway) -> list[str]:
+def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked) -> list[str]:
     """v1 backends and resource-scoped APIs need the resource root under which /openai/ lives."""
     problems = []
+    labels = group_labels(endpoint.groups)
     for group in endpoint.groups:
         url = group.base_url
-        if group.serverless or not url or has_unresolved(url) or url_problem(url):
+        if group.serverless or not url or has_unresolved(url) or url_problem(url) or unchecked.covers(group):
             continue  # not applicable, or already reported
         needs = []
         if gateway.group_settings(group.group).api == "v1":
+            named = named_deployment(group)
             deployments = [group.deployment_for(spec) for spec in group.served_models().values()]
-            if any(d and resource_root(group, d) is None for d in deployments):
+            # A deployment the literal baseURL does not name is already reported.
+            if any(d and d == (named or d) and resource_root(group, d) is None for d in deployments):
                 needs.append("uses api: v1 (/openai/v1/...)")
-        assistants = assistants_models(group)
+        assistants = group.assistants_deployments()
         if endpoint.assistants and assistants:
             first = next(iter(assistants.values()))
             if first and resource_root(group, first) is None:
                 needs.append("serves the Assistants API (/openai/assistants, /openai/files, ...)")
         if needs:
             problems.append(
-                f'Group "{group.group}" {" and ".join(needs)}, but the gateway cannot derive the Azure '
-                f"resource root from its baseURL. Forms that work: {ROOT_FORMS}."
+                Finding(
+                    f'Group {labels[id(group)]} {" and ".join(needs)}, but the gateway cannot derive the Azure '
+                    f"resource root from its baseURL. Forms that work: {ROOT_FORMS}.",
+                    at(group, "baseURL"),
+                )
             )
     return problems
 
@@ -271,30 +338,34 @@ def caller_key_problems(gateway: Gateway, served: set[str]) -> list[str]:
     problems = []
     keys: dict[str, int] = {}
     names: dict[str, int] = {}
-    for index, caller in enumerate(gateway.api_keys):
+    for position, caller in enumerate(gateway.api_keys):
+        index = caller.path[-1] if caller.path else position
         where = f"gateway.apiKeys[{index}]"
         # Keys are secrets: messages point at entries, never print a key.
-        if not caller.key.strip():
-            problems.append(f"{where}.key is empty.")
-        elif caller.key in keys:
+        if caller.key in keys:
             problems.append(
-                f"{where}.key is the same as gateway.apiKeys[{keys[caller.key]}].key; "
-                "every caller key must be unique."
+                Finding(
+                    f"{where}.key is the same as gateway.apiKeys[{keys[caller.key]}].key; "
+                    "every caller key must be unique.",
+                    at(caller, "key"),
+                )
             )
         else:
             keys[caller.key] = index
-        if not caller.name.strip():
-            problems.append(f"{where}.name is empty.")
-        elif caller.name in names:
+        if caller.name in names:
             problems.append(
-                f'{where}.name "{caller.name}" is already used by gateway.apiKeys[{names[caller.name]}]; '
-                "caller names must be unique."
+                Finding(
+                    f'{where}.name "{caller.name}" is already used by gateway.apiKeys[{names[caller.name]}]; '
+                    "caller names must be unique.",
+                    at(caller, "name"),
+                )
             )
         else:
             names[caller.name] = index
         for model in caller.models or ():
             if model not in served:
-                problems.append(f'{where}.models names "{model}", which no group serves.')
+                message = f'{where}.models names "{model}", which no group serves.'
+                problems.append(Finding(message, at(caller, "models")))
     return problems
 
 
