@@ -210,6 +210,9 @@ class Relay:
                 # Headers are gone already: tell the client in-band, the way OpenAI's SDKs read it.
                 yield b"data: " + error.body() + b"\n\n"
                 self.complete = True
+        except (GeneratorExit, asyncio.CancelledError):  # the client went away mid-stream
+            _log_client_gone(record)
+            raise
         finally:
             if ended:
                 upstream.release()
@@ -229,6 +232,7 @@ class Relay:
         its connection can be reused, else drop the connection (it may never end)."""
         if not self._started:  # the client was gone before the first byte
             self._upstream.close()
+            _log_client_gone(self._record)
             self._record.emit()
             return
         if not self._unsettled:
@@ -246,6 +250,12 @@ class Relay:
             raise
         else:
             upstream.release()
+
+
+def _log_client_gone(record: AccessRecord) -> None:
+    """The status sent was 200, but the client did not take the whole answer: say so (499, like nginx)."""
+    gone = ClientDisconnected()
+    record.status, record.error_code = gone.status, gone.code
 
 
 class DisconnectWatch:

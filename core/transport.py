@@ -26,6 +26,7 @@ import yarl
 from core.errors import (
     GatewayError,
     upstream_bad_response,
+    upstream_closed,
     upstream_response_too_large,
     upstream_timeout,
     upstream_unreachable,
@@ -114,7 +115,7 @@ class UpstreamResponse:
                 try:
                     chunk = await self._response.content.readany()
                 except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                    raise _classify(exc, self._group) from exc
+                    raise _classify(exc, self._group, answered=True) from exc
             if decoder is None:
                 return chunk
             try:
@@ -209,11 +210,12 @@ class Transport:
         self._session = None
 
 
-def _classify(exc: BaseException, group: str) -> GatewayError:
+def _classify(exc: BaseException, group: str, *, answered: bool = False) -> GatewayError:
+    """`answered`: the response headers had come, so the upstream was reached and then went away."""
     # aiohttp's timeouts subclass both asyncio.TimeoutError and ClientError.
     if isinstance(exc, asyncio.TimeoutError):
         return upstream_timeout(group)
-    return upstream_unreachable(group)
+    return upstream_closed(group) if answered else upstream_unreachable(group)
 
 
 def _http_proxy(url: str) -> tuple[str, dict[str, str] | None]:
