@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import zlib
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -51,7 +51,7 @@ class UpstreamResponse:
     def __init__(self, response: aiohttp.ClientResponse, group: str) -> None:
         self._response = response
         self._group = group
-        self._decoder: Any = None  # a zlib decompressobj once decode() was called on a compressed body
+        self._decoder: zlib._Decompress | None = None  # once decode() was called on a compressed body
         self.status = response.status
         self.headers = response.headers  # case-insensitive multidict
 
@@ -114,7 +114,7 @@ class UpstreamResponse:
             else:
                 try:
                     chunk = await self._response.content.readany()
-                except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     raise _classify(exc, self._group, answered=True) from exc
             if decoder is None:
                 return chunk
@@ -181,9 +181,15 @@ class Transport:
         return session
 
     async def send(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None, *, group: str
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes] | None,
+        *,
+        group: str,
     ) -> UpstreamResponse:
-        """Send a request and wait for the response headers.
+        """Send a request and wait for the response headers. An iterable body (an upload) is streamed as it comes.
 
         Raises GatewayError 502 when the upstream cannot be reached and 504 when it
         does not answer within the configured timeouts.
@@ -200,7 +206,7 @@ class Transport:
                 headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
                 proxy=self._http_proxy, proxy_headers=self._proxy_headers,
             )
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _classify(exc, group) from exc
         return UpstreamResponse(response, group)
 
