@@ -1,7 +1,8 @@
 # `make run`  - install into .venv and serve the gateway on 127.0.0.1:7071.
 #               Without CONFIG_PATH it serves config/local.yaml against a local
 #               Azure OpenAI simulator started alongside (no Azure account needed).
-# `make test` - install into .venv and run every test.
+# `make test` - install into .venv, run the lint and type gate (`make lint`), then every test.
+# `make lint` - ruff (lint) and mypy over core/ and function_app.py (settings in pyproject.toml).
 # `make bench` - measure added latency, throughput, CPU, memory (see bench/README.md).
 # `make lock` - pin requirements.txt (what Azure installs) from requirements.in.
 
@@ -20,8 +21,13 @@ LOCAL_SIM_PORT := 8081
 LOCK_PYTHON := 3.11
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest version requirements.in allows.
 LOCK_FLAGS ?=
+# What the lint and type gate covers (mypy's own list is in pyproject.toml).
+LINTED := core function_app.py
+# `ruff format --check` joins the gate once the tree has had its one-time `ruff format` commit
+# (until then parallel branches would all conflict on it): then this becomes yes.
+FORMAT_CHECK ?= no
 
-.PHONY: install run test check bench schema lock clean
+.PHONY: install run lint test check bench schema lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,7 +56,12 @@ run: install
 	echo ""; \
 	CONFIG_PATH=config/local.yaml $(BIN)/python -m core serve --host $(HOST) --port $(PORT)
 
-test: install $(CHECKOV_STAMP)
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	@if [ "$(FORMAT_CHECK)" = yes ]; then echo "$(BIN)/ruff format --check $(LINTED)"; $(BIN)/ruff format --check $(LINTED); fi
+	$(BIN)/mypy
+
+test: lint $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -q
 
 check: install

@@ -46,7 +46,7 @@ class ResourceLocator:
         path = f"{family}/{object_id}"
         answers = await asyncio.gather(*(probe(resource, path) for resource in resources), return_exceptions=True)
         unanswered = []
-        for resource, answer in zip(resources, answers):
+        for resource, answer in zip(resources, answers, strict=True):
             if answer == 200:
                 self.remember([object_id], resource.group)
                 return resource

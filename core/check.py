@@ -54,7 +54,7 @@ def describe(config: RuntimeConfig) -> str:
                  auth_kind(backend), params_summary(backend))
             )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines += resources_section(config)
     settings = config.settings
     lines.append("")
@@ -99,7 +99,7 @@ def resources_section(config: RuntimeConfig) -> list[str]:
              models_summary(resource))
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     return ["", f"{RESOURCES_TITLE}:", *table]
 
 

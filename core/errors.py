@@ -81,6 +81,16 @@ def upstream_unreachable(group: str) -> GatewayError:
     )
 
 
+def upstream_closed(group: str) -> GatewayError:
+    """The upstream answered, then its connection broke before the answer was complete."""
+    return GatewayError(
+        502,
+        f"The upstream for group `{group}` closed the connection before its answer was complete.",
+        type="api_error",
+        code="upstream_closed_connection",
+    )
+
+
 def upstream_timeout(group: str, what: str = "did not answer in time") -> GatewayError:
     return GatewayError(504, f"The upstream for group `{group}` {what}.", type="api_error", code="upstream_timeout")
 

@@ -12,9 +12,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import GatewayError
+
+if TYPE_CHECKING:  # azure-core comes with azure-identity, imported only when a token is needed
+    from azure.core.credentials import AccessToken, TokenCredential
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 logger = logging.getLogger("aoai_gateway")
@@ -25,9 +28,9 @@ class LazyCredential:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._client_id = environ.get("AZURE_CLIENT_ID") or None
-        self._credential: Any = None
+        self._credential: TokenCredential | None = None
 
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         if self._credential is None:
             from azure.identity import DefaultAzureCredential
 
@@ -46,23 +49,25 @@ class TokenProvider:
     REFRESH_MARGIN_SECONDS = 300
     MIN_VALIDITY_SECONDS = 30
 
-    def __init__(self, credential: Any, scope: str = COGNITIVE_SERVICES_SCOPE, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, credential: TokenCredential, scope: str = COGNITIVE_SERVICES_SCOPE, clock: Callable[[], float] = time.time
+    ) -> None:
         self._credential = credential
         self._scope = scope
         self._clock = clock
-        self._token: Any = None  # azure.core.credentials.AccessToken
-        self._refreshing: asyncio.Future[Any] | None = None
+        self._token: AccessToken | None = None
+        self._refreshing: asyncio.Future[AccessToken] | None = None
 
     async def token(self) -> str:
         current = self._token
         left = current.expires_on - self._clock() if current is not None else 0.0
-        if left > self.REFRESH_MARGIN_SECONDS:
+        if current is not None and left > self.REFRESH_MARGIN_SECONDS:
             return current.token
         if self._refreshing is None:
             self._refreshing = asyncio.ensure_future(self._refresh())
             # A background refresh may fail with nobody awaiting it: it is logged in _refresh.
             self._refreshing.add_done_callback(lambda done: done.cancelled() or done.exception())
-        if left > self.MIN_VALIDITY_SECONDS:
+        if current is not None and left > self.MIN_VALIDITY_SECONDS:
             return current.token  # still good: let the refresh finish in the background
         try:
             return (await asyncio.shield(self._refreshing)).token
@@ -72,7 +77,7 @@ class TokenProvider:
                 code="upstream_auth_failed",
             ) from exc
 
-    async def _refresh(self) -> Any:
+    async def _refresh(self) -> AccessToken:
         try:
             token = await asyncio.to_thread(self._credential.get_token, self._scope)
             self._token = token

@@ -30,7 +30,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def route_prefix(host_json: Path = ROOT / "host.json") -> str:
     """host.json's extensions.http.routePrefix; the Functions default is "api"."""
     config = json.loads(host_json.read_text())
-    return config.get("extensions", {}).get("http", {}).get("routePrefix", "api").strip("/")
+    prefix: str = config.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+    return prefix.strip("/")
 
 
 def starlette_path(prefix: str, route: str) -> str:

@@ -82,7 +82,9 @@ async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call:
     record.upstream_ms = ms_since(started)
     completions_as_chat = backend.force_prompt and call.operation == "chat/completions"
     if call.stream and content_type.startswith("text/event-stream"):
-        rewriter = StreamRewriter(drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat)
+        rewriter = StreamRewriter(
+            drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat
+        )
         headers = relayed_headers(upstream.headers, record.request_id)
         return relay_stream(
             upstream, record, rewriter, headers,

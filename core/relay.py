@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
 
@@ -70,7 +70,9 @@ def check_status(upstream: UpstreamResponse, group: str) -> None:
     if upstream.status not in _VALID_STATUSES:
         upstream.close()
         what = "redirect" if 300 <= upstream.status < 400 else "status"
-        raise upstream_bad_response(group, f"answered with HTTP {what} {upstream.status}, which the gateway does not relay")
+        raise upstream_bad_response(
+            group, f"answered with HTTP {what} {upstream.status}, which the gateway does not relay"
+        )
 
 
 def error_response(upstream: UpstreamResponse, body: bytes, request_id: str) -> Response:
@@ -165,7 +167,7 @@ class Relay:
         self._unsettled = False  # stopped at [DONE]: the upstream's answer may not have ended yet
         self.complete = False  # the client's response is whole (possibly ending in an error event)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         self._started = True
         upstream, record, transform = self._upstream, self._record, self._transform
         group = record.group or "?"
@@ -210,6 +212,9 @@ class Relay:
                 # Headers are gone already: tell the client in-band, the way OpenAI's SDKs read it.
                 yield b"data: " + error.body() + b"\n\n"
                 self.complete = True
+        except (GeneratorExit, asyncio.CancelledError):  # the client went away mid-stream
+            _log_client_gone(record)
+            raise
         finally:
             if ended:
                 upstream.release()
@@ -229,6 +234,7 @@ class Relay:
         its connection can be reused, else drop the connection (it may never end)."""
         if not self._started:  # the client was gone before the first byte
             self._upstream.close()
+            _log_client_gone(self._record)
             self._record.emit()
             return
         if not self._unsettled:
@@ -246,6 +252,12 @@ class Relay:
             raise
         else:
             upstream.release()
+
+
+def _log_client_gone(record: AccessRecord) -> None:
+    """The status sent was 200, but the client did not take the whole answer: say so (499, like nginx)."""
+    gone = ClientDisconnected()
+    record.status, record.error_code = gone.status, gone.code
 
 
 class DisconnectWatch:

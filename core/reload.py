@@ -49,10 +49,14 @@ class ConfigRefresher:
             # Blob and Key Vault clients are synchronous: keep them off the event loop.
             config = await asyncio.to_thread(self._provider.reload)
         except SourceError as exc:
-            logger.warning("config reload skipped, the source could not be read (still serving the last good one): %s", exc)
+            logger.warning(
+                "config reload skipped, the source could not be read (still serving the last good one): %s", exc
+            )
             return False
         except ConfigError as exc:
-            logger.error("config reload rejected, the new version is invalid (still serving the last good one):\n%s", exc)
+            logger.error(
+                "config reload rejected, the new version is invalid (still serving the last good one):\n%s", exc
+            )
             return False
         except Exception:
             logger.exception("config reload failed (still serving the last good one)")

@@ -100,15 +100,16 @@ def parse(method: str, raw_path: bytes, shown_path: str) -> ResourcePath:
     segments = raw.split("/")
     for shape, pattern in _SHAPE_SEGMENTS.items():
         if method in SHAPES[shape] and _fits(pattern, segments):
-            ids = [unquote(s) for s, p in zip(segments, pattern) if p == ID]
+            ids = [unquote(s) for s, p in zip(segments, pattern, strict=True) if p == ID]
             if not all(is_valid_id(object_id) for object_id in ids):
                 raise invalid_id()
-            return ResourcePath(shape, tuple(unquote(s) if p == ID else s for s, p in zip(segments, pattern)))
+            parts = zip(segments, pattern, strict=True)
+            return ResourcePath(shape, tuple(unquote(s) if p == ID else s for s, p in parts))
     raise GatewayError(404, f"Invalid URL ({method} {shown_path})", code="unknown_url")
 
 
 def _fits(pattern: tuple[str, ...], segments: list[str]) -> bool:
     """Literal segments match as sent (never decoded); an id slot takes any non-empty segment."""
     return len(pattern) == len(segments) and all(
-        segment != "" if part == ID else segment == part for part, segment in zip(pattern, segments)
+        segment != "" if part == ID else segment == part for part, segment in zip(pattern, segments, strict=True)
     )

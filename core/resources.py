@@ -187,7 +187,9 @@ async def _target(call: ResourceCall) -> ResourceBackend:
         for resource in call.resources:
             if resource.group == hint:
                 return resource
-        raise GatewayError(400, f"No assistants group named `{truncated(hint)}`.", param=GROUP_HINT, code="unknown_group")
+        raise GatewayError(
+            400, f"No assistants group named `{truncated(hint)}`.", param=GROUP_HINT, code="unknown_group"
+        )
     return call.resources[0]
 
 
@@ -259,7 +261,9 @@ async def _forward(call: ResourceCall, resource: ResourceBackend) -> Response:
         started = time.perf_counter()
         upstream = await within(
             deadlines.answer_by,
-            watch.run(call.gateway.transport.send(call.method, url, call.headers_for(resource), body, group=resource.group)),
+            watch.run(
+                call.gateway.transport.send(call.method, url, call.headers_for(resource), body, group=resource.group)
+            ),
             record,
         )
         record.upstream_ms = ms_since(started)
@@ -275,7 +279,11 @@ class _Deadlines:
 
 
 async def _relay(
-    call: ResourceCall, resource: ResourceBackend, upstream: UpstreamResponse, watch: DisconnectWatch, deadlines: _Deadlines
+    call: ResourceCall,
+    resource: ResourceBackend,
+    upstream: UpstreamResponse,
+    watch: DisconnectWatch,
+    deadlines: _Deadlines,
 ) -> Response:
     record = call.record
     settings = call.config.settings
@@ -372,5 +380,7 @@ def _limit(value: str | None) -> int:
     if value is None:
         return _DEFAULT_LIMIT
     if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
-        raise GatewayError(400, f"limit must be an integer from 1 to {_MAX_LIMIT}.", param="limit", code="invalid_limit")
+        raise GatewayError(
+            400, f"limit must be an integer from 1 to {_MAX_LIMIT}.", param="limit", code="invalid_limit"
+        )
     return int(value)

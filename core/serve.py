@@ -7,6 +7,7 @@ directly, so it gets a connection limit and a deadline for each request head.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.util
 import socket
@@ -17,6 +18,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from core.localhost import build_app
+
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request head is not complete
@@ -88,8 +90,6 @@ def run(
         lifespan="on",
     )
     server = _AnnouncingServer(config)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its graceful shutdown
         server.run()
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises Ctrl-C after its graceful shutdown; nothing left to report
     sys.stdout.flush()

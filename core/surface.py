@@ -136,7 +136,10 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
         record.error_code = error.code
     except Exception:
         logger.exception(
-            "unhandled error in %s %s (request %s)", truncated(request.method), truncated(record.path), record.request_id
+            "unhandled error in %s %s (request %s)",
+            truncated(request.method),
+            truncated(record.path),
+            record.request_id,
         )
         response = Response(
             error_body("The gateway failed to process the request.", type="api_error", code="internal_error"),

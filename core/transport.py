@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import zlib
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -26,6 +26,7 @@ import yarl
 from core.errors import (
     GatewayError,
     upstream_bad_response,
+    upstream_closed,
     upstream_response_too_large,
     upstream_timeout,
     upstream_unreachable,
@@ -50,7 +51,7 @@ class UpstreamResponse:
     def __init__(self, response: aiohttp.ClientResponse, group: str) -> None:
         self._response = response
         self._group = group
-        self._decoder: Any = None  # a zlib decompressobj once decode() was called on a compressed body
+        self._decoder: zlib._Decompress | None = None  # once decode() was called on a compressed body
         self.status = response.status
         self.headers = response.headers  # case-insensitive multidict
 
@@ -113,8 +114,8 @@ class UpstreamResponse:
             else:
                 try:
                     chunk = await self._response.content.readany()
-                except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                    raise _classify(exc, self._group) from exc
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    raise _classify(exc, self._group, answered=True) from exc
             if decoder is None:
                 return chunk
             try:
@@ -180,9 +181,15 @@ class Transport:
         return session
 
     async def send(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None, *, group: str
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes] | None,
+        *,
+        group: str,
     ) -> UpstreamResponse:
-        """Send a request and wait for the response headers.
+        """Send a request and wait for the response headers. An iterable body (an upload) is streamed as it comes.
 
         Raises GatewayError 502 when the upstream cannot be reached and 504 when it
         does not answer within the configured timeouts.
@@ -199,7 +206,7 @@ class Transport:
                 headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
                 proxy=self._http_proxy, proxy_headers=self._proxy_headers,
             )
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _classify(exc, group) from exc
         return UpstreamResponse(response, group)
 
@@ -209,11 +216,12 @@ class Transport:
         self._session = None
 
 
-def _classify(exc: BaseException, group: str) -> GatewayError:
+def _classify(exc: BaseException, group: str, *, answered: bool = False) -> GatewayError:
+    """`answered`: the response headers had come, so the upstream was reached and then went away."""
     # aiohttp's timeouts subclass both asyncio.TimeoutError and ClientError.
     if isinstance(exc, asyncio.TimeoutError):
         return upstream_timeout(group)
-    return upstream_unreachable(group)
+    return upstream_closed(group) if answered else upstream_unreachable(group)
 
 
 def _http_proxy(url: str) -> tuple[str, dict[str, str] | None]:

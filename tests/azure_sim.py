@@ -9,7 +9,8 @@ proxy, a dropped stream, slow headers, slow chunks) per request via ``x-sim-*`` 
 
 Misbehaviours of a broken upstream, for the gateway's fault tests (see ``Behaviour`` and ``FAIL_MODES``):
 ``x-sim-drip-ms`` writes the answer body one byte at a time; ``x-sim-encoding`` compresses it (gzip, deflate) or
-labels it with an encoding nobody can decode, whatever the request's accept-encoding; fail modes cut a byte answer
+labels it with an encoding nobody can decode, whatever the request's accept-encoding; ``x-sim-line-ending`` ends SSE
+lines with ``crlf`` or a bare ``cr`` (both allowed by the SSE spec) instead of ``lf``; fail modes cut a byte answer
 short (``truncate_chunked``, ``truncate_length``), keep a stream open after its ``[DONE]`` (``hang_after_done``),
 answer ``x-sim-huge-bytes`` of JSON (``huge``, ``huge_chunked``, ``huge_error``), a non-standard status (``599``),
 a redirect without Location (``302``), or a 200 JSON answer that is not JSON (``invalid_json``) or a list page
@@ -92,6 +93,7 @@ AUDIO_BYTES = 65536  # default size of an audio/speech answer                   
 DOWNLOAD_CHUNK = 64 * 1024  # files/{id}/content is written in pieces of this size
 HUGE_BYTES = 32 * 1024 * 1024  # size of a huge answer: more than a localhost socket buffers (x-sim-huge-bytes)
 DECODABLE_ENCODINGS = {"gzip": ContentCoding.gzip, "deflate": ContentCoding.deflate}
+LINE_ENDINGS = {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}  # SSE allows all three (x-sim-line-ending)
 
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream; charset=utf-8"
@@ -204,6 +206,7 @@ class Behaviour:
     drip: float = 0.0  # write the body a byte at a time, this long apart     (x-sim-drip-ms)
     encoding: str | None = None  # gzip, deflate, or a label nobody decodes   (x-sim-encoding)
     huge_bytes: int = HUGE_BYTES  # size of a huge / huge_error answer        (x-sim-huge-bytes)
+    line_ending: str = "lf"  # SSE line endings: lf, crlf or cr               (x-sim-line-ending)
 
     def reset(self) -> None:
         for f in fields(self):
@@ -236,7 +239,12 @@ class Behaviour:
         huge_bytes = self.huge_bytes if raw_huge_bytes is None else int(raw_huge_bytes)
         if huge_bytes < 0:
             raise ValueError("x-sim-huge-bytes must be >= 0")
-        return Behaviour(chunk_delay, delay, fail, annotations, chunks, audio_bytes, drip, encoding, huge_bytes)
+        line_ending = get("x-sim-line-ending", self.line_ending)
+        if line_ending not in LINE_ENDINGS:
+            raise ValueError(f"x-sim-line-ending must be one of {sorted(LINE_ENDINGS)}, got {line_ending!r}")
+        return Behaviour(
+            chunk_delay, delay, fail, annotations, chunks, audio_bytes, drip, encoding, huge_bytes, line_ending
+        )
 
 
 def _ms_header(raw: str | None, default_seconds: float) -> float:
@@ -553,9 +561,12 @@ async def _send_sse(call: Call, script: SseScript) -> web.StreamResponse:
     _encode(response, call.behaviour)
     await response.prepare(call.request)
     delay = call.behaviour.chunk_delay
+    line_ending = LINE_ENDINGS[call.behaviour.line_ending]
     for i, event in enumerate(events):
         if i and delay > 0:
             await asyncio.sleep(delay)
+        if line_ending != b"\n":  # events are built with LF; JSON data holds no raw line breaks
+            event = event.replace(b"\n", line_ending)
         await _write(response, event, call.behaviour)
     if aborting:
         _drop_connection(call.request, call.record)

@@ -3,9 +3,12 @@
 import time
 
 import httpx
+import openai
 import orjson
+import pytest
 
 from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
+from tests.gateway_process import GatewayProcess
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three four five"}], "stream": True}
 
@@ -27,6 +30,17 @@ def stream_events(url: str, body: dict, **headers: str) -> list[tuple[float, byt
                 event, buffer = buffer.split(b"\n\n", 1)
                 events.append((now, event))
     return events
+
+
+def access_line(gateway: GatewayProcess, mark: int) -> dict:
+    """The first access-log line the gateway wrote after `mark` (a length of its log), once it is written."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in gateway.logs()[mark:].splitlines() if line.startswith('{"request_id"')]
+        if lines or time.monotonic() > deadline:
+            assert lines, gateway.logs()[mark:]
+            return orjson.loads(lines[0])
+        time.sleep(0.05)
 
 
 def data(event: bytes) -> dict | str:
@@ -70,12 +84,18 @@ def test_force_prompt_streams_chat_chunks(gateway) -> None:
 
 
 def test_upstream_breaking_mid_stream_ends_with_an_error_event(gateway) -> None:
+    mark = len(gateway.logs())
     events = stream_events(gateway.url, CHAT, **{"x-sim-fail": "abort"})
     last = data(events[-1][1])
-    assert last["error"]["code"] == "upstream_unreachable"
+    # It was reached (it answered), then it went away: the error and the log say so.
+    assert last["error"]["code"] == "upstream_closed_connection"
+    assert "closed the connection" in last["error"]["message"]
+    line = access_line(gateway, mark)
+    assert line["status"] == 200 and line["error_code"] == "upstream_closed_connection"
 
 
 def test_client_disconnect_cancels_the_upstream_stream(gateway, sim) -> None:
+    mark = len(gateway.logs())
     with httpx.stream(
         "POST", f"{gateway.url}/v1/chat/completions", json=CHAT, timeout=10,
         headers={"Authorization": f"Bearer {ALICE}", "x-sim-chunk-delay-ms": "300"},
@@ -85,6 +105,9 @@ def test_client_disconnect_cancels_the_upstream_stream(gateway, sim) -> None:
     while time.monotonic() < deadline and not (sim.requests and sim.requests[-1].disconnected):
         time.sleep(0.05)
     assert sim.requests[-1].disconnected and not sim.requests[-1].completed
+    # Logged as abandoned (nginx's 499), not as the 200 whose headers had gone out.
+    line = access_line(gateway, mark)
+    assert line["stream"] is True and line["status"] == 499 and line["error_code"] == "client_closed_request"
 
 
 def test_raw_switch_keeps_azure_filter_chunks(sim, start_gateway) -> None:
@@ -93,3 +116,18 @@ def test_raw_switch_keeps_azure_filter_chunks(sim, start_gateway) -> None:
     events = stream_events(gateway.url, CHAT)
     first = data(events[0][1])
     assert first["id"] == "" and first["choices"] == [] and "prompt_filter_results" in first
+
+
+@pytest.mark.parametrize("line_ending", ["cr", "crlf"])
+def test_streams_framed_with_cr_or_crlf_are_read_event_by_event(gateway, line_ending) -> None:
+    mark = len(gateway.logs())
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=ALICE, max_retries=0)
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=CHAT["messages"], stream=True, stream_options={"include_usage": True},
+        extra_headers={"x-sim-line-ending": line_ending, "x-sim-annotations": "1"},
+    )  # fmt: skip
+    chunks = list(stream)
+    # Azure's filter-only events were found (and dropped), the usage event read, the stream ended at [DONE].
+    assert chunks and all(chunk.id for chunk in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Echo: one two three four five"
+    assert chunks[-1].usage is not None and access_line(gateway, mark)["total_tokens"] == chunks[-1].usage.total_tokens

@@ -39,3 +39,41 @@ def test_pending_counts_the_bytes_of_an_unfinished_event() -> None:
     splitter = EventSplitter()
     splitter.feed(b"data: a\n\ndata: unfinish")
     assert splitter.pending == len(b"data: unfinish") and splitter.events == 1
+
+
+def test_bare_cr_framing_splits_events() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b"data: a\r\rdata: b\r\r") == [b"data: a\r\r", b"data: b\r\r"]
+
+
+def test_mixed_line_endings_end_an_event_at_any_blank_line() -> None:
+    # A line ended by one kind, the blank line by another: every pairing the spec allows.
+    stream = b"data: 1\r\n\ndata: 2\n\r\ndata: 3\n\rdata: 4\r\r\ndata: 5\r\n\r\n"
+    assert EventSplitter().feed(stream) == [
+        b"data: 1\r\n\n", b"data: 2\n\r\n", b"data: 3\n\r", b"data: 4\r\r\n", b"data: 5\r\n\r\n",
+    ]  # fmt: skip
+
+
+def test_crlf_is_one_line_ending_even_when_split_across_chunks() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b"event: e\r") == []
+    assert splitter.feed(b"\ndata: x\r") == []  # \r then \n is one line ending, not a blank line
+    assert splitter.feed(b"\n\r") == [b"event: e\r\ndata: x\r\n\r"]
+    assert splitter.feed(b"\ndata: y\r\n\r\n") == [b"\ndata: y\r\n\r\n"]  # the \n completes the last CRLF
+
+
+def test_done_ends_a_cr_framed_stream() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b"data: a\r\rdata: [DONE]\r\rdata: late\r\r") == [b"data: a\r\r", b"data: [DONE]\r\r"]
+    assert splitter.done and event_data(b"event: e\rdata: a\rdata: b\r\r") == b"a\nb"
+
+
+def test_every_split_of_a_mixed_stream_gives_the_same_events() -> None:
+    stream = b"event: e\r\ndata: 1\r\n\r\ndata: 2\r\rdata: 3\n\n: note\r\n\ndata: 4\n\r\n"
+    whole = EventSplitter().feed(stream)
+    assert len(whole) == 5 and b"".join(whole) == stream
+    for cut in range(1, len(stream)):
+        splitter = EventSplitter()
+        events = splitter.feed(stream[:cut]) + splitter.feed(stream[cut:])
+        assert [event_data(e) for e in events] == [event_data(e) for e in whole], cut
+        assert b"".join(events) + splitter.rest() == stream

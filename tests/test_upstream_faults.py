@@ -99,7 +99,9 @@ def test_a_cut_byte_answer_reaches_the_client_as_a_broken_transfer(
     with pytest.raises(httpx.RemoteProtocolError):
         read_within(response)
     response.close()
-    assert wait_for(lambda: any('"error_code":"upstream_unreachable"' in line for line in log_lines_after(faulty, mark)))
+    # Logged as what happened: the upstream answered, then went away.
+    closed = '"error_code":"upstream_closed_connection"'
+    assert wait_for(lambda: any(closed in line for line in log_lines_after(faulty, mark)))
     # The request's own line, and uvicorn's one-line notice that the response was left unfinished: no traceback.
     lines = log_lines_after(faulty, mark)
     assert len(lines) <= 2 and not any("Traceback" in line for line in lines), lines

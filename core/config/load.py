@@ -155,7 +155,7 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], Lines, list[str]
         raise ConfigError([_yaml_error(exc, source)]) from None
     finally:
         loader.dispose()
-    if document is None:
+    if node is None or document is None:
         raise ConfigError([f"{source}: the configuration is empty."])
     if not isinstance(document, dict):
         raise ConfigError(
@@ -228,13 +228,12 @@ def document_shape(document: dict[str, Any], source: str) -> Shape:
     if "deployment_config" in document or "api_base" in document:
         return StulzqFile
     found = ", ".join(f'"{key}"' for key in document) or "none"
-    raise ConfigError(
-        [
-            f"{source}: no Azure OpenAI configuration found (top-level keys: {found}). Expected "
-            "endpoints.azureOpenAI (librechat.yaml), azureOpenAI, groups, or deployment_config "
-            "(stulzq config.yaml)."
-        ]
+    message = (
+        f"{source}: no Azure OpenAI configuration found (top-level keys: {found}). Expected "
+        "endpoints.azureOpenAI (librechat.yaml), azureOpenAI, groups, or deployment_config "
+        "(stulzq config.yaml)."
     )
+    raise ConfigError([message])
 
 
 def _in_gateway_sections(
@@ -243,7 +242,8 @@ def _in_gateway_sections(
     """Apply `transform(part, path)` to the parts the gateway reads, and only there: a
     librechat.yaml's other sections reference variables and secrets only LibreChat has."""
     if shape is not LibreChatFile:
-        return transform(document, "")
+        whole: dict[str, Any] = transform(document, "")  # a transform keeps a mapping a mapping
+        return whole
     document = dict(document)
     endpoints = document["endpoints"]
     if isinstance(endpoints, dict) and "azureOpenAI" in endpoints:

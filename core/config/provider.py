@@ -76,9 +76,10 @@ class ConfigProvider:
 
     def _build(self, text: str) -> RuntimeConfig:
         assert self.source is not None
+        label = self.source.label
         resolver = self._resolver.fresh()  # every load reads its secrets afresh
         settings = SecretEnviron(self._environ, resolver)
-        return self._finish(lambda: load_config_text(text, settings, self.source.label, resolver), settings)
+        return self._finish(lambda: load_config_text(text, settings, label, resolver), settings)
 
     def _finish(self, build: Callable[[], RuntimeConfig], settings: SecretEnviron) -> RuntimeConfig:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +18,7 @@ from . import Path
 from .schema import Section, document_path
 
 ROUNDS = 3  # a key, then the list item holding it, with room for one nested item
+Model = TypeVar("Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,13 @@ class Unchecked:
 
 
 @dataclass
-class Salvage:
-    parsed: BaseModel | None  # None: too little is valid to check any rule
+class Salvage(Generic[Model]):
+    parsed: Model | None  # None: too little is valid to check any rule
     errors: ValidationError | None
     unchecked: Unchecked = field(default_factory=Unchecked)
 
 
-def validate_salvaging(shape: type[BaseModel], document: dict[str, Any]) -> Salvage:
+def validate_salvaging(shape: type[Model], document: dict[str, Any]) -> Salvage[Model]:
     """Validate `document`; on errors, validate it again without the failing parts."""
     try:
         parsed = shape.model_validate(document)
@@ -121,7 +122,7 @@ def stamp_paths(model: BaseModel, path: Path, kept: dict[Path, list[int]]) -> No
             stamp_paths(value, (*path, key), kept)
         elif isinstance(value, list):
             original = kept.get((*path, key), range(len(value)))
-            for index, item in zip(original, value):
+            for index, item in zip(original, value, strict=True):
                 if isinstance(item, BaseModel):
                     stamp_paths(item, (*path, key, index), kept)
         elif isinstance(value, dict):

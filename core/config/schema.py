@@ -12,7 +12,7 @@ import difflib
 import json
 import re
 import sys
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -39,6 +39,7 @@ from .api_versions import (
     is_assistants_version,
 )
 from .env import ENV_REFERENCE, has_unresolved
+from .model import UpstreamAuth
 from .secrets import KEY_VAULT_PREFIX, is_reference
 
 MIB = 1024 * 1024
@@ -165,7 +166,7 @@ def _model_value_kind(value: Any) -> str | None:
 
 
 ModelValue = Annotated[
-    Union[Annotated[StrictBool, Tag(MODEL_FLAG)], Annotated[ModelSpec, Tag(MODEL_OBJECT)]],
+    Annotated[StrictBool, Tag(MODEL_FLAG)] | Annotated[ModelSpec, Tag(MODEL_OBJECT)],
     Discriminator(
         _model_value_kind,
         custom_error_type="model_value",
@@ -384,7 +385,9 @@ def forwardable_header(name: str) -> str:
     prefix = pattern[:-1] if wildcard else pattern
     if not (_HEADER_NAME.fullmatch(prefix) or (wildcard and not prefix)):
         raise PydanticCustomError(
-            "header_name", '"{name}" is not a header name (a trailing * matches a prefix, e.g. "x-team-*").', {"name": name}
+            "header_name",
+            '"{name}" is not a header name (a trailing * matches a prefix, e.g. "x-team-*").',
+            {"name": name},
         )
     if not wildcard and prefix in UNFORWARDABLE_HEADERS:
         raise PydanticCustomError(
@@ -525,7 +528,7 @@ class StulzqFile(Section):
     gateway: Gateway | None = _gateway_field()
 
 
-Document = Union[LibreChatFile, SectionFile, GroupsFile, StulzqFile]
+Document = LibreChatFile | SectionFile | GroupsFile | StulzqFile
 
 
 # -- errors and warnings ----------------------------------------------------------------
@@ -615,8 +618,8 @@ if __name__ == "__main__":
     main()
 
 
-def upstream_auth(group: Group, settings: GroupSettings) -> str:
-    """How the gateway authenticates to a group's upstream: the runtime's UpstreamAuth."""
+def upstream_auth(group: Group, settings: GroupSettings) -> UpstreamAuth:
+    """How the gateway authenticates to a group's upstream."""
     if settings.auth == "entra":
         return "entra"
     return "passthrough" if group.passthrough else "api-key"

@@ -149,7 +149,8 @@ class BlobSource:
         except HttpResponseError as exc:
             if etag is not None and exc.status_code == 304:  # azure-storage-blob raises on "not modified"
                 return None
-            raise SourceError(f"Cannot read {self.label}: HTTP {exc.status_code} {exc.reason or ''}".strip() + ".") from None
+            status = f"HTTP {exc.status_code} {exc.reason or ''}".strip()
+            raise SourceError(f"Cannot read {self.label}: {status}.") from None
         except AzureError as exc:
             raise SourceError(f"Cannot read {self.label}: {type(exc).__name__}.") from None
         try:

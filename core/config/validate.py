@@ -73,8 +73,8 @@ def validation_warnings(endpoint: Endpoint, gateway: Gateway, unchecked: Uncheck
                 )
     groups = {group.group: group for group in endpoint.groups}
     for name, settings in gateway.groups.items():
-        group = groups.get(name)
-        if group is None or settings.assistants_version is None or unchecked.covers(group):
+        named = groups.get(name)
+        if named is None or settings.assistants_version is None or unchecked.covers(named):
             continue
         where = f"gateway.groups.{name}.assistantsVersion"
         path = at(settings, "assistantsVersion")
@@ -82,7 +82,7 @@ def validation_warnings(endpoint: Endpoint, gateway: Gateway, unchecked: Uncheck
             warnings.append(
                 Finding(f'{where} is ignored: group "{name}" uses api: v1, which takes no api-version.', path)
             )
-        elif not (endpoint.assistants and group.assistants_deployments()):
+        elif not (endpoint.assistants and named.assistants_deployments()):
             warnings.append(Finding(f'{where} is ignored: group "{name}" does not serve the Assistants API.', path))
     return warnings
 
@@ -271,7 +271,7 @@ ROOT_FORMS = (
 
 def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked) -> list[str]:
     """v1 backends and resource-scoped APIs need the resource root under which /openai/ lives."""
-    problems = []
+    problems: list[str] = []
     labels = group_labels(endpoint.groups)
     for group in endpoint.groups:
         url = group.base_url
@@ -306,7 +306,7 @@ def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unch
 def upstream_auth_problems(
     groups: list[Group], gateway: Gateway, env_keyed: list[str] | None = None
 ) -> list[str]:
-    problems = []
+    problems: list[str] = []
     modes = {group.group: upstream_auth(group, gateway.group_settings(group.group)) for group in groups}
     keyed = [name for name, mode in modes.items() if mode == "api-key"] + list(env_keyed or ())
     entra = [name for name, mode in modes.items() if mode == "entra"]
@@ -335,9 +335,9 @@ def upstream_auth_problems(
 
 
 def caller_key_problems(gateway: Gateway, served: set[str]) -> list[str]:
-    problems = []
-    keys: dict[str, int] = {}
-    names: dict[str, int] = {}
+    problems: list[str] = []
+    keys: dict[str, str | int] = {}  # key -> where it first appeared (the entry's index)
+    names: dict[str, str | int] = {}
     for position, caller in enumerate(gateway.api_keys):
         index = caller.path[-1] if caller.path else position
         where = f"gateway.apiKeys[{index}]"

@@ -38,11 +38,12 @@ def openai_error_body(status: int, body: bytes) -> bytes:
         else:
             message = f"Upstream returned HTTP {status}."
         return error_body(message, type=default_type, code=str(status))
-    message = error.get("message")
+    given = error.get("message")
+    message = given if isinstance(given, str) and given else f"Upstream returned HTTP {status}."
     code = error.get("code")
     extra = {k: v for k, v in error.items() if k not in ("message", "type", "param", "code")}
     return error_body(
-        message if isinstance(message, str) and message else f"Upstream returned HTTP {status}.",
+        message,
         type=error.get("type") or default_type,
         code=str(code) if code is not None else None,
         param=error.get("param"),

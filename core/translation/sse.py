@@ -6,7 +6,12 @@ stream the gateway does not need to change reaches the client byte for byte.
 
 from __future__ import annotations
 
-_SEPARATORS = (b"\n\n", b"\r\n\r\n")
+import re
+
+# Lines end with CRLF, LF or a bare CR (the spec allows all three, mixed), and a blank line
+# ends an event. Two line endings in a row always contain one of these pairs (a bare CR
+# before an LF would be a CRLF), ending at the first byte of the blank line's ending.
+_BLANK_LINE = re.compile(rb"\n[\r\n]|\r\r")
 
 
 class EventSplitter:
@@ -27,12 +32,12 @@ class EventSplitter:
         events: list[bytes] = []
         start = 0
         while True:
-            end, sep_len = _next_boundary(buffer, start)
+            end = _event_end(buffer, start)
             if end < 0:
                 break
-            event = buffer[start : end + sep_len]
+            event = buffer[start:end]
             events.append(event)
-            start = end + sep_len
+            start = end
             if b"[DONE]" in event and event_data(event) == b"[DONE]":
                 self.done = True
                 start = len(buffer)
@@ -52,13 +57,19 @@ class EventSplitter:
         return rest
 
 
-def _next_boundary(buffer: bytes, start: int) -> tuple[int, int]:
-    best, best_len = -1, 0
-    for sep in _SEPARATORS:
-        index = buffer.find(sep, start)
-        if index >= 0 and (best < 0 or index < best):
-            best, best_len = index, len(sep)
-    return best, best_len
+def _event_end(buffer: bytes, start: int) -> int:
+    """Where the first event from `start` ends (after its blank line), or -1 when none is complete.
+
+    A blank line ended by a CR that is the buffer's last byte counts as complete: should an LF
+    follow, it begins the next event as an empty line, which the spec ignores.
+    """
+    blank = _BLANK_LINE.search(buffer, start)
+    if blank is None:
+        return -1
+    end = blank.end()
+    if buffer[end - 1 : end + 1] == b"\r\n":  # the blank line's CRLF
+        end += 1
+    return end
 
 
 def event_data(event: bytes) -> bytes | None:
