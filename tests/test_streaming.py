@@ -5,7 +5,7 @@ import time
 import httpx
 import orjson
 
-from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three four five"}], "stream": True}
 
