@@ -223,8 +223,8 @@ def bad_request(request: web.Request, message: str, param: str | None = None) ->
     return error_answer(request, 400, error)
 
 
-def invalid(message: str, param: str | None = None) -> Reject:
-    return Reject(400, {"message": message, "type": "invalid_request_error", "param": param, "code": None})
+def invalid(message: str, param: str | None = None, code: str | None = None) -> Reject:
+    return Reject(400, {"message": message, "type": "invalid_request_error", "param": param, "code": code})
 
 
 def missing(param: str) -> Reject:
