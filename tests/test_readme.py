@@ -41,3 +41,14 @@ def test_the_layout_names_every_module() -> None:
     assert [str(m) for m in modules if not re.search(rf"\b{re.escape(m.name)}\b", layout)] == []
     cited = re.findall(r"\b((?:core|azure_sim|tests|bench|config|infra)/[\w./]*)", layout)
     assert all((ROOT / path).exists() for path in cited)
+
+
+def test_the_quick_start_documents_every_simulator_directive() -> None:
+    from azure_sim import FAIL_MODES
+
+    section = README.split("### The local upstream", 1)[1].split("\n## ", 1)[0]
+    headers = set(re.findall(r'"(x-sim-[a-z-]+)"', (ROOT / "azure_sim" / "behaviour.py").read_text()))
+    assert len(headers) > 5
+    assert sorted(h for h in headers if f"`{h}" not in section) == []
+    assert sorted(mode for mode in FAIL_MODES if f"`{mode}`" not in section) == []
+    assert "curl" in section and "forwardHeaders" in section
