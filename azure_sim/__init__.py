@@ -28,8 +28,13 @@ Layout: ``wire`` (constants and payload builders), ``behaviour`` (``x-sim-*`` di
 route rows, ``Call``), ``streams`` (answers written in pieces), ``deployments/`` (one module per operation family and
 the ``OPERATIONS`` table, served under ``SCOPES``), ``resources/`` (the ``Store``, one module per resource family and
 the ``RESOURCES`` table, served under ``RESOURCE_SCOPES``, each row with an api-version ``Family``), ``pipeline``
-(read body, api-version, key), ``faults`` (canned failures), ``server`` (``AzureSimulator``: the app, the request
-pipeline, the threaded test harness) and ``cli``. New operations add a handler and a table row.
+(read body, api-version, key), ``faults`` (canned failures), ``json_schema`` (instances of a schema, for tool
+arguments and structured outputs), ``server`` (``AzureSimulator``: the app, the request pipeline, the threaded test
+harness) and ``cli``. New operations add a handler and a table row.
+
+Chat completions answer in the shape a model would (``deployments/chat.py``): a tool call, an instance of a
+``json_schema``, a JSON object, or the echo ``"Echo: " + last user text``; their parameters are checked as Azure
+checks them (``deployments/chat_params.py``).
 """
 
 from __future__ import annotations
