@@ -47,7 +47,7 @@ run: install
 	@if [ -n "$$CONFIG_PATH" ]; then \
 	  exec $(BIN)/python -m core serve --host $(HOST) --port $(PORT); \
 	fi; \
-	$(BIN)/python -m tests.azure_sim --host 127.0.0.1 --port $(LOCAL_SIM_PORT) & sim=$$!; \
+	$(BIN)/python -m azure_sim --host 127.0.0.1 --port $(LOCAL_SIM_PORT) & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	echo ""; \
 	echo "Try it (in another terminal):"; \

@@ -61,7 +61,7 @@ def pinned(argv: list[str], cpus: str | None) -> list[str]:
 
 
 def sim_argv(port: int = 0) -> list[str]:
-    return [sys.executable, "-m", "tests.azure_sim", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "azure_sim", "--host", "127.0.0.1", "--port", str(port)]
 
 
 def gateway_argv() -> list[str]:

@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.azure_sim import AzureSimulator
+from azure_sim import AzureSimulator
 
 KEY = "sim-key"
 CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"

@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.azure_sim import AzureSimulator
+from azure_sim import AzureSimulator
 
 KEY = "sim-key"
 PREVIEW = "?api-version=2025-04-01-preview"

@@ -12,7 +12,7 @@ from azure.core.exceptions import ClientAuthenticationError, ResourceModifiedErr
 from azure.storage.blob import BlobClient, BlobServiceClient
 from azure.storage.blob.aio import BlobClient as AsyncBlobClient
 
-from tests.azurite import (
+from tests.support.azurite import (
     ACCOUNT_KEY,
     ACCOUNT_NAME,
     API_VERSION,

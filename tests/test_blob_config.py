@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from core.config.provider import ConfigProvider
-from tests.azurite import Azurite, FakeStorageCredential
-from tests.conftest import ALICE, SECRETS
-from tests.gateway_process import ROOT
+from tests.support.azurite import Azurite, FakeStorageCredential
+from tests.support.gateway_process import ROOT
+from tests.support.standard import ALICE, SECRETS
 
 CONFIG = """
 endpoints:
@@ -94,7 +94,7 @@ def test_unreachable_storage_keeps_the_last_good_config(sim, start_gateway) -> N
 
 
 def test_missing_blob_refuses_to_start(azurite, sim, tmp_path) -> None:
-    from tests.gateway_process import GatewayProcess
+    from tests.support.gateway_process import GatewayProcess
 
     env = {**blob_env(azurite, sim), "CONFIG_BLOB_NAME": "absent.yaml"}
     code, stderr = GatewayProcess(None, env, tmp_path).run_to_exit()

@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-from tests.conftest import SECRETS, STANDARD_CONFIG
-from tests.gateway_process import ROOT, GatewayProcess
+from tests.support.gateway_process import ROOT, GatewayProcess
+from tests.support.standard import SECRETS, STANDARD_CONFIG
 
 INVALID = """
 endpoints:

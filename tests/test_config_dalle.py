@@ -8,9 +8,9 @@ import pytest
 
 from core.config import ConfigError
 from core.config.api_versions import API_VERSION_FORMS
-from core.config.provider import load_config
 from core.config.model import Backend
-from tests.config_text import load, problems
+from core.config.provider import load_config
+from tests.support.config_text import load, problems
 
 GROUP = """
 groups:

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from core.config.model import Backend
-from tests.config_text import load, problems
+from tests.support.config_text import load, problems
 
 
 def config_with(group_fields: str, settings: str, models: str = "gpt-4o: true") -> str:

@@ -11,7 +11,7 @@ from core.config import ConfigError
 from core.config.api_versions import API_VERSION_FORMS
 from core.config.load import NO_CONFIGURATION
 from core.config.provider import load_config
-from tests.config_text import load, problems
+from tests.support.config_text import load, problems
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from core.config.model import Backend, CallerKey, GatewaySettings
-from tests.config_text import load
+from tests.support.config_text import load
 
 
 def backend(text: str, model: str, env: dict[str, str] | None = None) -> Backend:

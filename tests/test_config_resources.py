@@ -8,7 +8,7 @@ import pytest
 
 from core.check import describe
 from core.config.model import ResourceBackend
-from tests.config_text import load, problems
+from tests.support.config_text import load, problems
 
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from core.config.api_versions import API_VERSION_FORMS
 from core.config.schema import error_path, json_schema
-from tests.config_text import load, problems
+from tests.support.config_text import load, problems
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from core.config import ConfigError
 from core.config.provider import egress_proxy, load_config
 from core.config.redaction import redact
 from core.config.sources import decode_setting
-from tests.gateway_process import ROOT
+from tests.support.gateway_process import ROOT
 
 YAML = """
 endpoints:

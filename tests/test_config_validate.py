@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.config import ConfigError
-from tests.config_text import load, problems
+from tests.support.config_text import load, problems
 
 ANONYMOUS = "gateway:\n  allowAnonymous: true\n"
 

@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import ALICE, BOB, SECRETS
+from tests.support.standard import ALICE, BOB, SECRETS
 
 HUGE = "m" * 1_000_000
 # For paths and headers: about as long as httpx sends (64 KB URLs) and the local host reads whole.

@@ -3,8 +3,8 @@
 import httpx
 import pytest
 
-from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
-from tests.forward_proxies import HttpProxy, Socks5Proxy
+from tests.support.forward_proxies import HttpProxy, Socks5Proxy
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "through the proxy"}]}
 

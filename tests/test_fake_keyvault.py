@@ -9,7 +9,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError, ServiceRequestError
 from azure.keyvault.secrets import SecretClient
 
-from tests.fake_keyvault import (
+from tests.support.fake_keyvault import (
     FAKE_TOKEN,
     TENANT_ID,
     VAULT_SCOPE,

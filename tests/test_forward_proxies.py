@@ -1,4 +1,4 @@
-"""The egress test proxies (tests/forward_proxies.py), driven by aiohttp, the gateway's own upstream client.
+"""The egress test proxies (tests/support/forward_proxies.py), driven by aiohttp, the gateway's own upstream client.
 
 Each test runs a tiny aiohttp origin on 127.0.0.1 in the test's event loop: JSON echo, a fixed-length body, and an
 SSE stream that holds its last event back until the test has read the first (so buffering anywhere fails the test).
@@ -26,8 +26,8 @@ from aiohttp_socks import ProxyConnector
 from python_socks import ProxyError
 from python_socks.async_.asyncio import Proxy
 
-from tests import forward_proxies
-from tests.forward_proxies import HttpProxy, Socks5Proxy
+from tests.support import forward_proxies
+from tests.support.forward_proxies import HttpProxy, Socks5Proxy
 
 T = TypeVar("T")
 BIG = bytes(range(256)) * 1000  # 256 kB: several reads and drains on every hop

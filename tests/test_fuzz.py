@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.azure_sim import AzureSimulator
-from tests.conftest import ALICE, BOB, SECRETS
-from tests.gateway_process import GatewayProcess
+from azure_sim import AzureSimulator
+from tests.support.gateway_process import GatewayProcess
+from tests.support.standard import ALICE, BOB, SECRETS
 
 FUZZ_CONFIG = """
 endpoints:

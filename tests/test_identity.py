@@ -7,10 +7,10 @@ import time
 import httpx
 from azure.core.credentials import AccessToken
 
+from azure_sim import AzureSimulator
 from core.identity import COGNITIVE_SERVICES_SCOPE, TokenProvider
-from tests.azure_sim import AzureSimulator
-from tests.conftest import ALICE
-from tests.inprocess_gateway import InProcessGateway
+from tests.support.inprocess_gateway import InProcessGateway
+from tests.support.standard import ALICE
 
 
 class CountingCredential:

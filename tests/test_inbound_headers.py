@@ -6,7 +6,7 @@ import pytest
 
 from core.config import ConfigError
 from core.config.load import load_config_text
-from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}
 FORWARDED = 'forwardHeaders: ["x-sim-*"]'

@@ -10,9 +10,9 @@ import openai
 import orjson
 import pytest
 
-from tests.azure_sim import AzureSimulator
-from tests.config_text import load, problems
-from tests.conftest import ALICE, SECRETS
+from azure_sim import AzureSimulator
+from tests.support.config_text import load, problems
+from tests.support.standard import ALICE, SECRETS
 
 MINI_ONLY = "gw-key-mini-only-0a1b2c3d"  # models: [gpt-4o-mini], no `resources`
 MINI_RESOURCES = "gw-key-mini-resources-4e5f6a7b"  # models: [gpt-4o-mini], resources: true

@@ -9,8 +9,8 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.conftest import SECRETS, STANDARD_CONFIG
-from tests.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess
+from tests.support.standard import SECRETS, STANDARD_CONFIG
 
 HEADER_TIMEOUT = 2.0
 PATIENCE = 15.0  # how long a test waits for the server to act; far above HEADER_TIMEOUT

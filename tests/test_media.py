@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 MEDIA_CONFIG = STANDARD_CONFIG.replace(
     """          text-embedding-3-small:

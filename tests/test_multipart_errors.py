@@ -4,7 +4,7 @@ OpenAI's shape, nothing sent upstream, no traceback in the gateway's log."""
 import httpx
 import pytest
 
-from tests.conftest import ALICE, SECRETS
+from tests.support.standard import ALICE, SECRETS
 
 UPLOADS_CONFIG = """
 endpoints:

@@ -5,7 +5,7 @@ import asyncio
 import openai
 import pytest
 
-from tests.conftest import ALICE, BOB
+from tests.support.standard import ALICE, BOB
 
 MESSAGES = [{"role": "user", "content": "Hello SDK"}]
 

@@ -6,7 +6,7 @@ import time
 import httpx
 import orjson
 
-from tests.conftest import ALICE, SECRETS
+from tests.support.standard import ALICE, SECRETS
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello there"}]}
 

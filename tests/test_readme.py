@@ -32,6 +32,23 @@ def test_the_layout_names_every_top_level_entry_where_it_is() -> None:
 
 def test_the_layout_names_every_module() -> None:
     layout = _layout()
-    modules = sorted(p.relative_to(ROOT / "core") for p in ROOT.joinpath("core").rglob("*.py") if p.name != "__init__.py")
+    modules = sorted(
+        p.relative_to(ROOT)
+        for package in ("core", "azure_sim")
+        for p in ROOT.joinpath(package).rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py")
+    )
     assert [str(m) for m in modules if not re.search(rf"\b{re.escape(m.name)}\b", layout)] == []
-    assert all((ROOT / path).exists() for path in re.findall(r"\b((?:core|tests|bench|config|infra)/[\w./]*)", layout))
+    cited = re.findall(r"\b((?:core|azure_sim|tests|bench|config|infra)/[\w./]*)", layout)
+    assert all((ROOT / path).exists() for path in cited)
+
+
+def test_the_quick_start_documents_every_simulator_directive() -> None:
+    from azure_sim import FAIL_MODES
+
+    section = README.split("### The local upstream", 1)[1].split("\n## ", 1)[0]
+    headers = set(re.findall(r'"(x-sim-[a-z-]+)"', (ROOT / "azure_sim" / "behaviour.py").read_text()))
+    assert len(headers) > 5
+    assert sorted(h for h in headers if f"`{h}" not in section) == []
+    assert sorted(mode for mode in FAIL_MODES if f"`{mode}`" not in section) == []
+    assert "curl" in section and "forwardHeaders" in section

@@ -9,8 +9,8 @@ import pytest
 from core.config import ConfigError
 from core.config.provider import ConfigProvider
 from core.config.redaction import redact
-from tests.azurite import FakeStorageCredential
-from tests.gateway_process import ROOT
+from tests.support.azurite import FakeStorageCredential
+from tests.support.gateway_process import ROOT
 
 PASSWORD = "pa55-in-url-0xdeadbeef"
 SIGNATURE = "sas-signature-0xfeedface"

@@ -7,8 +7,8 @@ import httpx
 import openai
 import pytest
 
-from tests.azure_sim import AzureSimulator
-from tests.conftest import ALICE, SECRETS
+from azure_sim import AzureSimulator
+from tests.support.standard import ALICE, SECRETS
 
 REGION_KEYS = {"SWEDEN_KEY": "azure-key-sweden-11112222", "NORWAY_KEY": "azure-key-norway-33334444"}
 REGIONS_CONFIG = """

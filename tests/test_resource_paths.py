@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.azure_sim import AzureSimulator
-from tests.conftest import ALICE, SECRETS
+from azure_sim import AzureSimulator
+from tests.support.standard import ALICE, SECRETS
 
 PATHS_CONFIG = """
 endpoints:

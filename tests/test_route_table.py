@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from tests.function_index import ROOT, function_index
+from tests.support.function_index import ROOT, function_index
 
 
 def test_the_routes_are_declared_once_in_one_table() -> None:

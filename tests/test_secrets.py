@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.conftest import ALICE, SECRETS
+from tests.support.standard import ALICE, SECRETS
 
 PROMPT = "prompt-text-that-must-never-be-logged"
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.azurite import Azurite
-from tests.conftest import ALICE, SECRETS
-from tests.gateway_process import ROOT, GatewayProcess
+from tests.support.azurite import Azurite
+from tests.support.gateway_process import ROOT, GatewayProcess
+from tests.support.standard import ALICE, SECRETS
 from tests.test_blob_config import blob_env, config
 
 READY = "aoai-gateway listening on "

@@ -7,8 +7,8 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
-from tests.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three four five"}], "stream": True}
 

@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.conftest import SECRETS
+from tests.support.standard import SECRETS
 
 CHAT = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]}
 AZURE_KEY = SECRETS["EASTUS_KEY"]
@@ -71,7 +71,7 @@ deployment_config:
 
 
 def test_config_yaml_with_server_keys_and_no_gateway_keys_refuses_to_start(tmp_path) -> None:
-    from tests.gateway_process import GatewayProcess
+    from tests.support.gateway_process import GatewayProcess
 
     config = """
 deployment_config:

@@ -4,7 +4,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import ALICE, BOB
+from tests.support.standard import ALICE, BOB
 
 ALL_MODELS = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small", "gpt-tuned", "gpt-instruct", "mistral-large"]
 

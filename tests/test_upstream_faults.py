@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.azure_sim import AzureSimulator
-from tests.conftest import ALICE, SECRETS, STANDARD_CONFIG
-from tests.gateway_process import GatewayProcess
+from azure_sim import AzureSimulator
+from tests.support.gateway_process import GatewayProcess
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 TOTAL, IDLE, STREAM, READ = 1.5, 1.5, 1.5, 6
 MAX_RESPONSE_BYTES = 200_000

@@ -1,6 +1,6 @@
 """A real Azurite blob emulator for tests, installed and run by the test run itself, on 127.0.0.1.
 
-    from tests.azurite import Azurite
+    from tests.support.azurite import Azurite
 
     with Azurite() as az:                       # HTTP, shared key (connection string)
         etag = az.put_blob("config", "gateway.yaml", b"...")
@@ -43,7 +43,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / ".cache" / "azurite"
 AZURITE_SPEC = "azurite@3"
 INSTALL_TIMEOUT = 300.0

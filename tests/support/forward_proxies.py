@@ -5,7 +5,7 @@ Why they exist: the gateway can send its upstream traffic through an egress prox
 servers speaking the real protocols, so a test can prove the bytes went through a proxy (and its authentication)
 and still arrived intact and streamed.
 
-Both run in a background thread with their own event loop, like ``tests.azure_sim.AzureSimulator``:
+Both run in a background thread with their own event loop, like ``azure_sim.AzureSimulator``:
 ``with HttpProxy("user", "pass") as proxy: ...`` then point the client at ``proxy.url``. They record what they did
 (``connections``, ``requests`` or ``tunnels``, ``auth_failures``) under a lock; ``reset()`` forgets it.
 

@@ -1,0 +1,44 @@
+"""Deployment-scoped operations (chat, completions, embeddings, images, audio): one module per API family, and
+the route table that serves each of them under each of its scopes.
+"""
+
+from __future__ import annotations
+
+from ..routing import AZURE, MULTIPART_BODY, Operation
+from ..wire import CHAT_MODEL, COMPLETIONS_MODEL, EMBEDDINGS_MODEL, IMAGES_MODEL, SPEECH_MODEL, TRANSCRIPTION_MODEL
+from .audio import audio_speech, audio_transcriptions, audio_translations
+from .chat import chat_completions
+from .completions import completions
+from .embeddings import embeddings
+from .images import image_edits, image_generations
+
+# The route table: each operation is served under each of its scopes (all of SCOPES unless the row says otherwise).
+DEPLOYMENT_ONLY = (AZURE,)
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("chat/completions", "ChatCompletions_Create", CHAT_MODEL, chat_completions, streams=True),
+    Operation("completions", "Completions_Create", COMPLETIONS_MODEL, completions, streams=True),
+    Operation("embeddings", "Embeddings_Create", EMBEDDINGS_MODEL, embeddings),
+    Operation("images/generations", "ImageGenerations_Create", IMAGES_MODEL, image_generations, scopes=DEPLOYMENT_ONLY),
+    Operation(
+        "images/edits", "ImageEdits_Create", IMAGES_MODEL, image_edits, body=MULTIPART_BODY, scopes=DEPLOYMENT_ONLY
+    ),
+    Operation(
+        "audio/transcriptions",
+        "Transcriptions_Create",
+        TRANSCRIPTION_MODEL,
+        audio_transcriptions,
+        body=MULTIPART_BODY,
+        scopes=DEPLOYMENT_ONLY,
+    ),
+    Operation(
+        "audio/translations",
+        "Translations_Create",
+        TRANSCRIPTION_MODEL,
+        audio_translations,
+        body=MULTIPART_BODY,
+        scopes=DEPLOYMENT_ONLY,
+    ),
+    Operation(
+        "audio/speech", "Speech_Create", SPEECH_MODEL, audio_speech, scopes=DEPLOYMENT_ONLY, always_streams=True
+    ),
+)

@@ -1,0 +1,266 @@
+"""``AzureSimulator``: the aiohttp app (every route under each of its scopes, then an Azure-style 404), the
+shared request pipeline around each handler, and the threaded harness tests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from .behaviour import CANNED_FAIL_MODES, Behaviour
+from .deployments import OPERATIONS
+from .faults import canned_failure
+from .pipeline import ReadBody, check_api_version, read_body, request_body, request_key
+from .resources import RESOURCES
+from .resources.store import Store
+from .routing import (
+    JSON_BODY,
+    MULTIPART_BODY,
+    RESOURCE_SCOPES,
+    Call,
+    Operation,
+    RecordedRequest,
+    Reject,
+    Resource,
+    Route,
+    Scope,
+)
+from .streams import drip_answer, drop_connection, encode_answer
+from .wire import ERR_AUTH, ERR_DEPLOYMENT, ERR_INVALID_JSON, ERR_NOT_FOUND, bad_request, error_answer, wants_stream
+
+try:  # uvloop (requirements-dev.txt) roughly halves the event loop's share of each request; asyncio otherwise
+    import uvloop
+
+    new_event_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+except ImportError:  # pragma: no cover - e.g. Windows
+    new_event_loop = asyncio.new_event_loop
+
+
+_BEHAVIOUR = web.RequestKey("sim.behaviour", Behaviour)  # the effective behaviour, for the writes after the handler
+
+
+class AzureSimulator:
+    """An Azure OpenAI look-alike on 127.0.0.1.
+
+    In tests: ``with AzureSimulator(api_keys={"k"}) as sim: ...`` runs it in a background thread with its own event
+    loop. The CLI (``python -m azure_sim``) serves the same app in the foreground.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_keys: set[str] | None = None,
+        deployments: set[str] | None = None,
+        record_requests: bool = True,
+        name: str = "sim",
+    ) -> None:
+        self.name = name  # for debugging: thread name, repr, CLI banner
+        self.api_keys = api_keys  # None: any key, but one must be present
+        self.deployments = deployments  # None: any deployment name (also checks body models: v1, assistants, ...)
+        self.record_requests = record_requests  # the CLI turns this off so a long benchmark does not grow memory
+        self.behaviour = Behaviour()
+        self.requests: list[RecordedRequest] = []
+        self.store = Store()  # this region's assistants, threads, files, ...
+        self.url = ""
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ----------------------------------------------------------------------- test-facing API
+
+    def __repr__(self) -> str:
+        return f"AzureSimulator(name={self.name!r}, url={self.url!r})"
+
+    def reset(self) -> None:
+        """Forget recorded requests and stored objects, and restore default behaviour (all in place)."""
+        with self._lock:
+            self.requests.clear()
+        self.store.clear()
+        self.behaviour.reset()
+
+    def start(self) -> AzureSimulator:
+        """Serve on an ephemeral 127.0.0.1 port from a daemon thread; returns once the port accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("simulator already started")
+        sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        loop = new_event_loop()
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                runner = loop.run_until_complete(start_runner(self.make_app(), sock))
+            except BaseException as exc:  # surfaced to start()'s caller
+                errors.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(runner.cleanup())
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name=f"azure-sim-{self.name}", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if errors:
+            self._thread = None
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (in-flight handlers get a short grace period) and join the thread."""
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> AzureSimulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------------- server side
+
+    def make_app(self) -> web.Application:
+        """The aiohttp app: every operation and resource under each of its scopes, then an Azure-style 404."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        for operation in OPERATIONS:
+            for scope in operation.scopes:
+                handler = self._endpoint(operation, scope)
+                for prefix in scope.prefixes:
+                    app.router.add_route("POST", prefix + operation.path, handler)
+        for resource in RESOURCES:
+            for scope in RESOURCE_SCOPES:
+                handler = self._endpoint(resource, scope)
+                for prefix in scope.prefixes:
+                    app.router.add_route(resource.method, prefix + resource.path, handler)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        return app
+
+    def _record(self, request: web.Request, read: ReadBody, operation: str = "") -> RecordedRequest:
+        first = next(iter(read.uploads.values()), None)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            raw_query=request.query_string,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            header_list=[(k.lower(), v) for k, v in request.headers.items()],
+            body=read.raw,
+            json=read.json,
+            received_at=time.monotonic(),
+            operation=operation,
+            form=dict(read.form or {}),
+            upload_bytes=first.size if first else 0,
+            upload_sha256=first.sha256 if first else "",
+            upload_filename=first.filename if first else "",
+        )
+        if self.record_requests:
+            with self._lock:
+                self.requests.append(record)
+        return record
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        """Unknown paths answer like Azure and are recorded, so a test can see the gateway hit a wrong URL."""
+        record = self._record(request, await read_body(request, JSON_BODY))
+        record.completed = True
+        return error_answer(request, 404, ERR_NOT_FOUND)
+
+    def _endpoint(self, route: Route, scope: Scope) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """Wrap a route with body reading, recording and disconnect tracking."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            read = await read_body(request, route.body, route.keep_upload)
+            record = self._record(request, read, route.azure_name)
+            try:
+                response = await self._serve(request, record, read, route, scope)
+                if record.aborted:
+                    return response
+                behaviour = request.get(_BEHAVIOUR)
+                if not response.prepared:  # write it here so `completed` means "the client has it all"
+                    if behaviour is not None and behaviour.drip > 0 and isinstance(response, web.Response):
+                        response = await drip_answer(request, response, behaviour)
+                    else:
+                        encode_answer(response, behaviour)
+                        await response.prepare(request)
+                        await response.write_eof()
+                record.completed = True
+                return response
+            except asyncio.CancelledError:  # aiohttp cancels the handler when the client disconnects
+                record.disconnected = not record.aborted
+                raise
+            except ConnectionError:  # a write hit a closed socket
+                record.disconnected = not record.aborted
+                return web.Response()
+
+        handle.__name__ = f"{scope.name}_{route.handler.__name__}"
+        return handle
+
+    async def _serve(
+        self, request: web.Request, record: RecordedRequest, read: ReadBody, route: Route, scope: Scope
+    ) -> web.StreamResponse:
+        """The shared checks in Azure's order, then the configured delay and fault, then the route's handler."""
+        rejected = check_api_version(request, scope, route.family if isinstance(route, Resource) else None)
+        if rejected is not None:
+            return rejected
+        key = request_key(request)
+        if key is None or (self.api_keys is not None and key not in self.api_keys):
+            return error_answer(request, 401, ERR_AUTH)
+        if scope.deployment_in_path and self.deployments is not None:
+            if request.match_info["deployment"] not in self.deployments:
+                return error_answer(request, 404, ERR_DEPLOYMENT)
+        try:
+            behaviour = self.behaviour.for_request(request.headers)
+        except ValueError as exc:
+            return error_answer(request, 400, {"code": "SimulatorBadHeader", "message": str(exc)})
+        request[_BEHAVIOUR] = behaviour
+        if behaviour.delay > 0:
+            await asyncio.sleep(behaviour.delay)
+        if behaviour.fail in CANNED_FAIL_MODES:
+            return await canned_failure(request, behaviour.fail, route.azure_name, behaviour)
+        body = request_body(route, read)
+        if body is None:
+            if route.body != MULTIPART_BODY:
+                return error_answer(request, 400, ERR_INVALID_JSON)
+            expected = f"Invalid Content-Type header ({request.content_type}), expected multipart/form-data."
+            message = read.error or expected
+            return bad_request(request, message)
+        if behaviour.fail == "abort" and not (route.always_streams or (route.streams and wants_stream(body))):
+            return drop_connection(request, record)
+        model = ""
+        if isinstance(route, Operation):
+            model = route.model
+            if scope.model_is_deployment:
+                model = body.get("model")
+                if not isinstance(model, str) or not model:
+                    return bad_request(request, "Missing required parameter: 'model'.", "model")
+                if self.deployments is not None and model not in self.deployments:
+                    return error_answer(request, 404, ERR_DEPLOYMENT)
+            elif not scope.deployment_in_path and isinstance(body.get("model"), str):
+                model = body["model"]
+        try:
+            return await route.handler(Call(request, record, body, model, behaviour, self, read.uploads))
+        except Reject as exc:
+            return error_answer(request, exc.status, exc.error)
+
+
+async def start_runner(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    """Start ``app`` on an already bound socket: no access log (CPU), handlers cancelled on client disconnect."""
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.25)
+    await runner.setup()
+    await web.SockSite(runner, sock, backlog=1024).start()
+    return runner
