@@ -11,8 +11,9 @@ from .api_versions import (
     newest_preview,
 )
 from .azure_urls import deployment_url, resource_root
-from .model import Backend, CallerKey, GatewaySettings, ResourceBackend, Route, RuntimeConfig
+from .model import Backend, Breaker, CallerKey, GatewaySettings, Pool, PoolMember, ResourceBackend, Route, RuntimeConfig
 from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec, upstream_auth
+from .schema import Pool as PoolSection
 
 
 def resolve(
@@ -25,7 +26,7 @@ def resolve(
 ) -> RuntimeConfig:
     """`env_routes` (LibreChat's DALL-E variables) follow the groups' routes."""
     return RuntimeConfig(
-        routes={**resolve_routes(endpoint, gateway), **(env_routes or {})},
+        routes=resolve_pools(gateway, {**resolve_routes(endpoint, gateway), **(env_routes or {})}),
         settings=resolve_settings(gateway),
         source=source,
         warnings=tuple(warnings),
@@ -42,6 +43,33 @@ def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[s
         for model, spec in group.served_models().items():
             routes[model] = Route(model=model, backends=(resolve_backend(group, spec, settings),))
     return routes
+
+
+def resolve_pools(gateway: Gateway, routes: dict[str, Route]) -> dict[str, Route]:
+    """`routes` with each pool's route added, or put in place of the member whose id it takes."""
+    pooled = dict(routes)
+    for pool_id, section in gateway.pools.items():
+        pooled[pool_id] = resolve_pool(pool_id, section, routes)
+    return pooled
+
+
+def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, Route]) -> Route:
+    members = tuple(
+        PoolMember(member.model, routes[member.model].backends[0], member.priority, member.weight)
+        for member in section.members()
+    )
+    breaker = section.circuit_breaker
+    pool = Pool(
+        strategy=section.strategy,
+        members=members,
+        max_attempts=min(section.max_attempts or len(members), len(members)),
+        time_budget=section.time_budget,
+        retry_on_timeout=section.retry_on_timeout,
+        first_byte_timeout=section.first_byte_timeout,
+        cooldown=section.cooldown,
+        breaker=Breaker(breaker.failures, breaker.window, breaker.trip, breaker.accept_retry_after),
+    )
+    return Route(pool_id, tuple(member.backend for member in members), pool)
 
 
 def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettings | None = None) -> Backend:
