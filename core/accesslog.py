@@ -36,6 +36,11 @@ class AccessRecord:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     error_code: str | None = None
+    # Pooled models (gateway.pools): the member that served, the attempts made, and each failed
+    # attempt as "member:status" (or member:unreachable / :timeout / :first-byte-timeout).
+    member: str | None = None
+    attempts: int | None = None
+    failed: list[str] | None = None
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
@@ -49,7 +54,7 @@ class AccessRecord:
             line = {
                 name: truncated(value) if isinstance(value, str) else value
                 for name in _FIELD_NAMES
-                if (value := getattr(self, name)) is not None
+                if (value := getattr(self, name)) is not None and value != []
             }
             logger.info(orjson.dumps(line).decode())
 

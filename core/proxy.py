@@ -20,8 +20,8 @@ from starlette.responses import Response
 
 from core.accesslog import AccessRecord
 from core.auth import Caller
-from core.config.model import Backend, ResourceBackend, Route
-from core.errors import GatewayError, invalid_api_key, upstream_bad_response
+from core.config.model import Backend, PoolMember, ResourceBackend, Route
+from core.errors import invalid_api_key, upstream_bad_response
 from core.gateway import Gateway, State
 from core.relay import (
     JSON,
@@ -38,7 +38,9 @@ from core.translation.request import rewrite_body, upstream_operation
 from core.translation.response import completion_to_chat
 from core.translation.stream import StreamRewriter
 from core.translation.usage import find_usage
-from core.transport import UpstreamResponse
+from core.transport import TransportError, UpstreamResponse
+from core.upstream import failover
+from core.upstream.errors import gateway_error
 from core.uploads import Upload
 
 
@@ -111,24 +113,34 @@ def _chat_completion(body: bytes, group: str) -> bytes:
 
 
 async def _send(gateway: Gateway, call: Call) -> tuple[Backend, UpstreamResponse, float]:
-    """Try the route's backends in order until one answers (connection-level failures only)."""
-    failure: GatewayError | None = None
-    for backend in call.route.backends:
-        operation = upstream_operation(backend, call.operation)
-        bearer = await gateway.tokens.token() if backend.auth == "entra" else None
-        body, headers = _request_body(backend, call, bearer)
+    """A pooled route fails over between its members (core/upstream/failover.py); any other
+    route has one backend, sent to once."""
+    pool = call.route.pool
+    if pool is not None:
         started = time.perf_counter()
-        call.record.group = backend.group  # the group a timeout names
-        try:
-            upstream = await gateway.transport.send("POST", backend.url(operation), headers, body, group=backend.group)
-        except GatewayError as error:
-            failure = error
-            if isinstance(call.body, Upload):
-                break  # the upload stream is spent
-            continue
-        return backend, upstream, started
-    assert failure is not None  # a route always has at least one backend
-    raise failure
+
+        async def attempt(member: PoolMember) -> UpstreamResponse:
+            return await _attempt(gateway, call, member.backend)
+
+        member, upstream = await failover.send(
+            gateway.upstreams, call.route.model, pool, attempt, call.record, single_shot=isinstance(call.body, Upload)
+        )
+        assert isinstance(upstream, UpstreamResponse)
+        return member.backend, upstream, started
+    backend = call.route.backends[0]
+    call.record.group = backend.group  # the group a timeout names
+    started = time.perf_counter()
+    try:
+        return backend, await _attempt(gateway, call, backend), started
+    except TransportError as error:
+        raise gateway_error(error, backend.group) from None
+
+
+async def _attempt(gateway: Gateway, call: Call, backend: Backend) -> UpstreamResponse:
+    operation = upstream_operation(backend, call.operation)
+    bearer = await gateway.tokens.token() if backend.auth == "entra" else None
+    body, headers = _request_body(backend, call, bearer)
+    return await gateway.transport.send("POST", backend.url(operation), headers, body, group=backend.group)
 
 
 def _request_body(

@@ -24,7 +24,8 @@ from core.errors import ClientDisconnected, GatewayError, upstream_bad_response,
 from core.translation.errors import openai_error_body
 from core.translation.sse import EventSplitter
 from core.translation.usage import Usage
-from core.transport import UpstreamResponse
+from core.transport import TransportError, UpstreamResponse
+from core.upstream.errors import gateway_error
 
 # Upstream response headers worth relaying; everything else (cookies, Azure's
 # internal routing headers) stays behind.
@@ -92,12 +93,15 @@ def json_object(body: bytes, group: str) -> dict[str, Any]:
 
 
 async def within(deadline: float, work: Awaitable[T], record: AccessRecord) -> T:
-    """`work`, or GatewayError 504 once the event loop's clock reaches `deadline`."""
+    """`work`, or GatewayError 504 once the event loop's clock reaches `deadline`; a transport
+    failure becomes the client's 502 or 504."""
     try:
         async with asyncio.timeout_at(deadline):
             return await work
     except TimeoutError:
         raise upstream_timeout(record.group or "?") from None
+    except TransportError as error:
+        raise gateway_error(error, record.group or "?") from None
 
 
 class RelayedStream(StreamingResponse):

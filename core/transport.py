@@ -37,6 +37,22 @@ _GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS  # zlib detects the gzip or zlib header itse
 _DECODED_PIECE = 1024 * 1024  # at most this much decoded data per compressed chunk of a stream
 
 
+class TransportError(Exception):
+    """No usable answer came back from the upstream; the subclass says how far the exchange got."""
+
+
+class ConnectFailed(TransportError):
+    """Refused, reset, TLS or DNS failure, or dropped before any response header: safe to try elsewhere."""
+
+
+class ConnectTimedOut(ConnectFailed):
+    """No connection within the connect timeout: nothing was sent."""
+
+
+class HeadersTimedOut(TransportError):
+    """The request was sent but no response headers came within the read timeout: it may still run upstream."""
+
+
 class UpstreamResponse:
     """An upstream answer whose headers have arrived; the body may still be in flight.
 
@@ -184,8 +200,8 @@ class Transport:
     ) -> UpstreamResponse:
         """Send a request and wait for the response headers.
 
-        Raises GatewayError 502 when the upstream cannot be reached and 504 when it
-        does not answer within the configured timeouts.
+        Raises ConnectFailed (ConnectTimedOut) when the request could not be delivered or
+        was dropped unanswered, and HeadersTimedOut when it was sent but not answered in time.
         """
         session = self._get_session()
         if self._proxy_headers is not None and url.startswith("http://"):
@@ -199,8 +215,12 @@ class Transport:
                 headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
                 proxy=self._http_proxy, proxy_headers=self._proxy_headers,
             )
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-            raise _classify(exc, group) from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise ConnectTimedOut() from exc
+        except asyncio.TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
+            raise HeadersTimedOut() from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectFailed() from exc
         return UpstreamResponse(response, group)
 
     async def aclose(self) -> None:

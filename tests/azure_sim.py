@@ -37,7 +37,9 @@ import asyncio
 import base64
 import hashlib
 import itertools
+import math
 import os
+import random
 import re
 import signal
 import socket
@@ -78,7 +80,7 @@ API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 V1_API_VERSIONS = frozenset({"v1", "preview"})
 # Canned answers, sent instead of the operation's own (see _failure).
 CANNED_FAIL_MODES = frozenset(
-    {"429", "content_filter", "500", "html", "599", "302", "huge", "huge_chunked", "huge_error", "invalid_json", "bad_list"}
+    {"429", "content_filter", "500", "503", "html", "599", "302", "huge", "huge_chunked", "huge_error", "invalid_json", "bad_list"}
 )
 # Faults in the middle of an answer the operation writes itself (see _send_sse and _send_chunks):
 #   abort: drop the connection part-way (streams and byte answers; other answers before any byte)
@@ -204,6 +206,8 @@ class Behaviour:
     drip: float = 0.0  # write the body a byte at a time, this long apart     (x-sim-drip-ms)
     encoding: str | None = None  # gzip, deflate, or a label nobody decodes   (x-sim-encoding)
     huge_bytes: int = HUGE_BYTES  # size of a huge / huge_error answer        (x-sim-huge-bytes)
+    retry_after_ms: float | None = None  # a 429's retry-after-ms (and Retry-After rounded up) (x-sim-retry-after-ms)
+    fail_rate: float = 1.0  # the share of requests that fail as `fail` says  (x-sim-fail-rate)
 
     def reset(self) -> None:
         for f in fields(self):
@@ -236,7 +240,15 @@ class Behaviour:
         huge_bytes = self.huge_bytes if raw_huge_bytes is None else int(raw_huge_bytes)
         if huge_bytes < 0:
             raise ValueError("x-sim-huge-bytes must be >= 0")
-        return Behaviour(chunk_delay, delay, fail, annotations, chunks, audio_bytes, drip, encoding, huge_bytes)
+        raw_retry_after_ms = get("x-sim-retry-after-ms")
+        retry_after_ms = self.retry_after_ms if raw_retry_after_ms is None else float(raw_retry_after_ms)
+        fail_rate = float(get("x-sim-fail-rate", self.fail_rate))
+        if fail is not None and fail_rate < 1.0 and random.random() >= fail_rate:
+            fail = None
+        return Behaviour(
+            chunk_delay, delay, fail, annotations, chunks, audio_bytes, drip, encoding, huge_bytes, retry_after_ms,
+            fail_rate,
+        )
 
 
 def _ms_header(raw: str | None, default_seconds: float) -> float:
@@ -2327,11 +2339,16 @@ async def _failure(request: web.Request, mode: str, azure_name: str, behaviour: 
             "if you would like to further increase the default rate limit."
         )
         extra = {"Retry-After": str(RETRY_AFTER_SECONDS), "x-ratelimit-remaining-requests": "0"}
+        if behaviour.retry_after_ms is not None:
+            extra["retry-after-ms"] = str(int(behaviour.retry_after_ms))
+            extra["Retry-After"] = str(math.ceil(behaviour.retry_after_ms / 1000))
         return _error(request, 429, {"code": "429", "message": message}, extra)
     if mode == "content_filter":
         return _error(request, 400, ERR_CONTENT_FILTER)
     if mode == "500":
         return _error(request, 500, ERR_SERVER)
+    if mode == "503":
+        return _error(request, 503, ERR_SERVER)
     if mode == "html":
         return web.Response(body=HTML_502, status=502, headers=_headers(request, "text/html"))
     if mode == "599":  # a status no HTTP specification defines (some proxies' "network connect timeout")
@@ -2608,6 +2625,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--deployment", action="append", help="known deployment (repeatable; default: any)")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="default delay between SSE events")
     parser.add_argument("--name", default="sim", help="a name for debugging (e.g. the region it stands for)")
+    parser.add_argument("--fail", choices=sorted(FAIL_MODES), help="default fail mode (as x-sim-fail)")
+    parser.add_argument("--fail-rate", type=float, default=1.0, help="share of requests that fail (as x-sim-fail-rate)")
+    parser.add_argument("--retry-after-ms", type=float, help="a 429's retry-after-ms (as x-sim-retry-after-ms)")
     return parser.parse_args(argv)
 
 
@@ -2635,6 +2655,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         name=args.name,
     )
     sim.behaviour.chunk_delay = args.chunk_delay_ms / 1000.0
+    sim.behaviour.fail = args.fail
+    sim.behaviour.fail_rate = args.fail_rate
+    sim.behaviour.retry_after_ms = args.retry_after_ms
     with asyncio.Runner(loop_factory=_new_event_loop) as runner:
         runner.run(_serve_forever(sim, args.host, args.port))
     return 0
