@@ -18,7 +18,7 @@ from core.auth import Caller
 from core.config.model import ResourceBackend
 from core.errors import GatewayError, model_not_found
 from core.proxy import upstream_headers
-from core.transport import TransportError
+from core.transport import BodyTooLarge, TransportError
 from core.upstream.errors import gateway_error
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ async def _read(
     """A GET on the upstream, read within maxBodyBytes."""
     headers = upstream_headers(resource, call.caller, [], call.record.request_id, call.bearer)
     try:
-        upstream = await call.gateway.transport.send("GET", resource.url(segments), headers, None, group=resource.group)
+        upstream = await call.gateway.transport.send("GET", resource.url(segments), headers, None)
     except TransportError as error:
         raise gateway_error(error, resource.group) from None
     try:
@@ -127,9 +127,7 @@ async def _read(
         limit = call.config.settings.max_body_bytes
         try:
             return await upstream.read(limit)
-        except GatewayError as error:
-            if error.code != "upstream_response_too_large":
-                raise
+        except BodyTooLarge:
             raise GatewayError(
                 400,
                 f"`{object_id}` is larger than the gateway's limit of {limit} bytes, so the models it names "
@@ -137,6 +135,8 @@ async def _read(
                 param=param,
                 code="batch_input_too_large",
             ) from None
+        except TransportError as error:
+            raise gateway_error(error, resource.group) from None
     finally:
         upstream.release()  # a no-op once read; frees the connection after an early refusal
 

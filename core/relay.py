@@ -139,7 +139,10 @@ def relay_stream(
     """`ends_at`: when the whole answer must be through (event loop clock); `idle`: seconds
     allowed between two complete events (SSE only); `max_event_bytes`: the largest event."""
     if transform is not None:
-        upstream.decode()  # the gateway reads the events; bytes relayed as they come keep their encoding
+        try:
+            upstream.decode()  # the gateway reads the events; bytes relayed as they come keep their encoding
+        except TransportError as error:
+            raise gateway_error(error, record.group or "?") from None
     return RelayedStream(Relay(upstream, record, transform, ends_at, idle, max_event_bytes), upstream.status, headers)
 
 
@@ -208,7 +211,8 @@ class Relay:
             if rest:
                 yield rest
             self.complete = True
-        except GatewayError as error:
+        except (GatewayError, TransportError) as failure:
+            error = failure if isinstance(failure, GatewayError) else gateway_error(failure, group)
             record.error_code = error.code
             if transform is not None:
                 # Headers are gone already: tell the client in-band, the way OpenAI's SDKs read it.
@@ -243,7 +247,7 @@ class Relay:
             async with asyncio.timeout(_SETTLE_SECONDS):
                 while await upstream.next_chunk():
                     pass  # nothing after [DONE] is meant for anyone
-        except (TimeoutError, GatewayError):
+        except (TimeoutError, TransportError):
             upstream.close()
         except BaseException:
             upstream.close()

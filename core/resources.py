@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from core import resource_paths
 from core.accesslog import AccessRecord
+from core.answer import Deadlines, Relaying, client_response
 from core.auth import Caller
 from core.config.model import ResourceBackend
 from core.errors import GatewayError, model_not_found, truncated, upstream_bad_response
@@ -29,21 +30,9 @@ from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
 from core.isolation import check_batch_input, check_resources_allowed, check_run_model, is_restricted
 from core.proxy import upstream_headers
-from core.relay import (
-    JSON,
-    DisconnectWatch,
-    check_status,
-    error_response,
-    json_object,
-    ms_since,
-    relay_stream,
-    relayed_headers,
-    within,
-)
+from core.relay import JSON, DisconnectWatch, check_status, error_response, json_object, within
 from core.resource_paths import ResourcePath
 from core.translation.objects import ObjectStreamTransform, object_ids, rewrite_models
-from core.translation.usage import find_usage
-from core.transport import UpstreamResponse
 from core.uploads import Upload, read_upload
 
 LISTED = frozenset({"assistants", "vector_stores", "files", "batches"})  # GET /v1/{family} aggregates
@@ -93,7 +82,7 @@ class ResourceCall:
         Every id the locator is given was checked to be a plain token, so splitting is exact."""
         headers = upstream_headers(resource, self.caller, [], self.record.request_id, self.bearer)
         url = resource.url(tuple(path.split("/")))
-        upstream = await self.gateway.transport.send("GET", url, headers, None, group=resource.group)
+        upstream = await self.gateway.transport.send("GET", url, headers, None)
         upstream.release()
         return upstream.status
 
@@ -250,57 +239,28 @@ def _with_deployment(call: ResourceCall, resource: ResourceBackend) -> bytes:
 
 async def _forward(call: ResourceCall, resource: ResourceBackend) -> Response:
     record = call.record
+    settings = call.config.settings
     body = call.body.chunks() if isinstance(call.body, Upload) else call.body
     url = resource.url(call.path.segments, urlencode(call.query))
     watch = DisconnectWatch(call.request, enabled=not isinstance(call.body, Upload))
-    now = asyncio.get_running_loop().time()
-    deadlines = _Deadlines(now + call.config.settings.total_timeout, now + call.config.settings.stream_timeout)
+    deadlines = Deadlines.starting_now(settings)
     try:
         started = time.perf_counter()
         upstream = await within(
             deadlines.answer_by,
-            watch.run(call.gateway.transport.send(call.method, url, call.headers_for(resource), body, group=resource.group)),
+            watch.run(call.gateway.transport.send(call.method, url, call.headers_for(resource), body)),
             record,
         )
-        record.upstream_ms = ms_since(started)
-        return await _relay(call, resource, upstream, watch, deadlines)
+        locator = call.gateway.locator
+        remember = partial(locator.remember, group=resource.group)
+        relaying = Relaying(
+            events=partial(ObjectStreamTransform, resource.public_models, remember),
+            translate=partial(_translated, resource=resource, call=call),
+            as_bytes=call.path.shape == "files/{id}/content",  # file content: bytes as they come, whatever its type
+        )
+        return await client_response(upstream, resource.group, record, watch, deadlines, settings, relaying, started)
     finally:
         watch.close()
-
-
-@dataclass(frozen=True, slots=True)
-class _Deadlines:
-    answer_by: float  # a whole non-streamed answer (event loop clock)
-    stream_by: float  # a whole streamed answer or download
-
-
-async def _relay(
-    call: ResourceCall, resource: ResourceBackend, upstream: UpstreamResponse, watch: DisconnectWatch, deadlines: _Deadlines
-) -> Response:
-    record = call.record
-    settings = call.config.settings
-    locator = call.gateway.locator
-    check_status(upstream, resource.group)
-    content_type = upstream.headers.get("content-type", "")
-    if upstream.status >= 400:
-        body = await within(deadlines.answer_by, watch.run(upstream.read_error()), record)
-        return error_response(upstream, body, record.request_id)
-    if content_type.startswith("text/event-stream"):
-        transform = ObjectStreamTransform(resource.public_models, lambda ids: locator.remember(ids, resource.group))
-        headers = relayed_headers(upstream.headers, record.request_id)
-        return relay_stream(
-            upstream, record, transform, headers,
-            ends_at=deadlines.stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
-        )  # fmt: skip
-    if not content_type.startswith(JSON) or call.path.shape == "files/{id}/content":  # file content: bytes as they come
-        headers = relayed_headers(upstream.headers, record.request_id, byte_for_byte=True)
-        return relay_stream(upstream, record, None, headers, ends_at=deadlines.stream_by)
-    body = await within(deadlines.answer_by, watch.run(upstream.read(settings.max_response_bytes)), record)
-    record.set_usage(find_usage(body))
-    body = _translated(body, resource, call)
-    # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
-    status = 200 if upstream.status == 201 else upstream.status
-    return Response(body, status, relayed_headers(upstream.headers, record.request_id))
 
 
 def _translated(body: bytes, resource: ResourceBackend, call: ResourceCall) -> bytes:
@@ -361,7 +321,7 @@ async def _aggregate_list(call: ResourceCall) -> Response:
 async def _page(call: ResourceCall, resource: ResourceBackend, query: dict[str, str]) -> dict[str, Any] | Response:
     """One group's page of a list, or its error as the client's response."""
     url = resource.url((call.family,), urlencode(query))
-    upstream = await call.gateway.transport.send("GET", url, call.headers_for(resource), None, group=resource.group)
+    upstream = await call.gateway.transport.send("GET", url, call.headers_for(resource), None)
     check_status(upstream, resource.group)
     if upstream.status >= 400:
         return error_response(upstream, await upstream.read_error(), call.record.request_id)

@@ -5,10 +5,11 @@ default pool (httpcore) collapses under concurrency (about 160 req/s at 32
 concurrent requests, 6 ms CPU per request) while aiohttp sustains over 2,000
 req/s at under 0.5 ms; see README "Performance" and bench/.
 
-The transport knows nothing about OpenAI or Azure: it sends bytes and hands back
-status, headers and a body that can be read whole or streamed as it arrives.
-Errors are classified (unreachable vs timeout) so the proxy can decide whether
-to try another backend before anything reached the client.
+The transport knows nothing about OpenAI, Azure or groups: it sends bytes and hands
+back status, headers and a body that can be read whole or streamed as it arrives.
+It raises its own typed errors (TransportError), saying how far an exchange got, so
+a pool can decide whether another member may be tried; core/upstream/errors.py turns
+them into the client's 502 or 504.
 """
 
 from __future__ import annotations
@@ -16,20 +17,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import zlib
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import yarl
-
-from core.errors import (
-    GatewayError,
-    upstream_bad_response,
-    upstream_response_too_large,
-    upstream_timeout,
-    upstream_unreachable,
-)
 
 ERROR_BODY_BYTES = 64 * 1024  # of an upstream error body: its message is at the start
 _COMPRESSED = frozenset({"gzip", "x-gzip", "deflate"})
@@ -53,6 +46,28 @@ class HeadersTimedOut(TransportError):
     """The request was sent but no response headers came within the read timeout: it may still run upstream."""
 
 
+class ReadFailed(TransportError):
+    """The connection broke while the body was arriving."""
+
+
+class ReadTimedOut(ReadFailed):
+    """The body stopped arriving for longer than the read timeout."""
+
+
+class BadBody(TransportError):
+    """A body the gateway cannot use: `problem` says why, as the end of a sentence about the upstream."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+class BodyTooLarge(TransportError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+
+
 class UpstreamResponse:
     """An upstream answer whose headers have arrived; the body may still be in flight.
 
@@ -61,37 +76,36 @@ class UpstreamResponse:
     byte keeps its encoding (and its content-encoding header goes with it).
     """
 
-    __slots__ = ("_response", "_group", "_decoder", "status", "headers")
+    __slots__ = ("_response", "_decoder", "status", "headers")
 
-    def __init__(self, response: aiohttp.ClientResponse, group: str) -> None:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        self._group = group
         self._decoder: Any = None  # a zlib decompressobj once decode() was called on a compressed body
         self.status = response.status
         self.headers = response.headers  # case-insensitive multidict
 
     def decode(self) -> None:
-        """Decode the body from here on; GatewayError 502 for an encoding the gateway cannot decode."""
+        """Decode the body from here on; BadBody for an encoding the gateway cannot decode."""
         encoding = self.headers.get("content-encoding", "identity").strip().lower()
         if encoding in _COMPRESSED:
             self._decoder = zlib.decompressobj(_GZIP_OR_ZLIB)
         elif encoding != "identity":
             self.close()
-            raise upstream_bad_response(self._group, f"answered in an encoding the gateway cannot decode ({encoding})")
+            raise BadBody(f"answered in an encoding the gateway cannot decode ({encoding})")
 
     async def read(self, limit: int) -> bytes:
-        """The whole body, decoded. GatewayError 502 as soon as it exceeds `limit` bytes (nothing more is read)."""
+        """The whole body, decoded. BodyTooLarge as soon as it exceeds `limit` bytes (nothing more is read)."""
         self.decode()
         try:
             length = self._response.content_length
             if length is not None and length > limit:
-                raise upstream_response_too_large(self._group, limit)
+                raise BodyTooLarge(limit)
             parts: list[bytes] = []
             size = 0
             while chunk := await self._next(limit + 1 - size):
                 size += len(chunk)
                 if size > limit:
-                    raise upstream_response_too_large(self._group, limit)
+                    raise BodyTooLarge(limit)
                 parts.append(chunk)
         except BaseException:
             self.close()
@@ -109,7 +123,7 @@ class UpstreamResponse:
             while size < limit and (chunk := await self._next(limit - size)):
                 parts.append(chunk)
                 size += len(chunk)
-        except GatewayError:
+        except TransportError:
             pass  # the status says enough
         except BaseException:
             self.close()
@@ -129,15 +143,17 @@ class UpstreamResponse:
             else:
                 try:
                     chunk = await self._response.content.readany()
-                except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                    raise _classify(exc, self._group) from exc
+                except asyncio.TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
+                    raise ReadTimedOut() from exc
+                except aiohttp.ClientError as exc:
+                    raise ReadFailed() from exc
             if decoder is None:
                 return chunk
             try:
                 # `most` bounds what a small compressed chunk may expand to (a zip bomb).
                 decoded = decoder.decompress(chunk, most) if chunk else decoder.flush()
             except zlib.error as exc:
-                raise upstream_bad_response(self._group, "sent a body that does not decode") from exc
+                raise BadBody("sent a body that does not decode") from exc
             if decoded or not chunk:
                 return decoded
 
@@ -196,7 +212,7 @@ class Transport:
         return session
 
     async def send(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None, *, group: str
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | AsyncIterator[bytes] | None
     ) -> UpstreamResponse:
         """Send a request and wait for the response headers.
 
@@ -221,19 +237,13 @@ class Transport:
             raise HeadersTimedOut() from exc
         except aiohttp.ClientError as exc:
             raise ConnectFailed() from exc
-        return UpstreamResponse(response, group)
+        return UpstreamResponse(response)
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
 
-
-def _classify(exc: BaseException, group: str) -> GatewayError:
-    # aiohttp's timeouts subclass both asyncio.TimeoutError and ClientError.
-    if isinstance(exc, asyncio.TimeoutError):
-        return upstream_timeout(group)
-    return upstream_unreachable(group)
 
 
 def _http_proxy(url: str) -> tuple[str, dict[str, str] | None]:

@@ -78,11 +78,13 @@ def test_every_pool_problem_is_listed_at_once() -> None:
         ).replace("allowAnonymous: true", "allowAnonymous: false")
     )
     text = "\n".join(found)
-    assert "gateway.pools.gpt-4o.strategy: Input should be 'priority', 'round-robin', 'weighted' or 'most-remaining'" in text
+    strategies = "'priority', 'round-robin', 'weighted' or 'most-remaining'"
+    assert f"gateway.pools.gpt-4o.strategy: Input should be {strategies}" in text
     assert "gateway.pools.gpt-4o.models[1].weight: Input should be greater than or equal to 1" in text
     assert "gateway.pools.gpt-4o.models[1].priority: Input should be greater than or equal to 1" in text
     assert "gateway.pools.empty has no models" in text
-    assert 'gateway.pools.typo.models names "gpt-4o-ptu-eats", which no group serves (did you mean "gpt-4o-ptu-east"?).' in text
+    typo = 'gateway.pools.typo.models names "gpt-4o-ptu-eats", which no group serves (did you mean "gpt-4o-ptu-east"?).'
+    assert typo in text
     assert 'gateway.pools.typo.models lists "gpt-4o-paygo-east" twice.' in text
     assert 'gateway.pools.embed: "embed" is already a model of the groups' in text
     assert 'gateway.pools.nested.models names the pool "typo"' in text

@@ -70,7 +70,9 @@ def pool_config(urls: dict[str, str], refused_url: str) -> str:
     ]
     for scenario, settings in SCENARIOS.items():
         regions = ("east", "gone", "west") if scenario == "refused" else REGIONS
-        members = ", ".join(f"{{model: {scenario}-{region}, priority: {rank}}}" for rank, region in enumerate(regions, 1))
+        members = ", ".join(
+            f"{{model: {scenario}-{region}, priority: {rank}}}" for rank, region in enumerate(regions, 1)
+        )
         lines.append(f"    {scenario}: {{models: [{members}], {settings[1:-1]}}}".replace(", }", "}"))
     return "\n".join(lines) + "\n"
 
@@ -188,7 +190,7 @@ def test_a_read_timeout_is_retried_where_the_pool_allows_it(client, sims) -> Non
 
 
 def test_every_member_benched_is_a_429_with_the_soonest_retry_after(client, sims) -> None:
-    for simulator, wait in zip(sims.values(), (9000, 3000, 5000)):
+    for simulator, wait in zip(sims.values(), (9000, 3000, 5000), strict=True):
         simulator.behaviour.fail, simulator.behaviour.retry_after_ms = "429", wait
     with pytest.raises(openai.RateLimitError) as caught:
         chat(client, "benched")

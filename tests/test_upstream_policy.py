@@ -69,8 +69,14 @@ class Clock:
 BACKEND = Backend("g", "d", "2024-10-21", False, "http://127.0.0.1:9/openai/deployments/d", "api-key", ())
 
 
+DEFAULT_BREAKER = Breaker()
+
+
 def pool(
-    *members: tuple[str, int, int], strategy: Strategy = "priority", breaker: Breaker = Breaker(), **options: object
+    *members: tuple[str, int, int],
+    strategy: Strategy = "priority",
+    breaker: Breaker = DEFAULT_BREAKER,
+    **options: object,
 ) -> Pool:
     return Pool(
         strategy=strategy,
@@ -184,7 +190,9 @@ def test_a_429_without_any_hint_benches_for_the_pool_cooldown() -> None:
 def test_every_member_benched_is_a_429_with_the_soonest_return() -> None:
     clock = Clock()
     ups = upstreams(clock)
-    transport = FakeTransport({"a": [FakeAnswer(429, {"Retry-After": "30"})], "b": [FakeAnswer(429, {"Retry-After": "4"})]})
+    transport = FakeTransport(
+        {"a": [FakeAnswer(429, {"Retry-After": "30"})], "b": [FakeAnswer(429, {"Retry-After": "4"})]}
+    )
     with pytest.raises(GatewayError) as caught:
         run(ups, pool(*TWO), transport)
     assert caught.value.status == 429 and caught.value.headers["Retry-After"] == "4"

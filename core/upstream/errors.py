@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from core.errors import GatewayError, upstream_timeout, upstream_unreachable
-from core.transport import ConnectTimedOut, HeadersTimedOut, TransportError
+from core.errors import (
+    GatewayError,
+    upstream_bad_response,
+    upstream_response_too_large,
+    upstream_timeout,
+    upstream_unreachable,
+)
+from core.transport import BadBody, BodyTooLarge, ConnectTimedOut, HeadersTimedOut, ReadTimedOut, TransportError
 
 
 def gateway_error(error: TransportError, group: str) -> GatewayError:
-    if isinstance(error, (ConnectTimedOut, HeadersTimedOut)):
+    if isinstance(error, (ConnectTimedOut, HeadersTimedOut, ReadTimedOut)):
         return upstream_timeout(group)
+    if isinstance(error, BodyTooLarge):
+        return upstream_response_too_large(group, error.limit)
+    if isinstance(error, BadBody):
+        return upstream_bad_response(group, error.problem)
     return upstream_unreachable(group)

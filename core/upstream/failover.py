@@ -27,8 +27,11 @@ from core.upstream.selection import Selector
 class Answer(Protocol):
     """What the loop needs of an upstream answer whose headers have arrived."""
 
-    status: int
-    headers: Mapping[str, str]
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
     async def read_error(self) -> bytes: ...
 
