@@ -78,6 +78,8 @@ def describe(config: RuntimeConfig) -> str:
     )
     if settings.egress_proxy:
         lines.append(f"Egress: upstream connections go through {redact(settings.egress_proxy)}")
+    responses = ", ".join(resource.group for resource in config.responses) or "none"
+    lines.append(f"Responses API (/v1/responses, routed by model): {responses}")
     for warning in in_file_order(list(config.warnings)):
         lines.append(f"Warning: {located(warning)}")
     return "\n".join(lines) + "\n"

@@ -37,6 +37,7 @@ SCENARIOS = {
     "rr": "{strategy: round-robin}",
     "breaker": "{circuitBreaker: {failures: 2, window: 30, trip: 1}}",
     "upload": "{}",
+    "responses": "{}",
 }
 
 
@@ -260,3 +261,29 @@ def test_models_list_the_pool_once_and_a_key_may_name_the_pool(pooled) -> None:
     everyone = openai.OpenAI(base_url=f"{pooled.url}/v1", api_key=CALLER, max_retries=0)
     ids = [model.id for model in everyone.models.list()]
     assert ids.count("throttled") == 1 and "throttled-east" in ids
+
+
+def test_responses_route_by_model_without_assistants_groups(client, sims) -> None:
+    response = client.responses.create(model="caller-west", input="Hello responses")
+    assert response.output_text == "Echo: Hello responses" and response.model == "caller-west"
+    assert sims["west"].requests[-1].json["model"] == "chat-dep"  # the body's model became the deployment
+
+
+def test_a_pooled_response_fails_over_and_later_calls_find_its_region(client, pooled, sims) -> None:
+    east, west = sims["east"], sims["west"]
+    east.behaviour.fail, east.behaviour.retry_after_ms = "429", 60_000
+    raw = client.responses.with_raw_response.create(model="responses", input="Hello pool")
+    response = raw.parse()
+    assert response.output_text == "Echo: Hello pool" and response.model == "responses"
+    line = access_line(pooled, raw.headers["x-request-id"])
+    assert line["member"] == "responses-west" and line["failed"] == ["responses-east:429"]
+    east.behaviour.fail = None
+    assert client.responses.retrieve(response.id).id == response.id
+    assert client.responses.input_items.list(response.id).data
+    streamed = client.responses.create(
+        model="responses", input="Again", previous_response_id=response.id, stream=True
+    )
+    assert any(event.type == "response.completed" for event in streamed)
+    client.responses.delete(response.id)
+    assert [(r.method, r.path) for r in east.requests] == [("POST", "/openai/responses")]  # the 429, nothing since
+    assert [r.method for r in west.requests] == ["POST", "GET", "GET", "POST", "DELETE"]

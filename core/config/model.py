@@ -208,6 +208,9 @@ class RuntimeConfig:
     # Assistants-enabled groups in config order; the first is the primary, used for
     # creates that name neither a model nor an existing object.
     resources: tuple[ResourceBackend, ...] = ()
+    # Every group that can serve the Responses API (not serverless, resource root known), with all
+    # its models: POST /v1/responses goes to the group serving the body's model, assistants or not.
+    responses: tuple[ResourceBackend, ...] = ()
 
     @property
     def passthrough(self) -> bool:

@@ -31,6 +31,7 @@ def resolve(
         source=source,
         warnings=tuple(warnings),
         resources=resolve_resources(endpoint, gateway),
+        responses=resolve_responses(endpoint, gateway),
     )
 
 
@@ -137,26 +138,41 @@ def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBac
         deployments = group.assistants_deployments()
         if not deployments or group.serverless:
             continue
-        settings = gateway.group_settings(group.group)
-        flavor = settings.api
         root = _validated_root(group, next(iter(deployments.values())))
-        public_models: dict[str, str] = {}
-        for model, deployment in deployments.items():
-            public_models.setdefault(deployment, model)
-        resources.append(
-            ResourceBackend(
-                group=group.group,
-                base_url=f"{root}/openai/v1" if flavor == "v1" else f"{root}/openai",
-                api_version=None if flavor == "v1" else assistants_api_version(group, settings),
-                responses_api_version=None if flavor == "v1" else responses_api_version(group, settings),
-                flavor=flavor,
-                auth=upstream_auth(group, settings),
-                headers=upstream_headers(group),
-                deployments=deployments,
-                public_models=public_models,
-            )
-        )
+        resources.append(resource_backend(group, gateway.group_settings(group.group), root, deployments))
     return tuple(resources)
+
+
+def resolve_responses(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBackend, ...]:
+    """One ResourceBackend per group whose resource root is known, with every model it serves;
+    a group whose literal baseURL hides the root serves no Responses API."""
+    resources = []
+    for group in endpoint.groups:
+        deployments = {model: group.deployment_for(spec) or "" for model, spec in group.served_models().items()}
+        if not deployments or group.serverless:
+            continue
+        root = resource_root(group, next(iter(deployments.values())))
+        if root is not None:
+            resources.append(resource_backend(group, gateway.group_settings(group.group), root, deployments))
+    return tuple(resources)
+
+
+def resource_backend(group: Group, settings: GroupSettings, root: str, deployments: dict[str, str]) -> ResourceBackend:
+    flavor = settings.api
+    public_models: dict[str, str] = {}
+    for model, deployment in deployments.items():
+        public_models.setdefault(deployment, model)
+    return ResourceBackend(
+        group=group.group,
+        base_url=f"{root}/openai/v1" if flavor == "v1" else f"{root}/openai",
+        api_version=None if flavor == "v1" else assistants_api_version(group, settings),
+        responses_api_version=None if flavor == "v1" else responses_api_version(group, settings),
+        flavor=flavor,
+        auth=upstream_auth(group, settings),
+        headers=upstream_headers(group),
+        deployments=deployments,
+        public_models=public_models,
+    )
 
 
 def configured_versions(group: Group) -> list[str]:
