@@ -289,3 +289,25 @@ def test_accept_retry_after_keeps_the_breaker_open_longer() -> None:
     assert run(ups, p, FakeTransport())[0] == "b"
     clock.now += 1.5
     assert run(ups, p, FakeTransport())[0] == "a"
+
+
+class SlowToDiscard(FakeAnswer):
+    async def read_error(self) -> bytes:
+        await asyncio.sleep(0.01)  # reading a failed answer's body yields to other requests
+        return await super().read_error()
+
+
+def test_only_one_request_probes_a_half_open_member() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(("c", 1, 1), ("a", 2, 1), ("b", 3, 1), breaker=Breaker(failures=1, window=10.0, trip=5.0))
+    ups.health.failed("a", p.breaker, None)  # a's breaker is open
+    clock.now += 5.0  # and half-open now: one probe may go
+    transport = FakeTransport({"c": [SlowToDiscard(500), SlowToDiscard(500)]})
+
+    async def two_at_once() -> None:
+        record = AccessRecord("r", "POST", "/v1/chat/completions")
+        await asyncio.gather(*(failover.send(ups, "pool", p, transport, record) for _ in range(2)))
+
+    asyncio.run(two_at_once())
+    assert transport.calls.count("a") == 1 and transport.calls.count("b") == 1

@@ -71,14 +71,14 @@ async def send(
         candidates = [m for m in upstreams.selector.order(pool_id, pool, health.clock()) if m.model not in tried]
         if not candidates:
             break
-        if isinstance(last, tuple):
-            await _discard(last[1])  # a failure nobody will see: its connection goes back to the pool
         member = candidates[0]
         tried.add(member.model)
         record.attempts = len(tried)
         record.group = member.backend.group
-        probe = health.start(member.model)
+        probe = health.start(member.model)  # before any await: no other request may pick a member being probed
         try:
+            if isinstance(last, tuple):
+                await last[1].read_error()  # a failure nobody will see: its connection goes back to the pool
             answer = await _timed(attempt(member), pool, budget_ends, loop.time())
         except (TransportError, _FirstByteTimeout) as error:
             health.failed(member.model, pool.breaker, None)
@@ -90,9 +90,11 @@ async def send(
             if isinstance(error, ConnectFailed) or pool.retry_on_timeout:
                 continue
             break  # a read timeout on a sent request: it may run, and be billed, upstream
-        except BaseException:
+        except BaseException:  # cancelled: the client went away, or a deadline passed
             if probe:
-                health.end_probe(member.model)  # cancelled mid-probe: the next request probes
+                health.end_probe(member.model)  # the next request probes
+            if isinstance(last, tuple):
+                last[1].close()
             raise
         if not is_retryable_status(answer.status):
             health.succeeded(member.model, answer.headers)
@@ -133,10 +135,6 @@ def _label(error: Exception) -> str:
     if isinstance(error, _FirstByteTimeout):
         return "first-byte-timeout"
     return "timeout" if isinstance(error, HeadersTimedOut) else "unreachable"
-
-
-async def _discard(answer: Answer) -> None:
-    await answer.read_error()
 
 
 def _give_up(
