@@ -286,7 +286,9 @@ def _public_models(call: ResourceCall, resource: ResourceBackend) -> dict[str, s
     """Deployment -> public id for answers; the deployment this call names answers to the id the client sent
     (several ids, a pool's among them, may share one deployment)."""
     model = (call.payload or {}).get("model")
-    deployment = _deployment_in(call, resource, model) if isinstance(model, str) else None
+    if not isinstance(model, str):
+        return resource.public_models
+    deployment = _deployment_in(call, resource, model)
     return resource.public_models if deployment is None else {**resource.public_models, deployment: model}
 
 
