@@ -54,7 +54,7 @@ class AccessRecord:
             line = {
                 name: truncated(value) if isinstance(value, str) else value
                 for name in _FIELD_NAMES
-                if (value := getattr(self, name)) is not None and value != []
+                if (value := getattr(self, name)) is not None
             }
             logger.info(orjson.dumps(line).decode())
 

@@ -29,7 +29,7 @@ from core.translation.usage import find_usage
 from core.transport import UpstreamResponse
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per request, and a frozen dataclass builds slower
 class Deadlines:
     """Event loop times by which an answer must be through, from when the request started."""
 

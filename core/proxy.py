@@ -63,14 +63,20 @@ async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call:
     deadlines = Deadlines.starting_now(settings)
     backend, upstream, started = await within(deadlines.answer_by, watch.run(_send(gateway, call)), call.record)
     completions_as_chat = backend.force_prompt and call.operation == "chat/completions"
-    events = None
-    if call.stream:
-        events = partial(
-            StreamRewriter, drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat
-        )
-    translate = partial(_chat_completion, group=backend.group) if completions_as_chat else None
-    relaying = Relaying(events, translate)
+    if call.stream or completions_as_chat:
+        events = None
+        if call.stream:
+            events = partial(
+                StreamRewriter, drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat
+            )
+        translate = partial(_chat_completion, group=backend.group) if completions_as_chat else None
+        relaying = Relaying(events, translate)
+    else:
+        relaying = _AS_IT_COMES
     return await client_response(upstream, backend.group, call.record, watch, deadlines, settings, relaying, started)
+
+
+_AS_IT_COMES = Relaying(events=None)  # most calls: a JSON answer (or bytes) relayed unchanged
 
 
 def _chat_completion(body: bytes, group: str) -> bytes:

@@ -64,9 +64,7 @@ async def send(
     budget_ends = None if pool.time_budget is None else loop.time() + pool.time_budget
     max_attempts = 1 if single_shot else pool.max_attempts
     tried: set[str] = set()
-    failed: list[str] = []
     last: tuple[PoolMember, Answer] | TransportError | None = None
-    record.failed = failed
     while len(tried) < max_attempts and (budget_ends is None or loop.time() < budget_ends):
         candidates = [m for m in upstreams.selector.order(pool_id, pool, health.clock()) if m.model not in tried]
         if not candidates:
@@ -82,7 +80,7 @@ async def send(
             answer = await _timed(attempt(member), pool, budget_ends, loop.time())
         except (TransportError, _FirstByteTimeout) as error:
             health.failed(member.model, pool.breaker, None)
-            failed.append(f"{member.model}:{_label(error)}")
+            _note_failure(record, f"{member.model}:{_label(error)}")
             if isinstance(error, _FirstByteTimeout):
                 last = HeadersTimedOut()
                 continue
@@ -103,9 +101,15 @@ async def send(
         hint = retry_after(answer.headers)
         cooldown = pool.cooldown if answer.status == 429 and hint is None else hint
         health.failed(member.model, pool.breaker, cooldown, hint)
-        failed.append(f"{member.model}:{answer.status}")
+        _note_failure(record, f"{member.model}:{answer.status}")
         last = (member, answer)
     return _give_up(upstreams, pool_id, pool, last, record)
+
+
+def _note_failure(record: AccessRecord, failure: str) -> None:
+    if record.failed is None:
+        record.failed = []
+    record.failed.append(failure)
 
 
 class _FirstByteTimeout(Exception):
