@@ -311,3 +311,14 @@ def test_only_one_request_probes_a_half_open_member() -> None:
 
     asyncio.run(two_at_once())
     assert transport.calls.count("a") == 1 and transport.calls.count("b") == 1
+
+
+def test_the_time_budget_bounds_every_attempt_together() -> None:
+    transport = FakeTransport({"a": [0.5]})
+    with pytest.raises(GatewayError) as caught:
+        run(upstreams(), pool(*TWO, time_budget=0.05, retry_on_timeout=True), transport)
+    assert caught.value.status == 504 and transport.calls == ["a"]  # no attempt starts once it is spent
+    transport = FakeTransport({"a": [FakeAnswer(503)], "b": [0.5]})
+    with pytest.raises(GatewayError):
+        run(upstreams(), pool(*TWO, time_budget=0.05, first_byte_timeout=1.0), transport)
+    assert transport.calls == ["a", "b"]
