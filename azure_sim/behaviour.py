@@ -4,12 +4,13 @@ fail modes it knows.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 # Canned answers, sent instead of the operation's own (see faults.canned_failure).
 CANNED_FAIL_MODES = frozenset(
-    {"429", "content_filter", "500", "html", "599", "302", "huge", "huge_chunked", "huge_error", "invalid_json", "bad_list"}
+    {"429", "content_filter", "500", "503", "html", "599", "302", "huge", "huge_chunked", "huge_error", "invalid_json", "bad_list"}
 )
 # Faults in the middle of an answer the operation writes itself (see streams.send_sse and streams.send_chunks):
 #   abort: drop the connection part-way (streams and byte answers; other answers before any byte)
@@ -45,6 +46,8 @@ class Behaviour:
     encoding: str | None = None  # gzip, deflate, or a label nobody decodes   (x-sim-encoding)
     huge_bytes: int = HUGE_BYTES  # size of a huge / huge_error answer        (x-sim-huge-bytes)
     line_ending: str = "lf"  # SSE line endings: lf, crlf or cr               (x-sim-line-ending)
+    retry_after_ms: float | None = None  # a 429's retry-after-ms (and Retry-After rounded up) (x-sim-retry-after-ms)
+    fail_rate: float = 1.0  # the share of requests that fail as `fail` says  (x-sim-fail-rate)
 
     def reset(self) -> None:
         for f in fields(self):
@@ -80,8 +83,14 @@ class Behaviour:
         line_ending = get("x-sim-line-ending", self.line_ending)
         if line_ending not in LINE_ENDINGS:
             raise ValueError(f"x-sim-line-ending must be one of {sorted(LINE_ENDINGS)}, got {line_ending!r}")
+        raw_retry_after_ms = get("x-sim-retry-after-ms")
+        retry_after_ms = self.retry_after_ms if raw_retry_after_ms is None else float(raw_retry_after_ms)
+        fail_rate = float(get("x-sim-fail-rate", self.fail_rate))
+        if fail is not None and fail_rate < 1.0 and random.random() >= fail_rate:
+            fail = None
         return Behaviour(
-            chunk_delay, delay, fail, annotations, chunks, audio_bytes, drip, encoding, huge_bytes, line_ending
+            chunk_delay, delay, fail, annotations, chunks, audio_bytes, drip, encoding, huge_bytes, line_ending,
+            retry_after_ms, fail_rate,
         )
 
 

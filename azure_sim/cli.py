@@ -8,6 +8,7 @@ import signal
 import socket
 from collections.abc import Sequence
 
+from .behaviour import FAIL_MODES
 from .server import AzureSimulator, new_event_loop, start_runner
 
 
@@ -21,6 +22,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--deployment", action="append", help="known deployment (repeatable; default: any)")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="default delay between SSE events")
     parser.add_argument("--name", default="sim", help="a name for debugging (e.g. the region it stands for)")
+    parser.add_argument("--fail", choices=sorted(FAIL_MODES), help="default fail mode (as x-sim-fail)")
+    parser.add_argument("--fail-rate", type=float, default=1.0, help="share of requests that fail (as x-sim-fail-rate)")
+    parser.add_argument("--retry-after-ms", type=float, help="a 429's retry-after-ms (as x-sim-retry-after-ms)")
     return parser.parse_args(argv)
 
 
@@ -48,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         name=args.name,
     )
     sim.behaviour.chunk_delay = args.chunk_delay_ms / 1000.0
+    sim.behaviour.fail = args.fail
+    sim.behaviour.fail_rate = args.fail_rate
+    sim.behaviour.retry_after_ms = args.retry_after_ms
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(_serve_forever(sim, args.host, args.port))
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
 from .behaviour import Behaviour
@@ -31,9 +33,14 @@ async def canned_failure(request: web.Request, mode: str, azure_name: str, behav
             "if you would like to further increase the default rate limit."
         )
         extra = {"Retry-After": str(RETRY_AFTER_SECONDS), "x-ratelimit-remaining-requests": "0"}
+        if behaviour.retry_after_ms is not None:
+            extra["retry-after-ms"] = str(int(behaviour.retry_after_ms))
+            extra["Retry-After"] = str(math.ceil(behaviour.retry_after_ms / 1000))
         return error_answer(request, 429, {"code": "429", "message": message}, extra)
     if mode == "content_filter":
         return error_answer(request, 400, ERR_CONTENT_FILTER)
+    if mode == "503":
+        return error_answer(request, 503, ERR_SERVER)
     if mode == "500":
         return error_answer(request, 500, ERR_SERVER)
     if mode == "html":

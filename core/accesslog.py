@@ -36,6 +36,11 @@ class AccessRecord:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     error_code: str | None = None
+    # Pooled models (gateway.pools): the member that served, the attempts made, and each failed
+    # attempt as "member:status" (or member:unreachable / :timeout / :first-byte-timeout).
+    member: str | None = None
+    attempts: int | None = None
+    failed: list[str] | None = None
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:

@@ -7,11 +7,11 @@ mistakes visible before the first request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from core.config import ConfigError, Finding
-from core.config.model import Backend, CallerKey, ResourceBackend, RuntimeConfig
+from core.config.model import Backend, CallerKey, Pool, ResourceBackend, RuntimeConfig
 from core.config.provider import load_config
 from core.config.redaction import redact
 
@@ -48,13 +48,17 @@ def describe(config: RuntimeConfig) -> str:
     lines = [f"Configuration OK: {config.source}", ""]
     rows = [("MODEL", "GROUP", "UPSTREAM", "API-VERSION", "AUTH", "PARAMS")]
     for route in config.routes.values():
+        if route.pool is not None:
+            members = ", ".join(member.model for member in route.pool.members)
+            rows.append((route.model, "(pool)", members, "-", "-", route.pool.strategy))
+            continue
         for backend in route.backends:
             rows.append(
                 (route.model, backend.group, upstream_template(backend), backend.api_version or "-",
                  auth_kind(backend), params_summary(backend))
             )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += table(rows)
+    lines += pools_section(config)
     lines += resources_section(config)
     settings = config.settings
     lines.append("")
@@ -73,6 +77,8 @@ def describe(config: RuntimeConfig) -> str:
     )
     if settings.egress_proxy:
         lines.append(f"Egress: upstream connections go through {redact(settings.egress_proxy)}")
+    responses = ", ".join(resource.group for resource in config.responses) or "none"
+    lines.append(f"Responses API (/v1/responses, routed by model): {responses}")
     for warning in in_file_order(list(config.warnings)):
         lines.append(f"Warning: {located(warning)}")
     return "\n".join(lines) + "\n"
@@ -82,6 +88,39 @@ def allowed(caller: CallerKey) -> str:
     """What a caller key may use: its model allow-list, and the resource-scoped APIs."""
     models = "every model" if caller.models is None else ", ".join(sorted(caller.models)) or "no model"
     return f"{models}; resource APIs" if caller.resources else models
+
+
+def pools_section(config: RuntimeConfig) -> list[str]:
+    """Each pool: its strategy and limits, then its members in the order they are first tried."""
+    lines: list[str] = []
+    for route in config.routes.values():
+        if route.pool is None:
+            continue
+        lines += ["", f"Pool {route.model}: {pool_summary(route.pool)}"]
+        members = route.pool.members
+        if route.pool.strategy == "priority":
+            members = tuple(sorted(members, key=lambda member: member.priority))
+        rows = [("ORDER", "MEMBER", "GROUP", "PRIORITY", "WEIGHT")]
+        for order, member in enumerate(members, 1):
+            rows.append((str(order), member.model, member.backend.group, str(member.priority), str(member.weight)))
+        lines += table(rows, indent="  ")
+    return lines
+
+
+def pool_summary(pool: Pool) -> str:
+    breaker = pool.breaker
+    parts = [
+        f"strategy {pool.strategy}",
+        f"up to {pool.max_attempts} attempt(s)",
+        f"time budget {pool.time_budget:g}s" if pool.time_budget else "time budget gateway.timeouts.total",
+        f"cooldown {pool.cooldown:g}s",
+        f"breaker {breaker.failures} failure(s) in {breaker.window:g}s -> open {breaker.trip:g}s"
+        + (" (or Retry-After)" if breaker.accept_retry_after else ""),
+        "retries after a read timeout" if pool.retry_on_timeout else "no retry after a read timeout",
+    ]
+    if pool.first_byte_timeout:
+        parts.append(f"first byte within {pool.first_byte_timeout:g}s")
+    return "; ".join(parts)
 
 
 RESOURCES_TITLE = "Resource APIs (assistants, threads, vector stores, files, batches, responses)"
@@ -98,9 +137,16 @@ def resources_section(config: RuntimeConfig) -> list[str]:
              resource.responses_api_version or resource.flavor, resource_auth(resource),
              models_summary(resource))
         )
+    return ["", f"{RESOURCES_TITLE}:", *table(rows)]
+
+
+def table(rows: Sequence[Sequence[str]], indent: str = "") -> list[str]:
+    """Rows as left-aligned columns, two spaces apart; the first row is the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return ["", f"{RESOURCES_TITLE}:", *table]
+    return [
+        indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 AUTH_LABELS = {"api-key": "api-key", "passthrough": "pass-through", "entra": "entra-id"}

@@ -22,6 +22,7 @@ from core.reload import ConfigRefresher
 from core.routing import Router
 from core.startup import BackgroundStart
 from core.transport import Transport
+from core.upstream.failover import Upstreams
 
 DEFAULT_REFRESH_SECONDS = 60
 # How long the Functions host's import waits for the first load: under Flex Consumption's 30 s
@@ -49,6 +50,7 @@ class Gateway:
             connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout, proxy=settings.egress_proxy
         )
         self.locator = ResourceLocator()
+        self.upstreams = Upstreams()  # pool members' health: kept across configuration reloads
         self.tokens = TokenProvider(provider.credential)
         self.refresher = ConfigRefresher(provider, self.replace, refresh_seconds) if provider.reloadable else None
 

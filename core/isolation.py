@@ -18,6 +18,8 @@ from core.auth import Caller
 from core.config.model import ResourceBackend
 from core.errors import GatewayError, model_not_found
 from core.proxy import upstream_headers
+from core.transport import BodyTooLarge, TransportError
+from core.upstream.errors import gateway_error
 
 if TYPE_CHECKING:
     from core.resources import ResourceCall
@@ -113,7 +115,10 @@ async def _read(
 ) -> bytes:
     """A GET on the upstream, read within maxBodyBytes."""
     headers = upstream_headers(resource, call.caller, [], call.record.request_id, call.bearer)
-    upstream = await call.gateway.transport.send("GET", resource.url(segments), headers, None, group=resource.group)
+    try:
+        upstream = await call.gateway.transport.send("GET", resource.url(segments), headers, None)
+    except TransportError as error:
+        raise gateway_error(error, resource.group) from None
     try:
         if upstream.status in (400, 404):
             raise GatewayError(404, f"No object found with id `{object_id}`.", param=param, code="not_found")
@@ -122,9 +127,7 @@ async def _read(
         limit = call.config.settings.max_body_bytes
         try:
             return await upstream.read(limit)
-        except GatewayError as error:
-            if error.code != "upstream_response_too_large":
-                raise
+        except BodyTooLarge:
             raise GatewayError(
                 400,
                 f"`{object_id}` is larger than the gateway's limit of {limit} bytes, so the models it names "
@@ -132,6 +135,8 @@ async def _read(
                 param=param,
                 code="batch_input_too_large",
             ) from None
+        except TransportError as error:
+            raise gateway_error(error, resource.group) from None
     finally:
         upstream.release()  # a no-op once read; frees the connection after an early refusal
 

@@ -8,10 +8,10 @@ byte reaches the client. (A streamed upload can be sent only once.)
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -19,27 +19,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.accesslog import AccessRecord
+from core.answer import Deadlines, Relaying, client_response
 from core.auth import Caller
-from core.config.model import Backend, ResourceBackend, Route
-from core.errors import GatewayError, invalid_api_key, upstream_bad_response
+from core.config.model import Backend, PoolMember, ResourceBackend, Route
+from core.errors import invalid_api_key, upstream_bad_response
 from core.gateway import Gateway, State
-from core.relay import (
-    JSON,
-    DisconnectWatch,
-    check_status,
-    error_response,
-    json_object,
-    ms_since,
-    relay_stream,
-    relayed_headers,
-    within,
-)
+from core.relay import JSON, DisconnectWatch, json_object, within
 from core.translation.request import rewrite_body, upstream_operation
 from core.translation.response import completion_to_chat
 from core.translation.stream import StreamRewriter
-from core.translation.usage import find_usage
-from core.transport import UpstreamResponse
+from core.transport import TransportError, UpstreamResponse
 from core.uploads import Upload
+from core.upstream import failover
+from core.upstream.errors import gateway_error
 
 
 @dataclass(slots=True)
@@ -68,39 +60,23 @@ async def forward(request: Request, gateway: Gateway, state: State, call: Call) 
 
 async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call: Call) -> Response:
     settings = state.config.settings
-    record = call.record
-    now = asyncio.get_running_loop().time()
-    answer_by, stream_by = now + settings.total_timeout, now + settings.stream_timeout
-    backend, upstream, started = await within(answer_by, watch.run(_send(gateway, call)), record)
-    check_status(upstream, backend.group)
-    content_type = upstream.headers.get("content-type", "")
-    if upstream.status >= 400:
-        body = await within(answer_by, watch.run(upstream.read_error()), record)
-        record.upstream_ms = ms_since(started)
-        return error_response(upstream, body, record.request_id)
-
-    record.upstream_ms = ms_since(started)
+    deadlines = Deadlines.starting_now(settings)
+    backend, upstream, started = await within(deadlines.answer_by, watch.run(_send(gateway, call)), call.record)
     completions_as_chat = backend.force_prompt and call.operation == "chat/completions"
-    if call.stream and content_type.startswith("text/event-stream"):
-        rewriter = StreamRewriter(
-            drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat
-        )
-        headers = relayed_headers(upstream.headers, record.request_id)
-        return relay_stream(
-            upstream, record, rewriter, headers,
-            ends_at=stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
-        )  # fmt: skip
-    if not content_type.startswith(JSON):
-        # Audio, subtitles, plain text: bytes as they come, with the upstream's content type.
-        headers = relayed_headers(upstream.headers, record.request_id, byte_for_byte=True)
-        return relay_stream(upstream, record, None, headers, ends_at=stream_by)
+    if call.stream or completions_as_chat:
+        events = None
+        if call.stream:
+            events = partial(
+                StreamRewriter, drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat
+            )
+        translate = partial(_chat_completion, group=backend.group) if completions_as_chat else None
+        relaying = Relaying(events, translate)
+    else:
+        relaying = _AS_IT_COMES
+    return await client_response(upstream, backend.group, call.record, watch, deadlines, settings, relaying, started)
 
-    body = await within(answer_by, watch.run(upstream.read(settings.max_response_bytes)), record)
-    record.upstream_ms = ms_since(started)
-    if completions_as_chat:
-        body = _chat_completion(body, backend.group)
-    record.set_usage(find_usage(body))
-    return Response(body, upstream.status, relayed_headers(upstream.headers, record.request_id))
+
+_AS_IT_COMES = Relaying(events=None)  # most calls: a JSON answer (or bytes) relayed unchanged
 
 
 def _chat_completion(body: bytes, group: str) -> bytes:
@@ -113,24 +89,34 @@ def _chat_completion(body: bytes, group: str) -> bytes:
 
 
 async def _send(gateway: Gateway, call: Call) -> tuple[Backend, UpstreamResponse, float]:
-    """Try the route's backends in order until one answers (connection-level failures only)."""
-    failure: GatewayError | None = None
-    for backend in call.route.backends:
-        operation = upstream_operation(backend, call.operation)
-        bearer = await gateway.tokens.token() if backend.auth == "entra" else None
-        body, headers = _request_body(backend, call, bearer)
+    """A pooled route fails over between its members (core/upstream/failover.py); any other
+    route has one backend, sent to once."""
+    pool = call.route.pool
+    if pool is not None:
         started = time.perf_counter()
-        call.record.group = backend.group  # the group a timeout names
-        try:
-            upstream = await gateway.transport.send("POST", backend.url(operation), headers, body, group=backend.group)
-        except GatewayError as error:
-            failure = error
-            if isinstance(call.body, Upload):
-                break  # the upload stream is spent
-            continue
-        return backend, upstream, started
-    assert failure is not None  # a route always has at least one backend
-    raise failure
+
+        async def attempt(member: PoolMember) -> UpstreamResponse:
+            return await _attempt(gateway, call, member.backend)
+
+        member, upstream = await failover.send(
+            gateway.upstreams, call.route.model, pool, attempt, call.record, single_shot=isinstance(call.body, Upload)
+        )
+        assert isinstance(upstream, UpstreamResponse)
+        return member.backend, upstream, started
+    backend = call.route.backends[0]
+    call.record.group = backend.group  # the group a timeout names
+    started = time.perf_counter()
+    try:
+        return backend, await _attempt(gateway, call, backend), started
+    except TransportError as error:
+        raise gateway_error(error, backend.group) from None
+
+
+async def _attempt(gateway: Gateway, call: Call, backend: Backend) -> UpstreamResponse:
+    operation = upstream_operation(backend, call.operation)
+    bearer = await gateway.tokens.token() if backend.auth == "entra" else None
+    body, headers = _request_body(backend, call, bearer)
+    return await gateway.transport.send("POST", backend.url(operation), headers, body)
 
 
 def _request_body(

@@ -24,7 +24,8 @@ from core.errors import ClientDisconnected, GatewayError, upstream_bad_response,
 from core.translation.errors import openai_error_body
 from core.translation.sse import EventSplitter
 from core.translation.usage import Usage
-from core.transport import UpstreamResponse
+from core.transport import TransportError, UpstreamResponse
+from core.upstream.errors import gateway_error
 
 # Upstream response headers worth relaying; everything else (cookies, Azure's
 # internal routing headers) stays behind.
@@ -94,12 +95,15 @@ def json_object(body: bytes, group: str) -> dict[str, Any]:
 
 
 async def within(deadline: float, work: Awaitable[T], record: AccessRecord) -> T:
-    """`work`, or GatewayError 504 once the event loop's clock reaches `deadline`."""
+    """`work`, or GatewayError 504 once the event loop's clock reaches `deadline`; a transport
+    failure becomes the client's 502 or 504."""
     try:
         async with asyncio.timeout_at(deadline):
             return await work
     except TimeoutError:
         raise upstream_timeout(record.group or "?") from None
+    except TransportError as error:
+        raise gateway_error(error, record.group or "?") from None
 
 
 class RelayedStream(StreamingResponse):
@@ -137,7 +141,10 @@ def relay_stream(
     """`ends_at`: when the whole answer must be through (event loop clock); `idle`: seconds
     allowed between two complete events (SSE only); `max_event_bytes`: the largest event."""
     if transform is not None:
-        upstream.decode()  # the gateway reads the events; bytes relayed as they come keep their encoding
+        try:
+            upstream.decode()  # the gateway reads the events; bytes relayed as they come keep their encoding
+        except TransportError as error:
+            raise gateway_error(error, record.group or "?") from None
     return RelayedStream(Relay(upstream, record, transform, ends_at, idle, max_event_bytes), upstream.status, headers)
 
 
@@ -206,7 +213,8 @@ class Relay:
             if rest:
                 yield rest
             self.complete = True
-        except GatewayError as error:
+        except (GatewayError, TransportError) as failure:
+            error = failure if isinstance(failure, GatewayError) else gateway_error(failure, group)
             record.error_code = error.code
             if transform is not None:
                 # Headers are gone already: tell the client in-band, the way OpenAI's SDKs read it.
@@ -245,7 +253,7 @@ class Relay:
             async with asyncio.timeout(_SETTLE_SECONDS):
                 while await upstream.next_chunk():
                     pass  # nothing after [DONE] is meant for anyone
-        except (TimeoutError, GatewayError):
+        except (TimeoutError, TransportError):
             upstream.close()
         except BaseException:
             upstream.close()

@@ -6,13 +6,16 @@ the group holding an object the call names (in the path, or referenced from the
 body: an assistant for a new run, a file for a batch, a previous response), the
 group serving the body's `model`, a group named by the `x-gateway-group` header,
 else the primary (first) assistants group. Lists aggregate across groups.
+
+The Responses API is a model call like chat: any group serving the model serves it
+(assistants or not), and a pool's id fails over between its members' groups.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -22,29 +25,20 @@ from starlette.responses import Response
 
 from core import resource_paths
 from core.accesslog import AccessRecord
+from core.answer import Deadlines, Relaying, client_response
 from core.auth import Caller
-from core.config.model import ResourceBackend
+from core.config.model import Pool, PoolMember, ResourceBackend
 from core.errors import GatewayError, model_not_found, truncated, upstream_bad_response
 from core.gateway import Gateway, State
 from core.inbound import forwarded_request_headers, parse_json_object, read_body
 from core.isolation import check_batch_input, check_resources_allowed, check_run_model, is_restricted
 from core.proxy import upstream_headers
-from core.relay import (
-    JSON,
-    DisconnectWatch,
-    check_status,
-    error_response,
-    json_object,
-    ms_since,
-    relay_stream,
-    relayed_headers,
-    within,
-)
+from core.relay import JSON, DisconnectWatch, check_status, error_response, json_object, within
 from core.resource_paths import ResourcePath
 from core.translation.objects import ObjectStreamTransform, object_ids, rewrite_models
-from core.translation.usage import find_usage
 from core.transport import UpstreamResponse
 from core.uploads import Upload, read_upload
+from core.upstream import failover
 
 LISTED = frozenset({"assistants", "vector_stores", "files", "batches"})  # GET /v1/{family} aggregates
 GROUP_HINT = "x-gateway-group"
@@ -64,7 +58,8 @@ class ResourceCall:
         self.config = state.config  # the snapshot this request started with, to its end
         self.caller = caller
         self.record = record
-        self.resources = self.config.resources
+        # Responses go to any group serving the model; the other families to assistants groups.
+        self.resources = self.config.responses if path.family == "responses" else self.config.resources
         self.path = path
         self.family = path.family
         self.method = request.method
@@ -93,22 +88,27 @@ class ResourceCall:
         Every id the locator is given was checked to be a plain token, so splitting is exact."""
         headers = upstream_headers(resource, self.caller, [], self.record.request_id, self.bearer)
         url = resource.url(tuple(path.split("/")))
-        upstream = await self.gateway.transport.send("GET", url, headers, None, group=resource.group)
+        upstream = await self.gateway.transport.send("GET", url, headers, None)
         upstream.release()
         return upstream.status
 
 
 async def handle(request: Request, gateway: Gateway, state: State, caller: Caller, record: AccessRecord) -> Response:
-    if not state.config.resources:
+    path = resource_paths.parse(request.method, _raw_path(request), request.scope["path"])
+    call = ResourceCall(request, gateway, state, caller, record, path)
+    if not call.resources:
+        if path.family == "responses":
+            raise GatewayError(
+                404, "No group on this gateway can serve the Responses API (serverless groups do not).",
+                code="not_configured",
+            )
         raise GatewayError(
             404,
-            "The assistants, files, batches and responses APIs are not enabled on this gateway: "
+            "The assistants, files and batches APIs are not enabled on this gateway: "
             "set `assistants: true` on the azureOpenAI endpoint and on at least one group.",
             code="not_configured",
         )
     check_resources_allowed(caller)
-    path = resource_paths.parse(request.method, _raw_path(request), request.scope["path"])
-    call = ResourceCall(request, gateway, state, caller, record, path)
     for cursor in ("after", "before"):  # list cursors are ids the locator looks up
         value = request.query_params.get(cursor)
         if value and not resource_paths.is_valid_id(value):
@@ -126,6 +126,9 @@ async def handle(request: Request, gateway: Gateway, state: State, caller: Calle
         record.stream = call.payload.get("stream") is True
     if call.method == "GET" and path.shape in LISTED:
         return await _aggregate_list(call)
+    pool = _pool_for(call)
+    if pool is not None:
+        return await _forward_pooled(call, *pool)
     resource = await _target(call)
     record.group = resource.group
     if is_restricted(caller):
@@ -228,18 +231,29 @@ def _resource_for_model(call: ResourceCall, model: str) -> ResourceBackend:
         if model in resource.deployments:
             return resource
     if model in call.config.routes:
+        what = "the Responses API" if call.family == "responses" else "assistants"
         raise GatewayError(
-            400, f"The model `{model}` is not enabled for assistants on this gateway.", param="model",
+            400, f"The model `{truncated(model)}` is not enabled for {what} on this gateway.", param="model",
             code="model_not_available",
         )
     raise model_not_found(model)
+
+
+def _deployment_in(call: ResourceCall, resource: ResourceBackend, model: str) -> str | None:
+    """The deployment serving `model` in `resource`: its own, or for a pool id, the member's in that group."""
+    deployment = resource.deployments.get(model)
+    route = call.config.routes.get(model)
+    if deployment is not None or route is None or route.pool is None:
+        return deployment
+    members = (member.model for member in route.pool.members if member.backend.group == resource.group)
+    return next((resource.deployments[m] for m in members if m in resource.deployments), None)
 
 
 def _with_deployment(call: ResourceCall, resource: ResourceBackend) -> bytes:
     """The body with its public model id replaced by the resource's deployment name."""
     assert call.payload is not None
     model = call.payload["model"]  # checked against the caller's key in _check_body
-    deployment = resource.deployments.get(model)
+    deployment = _deployment_in(call, resource, model)
     if deployment is None:
         raise GatewayError(
             400,
@@ -252,71 +266,93 @@ def _with_deployment(call: ResourceCall, resource: ResourceBackend) -> bytes:
 
 async def _forward(call: ResourceCall, resource: ResourceBackend) -> Response:
     record = call.record
+    settings = call.config.settings
     body = call.body.chunks() if isinstance(call.body, Upload) else call.body
     url = resource.url(call.path.segments, urlencode(call.query))
     watch = DisconnectWatch(call.request, enabled=not isinstance(call.body, Upload))
-    now = asyncio.get_running_loop().time()
-    deadlines = _Deadlines(now + call.config.settings.total_timeout, now + call.config.settings.stream_timeout)
+    deadlines = Deadlines.starting_now(settings)
     try:
         started = time.perf_counter()
         upstream = await within(
             deadlines.answer_by,
-            watch.run(
-                call.gateway.transport.send(call.method, url, call.headers_for(resource), body, group=resource.group)
-            ),
+            watch.run(call.gateway.transport.send(call.method, url, call.headers_for(resource), body)),
             record,
         )
-        record.upstream_ms = ms_since(started)
-        return await _relay(call, resource, upstream, watch, deadlines)
+        relaying = _relaying(call, resource, _public_models(call, resource))
+        return await client_response(upstream, resource.group, record, watch, deadlines, settings, relaying, started)
     finally:
         watch.close()
 
 
-@dataclass(frozen=True, slots=True)
-class _Deadlines:
-    answer_by: float  # a whole non-streamed answer (event loop clock)
-    stream_by: float  # a whole streamed answer or download
+def _public_models(call: ResourceCall, resource: ResourceBackend) -> dict[str, str]:
+    """Deployment -> public id for answers; the deployment this call names answers to the id the client sent
+    (several ids, a pool's among them, may share one deployment)."""
+    model = (call.payload or {}).get("model")
+    if not isinstance(model, str):
+        return resource.public_models
+    deployment = _deployment_in(call, resource, model)
+    return resource.public_models if deployment is None else {**resource.public_models, deployment: model}
 
 
-async def _relay(
-    call: ResourceCall,
-    resource: ResourceBackend,
-    upstream: UpstreamResponse,
-    watch: DisconnectWatch,
-    deadlines: _Deadlines,
-) -> Response:
-    record = call.record
-    settings = call.config.settings
-    locator = call.gateway.locator
-    check_status(upstream, resource.group)
-    content_type = upstream.headers.get("content-type", "")
-    if upstream.status >= 400:
-        body = await within(deadlines.answer_by, watch.run(upstream.read_error()), record)
-        return error_response(upstream, body, record.request_id)
-    if content_type.startswith("text/event-stream"):
-        transform = ObjectStreamTransform(resource.public_models, lambda ids: locator.remember(ids, resource.group))
-        headers = relayed_headers(upstream.headers, record.request_id)
-        return relay_stream(
-            upstream, record, transform, headers,
-            ends_at=deadlines.stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
-        )  # fmt: skip
-    if not content_type.startswith(JSON) or call.path.shape == "files/{id}/content":  # file content: bytes as they come
-        headers = relayed_headers(upstream.headers, record.request_id, byte_for_byte=True)
-        return relay_stream(upstream, record, None, headers, ends_at=deadlines.stream_by)
-    body = await within(deadlines.answer_by, watch.run(upstream.read(settings.max_response_bytes)), record)
-    record.set_usage(find_usage(body))
-    body = _translated(body, resource, call)
-    # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
-    status = 200 if upstream.status == 201 else upstream.status
-    return Response(body, status, relayed_headers(upstream.headers, record.request_id))
+def _relaying(call: ResourceCall, resource: ResourceBackend, public_models: dict[str, str]) -> Relaying:
+    """`public_models`: deployment -> the model id the client sees in answers."""
+    remember = partial(call.gateway.locator.remember, group=resource.group)
+    return Relaying(
+        events=partial(ObjectStreamTransform, public_models, remember),
+        translate=partial(_translated, resource=resource, public_models=public_models, call=call),
+        as_bytes=call.path.shape == "files/{id}/content",  # file content: bytes as they come, whatever its type
+    )
 
 
-def _translated(body: bytes, resource: ResourceBackend, call: ResourceCall) -> bytes:
+def _pool_for(call: ResourceCall) -> tuple[str, Pool] | None:
+    """A new response for a pool's id, continuing no earlier one: the pool picks the group."""
+    payload = call.payload or {}
+    model = payload.get("model")
+    if call.path.shape != "responses" or not isinstance(model, str) or "previous_response_id" in payload:
+        return None
+    route = call.config.routes.get(model)
+    return None if route is None or route.pool is None else (model, route.pool)
+
+
+async def _forward_pooled(call: ResourceCall, pool_id: str, pool: Pool) -> Response:
+    """POST /v1/responses for a pool: each attempt goes to a member's group with that member's deployment."""
+    assert call.payload is not None
+    by_group = {resource.group: resource for resource in call.resources}
+    if any(member.backend.group not in by_group for member in pool.members):
+        raise GatewayError(
+            400, f"The model `{truncated(pool_id)}` is not enabled for the Responses API on this gateway.",
+            param="model", code="model_not_available",
+        )
+    record, settings, payload = call.record, call.config.settings, call.payload
+    url_query = urlencode(call.query)
+
+    async def attempt(member: PoolMember) -> UpstreamResponse:
+        resource = by_group[member.backend.group]
+        body = orjson.dumps({**payload, "model": resource.deployments[member.model]})
+        url = resource.url(call.path.segments, url_query)
+        return await call.gateway.transport.send("POST", url, call.headers_for(resource), body)
+
+    watch = DisconnectWatch(call.request)
+    deadlines = Deadlines.starting_now(settings)
+    try:
+        started = time.perf_counter()
+        sending = failover.send(call.gateway.upstreams, pool_id, pool, attempt, record)
+        member, upstream = await within(deadlines.answer_by, watch.run(sending), record)
+        assert isinstance(upstream, UpstreamResponse)
+        resource = by_group[member.backend.group]
+        public_models = {**resource.public_models, resource.deployments[member.model]: pool_id}
+        relaying = _relaying(call, resource, public_models)
+        return await client_response(upstream, resource.group, record, watch, deadlines, settings, relaying, started)
+    finally:
+        watch.close()
+
+
+def _translated(body: bytes, resource: ResourceBackend, public_models: dict[str, str], call: ResourceCall) -> bytes:
     if not body:  # e.g. a 204
         return body
     answer = json_object(body, resource.group)
     call.gateway.locator.remember(object_ids(answer), resource.group)
-    return orjson.dumps(answer) if rewrite_models(answer, resource.public_models) else body
+    return orjson.dumps(answer) if rewrite_models(answer, public_models) else body
 
 
 async def _aggregate_list(call: ResourceCall) -> Response:
@@ -369,7 +405,7 @@ async def _aggregate_list(call: ResourceCall) -> Response:
 async def _page(call: ResourceCall, resource: ResourceBackend, query: dict[str, str]) -> dict[str, Any] | Response:
     """One group's page of a list, or its error as the client's response."""
     url = resource.url((call.family,), urlencode(query))
-    upstream = await call.gateway.transport.send("GET", url, call.headers_for(resource), None, group=resource.group)
+    upstream = await call.gateway.transport.send("GET", url, call.headers_for(resource), None)
     check_status(upstream, resource.group)
     if upstream.status >= 400:
         return error_response(upstream, await upstream.read_error(), call.record.request_id)

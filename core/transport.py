@@ -5,15 +5,15 @@ default pool (httpcore) collapses under concurrency (about 160 req/s at 32
 concurrent requests, 6 ms CPU per request) while aiohttp sustains over 2,000
 req/s at under 0.5 ms; see README "Performance" and bench/.
 
-The transport knows nothing about OpenAI or Azure: it sends bytes and hands back
-status, headers and a body that can be read whole or streamed as it arrives.
-Errors are classified (unreachable vs timeout) so the proxy can decide whether
-to try another backend before anything reached the client.
+The transport knows nothing about OpenAI, Azure or groups: it sends bytes and hands
+back status, headers and a body that can be read whole or streamed as it arrives.
+It raises its own typed errors (TransportError), saying how far an exchange got, so
+a pool can decide whether another member may be tried; core/upstream/errors.py turns
+them into the client's 502 or 504.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import zlib
 from collections.abc import AsyncIterable, Iterable
@@ -23,19 +23,48 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import aiohttp
 import yarl
 
-from core.errors import (
-    GatewayError,
-    upstream_bad_response,
-    upstream_closed,
-    upstream_response_too_large,
-    upstream_timeout,
-    upstream_unreachable,
-)
-
 ERROR_BODY_BYTES = 64 * 1024  # of an upstream error body: its message is at the start
 _COMPRESSED = frozenset({"gzip", "x-gzip", "deflate"})
 _GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS  # zlib detects the gzip or zlib header itself
 _DECODED_PIECE = 1024 * 1024  # at most this much decoded data per compressed chunk of a stream
+
+
+class TransportError(Exception):
+    """No usable answer came back from the upstream; the subclass says how far the exchange got."""
+
+
+class ConnectFailed(TransportError):
+    """Refused, reset, TLS or DNS failure, or dropped before any response header: safe to try elsewhere."""
+
+
+class ConnectTimedOut(ConnectFailed):
+    """No connection within the connect timeout: nothing was sent."""
+
+
+class HeadersTimedOut(TransportError):
+    """The request was sent but no response headers came within the read timeout: it may still run upstream."""
+
+
+class ReadFailed(TransportError):
+    """The connection broke while the body was arriving."""
+
+
+class ReadTimedOut(ReadFailed):
+    """The body stopped arriving for longer than the read timeout."""
+
+
+class BadBody(TransportError):
+    """A body the gateway cannot use: `problem` says why, as the end of a sentence about the upstream."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+class BodyTooLarge(TransportError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
 
 
 class UpstreamResponse:
@@ -46,37 +75,36 @@ class UpstreamResponse:
     byte keeps its encoding (and its content-encoding header goes with it).
     """
 
-    __slots__ = ("_response", "_group", "_decoder", "status", "headers")
+    __slots__ = ("_response", "_decoder", "status", "headers")
 
-    def __init__(self, response: aiohttp.ClientResponse, group: str) -> None:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        self._group = group
         self._decoder: zlib._Decompress | None = None  # once decode() was called on a compressed body
         self.status = response.status
         self.headers = response.headers  # case-insensitive multidict
 
     def decode(self) -> None:
-        """Decode the body from here on; GatewayError 502 for an encoding the gateway cannot decode."""
+        """Decode the body from here on; BadBody for an encoding the gateway cannot decode."""
         encoding = self.headers.get("content-encoding", "identity").strip().lower()
         if encoding in _COMPRESSED:
             self._decoder = zlib.decompressobj(_GZIP_OR_ZLIB)
         elif encoding != "identity":
             self.close()
-            raise upstream_bad_response(self._group, f"answered in an encoding the gateway cannot decode ({encoding})")
+            raise BadBody(f"answered in an encoding the gateway cannot decode ({encoding})")
 
     async def read(self, limit: int) -> bytes:
-        """The whole body, decoded. GatewayError 502 as soon as it exceeds `limit` bytes (nothing more is read)."""
+        """The whole body, decoded. BodyTooLarge as soon as it exceeds `limit` bytes (nothing more is read)."""
         self.decode()
         try:
             length = self._response.content_length
             if length is not None and length > limit:
-                raise upstream_response_too_large(self._group, limit)
+                raise BodyTooLarge(limit)
             parts: list[bytes] = []
             size = 0
             while chunk := await self._next(limit + 1 - size):
                 size += len(chunk)
                 if size > limit:
-                    raise upstream_response_too_large(self._group, limit)
+                    raise BodyTooLarge(limit)
                 parts.append(chunk)
         except BaseException:
             self.close()
@@ -94,7 +122,7 @@ class UpstreamResponse:
             while size < limit and (chunk := await self._next(limit - size)):
                 parts.append(chunk)
                 size += len(chunk)
-        except GatewayError:
+        except TransportError:
             pass  # the status says enough
         except BaseException:
             self.close()
@@ -114,15 +142,17 @@ class UpstreamResponse:
             else:
                 try:
                     chunk = await self._response.content.readany()
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    raise _classify(exc, self._group, answered=True) from exc
+                except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
+                    raise ReadTimedOut() from exc
+                except aiohttp.ClientError as exc:
+                    raise ReadFailed() from exc
             if decoder is None:
                 return chunk
             try:
                 # `most` bounds what a small compressed chunk may expand to (a zip bomb).
                 decoded = decoder.decompress(chunk, most) if chunk else decoder.flush()
             except zlib.error as exc:
-                raise upstream_bad_response(self._group, "sent a body that does not decode") from exc
+                raise BadBody("sent a body that does not decode") from exc
             if decoded or not chunk:
                 return decoded
 
@@ -181,18 +211,12 @@ class Transport:
         return session
 
     async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Iterable[tuple[str, str]],
-        body: bytes | AsyncIterable[bytes] | None,
-        *,
-        group: str,
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | AsyncIterable[bytes] | None
     ) -> UpstreamResponse:
         """Send a request and wait for the response headers. An iterable body (an upload) is streamed as it comes.
 
-        Raises GatewayError 502 when the upstream cannot be reached and 504 when it
-        does not answer within the configured timeouts.
+        Raises ConnectFailed (ConnectTimedOut) when the request could not be delivered or
+        was dropped unanswered, and HeadersTimedOut when it was sent but not answered in time.
         """
         session = self._get_session()
         if self._proxy_headers is not None and url.startswith("http://"):
@@ -206,22 +230,19 @@ class Transport:
                 headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
                 proxy=self._http_proxy, proxy_headers=self._proxy_headers,
             )
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _classify(exc, group) from exc
-        return UpstreamResponse(response, group)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise ConnectTimedOut() from exc
+        except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
+            raise HeadersTimedOut() from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectFailed() from exc
+        return UpstreamResponse(response)
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
 
-
-def _classify(exc: BaseException, group: str, *, answered: bool = False) -> GatewayError:
-    """`answered`: the response headers had come, so the upstream was reached and then went away."""
-    # aiohttp's timeouts subclass both asyncio.TimeoutError and ClientError.
-    if isinstance(exc, asyncio.TimeoutError):
-        return upstream_timeout(group)
-    return upstream_closed(group) if answered else upstream_unreachable(group)
 
 
 def _http_proxy(url: str) -> tuple[str, dict[str, str] | None]:

@@ -52,7 +52,7 @@ def test_document_shapes_and_keys() -> None:
     }  # fmt: skip
     assert set(defs["Gateway"]["properties"]) == {
         "apiKeys", "allowAnonymous", "timeouts", "maxBodyBytes", "maxResponseBytes", "normalizeStreams", "groups",
-        "forwardHeaders",
+        "forwardHeaders", "pools",
     }  # fmt: skip
     assert defs["Gateway"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSettings"}
     group_settings = defs["GroupSettings"]

@@ -114,12 +114,49 @@ class ResourceBackend:
         return f"{self.base_url}/{path}" + ("?" + "&".join(params) if params else "")
 
 
+Strategy = Literal["priority", "round-robin", "weighted", "most-remaining"]
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    """A pool member's circuit breaker (gateway.pools.*.circuitBreaker)."""
+
+    failures: int = 5  # consecutive failed attempts within `window` open it
+    window: float = 60.0
+    trip: float = 30.0  # seconds open before one probe
+    accept_retry_after: bool = True  # a longer Retry-After keeps it open longer
+
+
+@dataclass(frozen=True, slots=True)
+class PoolMember:
+    model: str  # the member's own public id: its health is kept under this name
+    backend: Backend
+    priority: int = 1
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """How a pooled route picks among its members and fails over (gateway.pools)."""
+
+    strategy: Strategy
+    members: tuple[PoolMember, ...]
+    max_attempts: int
+    time_budget: float | None = None  # None: gateway.timeouts.total alone bounds the attempts
+    retry_on_timeout: bool = False
+    first_byte_timeout: float | None = None
+    cooldown: float = 10.0
+    breaker: Breaker = Breaker()
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A public model id and the backends that can serve it, in preference order."""
+    """A public model id and the backends that can serve it, in preference order; a pooled
+    route (gateway.pools) also has its pool, which picks among them per request."""
 
     model: str
     backends: tuple[Backend, ...]
+    pool: Pool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +208,9 @@ class RuntimeConfig:
     # Assistants-enabled groups in config order; the first is the primary, used for
     # creates that name neither a model nor an existing object.
     resources: tuple[ResourceBackend, ...] = ()
+    # Every group that can serve the Responses API (not serverless, resource root known), with all
+    # its models: POST /v1/responses goes to the group serving the body's model, assistants or not.
+    responses: tuple[ResourceBackend, ...] = ()
 
     @property
     def passthrough(self) -> bool:

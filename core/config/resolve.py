@@ -11,8 +11,9 @@ from .api_versions import (
     newest_preview,
 )
 from .azure_urls import deployment_url, resource_root
-from .model import Backend, CallerKey, GatewaySettings, ResourceBackend, Route, RuntimeConfig
+from .model import Backend, Breaker, CallerKey, GatewaySettings, Pool, PoolMember, ResourceBackend, Route, RuntimeConfig
 from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec, upstream_auth
+from .schema import Pool as PoolSection
 
 
 def resolve(
@@ -25,11 +26,12 @@ def resolve(
 ) -> RuntimeConfig:
     """`env_routes` (LibreChat's DALL-E variables) follow the groups' routes."""
     return RuntimeConfig(
-        routes={**resolve_routes(endpoint, gateway), **(env_routes or {})},
+        routes=resolve_pools(gateway, {**resolve_routes(endpoint, gateway), **(env_routes or {})}),
         settings=resolve_settings(gateway),
         source=source,
         warnings=tuple(warnings),
         resources=resolve_resources(endpoint, gateway),
+        responses=resolve_responses(endpoint, gateway),
     )
 
 
@@ -42,6 +44,33 @@ def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[s
         for model, spec in group.served_models().items():
             routes[model] = Route(model=model, backends=(resolve_backend(group, spec, settings),))
     return routes
+
+
+def resolve_pools(gateway: Gateway, routes: dict[str, Route]) -> dict[str, Route]:
+    """`routes` with each pool's route added, or put in place of the member whose id it takes."""
+    pooled = dict(routes)
+    for pool_id, section in gateway.pools.items():
+        pooled[pool_id] = resolve_pool(pool_id, section, routes)
+    return pooled
+
+
+def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, Route]) -> Route:
+    members = tuple(
+        PoolMember(member.model, routes[member.model].backends[0], member.priority, member.weight)
+        for member in section.members()
+    )
+    breaker = section.circuit_breaker
+    pool = Pool(
+        strategy=section.strategy,
+        members=members,
+        max_attempts=min(section.max_attempts or len(members), len(members)),
+        time_budget=section.time_budget,
+        retry_on_timeout=section.retry_on_timeout,
+        first_byte_timeout=section.first_byte_timeout,
+        cooldown=section.cooldown,
+        breaker=Breaker(breaker.failures, breaker.window, breaker.trip, breaker.accept_retry_after),
+    )
+    return Route(pool_id, tuple(member.backend for member in members), pool)
 
 
 def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettings | None = None) -> Backend:
@@ -109,26 +138,41 @@ def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBac
         deployments = group.assistants_deployments()
         if not deployments or group.serverless:
             continue
-        settings = gateway.group_settings(group.group)
-        flavor = settings.api
         root = _validated_root(group, next(iter(deployments.values())))
-        public_models: dict[str, str] = {}
-        for model, deployment in deployments.items():
-            public_models.setdefault(deployment, model)
-        resources.append(
-            ResourceBackend(
-                group=group.group,
-                base_url=f"{root}/openai/v1" if flavor == "v1" else f"{root}/openai",
-                api_version=None if flavor == "v1" else assistants_api_version(group, settings),
-                responses_api_version=None if flavor == "v1" else responses_api_version(group, settings),
-                flavor=flavor,
-                auth=upstream_auth(group, settings),
-                headers=upstream_headers(group),
-                deployments=deployments,
-                public_models=public_models,
-            )
-        )
+        resources.append(resource_backend(group, gateway.group_settings(group.group), root, deployments))
     return tuple(resources)
+
+
+def resolve_responses(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBackend, ...]:
+    """One ResourceBackend per group whose resource root is known, with every model it serves;
+    a group whose literal baseURL hides the root serves no Responses API."""
+    resources = []
+    for group in endpoint.groups:
+        deployments = {model: group.deployment_for(spec) or "" for model, spec in group.served_models().items()}
+        if not deployments or group.serverless:
+            continue
+        root = resource_root(group, next(iter(deployments.values())))
+        if root is not None:
+            resources.append(resource_backend(group, gateway.group_settings(group.group), root, deployments))
+    return tuple(resources)
+
+
+def resource_backend(group: Group, settings: GroupSettings, root: str, deployments: dict[str, str]) -> ResourceBackend:
+    flavor = settings.api
+    public_models: dict[str, str] = {}
+    for model, deployment in deployments.items():
+        public_models.setdefault(deployment, model)
+    return ResourceBackend(
+        group=group.group,
+        base_url=f"{root}/openai/v1" if flavor == "v1" else f"{root}/openai",
+        api_version=None if flavor == "v1" else assistants_api_version(group, settings),
+        responses_api_version=None if flavor == "v1" else responses_api_version(group, settings),
+        flavor=flavor,
+        auth=upstream_auth(group, settings),
+        headers=upstream_headers(group),
+        deployments=deployments,
+        public_models=public_models,
+    )
 
 
 def configured_versions(group: Group) -> list[str]:

@@ -365,6 +365,107 @@ class GroupSettings(Section):
     )
 
 
+# -- gateway.pools ------------------------------------------------------------------------
+
+class PoolMember(Section):
+    """A pool member given as an object: a model id from the groups, with its place in the pool."""
+
+    model: NonBlank = Field(description="A model id served by one of the azureOpenAI groups.")
+    priority: int = Field(
+        1, ge=1, description="Lower numbers are used first (strategy priority); members that tie share by weight."
+    )
+    weight: int = Field(1, ge=1, description="Relative share of requests among members of equal priority.")
+
+
+POOL_ID = "id"
+POOL_OBJECT = "object"
+
+
+def _pool_member_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return POOL_ID
+    if isinstance(value, (dict, PoolMember)):
+        return POOL_OBJECT
+    return None
+
+
+PoolMemberValue = Annotated[
+    Annotated[NonBlank, Tag(POOL_ID)] | Annotated[PoolMember, Tag(POOL_OBJECT)],
+    Discriminator(
+        _pool_member_kind,
+        custom_error_type="pool_member",
+        custom_error_message="Input should be a model id or a mapping with model / priority / weight",
+    ),
+]
+
+
+class CircuitBreaker(Section):
+    """When a member is taken out of its pool after failing again and again (per gateway instance)."""
+
+    failures: int = Field(5, ge=1, description="Consecutive failed attempts (429, 5xx, connection) that open it.")
+    window: float = Field(60.0, gt=0, description="Seconds within which those failures must fall.")
+    trip: float = Field(30.0, gt=0, description="Seconds it stays open before one probe request may try the member.")
+    accept_retry_after: StrictBool = Field(
+        True,
+        alias="acceptRetryAfter",
+        description="Stay open for the failing answer's Retry-After when it is longer than `trip` (as APIM does).",
+    )
+
+
+class Pool(Section):
+    """One public model id spread over several models of the groups, with failover between them."""
+
+    strategy: Literal["priority", "round-robin", "weighted", "most-remaining"] = Field(
+        "priority",
+        description=(
+            "priority: the lowest priority number with a healthy member, ties spread by weight; round-robin: "
+            "each member in turn; weighted: at random by weight; most-remaining: the member whose last answer "
+            "reported the most x-ratelimit-remaining-tokens (then -requests)."
+        ),
+    )
+    models: list[PoolMemberValue] = Field(
+        description="Members: model ids from the groups (priority 1, weight 1), or {model, priority, weight}."
+    )
+    max_attempts: int | None = Field(
+        None, ge=1, alias="maxAttempts", description="Members one request may try; default: all of them."
+    )
+    time_budget: float | None = Field(
+        None,
+        gt=0,
+        alias="timeBudget",
+        description="Seconds one request may spend on attempts before answering; default: gateway.timeouts.total.",
+    )
+    retry_on_timeout: StrictBool = Field(
+        False,
+        alias="retryOnTimeout",
+        description=(
+            "Try the next member after a read timeout (gateway.timeouts.read) on a request already sent; "
+            "off by default because the timed-out request may still run, and be billed, upstream."
+        ),
+    )
+    first_byte_timeout: float | None = Field(
+        None,
+        gt=0,
+        alias="firstByteTimeout",
+        description="Seconds a member may take to send its response headers before the next member is tried.",
+    )
+    cooldown: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "Seconds a member sits out after a 429 that names no Retry-After, retry-after-ms or "
+            "x-ratelimit-reset-requests/-tokens."
+        ),
+    )
+    circuit_breaker: CircuitBreaker = Field(
+        default_factory=CircuitBreaker, alias="circuitBreaker", description="Consecutive failures take a member out."
+    )
+
+    def members(self) -> list[PoolMember]:
+        """Every member as an object; a plain id has priority 1 and weight 1."""
+        return [PoolMember(model=item) if isinstance(item, str) else item for item in self.models]
+
+
 # Never forwarded, whatever gateway.forwardHeaders says: credentials (a caller's key must not
 # reach Azure), hop-by-hop headers (they describe one connection, not the request), and the
 # headers the gateway sets itself.
@@ -448,6 +549,14 @@ class Gateway(Section):
             "Client request headers to forward upstream besides the built-in few (OpenAI-Beta, traceparent, "
             "tracestate, Accept, User-Agent); case-insensitive, a trailing * matches a prefix (\"x-team-*\"). "
             "Credentials and hop-by-hop headers are refused."
+        ),
+    )
+
+    pools: dict[str, Pool] = Field(
+        default_factory=dict,
+        description=(
+            "Public model ids served by several models of the groups, with failover: the key is the id clients "
+            "send (it may equal one of its members' ids)."
         ),
     )
 
@@ -540,7 +649,7 @@ def document_path(loc: tuple[int | str, ...]) -> Path:
         part
         for i, part in enumerate(loc)
         # A union member's tag is not a key the user wrote.
-        if not (i >= 2 and loc[i - 2] == "models" and part in (MODEL_FLAG, MODEL_OBJECT))
+        if not (i >= 2 and loc[i - 2] == "models" and part in (MODEL_FLAG, MODEL_OBJECT, POOL_ID, POOL_OBJECT))
     )
 
 

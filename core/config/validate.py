@@ -18,7 +18,7 @@ from .azure_urls import named_deployment, resource_root, url_problem
 from .env import has_unresolved
 from .model import Route
 from .salvage import Unchecked
-from .schema import Endpoint, Gateway, Group, ModelSpec, Section, upstream_auth
+from .schema import Endpoint, Gateway, Group, ModelSpec, Pool, Section, upstream_auth
 
 # LibreChat's message (api/server/services/start/azureOpenAI.js, azureConfigSetup).
 NO_ASSISTANTS_MODELS = (
@@ -52,7 +52,8 @@ def validate(
         *group_settings_problems(endpoint, gateway, unchecked),
         *resource_root_problems(endpoint, gateway, unchecked),
         *(upstream_auth_problems(endpoint.groups, gateway, env_keyed) if whole else []),
-        *caller_key_problems(gateway, served | unchecked.model_names),
+        *pool_problems(gateway, served, set(env_routes), unchecked),
+        *caller_key_problems(gateway, served | set(gateway.pools) | unchecked.model_names),
     ]
 
 
@@ -71,6 +72,13 @@ def validation_warnings(endpoint: Endpoint, gateway: Gateway, unchecked: Uncheck
                         group.path,
                     )
                 )
+    for pool_id, pool in gateway.pools.items():
+        if len(pool.models) == 1 and not unchecked.covers(pool):
+            warnings.append(
+                Finding(
+                    f'gateway.pools.{pool_id} has a single member: it has nowhere to fail over to.', at(pool, "models")
+                )
+            )
     groups = {group.group: group for group in endpoint.groups}
     for name, settings in gateway.groups.items():
         named = groups.get(name)
@@ -298,6 +306,71 @@ def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unch
                 )
             )
     return problems
+
+
+# -- gateway.pools ---------------------------------------------------------------------------
+
+
+def pool_problems(gateway: Gateway, served: set[str], images: set[str], unchecked: Unchecked) -> list[str]:
+    """Members must be models the groups serve, once per pool, of one kind; a member's health
+    is shared by every pool it is in, so those pools must judge it alike."""
+    problems: list[str] = []
+    judged_by: dict[str, tuple[str, Pool]] = {}  # member -> the first pool that lists it
+    for pool_id, pool in gateway.pools.items():
+        where = f"gateway.pools.{pool_id}"
+        if unchecked.covers(pool):
+            continue
+        if not pool.models:
+            problems.append(Finding(f"{where} has no models: list the model ids it spreads over.", at(pool, "models")))
+        members = [member.model for member in pool.members()]
+        if pool_id in served and pool_id not in members:
+            problems.append(
+                Finding(
+                    f'{where}: "{pool_id}" is already a model of the groups; a pool may take the id of one of its '
+                    "own members only.",
+                    pool.path,
+                )
+            )
+        seen: set[str] = set()
+        for index, model in enumerate(members):
+            path = at(pool, "models", index)
+            if model in seen:
+                problems.append(Finding(f'{where}.models lists "{model}" twice.', path))
+                continue
+            seen.add(model)
+            if model in gateway.pools and model != pool_id:
+                problems.append(Finding(f'{where}.models names the pool "{model}": a pool cannot contain pools.', path))
+            elif model not in served and model not in unchecked.model_names:
+                problems.append(Finding(f"{where}.models names {_no_such_model(model, served)}", path))
+            first = judged_by.setdefault(model, (pool_id, pool))
+            if first[0] != pool_id and _health_rules(first[1]) != _health_rules(pool):
+                problems.append(
+                    Finding(
+                        f'{where}: member "{model}" is also in gateway.pools.{first[0]}, with another cooldown or '
+                        "circuitBreaker; a member has one health, so both pools must set them alike.",
+                        path,
+                    )
+                )
+        kinds = {model in images for model in seen if model in served}
+        if len(kinds) > 1:
+            problems.append(
+                Finding(
+                    f"{where} mixes image models (DALL-E) with other models; every member must serve the same kind "
+                    "of call.",
+                    at(pool, "models"),
+                )
+            )
+    return problems
+
+
+def _health_rules(pool: Pool) -> tuple[float, object]:
+    return pool.cooldown, pool.circuit_breaker.model_dump()
+
+
+def _no_such_model(model: str, served: set[str]) -> str:
+    message = f'"{model}", which no group serves'
+    close = difflib.get_close_matches(model, sorted(served), n=1)
+    return message + (f' (did you mean "{close[0]}"?).' if close else ".")
 
 
 # -- upstream keys ---------------------------------------------------------------------------

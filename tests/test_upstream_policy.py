@@ -1,0 +1,324 @@
+"""The failover policy against a fake transport (no sockets), the way httpx tests its client
+with a mock transport: selection order and spread, cooldowns, the circuit breaker, budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Mapping
+
+import pytest
+from multidict import CIMultiDict
+
+from core.accesslog import AccessRecord
+from core.config.model import Backend, Breaker, Pool, PoolMember, Strategy
+from core.errors import GatewayError
+from core.transport import ConnectFailed, HeadersTimedOut
+from core.upstream import failover
+from core.upstream.failover import Upstreams
+from core.upstream.health import Health, retry_after
+from core.upstream.selection import Selector
+
+
+class FakeAnswer:
+    def __init__(self, status: int, headers: Mapping[str, str] | None = None) -> None:
+        self.status = status
+        self.headers = CIMultiDict(headers or {})
+        self.discarded = False
+        self.closed = False
+
+    async def read_error(self) -> bytes:
+        self.discarded = True
+        return b""
+
+    def close(self) -> None:
+        self.closed = True
+
+
+Outcome = FakeAnswer | Exception | float  # a float: seconds before the headers arrive (then a 200)
+
+
+class FakeTransport:
+    """Answers each member from a script; a member without one answers 200."""
+
+    def __init__(self, script: dict[str, list[Outcome]] | None = None) -> None:
+        self.script = script or {}
+        self.calls: list[str] = []
+
+    async def __call__(self, member: PoolMember) -> FakeAnswer:
+        self.calls.append(member.model)
+        outcomes = self.script.get(member.model) or []
+        outcome = outcomes.pop(0) if outcomes else FakeAnswer(200)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if isinstance(outcome, float):
+            await asyncio.sleep(outcome)
+            return FakeAnswer(200)
+        return outcome
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+BACKEND = Backend("g", "d", "2024-10-21", False, "http://127.0.0.1:9/openai/deployments/d", "api-key", ())
+
+
+DEFAULT_BREAKER = Breaker()
+
+
+def pool(
+    *members: tuple[str, int, int],
+    strategy: Strategy = "priority",
+    breaker: Breaker = DEFAULT_BREAKER,
+    **options: object,
+) -> Pool:
+    return Pool(
+        strategy=strategy,
+        members=tuple(PoolMember(name, BACKEND, priority, weight) for name, priority, weight in members),
+        max_attempts=int(options.pop("max_attempts", len(members))),  # type: ignore[call-overload]
+        breaker=breaker,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def upstreams(clock: Clock | None = None, seed: int = 7) -> Upstreams:
+    health = Health(clock or Clock())
+    return Upstreams(health, Selector(health, random.Random(seed)))
+
+
+def run(ups: Upstreams, p: Pool, transport: FakeTransport, **options: bool) -> tuple[str, FakeAnswer, AccessRecord]:
+    record = AccessRecord("r", "POST", "/v1/chat/completions")
+
+    async def go() -> tuple[PoolMember, failover.Answer]:
+        return await failover.send(ups, "pool", p, transport, record, **options)
+
+    member, answer = asyncio.run(go())
+    assert isinstance(answer, FakeAnswer)
+    return member.model, answer, record
+
+
+TWO = (("a", 1, 1), ("b", 2, 1))
+
+
+def test_priority_uses_the_lowest_number_while_it_is_healthy() -> None:
+    ups, transport = upstreams(), FakeTransport()
+    served = [run(ups, pool(*TWO), transport)[0] for _ in range(20)]
+    assert served == ["a"] * 20
+
+
+def test_priority_ties_are_spread_by_weight() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 1, 3), ("spill", 2, 1))
+    counts = Counter(run(ups, p, FakeTransport())[0] for _ in range(4000))
+    assert counts["spill"] == 0
+    assert 0.70 < counts["b"] / 4000 < 0.80  # 3 in 4
+
+
+def test_weighted_ignores_priority_and_spreads_by_weight() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 9, 4), strategy="weighted")
+    counts = Counter(run(ups, p, FakeTransport())[0] for _ in range(5000))
+    assert 0.75 < counts["b"] / 5000 < 0.85  # 4 in 5
+
+
+def test_round_robin_takes_each_member_in_turn() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 2, 1), ("c", 3, 1), strategy="round-robin")
+    assert [run(ups, p, FakeTransport())[0] for _ in range(6)] == ["a", "b", "c", "a", "b", "c"]
+
+
+def test_most_remaining_prefers_the_member_that_reported_most_tokens() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 1, 1), strategy="most-remaining")
+    transport = FakeTransport(
+        {
+            "a": [FakeAnswer(200, {"x-ratelimit-remaining-tokens": "100"})],
+            "b": [FakeAnswer(200, {"x-ratelimit-remaining-tokens": "5000"})],
+        }
+    )
+    assert run(ups, p, transport)[0] == "a"  # neither has reported: config order
+    assert run(ups, p, transport)[0] == "b"  # a reported 100; b has not reported yet (plenty)
+    assert [run(ups, p, transport)[0] for _ in range(3)] == ["b", "b", "b"]  # 5000 > 100
+
+
+def test_a_429_fails_over_and_benches_the_member_for_its_retry_after() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    throttled = FakeAnswer(429, {"retry-after-ms": "1500", "Retry-After": "2"})
+    transport = FakeTransport({"a": [throttled]})
+    served, answer, record = run(ups, pool(*TWO), transport)
+    assert (served, answer.status, throttled.discarded) == ("b", 200, True)
+    assert record.failed == ["a:429"] and record.attempts == 2 and record.member == "b"
+    clock.now += 1.4
+    assert run(ups, pool(*TWO), transport)[0] == "b"  # still benched: retry-after-ms wins over Retry-After
+    clock.now += 0.2
+    assert run(ups, pool(*TWO), transport)[0] == "a"
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"Retry-After": "3"}, 3.0),
+        ({"x-ratelimit-reset-requests": "4"}, 4.0),
+        ({"x-ratelimit-reset-tokens": "1m30s"}, 90.0),
+        ({"x-ratelimit-reset-requests": "20ms"}, 0.02),
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_reads_azures_headers(headers: dict[str, str], seconds: float | None) -> None:
+    assert retry_after(CIMultiDict(headers)) == seconds
+
+
+def test_a_429_without_any_hint_benches_for_the_pool_cooldown() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(*TWO, cooldown=5.0)
+    run(ups, p, FakeTransport({"a": [FakeAnswer(429)]}))
+    clock.now += 4.9
+    assert run(ups, p, FakeTransport())[0] == "b"
+    clock.now += 0.2
+    assert run(ups, p, FakeTransport())[0] == "a"
+
+
+def test_every_member_benched_is_a_429_with_the_soonest_return() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    transport = FakeTransport(
+        {"a": [FakeAnswer(429, {"Retry-After": "30"})], "b": [FakeAnswer(429, {"Retry-After": "4"})]}
+    )
+    with pytest.raises(GatewayError) as caught:
+        run(ups, pool(*TWO), transport)
+    assert caught.value.status == 429 and caught.value.headers["Retry-After"] == "4"
+    clock.now += 1.5
+    with pytest.raises(GatewayError) as caught:
+        run(ups, pool(*TWO), FakeTransport())  # nobody is even tried
+    assert caught.value.headers["Retry-After"] == "3" and caught.value.code == "rate_limit_exceeded"
+
+
+def test_the_callers_own_error_is_relayed_at_once() -> None:
+    transport = FakeTransport({"a": [FakeAnswer(400)]})
+    served, answer, _ = run(upstreams(), pool(*TWO), transport)
+    assert (served, answer.status, transport.calls) == ("a", 400, ["a"])
+
+
+def test_the_last_members_failure_is_relayed_when_attempts_run_out() -> None:
+    transport = FakeTransport({"a": [FakeAnswer(500)], "b": [FakeAnswer(503)]})
+    served, answer, record = run(upstreams(), pool(*TWO), transport)
+    assert (served, answer.status, record.failed) == ("b", 503, ["a:500", "b:503"])
+
+
+def test_max_attempts_bounds_the_members_tried() -> None:
+    transport = FakeTransport({"a": [FakeAnswer(500)], "b": [FakeAnswer(500)]})
+    p = pool(("a", 1, 1), ("b", 2, 1), ("c", 3, 1), max_attempts=2)
+    assert run(upstreams(), p, transport)[1].status == 500 and transport.calls == ["a", "b"]
+
+
+def test_connection_failures_fail_over() -> None:
+    transport = FakeTransport({"a": [ConnectFailed()]})
+    assert run(upstreams(), pool(*TWO), transport)[0] == "b"
+
+
+def test_a_read_timeout_is_not_retried_unless_the_pool_says_so() -> None:
+    transport = FakeTransport({"a": [HeadersTimedOut()]})
+    with pytest.raises(GatewayError) as caught:
+        run(upstreams(), pool(*TWO), transport)
+    assert caught.value.status == 504 and transport.calls == ["a"]
+    transport = FakeTransport({"a": [HeadersTimedOut()]})
+    assert run(upstreams(), pool(*TWO, retry_on_timeout=True), transport)[0] == "b"
+
+
+def test_first_byte_timeout_moves_on_to_the_next_member() -> None:
+    transport = FakeTransport({"a": [5.0]})
+    served, _, record = run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport)
+    assert served == "b" and record.failed == ["a:first-byte-timeout"]
+
+
+def test_an_upload_is_sent_once() -> None:
+    transport = FakeTransport({"a": [FakeAnswer(503)]})
+    served, answer, _ = run(upstreams(), pool(*TWO), transport, single_shot=True)
+    assert (served, answer.status, transport.calls) == ("a", 503, ["a"])
+
+
+def test_the_breaker_opens_then_lets_one_probe_through_then_closes() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(*TWO, breaker=Breaker(failures=3, window=10.0, trip=30.0))
+    for _ in range(3):
+        assert run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))[0] == "b"
+    transport = FakeTransport()
+    run(ups, p, transport)
+    assert transport.calls == ["b"]  # open: a is not even tried
+    clock.now += 30.0
+    assert ups.health.available("a", clock.now)
+    ups.health.start("a")  # a probe under way: nobody else goes to a meanwhile
+    assert not ups.health.available("a", clock.now)
+    ups.health.end_probe("a")
+    assert run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))[0] == "b"  # the probe failed: open again
+    transport = FakeTransport()
+    run(ups, p, transport)
+    assert transport.calls == ["b"]
+    clock.now += 30.0
+    assert run(ups, p, FakeTransport())[0] == "a"  # the probe passed: closed
+    assert run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))[0] == "b"  # one failure does not open it
+    assert run(ups, p, FakeTransport())[0] == "a"
+
+
+def test_the_breaker_counts_only_failures_within_its_window() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(*TWO, breaker=Breaker(failures=2, window=5.0, trip=30.0))
+    run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
+    clock.now += 6.0
+    run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
+    assert run(ups, p, FakeTransport())[0] == "a"
+
+
+def test_accept_retry_after_keeps_the_breaker_open_longer() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(*TWO, breaker=Breaker(failures=1, window=5.0, trip=2.0, accept_retry_after=True))
+    run(ups, p, FakeTransport({"a": [FakeAnswer(503, {"Retry-After": "20"})]}))
+    clock.now += 19.0
+    assert run(ups, p, FakeTransport())[0] == "b"
+    clock.now += 1.5
+    assert run(ups, p, FakeTransport())[0] == "a"
+
+
+class SlowToDiscard(FakeAnswer):
+    async def read_error(self) -> bytes:
+        await asyncio.sleep(0.01)  # reading a failed answer's body yields to other requests
+        return await super().read_error()
+
+
+def test_only_one_request_probes_a_half_open_member() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(("c", 1, 1), ("a", 2, 1), ("b", 3, 1), breaker=Breaker(failures=1, window=10.0, trip=5.0))
+    ups.health.failed("a", p.breaker, None)  # a's breaker is open
+    clock.now += 5.0  # and half-open now: one probe may go
+    transport = FakeTransport({"c": [SlowToDiscard(500), SlowToDiscard(500)]})
+
+    async def two_at_once() -> None:
+        record = AccessRecord("r", "POST", "/v1/chat/completions")
+        await asyncio.gather(*(failover.send(ups, "pool", p, transport, record) for _ in range(2)))
+
+    asyncio.run(two_at_once())
+    assert transport.calls.count("a") == 1 and transport.calls.count("b") == 1
+
+
+def test_the_time_budget_bounds_every_attempt_together() -> None:
+    transport = FakeTransport({"a": [0.5]})
+    with pytest.raises(GatewayError) as caught:
+        run(upstreams(), pool(*TWO, time_budget=0.05, retry_on_timeout=True), transport)
+    assert caught.value.status == 504 and transport.calls == ["a"]  # no attempt starts once it is spent
+    transport = FakeTransport({"a": [FakeAnswer(503)], "b": [0.5]})
+    with pytest.raises(GatewayError):
+        run(upstreams(), pool(*TWO, time_budget=0.05, first_byte_timeout=1.0), transport)
+    assert transport.calls == ["a", "b"]
