@@ -73,3 +73,14 @@ def test_the_unfinished_last_event_is_passed_on_as_is() -> None:
 def test_forced_prompt_stream_passes_on_what_is_not_a_completion_chunk() -> None:
     rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=True)
     assert rewriter.feed(TOKEN + DONE) == TOKEN + DONE
+
+
+def test_the_marker_outside_a_json_object_is_no_filter_event() -> None:
+    assert not is_filter_only(b': a comment with "id":""\n\n')  # no data at all
+    assert not is_filter_only(b'data: [{"id":""}]\n\n')  # JSON, but a list
+
+
+def test_completions_streams_keep_their_chunks_unless_forced_prompt_converts_them() -> None:
+    chunk = b'data: {"choices":[{"text":"Hi","index":0}],"id":"cmpl-1","object":"text_completion"}\n\n'
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    assert rewriter.feed(chunk + DONE) == chunk + DONE
