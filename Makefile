@@ -4,6 +4,7 @@
 # `make test` - install into .venv, run the lint and type gate (`make lint`), then every test.
 # `make lint` - ruff (lint) and mypy over core/ and function_app.py (settings in pyproject.toml).
 # `make bench` - measure added latency, throughput, CPU, memory (see bench/README.md).
+# `make mutate` - mutation testing of the request path (mutmut; over an hour, not in CI; README "Mutation testing").
 # `make lock` - pin requirements.txt (what Azure installs) from requirements.in.
 
 PYTHON ?= python3
@@ -27,7 +28,7 @@ LINTED := core function_app.py
 # (until then parallel branches would all conflict on it): then this becomes yes.
 FORMAT_CHECK ?= no
 
-.PHONY: install run lint test check bench schema lock clean
+.PHONY: install run lint test check bench mutate schema lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +71,13 @@ check: install
 bench: install
 	$(BIN)/python -m bench
 
+# The tests run their gateways in-process, so mutmut sees which test reaches which function.
+# MUTANTS narrows the run to some modules, e.g. MUTANTS='core.inbound*'.
+MUTANTS ?=
+mutate: install
+	GATEWAY_IN_PROCESS=1 $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
+
 schema: install
 	$(BIN)/python -m core schema > config/schema.json
 
@@ -79,4 +87,4 @@ lock: install
 	  --python-platform linux --custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .cache mutants

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,9 @@ class Gateway:
 
 _gateway: Gateway | None = None
 _background: BackgroundStart[Gateway] | None = None
+# A gateway bound to a context (a thread and the tasks it starts) instead of the process: the
+# tests' in-process host runs several, each with its own configuration, in one process.
+_bound: ContextVar[Gateway | None] = ContextVar("aoai_gateway_bound", default=None)
 
 
 def start(environ: Mapping[str, str] | None = None, **options: Any) -> Gateway:
@@ -79,7 +83,7 @@ def start(environ: Mapping[str, str] | None = None, **options: Any) -> Gateway:
     ConfigProvider's (tests inject a credential and a Key Vault transport)."""
     global _gateway
     if _gateway is None:
-        _gateway = _load(os.environ if environ is None else environ, options)
+        _gateway = load(os.environ if environ is None else environ, **options)
     return _gateway
 
 
@@ -88,14 +92,15 @@ def start_in_background(environ: Mapping[str, str] | None = None, **options: Any
     Until a load succeeds, requests get a 503 (`current()`) and /health the reason; loading is
     retried with backoff. A no-op when the process already has a gateway or is loading one."""
     global _background
-    if _gateway is not None or _background is not None:
+    if _gateway is not None or _background is not None or _bound.get() is not None:
         return
     environ = os.environ if environ is None else environ
-    _background = BackgroundStart(lambda: _load(environ, options), _serve_from_now_on)
+    _background = BackgroundStart(lambda: load(environ, **options), _serve_from_now_on)
     _background.start(START_WAIT_SECONDS)
 
 
-def _load(environ: Mapping[str, str], options: Mapping[str, Any]) -> Gateway:
+def load(environ: Mapping[str, str], **options: Any) -> Gateway:
+    """A gateway for this configuration, not made the process's (`start` and `bind` do that)."""
     # The Azure SDKs log every HTTP call at INFO; the gateway's own lines are the ones to read.
     logging.getLogger("azure").setLevel(logging.WARNING)
     provider = ConfigProvider(environ, **options)
@@ -110,8 +115,17 @@ def _serve_from_now_on(gateway: Gateway) -> None:
     _gateway = gateway
 
 
+def bind(gateway: Gateway) -> None:
+    """Serve `gateway` in this context (a thread, and the tasks and threads it starts) whatever
+    the process's is: how several gateways share a process."""
+    _bound.set(gateway)
+
+
 def current() -> Gateway:
-    """The process's gateway; while the Functions host is still loading it, a 503 GatewayError."""
+    """The gateway this context serves; while the Functions host is still loading the process's,
+    a 503 GatewayError."""
+    if (bound := _bound.get()) is not None:
+        return bound
     if _gateway is not None:
         return _gateway
     if _background is not None:
@@ -122,22 +136,13 @@ def current() -> Gateway:
 def unready_reason() -> str | None:
     """Why the gateway cannot serve yet (safe to show: names sources and settings, never a secret),
     or None when it can."""
-    if _gateway is not None:
+    if _gateway is not None or _bound.get() is not None:
         return None
     return _background.reason if _background is not None else "the gateway has not been started"
 
 
 def retry_after_seconds() -> int:
     return _background.retry_after() if _background is not None else 1
-
-
-def reset() -> None:
-    """Forget the process's gateway (tests that start one in-process)."""
-    global _gateway, _background
-    if _background is not None:
-        _background.stop()
-    _gateway = None
-    _background = None
 
 
 def refresh_seconds(environ: Mapping[str, str]) -> float:

@@ -25,6 +25,8 @@ NEVER_FORWARDED = {
     "X-Forwarded-Host": "forwarded-host.example",
     "X-Ms-Client-Principal": "client-principal-value",
     "X-Arr-Log-Id": "arr-log-id-value",
+    "X-Site-Deployment-Id": "site-deployment-value",  # App Service's x-site-* front-end headers
+    "X-Ms-Token-Aad-Id-Token": "aad-id-token-value",  # Easy Auth's x-ms-* tokens
     "Client-Ip": "203.0.113.10",
     "Disguised-Host": "disguised-host.example",
     "Max-Forwards": "271828182",

@@ -118,3 +118,13 @@ def test_unknown_paths_and_methods_get_openais_invalid_url_404(gateway) -> None:
         response = httpx.request(method, f"{gateway.url}{path}", headers=auth(ALICE))
         error = assert_openai_error(response, 404, "unknown_url")
         assert error["message"] == f"Invalid URL ({method} {path})"
+
+
+def test_bad_json_is_explained_the_way_openai_does(gateway) -> None:
+    headers = {**auth(ALICE), "content-type": "application/json"}
+    unparsable = httpx.post(f"{gateway.url}/v1/chat/completions", headers=headers, content=b"{not json")
+    assert unparsable.json()["error"]["message"] == (
+        "We could not parse the JSON body of your request. The body must be a JSON object."
+    )
+    not_an_object = httpx.post(f"{gateway.url}/v1/chat/completions", headers=headers, content=b"[1, 2]")
+    assert not_an_object.json()["error"]["message"] == "The request body must be a JSON object."

@@ -45,3 +45,53 @@ def test_force_prompt_sends_a_completions_body() -> None:
 
 def test_prompt_ends_with_the_assistant_cue() -> None:
     assert messages_to_prompt([]) == "||>Assistant:\n"
+
+
+def test_v1_api_gets_the_deployment_as_the_body_model() -> None:
+    raw = b'{"model": "gpt-4o", "messages": [], "temperature": 1}'
+    b = backend(flavor="v1", deployment="gpt-4o-dep")
+    assert orjson.loads(rewrite_body(b, "chat/completions", raw, orjson.loads(raw))) == {
+        "model": "gpt-4o-dep", "messages": [], "temperature": 1,
+    }
+
+
+def test_force_prompt_keeps_the_completions_parameters_and_only_them() -> None:
+    kept = {
+        "model": "m", "max_tokens": 7, "temperature": 0.1, "top_p": 0.9, "n": 1, "stream": True,
+        "stream_options": {"include_usage": True}, "echo": False, "stop": ["END"], "presence_penalty": 0.1,
+        "frequency_penalty": 0.2, "best_of": 1, "logit_bias": {"50256": -100}, "user": "u-1", "seed": 3,
+        "suffix": "s",
+    }
+    payload = {**kept, "messages": [], "tools": [], "response_format": {"type": "json_object"}, "max_completion_tokens": 99}
+    body = orjson.loads(rewrite_body(backend(force_prompt=True), "chat/completions", orjson.dumps(payload), payload))
+    assert body == {**kept, "prompt": "||>Assistant:\n"}  # the client's max_tokens and stop win
+
+
+def test_force_prompt_applies_to_chat_only() -> None:
+    raw = b'{"model": "m", "input": "x", "user": "u"}'
+    body = orjson.loads(rewrite_body(backend(force_prompt=True), "embeddings", raw, orjson.loads(raw)))
+    assert body == {"model": "m", "input": "x", "user": "u"}
+    assert upstream_operation(backend(), "chat/completions") == "chat/completions"
+
+
+def test_prompt_from_a_whole_conversation() -> None:
+    messages = [
+        {"role": "developer", "content": "Rules."},
+        {"role": "user", "content": [{"type": "text", "text": "Look: "}, {"type": "image_url"}, {"type": "text"},
+                                      {"type": "text", "text": "this."}, "not a part"]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]},
+        {"role": "tool", "content": "42"},
+        {"content": "no role"},
+        "not a message",
+        {"role": "assistant", "content": "Done."},
+    ]
+    assert messages_to_prompt(messages) == (
+        "||>Instructions:\nRules.\n||>User:\nLook: this.\n||>Assistant:\n\n||>Tool:\n42\n"
+        "||>User:\nno role\n||>Assistant:\nDone.\n||>Assistant:\n"
+    )
+
+
+def test_force_prompt_without_messages() -> None:
+    payload = {"model": "m", "messages": None}
+    body = orjson.loads(rewrite_body(backend(force_prompt=True), "chat/completions", orjson.dumps(payload), payload))
+    assert body == {"model": "m", "prompt": "||>Assistant:\n", "stop": ["||>"]}

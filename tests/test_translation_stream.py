@@ -41,3 +41,46 @@ def test_completions_chunks_become_chat_chunks_with_role_first() -> None:
     assert first["choices"][0]["delta"] == {"content": "Hel", "role": "assistant"}
     assert second["choices"][0]["delta"] == {"content": "lo"}
     assert done == b"data: [DONE]"
+
+
+def test_filter_events_written_with_a_space_after_the_colon_are_recognised_too() -> None:
+    spaced = b'data: {"choices": [], "id": "", "prompt_filter_results": [{"prompt_index": 0}]}\n\n'
+    assert is_filter_only(spaced)
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    assert rewriter.feed(spaced + TOKEN) == TOKEN
+
+
+def test_an_empty_id_elsewhere_than_the_events_own_is_not_a_filter_event() -> None:
+    nested = b'data: {"choices":[{"delta":{"tool_calls":[{"id":""}]}}],"id":"chatcmpl-1"}\n\n'
+    assert not is_filter_only(nested)
+    assert not is_filter_only(b'data: "id":""\n\n')  # the marker, but not a JSON object
+    assert not is_filter_only(b'data: ["id",""]\n\n')
+
+
+def test_usage_is_read_from_any_event_and_the_last_one_wins() -> None:
+    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False)
+    rewriter.feed(USAGE)
+    rewriter.feed(b'data: {"choices":[],"id":"x","note":"no \\"usage\\" here"}\n\n' + TOKEN)
+    assert rewriter.usage is not None and rewriter.usage.total_tokens == 7
+
+
+def test_the_unfinished_last_event_is_passed_on_as_is() -> None:
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=True)
+    assert rewriter.feed(TOKEN + b'data: {"choices":[{"te') == TOKEN
+    assert rewriter.finish() == b'data: {"choices":[{"te'
+
+
+def test_forced_prompt_stream_passes_on_what_is_not_a_completion_chunk() -> None:
+    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=True)
+    assert rewriter.feed(TOKEN + DONE) == TOKEN + DONE
+
+
+def test_the_marker_outside_a_json_object_is_no_filter_event() -> None:
+    assert not is_filter_only(b': a comment with "id":""\n\n')  # no data at all
+    assert not is_filter_only(b'data: [{"id":""}]\n\n')  # JSON, but a list
+
+
+def test_completions_streams_keep_their_chunks_unless_forced_prompt_converts_them() -> None:
+    chunk = b'data: {"choices":[{"text":"Hi","index":0}],"id":"cmpl-1","object":"text_completion"}\n\n'
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    assert rewriter.feed(chunk + DONE) == chunk + DONE

@@ -15,16 +15,23 @@ ROOT = Path(__file__).resolve().parents[2]
 _READY = "aoai-gateway listening on "
 
 
+def gateway_environ(config_text: str | None, env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """The gateway's environment: this process's without its gateway settings, then `env`, and
+    `config_text` (when given) as the file CONFIG_PATH names."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_"))}
+    environ.update(env)
+    if config_text is not None:
+        config_path = workdir / "gateway.yaml"
+        config_path.write_text(config_text)
+        environ["CONFIG_PATH"] = str(config_path)
+    return environ
+
+
 class GatewayProcess:
     def __init__(self, config_text: str | None, env: dict[str, str], workdir: Path, args: tuple[str, ...] = ()) -> None:
         self._args = args  # more `serve` options
-        self._env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_"))}
-        self._env.update(env)
+        self._env = gateway_environ(config_text, env, workdir)
         self._env["PYTHONUNBUFFERED"] = "1"
-        if config_text is not None:
-            config_path = workdir / "gateway.yaml"
-            config_path.write_text(config_text)
-            self._env["CONFIG_PATH"] = str(config_path)
         self._log_path = workdir / "gateway.log"
         self._process: subprocess.Popen[str] | None = None
         self.url = ""

@@ -1,0 +1,148 @@
+"""Relaying upstream answers (core/relay.py) over real sockets: the access line a streamed answer
+writes when it ends, a stream whose last event is unfinished, and downloads relayed byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+from aiohttp import web
+
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
+
+AUTH = {"Authorization": f"Bearer {ALICE}"}
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three"}]}
+DOWNLOADS_CONFIG = (
+    STANDARD_CONFIG.replace("  azureOpenAI:\n", "  azureOpenAI:\n    assistants: true\n", 1)
+    .replace("      - group: eastus\n", "      - group: eastus\n        assistants: true\n", 1)
+    .replace("          gpt-4o-mini:\n", "          tts:\n            deploymentName: tts-dep\n          gpt-4o-mini:\n", 1)
+)
+assert DOWNLOADS_CONFIG.count("assistants: true") == 2 and "tts-dep" in DOWNLOADS_CONFIG
+
+
+def access_lines(logs: str) -> list[dict]:
+    return [orjson.loads(line) for line in logs.splitlines() if line.startswith('{"request_id"')]
+
+
+def access_line_for(gateway, request_id: str) -> dict:
+    """The access line of one request, once the gateway has written it (a stream writes it as it ends)."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in access_lines(gateway.logs()) if line["request_id"] == request_id]
+        if lines or time.monotonic() > deadline:
+            assert len(lines) == 1, gateway.logs()[-2000:]
+            return lines[0]
+        time.sleep(0.05)
+
+
+def test_a_streamed_answer_writes_one_access_line_with_its_usage_and_timing(gateway) -> None:
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    headers = {**AUTH, "x-sim-delay-ms": "300"}
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, headers=headers, timeout=10) as response:
+        events = [line for line in response.iter_lines() if line.startswith("data: {")]
+        request_id = response.headers["x-request-id"]
+    usage = orjson.loads(events[-1].removeprefix("data: "))["usage"]
+    line = access_line_for(gateway, request_id)
+    assert line == {
+        "request_id": request_id, "method": "POST", "path": "/v1/chat/completions", "caller": "alice",
+        "model": "gpt-4o", "group": "eastus", "stream": True, "status": 200, "upstream_ms": line["upstream_ms"],
+        "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
+        "total_tokens": usage["total_tokens"],
+    }
+    # Time to the upstream's headers: the simulator waited 300 ms before sending them.
+    assert 300 <= line["upstream_ms"] < 10_000
+
+
+def test_a_non_streamed_answer_times_the_whole_upstream_answer(gateway) -> None:
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json=CHAT, headers={**AUTH, "x-sim-delay-ms": "250"}, timeout=10
+    )
+    assert response.status_code == 200
+    line = access_line_for(gateway, response.headers["x-request-id"])
+    assert line["stream"] is False and 250 <= line["upstream_ms"] < 10_000
+    assert line["total_tokens"] == response.json()["usage"]["total_tokens"]
+    error = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json=CHAT, headers={**AUTH, "x-sim-delay-ms": "250", "x-sim-fail": "429"}
+    )
+    line = access_line_for(gateway, error.headers["x-request-id"])
+    assert error.status_code == 429 and line["status"] == 429 and 250 <= line["upstream_ms"] < 10_000
+
+
+UNFINISHED = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
+    b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"lo"}}]}'
+)
+
+
+@pytest.fixture
+def unfinishing_upstream() -> Iterator[str]:
+    """An upstream whose stream ends in the middle of its last event (no blank line, no [DONE])."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(UNFINISHED)
+        await response.write_eof()
+        return response
+
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+def test_a_stream_ending_on_an_unfinished_event_keeps_its_last_piece(start_gateway, unfinishing_upstream) -> None:
+    gateway = start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": unfinishing_upstream})
+    body = {**CHAT, "stream": True}
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, headers=AUTH, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.read() == UNFINISHED
+        request_id = response.headers["x-request-id"]
+    line = access_line_for(gateway, request_id)
+    assert line["status"] == 200 and line["stream"] is True and "error_code" not in line
+
+
+@pytest.fixture(scope="module")
+def downloads_gateway(sim, start_gateway_session):
+    return start_gateway_session(DOWNLOADS_CONFIG, {**SECRETS, "SIM_URL": sim.url})
+
+
+def test_a_file_download_keeps_its_length(downloads_gateway) -> None:
+    content = b'{"custom_id": "1"}\n' * 500
+    uploaded = httpx.post(
+        f"{downloads_gateway.url}/v1/files", headers=AUTH, files={"file": ("lines.jsonl", content)},
+        data={"purpose": "batch"}, timeout=10,
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    url = f"{downloads_gateway.url}/v1/files/{uploaded.json()['id']}/content"
+    with httpx.stream("GET", url, headers=AUTH, timeout=10) as download:
+        assert download.status_code == 200
+        assert download.headers["content-length"] == str(len(content))
+        assert download.read() == content
+
+
+def test_speech_keeps_the_upstreams_encoding(downloads_gateway) -> None:
+    speech = {"model": "tts", "voice": "alloy", "input": "Hello"}
+    with httpx.stream(
+        "POST", f"{downloads_gateway.url}/v1/audio/speech", json=speech, headers={**AUTH, "x-sim-encoding": "gzip"}, timeout=10
+    ) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-encoding"] == "gzip"
+        raw = b"".join(response.iter_raw())
+    assert raw[:2] == b"\x1f\x8b"  # relayed as it came, still compressed
