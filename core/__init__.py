@@ -2,5 +2,5 @@
 
 Data flows one way: config (load, validate, resolve) -> routing (model -> backend)
 -> translation (request/response rewriting) -> transport (pooled upstream client)
--> the HTTP surface (handlers that function_app.py and the local host mount).
+-> the endpoints (the handlers that function_app.py and the local host mount).
 """

@@ -1,7 +1,7 @@
 """OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}`.
 
-Every failure the gateway itself decides on is a GatewayError; the HTTP surface
-turns it into a response, so no handler ever leaks a traceback.
+Every failure the gateway itself decides on is a GatewayError; the endpoint
+that serves the request turns it into a response, so no handler ever leaks a traceback.
 """
 
 from __future__ import annotations

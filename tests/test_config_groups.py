@@ -97,7 +97,7 @@ def test_gateway_groups_type_errors() -> None:
     )
     assert found == [
         "gateway.groups.sweden.api: Input should be 'dated' or 'v1'",
-        "gateway.groups.sls: Input should be a valid dictionary or instance of GroupSettings",
+        "gateway.groups.sls: Input should be a valid dictionary or instance of GroupSection",
     ]
 
 

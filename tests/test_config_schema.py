@@ -50,17 +50,17 @@ def test_document_shapes_and_keys() -> None:
         "group", "apiKey", "instanceName", "deploymentName", "version", "baseURL", "additionalHeaders",
         "serverless", "addParams", "dropParams", "forcePrompt", "assistants", "models",
     }  # fmt: skip
-    assert set(defs["Gateway"]["properties"]) == {
+    assert set(defs["GatewaySection"]["properties"]) == {
         "apiKeys", "allowAnonymous", "timeouts", "maxBodyBytes", "maxResponseBytes", "normalizeStreams", "groups",
         "forwardHeaders", "pools",
     }  # fmt: skip
-    assert defs["Gateway"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSettings"}
-    group_settings = defs["GroupSettings"]
+    assert defs["GatewaySection"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSection"}
+    group_settings = defs["GroupSection"]
     assert set(group_settings["properties"]) == {"api", "auth", "assistantsVersion"}
     assert group_settings["properties"]["api"]["enum"] == ["dated", "v1"]
     assert group_settings["properties"]["api"]["default"] == "dated"
     assert group_settings["additionalProperties"] is False
-    assert defs["Gateway"]["properties"]["maxBodyBytes"]["default"] == 25 * 1024 * 1024
+    assert defs["GatewaySection"]["properties"]["maxBodyBytes"]["default"] == 25 * 1024 * 1024
     # Typos show up in editors; LibreChat's own keys around the section do not.
     assert defs["Group"]["additionalProperties"] is False
     assert defs["LibreChatFile"]["additionalProperties"] is True
@@ -163,8 +163,8 @@ def test_json_schema_says_what_is_enforced() -> None:
         assert version.search(good), good
     for bad in ("v1", "2024-10-21-beta", "24-10-21"):
         assert not version.search(bad), bad
-    assistants = re.compile(defs["GroupSettings"]["properties"]["assistantsVersion"]["anyOf"][0]["pattern"])
+    assistants = re.compile(defs["GroupSection"]["properties"]["assistantsVersion"]["anyOf"][0]["pattern"])
     assert assistants.search("2025-04-01-preview") and not assistants.search("2024-10-21")
-    assert defs["GroupSettings"]["properties"]["auth"]["enum"] == ["key", "entra"]
+    assert defs["GroupSection"]["properties"]["auth"]["enum"] == ["key", "entra"]
     caller = defs["ApiKey"]["properties"]
     assert caller["key"]["minLength"] == 1 and caller["name"]["minLength"] == 1

@@ -12,13 +12,13 @@ from .api_versions import (
 )
 from .azure_urls import deployment_url, resource_root
 from .model import Backend, Breaker, CallerKey, GatewaySettings, Pool, PoolMember, ResourceBackend, Route, RuntimeConfig
-from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec, upstream_auth
+from .schema import Endpoint, GatewaySection, Group, GroupSection, ModelSpec, upstream_auth
 from .schema import Pool as PoolSection
 
 
 def resolve(
     endpoint: Endpoint,
-    gateway: Gateway,
+    gateway: GatewaySection,
     *,
     source: str,
     warnings: Iterable[str] = (),
@@ -35,9 +35,9 @@ def resolve(
     )
 
 
-def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[str, Route]:
+def resolve_routes(endpoint: Endpoint, gateway: GatewaySection | None = None) -> dict[str, Route]:
     """One route per served model, in file order."""
-    gateway = gateway or Gateway()
+    gateway = gateway or GatewaySection()
     routes = {}
     for group in endpoint.groups:
         settings = gateway.group_settings(group.group)
@@ -46,7 +46,7 @@ def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[s
     return routes
 
 
-def resolve_pools(gateway: Gateway, routes: dict[str, Route]) -> dict[str, Route]:
+def resolve_pools(gateway: GatewaySection, routes: dict[str, Route]) -> dict[str, Route]:
     """`routes` with each pool's route added, or put in place of the member whose id it takes."""
     pooled = dict(routes)
     for pool_id, section in gateway.pools.items():
@@ -73,8 +73,8 @@ def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, Route]
     return Route(pool_id, tuple(member.backend for member in members), pool)
 
 
-def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettings | None = None) -> Backend:
-    settings = settings or GroupSettings()
+def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSection | None = None) -> Backend:
+    settings = settings or GroupSection()
     flavor = settings.api
     api_version = group.version_for(model) or None
     if group.serverless:
@@ -94,7 +94,7 @@ def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettin
         serverless=group.serverless,
         base_url=base_url,
         auth=upstream_auth(group, settings),
-        headers=upstream_headers(group),
+        headers=configured_headers(group),
         add_params=dict(group.add_params),
         drop_params=frozenset(group.drop_params),
         force_prompt=group.force_prompt,
@@ -110,7 +110,7 @@ def _validated_root(group: Group, deployment: str) -> str:
     return root
 
 
-def upstream_headers(group: Group) -> tuple[tuple[str, str], ...]:
+def configured_headers(group: Group) -> tuple[tuple[str, str], ...]:
     """Auth first, then additionalHeaders, which win over same-named auth headers.
 
     Passthrough groups carry no auth header: the proxy adds the caller's key per request.
@@ -129,7 +129,7 @@ def upstream_headers(group: Group) -> tuple[tuple[str, str], ...]:
 # -- resource-scoped APIs (assistants, threads, vector stores, files, batches, responses) ----------
 
 
-def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBackend, ...]:
+def resolve_resources(endpoint: Endpoint, gateway: GatewaySection) -> tuple[ResourceBackend, ...]:
     """One ResourceBackend per assistants-enabled group, only when the endpoint enables assistants."""
     if not endpoint.assistants:
         return ()
@@ -143,7 +143,7 @@ def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBac
     return tuple(resources)
 
 
-def resolve_responses(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBackend, ...]:
+def resolve_responses(endpoint: Endpoint, gateway: GatewaySection) -> tuple[ResourceBackend, ...]:
     """One ResourceBackend per group whose resource root is known, with every model it serves;
     a group whose literal baseURL hides the root serves no Responses API."""
     resources = []
@@ -157,7 +157,7 @@ def resolve_responses(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBac
     return tuple(resources)
 
 
-def resource_backend(group: Group, settings: GroupSettings, root: str, deployments: dict[str, str]) -> ResourceBackend:
+def resource_backend(group: Group, settings: GroupSection, root: str, deployments: dict[str, str]) -> ResourceBackend:
     flavor = settings.api
     public_models: dict[str, str] = {}
     for model, deployment in deployments.items():
@@ -169,7 +169,7 @@ def resource_backend(group: Group, settings: GroupSettings, root: str, deploymen
         responses_api_version=None if flavor == "v1" else responses_api_version(group, settings),
         flavor=flavor,
         auth=upstream_auth(group, settings),
-        headers=upstream_headers(group),
+        headers=configured_headers(group),
         deployments=deployments,
         public_models=public_models,
     )
@@ -184,13 +184,13 @@ def configured_versions(group: Group) -> list[str]:
     return versions
 
 
-def assistants_api_version(group: Group, settings: GroupSettings) -> str:
+def assistants_api_version(group: Group, settings: GroupSection) -> str:
     if settings.assistants_version:
         return settings.assistants_version
     return newest_preview(configured_versions(group), ASSISTANTS_MIN_DATE) or DEFAULT_PREVIEW_VERSION
 
 
-def responses_api_version(group: Group, settings: GroupSettings) -> str:
+def responses_api_version(group: Group, settings: GroupSection) -> str:
     candidates = [settings.assistants_version, *configured_versions(group)]
     return newest_preview(candidates, RESPONSES_MIN_DATE) or DEFAULT_PREVIEW_VERSION
 
@@ -198,7 +198,7 @@ def responses_api_version(group: Group, settings: GroupSettings) -> str:
 # -- gateway settings ---------------------------------------------------------------------
 
 
-def resolve_settings(gateway: Gateway) -> GatewaySettings:
+def resolve_settings(gateway: GatewaySection) -> GatewaySettings:
     return GatewaySettings(
         api_keys=tuple(
             CallerKey(

@@ -336,7 +336,7 @@ class Timeouts(Section):
 
 
 
-class GroupSettings(Section):
+class GroupSection(Section):
     """The gateway's own settings for one azureOpenAI group, kept out of the group for LibreChat."""
 
     api: Literal["dated", "v1"] = Field(
@@ -507,7 +507,7 @@ def forwardable_header(name: str) -> str:
     return pattern
 
 
-class Gateway(Section):
+class GatewaySection(Section):
     """The gateway's own settings (top-level `gateway:`); LibreChat ignores this key."""
 
     api_keys: list[ApiKey] = Field(
@@ -538,7 +538,7 @@ class Gateway(Section):
         alias="normalizeStreams",
         description="Drop Azure's filter-only stream chunks so clients see OpenAI-shaped streams.",
     )
-    groups: dict[str, GroupSettings] = Field(
+    groups: dict[str, GroupSection] = Field(
         default_factory=dict,
         description="Per-group gateway settings, keyed by the azureOpenAI group's name.",
     )
@@ -560,9 +560,9 @@ class Gateway(Section):
         ),
     )
 
-    def group_settings(self, name: str) -> GroupSettings:
+    def group_settings(self, name: str) -> GroupSection:
         """A group's settings; the defaults when `gateway.groups` does not name it."""
-        return self.groups.get(name) or GroupSettings()
+        return self.groups.get(name) or GroupSection()
 
 
 def _gateway_field() -> Any:
@@ -586,7 +586,7 @@ class LibreChatFile(Section):
     warn_unknown: ClassVar[bool] = False
 
     endpoints: LibreChatEndpoints = Field(description="LibreChat endpoints; only azureOpenAI is read.")
-    gateway: Gateway | None = _gateway_field()
+    gateway: GatewaySection | None = _gateway_field()
 
     def endpoint(self) -> Endpoint:
         return self.endpoints.azure_openai
@@ -598,7 +598,7 @@ class SectionFile(Section):
     model_config = ConfigDict(title="azureOpenAI section")
 
     azure_openai: Endpoint = Field(alias="azureOpenAI", description="Azure OpenAI model groups.")
-    gateway: Gateway | None = _gateway_field()
+    gateway: GatewaySection | None = _gateway_field()
 
     def endpoint(self) -> Endpoint:
         return self.azure_openai
@@ -609,7 +609,7 @@ class GroupsFile(Endpoint):
 
     model_config = ConfigDict(title="azureOpenAI contents")
 
-    gateway: Gateway | None = _gateway_field()
+    gateway: GatewaySection | None = _gateway_field()
 
     def endpoint(self) -> Endpoint:
         return self
@@ -634,7 +634,7 @@ class StulzqFile(Section):
     deployment_config: list[StulzqDeployment] = Field(
         min_length=1, description="One entry per public model."
     )
-    gateway: Gateway | None = _gateway_field()
+    gateway: GatewaySection | None = _gateway_field()
 
 
 Document = LibreChatFile | SectionFile | GroupsFile | StulzqFile
@@ -727,7 +727,7 @@ if __name__ == "__main__":
     main()
 
 
-def upstream_auth(group: Group, settings: GroupSettings) -> UpstreamAuth:
+def upstream_auth(group: Group, settings: GroupSection) -> UpstreamAuth:
     """How the gateway authenticates to a group's upstream."""
     if settings.auth == "entra":
         return "entra"

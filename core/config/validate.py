@@ -18,7 +18,7 @@ from .azure_urls import named_deployment, resource_root, url_problem
 from .env import has_unresolved
 from .model import Route
 from .salvage import Unchecked
-from .schema import Endpoint, Gateway, Group, ModelSpec, Pool, Section, upstream_auth
+from .schema import Endpoint, GatewaySection, Group, ModelSpec, Pool, Section, upstream_auth
 
 # LibreChat's message (api/server/services/start/azureOpenAI.js, azureConfigSetup).
 NO_ASSISTANTS_MODELS = (
@@ -29,7 +29,7 @@ NO_ASSISTANTS_MODELS = (
 
 def validate(
     endpoint: Endpoint,
-    gateway: Gateway,
+    gateway: GatewaySection,
     env_routes: Mapping[str, Route] | None = None,
     unchecked: Unchecked | None = None,
 ) -> list[str]:
@@ -57,7 +57,7 @@ def validate(
     ]
 
 
-def validation_warnings(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked | None = None) -> list[str]:
+def validation_warnings(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked | None = None) -> list[str]:
     """Settings that are valid but have no effect."""
     unchecked = unchecked or Unchecked()
     warnings: list[str] = []
@@ -222,7 +222,7 @@ def serverless_assistants_problems(groups: list[Group], unchecked: Unchecked) ->
 # -- gateway.groups ------------------------------------------------------------------------
 
 
-def group_settings_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked) -> list[str]:
+def group_settings_problems(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
     problems: list[str] = []
     groups = {group.group: group for group in endpoint.groups}
     for name, settings in gateway.groups.items():
@@ -277,7 +277,7 @@ ROOT_FORMS = (
 )
 
 
-def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked) -> list[str]:
+def resource_root_problems(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
     """v1 backends and resource-scoped APIs need the resource root under which /openai/ lives."""
     problems: list[str] = []
     labels = group_labels(endpoint.groups)
@@ -311,7 +311,7 @@ def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unch
 # -- gateway.pools ---------------------------------------------------------------------------
 
 
-def pool_problems(gateway: Gateway, served: set[str], images: set[str], unchecked: Unchecked) -> list[str]:
+def pool_problems(gateway: GatewaySection, served: set[str], images: set[str], unchecked: Unchecked) -> list[str]:
     """Members must be models the groups serve, once per pool, of one kind; a member's health
     is shared by every pool it is in, so those pools must judge it alike."""
     problems: list[str] = []
@@ -377,7 +377,7 @@ def _no_such_model(model: str, served: set[str]) -> str:
 
 
 def upstream_auth_problems(
-    groups: list[Group], gateway: Gateway, env_keyed: list[str] | None = None
+    groups: list[Group], gateway: GatewaySection, env_keyed: list[str] | None = None
 ) -> list[str]:
     problems: list[str] = []
     modes = {group.group: upstream_auth(group, gateway.group_settings(group.group)) for group in groups}
@@ -407,7 +407,7 @@ def upstream_auth_problems(
     return problems
 
 
-def caller_key_problems(gateway: Gateway, served: set[str]) -> list[str]:
+def caller_key_problems(gateway: GatewaySection, served: set[str]) -> list[str]:
     problems: list[str] = []
     keys: dict[str, str | int] = {}  # key -> where it first appeared (the entry's index)
     names: dict[str, str | int] = {}
