@@ -10,7 +10,20 @@ from dataclasses import dataclass, fields
 
 # Canned answers, sent instead of the operation's own (see faults.canned_failure).
 CANNED_FAIL_MODES = frozenset(
-    {"429", "content_filter", "500", "503", "html", "599", "302", "huge", "huge_chunked", "huge_error", "invalid_json", "bad_list"}
+    {
+        "429",
+        "content_filter",
+        "500",
+        "503",
+        "html",
+        "599",
+        "302",
+        "huge",
+        "huge_chunked",
+        "huge_error",
+        "invalid_json",
+        "bad_list",
+    }
 )
 # Faults in the middle of an answer the operation writes itself (see streams.send_sse and streams.send_chunks):
 #   abort: drop the connection part-way (streams and byte answers; other answers before any byte)
@@ -89,8 +102,18 @@ class Behaviour:
         if fail is not None and fail_rate < 1.0 and random.random() >= fail_rate:
             fail = None
         return Behaviour(
-            chunk_delay, delay, fail, annotations, chunks, audio_bytes, drip, encoding, huge_bytes, line_ending,
-            retry_after_ms, fail_rate,
+            chunk_delay,
+            delay,
+            fail,
+            annotations,
+            chunks,
+            audio_bytes,
+            drip,
+            encoding,
+            huge_bytes,
+            line_ending,
+            retry_after_ms,
+            fail_rate,
         )
 
 

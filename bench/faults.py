@@ -72,8 +72,10 @@ def _body(model: str) -> bytes:
 
 def _report(results: dict[str, LoadResult], args: argparse.Namespace, failovers: int) -> None:
     base = results["single member"]
-    print(f"\n{args.concurrency} concurrent clients, {args.seconds} s per model, python load generator, "
-          f"throttled member: 429 on {args.fail_rate:.0%} (Retry-After: 1)\n")
+    print(
+        f"\n{args.concurrency} concurrent clients, {args.seconds} s per model, python load generator, "
+        f"throttled member: 429 on {args.fail_rate:.0%} (Retry-After: 1)\n"
+    )
     print("| run | requests | client-visible errors | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms |")
     print("|---|---|---|---|---|---|---|---|")
     for name, result in results.items():

@@ -54,8 +54,14 @@ def describe(config: RuntimeConfig) -> str:
             continue
         for backend in route.backends:
             rows.append(
-                (route.model, backend.group, upstream_template(backend), backend.api_version or "-",
-                 auth_kind(backend), params_summary(backend))
+                (
+                    route.model,
+                    backend.group,
+                    upstream_template(backend),
+                    backend.api_version or "-",
+                    auth_kind(backend),
+                    params_summary(backend),
+                )
             )
     lines += table(rows)
     lines += pools_section(config)
@@ -133,9 +139,14 @@ def resources_section(config: RuntimeConfig) -> list[str]:
     rows = [("GROUP", "BASE URL", "API-VERSION", "RESPONSES", "AUTH", "MODELS")]
     for resource in config.resources:
         rows.append(
-            (resource.group, redact(resource.base_url), resource.api_version or resource.flavor,
-             resource.responses_api_version or resource.flavor, resource_auth(resource),
-             models_summary(resource))
+            (
+                resource.group,
+                redact(resource.base_url),
+                resource.api_version or resource.flavor,
+                resource.responses_api_version or resource.flavor,
+                resource_auth(resource),
+                models_summary(resource),
+            )
         )
     return ["", f"{RESOURCES_TITLE}:", *table(rows)]
 
@@ -144,8 +155,7 @@ def table(rows: Sequence[Sequence[str]], indent: str = "") -> list[str]:
     """Rows as left-aligned columns, two spaces apart; the first row is the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
-        indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+        indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
 
 

@@ -35,7 +35,6 @@ logger = logging.getLogger("aoai_gateway")
 _MODELS_CREATED = int(time.time())
 
 
-
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     """What every handler starts from: the gateway, the one configuration snapshot this

@@ -99,7 +99,8 @@ async def handle(request: Request, gateway: Gateway, state: State, caller: Calle
     if not call.resources:
         if path.family == "responses":
             raise GatewayError(
-                404, "No group on this gateway can serve the Responses API (serverless groups do not).",
+                404,
+                "No group on this gateway can serve the Responses API (serverless groups do not).",
                 code="not_configured",
             )
         raise GatewayError(
@@ -233,7 +234,9 @@ def _resource_for_model(call: ResourceCall, model: str) -> ResourceBackend:
     if model in call.config.routes:
         what = "the Responses API" if call.family == "responses" else "assistants"
         raise GatewayError(
-            400, f"The model `{truncated(model)}` is not enabled for {what} on this gateway.", param="model",
+            400,
+            f"The model `{truncated(model)}` is not enabled for {what} on this gateway.",
+            param="model",
             code="model_not_available",
         )
     raise model_not_found(model)
@@ -320,8 +323,10 @@ async def _forward_pooled(call: ResourceCall, pool_id: str, pool: Pool) -> Respo
     by_group = {resource.group: resource for resource in call.resources}
     if any(member.backend.group not in by_group for member in pool.members):
         raise GatewayError(
-            400, f"The model `{truncated(pool_id)}` is not enabled for the Responses API on this gateway.",
-            param="model", code="model_not_available",
+            400,
+            f"The model `{truncated(pool_id)}` is not enabled for the Responses API on this gateway.",
+            param="model",
+            code="model_not_available",
         )
     record, settings, payload = call.record, call.config.settings, call.payload
     url_query = urlencode(call.query)

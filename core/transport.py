@@ -226,9 +226,14 @@ class Transport:
         try:
             response = await session.request(
                 # Sent exactly as built: aiohttp would otherwise re-normalise it (resolve dot-segments, re-encode).
-                method, yarl.URL(url, encoded=True),
-                headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
-                proxy=self._http_proxy, proxy_headers=self._proxy_headers,
+                method,
+                yarl.URL(url, encoded=True),
+                headers=list(headers),
+                data=body,
+                allow_redirects=False,
+                timeout=self._timeout,
+                proxy=self._http_proxy,
+                proxy_headers=self._proxy_headers,
             )
         except aiohttp.ConnectionTimeoutError as exc:
             raise ConnectTimedOut() from exc
@@ -242,7 +247,6 @@ class Transport:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
-
 
 
 def _http_proxy(url: str) -> tuple[str, dict[str, str] | None]:

@@ -111,14 +111,18 @@ def test_real_api_versions_are_accepted(version: str) -> None:
     assert load(text).routes["m"].backends[0].api_version == version
 
 
-@pytest.mark.parametrize("version", ["2024-13-01", "2024-02-30-preview", "v1", "2024-10-21 ", "24-10-21", "2024-10-21-beta"])
+@pytest.mark.parametrize(
+    "version", ["2024-13-01", "2024-02-30-preview", "v1", "2024-10-21 ", "24-10-21", "2024-10-21-beta"]
+)
 def test_api_versions_must_be_real_dates_or_known_names(version: str) -> None:
     text = GROUP.replace("'2024-10-21'", f"'{version}'") % "" + ANONYMOUS
     assert problems(text) == [f'groups[0].version: "{version}" is not an api-version: {API_VERSION_FORMS}']
 
 
 def test_model_and_stulzq_versions_are_checked_too() -> None:
-    text = GROUP % "" + "  - {group: h, apiKey: k, instanceName: i, models: {n: {deploymentName: x, version: 2024-1-1}}}\n"
+    text = (
+        GROUP % "" + "  - {group: h, apiKey: k, instanceName: i, models: {n: {deploymentName: x, version: 2024-1-1}}}\n"
+    )
     assert problems(text + ANONYMOUS) == [
         f'groups[1].models.n.version: "2024-1-1" is not an api-version: {API_VERSION_FORMS}'
     ]
@@ -142,8 +146,7 @@ def test_web_search_in_add_params_must_be_a_boolean() -> None:
 
 def test_gateway_enumerations_and_caller_strings() -> None:
     found = problems(
-        GROUP % ""
-        + "gateway:\n  apiKeys: [{name: ' ', key: ''}]\n  groups:\n    g: {api: v2, auth: certificate}\n"
+        GROUP % "" + "gateway:\n  apiKeys: [{name: ' ', key: ''}]\n  groups:\n    g: {api: v2, auth: certificate}\n"
     )
     assert found == [
         "gateway.apiKeys[0].key: Value must not be empty or blank",

@@ -23,7 +23,9 @@ def test_two_gateways_in_one_process_keep_their_configurations_and_logs(sim, tmp
         bob = {"Authorization": f"Bearer {BOB}"}
         assert httpx.get(f"{standard.url}/v1/models", headers=bob).status_code == 200
         assert httpx.get(f"{only_alice.url}/v1/models", headers=bob).status_code == 401
-        chat = httpx.post(f"{only_alice.url}/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {ALICE}"})
+        chat = httpx.post(
+            f"{only_alice.url}/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {ALICE}"}
+        )
         assert chat.status_code == 200
         request_id = chat.headers["x-request-id"]
         assert request_id in only_alice.logs() and request_id not in standard.logs()

@@ -54,7 +54,7 @@ def pool_config(urls: dict[str, str], refused_url: str) -> str:
             f"      - group: {region}",
             f"        apiKey: {KEY}",
             f"        instanceName: {region}",
-            f"        baseURL: \"{urls.get(region, refused_url)}\"",
+            f'        baseURL: "{urls.get(region, refused_url)}"',
             "        version: 2024-10-21",
             "        deploymentName: chat-dep",
             "        models:",
@@ -121,7 +121,7 @@ def access_line(gateway: GatewayProcess, request_id: str) -> dict:
     while time.monotonic() < deadline:
         for line in gateway.logs().splitlines():
             if request_id in line and line.lstrip().startswith("{"):
-                return orjson.loads(line[line.index("{"):])
+                return orjson.loads(line[line.index("{") :])
         time.sleep(0.05)
     raise AssertionError(f"no access-log line for {request_id}")
 
@@ -280,9 +280,7 @@ def test_a_pooled_response_fails_over_and_later_calls_find_its_region(client, po
     east.behaviour.fail = None
     assert client.responses.retrieve(response.id).id == response.id
     assert client.responses.input_items.list(response.id).data
-    streamed = client.responses.create(
-        model="responses", input="Again", previous_response_id=response.id, stream=True
-    )
+    streamed = client.responses.create(model="responses", input="Again", previous_response_id=response.id, stream=True)
     assert any(event.type == "response.completed" for event in streamed)
     client.responses.delete(response.id)
     assert [(r.method, r.path) for r in east.requests] == [("POST", "/openai/responses")]  # the 429, nothing since

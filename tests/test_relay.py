@@ -20,7 +20,9 @@ CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two thr
 DOWNLOADS_CONFIG = (
     STANDARD_CONFIG.replace("  azureOpenAI:\n", "  azureOpenAI:\n    assistants: true\n", 1)
     .replace("      - group: eastus\n", "      - group: eastus\n        assistants: true\n", 1)
-    .replace("          gpt-4o-mini:\n", "          tts:\n            deploymentName: tts-dep\n          gpt-4o-mini:\n", 1)
+    .replace(
+        "          gpt-4o-mini:\n", "          tts:\n            deploymentName: tts-dep\n          gpt-4o-mini:\n", 1
+    )
 )
 assert DOWNLOADS_CONFIG.count("assistants: true") == 2 and "tts-dep" in DOWNLOADS_CONFIG
 
@@ -49,9 +51,17 @@ def test_a_streamed_answer_writes_one_access_line_with_its_usage_and_timing(gate
     usage = orjson.loads(events[-1].removeprefix("data: "))["usage"]
     line = access_line_for(gateway, request_id)
     assert line == {
-        "request_id": request_id, "method": "POST", "path": "/v1/chat/completions", "caller": "alice",
-        "model": "gpt-4o", "group": "eastus", "stream": True, "status": 200, "upstream_ms": line["upstream_ms"],
-        "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
+        "request_id": request_id,
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "caller": "alice",
+        "model": "gpt-4o",
+        "group": "eastus",
+        "stream": True,
+        "status": 200,
+        "upstream_ms": line["upstream_ms"],
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
         "total_tokens": usage["total_tokens"],
     }
     # Time to the upstream's headers: the simulator waited 300 ms before sending them.
@@ -126,8 +136,11 @@ def downloads_gateway(sim, start_gateway_session):
 def test_a_file_download_keeps_its_length(downloads_gateway) -> None:
     content = b'{"custom_id": "1"}\n' * 500
     uploaded = httpx.post(
-        f"{downloads_gateway.url}/v1/files", headers=AUTH, files={"file": ("lines.jsonl", content)},
-        data={"purpose": "batch"}, timeout=10,
+        f"{downloads_gateway.url}/v1/files",
+        headers=AUTH,
+        files={"file": ("lines.jsonl", content)},
+        data={"purpose": "batch"},
+        timeout=10,
     )
     assert uploaded.status_code == 200, uploaded.text
     url = f"{downloads_gateway.url}/v1/files/{uploaded.json()['id']}/content"
@@ -140,7 +153,11 @@ def test_a_file_download_keeps_its_length(downloads_gateway) -> None:
 def test_speech_keeps_the_upstreams_encoding(downloads_gateway) -> None:
     speech = {"model": "tts", "voice": "alloy", "input": "Hello"}
     with httpx.stream(
-        "POST", f"{downloads_gateway.url}/v1/audio/speech", json=speech, headers={**AUTH, "x-sim-encoding": "gzip"}, timeout=10
+        "POST",
+        f"{downloads_gateway.url}/v1/audio/speech",
+        json=speech,
+        headers={**AUTH, "x-sim-encoding": "gzip"},
+        timeout=10,
     ) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-encoding"] == "gzip"

@@ -39,9 +39,16 @@ def test_html_and_text_bodies_become_openai_errors() -> None:
 @pytest.mark.parametrize(
     ("status", "type_"),
     [
-        (400, "invalid_request_error"), (401, "authentication_error"), (403, "permission_error"),
-        (404, "not_found_error"), (409, "conflict_error"), (413, "invalid_request_error"),
-        (422, "invalid_request_error"), (429, "rate_limit_error"), (500, "api_error"), (503, "api_error"),
+        (400, "invalid_request_error"),
+        (401, "authentication_error"),
+        (403, "permission_error"),
+        (404, "not_found_error"),
+        (409, "conflict_error"),
+        (413, "invalid_request_error"),
+        (422, "invalid_request_error"),
+        (429, "rate_limit_error"),
+        (500, "api_error"),
+        (503, "api_error"),
     ],
 )
 def test_the_status_names_the_type_azure_left_out(status: int, type_: str) -> None:
@@ -57,9 +64,13 @@ def test_a_message_that_is_not_a_non_empty_string_becomes_the_status_line() -> N
 
 
 def test_an_error_that_is_only_text_is_the_message() -> None:
-    error = orjson.loads(openai_error_body(403, b'{"error": "Access denied due to invalid subscription key."}'))["error"]
+    error = orjson.loads(openai_error_body(403, b'{"error": "Access denied due to invalid subscription key."}'))[
+        "error"
+    ]
     assert error == {
-        "message": "Access denied due to invalid subscription key.", "type": "permission_error", "param": None,
+        "message": "Access denied due to invalid subscription key.",
+        "type": "permission_error",
+        "param": None,
         "code": None,
     }
 

@@ -6,8 +6,13 @@ from core.translation.request import messages_to_prompt, rewrite_body, upstream_
 
 def backend(**overrides: object) -> Backend:
     fields: dict[str, object] = dict(
-        group="g", deployment="d", api_version="2024-10-21", serverless=False,
-        base_url="https://r.openai.azure.com/openai/deployments/d", auth="api-key", headers=(("api-key", "k"),),
+        group="g",
+        deployment="d",
+        api_version="2024-10-21",
+        serverless=False,
+        base_url="https://r.openai.azure.com/openai/deployments/d",
+        auth="api-key",
+        headers=(("api-key", "k"),),
     )
     fields.update(overrides)
     return Backend(**fields)  # type: ignore[arg-type]
@@ -20,15 +25,22 @@ def test_plain_azure_backend_forwards_the_clients_bytes() -> None:
 
 def test_add_params_then_drop_params_drop_wins() -> None:
     raw = b'{"model":"m","temperature":1,"top_p":1,"stop":["x"]}'
-    b = backend(add_params={"temperature": 0.2, "top_p": 0.5, "max_tokens": 9}, drop_params=frozenset({"top_p", "stop"}))
+    b = backend(
+        add_params={"temperature": 0.2, "top_p": 0.5, "max_tokens": 9}, drop_params=frozenset({"top_p", "stop"})
+    )
     assert orjson.loads(rewrite_body(b, "chat/completions", raw, orjson.loads(raw))) == {
-        "model": "m", "temperature": 0.2, "max_tokens": 9,
+        "model": "m",
+        "temperature": 0.2,
+        "max_tokens": 9,
     }
 
 
 def test_force_prompt_sends_a_completions_body() -> None:
     payload = {
-        "model": "m", "stream": True, "tools": [{"type": "function"}], "max_completion_tokens": 5,
+        "model": "m",
+        "stream": True,
+        "tools": [{"type": "function"}],
+        "max_completion_tokens": 5,
         "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
@@ -51,18 +63,38 @@ def test_v1_api_gets_the_deployment_as_the_body_model() -> None:
     raw = b'{"model": "gpt-4o", "messages": [], "temperature": 1}'
     b = backend(flavor="v1", deployment="gpt-4o-dep")
     assert orjson.loads(rewrite_body(b, "chat/completions", raw, orjson.loads(raw))) == {
-        "model": "gpt-4o-dep", "messages": [], "temperature": 1,
+        "model": "gpt-4o-dep",
+        "messages": [],
+        "temperature": 1,
     }
 
 
 def test_force_prompt_keeps_the_completions_parameters_and_only_them() -> None:
     kept = {
-        "model": "m", "max_tokens": 7, "temperature": 0.1, "top_p": 0.9, "n": 1, "stream": True,
-        "stream_options": {"include_usage": True}, "echo": False, "stop": ["END"], "presence_penalty": 0.1,
-        "frequency_penalty": 0.2, "best_of": 1, "logit_bias": {"50256": -100}, "user": "u-1", "seed": 3,
+        "model": "m",
+        "max_tokens": 7,
+        "temperature": 0.1,
+        "top_p": 0.9,
+        "n": 1,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "echo": False,
+        "stop": ["END"],
+        "presence_penalty": 0.1,
+        "frequency_penalty": 0.2,
+        "best_of": 1,
+        "logit_bias": {"50256": -100},
+        "user": "u-1",
+        "seed": 3,
         "suffix": "s",
     }
-    payload = {**kept, "messages": [], "tools": [], "response_format": {"type": "json_object"}, "max_completion_tokens": 99}
+    payload = {
+        **kept,
+        "messages": [],
+        "tools": [],
+        "response_format": {"type": "json_object"},
+        "max_completion_tokens": 99,
+    }
     body = orjson.loads(rewrite_body(backend(force_prompt=True), "chat/completions", orjson.dumps(payload), payload))
     assert body == {**kept, "prompt": "||>Assistant:\n"}  # the client's max_tokens and stop win
 
@@ -77,8 +109,16 @@ def test_force_prompt_applies_to_chat_only() -> None:
 def test_prompt_from_a_whole_conversation() -> None:
     messages = [
         {"role": "developer", "content": "Rules."},
-        {"role": "user", "content": [{"type": "text", "text": "Look: "}, {"type": "image_url"}, {"type": "text"},
-                                      {"type": "text", "text": "this."}, "not a part"]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Look: "},
+                {"type": "image_url"},
+                {"type": "text"},
+                {"type": "text", "text": "this."},
+                "not a part",
+            ],
+        },
         {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]},
         {"role": "tool", "content": "42"},
         {"content": "no role"},

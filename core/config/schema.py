@@ -183,7 +183,7 @@ class Group(Section):
         None,
         alias="apiKey",
         description=(
-            "Key sent upstream as `api-key` (e.g. \"${WESTUS_API_KEY}\"). "
+            'Key sent upstream as `api-key` (e.g. "${WESTUS_API_KEY}"). '
             "Omit it to pass each caller's own key upstream (passthrough)."
         ),
     )
@@ -202,7 +202,7 @@ class Group(Section):
     )
     version: ApiVersion | None = Field(
         None,
-        description="Default api-version (e.g. \"2024-10-21\"); required when a model is set to true.",
+        description='Default api-version (e.g. "2024-10-21"); required when a model is set to true.',
     )
     base_url: str | None = Field(
         None,
@@ -301,11 +301,9 @@ class Endpoint(Section):
 class ApiKey(Section):
     """A key callers present to the gateway (`Authorization: Bearer KEY` or `api-key: KEY`)."""
 
-    key: NonBlank = Field(description="The secret; use \"${VAR}\" to keep it out of the file.")
+    key: NonBlank = Field(description='The secret; use "${VAR}" to keep it out of the file.')
     name: NonBlank = Field(description="Who holds the key; shown in logs instead of the key.")
-    models: list[str] | None = Field(
-        None, description="Model ids this key may use; omit to allow every model."
-    )
+    models: list[str] | None = Field(None, description="Model ids this key may use; omit to allow every model.")
     resources: StrictBool | None = Field(
         None,
         description=(
@@ -334,8 +332,6 @@ class Timeouts(Section):
     )
 
 
-
-
 class GroupSection(Section):
     """The gateway's own settings for one azureOpenAI group, kept out of the group for LibreChat."""
 
@@ -349,9 +345,9 @@ class GroupSection(Section):
     auth: Literal["key", "entra"] = Field(
         "key",
         description=(
-            'How the gateway authenticates to the group\'s Azure resource: "key" (the group\'s apiKey, or '
-            'each caller\'s own key when it has none) or "entra" (a bearer token for the app\'s managed '
-            'identity, scope https://cognitiveservices.azure.com/.default; the group must not set apiKey).'
+            "How the gateway authenticates to the group's Azure resource: \"key\" (the group's apiKey, or "
+            "each caller's own key when it has none) or \"entra\" (a bearer token for the app's managed "
+            "identity, scope https://cognitiveservices.azure.com/.default; the group must not set apiKey)."
         ),
     )
     assistants_version: AssistantsVersion | None = Field(
@@ -366,6 +362,7 @@ class GroupSection(Section):
 
 
 # -- gateway.pools ------------------------------------------------------------------------
+
 
 class PoolMember(Section):
     """A pool member given as an object: a model id from the groups, with its place in the pool."""
@@ -471,9 +468,25 @@ class Pool(Section):
 # headers the gateway sets itself.
 UNFORWARDABLE_HEADERS = frozenset(
     {
-        "authorization", "api-key", "cookie", "proxy-authorization", "x-functions-key",
-        "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade", "host", "content-length", "content-type", "accept-encoding", "expect", "x-ms-client-request-id",
+        "authorization",
+        "api-key",
+        "cookie",
+        "proxy-authorization",
+        "x-functions-key",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+        "accept-encoding",
+        "expect",
+        "x-ms-client-request-id",
     }
 )
 _HEADER_NAME = re.compile(r"[!#$%&'+.^_`|~0-9a-z-]+")  # an RFC 9110 token, less `*`
@@ -547,7 +560,7 @@ class GatewaySection(Section):
         alias="forwardHeaders",
         description=(
             "Client request headers to forward upstream besides the built-in few (OpenAI-Beta, traceparent, "
-            "tracestate, Accept, User-Agent); case-insensitive, a trailing * matches a prefix (\"x-team-*\"). "
+            'tracestate, Accept, User-Agent); case-insensitive, a trailing * matches a prefix ("x-team-*"). '
             "Credentials and hop-by-hop headers are refused."
         ),
     )
@@ -619,9 +632,7 @@ class StulzqDeployment(Section):
     deployment_name: str = Field(description="Azure deployment name.")
     model_name: str = Field(description="Public (OpenAI) model id.")
     endpoint: str = Field(description="Resource endpoint, e.g. https://x.openai.azure.com/.")
-    api_key: str | None = Field(
-        None, description="Key sent upstream; omit to pass each caller's own key upstream."
-    )
+    api_key: str | None = Field(None, description="Key sent upstream; omit to pass each caller's own key upstream.")
     api_version: ApiVersion | None = Field(None, description="api-version; default 2024-02-01.")
 
 
@@ -631,9 +642,7 @@ class StulzqFile(Section):
     model_config = ConfigDict(title="stulzq config.yaml")
 
     api_base: str = Field("/v1", description="Ignored: the gateway always serves /v1.")
-    deployment_config: list[StulzqDeployment] = Field(
-        min_length=1, description="One entry per public model."
-    )
+    deployment_config: list[StulzqDeployment] = Field(min_length=1, description="One entry per public model.")
     gateway: GatewaySection | None = _gateway_field()
 
 

@@ -39,10 +39,7 @@ def validate(
     unchecked = unchecked or Unchecked()
     served = {model for group in endpoint.groups for model in group.served_models()} | set(env_routes)
     env_keyed = [
-        backend.group
-        for route in env_routes.values()
-        for backend in route.backends
-        if backend.auth == "api-key"
+        backend.group for route in env_routes.values() for backend in route.backends if backend.auth == "api-key"
     ]
     # What spans every group and the gateway's keys is judged on a complete configuration only.
     whole = not unchecked.paths
@@ -76,7 +73,7 @@ def validation_warnings(endpoint: Endpoint, gateway: GatewaySection, unchecked: 
         if len(pool.models) == 1 and not unchecked.covers(pool):
             warnings.append(
                 Finding(
-                    f'gateway.pools.{pool_id} has a single member: it has nowhere to fail over to.', at(pool, "models")
+                    f"gateway.pools.{pool_id} has a single member: it has nowhere to fail over to.", at(pool, "models")
                 )
             )
     groups = {group.group: group for group in endpoint.groups}
@@ -198,9 +195,7 @@ def assistants_problems(endpoint: Endpoint, unchecked: Unchecked) -> list[str]:
     problems = serverless_assistants_problems(endpoint.groups, unchecked)
     if not endpoint.assistants or unchecked.covers(endpoint):
         return problems
-    capable = any(
-        group.assistants_for(spec) for group in endpoint.groups for spec in group.served_models().values()
-    )
+    capable = any(group.assistants_for(spec) for group in endpoint.groups for spec in group.served_models().values())
     if capable:
         return problems
     return [*problems, Finding(NO_ASSISTANTS_MODELS, at(endpoint, "assistants"))]
@@ -253,8 +248,7 @@ def group_settings_problems(endpoint: Endpoint, gateway: GatewaySection, uncheck
             if group.serverless:
                 problems.append(
                     Finding(
-                        f'{where}.auth is "entra", but group "{name}" is serverless: serverless endpoints take '
-                        "keys.",
+                        f'{where}.auth is "entra", but group "{name}" is serverless: serverless endpoints take keys.',
                         at(settings, "auth"),
                     )
                 )
@@ -300,7 +294,7 @@ def resource_root_problems(endpoint: Endpoint, gateway: GatewaySection, unchecke
         if needs:
             problems.append(
                 Finding(
-                    f'Group {labels[id(group)]} {" and ".join(needs)}, but the gateway cannot derive the Azure '
+                    f"Group {labels[id(group)]} {' and '.join(needs)}, but the gateway cannot derive the Azure "
                     f"resource root from its baseURL. Forms that work: {ROOT_FORMS}.",
                     at(group, "baseURL"),
                 )

@@ -47,9 +47,7 @@ class StreamRewriter:
     def __init__(self, *, drop_filter_events: bool, completions_as_chat: bool) -> None:
         self.splitter = EventSplitter()
         self._drop_filter_events = drop_filter_events
-        self._convert: Callable[[bytes], bytes] | None = (
-            _CompletionsToChat().convert if completions_as_chat else None
-        )
+        self._convert: Callable[[bytes], bytes] | None = _CompletionsToChat().convert if completions_as_chat else None
         self.usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> bytes:

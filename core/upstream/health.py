@@ -70,9 +70,7 @@ class Health:
         health.remaining_tokens = _integer(headers.get("x-ratelimit-remaining-tokens"))
         health.remaining_requests = _integer(headers.get("x-ratelimit-remaining-requests"))
 
-    def failed(
-        self, member: str, breaker: Breaker, cooldown: float | None, retry_after: float | None = None
-    ) -> None:
+    def failed(self, member: str, breaker: Breaker, cooldown: float | None, retry_after: float | None = None) -> None:
         """`cooldown`: seconds to bench the member for (a 429, or an answer naming a Retry-After);
         `retry_after`: the answer's own hint, which keeps a tripped breaker open longer (acceptRetryAfter)."""
         now = self.clock()

@@ -47,6 +47,7 @@ class Selector:
     def _most_remaining(self, members: Sequence[PoolMember]) -> list[PoolMember]:
         """The most x-ratelimit-remaining-tokens (then -requests) first; a member that has not
         reported yet counts as having plenty, so it gets tried and reports."""
+
         def remaining(member: PoolMember) -> tuple[float, float]:
             health = self.health.of(member.model)
             tokens, requests = health.remaining_tokens, health.remaining_requests
