@@ -35,6 +35,7 @@ class AccessRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    usage_estimated: bool | None = None  # a stream cut short before its usage chunk: counted, not reported
     error_code: str | None = None
 
     def set_usage(self, usage: Usage | None) -> None:

@@ -57,6 +57,10 @@ class Gateway:
         self.state = State.build(config)
         self.transport.set_timeouts(config.settings.connect_timeout, config.settings.read_timeout)
 
+    def counts_usage(self, state: State) -> bool:
+        """Whether answers' tokens are needed (budgets on), streams' included: off, nothing extra is asked."""
+        return state.config.settings.has_limits
+
     def on_request(self) -> None:
         if self.refresher is not None:
             self.refresher.ensure_running()

@@ -34,7 +34,7 @@ from core.relay import (
     relayed_headers,
     within,
 )
-from core.translation.request import rewrite_body, upstream_operation
+from core.translation.request import asks_usage, rewrite_body, upstream_operation
 from core.translation.response import completion_to_chat
 from core.translation.stream import StreamRewriter
 from core.translation.usage import find_usage
@@ -54,6 +54,22 @@ class Call:
     stream: bool
     client_headers: list[tuple[str, str]]  # already filtered of hop-by-hop and auth headers
     record: AccessRecord
+    count_usage: bool = False  # metrics or budgets need this answer's tokens
+
+    @property
+    def asks_usage_for_caller(self) -> bool:
+        """A stream whose usage chunk the gateway requests although the caller did not."""
+        return (
+            self.count_usage
+            and self.stream
+            and self.operation in _STREAM_USAGE_OPERATIONS
+            and self.payload is not None
+            and not asks_usage(self.payload)
+        )
+
+
+# The operations whose streams take `stream_options` (images and audio streams do not).
+_STREAM_USAGE_OPERATIONS = frozenset({"chat/completions", "completions"})
 
 
 async def forward(request: Request, gateway: Gateway, state: State, call: Call) -> Response:
@@ -69,6 +85,7 @@ async def forward(request: Request, gateway: Gateway, state: State, call: Call) 
 async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call: Call) -> Response:
     settings = state.config.settings
     record = call.record
+    call.count_usage = gateway.counts_usage(state)
     now = asyncio.get_running_loop().time()
     answer_by, stream_by = now + settings.total_timeout, now + settings.stream_timeout
     backend, upstream, started = await within(answer_by, watch.run(_send(gateway, call)), record)
@@ -83,7 +100,10 @@ async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call:
     completions_as_chat = backend.force_prompt and call.operation == "chat/completions"
     if call.stream and content_type.startswith("text/event-stream"):
         rewriter = StreamRewriter(
-            drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat
+            drop_filter_events=settings.normalize_streams,
+            completions_as_chat=completions_as_chat,
+            hide_usage=call.asks_usage_for_caller,
+            estimate_prompt_tokens=_prompt_estimate(call),
         )
         headers = relayed_headers(upstream.headers, record.request_id)
         return relay_stream(
@@ -101,6 +121,13 @@ async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call:
         body = _chat_completion(body, backend.group)
     record.set_usage(find_usage(body))
     return Response(body, upstream.status, relayed_headers(upstream.headers, record.request_id))
+
+
+def _prompt_estimate(call: Call) -> int | None:
+    """About 4 bytes of request per prompt token: what a stream cut short before its usage counts."""
+    if not call.count_usage or isinstance(call.body, Upload):
+        return None
+    return len(call.body) // 4
 
 
 def _chat_completion(body: bytes, group: str) -> bytes:
@@ -145,7 +172,7 @@ def _request_body(
         return call.body.chunks(), headers
     assert call.payload is not None
     headers.append(("content-type", JSON))
-    return rewrite_body(backend, call.operation, call.body, call.payload), headers
+    return rewrite_body(backend, call.operation, call.body, call.payload, ask_usage=call.asks_usage_for_caller), headers
 
 
 def upstream_headers(

@@ -41,3 +41,30 @@ def test_completions_chunks_become_chat_chunks_with_role_first() -> None:
     assert first["choices"][0]["delta"] == {"content": "Hel", "role": "assistant"}
     assert second["choices"][0]["delta"] == {"content": "lo"}
     assert done == b"data: [DONE]"
+
+
+NULL_USAGE_TOKEN = TOKEN.replace(b'"object":"chat.completion.chunk"', b'"object":"chat.completion.chunk","usage":null')
+
+
+def test_usage_asked_for_the_caller_is_hidden_from_it() -> None:
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False, hide_usage=True)
+    out = rewriter.feed(FILTER_FIRST + NULL_USAGE_TOKEN + USAGE + DONE)
+    assert out == b"data: " + orjson.dumps(orjson.loads(TOKEN[6:])) + b"\n\n" + DONE
+    assert rewriter.counted_usage() == (rewriter.usage, False)
+    assert rewriter.usage is not None and rewriter.usage.total_tokens == 7
+
+
+def test_a_stream_cut_short_is_counted_by_estimate() -> None:
+    rewriter = StreamRewriter(
+        drop_filter_events=True, completions_as_chat=False, hide_usage=True, estimate_prompt_tokens=10
+    )
+    rewriter.feed(FILTER_FIRST + TOKEN + TOKEN + TOKEN)
+    usage, estimated = rewriter.counted_usage()
+    assert estimated and usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (10, 3, 13)
+
+
+def test_no_estimate_when_usage_is_not_counted() -> None:
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    rewriter.feed(TOKEN)
+    assert rewriter.counted_usage() == (None, False)

@@ -11,8 +11,9 @@ from .api_versions import (
     newest_preview,
 )
 from .azure_urls import deployment_url, resource_root
-from .model import Backend, CallerKey, GatewaySettings, ResourceBackend, Route, RuntimeConfig
+from .model import Backend, CallerKey, GatewaySettings, Limits, ResourceBackend, Route, RuntimeConfig
 from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec, upstream_auth
+from .schema import Limits as LimitsSection
 
 
 def resolve(
@@ -154,6 +155,13 @@ def responses_api_version(group: Group, settings: GroupSettings) -> str:
 # -- gateway settings ---------------------------------------------------------------------
 
 
+def _limits(limits: LimitsSection | None) -> Limits | None:
+    if limits is None:
+        return None
+    resolved = Limits(limits.tokens_per_minute, limits.requests_per_minute, limits.tokens_per_day)
+    return resolved if resolved != Limits() else None
+
+
 def resolve_settings(gateway: Gateway) -> GatewaySettings:
     return GatewaySettings(
         api_keys=tuple(
@@ -163,6 +171,7 @@ def resolve_settings(gateway: Gateway) -> GatewaySettings:
                 models=None if caller.models is None else frozenset(caller.models),
                 # A key limited to some models must opt in to objects shared with every other caller.
                 resources=caller.models is None if caller.resources is None else caller.resources,
+                limits=_limits(caller.limits),
             )
             for caller in gateway.api_keys
         ),
