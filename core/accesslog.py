@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import orjson
 
@@ -37,6 +38,14 @@ class AccessRecord:
     total_tokens: int | None = None
     usage_estimated: bool | None = None  # a stream cut short before its usage chunk: counted, not reported
     error_code: str | None = None
+    # Told the finished record (budgets spend its tokens); not logged.
+    on_end: Callable[[AccessRecord], None] | None = field(default=None, repr=False)
+
+    @property
+    def tokens(self) -> int:
+        if self.total_tokens is not None:
+            return self.total_tokens
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
@@ -45,6 +54,8 @@ class AccessRecord:
             self.total_tokens = usage.total_tokens
 
     def emit(self) -> None:
+        if self.on_end is not None:
+            self.on_end(self)
         if logger.isEnabledFor(logging.INFO):
             # Path and model come from the client: bounded, like every text field.
             line = {
@@ -55,4 +66,4 @@ class AccessRecord:
             logger.info(orjson.dumps(line).decode())
 
 
-_FIELD_NAMES = tuple(field.name for field in fields(AccessRecord))
+_FIELD_NAMES = tuple(f.name for f in fields(AccessRecord) if f.name != "on_end")

@@ -14,6 +14,7 @@ from typing import Any
 
 from core.affinity import ResourceLocator
 from core.auth import Authenticator
+from core.budgets import Budgets
 from core.config import ConfigError
 from core.config.model import RuntimeConfig
 from core.config.provider import ConfigProvider
@@ -22,6 +23,7 @@ from core.reload import ConfigRefresher
 from core.routing import Router
 from core.startup import BackgroundStart
 from core.transport import Transport
+from core.usage_table import TableSettings, UsageTable
 
 DEFAULT_REFRESH_SECONDS = 60
 # How long the Functions host's import waits for the first load: under Flex Consumption's 30 s
@@ -42,7 +44,14 @@ class State:
 
 
 class Gateway:
-    def __init__(self, provider: ConfigProvider, config: RuntimeConfig, *, refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        provider: ConfigProvider,
+        config: RuntimeConfig,
+        *,
+        refresh_seconds: float,
+        usage_table: TableSettings | None = None,
+    ) -> None:
         self.state = State.build(config)
         settings = config.settings
         self.transport = Transport(
@@ -51,10 +60,13 @@ class Gateway:
         self.locator = ResourceLocator()
         self.tokens = TokenProvider(provider.credential)
         self.refresher = ConfigRefresher(provider, self.replace, refresh_seconds) if provider.reloadable else None
+        self.budgets = Budgets(UsageTable(usage_table, provider.credential) if usage_table is not None else None)
+        self.budgets.configure(settings.api_keys)
 
     def replace(self, config: RuntimeConfig) -> None:
         """Serve `config` from the next request on (the egress proxy is the process's: not reloaded)."""
         self.state = State.build(config)
+        self.budgets.configure(config.settings.api_keys)
         self.transport.set_timeouts(config.settings.connect_timeout, config.settings.read_timeout)
 
     def counts_usage(self, state: State) -> bool:
@@ -68,6 +80,7 @@ class Gateway:
     async def aclose(self) -> None:
         if self.refresher is not None:
             self.refresher.stop()
+        await self.budgets.aclose()
         await self.transport.aclose()
 
 
@@ -102,7 +115,9 @@ def _load(environ: Mapping[str, str], options: Mapping[str, Any]) -> Gateway:
     logging.getLogger("azure").setLevel(logging.WARNING)
     provider = ConfigProvider(environ, **options)
     config = provider.load()
-    gateway = Gateway(provider, config, refresh_seconds=refresh_seconds(environ))
+    gateway = Gateway(
+        provider, config, refresh_seconds=refresh_seconds(environ), usage_table=TableSettings.from_environ(environ)
+    )
     logger.info("configuration loaded from %s", provider.label)
     return gateway
 

@@ -67,49 +67,49 @@ async def get_model(request: Request) -> Response:
 
 
 async def chat_completions(request: Request) -> Response:
-    return await _serve(request, _deployment_call("chat/completions"))
+    return await _serve(request, _deployment_call("chat/completions"), budgeted=True)
 
 
 async def completions(request: Request) -> Response:
-    return await _serve(request, _deployment_call("completions"))
+    return await _serve(request, _deployment_call("completions"), budgeted=True)
 
 
 async def embeddings(request: Request) -> Response:
-    return await _serve(request, _deployment_call("embeddings"))
+    return await _serve(request, _deployment_call("embeddings"), budgeted=True)
 
 
 async def engine_embeddings(request: Request) -> Response:
     """The legacy `/v1/engines/{model}/embeddings`: the model comes from the path."""
-    return await _serve(request, _deployment_call("embeddings", model_in_path=True))
+    return await _serve(request, _deployment_call("embeddings", model_in_path=True), budgeted=True)
 
 
 async def image_generations(request: Request) -> Response:
-    return await _serve(request, _deployment_call("images/generations"))
+    return await _serve(request, _deployment_call("images/generations"), budgeted=True)
 
 
 async def image_edits(request: Request) -> Response:
     """Multipart with an `image` part; the JSON form (gpt-image models) is accepted too."""
     if request.headers.get("content-type", "").startswith("application/json"):
-        return await _serve(request, _deployment_call("images/edits"))
-    return await _serve(request, _upload_call("images/edits", file_part="image"))
+        return await _serve(request, _deployment_call("images/edits"), budgeted=True)
+    return await _serve(request, _upload_call("images/edits", file_part="image"), budgeted=True)
 
 
 async def audio_transcriptions(request: Request) -> Response:
-    return await _serve(request, _upload_call("audio/transcriptions", file_part="file"))
+    return await _serve(request, _upload_call("audio/transcriptions", file_part="file"), budgeted=True)
 
 
 async def audio_translations(request: Request) -> Response:
-    return await _serve(request, _upload_call("audio/translations", file_part="file"))
+    return await _serve(request, _upload_call("audio/translations", file_part="file"), budgeted=True)
 
 
 async def audio_speech(request: Request) -> Response:
     """JSON in, audio bytes streamed back with the upstream's content type."""
-    return await _serve(request, _deployment_call("audio/speech"))
+    return await _serve(request, _deployment_call("audio/speech"), budgeted=True)
 
 
 async def resources(request: Request) -> Response:
     """Assistants, threads, vector stores, files, batches, responses (core/resources.py)."""
-    return await _serve(request, _resources)
+    return await _serve(request, _resources, budgeted=True)
 
 
 async def unknown_route(request: Request) -> Response:
@@ -117,8 +117,10 @@ async def unknown_route(request: Request) -> Response:
     return await _serve(request, _unknown_route, authenticate=False)
 
 
-async def _serve(request: Request, handler: Handler, *, authenticate: bool = True) -> Response:
+async def _serve(request: Request, handler: Handler, *, authenticate: bool = True, budgeted: bool = False) -> Response:
+    """`budgeted`: a call that goes upstream, counted against the caller key's limits."""
     record = AccessRecord(new_request_id(), request.method, request.scope["path"])
+    rate_headers: dict[str, str] = {}
     try:
         gateway = gateway_module.current()
         gateway.on_request()
@@ -126,6 +128,10 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
         caller = state.auth.authenticate(request.headers) if authenticate else _NOT_AUTHENTICATED
         if authenticate:
             record.caller = caller.name
+        if budgeted and caller.key is not None and caller.key.limits is not None:
+            rate_headers = await gateway.budgets.admit(caller)
+            budgets = gateway.budgets
+            record.on_end = lambda done: budgets.spend(caller.name, done.tokens)
         response = await handler(request, record, Inbound(gateway, state, caller))
     except ClientDisconnect:  # gone while sending its body
         error = ClientDisconnected()
@@ -147,6 +153,7 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
             media_type=JSON,
         )
     response.headers["x-request-id"] = record.request_id
+    response.headers.update(rate_headers)  # the caller's own budget, not the upstream's
     record.status = response.status_code
     if not isinstance(response, RelayedStream):  # a stream logs when it ends
         record.emit()
