@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
@@ -28,7 +29,9 @@ class AccessRecord:
     method: str
     path: str
     caller: str | None = None
+    operation: str | None = None  # as after /v1/ ("chat/completions"); resource calls: the first segment
     model: str | None = None
+    response_model: str | None = None  # the model that answered, as its answer names it
     group: str | None = None
     stream: bool = False
     status: int = 0
@@ -38,8 +41,10 @@ class AccessRecord:
     total_tokens: int | None = None
     usage_estimated: bool | None = None  # a stream cut short before its usage chunk: counted, not reported
     error_code: str | None = None
-    # Told the finished record (budgets spend its tokens); not logged.
-    on_end: Callable[[AccessRecord], None] | None = field(default=None, repr=False)
+    # Not logged: when the request started (perf_counter), and who is told the finished record
+    # (budgets spend its tokens, telemetry records its metrics and ends its span).
+    started: float = field(default_factory=time.perf_counter, repr=False)
+    listeners: list[Callable[[AccessRecord], None]] = field(default_factory=list, repr=False)
 
     @property
     def tokens(self) -> int:
@@ -52,10 +57,11 @@ class AccessRecord:
             self.prompt_tokens = usage.prompt_tokens
             self.completion_tokens = usage.completion_tokens
             self.total_tokens = usage.total_tokens
+            self.response_model = usage.model or self.response_model
 
     def emit(self) -> None:
-        if self.on_end is not None:
-            self.on_end(self)
+        for listener in self.listeners:
+            listener(self)
         if logger.isEnabledFor(logging.INFO):
             # Path and model come from the client: bounded, like every text field.
             line = {
@@ -66,4 +72,4 @@ class AccessRecord:
             logger.info(orjson.dumps(line).decode())
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(AccessRecord) if f.name != "on_end")
+_FIELD_NAMES = tuple(f.name for f in fields(AccessRecord) if f.name not in ("started", "listeners"))

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core import telemetry
 from core.affinity import ResourceLocator
 from core.auth import Authenticator
 from core.budgets import Budgets
@@ -22,6 +23,7 @@ from core.identity import TokenProvider
 from core.reload import ConfigRefresher
 from core.routing import Router
 from core.startup import BackgroundStart
+from core.telemetry import Telemetry
 from core.transport import Transport
 from core.usage_table import TableSettings, UsageTable
 
@@ -51,6 +53,7 @@ class Gateway:
         *,
         refresh_seconds: float,
         usage_table: TableSettings | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.state = State.build(config)
         settings = config.settings
@@ -62,6 +65,7 @@ class Gateway:
         self.refresher = ConfigRefresher(provider, self.replace, refresh_seconds) if provider.reloadable else None
         self.budgets = Budgets(UsageTable(usage_table, provider.credential) if usage_table is not None else None)
         self.budgets.configure(settings.api_keys)
+        self.telemetry = telemetry
 
     def replace(self, config: RuntimeConfig) -> None:
         """Serve `config` from the next request on (the egress proxy is the process's: not reloaded)."""
@@ -70,8 +74,8 @@ class Gateway:
         self.transport.set_timeouts(config.settings.connect_timeout, config.settings.read_timeout)
 
     def counts_usage(self, state: State) -> bool:
-        """Whether answers' tokens are needed (budgets on), streams' included: off, nothing extra is asked."""
-        return state.config.settings.has_limits
+        """Whether answers' tokens are needed (metrics or budgets on), streams' too; off, nothing extra is asked."""
+        return self.telemetry is not None or state.config.settings.has_limits
 
     def on_request(self) -> None:
         if self.refresher is not None:
@@ -81,6 +85,8 @@ class Gateway:
         if self.refresher is not None:
             self.refresher.stop()
         await self.budgets.aclose()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
         await self.transport.aclose()
 
 
@@ -116,8 +122,11 @@ def _load(environ: Mapping[str, str], options: Mapping[str, Any]) -> Gateway:
     provider = ConfigProvider(environ, **options)
     config = provider.load()
     gateway = Gateway(
-        provider, config, refresh_seconds=refresh_seconds(environ), usage_table=TableSettings.from_environ(environ)
-    )
+        provider, config,
+        refresh_seconds=refresh_seconds(environ),
+        usage_table=TableSettings.from_environ(environ),
+        telemetry=telemetry.configure(environ, provider.credential),
+    )  # fmt: skip
     logger.info("configuration loaded from %s", provider.label)
     return gateway
 

@@ -34,6 +34,7 @@ from core.relay import (
     relayed_headers,
     within,
 )
+from core.telemetry import upstream_trace_headers
 from core.translation.request import asks_usage, rewrite_body, upstream_operation
 from core.translation.response import completion_to_chat
 from core.translation.stream import StreamRewriter
@@ -201,4 +202,7 @@ def upstream_headers(
         assert bearer is not None
         headers.append(("authorization", f"Bearer {bearer}"))
     headers.extend(target.headers)
+    if trace := upstream_trace_headers():  # the upstream call's own span replaces the client's traceparent
+        headers = [(name, value) for name, value in headers if name not in ("traceparent", "tracestate")]
+        headers.extend(trace)
     return headers

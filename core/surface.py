@@ -124,6 +124,8 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
     try:
         gateway = gateway_module.current()
         gateway.on_request()
+        if gateway.telemetry is not None:
+            gateway.telemetry.start(record, request.headers)
         state = gateway.state
         caller = state.auth.authenticate(request.headers) if authenticate else _NOT_AUTHENTICATED
         if authenticate:
@@ -131,7 +133,7 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
         if budgeted and caller.key is not None and caller.key.limits is not None:
             rate_headers = await gateway.budgets.admit(caller)
             budgets = gateway.budgets
-            record.on_end = lambda done: budgets.spend(caller.name, done.tokens)
+            record.listeners.append(lambda done: budgets.spend(caller.name, done.tokens))
         response = await handler(request, record, Inbound(gateway, state, caller))
     except ClientDisconnect:  # gone while sending its body
         error = ClientDisconnected()
@@ -161,6 +163,7 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
 
 
 async def _resources(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+    record.operation = record.path.partition("/v1/")[2].split("/", 1)[0] or None  # "assistants", "responses"...
     return await resource_calls.handle(request, inbound.gateway, inbound.state, inbound.caller, record)
 
 
@@ -190,6 +193,7 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
     async def handle(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
         raw = await read_body(request, inbound.state.config.settings.max_body_bytes)
         payload = parse_json_object(raw)
+        record.operation = operation
         model = request.path_params["model"] if model_in_path else payload.get("model")
         route = _route_for(inbound, model, record)
         stream = payload.get("stream") is True
@@ -205,6 +209,7 @@ def _upload_call(operation: str, *, file_part: str) -> Handler:
     """A multipart upload whose `model` form field picks the deployment."""
 
     async def handle(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+        record.operation = operation
         upload = await read_upload(
             request, inbound.state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
         )
