@@ -7,8 +7,9 @@ Names follow the OpenTelemetry GenAI semantic conventions v1.37.0: `gen_ai.clien
 `gateway.group`, `http.response.status_code`) and `gateway.upstream.rate_limited`, the upstream's
 429s per group. Only names and numbers are exported: never a prompt, a completion or a key.
 
-Exported when APPLICATIONINSIGHTS_CONNECTION_STRING is set, authenticated with the app's
-credential (managed identity: Application Insights with local auth off takes nothing else).
+Exported when APPLICATIONINSIGHTS_CONNECTION_STRING is set; with APPLICATIONINSIGHTS_AUTHENTICATION_STRING
+`Authorization=AAD` (what the infra sets) authenticated with the app's credential (managed identity:
+Application Insights with local auth off takes nothing else), else with the connection string alone.
 Otherwise nothing of OpenTelemetry is imported: cold start does not pay for it.
 """
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
 CONNECTION_STRING_VARIABLE = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+AUTHENTICATION_STRING_VARIABLE = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
 DEFAULT_EXPORT_MILLIS = 60_000
 _OPERATION_NAMES = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 TOKEN_BUCKETS = [float(4**power) for power in range(14)]  # 1, 4, 16, ... 67108864, as the conventions recommend
@@ -53,6 +55,9 @@ def configure(environ: Mapping[str, str], credential: Any) -> Telemetry | None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    authentication = environ.get(AUTHENTICATION_STRING_VARIABLE, "").replace(" ", "").lower()
+    if "authorization=aad" not in authentication.split(";"):
+        credential = None  # a resource with local auth on takes the connection string alone
     interval = environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip()
     resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "aoai-gateway")})
     reader = PeriodicExportingMetricReader(

@@ -117,6 +117,7 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
     credential = MonitorCredential()
     env = {
         **SECRETS, "CONFIG_YAML": STANDARD_CONFIG, "SIM_URL": sim.url, "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=00000000-0000-4000-8000-0000000000aa;Authorization=AAD",
         "APPLICATIONINSIGHTS_CONNECTION_STRING": (
             f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
         ),
