@@ -1,6 +1,6 @@
 """Azure Functions entry point (Python v2 model with the HTTP-streams extension).
 
-Thin on purpose: one table of routes, each handed to a handler in core.surface.
+Thin on purpose: one table of routes, each handed to a handler in core.endpoints.
 The local host (`python -m core serve`) serves the same functions, read back with
 `app.get_functions()`.
 """
@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from core import gateway, surface
+from core import endpoints, gateway
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -32,27 +32,27 @@ RESOURCE_FAMILIES = ("assistants", "threads", "vector_stores", "files", "batches
 # its name, so each is unique. The catch-all comes last: it has the lowest precedence on
 # both hosts, so unknown paths and methods get an OpenAI-shaped 404, not the host's empty one.
 ROUTES: list[tuple[str, str, list[str], Handler]] = [
-    ("health", "health", ["GET"], surface.health),
-    ("list_models", "v1/models", ["GET"], surface.list_models),
-    ("get_model", "v1/models/{id}", ["GET"], surface.get_model),
-    ("chat_completions", "v1/chat/completions", ["POST"], surface.chat_completions),
-    ("completions", "v1/completions", ["POST"], surface.completions),
-    ("embeddings", "v1/embeddings", ["POST"], surface.embeddings),
-    ("engine_embeddings", "v1/engines/{model}/embeddings", ["POST"], surface.engine_embeddings),
-    ("image_generations", "v1/images/generations", ["POST"], surface.image_generations),
-    ("image_edits", "v1/images/edits", ["POST"], surface.image_edits),
-    ("audio_transcriptions", "v1/audio/transcriptions", ["POST"], surface.audio_transcriptions),
-    ("audio_translations", "v1/audio/translations", ["POST"], surface.audio_translations),
-    ("audio_speech", "v1/audio/speech", ["POST"], surface.audio_speech),
+    ("health", "health", ["GET"], endpoints.health),
+    ("list_models", "v1/models", ["GET"], endpoints.list_models),
+    ("get_model", "v1/models/{id}", ["GET"], endpoints.get_model),
+    ("chat_completions", "v1/chat/completions", ["POST"], endpoints.chat_completions),
+    ("completions", "v1/completions", ["POST"], endpoints.completions),
+    ("embeddings", "v1/embeddings", ["POST"], endpoints.embeddings),
+    ("engine_embeddings", "v1/engines/{model}/embeddings", ["POST"], endpoints.engine_embeddings),
+    ("image_generations", "v1/images/generations", ["POST"], endpoints.image_generations),
+    ("image_edits", "v1/images/edits", ["POST"], endpoints.image_edits),
+    ("audio_transcriptions", "v1/audio/transcriptions", ["POST"], endpoints.audio_transcriptions),
+    ("audio_translations", "v1/audio/translations", ["POST"], endpoints.audio_translations),
+    ("audio_speech", "v1/audio/speech", ["POST"], endpoints.audio_speech),
     *(
         entry
         for family in RESOURCE_FAMILIES
         for entry in (
-            (family, f"v1/{family}", COLLECTION, surface.resources),
-            (f"{family}_item", f"v1/{family}/{{*rest}}", ITEM, surface.resources),
+            (family, f"v1/{family}", COLLECTION, endpoints.resources),
+            (f"{family}_item", f"v1/{family}/{{*rest}}", ITEM, endpoints.resources),
         )
     ),
-    ("unknown_route", "{*path}", ANY_METHOD, surface.unknown_route),
+    ("unknown_route", "{*path}", ANY_METHOD, endpoints.unknown_route),
 ]
 
 

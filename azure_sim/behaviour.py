@@ -9,7 +9,19 @@ from dataclasses import dataclass, fields
 
 # Canned answers, sent instead of the operation's own (see faults.canned_failure).
 CANNED_FAIL_MODES = frozenset(
-    {"429", "content_filter", "500", "html", "599", "302", "huge", "huge_chunked", "huge_error", "invalid_json", "bad_list"}
+    {
+        "429",
+        "content_filter",
+        "500",
+        "html",
+        "599",
+        "302",
+        "huge",
+        "huge_chunked",
+        "huge_error",
+        "invalid_json",
+        "bad_list",
+    }
 )
 # Faults in the middle of an answer the operation writes itself (see streams.send_sse and streams.send_chunks):
 #   abort: drop the connection part-way (streams and byte answers; other answers before any byte)

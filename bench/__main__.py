@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import latency, load, procs, report, startup
-from bench.client import CHAT_BODY, STREAM_BODY, Target, direct_target, gateway_target, timed_first_content, timed_request
+from bench.client import (
+    CHAT_BODY,
+    STREAM_BODY,
+    Target,
+    direct_target,
+    gateway_target,
+    timed_first_content,
+    timed_request,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -63,10 +71,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts (~30 s): a smoke run, not a measurement")
     parser.add_argument("--duration", type=int, metavar="S", help="throughput seconds per target (default 10, quick 2)")
-    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                        help="throughput load generator (auto: wrk when installed)")
-    parser.add_argument("--pin", action="store_true",
-                        help="taskset: simulator+client+wrk on CPU 0, gateway on CPU 1 (2+ cores)")
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="throughput load generator (auto: wrk when installed)",
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="taskset: simulator+client+wrk on CPU 0, gateway on CPU 1 (2+ cores)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results path")
     return parser.parse_args(argv)
 
@@ -92,7 +105,10 @@ def pick_generator(choice: str, workdir: Path, pinning: Pinning) -> tuple[str, l
     if choice == "python":
         return "python asyncio raw sockets (asked for with --generator python)", load.python_generator
     if choice == "auto" and load.wrk_path() is None:
-        return "python asyncio raw sockets (wrk not installed; it competes with the measured processes for CPU)", load.python_generator
+        return (
+            "python asyncio raw sockets (wrk not installed; it competes with the measured processes for CPU)",
+            load.python_generator,
+        )
     if load.wrk_path() is None:
         raise SystemExit("--generator wrk: wrk is not installed (apt-get install wrk)")
     return "wrk (1 thread)", load.make_wrk(workdir, pinning.client)
@@ -116,11 +132,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         generator_name, generator = pick_generator(args.generator, workdir, pinning)
         started = time.monotonic()
         progress("starting the simulator and the gateway")
-        sim = procs.spawn("simulator", procs.pinned(procs.sim_argv(), pinning.simulator), dict(os.environ),
-                          procs.SIM_READY, workdir / "sim.log", timeout=30)
+        sim = procs.spawn(
+            "simulator",
+            procs.pinned(procs.sim_argv(), pinning.simulator),
+            dict(os.environ),
+            procs.SIM_READY,
+            workdir / "sim.log",
+            timeout=30,
+        )
         env = procs.child_env(sim.url)
-        gateway = procs.spawn("gateway", procs.pinned(procs.gateway_argv(), pinning.gateway), env,
-                              procs.GATEWAY_READY, workdir / "gateway.log", timeout=30)
+        gateway = procs.spawn(
+            "gateway",
+            procs.pinned(procs.gateway_argv(), pinning.gateway),
+            env,
+            procs.GATEWAY_READY,
+            workdir / "gateway.log",
+            timeout=30,
+        )
         measured = measure_served(plan, sim, gateway, generator)
         procs.stop(gateway)  # cold-start runs spawn their own gateways; keep the box quiet for them
         gateway = None
@@ -164,19 +192,35 @@ def measure_served(plan: Plan, sim: procs.Service, gateway: procs.Service, gener
     latency.warm_up(targets, STREAM_BODY, timed_first_content, plan.warmup_requests // 2, budget)
 
     progress(f"latency, non-streaming: {plan.latency_requests} per target, {plan.rounds} interleaved rounds")
-    plain = latency.interleave(targets, CHAT_BODY, timed_request, per_target=plan.latency_requests,
-                               rounds=plan.rounds, budget_s=budget, probes={"gateway": gw_cpu})
+    plain = latency.interleave(
+        targets,
+        CHAT_BODY,
+        timed_request,
+        per_target=plan.latency_requests,
+        rounds=plan.rounds,
+        budget_s=budget,
+        probes={"gateway": gw_cpu},
+    )
     progress(f"latency, streaming first content: {plan.stream_requests} per target, {plan.rounds} rounds")
-    stream = latency.interleave(targets, STREAM_BODY, timed_first_content, per_target=plan.stream_requests,
-                                rounds=plan.rounds, budget_s=budget)
+    stream = latency.interleave(
+        targets, STREAM_BODY, timed_first_content, per_target=plan.stream_requests, rounds=plan.rounds, budget_s=budget
+    )
 
     progress(f"throughput warm-up: 1 s per target at concurrency {plan.concurrency}")
     for target in targets:
         generator(target, CHAT_BODY, plan.concurrency, 1)
-    progress(f"throughput: {plan.throughput_rounds} x {plan.seconds_per_slice} s per target at concurrency {plan.concurrency}")
-    load_run = load.interleave(generator, targets, CHAT_BODY, concurrency=plan.concurrency,
-                               seconds_per_slice=plan.seconds_per_slice, rounds=plan.throughput_rounds,
-                               probes={"gateway": gw_cpu, "simulator": sim_cpu})
+    progress(
+        f"throughput: {plan.throughput_rounds} x {plan.seconds_per_slice} s per target at concurrency {plan.concurrency}"
+    )
+    load_run = load.interleave(
+        generator,
+        targets,
+        CHAT_BODY,
+        concurrency=plan.concurrency,
+        seconds_per_slice=plan.seconds_per_slice,
+        rounds=plan.throughput_rounds,
+        probes={"gateway": gw_cpu, "simulator": sim_cpu},
+    )
     return {
         "latency_plain": _latency_json(plain),
         "latency_stream_first_content": _latency_json(stream),
@@ -229,38 +273,81 @@ def build_rows(plan: Plan, generator_name: str, m: dict[str, Any]) -> list[repor
     ):
         for pct, key in (("p50", key50), ("p99", key99)):
             d, g = data["direct"][f"{pct}_ms"], data["gateway"][f"{pct}_ms"]
-            rows.append(report.Row(f"{label} {pct}", report.ms(d), report.ms(g), f"added {report.signed_ms(g - d)}", key, g - d))
+            rows.append(
+                report.Row(f"{label} {pct}", report.ms(d), report.ms(g), f"added {report.signed_ms(g - d)}", key, g - d)
+            )
     d_rps, g_rps = tp["direct"]["rps"], tp["gateway"]["rps"]
-    rows.append(report.Row(
-        f"throughput, non-streaming, c={plan.concurrency}, {plan.throughput_rounds}x{plan.seconds_per_slice} s",
-        f"{d_rps:,.0f} req/s", f"{g_rps:,.0f} req/s", f"gateway {g_rps:,.0f} req/s ({g_rps / d_rps:.2f}x direct)",
-        "gateway_rps_c32", g_rps,
-    ))
-    rows.append(report.Row(
-        f"latency at c={plan.concurrency} p50 (load generator, median of slices)",
-        report.ms(statistics.median(tp["direct"]["p50_ms_per_slice"])),
-        report.ms(statistics.median(tp["gateway"]["p50_ms_per_slice"])), "-",
-    ))
+    rows.append(
+        report.Row(
+            f"throughput, non-streaming, c={plan.concurrency}, {plan.throughput_rounds}x{plan.seconds_per_slice} s",
+            f"{d_rps:,.0f} req/s",
+            f"{g_rps:,.0f} req/s",
+            f"gateway {g_rps:,.0f} req/s ({g_rps / d_rps:.2f}x direct)",
+            "gateway_rps_c32",
+            g_rps,
+        )
+    )
+    rows.append(
+        report.Row(
+            f"latency at c={plan.concurrency} p50 (load generator, median of slices)",
+            report.ms(statistics.median(tp["direct"]["p50_ms_per_slice"])),
+            report.ms(statistics.median(tp["gateway"]["p50_ms_per_slice"])),
+            "-",
+        )
+    )
     sim_cpu = tp["direct"]["cpu_ms_per_request"]["simulator"]
     gw_cpu = tp["gateway"]["cpu_ms_per_request"]["gateway"]
-    rows.append(report.Row(
-        f"CPU per request at c={plan.concurrency} (utime+stime)", f"simulator {report.ms(sim_cpu)}",
-        f"gateway {report.ms(gw_cpu)}", f"gateway {report.ms(gw_cpu)} ({gw_cpu / sim_cpu:.1f}x simulator)",
-        "gateway_cpu_ms_per_request", gw_cpu,
-    ))
-    rows.append(report.Row(
-        "CPU per request at c=1 (non-streaming latency phase)", "-",
-        f"gateway {report.ms(m['gateway_cpu_ms_per_request_c1'])}", "-",
-    ))
+    rows.append(
+        report.Row(
+            f"CPU per request at c={plan.concurrency} (utime+stime)",
+            f"simulator {report.ms(sim_cpu)}",
+            f"gateway {report.ms(gw_cpu)}",
+            f"gateway {report.ms(gw_cpu)} ({gw_cpu / sim_cpu:.1f}x simulator)",
+            "gateway_cpu_ms_per_request",
+            gw_cpu,
+        )
+    )
+    rows.append(
+        report.Row(
+            "CPU per request at c=1 (non-streaming latency phase)",
+            "-",
+            f"gateway {report.ms(m['gateway_cpu_ms_per_request_c1'])}",
+            "-",
+        )
+    )
     rss = m["gateway_peak_rss_kib"] / 1024
-    rows.append(report.Row("peak RSS (VmHWM) at the end", f"simulator {m['simulator_peak_rss_kib'] / 1024:.1f} MiB",
-                           f"gateway {rss:.1f} MiB", f"{rss:.1f} MiB", "gateway_peak_rss_mib", rss))
+    rows.append(
+        report.Row(
+            "peak RSS (VmHWM) at the end",
+            f"simulator {m['simulator_peak_rss_kib'] / 1024:.1f} MiB",
+            f"gateway {rss:.1f} MiB",
+            f"{rss:.1f} MiB",
+            "gateway_peak_rss_mib",
+            rss,
+        )
+    )
     imp = statistics.median(m["import_ms"])
-    rows.append(report.Row(f"`import function_app`, median of {len(m['import_ms'])}", "-", f"{imp:.0f} ms",
-                           f"{imp:.0f} ms", "import_ms", imp))
+    rows.append(
+        report.Row(
+            f"`import function_app`, median of {len(m['import_ms'])}",
+            "-",
+            f"{imp:.0f} ms",
+            f"{imp:.0f} ms",
+            "import_ms",
+            imp,
+        )
+    )
     start = statistics.median(m["start_to_first_200_s"])
-    rows.append(report.Row(f"process start to first 200, median of {len(m['start_to_first_200_s'])}", "-",
-                           f"{start:.3f} s", f"{start:.3f} s", "start_to_first_200_s", start))
+    rows.append(
+        report.Row(
+            f"process start to first 200, median of {len(m['start_to_first_200_s'])}",
+            "-",
+            f"{start:.3f} s",
+            f"{start:.3f} s",
+            "start_to_first_200_s",
+            start,
+        )
+    )
     return rows
 
 
@@ -291,11 +378,17 @@ def machine() -> dict[str, Any]:
 def print_report(
     generator_name: str, pinning: Pinning, rows: list[report.Row], notes: list[str], elapsed: float, output: Path
 ) -> None:
-    pin = "none" if pinning.gateway is None else f"simulator CPU {pinning.simulator}, gateway CPU {pinning.gateway}, client+wrk CPU {pinning.client}"
+    pin = (
+        "none"
+        if pinning.gateway is None
+        else f"simulator CPU {pinning.simulator}, gateway CPU {pinning.gateway}, client+wrk CPU {pinning.client}"
+    )
     print("## aoai-gateway benchmark\n")
     print(f"- load generator (throughput): {generator_name}; latency client: blocking keep-alive sockets in Python")
     print(f"- CPU pinning: {pin}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; took {elapsed:.0f} s")
-    print("- \"added\" = via-gateway percentile minus direct percentile, targets interleaved in one run; compare ratios, not runs\n")
+    print(
+        '- "added" = via-gateway percentile minus direct percentile, targets interleaved in one run; compare ratios, not runs\n'
+    )
     print(report.markdown(rows))
     for warning in notes:
         print(f"\nWARNING: {warning}")

@@ -96,7 +96,7 @@ def wait_ready(process: subprocess.Popen[bytes], ready: str, deadline: float) ->
             pending += data
             for line in pending.split(b"\n")[:-1]:
                 if line.startswith(prefix):
-                    return line[len(prefix):].strip().decode()
+                    return line[len(prefix) :].strip().decode()
             pending = pending.rsplit(b"\n", 1)[-1]
         elif process.poll() is not None:
             raise RuntimeError(f"exited with {process.returncode}")

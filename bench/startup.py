@@ -16,8 +16,7 @@ from bench.client import CHAT_BODY, BadStatus, Connection, gateway_target, timed
 
 # Timed inside the child so interpreter start-up is excluded: this is the import alone (it loads the config).
 _IMPORT_CODE = (
-    "import time; t = time.perf_counter(); import function_app; "
-    "print(f'{(time.perf_counter() - t) * 1000:.3f}')"
+    "import time; t = time.perf_counter(); import function_app; print(f'{(time.perf_counter() - t) * 1000:.3f}')"
 )
 
 
@@ -33,14 +32,18 @@ def import_ms(env: dict[str, str], runs: int, cpus: str | None) -> list[float]:
     return out
 
 
-def start_to_first_200_s(env: dict[str, str], runs: int, workdir: Path, cpus: str | None, timeout: float = 30.0) -> list[float]:
+def start_to_first_200_s(
+    env: dict[str, str], runs: int, workdir: Path, cpus: str | None, timeout: float = 30.0
+) -> list[float]:
     """Seconds from spawning `python -m core serve --port 0` to a 200 chat completion through it."""
     return [_one_start(env, workdir / f"start-{i}.log", cpus, timeout) for i in range(runs)]
 
 
 def _one_start(env: dict[str, str], log_path: Path, cpus: str | None, timeout: float) -> float:
     started = time.perf_counter()
-    service = procs.spawn("gateway (cold start)", procs.pinned(procs.gateway_argv(), cpus), env, procs.GATEWAY_READY, log_path, timeout)
+    service = procs.spawn(
+        "gateway (cold start)", procs.pinned(procs.gateway_argv(), cpus), env, procs.GATEWAY_READY, log_path, timeout
+    )
     try:
         target = gateway_target(service.url)
         request = target.request(CHAT_BODY)

@@ -18,11 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071, help="0 picks a free port (printed when ready)")
     serve.add_argument(
-        "--header-timeout", type=_positive(float), metavar="SECONDS",
+        "--header-timeout",
+        type=_positive(float),
+        metavar="SECONDS",
         help="close a connection whose request line and headers take longer than this (default 10)",
     )
     serve.add_argument(
-        "--limit-concurrency", type=_positive(int), metavar="N",
+        "--limit-concurrency",
+        type=_positive(int),
+        metavar="N",
         help="answer 503 beyond this many connections or requests in flight (default 1000)",
     )
     commands.add_parser("check", help="validate the configuration and print the route table")

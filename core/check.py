@@ -50,8 +50,14 @@ def describe(config: RuntimeConfig) -> str:
     for route in config.routes.values():
         for backend in route.backends:
             rows.append(
-                (route.model, backend.group, upstream_template(backend), backend.api_version or "-",
-                 auth_kind(backend), params_summary(backend))
+                (
+                    route.model,
+                    backend.group,
+                    upstream_template(backend),
+                    backend.api_version or "-",
+                    auth_kind(backend),
+                    params_summary(backend),
+                )
             )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
@@ -94,9 +100,14 @@ def resources_section(config: RuntimeConfig) -> list[str]:
     rows = [("GROUP", "BASE URL", "API-VERSION", "RESPONSES", "AUTH", "MODELS")]
     for resource in config.resources:
         rows.append(
-            (resource.group, redact(resource.base_url), resource.api_version or resource.flavor,
-             resource.responses_api_version or resource.flavor, resource_auth(resource),
-             models_summary(resource))
+            (
+                resource.group,
+                redact(resource.base_url),
+                resource.api_version or resource.flavor,
+                resource.responses_api_version or resource.flavor,
+                resource_auth(resource),
+                models_summary(resource),
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]

@@ -67,9 +67,7 @@ def model_not_found(model: str) -> GatewayError:
 
 
 def body_too_large(limit: int) -> GatewayError:
-    return GatewayError(
-        413, f"Request body exceeds the gateway's limit of {limit} bytes.", code="request_too_large"
-    )
+    return GatewayError(413, f"Request body exceeds the gateway's limit of {limit} bytes.", code="request_too_large")
 
 
 def upstream_unreachable(group: str) -> GatewayError:

@@ -73,7 +73,9 @@ class TokenProvider:
             return (await asyncio.shield(self._refreshing)).token
         except Exception as exc:
             raise GatewayError(
-                502, "The gateway could not get an Entra ID token for the upstream.", type="api_error",
+                502,
+                "The gateway could not get an Entra ID token for the upstream.",
+                type="api_error",
                 code="upstream_auth_failed",
             ) from exc
 

@@ -15,7 +15,8 @@ from core.errors import GatewayError, body_too_large
 _FORWARDED_REQUEST_HEADERS = frozenset(
     {
         "openai-beta",  # opts in to API versions and features (assistants=v2)
-        "traceparent", "tracestate",  # W3C trace context: ties Azure's diagnostics to the caller's trace
+        "traceparent",
+        "tracestate",  # W3C trace context: ties Azure's diagnostics to the caller's trace
         "accept",  # what the client can read (JSON, SSE, audio formats)
         "user-agent",  # the client's library and version, for Azure's usage diagnostics
     }

@@ -146,7 +146,15 @@ class Relay:
     """Reads one upstream answer for the client until its end, its [DONE], an error or a deadline."""
 
     __slots__ = (
-        "_upstream", "_record", "_transform", "_ends_at", "_idle", "_max_event", "_started", "_unsettled", "complete"
+        "_upstream",
+        "_record",
+        "_transform",
+        "_ends_at",
+        "_idle",
+        "_max_event",
+        "_started",
+        "_unsettled",
+        "complete",
     )
 
     def __init__(

@@ -229,7 +229,9 @@ def _resource_for_model(call: ResourceCall, model: str) -> ResourceBackend:
             return resource
     if model in call.config.routes:
         raise GatewayError(
-            400, f"The model `{model}` is not enabled for assistants on this gateway.", param="model",
+            400,
+            f"The model `{model}` is not enabled for assistants on this gateway.",
+            param="model",
             code="model_not_available",
         )
     raise model_not_found(model)

@@ -202,9 +202,14 @@ class Transport:
         try:
             response = await session.request(
                 # Sent exactly as built: aiohttp would otherwise re-normalise it (resolve dot-segments, re-encode).
-                method, yarl.URL(url, encoded=True),
-                headers=list(headers), data=body, allow_redirects=False, timeout=self._timeout,
-                proxy=self._http_proxy, proxy_headers=self._proxy_headers,
+                method,
+                yarl.URL(url, encoded=True),
+                headers=list(headers),
+                data=body,
+                allow_redirects=False,
+                timeout=self._timeout,
+                proxy=self._http_proxy,
+                proxy_headers=self._proxy_headers,
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _classify(exc, group) from exc

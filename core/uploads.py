@@ -108,9 +108,7 @@ class Upload:
                     yield chunk
 
 
-async def read_upload(
-    request: Request, limit: int, *, fields: tuple[str, ...], file_part: str | None
-) -> Upload:
+async def read_upload(request: Request, limit: int, *, fields: tuple[str, ...], file_part: str | None) -> Upload:
     """Read a multipart request until `fields` and the start of `file_part` are known.
 
     Raises 415 for a body that is not multipart/form-data, 413 over `limit`, and 400
@@ -159,9 +157,7 @@ def malformed_multipart(reason: str) -> GatewayError:
 
 
 def _has_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> bool:
-    return all(name in scanner.fields for name in fields) and (
-        file_part is None or file_part in scanner.file_parts
-    )
+    return all(name in scanner.fields for name in fields) and (file_part is None or file_part in scanner.file_parts)
 
 
 def _check_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> None:

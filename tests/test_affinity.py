@@ -10,7 +10,9 @@ from core.errors import GatewayError
 
 
 def resource(group: str) -> ResourceBackend:
-    return ResourceBackend(group, f"https://{group}.example/openai", "2025-04-01-preview", "2025-04-01-preview", "dated", "api-key", ())
+    return ResourceBackend(
+        group, f"https://{group}.example/openai", "2025-04-01-preview", "2025-04-01-preview", "dated", "api-key", ()
+    )
 
 
 EAST, WEST = resource("east"), resource("west")

@@ -198,9 +198,7 @@ def test_streamed_runs(east: httpx.Client) -> None:
     run = orjson.loads(streamed[-2][1])
     call_id = run["required_action"]["submit_tool_outputs"]["tool_calls"][0]["id"]
     outputs = {"tool_outputs": [{"tool_call_id": call_id, "output": "x"}], "stream": True}
-    streamed = events(
-        east.post(f"threads/{thread}/runs/{run['id']}/submit_tool_outputs" + PREVIEW, json=outputs)
-    )
+    streamed = events(east.post(f"threads/{thread}/runs/{run['id']}/submit_tool_outputs" + PREVIEW, json=outputs))
     names = [name for name, _ in streamed]
     assert names[:3] == ["thread.run.step.completed", "thread.run.queued", "thread.run.in_progress"]
     assert names[-3:] == ["thread.run.step.completed", "thread.run.completed", "done"]

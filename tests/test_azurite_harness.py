@@ -46,8 +46,9 @@ def download_if_changed(blob: BlobClient, etag: str | None) -> tuple[bytes, str]
     (not ResourceNotModifiedError): tell it apart from a real failure by `status_code == 304`.
     """
     try:
-        stream = blob.download_blob(etag=etag, match_condition=MatchConditions.IfModified) if etag \
-            else blob.download_blob()
+        stream = (
+            blob.download_blob(etag=etag, match_condition=MatchConditions.IfModified) if etag else blob.download_blob()
+        )
     except ResourceModifiedError as exc:
         if exc.status_code == 304:
             return None
@@ -148,8 +149,12 @@ def test_oauth_download_with_fake_token_credential(azurite_oauth: Azurite) -> No
     assert az.blob_endpoint.startswith("https://127.0.0.1:") and az.cert_path is not None
     az.put_blob(CONTAINER, "oauth.yaml", b"oauth: true\n")
     credential = FakeStorageCredential()
-    with BlobClient.from_blob_url(az.https_blob_url(CONTAINER, "oauth.yaml"), credential=credential,
-                                  connection_verify=str(az.cert_path), api_version=API_VERSION) as blob:
+    with BlobClient.from_blob_url(
+        az.https_blob_url(CONTAINER, "oauth.yaml"),
+        credential=credential,
+        connection_verify=str(az.cert_path),
+        api_version=API_VERSION,
+    ) as blob:
         stream = blob.download_blob()
         assert stream.readall() == b"oauth: true\n"
         # Conditional reads work the same way over OAuth.
@@ -164,24 +169,31 @@ def test_oauth_async_client(azurite_oauth: Azurite) -> None:
     az.put_blob(CONTAINER, "oauth-aio.yaml", b"aio")
 
     async def read() -> bytes:
-        async with AsyncFakeStorageCredential() as credential, AsyncBlobClient.from_blob_url(
-            az.https_blob_url(CONTAINER, "oauth-aio.yaml"), credential=credential, **az.client_kwargs()
-        ) as blob:
+        async with (
+            AsyncFakeStorageCredential() as credential,
+            AsyncBlobClient.from_blob_url(
+                az.https_blob_url(CONTAINER, "oauth-aio.yaml"), credential=credential, **az.client_kwargs()
+            ) as blob,
+        ):
             return await (await blob.download_blob()).readall()
 
     assert asyncio.run(read()) == b"aio"
 
 
-@pytest.mark.parametrize("bad", [
-    {"lifetime": -60},                                   # expired
-    {"audience": "https://vault.azure.net"},             # another resource's token
-    {"issuer": "https://login.example.invalid/tenant/"},  # not an Entra issuer
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"lifetime": -60},  # expired
+        {"audience": "https://vault.azure.net"},  # another resource's token
+        {"issuer": "https://login.example.invalid/tenant/"},  # not an Entra issuer
+    ],
+)
 def test_oauth_rejects_bad_tokens(azurite_oauth: Azurite, bad: dict) -> None:
     az = azurite_oauth
     az.put_blob(CONTAINER, "guarded.yaml", b"secret")
-    blob = BlobClient.from_blob_url(az.https_blob_url(CONTAINER, "guarded.yaml"),
-                                    credential=FakeStorageCredential(**bad), **az.client_kwargs())
+    blob = BlobClient.from_blob_url(
+        az.https_blob_url(CONTAINER, "guarded.yaml"), credential=FakeStorageCredential(**bad), **az.client_kwargs()
+    )
     with blob, pytest.raises(ClientAuthenticationError) as caught:
         blob.download_blob()
     assert caught.value.status_code == 403
@@ -192,8 +204,12 @@ def test_oauth_cert_must_be_trusted(azurite_oauth: Azurite) -> None:
 
     az = azurite_oauth
     az.put_blob(CONTAINER, "tls.yaml", b"tls")
-    blob = BlobClient.from_blob_url(az.https_blob_url(CONTAINER, "tls.yaml"), credential=FakeStorageCredential(),
-                                    api_version=API_VERSION, retry_total=0)
+    blob = BlobClient.from_blob_url(
+        az.https_blob_url(CONTAINER, "tls.yaml"),
+        credential=FakeStorageCredential(),
+        api_version=API_VERSION,
+        retry_total=0,
+    )
     with blob, pytest.raises(ServiceRequestError, match="CERTIFICATE_VERIFY_FAILED"):
         blob.download_blob()
     assert set(az.ca_env().values()) == {str(az.cert_path)}

@@ -43,9 +43,12 @@ def azurite() -> Iterator[Azurite]:
 
 def blob_env(storage: Azurite, sim) -> dict[str, str]:
     return {
-        **SECRETS, "SIM_URL": sim.url, "CONFIG_REFRESH_SECONDS": "0.5",
+        **SECRETS,
+        "SIM_URL": sim.url,
+        "CONFIG_REFRESH_SECONDS": "0.5",
         "CONFIG_BLOB_CONNECTION_STRING": storage.connection_string,
-        "CONFIG_BLOB_CONTAINER": "config", "CONFIG_BLOB_NAME": "gateway.yaml",
+        "CONFIG_BLOB_CONTAINER": "config",
+        "CONFIG_BLOB_NAME": "gateway.yaml",
     }
 
 
@@ -105,7 +108,11 @@ def test_missing_blob_refuses_to_start(azurite, sim, tmp_path) -> None:
 def test_check_reads_the_blob(azurite, sim) -> None:
     azurite.put_blob("config", "gateway.yaml", config("gpt-4o"))
     result = subprocess.run(
-        [sys.executable, "-m", "core", "check"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "core", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", **blob_env(azurite, sim)},
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -98,8 +98,11 @@ def test_tokens_per_minute_count_streamed_answers(sim, start) -> None:
     gateway = start("{tokensPerMinute: 5}")
     fresh_minute(20)
     with httpx.stream(
-        "POST", f"{gateway.url}/v1/chat/completions", json={**CHAT, "stream": True},
-        headers={"Authorization": f"Bearer {ALICE}"}, timeout=10,
+        "POST",
+        f"{gateway.url}/v1/chat/completions",
+        json={**CHAT, "stream": True},
+        headers={"Authorization": f"Bearer {ALICE}"},
+        timeout=10,
     ) as streamed:
         assert streamed.status_code == 200
         assert streamed.headers["x-ratelimit-limit-tokens"] == "5"

@@ -58,7 +58,11 @@ def test_two_instances_share_one_budget_survive_a_restart_and_outlive_the_store(
 
     # `python -m core usage` reads the shared counts.
     report = subprocess.run(
-        [sys.executable, "-m", "core", "usage"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        [sys.executable, "-m", "core", "usage"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**os.environ, **env, "CONFIG_PATH": str(config_path)},
     )
     assert report.returncode == 0, report.stderr

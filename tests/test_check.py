@@ -26,7 +26,11 @@ def run_check(config: str, env: dict[str, str], tmp_path) -> subprocess.Complete
     path = tmp_path / "config.yaml"
     path.write_text(config)
     return subprocess.run(
-        [sys.executable, "-m", "core", "check"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        [sys.executable, "-m", "core", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={"PATH": "/usr/bin:/bin", **env, "CONFIG_PATH": str(path)},
     )
 
@@ -69,9 +73,9 @@ def test_server_refuses_to_start_on_an_invalid_configuration(tmp_path) -> None:
 
 
 def test_check_shows_every_timeout_and_limit(tmp_path) -> None:
-    config = STANDARD_CONFIG.replace("    read: 2\n", "    read: 2\n    total: 30\n    idle: 15\n    stream: 600\n").replace(
-        "  maxBodyBytes: 65536\n", "  maxBodyBytes: 65536\n  maxResponseBytes: 1048576\n"
-    )
+    config = STANDARD_CONFIG.replace(
+        "    read: 2\n", "    read: 2\n    total: 30\n    idle: 15\n    stream: 600\n"
+    ).replace("  maxBodyBytes: 65536\n", "  maxBodyBytes: 65536\n  maxResponseBytes: 1048576\n")
     result = run_check(config, {**SECRETS, "SIM_URL": "http://127.0.0.1:9"}, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("Timeouts:"))
@@ -121,11 +125,16 @@ def test_check_reports_schema_and_rule_problems_together_with_lines_and_warnings
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     # Schema errors no longer hide the rules; each problem names its line, in file order.
-    assert '  - line 4: Group "westeurope" (groups[0]) is missing an "instanceName" for non-serverless configuration.' in lines
+    assert (
+        '  - line 4: Group "westeurope" (groups[0]) is missing an "instanceName" for non-serverless configuration.'
+        in lines
+    )
     assert '  - line 11: Duplicate group name detected: "westeurope". Group names must be unique.' in lines
-    assert '  - line 13: endpoints.azureOpenAI.groups[1].serverless: Input should be a valid boolean' in lines
+    assert "  - line 13: endpoints.azureOpenAI.groups[1].serverless: Input should be a valid boolean" in lines
     assert '  - line 16: Duplicate group name detected: "westeurope". Group names must be unique.' in lines
-    assert any(line.startswith('  - line 19: endpoints.azureOpenAI.groups[2].version: "2024-13-01" is not') for line in lines)
+    assert any(
+        line.startswith('  - line 19: endpoints.azureOpenAI.groups[2].version: "2024-13-01" is not') for line in lines
+    )
     assert '  - line 24: gateway.apiKeys[0].models names "o1", which no group serves.' in lines
     warnings = lines.index("Warnings (1):")
     numbers = [int(line.split()[2].rstrip(":")) for line in lines[:warnings] if line.startswith("  - line ")]
@@ -148,7 +157,11 @@ def test_check_shows_each_callers_model_allow_list(tmp_path) -> None:
 
 def test_check_works_on_the_local_config_outside_make() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "core", "check"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        [sys.executable, "-m", "core", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={"PATH": "/usr/bin:/bin", "CONFIG_PATH": "config/local.yaml"},
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -25,8 +25,6 @@ DALLE3 = {
 }
 
 
-
-
 def dalle(env: dict[str, str], model: str = "dall-e-3") -> Backend:
     (backend,) = load(GROUP + ANONYMOUS, env).routes[model].backends
     return backend
@@ -116,7 +114,9 @@ def test_a_group_already_serving_the_model_wins() -> None:
 
 
 def test_dalle_key_is_a_server_side_key_for_the_open_relay_rule() -> None:
-    passthrough = "groups:\n  - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}\n"
+    passthrough = (
+        "groups:\n  - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}\n"
+    )
     assert list(load(passthrough, {}).routes) == ["a"]
     found = problems(passthrough, DALLE3)
     assert len(found) == 1

@@ -87,17 +87,17 @@ def test_assistants_version_must_be_a_recent_enough_preview(version: str) -> Non
 
 
 def test_oldest_assistants_version_and_unquoted_date_are_accepted() -> None:
-    text = config_with("instanceName: i\ndeploymentName: d\nversion: 2024-10-21", "{assistantsVersion: 2024-02-15-preview}")
+    text = config_with(
+        "instanceName: i\ndeploymentName: d\nversion: 2024-10-21", "{assistantsVersion: 2024-02-15-preview}"
+    )
     assert load(text).routes["gpt-4o"].backends[0].api_version == "2024-10-21"
 
 
 def test_gateway_groups_type_errors() -> None:
-    found = problems(
-        TWO_GROUPS + "gateway:\n  allowAnonymous: true\n  groups:\n    sweden: {api: 1}\n    sls: v1\n"
-    )
+    found = problems(TWO_GROUPS + "gateway:\n  allowAnonymous: true\n  groups:\n    sweden: {api: 1}\n    sls: v1\n")
     assert found == [
         "gateway.groups.sweden.api: Input should be 'dated' or 'v1'",
-        "gateway.groups.sls: Input should be a valid dictionary or instance of GroupSettings",
+        "gateway.groups.sls: Input should be a valid dictionary or instance of GroupSection",
     ]
 
 
@@ -255,7 +255,9 @@ def test_v1_with_a_base_url_naming_another_deployment() -> None:
 
 
 def test_root_is_not_checked_for_an_already_reported_base_url() -> None:
-    found = problems(config_with('instanceName: i\nbaseURL: "${NOPE}"\ndeploymentName: d\nversion: 2024-10-21', "{api: v1}"))
+    found = problems(
+        config_with('instanceName: i\nbaseURL: "${NOPE}"\ndeploymentName: d\nversion: 2024-10-21', "{api: v1}")
+    )
     assert found == ['Azure configuration environment variable "${NOPE}" was not found.']
 
 

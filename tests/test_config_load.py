@@ -27,8 +27,6 @@ groups:
 """
 
 
-
-
 def indent(text: str, spaces: int) -> str:
     return textwrap.indent(textwrap.dedent(text), " " * spaces)
 
@@ -325,8 +323,7 @@ def test_stulzq_env_mode() -> None:
     assert backend.group == "default"
     assert backend.auth == "passthrough" and backend.headers == ()
     assert backend.url("chat/completions") == (
-        "https://docs-test-001.openai.azure.com/openai/deployments/gpt-35-turbo/chat/completions"
-        "?api-version=2024-06-01"
+        "https://docs-test-001.openai.azure.com/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-06-01"
     )
     assert config.passthrough
     assert config.settings == type(config.settings)()

@@ -192,7 +192,9 @@ def test_serverless_version_from_group_or_model() -> None:
         one_group(f"baseURL: {url}\nserverless: true\nversion: '2024-05-01-preview'", models="m: true"), "m"
     )
     assert group_version.api_version == "2024-05-01-preview"
-    model_version = backend(one_group(f"baseURL: {url}\nserverless: true", models="m: {version: '2025-01-01-preview'}"), "m")
+    model_version = backend(
+        one_group(f"baseURL: {url}\nserverless: true", models="m: {version: '2025-01-01-preview'}"), "m"
+    )
     assert model_version.url("chat/completions") == f"{url}?api-version=2025-01-01-preview"
 
 
@@ -271,7 +273,9 @@ def test_params_and_flags_copied() -> None:
 
 
 def test_model_set_to_false_is_not_served() -> None:
-    config = load(one_group("instanceName: i\ndeploymentName: d\nversion: 2024-10-21", models="a: true\n      b: false"))
+    config = load(
+        one_group("instanceName: i\ndeploymentName: d\nversion: 2024-10-21", models="a: true\n      b: false")
+    )
     assert list(config.routes) == ["a"]
     assert config.warnings == ('Model "b" in group "g" is set to false and is not served.',)
 

@@ -11,8 +11,6 @@ from core.config.model import ResourceBackend
 from tests.support.config_text import load, problems
 
 
-
-
 def resource(group_fields: str, models: str = "gpt-4o: true", settings: str = "{}") -> ResourceBackend:
     """The one resource backend of an assistants group "g" (endpoint assistants on)."""
     lines = "\n".join(f"    {line}" for line in textwrap.dedent(group_fields).strip().splitlines())

@@ -50,17 +50,17 @@ def test_document_shapes_and_keys() -> None:
         "group", "apiKey", "instanceName", "deploymentName", "version", "baseURL", "additionalHeaders",
         "serverless", "addParams", "dropParams", "forcePrompt", "assistants", "models",
     }  # fmt: skip
-    assert set(defs["Gateway"]["properties"]) == {
+    assert set(defs["GatewaySection"]["properties"]) == {
         "apiKeys", "allowAnonymous", "timeouts", "maxBodyBytes", "maxResponseBytes", "normalizeStreams", "groups",
         "forwardHeaders",
     }  # fmt: skip
-    assert defs["Gateway"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSettings"}
-    group_settings = defs["GroupSettings"]
+    assert defs["GatewaySection"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSection"}
+    group_settings = defs["GroupSection"]
     assert set(group_settings["properties"]) == {"api", "auth", "assistantsVersion"}
     assert group_settings["properties"]["api"]["enum"] == ["dated", "v1"]
     assert group_settings["properties"]["api"]["default"] == "dated"
     assert group_settings["additionalProperties"] is False
-    assert defs["Gateway"]["properties"]["maxBodyBytes"]["default"] == 25 * 1024 * 1024
+    assert defs["GatewaySection"]["properties"]["maxBodyBytes"]["default"] == 25 * 1024 * 1024
     # Typos show up in editors; LibreChat's own keys around the section do not.
     assert defs["Group"]["additionalProperties"] is False
     assert defs["LibreChatFile"]["additionalProperties"] is True
@@ -111,14 +111,18 @@ def test_real_api_versions_are_accepted(version: str) -> None:
     assert load(text).routes["m"].backends[0].api_version == version
 
 
-@pytest.mark.parametrize("version", ["2024-13-01", "2024-02-30-preview", "v1", "2024-10-21 ", "24-10-21", "2024-10-21-beta"])
+@pytest.mark.parametrize(
+    "version", ["2024-13-01", "2024-02-30-preview", "v1", "2024-10-21 ", "24-10-21", "2024-10-21-beta"]
+)
 def test_api_versions_must_be_real_dates_or_known_names(version: str) -> None:
     text = GROUP.replace("'2024-10-21'", f"'{version}'") % "" + ANONYMOUS
     assert problems(text) == [f'groups[0].version: "{version}" is not an api-version: {API_VERSION_FORMS}']
 
 
 def test_model_and_stulzq_versions_are_checked_too() -> None:
-    text = GROUP % "" + "  - {group: h, apiKey: k, instanceName: i, models: {n: {deploymentName: x, version: 2024-1-1}}}\n"
+    text = (
+        GROUP % "" + "  - {group: h, apiKey: k, instanceName: i, models: {n: {deploymentName: x, version: 2024-1-1}}}\n"
+    )
     assert problems(text + ANONYMOUS) == [
         f'groups[1].models.n.version: "2024-1-1" is not an api-version: {API_VERSION_FORMS}'
     ]
@@ -142,8 +146,7 @@ def test_web_search_in_add_params_must_be_a_boolean() -> None:
 
 def test_gateway_enumerations_and_caller_strings() -> None:
     found = problems(
-        GROUP % ""
-        + "gateway:\n  apiKeys: [{name: ' ', key: ''}]\n  groups:\n    g: {api: v2, auth: certificate}\n"
+        GROUP % "" + "gateway:\n  apiKeys: [{name: ' ', key: ''}]\n  groups:\n    g: {api: v2, auth: certificate}\n"
     )
     assert found == [
         "gateway.apiKeys[0].key: Value must not be empty or blank",
@@ -163,8 +166,8 @@ def test_json_schema_says_what_is_enforced() -> None:
         assert version.search(good), good
     for bad in ("v1", "2024-10-21-beta", "24-10-21"):
         assert not version.search(bad), bad
-    assistants = re.compile(defs["GroupSettings"]["properties"]["assistantsVersion"]["anyOf"][0]["pattern"])
+    assistants = re.compile(defs["GroupSection"]["properties"]["assistantsVersion"]["anyOf"][0]["pattern"])
     assert assistants.search("2025-04-01-preview") and not assistants.search("2024-10-21")
-    assert defs["GroupSettings"]["properties"]["auth"]["enum"] == ["key", "entra"]
+    assert defs["GroupSection"]["properties"]["auth"]["enum"] == ["key", "entra"]
     caller = defs["ApiKey"]["properties"]
     assert caller["key"]["minLength"] == 1 and caller["name"]["minLength"] == 1

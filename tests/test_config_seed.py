@@ -129,4 +129,3 @@ def test_assistants_example() -> None:
     assert backend.assistants
     assert backend.base_url == "https://actual-instance-name.openai.azure.com/openai/deployments/gpt-4-turbo"
     assert backend.api_version == "2024-03-01-preview"
-

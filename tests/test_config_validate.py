@@ -11,8 +11,6 @@ from tests.support.config_text import load, problems
 ANONYMOUS = "gateway:\n  allowAnonymous: true\n"
 
 
-
-
 def test_duplicate_group_name() -> None:
     found = problems(
         """

@@ -69,7 +69,7 @@ def assert_small(gateway, logged: int, status: int, body: bytes) -> None:
     assert len(body) < SMALL_BODY, body[:300]
     assert "..." in orjson.loads(body)["error"]["message"]  # cut, and visibly so
     growth = len(gateway.logs()) - logged
-    assert growth < SMALL_LOG, gateway.logs()[logged:logged + 300]
+    assert growth < SMALL_LOG, gateway.logs()[logged : logged + 300]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,9 @@ def test_long_model_in_the_path(echo_gateway) -> None:
 
 
 def test_huge_model_in_a_form_field(echo_gateway) -> None:
-    response = call(echo_gateway, "POST", "/v1/audio/transcriptions", data={"model": HUGE}, files={"file": ("a.wav", b"RIFF")})
+    response = call(
+        echo_gateway, "POST", "/v1/audio/transcriptions", data={"model": HUGE}, files={"file": ("a.wav", b"RIFF")}
+    )
     assert response.status_code == 404
 
 

@@ -10,7 +10,9 @@ CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "through the
 
 
 def chat(gateway, **extra: object) -> httpx.Response:
-    return httpx.post(f"{gateway.url}/v1/chat/completions", json={**CHAT, **extra}, headers={"Authorization": f"Bearer {ALICE}"})
+    return httpx.post(
+        f"{gateway.url}/v1/chat/completions", json={**CHAT, **extra}, headers={"Authorization": f"Bearer {ALICE}"}
+    )
 
 
 @pytest.mark.parametrize("variable", ["AZURE_OPENAI_HTTP_PROXY", "PROXY"])

@@ -39,9 +39,12 @@ def _reads(trees: dict[Path, ast.Module]) -> set[str]:
 def _read_field_by_field(tree: ast.Module) -> set[str]:
     """Classes whose fields are read generically: `fields(AccessRecord)`."""
     return {
-        arg.id for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in {"fields", "asdict"}
-        for arg in node.args if isinstance(arg, ast.Name)
+        arg.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", "")) in {"fields", "asdict"}
+        for arg in node.args
+        if isinstance(arg, ast.Name)
     }
 
 
@@ -56,7 +59,11 @@ def _public_definitions(tree: ast.Module) -> list[str]:
             for member in node.body:
                 if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     names.append(member.name)
-                elif isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name) and node.name not in generic:
+                elif (
+                    isinstance(member, ast.AnnAssign)
+                    and isinstance(member.target, ast.Name)
+                    and node.name not in generic
+                ):
                     names.append(member.target.id)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -69,7 +76,8 @@ def test_every_public_name_in_core_is_used() -> None:
     reads = _reads(trees)
     unused = [
         f"{path.relative_to(ROOT)}:{name}"
-        for path, tree in trees.items() if path not in VOCABULARY
+        for path, tree in trees.items()
+        if path not in VOCABULARY
         for name in _public_definitions(tree)
         if name not in reads and f"{path.relative_to(ROOT)}:{name}" not in NOT_CALLED_BY_CORE
     ]

@@ -70,17 +70,54 @@ FAMILIES = ("assistants", "threads", "vector_stores", "files", "batches", "respo
 DEPLOYMENTS = ("gpt-4o-dep", "gpt-4o-mini-dep", "embed-dep", "dalle3-dep", "whisper-dep", "tts-dep", "instruct-dep")
 MODELS = ("gpt-4o", "gpt-4o-mini", "text-embedding-3-small", "dall-e-3", "whisper", "tts", "gpt-instruct")
 DEPLOYMENT_ROUTES = (
-    "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/images/generations", "/v1/audio/speech",
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/images/generations",
+    "/v1/audio/speech",
 )
 UPLOAD_ROUTES = ("/v1/audio/transcriptions", "/v1/audio/translations", "/v1/images/edits", "/v1/files")
 KEYS = (ALICE, BOB)
 
 # Path segments an attacker tries, and ordinary-looking ones.
 TRICKY_SEGMENTS = (
-    "..", ".", "%2e%2e", "%2E%2E", "..%2F..", "..%2f..%2fopenai", "%2F", "%3F", "%23", "%3Fapi-version%3D1", "%00",
-    "%252F", "..%5C..", "~", ";", "@", "file-abc123", "asst_abc", "thread_abc", "run_abc", "vs_abc", "batch_abc",
-    "resp_abc", "msg_abc", "step_abc", "runs", "messages", "steps", "files", "content", "cancel", "input_items",
-    "search", "file_batches", "submit_tool_outputs", "%E2%80%AE", "%C0%AE%C0%AE",
+    "..",
+    ".",
+    "%2e%2e",
+    "%2E%2E",
+    "..%2F..",
+    "..%2f..%2fopenai",
+    "%2F",
+    "%3F",
+    "%23",
+    "%3Fapi-version%3D1",
+    "%00",
+    "%252F",
+    "..%5C..",
+    "~",
+    ";",
+    "@",
+    "file-abc123",
+    "asst_abc",
+    "thread_abc",
+    "run_abc",
+    "vs_abc",
+    "batch_abc",
+    "resp_abc",
+    "msg_abc",
+    "step_abc",
+    "runs",
+    "messages",
+    "steps",
+    "files",
+    "content",
+    "cancel",
+    "input_items",
+    "search",
+    "file_batches",
+    "submit_tool_outputs",
+    "%E2%80%AE",
+    "%C0%AE%C0%AE",
 )
 SEGMENT_ALPHABET = string.ascii_letters + string.digits + "-_.~%!$&'()*+,;=:@"
 segments = st.one_of(st.sampled_from(TRICKY_SEGMENTS), st.text(SEGMENT_ALPHABET, min_size=1, max_size=24))
@@ -90,9 +127,29 @@ json_values = st.recursive(
     max_leaves=12,
 )
 FIELDS = (
-    "model", "messages", "prompt", "input", "stream", "stream_options", "n", "file_ids", "tool_resources",
-    "assistant_id", "previous_response_id", "input_file_id", "vector_store_ids", "tools", "thread", "voice",
-    "response_format", "max_tokens", "temperature", "endpoint", "completion_window", "file_id", "metadata",
+    "model",
+    "messages",
+    "prompt",
+    "input",
+    "stream",
+    "stream_options",
+    "n",
+    "file_ids",
+    "tool_resources",
+    "assistant_id",
+    "previous_response_id",
+    "input_file_id",
+    "vector_store_ids",
+    "tools",
+    "thread",
+    "voice",
+    "response_format",
+    "max_tokens",
+    "temperature",
+    "endpoint",
+    "completion_window",
+    "file_id",
+    "metadata",
 )
 field_values = st.one_of(json_values, st.sampled_from(MODELS), st.sampled_from(TRICKY_SEGMENTS))
 bodies = st.one_of(
@@ -142,7 +199,9 @@ def assert_upstream_stayed_in_bounds(sim: AzureSimulator, seen_before: int) -> N
         assert recorded.raw_query.count("api-version=") <= 1, recorded.raw_query
 
 
-def raw_request(url: str, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+def raw_request(
+    url: str, method: str, target: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, list[tuple[str, str]], bytes]:
     """Send `target` exactly as given (http.client does not normalise paths, httpx would)."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -180,8 +239,12 @@ def test_resource_paths(checked: GatewayProcess, sim: AzureSimulator, family, pa
 @given(route=st.sampled_from(DEPLOYMENT_ROUTES), body=bodies, key=st.sampled_from(KEYS))
 def test_deployment_bodies(checked: GatewayProcess, sim: AzureSimulator, route, body, key) -> None:
     seen = len(sim.requests)
-    response = httpx.post(f"{checked.url}{route}", content=orjson.dumps(body), headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json"}, timeout=30)
+    response = httpx.post(
+        f"{checked.url}{route}",
+        content=orjson.dumps(body),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert_answered_safely(response.status_code, list(response.headers.items()), response.content)
     assert_upstream_stayed_in_bounds(sim, seen)
 
@@ -194,8 +257,12 @@ def test_deployment_bodies(checked: GatewayProcess, sim: AzureSimulator, route, 
 )
 def test_resource_bodies(checked: GatewayProcess, sim: AzureSimulator, family, body, key) -> None:
     seen = len(sim.requests)
-    response = httpx.post(f"{checked.url}/v1/{family}", content=orjson.dumps(body), headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json"}, timeout=30)
+    response = httpx.post(
+        f"{checked.url}/v1/{family}",
+        content=orjson.dumps(body),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert_answered_safely(response.status_code, list(response.headers.items()), response.content)
     assert_upstream_stayed_in_bounds(sim, seen)
 
@@ -204,8 +271,13 @@ def test_resource_bodies(checked: GatewayProcess, sim: AzureSimulator, family, b
 @given(route=st.sampled_from(DEPLOYMENT_ROUTES + ("/v1/threads", "/v1/models/x")), raw=st.binary(max_size=300))
 def test_raw_bytes_as_json(checked: GatewayProcess, sim: AzureSimulator, route, raw) -> None:
     method = "GET" if route.startswith("/v1/models") else "POST"
-    response = httpx.request(method, f"{checked.url}{route}", content=raw, headers={
-        "Authorization": f"Bearer {ALICE}", "Content-Type": "application/json"}, timeout=30)
+    response = httpx.request(
+        method,
+        f"{checked.url}{route}",
+        content=raw,
+        headers={"Authorization": f"Bearer {ALICE}", "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert_answered_safely(response.status_code, list(response.headers.items()), response.content)
 
 
@@ -226,11 +298,15 @@ form_fields = st.dictionaries(
     mangle=st.sampled_from(("none", "truncate", "wrong-boundary", "raw-bytes")),
     key=st.sampled_from(KEYS),
 )
-def test_multipart(checked: GatewayProcess, sim: AzureSimulator, route, fields, file_part, content, boundary, mangle, key) -> None:
+def test_multipart(
+    checked: GatewayProcess, sim: AzureSimulator, route, fields, file_part, content, boundary, mangle, key
+) -> None:
     seen = len(sim.requests)
     body = b""
     for name, value in fields.items():
-        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
+        )
     if file_part is not None:
         body += f'--{boundary}\r\nContent-Disposition: form-data; name="{file_part}"; filename="a.wav"\r\n'.encode()
         body += b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n"
@@ -242,7 +318,14 @@ def test_multipart(checked: GatewayProcess, sim: AzureSimulator, route, fields, 
         header_boundary = boundary + "x"
     elif mangle == "raw-bytes":
         body = content
-    response = httpx.post(f"{checked.url}{route}", content=body, headers={
-        "Authorization": f"Bearer {key}", "Content-Type": f'multipart/form-data; boundary="{header_boundary}"'}, timeout=30)
+    response = httpx.post(
+        f"{checked.url}{route}",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": f'multipart/form-data; boundary="{header_boundary}"',
+        },
+        timeout=30,
+    )
     assert_answered_safely(response.status_code, list(response.headers.items()), response.content)
     assert_upstream_stayed_in_bounds(sim, seen)

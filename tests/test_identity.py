@@ -93,7 +93,9 @@ def test_entra_group_sends_the_managed_identity_token_and_refreshes_it() -> None
                 assert httpx.post(f"{gateway.url}/v1/chat/completions", json=chat, headers=headers).status_code == 200
             time.sleep(0.2)  # the background refresh started by the second request lands
             assert httpx.post(f"{gateway.url}/v1/chat/completions", json=chat, headers=headers).status_code == 200
-            assert httpx.post(f"{gateway.url}/v1/assistants", json={"model": "gpt-4o"}, headers=headers).status_code == 200
+            assert (
+                httpx.post(f"{gateway.url}/v1/assistants", json={"model": "gpt-4o"}, headers=headers).status_code == 200
+            )
         sent = [r.headers.get("authorization") for r in upstream.requests]
         assert sent == ["Bearer token-1", "Bearer token-1", "Bearer token-2", "Bearer token-2"]
         assert all("api-key" not in r.headers for r in upstream.requests)

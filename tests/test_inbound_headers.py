@@ -71,9 +71,16 @@ def test_header_never_goes_upstream(headers_gateway, sim, name) -> None:
 
 def test_headers_the_gateway_sets_itself_are_not_the_clients(headers_gateway, sim) -> None:
     upstream = send(
-        headers_gateway, sim,
-        {"Authorization": f"Bearer {ALICE}", "Accept-Encoding": "br", "X-Ms-Client-Request-Id": "client-chosen-id",
-         "Connection": "keep-alive, x-hop", "X-Hop": "hop-value", "Expect": "100-continue"},
+        headers_gateway,
+        sim,
+        {
+            "Authorization": f"Bearer {ALICE}",
+            "Accept-Encoding": "br",
+            "X-Ms-Client-Request-Id": "client-chosen-id",
+            "Connection": "keep-alive, x-hop",
+            "X-Hop": "hop-value",
+            "Expect": "100-continue",
+        },
     )
     assert upstream["accept-encoding"] == "identity"  # the relay reads plain bytes
     assert upstream["x-ms-client-request-id"] != "client-chosen-id"

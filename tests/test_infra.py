@@ -51,8 +51,13 @@ NOT_PROVISIONED = {
     "LOCAL_FUNCTION_KEY": "the local host's function key; Azure issues its own",
 }
 # Flex Consumption rejects these: the runtime is set in functionAppConfig instead.
-FLEX_FORBIDDEN = {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE",
-                  "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE"}
+FLEX_FORBIDDEN = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTSHARE",
+}
 _SETTING = re.compile(r"^[A-Z][A-Z0-9_]{2,}$")
 
 
@@ -78,8 +83,21 @@ def _walk(node: tree_sitter.Node):
 def test_checkov_passes_with_only_reasoned_skips() -> None:
     assert CHECKOV.exists(), "checkov is missing: `make test` installs it into .venv-checkov"
     result = subprocess.run(
-        [str(CHECKOV), "-d", str(INFRA), "--framework", "bicep", "--skip-download", "-o", "json", "--quiet", "--compact"],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(CHECKOV),
+            "-d",
+            str(INFRA),
+            "--framework",
+            "bicep",
+            "--skip-download",
+            "-o",
+            "json",
+            "--quiet",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     reports = json.loads(result.stdout)
     summaries = [r.get("summary", r) for r in (reports if isinstance(reports, list) else [reports])]
@@ -115,7 +133,12 @@ def settings_read_by_code() -> set[str]:
     for path in [*ROOT.joinpath("core").rglob("*.py"), ROOT / "function_app.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             candidates: list[ast.AST] = []
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and node.args
+            ):
                 candidates.append(node.args[0])
             elif isinstance(node, ast.Subscript):
                 candidates.append(node.slice)
@@ -124,7 +147,8 @@ def settings_read_by_code() -> set[str]:
             ):
                 candidates.extend(ast.walk(node.value))
             names |= {
-                c.value for c in candidates
+                c.value
+                for c in candidates
                 if isinstance(c, ast.Constant) and isinstance(c.value, str) and _SETTING.match(c.value)
             }
     return names
@@ -153,7 +177,10 @@ def test_the_app_is_what_the_flex_python_runtime_expects() -> None:
         assert re.search(rf"^{package}\b", requirements, re.M), f"requirements.txt lacks {package}"
     tree = ast.parse((ROOT / "function_app.py").read_text())
     imports = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-    assert ("azurefunctions.extensions.http.fastapi", "Request") in imports  # HTTP streams, not the buffering ASGI bridge
+    assert (
+        "azurefunctions.extensions.http.fastapi",
+        "Request",
+    ) in imports  # HTTP streams, not the buffering ASGI bridge
     functions = function_index()["functions"]
     assert functions and all(f["request_is_a_stream"] for f in functions), (
         "every HTTP function must take the streams extension's Request"
@@ -171,18 +198,42 @@ def test_the_app_is_what_the_flex_python_runtime_expects() -> None:
 # (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations):
 # site properties a Flex site must not carry (newer regions reject the whole site PUT, ARM error 51021).
 FLEX_DEPRECATED_SITE_PROPERTIES = {
-    "alwaysOn", "containerSize", "ftpsState", "isReserved", "IsXenon", "javaVersion", "linuxFxVersion",
-    "netFrameworkVersion", "powerShellVersion", "functionAppScaleLimit", "preWarmedInstanceCount",
-    "use32BitWorkerProcess", "vnetBackupRestoreEnabled", "vnetContentShareEnabled", "vnetImagePullEnabled",
-    "vnetRouteAllEnabled", "windowsFxVersion",
+    "alwaysOn",
+    "containerSize",
+    "ftpsState",
+    "isReserved",
+    "IsXenon",
+    "javaVersion",
+    "linuxFxVersion",
+    "netFrameworkVersion",
+    "powerShellVersion",
+    "functionAppScaleLimit",
+    "preWarmedInstanceCount",
+    "use32BitWorkerProcess",
+    "vnetBackupRestoreEnabled",
+    "vnetContentShareEnabled",
+    "vnetImagePullEnabled",
+    "vnetRouteAllEnabled",
+    "windowsFxVersion",
 }
 # ...and the app settings on the same list.
 FLEX_DEPRECATED_SETTINGS = {
-    "ENABLE_ORYX_BUILD", "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION",
-    "FUNCTIONS_MAX_HTTP_CONCURRENCY", "FUNCTIONS_WORKER_PROCESS_COUNT", "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
-    "SCM_DO_BUILD_DURING_DEPLOYMENT", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTOVERVNET",
-    "WEBSITE_CONTENTSHARE", "WEBSITE_DNS_SERVER", "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
-    "WEBSITE_NODE_DEFAULT_VERSION", "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+    "ENABLE_ORYX_BUILD",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "FUNCTIONS_MAX_HTTP_CONCURRENCY",
+    "FUNCTIONS_WORKER_PROCESS_COUNT",
+    "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTOVERVNET",
+    "WEBSITE_CONTENTSHARE",
+    "WEBSITE_DNS_SERVER",
+    "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
+    "WEBSITE_NODE_DEFAULT_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
     "WEBSITE_VNET_ROUTE_ALL",
 }
 MODELS_LIST = INFRA / "models.json"
@@ -197,13 +248,15 @@ def _block(text: str, opening: str) -> str:
     for end in range(start, len(text)):
         depth += {"{": 1, "[": 1, "}": -1, "]": -1}.get(text[end], 0)
         if depth == 0 and text[end] in "}]" and end > start + len(opening) - 1:
-            return text[start:end + 1]
+            return text[start : end + 1]
     raise AssertionError(f"unbalanced block after {opening!r}")
 
 
 def _site_resource() -> str:
     text = (INFRA / "modules" / "functionapp.bicep").read_text()
-    return _block(text, text[text.index("resource app 'Microsoft.Web/sites@"):text.index("= {", text.index("resource app")) + 3])
+    return _block(
+        text, text[text.index("resource app 'Microsoft.Web/sites@") : text.index("= {", text.index("resource app")) + 3]
+    )
 
 
 def test_the_site_sets_nothing_flex_consumption_deprecates() -> None:
@@ -214,7 +267,9 @@ def test_the_site_sets_nothing_flex_consumption_deprecates() -> None:
     assert not deprecated, f"Flex Consumption deprecates these site properties: {deprecated}"
     assert not app_settings_in_bicep() & FLEX_DEPRECATED_SETTINGS
     site_config = _block(site, "siteConfig: {")
-    site_config_keys = set(re.findall(r"^\s*(\w+)\s*:", site_config.replace(_block(site_config, "appSettings: ["), ""), re.M))
+    site_config_keys = set(
+        re.findall(r"^\s*(\w+)\s*:", site_config.replace(_block(site_config, "appSettings: ["), ""), re.M)
+    )
     assert site_config_keys <= {"siteConfig", "minTlsVersion", "http20Enabled", "appSettings"}, (
         f"siteConfig properties not checked against the Flex deprecation table: {site_config_keys}"
     )
@@ -271,7 +326,7 @@ def test_deployed_model_versions_are_in_the_dated_list_and_open_to_new_customers
 
 def test_the_model_default_is_one_parameter_with_where_to_check() -> None:
     text = (INFRA / "main.bicep").read_text()
-    before = text[:text.index("param openAiDeployments array")]
+    before = text[: text.index("param openAiDeployments array")]
     assert "az cognitiveservices model list" in before[-800:] and "models.json" in before[-800:]
     assert text.count("version: '") == len(_default_deployments()), "model versions must live in openAiDeployments only"
 
@@ -296,7 +351,7 @@ def test_the_hook_reads_deployments_in_azds_subscription() -> None:
 
 def test_only_flex_consumption_regions_are_offered() -> None:
     text = (INFRA / "main.bicep").read_text()
-    decorators = text[:text.index("param location string")].rsplit("\nparam ", 1)[-1]
+    decorators = text[: text.index("param location string")].rsplit("\nparam ", 1)[-1]
     assert "@allowed([" in decorators, "location must offer only regions with Flex Consumption"
     allowed = re.findall(r"'(\w+)'", _block(decorators, "["))
     assert "swedencentral" in allowed and "eastus2euap" not in allowed  # a canary region is no place to deploy
@@ -313,10 +368,18 @@ OPENAI_USER = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"
 OPENAI_CONTRIBUTOR = "a001fd3d-188f-4b5d-821b-7da978bf7442"
 ROLE_COVERS = {OPENAI_USER: {OPENAI_USER}, OPENAI_CONTRIBUTOR: {OPENAI_USER, OPENAI_CONTRIBUTOR}}
 ROUTE_FAMILY_ROLE = {
-    "v1/chat": OPENAI_USER, "v1/completions": OPENAI_USER, "v1/embeddings": OPENAI_USER,
-    "v1/engines": OPENAI_USER, "v1/images": OPENAI_USER, "v1/audio": OPENAI_USER,
-    "v1/assistants": OPENAI_CONTRIBUTOR, "v1/threads": OPENAI_CONTRIBUTOR, "v1/vector_stores": OPENAI_CONTRIBUTOR,
-    "v1/files": OPENAI_CONTRIBUTOR, "v1/batches": OPENAI_CONTRIBUTOR, "v1/responses": OPENAI_CONTRIBUTOR,
+    "v1/chat": OPENAI_USER,
+    "v1/completions": OPENAI_USER,
+    "v1/embeddings": OPENAI_USER,
+    "v1/engines": OPENAI_USER,
+    "v1/images": OPENAI_USER,
+    "v1/audio": OPENAI_USER,
+    "v1/assistants": OPENAI_CONTRIBUTOR,
+    "v1/threads": OPENAI_CONTRIBUTOR,
+    "v1/vector_stores": OPENAI_CONTRIBUTOR,
+    "v1/files": OPENAI_CONTRIBUTOR,
+    "v1/batches": OPENAI_CONTRIBUTOR,
+    "v1/responses": OPENAI_CONTRIBUTOR,
 }
 NOT_UPSTREAM = {"health", "v1/models", "{*path}"}  # answered by the gateway itself
 
@@ -331,7 +394,9 @@ def test_the_apps_openai_role_covers_every_route_family_it_serves() -> None:
     assert {"v1/chat", "v1/assistants"} <= families
     assert families - set(ROUTE_FAMILY_ROLE) == set(), "new route family: say which OpenAI role it needs"
     roles = (INFRA / "modules" / "roles.bicep").read_text()
-    opening = re.search(r"resource appOpenAi\w* 'Microsoft.Authorization/roleAssignments@[^']+' = if \(grantOpenAi\) \{", roles)
+    opening = re.search(
+        r"resource appOpenAi\w* 'Microsoft.Authorization/roleAssignments@[^']+' = if \(grantOpenAi\) \{", roles
+    )
     assignment = _block(roles, opening.group(0))
     main = (INFRA / "main.bicep").read_text()
     default_role = re.search(r"param openAiAppRole string = '(\w+)'", main)
@@ -347,7 +412,11 @@ def test_the_app_cannot_rewrite_its_own_configuration() -> None:
     """The config blob holds the callers' keys and the routing: the app may read it, never write it."""
     roles = (INFRA / "modules" / "roles.bicep").read_text()
     writers = {"storageBlobDataOwner", "storageBlobDataContributor"}
-    for name, body in re.findall(r"resource (app\w+) 'Microsoft.Authorization/roleAssignments@[^']+' = (?:if \([^)]*\) )?\{(.*?)\n\}", roles, re.S):
+    for name, body in re.findall(
+        r"resource (app\w+) 'Microsoft.Authorization/roleAssignments@[^']+' = (?:if \([^)]*\) )?\{(.*?)\n\}",
+        roles,
+        re.S,
+    ):
         scope = re.search(r"scope:\s*(\w+)", body).group(1)
         role = re.search(r"roleIds\.(\w+)", body)
         if role and role.group(1) in writers:
@@ -363,8 +432,11 @@ def test_the_usage_workbook_shows_the_tiles_its_readme_documents_over_what_the_g
     queries = dict(re.findall(r"^var (\w+) = '(.*)'$", bicep, re.M))
     tiles = dict(re.findall(r"\{ title: '([^']+)', query: (\w+) \}", bicep))
     assert set(tiles) == {
-        "Tokens per caller", "Tokens per model", "Tokens per backend (group)",
-        "Upstream 429s per backend (group)", "Latency p50 / p95 (ms)",
+        "Tokens per caller",
+        "Tokens per model",
+        "Tokens per backend (group)",
+        "Upstream 429s per backend (group)",
+        "Latency p50 / p95 (ms)",
     }
     readme = (INFRA / "README.md").read_text()
     telemetry = (ROOT / "core" / "telemetry.py").read_text()

@@ -61,8 +61,15 @@ def upstream_calls(sim: AzureSimulator) -> list[tuple[str, str]]:
 
 def batch_file(*deployments: str) -> bytes:
     return b"".join(
-        orjson.dumps({"custom_id": str(i), "method": "POST", "url": "/chat/completions",
-                      "body": {"model": deployment, "messages": [{"role": "user", "content": "hi"}]}}) + b"\n"
+        orjson.dumps(
+            {
+                "custom_id": str(i),
+                "method": "POST",
+                "url": "/chat/completions",
+                "body": {"model": deployment, "messages": [{"role": "user", "content": "hi"}]},
+            }
+        )
+        + b"\n"
         for i, deployment in enumerate(deployments)
     )
 
@@ -76,8 +83,14 @@ def shared_objects(gateway) -> dict[str, str]:
     store = client.vector_stores.create(name="alice's store")
     response = client.responses.create(model="gpt-4o", input="hi")
     batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
-    return {"assistant": assistant.id, "thread": thread.id, "file": uploaded.id, "store": store.id,
-            "response": response.id, "batch": batch.id}
+    return {
+        "assistant": assistant.id,
+        "thread": thread.id,
+        "file": uploaded.id,
+        "store": store.id,
+        "response": response.id,
+        "batch": batch.id,
+    }
 
 
 def every_family(ids: dict[str, str]) -> list[tuple[str, str, dict]]:
@@ -104,8 +117,11 @@ def every_family(ids: dict[str, str]) -> list[tuple[str, str, dict]]:
         ("GET", f"/v1/files/{ids['file']}/content", {}),
         ("DELETE", f"/v1/files/{ids['file']}", {}),
         ("GET", "/v1/batches", {}),
-        ("POST", "/v1/batches", {"json": {"input_file_id": ids["file"], "endpoint": "/v1/chat/completions",
-                                          "completion_window": "24h"}}),
+        (
+            "POST",
+            "/v1/batches",
+            {"json": {"input_file_id": ids["file"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}},
+        ),
         ("GET", f"/v1/batches/{ids['batch']}", {}),
         ("POST", f"/v1/batches/{ids['batch']}/cancel", {}),
         ("POST", "/v1/responses", {"json": {"model": "gpt-4o-mini", "input": "hi"}}),
@@ -160,9 +176,11 @@ def test_a_restricted_key_cannot_run_an_assistant_whose_model_it_may_not_use(iso
     attempts = {
         "run without a model": lambda: client.beta.threads.runs.create(thread_id=thread.id, assistant_id=theirs.id),
         "run with its model": lambda: client.beta.threads.runs.create(
-            thread_id=thread.id, assistant_id=theirs.id, model="gpt-4o"),
-        "streamed run": lambda: list(client.beta.threads.runs.create(
-            thread_id=thread.id, assistant_id=theirs.id, stream=True)),
+            thread_id=thread.id, assistant_id=theirs.id, model="gpt-4o"
+        ),
+        "streamed run": lambda: list(
+            client.beta.threads.runs.create(thread_id=thread.id, assistant_id=theirs.id, stream=True)
+        ),
         "thread and run": lambda: client.beta.threads.create_and_run(assistant_id=theirs.id),
         "thread and run, null model": lambda: client.beta.threads.create_and_run(assistant_id=theirs.id, model=None),
     }
@@ -208,8 +226,11 @@ def test_batches_are_checked_line_by_line_against_the_keys_models(isolated, sim)
     mixed = client.files.create(file=("mixed.jsonl", batch_file("gpt-4o-mini-dep", "gpt-4o-dep")), purpose="batch")
     unknown = client.files.create(file=("unknown.jsonl", batch_file("somebody-elses-dep")), purpose="batch")
     broken = client.files.create(file=("broken.jsonl", b'{"custom_id": "1", "body": {}}\n'), purpose="batch")
-    for refused_file, error in ((mixed, openai.NotFoundError), (unknown, openai.NotFoundError),
-                                (broken, openai.BadRequestError)):
+    for refused_file, error in (
+        (mixed, openai.NotFoundError),
+        (unknown, openai.NotFoundError),
+        (broken, openai.BadRequestError),
+    ):
         sim.requests.clear()
         with pytest.raises(error):
             client.batches.create(input_file_id=refused_file.id, **create)

@@ -36,7 +36,9 @@ def client(media_gateway) -> openai.OpenAI:
 
 
 def post_form(gateway, path: str, data: dict, files: dict | None, **headers: str) -> httpx.Response:
-    return httpx.post(f"{gateway.url}{path}", data=data, files=files, headers={"Authorization": f"Bearer {ALICE}", **headers})
+    return httpx.post(
+        f"{gateway.url}{path}", data=data, files=files, headers={"Authorization": f"Bearer {ALICE}", **headers}
+    )
 
 
 def test_image_generation_and_edit(client, sim) -> None:
@@ -66,7 +68,8 @@ def test_speech_streams_audio_bytes_with_the_upstream_content_type(client, media
     speech = client.audio.speech.create(model="tts", voice="alloy", input="Hello")
     assert len(speech.content) == 65536
     raw = httpx.post(
-        f"{media_gateway.url}/v1/audio/speech", json={"model": "tts", "voice": "alloy", "input": "Hi"},
+        f"{media_gateway.url}/v1/audio/speech",
+        json={"model": "tts", "voice": "alloy", "input": "Hi"},
         headers={"Authorization": f"Bearer {ALICE}", "x-sim-audio-bytes": "1000"},
     )
     assert raw.status_code == 200 and raw.headers["content-type"] == "audio/mpeg" and len(raw.content) == 1000
@@ -89,10 +92,14 @@ def test_bad_uploads_are_refused_before_anything_goes_upstream(media_gateway, si
 
 def test_wrong_content_type_and_oversized_upload(media_gateway, sim) -> None:
     as_json = httpx.post(
-        f"{media_gateway.url}/v1/audio/transcriptions", json={"model": "whisper"}, headers={"Authorization": f"Bearer {ALICE}"}
+        f"{media_gateway.url}/v1/audio/transcriptions",
+        json={"model": "whisper"},
+        headers={"Authorization": f"Bearer {ALICE}"},
     )
     assert as_json.status_code == 415 and as_json.json()["error"]["code"] == "unsupported_media_type"
-    too_big = post_form(media_gateway, "/v1/audio/transcriptions", {"model": "whisper"}, {"file": ("x.wav", b"0" * 9_000_000)})
+    too_big = post_form(
+        media_gateway, "/v1/audio/transcriptions", {"model": "whisper"}, {"file": ("x.wav", b"0" * 9_000_000)}
+    )
     assert too_big.status_code == 413
     assert sim.requests == []
 
@@ -100,7 +107,8 @@ def test_wrong_content_type_and_oversized_upload(media_gateway, sim) -> None:
 def test_upload_of_unknown_length_is_read_whole_then_sent(media_gateway, sim) -> None:
     boundary = "b0und4ry"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'.encode() + AUDIO[:50_000]
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'.encode()
+        + AUDIO[:50_000]
         + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper\r\n--{boundary}--\r\n'.encode()
     )
 
@@ -109,7 +117,8 @@ def test_upload_of_unknown_length_is_read_whole_then_sent(media_gateway, sim) ->
             yield body[i : i + 4096]
 
     response = httpx.post(
-        f"{media_gateway.url}/v1/audio/transcriptions", content=chunked(),
+        f"{media_gateway.url}/v1/audio/transcriptions",
+        content=chunked(),
         headers={"Authorization": f"Bearer {ALICE}", "content-type": f"multipart/form-data; boundary={boundary}"},
     )
     assert response.status_code == 200, response.text
@@ -131,8 +140,13 @@ endpoints:
 gateway:
   apiKeys: [{name: alice, key: "${ALICE_KEY}"}]
 """
-    env = {**SECRETS, "SIM_URL": sim.url, "DALLE3_AZURE_API_VERSION": "2024-02-01",
-           "DALLE3_BASEURL": f"{sim.url}/openai/deployments/dalle3-dep/", "DALLE_API_KEY": SECRETS["EASTUS_KEY"]}
+    env = {
+        **SECRETS,
+        "SIM_URL": sim.url,
+        "DALLE3_AZURE_API_VERSION": "2024-02-01",
+        "DALLE3_BASEURL": f"{sim.url}/openai/deployments/dalle3-dep/",
+        "DALLE_API_KEY": SECRETS["EASTUS_KEY"],
+    }
     gateway = start_gateway(config, env)
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=ALICE, max_retries=0)
     assert "dall-e-3" in [m.id for m in client.models.list()]

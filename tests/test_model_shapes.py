@@ -118,8 +118,11 @@ def test_auto_calls_the_tool_the_prompt_names_and_answers_text_otherwise(client:
     assert plain.choices[0].message.content == "Echo: What is the weather in Paris?"
     assert plain.choices[0].message.tool_calls is None
     call = completion.choices[0].message.tool_calls[0]
-    answered = [*named, completion.choices[0].message.model_dump(exclude_none=True),
-                {"role": "tool", "tool_call_id": call.id, "content": "shipped"}]
+    answered = [
+        *named,
+        completion.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "shipped"},
+    ]
     after = client.chat.completions.create(model="gpt-4o", messages=answered, tools=tools)
     assert after.choices[0].message.tool_calls is None and after.choices[0].message.content
 
@@ -139,7 +142,9 @@ def test_a_streamed_tool_call_comes_in_deltas(client: openai.OpenAI) -> None:
 
 def test_the_sdk_stream_helper_parses_tool_arguments(client: openai.OpenAI) -> None:
     with client.chat.completions.stream(
-        model="gpt-4o", messages=ASK, tools=[openai.pydantic_function_tool(GetWeather, name="get_weather")],
+        model="gpt-4o",
+        messages=ASK,
+        tools=[openai.pydantic_function_tool(GetWeather, name="get_weather")],
         tool_choice="required",
     ) as stream:
         final = stream.get_final_completion()
@@ -147,8 +152,14 @@ def test_the_sdk_stream_helper_parses_tool_arguments(client: openai.OpenAI) -> N
 
 
 BAD_PARAMETERS = [
-    ({"temperature": 3}, "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 3 instead."),
-    ({"temperature": -1}, "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but got -1 instead."),
+    (
+        {"temperature": 3},
+        "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 3 instead.",
+    ),
+    (
+        {"temperature": -1},
+        "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but got -1 instead.",
+    ),
     ({"top_p": 1.5}, "Invalid 'top_p': decimal above maximum value. Expected a value <= 1, but got 1.5 instead."),
     ({"n": 0}, "Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead."),
     ({"max_tokens": 0}, "Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but got 0 instead."),
@@ -187,14 +198,35 @@ def test_bad_parameters_get_azures_400(client: openai.OpenAI, change: dict, mess
 
 schemas = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(
-        st.sampled_from(
-            ("type", "properties", "items", "anyOf", "oneOf", "allOf", "$ref", "$defs", "enum", "const", "minItems",
-             "maxItems", "minimum", "maximum", "exclusiveMinimum", "minLength", "format", "prefixItems", "x")
-        ),
-        inner | st.sampled_from(("object", "array", "string", "integer", "number", "null", "#", "#/$defs/x")),
-        max_size=4,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                (
+                    "type",
+                    "properties",
+                    "items",
+                    "anyOf",
+                    "oneOf",
+                    "allOf",
+                    "$ref",
+                    "$defs",
+                    "enum",
+                    "const",
+                    "minItems",
+                    "maxItems",
+                    "minimum",
+                    "maximum",
+                    "exclusiveMinimum",
+                    "minLength",
+                    "format",
+                    "prefixItems",
+                    "x",
+                )
+            ),
+            inner | st.sampled_from(("object", "array", "string", "integer", "number", "null", "#", "#/$defs/x")),
+            max_size=4,
+        )
     ),
     max_leaves=16,
 )

@@ -31,8 +31,11 @@ BODIES = {
     # The boundary in the header never appears in the body.
     "wrong-boundary": ("multipart/form-data; boundary=expected", GOOD_HEAD + b"--real--\r\n"),
     "garbage": ("multipart/form-data; boundary=b", b"\x00\xff not a form at all \r\n\r\n--" * 50),
-    "bad-part-header": ("multipart/form-data; boundary=b", b"--b\r\nno colon in this header line\r\n\r\nx\r\n--b--\r\n"),
-    "truncated": ("multipart/form-data; boundary=real", GOOD_HEAD + b'--real\r\nContent-Disposition: form-da'),
+    "bad-part-header": (
+        "multipart/form-data; boundary=b",
+        b"--b\r\nno colon in this header line\r\n\r\nx\r\n--b--\r\n",
+    ),
+    "truncated": ("multipart/form-data; boundary=real", GOOD_HEAD + b"--real\r\nContent-Disposition: form-da"),
     "no-part-headers": ("multipart/form-data; boundary=b", b"--b\r\n\r\nx\r\n--b--\r\n"),
 }
 

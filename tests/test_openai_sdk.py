@@ -61,5 +61,7 @@ def test_errors_reach_the_sdk_as_its_own_exception_types(gateway, client) -> Non
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers={"x-sim-fail": "429"})
     with pytest.raises(openai.BadRequestError) as filtered:
-        client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers={"x-sim-fail": "content_filter"})
+        client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, extra_headers={"x-sim-fail": "content_filter"}
+        )
     assert filtered.value.code == "content_filter"

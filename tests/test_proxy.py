@@ -12,13 +12,16 @@ CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello there
 
 
 def post(gateway, path: str, body: dict, **headers: str) -> httpx.Response:
-    return httpx.post(f"{gateway.url}{path}", json=body, headers={"Authorization": f"Bearer {ALICE}", **headers}, timeout=10)
+    return httpx.post(
+        f"{gateway.url}{path}", json=body, headers={"Authorization": f"Bearer {ALICE}", **headers}, timeout=10
+    )
 
 
 def test_chat_goes_to_the_deployment_with_the_server_key_and_the_clients_bytes(gateway, sim) -> None:
     raw = b'{"model":"gpt-4o",  "messages":[{"role":"user","content":"Hello there"}], "user":"u1"}'
     response = httpx.post(
-        f"{gateway.url}/v1/chat/completions?api-version=1999-01-01", content=raw,
+        f"{gateway.url}/v1/chat/completions?api-version=1999-01-01",
+        content=raw,
         headers={"Authorization": f"Bearer {ALICE}", "content-type": "application/json"},
     )
     assert response.status_code == 200, response.text
@@ -40,10 +43,19 @@ def test_model_level_version_overrides_the_groups(gateway, sim) -> None:
 
 def test_hop_by_hop_and_caller_credentials_never_go_upstream(gateway, sim) -> None:
     post(
-        gateway, "/v1/chat/completions", CHAT,
-        **{"Connection": "keep-alive", "Proxy-Authorization": "Basic c2VjcmV0", "Cookie": "session=1",
-           "X-Forwarded-For": "203.0.113.9", "Upgrade": "h2c", "OpenAI-Organization": "org-1", "api-key": ALICE,
-           "OpenAI-Beta": "assistants=v2"},
+        gateway,
+        "/v1/chat/completions",
+        CHAT,
+        **{
+            "Connection": "keep-alive",
+            "Proxy-Authorization": "Basic c2VjcmV0",
+            "Cookie": "session=1",
+            "X-Forwarded-For": "203.0.113.9",
+            "Upgrade": "h2c",
+            "OpenAI-Organization": "org-1",
+            "api-key": ALICE,
+            "OpenAI-Beta": "assistants=v2",
+        },
     )
     headers = sim.requests[0].headers
     for name in ("proxy-authorization", "cookie", "x-forwarded-for", "upgrade", "authorization", "openai-organization"):
@@ -161,8 +173,10 @@ gateway:
 def test_client_disconnect_cancels_a_non_streamed_upstream_request(gateway, sim) -> None:
     try:
         post_with_timeout = httpx.post(
-            f"{gateway.url}/v1/chat/completions", json=CHAT,
-            headers={"Authorization": f"Bearer {ALICE}", "x-sim-delay-ms": "1500"}, timeout=0.3,
+            f"{gateway.url}/v1/chat/completions",
+            json=CHAT,
+            headers={"Authorization": f"Bearer {ALICE}", "x-sim-delay-ms": "1500"},
+            timeout=0.3,
         )
         raise AssertionError(f"expected a client timeout, got {post_with_timeout.status_code}")
     except httpx.ReadTimeout:
@@ -187,7 +201,9 @@ endpoints:
 """
     gateway = start_gateway(config)
     key = SECRETS["SERVERLESS_KEY"]
-    response = httpx.post(f"{gateway.url}/v1/chat/completions", json={**CHAT, "model": "mistral-large"}, headers={"api-key": key})
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json={**CHAT, "model": "mistral-large"}, headers={"api-key": key}
+    )
     assert response.status_code == 200, response.text
     assert sim.requests[0].headers["api-key"] == key
     assert sim.requests[0].headers["authorization"] == f"Bearer {key}"

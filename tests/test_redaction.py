@@ -43,7 +43,11 @@ gateway:
 
 def run_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "core", "check"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "core", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", **env},
     )
 

@@ -102,7 +102,9 @@ def test_assistants_are_created_where_their_model_lives_and_show_public_models(r
     assert client.beta.assistants.delete(swedish.id).deleted
 
 
-def test_a_fresh_instance_finds_an_objects_region_without_shared_state(region_gateway, start_gateway, region_env, sweden, norway) -> None:
+def test_a_fresh_instance_finds_an_objects_region_without_shared_state(
+    region_gateway, start_gateway, region_env, sweden, norway
+) -> None:
     assistant = sdk(region_gateway).beta.assistants.create(model="gpt-4.1", name="far away")
     other_instance = start_gateway(REGIONS_CONFIG, region_env)  # knows nothing of that id
     sweden.requests.clear()
@@ -144,7 +146,9 @@ def test_tool_calls_and_submit_tool_outputs(region_gateway) -> None:
     client = sdk(region_gateway)
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
     assistant = client.beta.assistants.create(model="gpt-4.1", tools=[tool])
-    run = client.beta.threads.create_and_run(assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Look it up"}]})
+    run = client.beta.threads.create_and_run(
+        assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Look it up"}]}
+    )
     assert run.status == "requires_action" and run.model == "gpt-4.1"
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     done = client.beta.threads.runs.submit_tool_outputs(
@@ -170,7 +174,9 @@ def test_group_hint_header_and_model_override_in_another_region(region_gateway, 
 def test_files_upload_download_and_batches_follow_the_file(region_gateway, norway) -> None:
     client = sdk(region_gateway)
     lines = b'{"custom_id":"1","method":"POST","url":"/chat/completions","body":{"model":"gpt41-no","messages":[]}}\n'
-    uploaded = client.files.create(file=("batch.jsonl", lines), purpose="batch", extra_headers={"X-Gateway-Group": "norway"})
+    uploaded = client.files.create(
+        file=("batch.jsonl", lines), purpose="batch", extra_headers={"X-Gateway-Group": "norway"}
+    )
     assert uploaded.filename == "batch.jsonl" and uploaded.bytes == len(lines)
     assert client.files.content(uploaded.id).content == lines
     batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
@@ -179,11 +185,18 @@ def test_files_upload_download_and_batches_follow_the_file(region_gateway, norwa
     assert client.batches.retrieve(batch.id).id == batch.id
     assert batch.id in [b.id for b in client.batches.list()]
     raw = httpx.post(
-        f"{region_gateway.url}/v1/files", headers={"Authorization": f"Bearer {ALICE}"},
-        files={"file": ("x.jsonl", b"{}\n")}, data={"purpose": "assistants"},
+        f"{region_gateway.url}/v1/files",
+        headers={"Authorization": f"Bearer {ALICE}"},
+        files={"file": ("x.jsonl", b"{}\n")},
+        data={"purpose": "assistants"},
     )
     assert raw.status_code == 200  # Azure's 201, as OpenAI clients expect it
-    missing = httpx.post(f"{region_gateway.url}/v1/files", headers={"Authorization": f"Bearer {ALICE}"}, data={"purpose": "batch"}, files={"other": ("x", b"1")})
+    missing = httpx.post(
+        f"{region_gateway.url}/v1/files",
+        headers={"Authorization": f"Bearer {ALICE}"},
+        data={"purpose": "batch"},
+        files={"other": ("x", b"1")},
+    )
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_file"
 
 
@@ -193,7 +206,9 @@ def test_responses_json_streamed_and_chained(region_gateway, norway) -> None:
     assert response.output_text == "Echo: Hi there" and response.model == "gpt-4.1"
     assert norway.requests[-1].path == "/openai/v1/responses" and norway.requests[-1].json["model"] == "gpt41-no"
 
-    events = list(client.responses.create(model="gpt-4.1", input="Stream me", stream=True, previous_response_id=response.id))
+    events = list(
+        client.responses.create(model="gpt-4.1", input="Stream me", stream=True, previous_response_id=response.id)
+    )
     types = [event.type for event in events]
     assert types[0] == "response.created" and types[-1] == "response.completed"
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Echo: Stream me"
@@ -217,12 +232,17 @@ def test_an_unreachable_region_is_a_502_not_a_wrong_404(start_gateway, region_en
 
 def test_vector_stores_files_and_search_stay_in_the_files_region(region_gateway, norway) -> None:
     client = sdk(region_gateway)
-    document = client.files.create(file=("notes.txt", b"fjords"), purpose="assistants", extra_headers={"X-Gateway-Group": "norway"})
+    document = client.files.create(
+        file=("notes.txt", b"fjords"), purpose="assistants", extra_headers={"X-Gateway-Group": "norway"}
+    )
     store = client.vector_stores.create(name="docs", file_ids=[document.id])  # follows the file to norway
     assert norway.requests[-1].path == "/openai/v1/vector_stores"
     attached = client.vector_stores.files.list(vector_store_id=store.id)
     assert [f.id for f in attached.data] == [document.id]
-    assert client.vector_stores.search(vector_store_id=store.id, query="fjords").object == "vector_store.search_results.page"
+    assert (
+        client.vector_stores.search(vector_store_id=store.id, query="fjords").object
+        == "vector_store.search_results.page"
+    )
     assert store.id in [s.id for s in client.vector_stores.list()]
     assert client.vector_stores.delete(store.id).deleted
 

@@ -25,7 +25,9 @@ def test_every_deployed_package_is_pinned() -> None:
 
 
 def test_the_lock_satisfies_every_direct_dependency() -> None:
-    pinned = {canonicalize_name(r.name): next(iter(r.specifier)).version for r in _requirements(ROOT / "requirements.txt")}
+    pinned = {
+        canonicalize_name(r.name): next(iter(r.specifier)).version for r in _requirements(ROOT / "requirements.txt")
+    }
     for direct in _requirements(ROOT / "requirements.in"):
         name = canonicalize_name(direct.name)
         assert name in pinned, f"{direct.name} is in requirements.in but not locked: run `make lock`"

@@ -73,7 +73,10 @@ def assert_refused(gateway, sim: AzureSimulator, method: str, target: str, body:
 # The three attacks from the review, then variants of each.
 ATTACKS = [
     ("GET", "/v1/files/..%2F..%2Fx"),
-    ("POST", "/v1/threads/..%2F..%2Fopenai%2Fdeployments%2Fgpt-4o-dep%2Fchat%2Fcompletions%3Fapi-version%3D2024-10-21%23"),
+    (
+        "POST",
+        "/v1/threads/..%2F..%2Fopenai%2Fdeployments%2Fgpt-4o-dep%2Fchat%2Fcompletions%3Fapi-version%3D2024-10-21%23",
+    ),
     ("GET", "/v1/files/file-abc%3Fapi-version%3D2020-01-01%23"),
     ("GET", "/v1/files/%2e%2e%2f%2e%2e%2fx"),
     ("GET", "/v1/files/%2E%2E"),
@@ -147,13 +150,17 @@ def test_list_cursors_are_ids_too(paths_gateway, sim) -> None:
 FAMILIES = ["files", "assistants", "threads", "vector_stores", "batches", "responses"]
 # Characters that matter in a path, raw and percent-encoded, plus anything else hypothesis likes.
 SEGMENT_PIECES = st.one_of(
-    st.sampled_from(["..", ".", "/", "%2F", "%2f", "%2E", "%5C", "%3F", "%23", "%25", "%00", "?", "#", ";", "%", "-", "_"]),
+    st.sampled_from(
+        ["..", ".", "/", "%2F", "%2f", "%2E", "%5C", "%3F", "%23", "%25", "%00", "?", "#", ";", "%", "-", "_"]
+    ),
     st.text(alphabet=st.characters(codec="utf-8", exclude_characters=" \r\n"), min_size=1, max_size=4),
     st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True),
 )
 
 
-@settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(family=st.sampled_from(FAMILIES), pieces=st.lists(SEGMENT_PIECES, min_size=1, max_size=5))
 def test_no_id_segment_escapes_its_family(paths_gateway, sim, family, pieces) -> None:
     sim.reset()
@@ -180,9 +187,21 @@ BAD_BODIES = [
     ("/v1/vector_stores", {"file_ids": 5}, "file_ids"),
     ("/v1/vector_stores", {"file_ids": ["file-1", 7]}, "file_ids"),
     ("/v1/vector_stores", {"file_ids": ["..%2F..%2Fx"]}, "file_ids"),
-    ("/v1/threads", {"tool_resources": {"code_interpreter": {"file_ids": "file-1"}}}, "tool_resources.code_interpreter.file_ids"),
-    ("/v1/threads", {"tool_resources": {"file_search": {"vector_store_ids": {"id": "vs_1"}}}}, "tool_resources.file_search.vector_store_ids"),
-    ("/v1/threads", {"tool_resources": {"file_search": {"vector_store_ids": [None]}}}, "tool_resources.file_search.vector_store_ids"),
+    (
+        "/v1/threads",
+        {"tool_resources": {"code_interpreter": {"file_ids": "file-1"}}},
+        "tool_resources.code_interpreter.file_ids",
+    ),
+    (
+        "/v1/threads",
+        {"tool_resources": {"file_search": {"vector_store_ids": {"id": "vs_1"}}}},
+        "tool_resources.file_search.vector_store_ids",
+    ),
+    (
+        "/v1/threads",
+        {"tool_resources": {"file_search": {"vector_store_ids": [None]}}},
+        "tool_resources.file_search.vector_store_ids",
+    ),
     ("/v1/threads", {"tool_resources": {"file_search": "vs_1"}}, "tool_resources.file_search"),
     ("/v1/threads", {"tool_resources": ["vs_1"]}, "tool_resources"),
     ("/v1/assistants", {"model": 5}, "model"),

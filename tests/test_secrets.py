@@ -20,10 +20,18 @@ def test_no_secret_in_any_response_or_log_line(gateway) -> None:
         httpx.post(f"{gateway.url}/v1/chat/completions", json={**chat, "model": "x"}, headers=headers),
         httpx.post(f"{gateway.url}/v1/chat/completions", content=b"{", headers=headers),
         httpx.post(f"{gateway.url}/v1/chat/completions", json=chat, headers={**headers, "x-sim-fail": "429"}),
-        httpx.post(f"{gateway.url}/v1/chat/completions", json=chat, headers={**headers, "x-sim-fail": "content_filter"}),
+        httpx.post(
+            f"{gateway.url}/v1/chat/completions", json=chat, headers={**headers, "x-sim-fail": "content_filter"}
+        ),
         httpx.post(f"{gateway.url}/v1/chat/completions", json=chat, headers={**headers, "x-sim-fail": "500"}),
-        httpx.post(f"{gateway.url}/v1/chat/completions", json={**chat, "stream": True}, headers={**headers, "x-sim-fail": "abort"}),
-        httpx.post(f"{gateway.url}/v1/embeddings", json={"model": "text-embedding-3-small", "input": "a"}, headers=headers),
+        httpx.post(
+            f"{gateway.url}/v1/chat/completions",
+            json={**chat, "stream": True},
+            headers={**headers, "x-sim-fail": "abort"},
+        ),
+        httpx.post(
+            f"{gateway.url}/v1/embeddings", json={"model": "text-embedding-3-small", "input": "a"}, headers=headers
+        ),
     ]
     log = gateway.logs()
     for secret in SECRETS.values():

@@ -41,13 +41,17 @@ class FunctionsHostProcess:
 
     def __enter__(self) -> FunctionsHostProcess:
         self._process = subprocess.Popen(
-            [sys.executable, "-c", FUNCTIONS_HOST], cwd=ROOT, env=self._env,
-            stdout=subprocess.PIPE, stderr=self._log_path.open("w"), text=True,
+            [sys.executable, "-c", FUNCTIONS_HOST],
+            cwd=ROOT,
+            env=self._env,
+            stdout=subprocess.PIPE,
+            stderr=self._log_path.open("w"),
+            text=True,
         )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         assert line.startswith(READY), f"the app did not come up:\n{self.logs()}"
-        self.url = line[len(READY):].strip()
+        self.url = line[len(READY) :].strip()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -76,7 +80,9 @@ def wait_until_healthy(url: str, timeout: float = 20.0) -> httpx.Response:
         time.sleep(0.2)
 
 
-def test_a_missing_config_blob_is_a_503_until_it_is_uploaded_then_served_without_restart(azurite, sim, tmp_path) -> None:
+def test_a_missing_config_blob_is_a_503_until_it_is_uploaded_then_served_without_restart(
+    azurite, sim, tmp_path
+) -> None:
     env = {**blob_env(azurite, sim), "CONFIG_BLOB_NAME": "later.yaml"}
     with FunctionsHostProcess(env, tmp_path / "host.log") as host:
         health = httpx.get(f"{host.url}/health")
@@ -97,7 +103,8 @@ def test_a_missing_config_blob_is_a_503_until_it_is_uploaded_then_served_without
         models = httpx.get(f"{host.url}/v1/models", headers={"Authorization": f"Bearer {ALICE}"})
         assert models.status_code == 200 and [m["id"] for m in models.json()["data"]] == ["gpt-4o"]
         chat = httpx.post(
-            f"{host.url}/v1/chat/completions", headers={"Authorization": f"Bearer {ALICE}"},
+            f"{host.url}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {ALICE}"},
             json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
         )
         assert chat.status_code == 200, chat.text
@@ -125,7 +132,9 @@ def test_function_app_indexes_every_route_when_the_config_is_missing(tmp_path) -
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_"))}
     env["CONFIG_PATH"] = str(tmp_path / "not-there-yet.yaml")
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     routes = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"health", "v1/chat/completions", "v1/models", "v1/files/{*rest}", "{*path}"} <= set(routes)

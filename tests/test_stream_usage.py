@@ -61,7 +61,10 @@ def test_without_budgets_nothing_extra_is_asked_upstream(sim, gateway) -> None:
 def test_a_stream_the_upstream_drops_is_still_counted(sim, counting) -> None:
     mark = len(counting.logs())
     with httpx.stream(
-        "POST", f"{counting.url}/v1/chat/completions", json=CHAT, timeout=10,
+        "POST",
+        f"{counting.url}/v1/chat/completions",
+        json=CHAT,
+        timeout=10,
         headers={"Authorization": f"Bearer {ALICE}", "x-sim-fail": "abort"},
     ) as response:
         response.read()

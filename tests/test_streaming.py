@@ -18,7 +18,10 @@ def stream_events(url: str, body: dict, **headers: str) -> list[tuple[float, byt
     events: list[tuple[float, bytes]] = []
     buffer = b""
     with httpx.stream(
-        "POST", f"{url}/v1/chat/completions", json=body, timeout=10,
+        "POST",
+        f"{url}/v1/chat/completions",
+        json=body,
+        timeout=10,
         headers={"Authorization": f"Bearer {ALICE}", **headers},
     ) as response:
         assert response.status_code == 200, response.read()
@@ -97,7 +100,10 @@ def test_upstream_breaking_mid_stream_ends_with_an_error_event(gateway) -> None:
 def test_client_disconnect_cancels_the_upstream_stream(gateway, sim) -> None:
     mark = len(gateway.logs())
     with httpx.stream(
-        "POST", f"{gateway.url}/v1/chat/completions", json=CHAT, timeout=10,
+        "POST",
+        f"{gateway.url}/v1/chat/completions",
+        json=CHAT,
+        timeout=10,
         headers={"Authorization": f"Bearer {ALICE}", "x-sim-chunk-delay-ms": "300"},
     ) as response:
         next(response.iter_raw())

@@ -11,9 +11,14 @@ AZURE_KEY = SECRETS["EASTUS_KEY"]
 def test_env_mode_maps_models_and_passes_the_callers_key_through(sim, start_gateway) -> None:
     gateway = start_gateway(
         None,
-        {"AZURE_OPENAI_ENDPOINT": f"{sim.url}/", "AZURE_OPENAI_MODEL_MAPPER": "gpt-3.5-turbo=gpt-4o-dep, text-embedding-ada-002=embed-dep"},
+        {
+            "AZURE_OPENAI_ENDPOINT": f"{sim.url}/",
+            "AZURE_OPENAI_MODEL_MAPPER": "gpt-3.5-turbo=gpt-4o-dep, text-embedding-ada-002=embed-dep",
+        },
     )
-    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {AZURE_KEY}"})
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {AZURE_KEY}"}
+    )
     assert response.status_code == 200, response.text
     (upstream,) = sim.requests
     assert upstream.path == "/openai/deployments/gpt-4o-dep/chat/completions"
@@ -23,7 +28,11 @@ def test_env_mode_maps_models_and_passes_the_callers_key_through(sim, start_gate
     models = httpx.get(f"{gateway.url}/v1/models", headers={"Authorization": f"Bearer {AZURE_KEY}"}).json()
     assert [m["id"] for m in models["data"]] == ["gpt-3.5-turbo", "text-embedding-ada-002"]  # stulzq #76: not empty
 
-    unmapped = httpx.post(f"{gateway.url}/v1/chat/completions", json={**CHAT, "model": "gpt-4"}, headers={"Authorization": f"Bearer {AZURE_KEY}"})
+    unmapped = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        json={**CHAT, "model": "gpt-4"},
+        headers={"Authorization": f"Bearer {AZURE_KEY}"},
+    )
     assert unmapped.status_code == 404 and unmapped.json()["error"]["code"] == "model_not_found"
 
     no_key = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT)
@@ -37,7 +46,11 @@ def test_env_mode_maps_models_and_passes_the_callers_key_through(sim, start_gate
 def test_env_mode_api_version_setting(sim, start_gateway) -> None:
     gateway = start_gateway(
         None,
-        {"AZURE_OPENAI_ENDPOINT": sim.url, "AZURE_OPENAI_API_VER": "2024-10-21", "AZURE_OPENAI_MODEL_MAPPER": "gpt-3.5-turbo=gpt-4o-dep"},
+        {
+            "AZURE_OPENAI_ENDPOINT": sim.url,
+            "AZURE_OPENAI_API_VER": "2024-10-21",
+            "AZURE_OPENAI_MODEL_MAPPER": "gpt-3.5-turbo=gpt-4o-dep",
+        },
     )
     httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, headers={"api-key": AZURE_KEY})
     assert sim.requests[0].raw_query == "api-version=2024-10-21"
@@ -57,10 +70,13 @@ deployment_config:
     api_version: "2024-10-21"
 """
     gateway = start_gateway(config)
-    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {AZURE_KEY}"})
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {AZURE_KEY}"}
+    )
     assert response.status_code == 200, response.text
     embedding = httpx.post(
-        f"{gateway.url}/v1/embeddings", json={"model": "text-embedding-ada-002", "input": "x"},
+        f"{gateway.url}/v1/embeddings",
+        json={"model": "text-embedding-ada-002", "input": "x"},
         headers={"Authorization": f"Bearer {AZURE_KEY}"},
     )
     assert embedding.status_code == 200

@@ -104,8 +104,11 @@ class MonitorCredential:
 def ingestion(tmp_path, monkeypatch):
     # The SDK's own telemetry (statsbeat, SDK stats) and its remote settings (OneSettings) stay off: no address
     # outside 127.0.0.1, and only the gateway's telemetry reaches the recorder.
-    for variable in ("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "APPLICATIONINSIGHTS_SDKSTATS_DISABLED",
-                     "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED"):
+    for variable in (
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL",
+        "APPLICATIONINSIGHTS_SDKSTATS_DISABLED",
+        "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED",
+    ):
         monkeypatch.setenv(variable, "true")
     recorder = Ingestion(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(recorder.cert))  # azure-core's transport trusts the test's certificate
@@ -116,7 +119,10 @@ def ingestion(tmp_path, monkeypatch):
 def test_genai_metrics_and_traces_reach_application_insights_without_any_text(sim, ingestion, monkeypatch) -> None:
     credential = MonitorCredential()
     env = {
-        **SECRETS, "CONFIG_YAML": STANDARD_CONFIG, "SIM_URL": sim.url, "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        **SECRETS,
+        "CONFIG_YAML": STANDARD_CONFIG,
+        "SIM_URL": sim.url,
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=00000000-0000-4000-8000-0000000000aa;Authorization=AAD",
         "APPLICATIONINSIGHTS_CONNECTION_STRING": (
             f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
@@ -126,14 +132,17 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
     client_trace = "0af7651916cd43dd8448eb211c80319c"
     with InProcessGateway(env, credential=credential) as gateway:
         plain = httpx.post(
-            f"{gateway.url}/v1/chat/completions", timeout=10,
+            f"{gateway.url}/v1/chat/completions",
+            timeout=10,
             json={"model": "gpt-4o", "messages": [{"role": "user", "content": PROMPT}]},
             headers={**headers, "traceparent": f"00-{client_trace}-b7ad6b7169203331-01"},
         ).json()
         with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=CHAT, headers=headers, timeout=10) as s:
             streamed = s.read()
         throttled = httpx.post(
-            f"{gateway.url}/v1/chat/completions", json=CHAT | {"stream": False}, timeout=10,
+            f"{gateway.url}/v1/chat/completions",
+            json=CHAT | {"stream": False},
+            timeout=10,
             headers={**headers, "x-sim-fail": "429"},
         )
         assert throttled.status_code == 429
@@ -189,7 +198,7 @@ def test_without_a_connection_string_nothing_of_opentelemetry_is_imported() -> N
     import sys
 
     code = (
-        "import sys, core.gateway, core.surface, core.proxy, core.telemetry;"
+        "import sys, core.gateway, core.endpoints, core.proxy, core.telemetry;"
         "print(any(m.startswith(('opentelemetry', 'azure.monitor')) for m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

@@ -6,7 +6,9 @@ FILTER_FIRST = (
     b'data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":'
     b'[{"prompt_index":0,"content_filter_results":{}}]}\n\n'
 )
-TOKEN = b'data: {"choices":[{"delta":{"content":"Hi"},"index":0}],"id":"chatcmpl-1","object":"chat.completion.chunk"}\n\n'
+TOKEN = (
+    b'data: {"choices":[{"delta":{"content":"Hi"},"index":0}],"id":"chatcmpl-1","object":"chat.completion.chunk"}\n\n'
+)
 USAGE = b'data: {"choices":[],"id":"chatcmpl-1","usage":{"completion_tokens":2,"prompt_tokens":5,"total_tokens":7}}\n\n'
 DONE = b"data: [DONE]\n\n"
 

@@ -26,7 +26,10 @@ FAULTS_CONFIG = (
     )
     .replace("  azureOpenAI:\n", "  azureOpenAI:\n    assistants: true\n", 1)
     .replace("      - group: eastus\n", "      - group: eastus\n        assistants: true\n", 1)
-    .replace("    connect: 2\n    read: 2\n", f"    connect: 2\n    read: {READ}\n    total: {TOTAL}\n    idle: {IDLE}\n    stream: {STREAM}\n")
+    .replace(
+        "    connect: 2\n    read: 2\n",
+        f"    connect: 2\n    read: {READ}\n    total: {TOTAL}\n    idle: {IDLE}\n    stream: {STREAM}\n",
+    )
     .replace("  maxBodyBytes: 65536\n", f"  maxBodyBytes: 65536\n  maxResponseBytes: {MAX_RESPONSE_BYTES}\n")
 )
 AUTH = {"Authorization": f"Bearer {ALICE}"}
@@ -110,7 +113,9 @@ def test_a_cut_byte_answer_reaches_the_client_as_a_broken_transfer(
 # ----------------------------------------------------------------------------- 7: deadlines
 
 
-def test_a_dripping_non_streamed_answer_ends_in_504_after_the_total_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
+def test_a_dripping_non_streamed_answer_ends_in_504_after_the_total_deadline(
+    client: httpx.Client, sim: AzureSimulator
+) -> None:
     sim.behaviour.drip = 0.2  # a byte every 200 ms: each read arrives well within the read timeout
     started = time.monotonic()
     response = client.post("/chat/completions", json=CHAT)
@@ -125,7 +130,9 @@ def test_headers_later_than_the_total_deadline_are_a_504(client: httpx.Client, s
     assert response.status_code == 504 and error_of(response)["code"] == "upstream_timeout"
 
 
-def test_a_dripping_stream_gets_an_error_event_after_the_idle_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
+def test_a_dripping_stream_gets_an_error_event_after_the_idle_deadline(
+    client: httpx.Client, sim: AzureSimulator
+) -> None:
     sim.behaviour.drip = 0.05  # an event (about 150 bytes) takes several seconds to complete
     with client.stream("POST", "/chat/completions", json={**CHAT, "stream": True}) as response:
         assert response.status_code == 200
@@ -199,7 +206,9 @@ def test_a_compressed_stream_is_decoded(client: httpx.Client, sim: AzureSimulato
     events = [e.removeprefix(b"data: ") for e in body.split(b"\n\n") if e.strip()]
     assert events[-1] == b"[DONE]"
     chunks = [orjson.loads(e) for e in events[:-1]]
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "Echo: one two three"
+    assert (
+        "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "Echo: one two three"
+    )
 
 
 def test_a_compressed_download_keeps_its_content_encoding(client: httpx.Client, sim: AzureSimulator) -> None:

@@ -38,7 +38,5 @@ OPERATIONS: tuple[Operation, ...] = (
         body=MULTIPART_BODY,
         scopes=DEPLOYMENT_ONLY,
     ),
-    Operation(
-        "audio/speech", "Speech_Create", SPEECH_MODEL, audio_speech, scopes=DEPLOYMENT_ONLY, always_streams=True
-    ),
+    Operation("audio/speech", "Speech_Create", SPEECH_MODEL, audio_speech, scopes=DEPLOYMENT_ONLY, always_streams=True),
 )

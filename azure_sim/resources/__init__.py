@@ -72,9 +72,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("POST", "threads/{thread_id}/runs", "Runs_Create", _A, create_run, body=JSON_BODY, streams=True),
     Resource("GET", _RUN, "Runs_Get", _A, get_run),
     Resource("POST", _RUN, "Runs_Modify", _A, modify_run),
-    Resource(
-        "POST", _RUN + "/submit_tool_outputs", "Runs_SubmitToolOutputs", _A, submit_tool_outputs, JSON_BODY, True
-    ),
+    Resource("POST", _RUN + "/submit_tool_outputs", "Runs_SubmitToolOutputs", _A, submit_tool_outputs, JSON_BODY, True),
     Resource("POST", _RUN + "/cancel", "Runs_Cancel", _A, cancel_run),
     Resource("GET", _RUN + "/steps", "RunSteps_List", _A, list_run_steps),
     Resource("GET", _RUN + "/steps/{step_id}", "RunSteps_Get", _A, get_run_step),

@@ -23,9 +23,7 @@ STULZQ_GROUP = "default"
 DALLE_VERSIONS = (3, 2)
 
 
-def dalle_env_routes(
-    endpoint: Endpoint, environ: Mapping[str, str]
-) -> tuple[dict[str, Route], list[str], list[str]]:
+def dalle_env_routes(endpoint: Endpoint, environ: Mapping[str, str]) -> tuple[dict[str, Route], list[str], list[str]]:
     """`dall-e-3` / `dall-e-2` routes from LibreChat's Azure DALL-E variables: routes, problems, warnings.
 
     DALLE{N}_AZURE_API_VERSION is what makes LibreChat treat DALL-E as Azure; it then needs
@@ -64,9 +62,7 @@ def dalle_env_routes(
         elif reason:
             problems.append(f"{url_var} {reason}.")
         if not key:
-            problems.append(
-                f"{why}, but neither {key_var} nor DALLE_API_KEY is set: the gateway needs the Azure key."
-            )
+            problems.append(f"{why}, but neither {key_var} nor DALLE_API_KEY is set: the gateway needs the Azure key.")
         if not base_url or reason or not key:
             continue
         path = urlsplit(base_url).path
@@ -142,9 +138,7 @@ def from_stulzq_file(document: StulzqFile) -> tuple[Endpoint, list[str], list[st
     problems: list[str] = []
     warnings: list[str] = []
     if document.api_base.rstrip("/") != "/v1":
-        warnings.append(
-            f'api_base "{document.api_base}" is ignored: the gateway serves the OpenAI API under /v1.'
-        )
+        warnings.append(f'api_base "{document.api_base}" is ignored: the gateway serves the OpenAI API under /v1.')
     groups: dict[tuple[str, str | None], dict[str, Any]] = {}
     names: set[str] = set()
     models: set[str] = set()

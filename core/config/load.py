@@ -23,7 +23,7 @@ from .resolve import resolve
 from .salvage import Unchecked, validate_salvaging
 from .schema import (
     Endpoint,
-    Gateway,
+    GatewaySection,
     GroupsFile,
     LibreChatFile,
     SectionFile,
@@ -75,7 +75,9 @@ def load_config_text(
     else:
         endpoint = parsed.endpoint()
     try:
-        config = build(endpoint, parsed.gateway or Gateway(), source, problems, warnings, environ, salvage.unchecked)
+        config = build(
+            endpoint, parsed.gateway or GatewaySection(), source, problems, warnings, environ, salvage.unchecked
+        )
     except ConfigError as error:
         raise ConfigError(lines.locate(error.problems), lines.locate(error.warnings)) from None
     return dataclasses.replace(config, warnings=tuple(lines.locate(config.warnings)))
@@ -83,12 +85,12 @@ def load_config_text(
 
 def load_stulzq_env(environ: Mapping[str, str]) -> RuntimeConfig:
     """stulzq's env mode: one passthrough group, "default", serving the mapped models."""
-    return build(stulzq_env_endpoint(environ), Gateway(), ENV_SOURCE, [], [], environ)
+    return build(stulzq_env_endpoint(environ), GatewaySection(), ENV_SOURCE, [], [], environ)
 
 
 def build(
     endpoint: Endpoint,
-    gateway: Gateway,
+    gateway: GatewaySection,
     source: str,
     problems: list[str],
     warnings: list[str],

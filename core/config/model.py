@@ -55,9 +55,7 @@ class Backend:
     @property
     def rewrites_body(self) -> bool:
         """True when a request body must be parsed and re-encoded for this backend."""
-        return bool(
-            self.add_params or self.drop_params or self.force_prompt or self.serverless or self.flavor == "v1"
-        )
+        return bool(self.add_params or self.drop_params or self.force_prompt or self.serverless or self.flavor == "v1")
 
     def url(self, operation: str) -> str:
         """The full upstream URL for an operation, api-version included once."""

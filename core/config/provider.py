@@ -111,4 +111,3 @@ def egress_proxy(environ: Mapping[str, str]) -> tuple[str | None, list[str]]:
             return None, [f"{name} must be a URL like {expected[0]}://[user:password@]host:port."]
         return value, []
     return None, []
-

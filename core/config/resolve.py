@@ -12,13 +12,13 @@ from .api_versions import (
 )
 from .azure_urls import deployment_url, resource_root
 from .model import Backend, CallerKey, GatewaySettings, Limits, ResourceBackend, Route, RuntimeConfig
-from .schema import Endpoint, Gateway, Group, GroupSettings, ModelSpec, upstream_auth
+from .schema import Endpoint, GatewaySection, Group, GroupSection, ModelSpec, upstream_auth
 from .schema import Limits as LimitsSection
 
 
 def resolve(
     endpoint: Endpoint,
-    gateway: Gateway,
+    gateway: GatewaySection,
     *,
     source: str,
     warnings: Iterable[str] = (),
@@ -34,9 +34,9 @@ def resolve(
     )
 
 
-def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[str, Route]:
+def resolve_routes(endpoint: Endpoint, gateway: GatewaySection | None = None) -> dict[str, Route]:
     """One route per served model, in file order."""
-    gateway = gateway or Gateway()
+    gateway = gateway or GatewaySection()
     routes = {}
     for group in endpoint.groups:
         settings = gateway.group_settings(group.group)
@@ -45,8 +45,8 @@ def resolve_routes(endpoint: Endpoint, gateway: Gateway | None = None) -> dict[s
     return routes
 
 
-def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettings | None = None) -> Backend:
-    settings = settings or GroupSettings()
+def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSection | None = None) -> Backend:
+    settings = settings or GroupSection()
     flavor = settings.api
     api_version = group.version_for(model) or None
     if group.serverless:
@@ -66,7 +66,7 @@ def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSettin
         serverless=group.serverless,
         base_url=base_url,
         auth=upstream_auth(group, settings),
-        headers=upstream_headers(group),
+        headers=configured_headers(group),
         add_params=dict(group.add_params),
         drop_params=frozenset(group.drop_params),
         force_prompt=group.force_prompt,
@@ -82,7 +82,7 @@ def _validated_root(group: Group, deployment: str) -> str:
     return root
 
 
-def upstream_headers(group: Group) -> tuple[tuple[str, str], ...]:
+def configured_headers(group: Group) -> tuple[tuple[str, str], ...]:
     """Auth first, then additionalHeaders, which win over same-named auth headers.
 
     Passthrough groups carry no auth header: the proxy adds the caller's key per request.
@@ -101,7 +101,7 @@ def upstream_headers(group: Group) -> tuple[tuple[str, str], ...]:
 # -- resource-scoped APIs (assistants, threads, vector stores, files, batches, responses) ----------
 
 
-def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBackend, ...]:
+def resolve_resources(endpoint: Endpoint, gateway: GatewaySection) -> tuple[ResourceBackend, ...]:
     """One ResourceBackend per assistants-enabled group, only when the endpoint enables assistants."""
     if not endpoint.assistants:
         return ()
@@ -124,7 +124,7 @@ def resolve_resources(endpoint: Endpoint, gateway: Gateway) -> tuple[ResourceBac
                 responses_api_version=None if flavor == "v1" else responses_api_version(group, settings),
                 flavor=flavor,
                 auth=upstream_auth(group, settings),
-                headers=upstream_headers(group),
+                headers=configured_headers(group),
                 deployments=deployments,
                 public_models=public_models,
             )
@@ -141,13 +141,13 @@ def configured_versions(group: Group) -> list[str]:
     return versions
 
 
-def assistants_api_version(group: Group, settings: GroupSettings) -> str:
+def assistants_api_version(group: Group, settings: GroupSection) -> str:
     if settings.assistants_version:
         return settings.assistants_version
     return newest_preview(configured_versions(group), ASSISTANTS_MIN_DATE) or DEFAULT_PREVIEW_VERSION
 
 
-def responses_api_version(group: Group, settings: GroupSettings) -> str:
+def responses_api_version(group: Group, settings: GroupSection) -> str:
     candidates = [settings.assistants_version, *configured_versions(group)]
     return newest_preview(candidates, RESPONSES_MIN_DATE) or DEFAULT_PREVIEW_VERSION
 
@@ -162,7 +162,7 @@ def _limits(limits: LimitsSection | None) -> Limits | None:
     return resolved if resolved != Limits() else None
 
 
-def resolve_settings(gateway: Gateway) -> GatewaySettings:
+def resolve_settings(gateway: GatewaySection) -> GatewaySettings:
     return GatewaySettings(
         api_keys=tuple(
             CallerKey(

@@ -183,7 +183,7 @@ class Group(Section):
         None,
         alias="apiKey",
         description=(
-            "Key sent upstream as `api-key` (e.g. \"${WESTUS_API_KEY}\"). "
+            'Key sent upstream as `api-key` (e.g. "${WESTUS_API_KEY}"). '
             "Omit it to pass each caller's own key upstream (passthrough)."
         ),
     )
@@ -202,7 +202,7 @@ class Group(Section):
     )
     version: ApiVersion | None = Field(
         None,
-        description="Default api-version (e.g. \"2024-10-21\"); required when a model is set to true.",
+        description='Default api-version (e.g. "2024-10-21"); required when a model is set to true.',
     )
     base_url: str | None = Field(
         None,
@@ -313,11 +313,9 @@ class Limits(Section):
 class ApiKey(Section):
     """A key callers present to the gateway (`Authorization: Bearer KEY` or `api-key: KEY`)."""
 
-    key: NonBlank = Field(description="The secret; use \"${VAR}\" to keep it out of the file.")
+    key: NonBlank = Field(description='The secret; use "${VAR}" to keep it out of the file.')
     name: NonBlank = Field(description="Who holds the key; shown in logs instead of the key.")
-    models: list[str] | None = Field(
-        None, description="Model ids this key may use; omit to allow every model."
-    )
+    models: list[str] | None = Field(None, description="Model ids this key may use; omit to allow every model.")
     resources: StrictBool | None = Field(
         None,
         description=(
@@ -353,9 +351,7 @@ class Timeouts(Section):
     )
 
 
-
-
-class GroupSettings(Section):
+class GroupSection(Section):
     """The gateway's own settings for one azureOpenAI group, kept out of the group for LibreChat."""
 
     api: Literal["dated", "v1"] = Field(
@@ -368,9 +364,9 @@ class GroupSettings(Section):
     auth: Literal["key", "entra"] = Field(
         "key",
         description=(
-            'How the gateway authenticates to the group\'s Azure resource: "key" (the group\'s apiKey, or '
-            'each caller\'s own key when it has none) or "entra" (a bearer token for the app\'s managed '
-            'identity, scope https://cognitiveservices.azure.com/.default; the group must not set apiKey).'
+            "How the gateway authenticates to the group's Azure resource: \"key\" (the group's apiKey, or "
+            "each caller's own key when it has none) or \"entra\" (a bearer token for the app's managed "
+            "identity, scope https://cognitiveservices.azure.com/.default; the group must not set apiKey)."
         ),
     )
     assistants_version: AssistantsVersion | None = Field(
@@ -389,9 +385,25 @@ class GroupSettings(Section):
 # headers the gateway sets itself.
 UNFORWARDABLE_HEADERS = frozenset(
     {
-        "authorization", "api-key", "cookie", "proxy-authorization", "x-functions-key",
-        "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade", "host", "content-length", "content-type", "accept-encoding", "expect", "x-ms-client-request-id",
+        "authorization",
+        "api-key",
+        "cookie",
+        "proxy-authorization",
+        "x-functions-key",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+        "accept-encoding",
+        "expect",
+        "x-ms-client-request-id",
     }
 )
 _HEADER_NAME = re.compile(r"[!#$%&'+.^_`|~0-9a-z-]+")  # an RFC 9110 token, less `*`
@@ -425,7 +437,7 @@ def forwardable_header(name: str) -> str:
     return pattern
 
 
-class Gateway(Section):
+class GatewaySection(Section):
     """The gateway's own settings (top-level `gateway:`); LibreChat ignores this key."""
 
     api_keys: list[ApiKey] = Field(
@@ -456,7 +468,7 @@ class Gateway(Section):
         alias="normalizeStreams",
         description="Drop Azure's filter-only stream chunks so clients see OpenAI-shaped streams.",
     )
-    groups: dict[str, GroupSettings] = Field(
+    groups: dict[str, GroupSection] = Field(
         default_factory=dict,
         description="Per-group gateway settings, keyed by the azureOpenAI group's name.",
     )
@@ -465,14 +477,14 @@ class Gateway(Section):
         alias="forwardHeaders",
         description=(
             "Client request headers to forward upstream besides the built-in few (OpenAI-Beta, traceparent, "
-            "tracestate, Accept, User-Agent); case-insensitive, a trailing * matches a prefix (\"x-team-*\"). "
+            'tracestate, Accept, User-Agent); case-insensitive, a trailing * matches a prefix ("x-team-*"). '
             "Credentials and hop-by-hop headers are refused."
         ),
     )
 
-    def group_settings(self, name: str) -> GroupSettings:
+    def group_settings(self, name: str) -> GroupSection:
         """A group's settings; the defaults when `gateway.groups` does not name it."""
-        return self.groups.get(name) or GroupSettings()
+        return self.groups.get(name) or GroupSection()
 
 
 def _gateway_field() -> Any:
@@ -496,7 +508,7 @@ class LibreChatFile(Section):
     warn_unknown: ClassVar[bool] = False
 
     endpoints: LibreChatEndpoints = Field(description="LibreChat endpoints; only azureOpenAI is read.")
-    gateway: Gateway | None = _gateway_field()
+    gateway: GatewaySection | None = _gateway_field()
 
     def endpoint(self) -> Endpoint:
         return self.endpoints.azure_openai
@@ -508,7 +520,7 @@ class SectionFile(Section):
     model_config = ConfigDict(title="azureOpenAI section")
 
     azure_openai: Endpoint = Field(alias="azureOpenAI", description="Azure OpenAI model groups.")
-    gateway: Gateway | None = _gateway_field()
+    gateway: GatewaySection | None = _gateway_field()
 
     def endpoint(self) -> Endpoint:
         return self.azure_openai
@@ -519,7 +531,7 @@ class GroupsFile(Endpoint):
 
     model_config = ConfigDict(title="azureOpenAI contents")
 
-    gateway: Gateway | None = _gateway_field()
+    gateway: GatewaySection | None = _gateway_field()
 
     def endpoint(self) -> Endpoint:
         return self
@@ -529,9 +541,7 @@ class StulzqDeployment(Section):
     deployment_name: str = Field(description="Azure deployment name.")
     model_name: str = Field(description="Public (OpenAI) model id.")
     endpoint: str = Field(description="Resource endpoint, e.g. https://x.openai.azure.com/.")
-    api_key: str | None = Field(
-        None, description="Key sent upstream; omit to pass each caller's own key upstream."
-    )
+    api_key: str | None = Field(None, description="Key sent upstream; omit to pass each caller's own key upstream.")
     api_version: ApiVersion | None = Field(None, description="api-version; default 2024-02-01.")
 
 
@@ -541,10 +551,8 @@ class StulzqFile(Section):
     model_config = ConfigDict(title="stulzq config.yaml")
 
     api_base: str = Field("/v1", description="Ignored: the gateway always serves /v1.")
-    deployment_config: list[StulzqDeployment] = Field(
-        min_length=1, description="One entry per public model."
-    )
-    gateway: Gateway | None = _gateway_field()
+    deployment_config: list[StulzqDeployment] = Field(min_length=1, description="One entry per public model.")
+    gateway: GatewaySection | None = _gateway_field()
 
 
 Document = LibreChatFile | SectionFile | GroupsFile | StulzqFile
@@ -637,7 +645,7 @@ if __name__ == "__main__":
     main()
 
 
-def upstream_auth(group: Group, settings: GroupSettings) -> UpstreamAuth:
+def upstream_auth(group: Group, settings: GroupSection) -> UpstreamAuth:
     """How the gateway authenticates to a group's upstream."""
     if settings.auth == "entra":
         return "entra"

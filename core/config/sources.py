@@ -37,6 +37,8 @@ def _blob_client_options() -> dict[str, Any]:
         "connection_timeout": 10,
         "read_timeout": 30,
     }
+
+
 SOURCE_VARIABLES = ("CONFIG_PATH", "CONFIG_BLOB_CONNECTION_STRING", "CONFIG_YAML")
 
 
@@ -176,7 +178,8 @@ def source_from_environ(environ: Mapping[str, str], credential: Any) -> ConfigSo
             raise SourceError(f"CONFIG_BLOB_CONNECTION_STRING needs {' and '.join(missing)} too.")
         try:
             return BlobSource.from_connection_string(
-                environ["CONFIG_BLOB_CONNECTION_STRING"].strip(), environ["CONFIG_BLOB_CONTAINER"].strip(),
+                environ["CONFIG_BLOB_CONNECTION_STRING"].strip(),
+                environ["CONFIG_BLOB_CONTAINER"].strip(),
                 environ["CONFIG_BLOB_NAME"].strip(),
             )
         except ValueError:
@@ -185,6 +188,8 @@ def source_from_environ(environ: Mapping[str, str], credential: Any) -> ConfigSo
     if path.startswith(("https://", "http://")):
         parts = urlsplit(path)
         if len([s for s in parts.path.split("/") if s]) < 2:
-            raise SourceError("CONFIG_PATH as a URL must name a blob: https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB.")
+            raise SourceError(
+                "CONFIG_PATH as a URL must name a blob: https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB."
+            )
         return BlobSource.from_url(path, credential)
     return FileSource(path)

@@ -18,7 +18,7 @@ from .azure_urls import named_deployment, resource_root, url_problem
 from .env import has_unresolved
 from .model import Route
 from .salvage import Unchecked
-from .schema import Endpoint, Gateway, Group, ModelSpec, Section, upstream_auth
+from .schema import Endpoint, GatewaySection, Group, ModelSpec, Section, upstream_auth
 
 # LibreChat's message (api/server/services/start/azureOpenAI.js, azureConfigSetup).
 NO_ASSISTANTS_MODELS = (
@@ -29,7 +29,7 @@ NO_ASSISTANTS_MODELS = (
 
 def validate(
     endpoint: Endpoint,
-    gateway: Gateway,
+    gateway: GatewaySection,
     env_routes: Mapping[str, Route] | None = None,
     unchecked: Unchecked | None = None,
 ) -> list[str]:
@@ -39,10 +39,7 @@ def validate(
     unchecked = unchecked or Unchecked()
     served = {model for group in endpoint.groups for model in group.served_models()} | set(env_routes)
     env_keyed = [
-        backend.group
-        for route in env_routes.values()
-        for backend in route.backends
-        if backend.auth == "api-key"
+        backend.group for route in env_routes.values() for backend in route.backends if backend.auth == "api-key"
     ]
     # What spans every group and the gateway's keys is judged on a complete configuration only.
     whole = not unchecked.paths
@@ -56,7 +53,7 @@ def validate(
     ]
 
 
-def validation_warnings(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked | None = None) -> list[str]:
+def validation_warnings(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked | None = None) -> list[str]:
     """Settings that are valid but have no effect."""
     unchecked = unchecked or Unchecked()
     warnings: list[str] = []
@@ -190,9 +187,7 @@ def assistants_problems(endpoint: Endpoint, unchecked: Unchecked) -> list[str]:
     problems = serverless_assistants_problems(endpoint.groups, unchecked)
     if not endpoint.assistants or unchecked.covers(endpoint):
         return problems
-    capable = any(
-        group.assistants_for(spec) for group in endpoint.groups for spec in group.served_models().values()
-    )
+    capable = any(group.assistants_for(spec) for group in endpoint.groups for spec in group.served_models().values())
     if capable:
         return problems
     return [*problems, Finding(NO_ASSISTANTS_MODELS, at(endpoint, "assistants"))]
@@ -214,7 +209,7 @@ def serverless_assistants_problems(groups: list[Group], unchecked: Unchecked) ->
 # -- gateway.groups ------------------------------------------------------------------------
 
 
-def group_settings_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked) -> list[str]:
+def group_settings_problems(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
     problems: list[str] = []
     groups = {group.group: group for group in endpoint.groups}
     for name, settings in gateway.groups.items():
@@ -245,8 +240,7 @@ def group_settings_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unc
             if group.serverless:
                 problems.append(
                     Finding(
-                        f'{where}.auth is "entra", but group "{name}" is serverless: serverless endpoints take '
-                        "keys.",
+                        f'{where}.auth is "entra", but group "{name}" is serverless: serverless endpoints take keys.',
                         at(settings, "auth"),
                     )
                 )
@@ -269,7 +263,7 @@ ROOT_FORMS = (
 )
 
 
-def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unchecked) -> list[str]:
+def resource_root_problems(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
     """v1 backends and resource-scoped APIs need the resource root under which /openai/ lives."""
     problems: list[str] = []
     labels = group_labels(endpoint.groups)
@@ -292,7 +286,7 @@ def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unch
         if needs:
             problems.append(
                 Finding(
-                    f'Group {labels[id(group)]} {" and ".join(needs)}, but the gateway cannot derive the Azure '
+                    f"Group {labels[id(group)]} {' and '.join(needs)}, but the gateway cannot derive the Azure "
                     f"resource root from its baseURL. Forms that work: {ROOT_FORMS}.",
                     at(group, "baseURL"),
                 )
@@ -304,7 +298,7 @@ def resource_root_problems(endpoint: Endpoint, gateway: Gateway, unchecked: Unch
 
 
 def upstream_auth_problems(
-    groups: list[Group], gateway: Gateway, env_keyed: list[str] | None = None
+    groups: list[Group], gateway: GatewaySection, env_keyed: list[str] | None = None
 ) -> list[str]:
     problems: list[str] = []
     modes = {group.group: upstream_auth(group, gateway.group_settings(group.group)) for group in groups}
@@ -334,7 +328,7 @@ def upstream_auth_problems(
     return problems
 
 
-def caller_key_problems(gateway: Gateway, served: set[str]) -> list[str]:
+def caller_key_problems(gateway: GatewaySection, served: set[str]) -> list[str]:
     problems: list[str] = []
     keys: dict[str, str | int] = {}  # key -> where it first appeared (the entry's index)
     names: dict[str, str | int] = {}

@@ -17,9 +17,23 @@ from core.config.model import Backend
 # response_format, ...) would make Azure answer 400 when forcePrompt applies.
 _COMPLETIONS_PARAMS = frozenset(
     {
-        "model", "prompt", "max_tokens", "temperature", "top_p", "n", "stream", "stream_options",
-        "echo", "stop", "presence_penalty", "frequency_penalty", "best_of", "logit_bias", "user",
-        "seed", "suffix",
+        "model",
+        "prompt",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "n",
+        "stream",
+        "stream_options",
+        "echo",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "best_of",
+        "logit_bias",
+        "user",
+        "seed",
+        "suffix",
     }
 )
 

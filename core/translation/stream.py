@@ -60,9 +60,7 @@ class StreamRewriter:
     ) -> None:
         self.splitter = EventSplitter()
         self._drop_filter_events = drop_filter_events
-        self._convert: Callable[[bytes], bytes] | None = (
-            _CompletionsToChat().convert if completions_as_chat else None
-        )
+        self._convert: Callable[[bytes], bytes] | None = _CompletionsToChat().convert if completions_as_chat else None
         self._hide_usage = hide_usage
         self._prompt_estimate = estimate_prompt_tokens
         self._events = 0  # answer events relayed: about one token each

@@ -34,9 +34,7 @@ def find_usage(data: bytes) -> Usage | None:
     tail = data[index:]
     values = {name: _first_int(pattern, tail) for name, pattern in _FIELDS.items()}
     prompt = values["prompt_tokens"] if values["prompt_tokens"] is not None else values["input_tokens"]
-    completion = (
-        values["completion_tokens"] if values["completion_tokens"] is not None else values["output_tokens"]
-    )
+    completion = values["completion_tokens"] if values["completion_tokens"] is not None else values["output_tokens"]
     if prompt is None and completion is None and values["total_tokens"] is None:
         return None
     return Usage(prompt, completion, values["total_tokens"], _model(data))

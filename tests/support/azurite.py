@@ -97,18 +97,32 @@ def ensure_installed() -> Path:
             return exe
         shutil.rmtree(CACHE_DIR, ignore_errors=True)
         CACHE_DIR.mkdir(parents=True)
-        cmd = [npm, "install", "--prefix", str(CACHE_DIR), AZURITE_SPEC,
-               "--no-audit", "--no-fund", "--no-update-notifier", "--loglevel=error"]
+        cmd = [
+            npm,
+            "install",
+            "--prefix",
+            str(CACHE_DIR),
+            AZURITE_SPEC,
+            "--no-audit",
+            "--no-fund",
+            "--no-update-notifier",
+            "--loglevel=error",
+        ]
         try:
-            done = subprocess.run(cmd, check=False, cwd=CACHE_DIR, capture_output=True, text=True,
-                                  timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                cmd,
+                check=False,
+                cwd=CACHE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=INSTALL_TIMEOUT,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired as exc:
             raise AzuriteError(f"`{' '.join(cmd)}` did not finish within {INSTALL_TIMEOUT:.0f} s") from exc
         if done.returncode != 0 or not exe.exists():
             output = (done.stdout + done.stderr).strip()[-3000:]
-            raise AzuriteError(
-                f"Installing Azurite failed (exit {done.returncode}): `{' '.join(cmd)}`\n{output}"
-            )
+            raise AzuriteError(f"Installing Azurite failed (exit {done.returncode}): `{' '.join(cmd)}`\n{output}")
         _stamp().write_text(AZURITE_SPEC + "\n")
     return exe
 
@@ -142,7 +156,9 @@ def make_storage_jwt(
     payload = {
         "aud": audience,
         "iss": issuer if issuer is not None else f"https://sts.windows.net/{tenant_id}/",
-        "iat": min(now, nbf), "nbf": nbf, "exp": exp,
+        "iat": min(now, nbf),
+        "nbf": nbf,
+        "exp": exp,
         "tid": tenant_id,
         "oid": str(uuid.uuid4()),
         "sub": "aoai-gateway-tests",
@@ -166,8 +182,14 @@ class FakeStorageCredential:
         self.token_options = token_options
         self.scopes: list[tuple[str, ...]] = []
 
-    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
-                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
         self.scopes.append(scopes)
         token, exp = make_storage_jwt(**self.token_options)
         return AccessToken(token, exp)
@@ -185,8 +207,14 @@ class FakeStorageCredential:
 class AsyncFakeStorageCredential(FakeStorageCredential):
     """The same, as an AsyncTokenCredential (for `azure.storage.blob.aio` clients)."""
 
-    async def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,  # type: ignore[override]
-                        enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,  # type: ignore[override]
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
         return FakeStorageCredential.get_token(self, *scopes, **kwargs)
 
     async def close(self) -> None:  # type: ignore[override]
@@ -219,16 +247,28 @@ def make_self_signed_cert(directory: Path, host: str = HOST) -> tuple[Path, Path
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(x509.SubjectAlternativeName([san]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, content_commitment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
@@ -236,8 +276,9 @@ def make_self_signed_cert(directory: Path, host: str = HOST) -> tuple[Path, Path
     )
     cert_path, key_path = directory / "azurite-cert.pem", directory / "azurite-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_path.chmod(0o600)
     return cert_path, key_path
 
@@ -299,14 +340,31 @@ class Azurite:
         assert self.workdir is not None
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
-        cmd = [str(exe), "--silent", "--disableTelemetry", "--location", str(data),
-               "--blobHost", HOST, "--blobPort", str(self.port), "--skipApiVersionCheck", "--loose"]
+        cmd = [
+            str(exe),
+            "--silent",
+            "--disableTelemetry",
+            "--location",
+            str(data),
+            "--blobHost",
+            HOST,
+            "--blobPort",
+            str(self.port),
+            "--skipApiVersionCheck",
+            "--loose",
+        ]
         if self.oauth:
             cmd += ["--cert", str(self.cert_path), "--key", str(self.key_path), "--oauth", "basic"]
         log_path = self.workdir / "azurite.log"
         self._log = log_path.open("ab")
-        self._process = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self._log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self._process = subprocess.Popen(
+            cmd,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -389,8 +447,10 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol={self.scheme};AccountName={ACCOUNT_NAME};"
-                f"AccountKey={ACCOUNT_KEY};BlobEndpoint={self.blob_endpoint};")
+        return (
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={ACCOUNT_NAME};"
+            f"AccountKey={ACCOUNT_KEY};BlobEndpoint={self.blob_endpoint};"
+        )
 
     def blob_url(self, container: str, name: str) -> str:
         return f"{self.blob_endpoint}/{container}/{name}"
@@ -458,11 +518,28 @@ class AzuriteTable:
             atexit.register(self.close)
         for _ in range(3):
             self.port = self.port or _free_port()
-            cmd = [str(exe), "--silent", "--disableTelemetry", "--location", str(self.workdir / "data"),
-                   "--tableHost", HOST, "--tablePort", str(self.port), "--skipApiVersionCheck", "--loose"]
+            cmd = [
+                str(exe),
+                "--silent",
+                "--disableTelemetry",
+                "--location",
+                str(self.workdir / "data"),
+                "--tableHost",
+                HOST,
+                "--tablePort",
+                str(self.port),
+                "--skipApiVersionCheck",
+                "--loose",
+            ]
             log = (self.workdir / "azurite-table.log").open("ab")
-            self._process = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+            self._process = subprocess.Popen(
+                cmd,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             log.close()
             deadline = time.monotonic() + self.startup_timeout
             while time.monotonic() < deadline and self._process.poll() is None:
@@ -511,5 +588,7 @@ class AzuriteTable:
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-                f"TableEndpoint={self.endpoint};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"TableEndpoint={self.endpoint};"
+        )

@@ -50,6 +50,8 @@ print(json.dumps({"functions": functions, "local_paths": local_paths}))
 def function_index() -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_"))}
     env["CONFIG_PATH"] = str(ROOT / "no-config-while-indexing.yaml")
-    result = subprocess.run([sys.executable, "-c", _INDEX], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", _INDEX], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -33,14 +33,18 @@ class GatewayProcess:
         log = self._log_path.open("w")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", "0", *self._args],
-            cwd=ROOT, env=self._env, stdout=subprocess.PIPE, stderr=log, text=True,
+            cwd=ROOT,
+            env=self._env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
         )
         deadline = time.monotonic() + timeout
         assert self._process.stdout is not None
         while time.monotonic() < deadline:
             line = self._process.stdout.readline()
             if line.startswith(_READY):
-                self.url = line[len(_READY):].strip()
+                self.url = line[len(_READY) :].strip()
                 return self
             if not line and self._process.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self._process.returncode}:\n{self.logs()}")
@@ -51,7 +55,11 @@ class GatewayProcess:
         """Start, expecting the process to refuse and exit; returns (code, stderr)."""
         result = subprocess.run(
             [sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", "0", *self._args],
-            cwd=ROOT, env=self._env, capture_output=True, text=True, timeout=timeout,
+            cwd=ROOT,
+            env=self._env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         return result.returncode, result.stderr
 

@@ -79,4 +79,13 @@ gateway:
     read: 2
   forwardHeaders: ["x-sim-*"]  # the tests steer the simulator with x-sim-* headers sent through the gateway
 """
-DEPLOYMENTS = {"gpt-4o-dep", "gpt-4o-mini-dep", "embed-dep", "tuned-dep", "instruct-dep", "dalle3-dep", "whisper-dep", "tts-dep"}
+DEPLOYMENTS = {
+    "gpt-4o-dep",
+    "gpt-4o-mini-dep",
+    "embed-dep",
+    "tuned-dep",
+    "instruct-dep",
+    "dalle3-dep",
+    "whisper-dep",
+    "tts-dep",
+}

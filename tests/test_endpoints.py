@@ -57,14 +57,18 @@ def test_missing_or_unknown_key_is_401(gateway, headers) -> None:
 
 
 def test_model_not_allowed_for_key_is_404_like_an_unknown_one(gateway, sim) -> None:
-    response = httpx.post(f"{gateway.url}/v1/chat/completions", headers=auth(BOB), json={"model": "gpt-4o", "messages": []})
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions", headers=auth(BOB), json={"model": "gpt-4o", "messages": []}
+    )
     error = assert_openai_error(response, 404, "model_not_found")
     assert error["param"] == "model"
     assert sim.requests == []
 
 
 def test_unknown_model_is_404_model_not_found(gateway, sim) -> None:
-    response = httpx.post(f"{gateway.url}/v1/chat/completions", headers=auth(ALICE), json={"model": "gpt-5x", "messages": []})
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions", headers=auth(ALICE), json={"model": "gpt-5x", "messages": []}
+    )
     error = assert_openai_error(response, 404, "model_not_found")
     assert "gpt-5x" in error["message"] and error["type"] == "invalid_request_error"
     assert sim.requests == []
@@ -72,8 +76,13 @@ def test_unknown_model_is_404_model_not_found(gateway, sim) -> None:
 
 @pytest.mark.parametrize(
     "body, code",
-    [(b"{not json", "invalid_json"), (b"[1, 2]", "invalid_json"), (b"", "invalid_json"),
-     (b'{"messages": []}', "missing_model"), (b'{"model": 7}', "missing_model")],
+    [
+        (b"{not json", "invalid_json"),
+        (b"[1, 2]", "invalid_json"),
+        (b"", "invalid_json"),
+        (b'{"messages": []}', "missing_model"),
+        (b'{"model": 7}', "missing_model"),
+    ],
 )
 def test_bad_bodies_are_400(gateway, body, code) -> None:
     response = httpx.post(
@@ -98,7 +107,8 @@ def test_body_over_the_limit_is_413_declared_or_chunked(gateway, sim) -> None:
 
 def test_every_response_carries_a_request_id_that_the_access_log_names(gateway) -> None:
     ok = httpx.post(
-        f"{gateway.url}/v1/chat/completions", headers=auth(ALICE),
+        f"{gateway.url}/v1/chat/completions",
+        headers=auth(ALICE),
         json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
     )
     denied = httpx.get(f"{gateway.url}/v1/models")

@@ -35,9 +35,8 @@ logger = logging.getLogger("aoai_gateway")
 _MODELS_CREATED = int(time.time())
 
 
-
 @dataclass(frozen=True, slots=True)
-class Inbound:
+class RequestContext:
     """What every handler starts from: the gateway, the one configuration snapshot this
     request uses to its end (a reload may land meanwhile), and the authenticated caller."""
 
@@ -46,7 +45,7 @@ class Inbound:
     caller: Caller
 
 
-Handler = Callable[[Request, AccessRecord, Inbound], Awaitable[Response]]
+Handler = Callable[[Request, AccessRecord, RequestContext], Awaitable[Response]]
 _NOT_AUTHENTICATED = Caller("anonymous", None, None)
 
 
@@ -59,65 +58,67 @@ async def health(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
-    return await _serve(request, _list_models)
+    return await _dispatch(request, _list_models)
 
 
 async def get_model(request: Request) -> Response:
-    return await _serve(request, _get_model)
+    return await _dispatch(request, _get_model)
 
 
 async def chat_completions(request: Request) -> Response:
-    return await _serve(request, _deployment_call("chat/completions"), budgeted=True)
+    return await _dispatch(request, _deployment_call("chat/completions"), budgeted=True)
 
 
 async def completions(request: Request) -> Response:
-    return await _serve(request, _deployment_call("completions"), budgeted=True)
+    return await _dispatch(request, _deployment_call("completions"), budgeted=True)
 
 
 async def embeddings(request: Request) -> Response:
-    return await _serve(request, _deployment_call("embeddings"), budgeted=True)
+    return await _dispatch(request, _deployment_call("embeddings"), budgeted=True)
 
 
 async def engine_embeddings(request: Request) -> Response:
     """The legacy `/v1/engines/{model}/embeddings`: the model comes from the path."""
-    return await _serve(request, _deployment_call("embeddings", model_in_path=True), budgeted=True)
+    return await _dispatch(request, _deployment_call("embeddings", model_in_path=True), budgeted=True)
 
 
 async def image_generations(request: Request) -> Response:
-    return await _serve(request, _deployment_call("images/generations"), budgeted=True)
+    return await _dispatch(request, _deployment_call("images/generations"), budgeted=True)
 
 
 async def image_edits(request: Request) -> Response:
     """Multipart with an `image` part; the JSON form (gpt-image models) is accepted too."""
     if request.headers.get("content-type", "").startswith("application/json"):
-        return await _serve(request, _deployment_call("images/edits"), budgeted=True)
-    return await _serve(request, _upload_call("images/edits", file_part="image"), budgeted=True)
+        return await _dispatch(request, _deployment_call("images/edits"), budgeted=True)
+    return await _dispatch(request, _upload_call("images/edits", file_part="image"), budgeted=True)
 
 
 async def audio_transcriptions(request: Request) -> Response:
-    return await _serve(request, _upload_call("audio/transcriptions", file_part="file"), budgeted=True)
+    return await _dispatch(request, _upload_call("audio/transcriptions", file_part="file"), budgeted=True)
 
 
 async def audio_translations(request: Request) -> Response:
-    return await _serve(request, _upload_call("audio/translations", file_part="file"), budgeted=True)
+    return await _dispatch(request, _upload_call("audio/translations", file_part="file"), budgeted=True)
 
 
 async def audio_speech(request: Request) -> Response:
     """JSON in, audio bytes streamed back with the upstream's content type."""
-    return await _serve(request, _deployment_call("audio/speech"), budgeted=True)
+    return await _dispatch(request, _deployment_call("audio/speech"), budgeted=True)
 
 
 async def resources(request: Request) -> Response:
     """Assistants, threads, vector stores, files, batches, responses (core/resources.py)."""
-    return await _serve(request, _resources, budgeted=True)
+    return await _dispatch(request, _resources, budgeted=True)
 
 
 async def unknown_route(request: Request) -> Response:
     """Any path or method the gateway does not serve, answered the way OpenAI does."""
-    return await _serve(request, _unknown_route, authenticate=False)
+    return await _dispatch(request, _unknown_route, authenticate=False)
 
 
-async def _serve(request: Request, handler: Handler, *, authenticate: bool = True, budgeted: bool = False) -> Response:
+async def _dispatch(
+    request: Request, handler: Handler, *, authenticate: bool = True, budgeted: bool = False
+) -> Response:
     """`budgeted`: a call that goes upstream, counted against the caller key's limits."""
     record = AccessRecord(new_request_id(), request.method, request.scope["path"])
     rate_headers: dict[str, str] = {}
@@ -134,7 +135,7 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
             rate_headers = await gateway.budgets.admit(caller)
             budgets = gateway.budgets
             record.listeners.append(lambda done: budgets.spend(caller.name, done.tokens))
-        response = await handler(request, record, Inbound(gateway, state, caller))
+        response = await handler(request, record, RequestContext(gateway, state, caller))
     except ClientDisconnect:  # gone while sending its body
         error = ClientDisconnected()
         response = Response(error.body(), error.status, media_type=JSON)
@@ -162,26 +163,26 @@ async def _serve(request: Request, handler: Handler, *, authenticate: bool = Tru
     return response
 
 
-async def _resources(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+async def _resources(request: Request, record: AccessRecord, context: RequestContext) -> Response:
     record.operation = record.path.partition("/v1/")[2].split("/", 1)[0] or None  # "assistants", "responses"...
-    return await resource_calls.handle(request, inbound.gateway, inbound.state, inbound.caller, record)
+    return await resource_calls.handle(request, context.gateway, context.state, context.caller, record)
 
 
-async def _unknown_route(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+async def _unknown_route(request: Request, record: AccessRecord, context: RequestContext) -> Response:
     raise GatewayError(404, f"Invalid URL ({truncated(request.method)} {truncated(record.path)})", code="unknown_url")
 
 
-async def _list_models(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
-    key = inbound.caller.key
-    data = [_model_object(model) for model in inbound.state.router.models() if key is None or key.allows(model)]
+async def _list_models(request: Request, record: AccessRecord, context: RequestContext) -> Response:
+    key = context.caller.key
+    data = [_model_object(model) for model in context.state.router.models() if key is None or key.allows(model)]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
 
-async def _get_model(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+async def _get_model(request: Request, record: AccessRecord, context: RequestContext) -> Response:
     model = request.path_params["id"]
     record.model = model
-    inbound.state.router.route(model)
-    inbound.caller.check_model(model)
+    context.state.router.route(model)
+    context.caller.check_model(model)
     return Response(orjson.dumps(_model_object(model)), media_type=JSON)
 
 
@@ -190,17 +191,17 @@ def _model_object(model: str) -> dict[str, Any]:
 
 
 def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
-    async def handle(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
-        raw = await read_body(request, inbound.state.config.settings.max_body_bytes)
+    async def handle(request: Request, record: AccessRecord, context: RequestContext) -> Response:
+        raw = await read_body(request, context.state.config.settings.max_body_bytes)
         payload = parse_json_object(raw)
         record.operation = operation
         model = request.path_params["model"] if model_in_path else payload.get("model")
-        route = _route_for(inbound, model, record)
+        route = _route_for(context, model, record)
         stream = payload.get("stream") is True
         record.stream = stream
-        headers = forwarded_request_headers(request, inbound.state.config.settings.forward_headers)
-        call = Call(operation, route, inbound.caller, raw, payload, stream, headers, record)
-        return await forward(request, inbound.gateway, inbound.state, call)
+        headers = forwarded_request_headers(request, context.state.config.settings.forward_headers)
+        call = Call(operation, route, context.caller, raw, payload, stream, headers, record)
+        return await forward(request, context.gateway, context.state, call)
 
     return handle
 
@@ -208,23 +209,23 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
 def _upload_call(operation: str, *, file_part: str) -> Handler:
     """A multipart upload whose `model` form field picks the deployment."""
 
-    async def handle(request: Request, record: AccessRecord, inbound: Inbound) -> Response:
+    async def handle(request: Request, record: AccessRecord, context: RequestContext) -> Response:
         record.operation = operation
         upload = await read_upload(
-            request, inbound.state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
+            request, context.state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
         )
-        route = _route_for(inbound, upload.fields.get("model"), record)
-        headers = forwarded_request_headers(request, inbound.state.config.settings.forward_headers)
-        call = Call(operation, route, inbound.caller, upload, None, False, headers, record)
-        return await forward(request, inbound.gateway, inbound.state, call)
+        route = _route_for(context, upload.fields.get("model"), record)
+        headers = forwarded_request_headers(request, context.state.config.settings.forward_headers)
+        call = Call(operation, route, context.caller, upload, None, False, headers, record)
+        return await forward(request, context.gateway, context.state, call)
 
     return handle
 
 
-def _route_for(inbound: Inbound, model: object, record: AccessRecord) -> Route:
+def _route_for(context: RequestContext, model: object, record: AccessRecord) -> Route:
     if not isinstance(model, str) or not model:
         raise GatewayError(400, "You must provide a model parameter.", param="model", code="missing_model")
     record.model = model
-    route = inbound.state.router.route(model)
-    inbound.caller.check_model(model)
+    route = context.state.router.route(model)
+    context.caller.check_model(model)
     return route
