@@ -1,4 +1,4 @@
-"""Command line: `python -m core serve | check | schema`."""
+"""Command line: `python -m core serve | check | schema | usage`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("check", help="validate the configuration and print the route table")
     commands.add_parser("schema", help="print the configuration's JSON Schema")
+    commands.add_parser("usage", help="print each limited caller key's current counts from the usage table")
     args = parser.parse_args(argv)
 
     if args.command == "schema":
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from core.check import run_check
 
         return run_check(os.environ, sys.stdout)
+    if args.command == "usage":
+        from core.usage_report import run_usage
+
+        return run_usage(os.environ, sys.stdout)
     return _serve(args)
 
 

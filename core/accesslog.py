@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, fields
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import orjson
 
@@ -27,7 +29,9 @@ class AccessRecord:
     method: str
     path: str
     caller: str | None = None
+    operation: str | None = None  # as after /v1/ ("chat/completions"); resource calls: the first segment
     model: str | None = None
+    response_model: str | None = None  # the model that answered, as its answer names it
     group: str | None = None
     stream: bool = False
     status: int = 0
@@ -35,20 +39,34 @@ class AccessRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    usage_estimated: bool | None = None  # a stream cut short before its usage chunk: counted, not reported
     error_code: str | None = None
     # Pooled models (gateway.pools): the member that served, the attempts made, and each failed
     # attempt as "member:status" (or member:unreachable / :timeout / :first-byte-timeout).
     member: str | None = None
     attempts: int | None = None
     failed: list[str] | None = None
+    # Not logged: when the request started (perf_counter), and who is told the finished record
+    # (budgets spend its tokens, telemetry records its metrics and ends its span).
+    started: float = field(default_factory=time.perf_counter, repr=False)
+    listeners: list[Callable[[AccessRecord], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def tokens(self) -> int:
+        if self.total_tokens is not None:
+            return self.total_tokens
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
             self.prompt_tokens = usage.prompt_tokens
             self.completion_tokens = usage.completion_tokens
             self.total_tokens = usage.total_tokens
+            self.response_model = usage.model or self.response_model
 
     def emit(self) -> None:
+        for listener in self.listeners:
+            listener(self)
         if logger.isEnabledFor(logging.INFO):
             # Path and model come from the client: bounded, like every text field.
             line = {
@@ -59,4 +77,4 @@ class AccessRecord:
             logger.info(orjson.dumps(line).decode())
 
 
-_FIELD_NAMES = tuple(field.name for field in fields(AccessRecord))
+_FIELD_NAMES = tuple(f.name for f in fields(AccessRecord) if f.name not in ("started", "listeners"))

@@ -66,49 +66,49 @@ async def get_model(request: Request) -> Response:
 
 
 async def chat_completions(request: Request) -> Response:
-    return await _dispatch(request, _deployment_call("chat/completions"))
+    return await _dispatch(request, _deployment_call("chat/completions"), budgeted=True)
 
 
 async def completions(request: Request) -> Response:
-    return await _dispatch(request, _deployment_call("completions"))
+    return await _dispatch(request, _deployment_call("completions"), budgeted=True)
 
 
 async def embeddings(request: Request) -> Response:
-    return await _dispatch(request, _deployment_call("embeddings"))
+    return await _dispatch(request, _deployment_call("embeddings"), budgeted=True)
 
 
 async def engine_embeddings(request: Request) -> Response:
     """The legacy `/v1/engines/{model}/embeddings`: the model comes from the path."""
-    return await _dispatch(request, _deployment_call("embeddings", model_in_path=True))
+    return await _dispatch(request, _deployment_call("embeddings", model_in_path=True), budgeted=True)
 
 
 async def image_generations(request: Request) -> Response:
-    return await _dispatch(request, _deployment_call("images/generations"))
+    return await _dispatch(request, _deployment_call("images/generations"), budgeted=True)
 
 
 async def image_edits(request: Request) -> Response:
     """Multipart with an `image` part; the JSON form (gpt-image models) is accepted too."""
     if request.headers.get("content-type", "").startswith("application/json"):
-        return await _dispatch(request, _deployment_call("images/edits"))
-    return await _dispatch(request, _upload_call("images/edits", file_part="image"))
+        return await _dispatch(request, _deployment_call("images/edits"), budgeted=True)
+    return await _dispatch(request, _upload_call("images/edits", file_part="image"), budgeted=True)
 
 
 async def audio_transcriptions(request: Request) -> Response:
-    return await _dispatch(request, _upload_call("audio/transcriptions", file_part="file"))
+    return await _dispatch(request, _upload_call("audio/transcriptions", file_part="file"), budgeted=True)
 
 
 async def audio_translations(request: Request) -> Response:
-    return await _dispatch(request, _upload_call("audio/translations", file_part="file"))
+    return await _dispatch(request, _upload_call("audio/translations", file_part="file"), budgeted=True)
 
 
 async def audio_speech(request: Request) -> Response:
     """JSON in, audio bytes streamed back with the upstream's content type."""
-    return await _dispatch(request, _deployment_call("audio/speech"))
+    return await _dispatch(request, _deployment_call("audio/speech"), budgeted=True)
 
 
 async def resources(request: Request) -> Response:
     """Assistants, threads, vector stores, files, batches, responses (core/resources.py)."""
-    return await _dispatch(request, _resources)
+    return await _dispatch(request, _resources, budgeted=True)
 
 
 async def unknown_route(request: Request) -> Response:
@@ -116,15 +116,25 @@ async def unknown_route(request: Request) -> Response:
     return await _dispatch(request, _unknown_route, authenticate=False)
 
 
-async def _dispatch(request: Request, handler: Handler, *, authenticate: bool = True) -> Response:
+async def _dispatch(
+    request: Request, handler: Handler, *, authenticate: bool = True, budgeted: bool = False
+) -> Response:
+    """`budgeted`: a call that goes upstream, counted against the caller key's limits."""
     record = AccessRecord(new_request_id(), request.method, request.scope["path"])
+    rate_headers: dict[str, str] = {}
     try:
         gateway = gateway_module.current()
         gateway.on_request()
+        if gateway.telemetry is not None:
+            gateway.telemetry.start(record, request.headers)
         state = gateway.state
         caller = state.auth.authenticate(request.headers) if authenticate else _NOT_AUTHENTICATED
         if authenticate:
             record.caller = caller.name
+        if budgeted and caller.key is not None and caller.key.limits is not None:
+            rate_headers = await gateway.budgets.admit(caller)
+            budgets = gateway.budgets
+            record.listeners.append(lambda done: budgets.spend(caller.name, done.tokens))
         response = await handler(request, record, RequestContext(gateway, state, caller))
     except ClientDisconnect:  # gone while sending its body
         error = ClientDisconnected()
@@ -146,6 +156,7 @@ async def _dispatch(request: Request, handler: Handler, *, authenticate: bool = 
             media_type=JSON,
         )
     response.headers["x-request-id"] = record.request_id
+    response.headers.update(rate_headers)  # the caller's own budget, not the upstream's
     record.status = response.status_code
     if not isinstance(response, RelayedStream):  # a stream logs when it ends
         record.emit()
@@ -153,6 +164,7 @@ async def _dispatch(request: Request, handler: Handler, *, authenticate: bool = 
 
 
 async def _resources(request: Request, record: AccessRecord, context: RequestContext) -> Response:
+    record.operation = record.path.partition("/v1/")[2].split("/", 1)[0] or None  # "assistants", "responses"...
     return await resource_calls.handle(request, context.gateway, context.state, context.caller, record)
 
 
@@ -182,6 +194,7 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
     async def handle(request: Request, record: AccessRecord, context: RequestContext) -> Response:
         raw = await read_body(request, context.state.config.settings.max_body_bytes)
         payload = parse_json_object(raw)
+        record.operation = operation
         model = request.path_params["model"] if model_in_path else payload.get("model")
         route = _route_for(context, model, record)
         stream = payload.get("stream") is True
@@ -197,6 +210,7 @@ def _upload_call(operation: str, *, file_part: str) -> Handler:
     """A multipart upload whose `model` form field picks the deployment."""
 
     async def handle(request: Request, record: AccessRecord, context: RequestContext) -> Response:
+        record.operation = operation
         upload = await read_upload(
             request, context.state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
         )

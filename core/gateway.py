@@ -13,8 +13,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from core import telemetry
 from core.affinity import ResourceLocator
 from core.auth import Authenticator
+from core.budgets import Budgets
 from core.config import ConfigError
 from core.config.model import RuntimeConfig
 from core.config.provider import ConfigProvider
@@ -22,8 +24,10 @@ from core.identity import TokenProvider
 from core.reload import ConfigRefresher
 from core.routing import Router
 from core.startup import BackgroundStart
+from core.telemetry import Telemetry
 from core.transport import Transport
 from core.upstream.failover import Upstreams
+from core.usage_table import TableSettings, UsageTable
 
 DEFAULT_REFRESH_SECONDS = 60
 # How long the Functions host's import waits for the first load: under Flex Consumption's 30 s
@@ -44,7 +48,15 @@ class State:
 
 
 class Gateway:
-    def __init__(self, provider: ConfigProvider, config: RuntimeConfig, *, refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        provider: ConfigProvider,
+        config: RuntimeConfig,
+        *,
+        refresh_seconds: float,
+        usage_table: TableSettings | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.state = State.build(config)
         settings = config.settings
         self.transport = Transport(
@@ -54,11 +66,19 @@ class Gateway:
         self.upstreams = Upstreams()  # pool members' health: kept across configuration reloads
         self.tokens = TokenProvider(provider.credential)
         self.refresher = ConfigRefresher(provider, self.replace, refresh_seconds) if provider.reloadable else None
+        self.budgets = Budgets(UsageTable(usage_table, provider.credential) if usage_table is not None else None)
+        self.budgets.configure(settings.api_keys)
+        self.telemetry = telemetry
 
     def replace(self, config: RuntimeConfig) -> None:
         """Serve `config` from the next request on (the egress proxy is the process's: not reloaded)."""
         self.state = State.build(config)
+        self.budgets.configure(config.settings.api_keys)
         self.transport.set_timeouts(config.settings.connect_timeout, config.settings.read_timeout)
+
+    def counts_usage(self, state: State) -> bool:
+        """Whether answers' tokens are needed (metrics or budgets on), streams' too; off, nothing extra is asked."""
+        return self.telemetry is not None or state.config.settings.has_limits
 
     def on_request(self) -> None:
         if self.refresher is not None:
@@ -67,6 +87,9 @@ class Gateway:
     async def aclose(self) -> None:
         if self.refresher is not None:
             self.refresher.stop()
+        await self.budgets.aclose()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
         await self.transport.aclose()
 
 
@@ -105,7 +128,12 @@ def load(environ: Mapping[str, str], **options: Any) -> Gateway:
     logging.getLogger("azure").setLevel(logging.WARNING)
     provider = ConfigProvider(environ, **options)
     config = provider.load()
-    gateway = Gateway(provider, config, refresh_seconds=refresh_seconds(environ))
+    gateway = Gateway(
+        provider, config,
+        refresh_seconds=refresh_seconds(environ),
+        usage_table=TableSettings.from_environ(environ),
+        telemetry=telemetry.configure(environ, provider.credential),
+    )  # fmt: skip
     logger.info("configuration loaded from %s", provider.label)
     return gateway
 

@@ -25,7 +25,8 @@ from core.config.model import Backend, PoolMember, ResourceBackend, Route
 from core.errors import invalid_api_key, upstream_bad_response
 from core.gateway import Gateway, State
 from core.relay import JSON, DisconnectWatch, json_object, within
-from core.translation.request import rewrite_body, upstream_operation
+from core.telemetry import upstream_trace_headers
+from core.translation.request import asks_usage, rewrite_body, upstream_operation
 from core.translation.response import completion_to_chat
 from core.translation.stream import StreamRewriter
 from core.transport import TransportError, UpstreamResponse
@@ -46,6 +47,22 @@ class Call:
     stream: bool
     client_headers: list[tuple[str, str]]  # already filtered of hop-by-hop and auth headers
     record: AccessRecord
+    count_usage: bool = False  # metrics or budgets need this answer's tokens
+
+    @property
+    def asks_usage_for_caller(self) -> bool:
+        """A stream whose usage chunk the gateway requests although the caller did not."""
+        return (
+            self.count_usage
+            and self.stream
+            and self.operation in _STREAM_USAGE_OPERATIONS
+            and self.payload is not None
+            and not asks_usage(self.payload)
+        )
+
+
+# The operations whose streams take `stream_options` (images and audio streams do not).
+_STREAM_USAGE_OPERATIONS = frozenset({"chat/completions", "completions"})
 
 
 async def forward(request: Request, gateway: Gateway, state: State, call: Call) -> Response:
@@ -60,6 +77,7 @@ async def forward(request: Request, gateway: Gateway, state: State, call: Call) 
 
 async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call: Call) -> Response:
     settings = state.config.settings
+    call.count_usage = gateway.counts_usage(state)
     deadlines = Deadlines.starting_now(settings)
     backend, upstream, started = await within(deadlines.answer_by, watch.run(_send(gateway, call)), call.record)
     completions_as_chat = backend.force_prompt and call.operation == "chat/completions"
@@ -67,7 +85,11 @@ async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call:
         events = None
         if call.stream:
             events = partial(
-                StreamRewriter, drop_filter_events=settings.normalize_streams, completions_as_chat=completions_as_chat
+                StreamRewriter,
+                drop_filter_events=settings.normalize_streams,
+                completions_as_chat=completions_as_chat,
+                hide_usage=call.asks_usage_for_caller,
+                estimate_prompt_tokens=_prompt_estimate(call),
             )
         translate = partial(_chat_completion, group=backend.group) if completions_as_chat else None
         relaying = Relaying(events, translate)
@@ -77,6 +99,13 @@ async def _forward(watch: DisconnectWatch, gateway: Gateway, state: State, call:
 
 
 _AS_IT_COMES = Relaying(events=None)  # most calls: a JSON answer (or bytes) relayed unchanged
+
+
+def _prompt_estimate(call: Call) -> int | None:
+    """About 4 bytes of request per prompt token: what a stream cut short before its usage counts."""
+    if not call.count_usage or isinstance(call.body, Upload):
+        return None
+    return len(call.body) // 4
 
 
 def _chat_completion(body: bytes, group: str) -> bytes:
@@ -131,7 +160,7 @@ def _request_body(
         return call.body.chunks(), headers
     assert call.payload is not None
     headers.append(("content-type", JSON))
-    return rewrite_body(backend, call.operation, call.body, call.payload), headers
+    return rewrite_body(backend, call.operation, call.body, call.payload, ask_usage=call.asks_usage_for_caller), headers
 
 
 def upstream_headers(
@@ -160,4 +189,7 @@ def upstream_headers(
         assert bearer is not None
         headers.append(("authorization", f"Bearer {bearer}"))
     headers.extend(target.headers)
+    if trace := upstream_trace_headers():  # the upstream call's own span replaces the client's traceparent
+        headers = [(name, value) for name, value in headers if name not in ("traceparent", "tracestate")]
+        headers.extend(trace)
     return headers

@@ -43,12 +43,13 @@ T = TypeVar("T")
 class StreamTransform(Protocol):
     """Rewrites a streamed body chunk by chunk (see core/translation/stream.py)."""
 
-    usage: Usage | None
     splitter: EventSplitter  # the event framing: its event count and [DONE] pace the relay
 
     def feed(self, chunk: bytes) -> bytes: ...
 
     def finish(self) -> bytes: ...
+
+    def counted_usage(self) -> tuple[Usage | None, bool]: ...
 
 
 def relayed_headers(upstream: Mapping[str, str], request_id: str, *, byte_for_byte: bool = False) -> dict[str, str]:
@@ -237,7 +238,9 @@ class Relay:
             elif not self._unsettled:
                 upstream.close()  # client gone, upstream broken or too slow: drop the connection
             if transform is not None:
-                record.set_usage(transform.usage)
+                usage, estimated = transform.counted_usage()
+                record.set_usage(usage)
+                record.usage_estimated = estimated or None
             record.emit()
 
     def _timeout(self, group: str, overall: bool) -> GatewayError:

@@ -136,6 +136,8 @@ var tags = {
 var identityName = 'id-aoaigw-${resourceToken}'
 var storageName = 'st${resourceToken}'
 var configStorageName = 'stcfg${resourceToken}'
+// Caller keys' usage counts, shared by every instance (gateway.apiKeys[].limits), in the host storage account.
+var usageTableName = 'gatewayusage'
 var logAnalyticsName = 'log-aoaigw-${resourceToken}'
 var applicationInsightsName = 'appi-aoaigw-${resourceToken}'
 var keyVaultName = 'kv-${resourceToken}'
@@ -164,6 +166,9 @@ module storage 'modules/storage.bicep' = {
     containerNames: [
       deploymentContainerName
     ]
+    tableNames: [
+      usageTableName
+    ]
   }
 }
 
@@ -188,6 +193,15 @@ module monitoring 'modules/monitoring.bicep' = {
     applicationInsightsName: applicationInsightsName
     location: location
     tags: tags
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
   }
 }
 
@@ -218,6 +232,7 @@ module roles 'modules/roles.bicep' = {
     configStorageAccountName: configStorage.outputs.name
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    usageTableName: usageTableName
     grantOpenAi: deployOpenAI
     openAiAccountName: openAiName
     openAiAppRole: openAiAppRole
@@ -247,6 +262,8 @@ module functionApp 'modules/functionapp.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     configBlobUrl: configBlobUrl
     configRefreshSeconds: configRefreshSeconds
+    usageTableEndpoint: storage.outputs.tableEndpoint
+    usageTableName: usageTableName
     pythonVersion: pythonVersion
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB

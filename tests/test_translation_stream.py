@@ -86,3 +86,30 @@ def test_completions_streams_keep_their_chunks_unless_forced_prompt_converts_the
     chunk = b'data: {"choices":[{"text":"Hi","index":0}],"id":"cmpl-1","object":"text_completion"}\n\n'
     rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
     assert rewriter.feed(chunk + DONE) == chunk + DONE
+
+
+NULL_USAGE_TOKEN = TOKEN.replace(b'"object":"chat.completion.chunk"', b'"object":"chat.completion.chunk","usage":null')
+
+
+def test_usage_asked_for_the_caller_is_hidden_from_it() -> None:
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False, hide_usage=True)
+    out = rewriter.feed(FILTER_FIRST + NULL_USAGE_TOKEN + USAGE + DONE)
+    assert out == b"data: " + orjson.dumps(orjson.loads(TOKEN[6:])) + b"\n\n" + DONE
+    assert rewriter.counted_usage() == (rewriter.usage, False)
+    assert rewriter.usage is not None and rewriter.usage.total_tokens == 7
+
+
+def test_a_stream_cut_short_is_counted_by_estimate() -> None:
+    rewriter = StreamRewriter(
+        drop_filter_events=True, completions_as_chat=False, hide_usage=True, estimate_prompt_tokens=10
+    )
+    rewriter.feed(FILTER_FIRST + TOKEN + TOKEN + TOKEN)
+    usage, estimated = rewriter.counted_usage()
+    assert estimated and usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (10, 3, 13)
+
+
+def test_no_estimate_when_usage_is_not_counted() -> None:
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    rewriter.feed(TOKEN)
+    assert rewriter.counted_usage() == (None, False)

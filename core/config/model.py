@@ -158,6 +158,15 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """A caller key's budgets; None: not limited."""
+
+    tokens_per_minute: int | None = None
+    requests_per_minute: int | None = None
+    tokens_per_day: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CallerKey:
     """A key a caller presents to the gateway."""
 
@@ -167,6 +176,7 @@ class CallerKey:
     # May use the resource-scoped APIs (assistants, threads, vector stores, files, batches,
     # responses), whose objects Azure shares among every caller of the resource.
     resources: bool = True
+    limits: Limits | None = None
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -193,6 +203,10 @@ class GatewaySettings:
     # Client headers forwarded upstream besides the built-in ones: lower-cased names, or
     # prefixes ending in `*` (gateway.forwardHeaders, validated against credentials).
     forward_headers: tuple[str, ...] = ()
+
+    @property
+    def has_limits(self) -> bool:
+        return any(key.limits is not None for key in self.api_keys)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,20 @@ from .api_versions import (
     newest_preview,
 )
 from .azure_urls import deployment_url, resource_root
-from .model import Backend, Breaker, CallerKey, GatewaySettings, Pool, PoolMember, ResourceBackend, Route, RuntimeConfig
+from .model import (
+    Backend,
+    Breaker,
+    CallerKey,
+    GatewaySettings,
+    Limits,
+    Pool,
+    PoolMember,
+    ResourceBackend,
+    Route,
+    RuntimeConfig,
+)
 from .schema import Endpoint, GatewaySection, Group, GroupSection, ModelSpec, upstream_auth
+from .schema import Limits as LimitsSection
 from .schema import Pool as PoolSection
 
 
@@ -198,6 +210,13 @@ def responses_api_version(group: Group, settings: GroupSection) -> str:
 # -- gateway settings ---------------------------------------------------------------------
 
 
+def _limits(limits: LimitsSection | None) -> Limits | None:
+    if limits is None:
+        return None
+    resolved = Limits(limits.tokens_per_minute, limits.requests_per_minute, limits.tokens_per_day)
+    return resolved if resolved != Limits() else None
+
+
 def resolve_settings(gateway: GatewaySection) -> GatewaySettings:
     return GatewaySettings(
         api_keys=tuple(
@@ -207,6 +226,7 @@ def resolve_settings(gateway: GatewaySection) -> GatewaySettings:
                 models=None if caller.models is None else frozenset(caller.models),
                 # A key limited to some models must opt in to objects shared with every other caller.
                 resources=caller.models is None if caller.resources is None else caller.resources,
+                limits=_limits(caller.limits),
             )
             for caller in gateway.api_keys
         ),

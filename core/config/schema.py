@@ -298,6 +298,18 @@ class Endpoint(Section):
 # -- gateway ------------------------------------------------------------------------
 
 
+class Limits(Section):
+    """A caller key's budgets; any subset. Over one, the caller gets OpenAI's 429 `rate_limit_exceeded`."""
+
+    tokens_per_minute: int | None = Field(
+        None, gt=0, alias="tokensPerMinute", description="Tokens (prompt + completion) per minute."
+    )
+    requests_per_minute: int | None = Field(None, gt=0, alias="requestsPerMinute", description="Requests per minute.")
+    tokens_per_day: int | None = Field(
+        None, gt=0, alias="tokensPerDay", description="Tokens (prompt + completion) per UTC day."
+    )
+
+
 class ApiKey(Section):
     """A key callers present to the gateway (`Authorization: Bearer KEY` or `api-key: KEY`)."""
 
@@ -309,6 +321,13 @@ class ApiKey(Section):
         description=(
             "May use the assistants, threads, vector stores, files, batches and responses APIs, whose objects "
             "every caller of the Azure resource shares. Default: true for a key without `models`, false with it."
+        ),
+    )
+    limits: Limits | None = Field(
+        None,
+        description=(
+            "Budgets for this key; shared by every instance when the USAGE_TABLE_ENDPOINT app setting names a "
+            "table service."
         ),
     )
 

@@ -84,6 +84,10 @@ class ObjectStreamTransform:
     def finish(self) -> bytes:
         return self.splitter.rest()
 
+    def counted_usage(self) -> tuple[Usage | None, bool]:
+        """Runs and responses report usage in their completed event; a stream cut short has none."""
+        return self.usage, False
+
     def _event(self, event: bytes) -> bytes:
         data = event_json(event)
         if data is None:

@@ -50,11 +50,23 @@ def upstream_operation(backend: Backend, operation: str) -> str:
     return operation
 
 
-def rewrite_body(backend: Backend, operation: str, raw: bytes, payload: dict[str, Any]) -> bytes:
-    """The body to send upstream for `operation` on `backend`."""
-    if not backend.rewrites_body:
+def asks_usage(payload: dict[str, Any]) -> bool:
+    """The caller asked for a streamed answer's usage chunk."""
+    options = payload.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def rewrite_body(
+    backend: Backend, operation: str, raw: bytes, payload: dict[str, Any], *, ask_usage: bool = False
+) -> bytes:
+    """The body to send upstream for `operation` on `backend`. `ask_usage`: request the
+    stream's usage chunk (Azure reports a stream's tokens only when asked)."""
+    if not backend.rewrites_body and not ask_usage:
         return raw
     body = dict(payload)
+    if ask_usage:
+        options = body.get("stream_options")
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
     if backend.force_prompt and operation == "chat/completions":
         body = chat_to_completions(body)
     if backend.flavor == "v1":

@@ -40,14 +40,30 @@ def event_json(event: bytes) -> dict[str, Any] | None:
 
 
 class StreamRewriter:
-    """Turns upstream chunks into the bytes to send the client, event by event."""
+    """Turns upstream chunks into the bytes to send the client, event by event.
 
-    __slots__ = ("splitter", "_drop_filter_events", "_convert", "usage")
+    `hide_usage`: the gateway asked upstream for `stream_options.include_usage` on the
+    caller's behalf; the caller did not, so it gets neither the final usage chunk nor
+    the `"usage": null` every other chunk then carries, exactly as OpenAI would stream.
+    `estimate_prompt_tokens`: when set, a stream that ends before its usage chunk is
+    still counted (see `counted_usage`)."""
 
-    def __init__(self, *, drop_filter_events: bool, completions_as_chat: bool) -> None:
+    __slots__ = ("splitter", "_drop_filter_events", "_convert", "_hide_usage", "_prompt_estimate", "_events", "usage")
+
+    def __init__(
+        self,
+        *,
+        drop_filter_events: bool,
+        completions_as_chat: bool,
+        hide_usage: bool = False,
+        estimate_prompt_tokens: int | None = None,
+    ) -> None:
         self.splitter = EventSplitter()
         self._drop_filter_events = drop_filter_events
         self._convert: Callable[[bytes], bytes] | None = _CompletionsToChat().convert if completions_as_chat else None
+        self._hide_usage = hide_usage
+        self._prompt_estimate = estimate_prompt_tokens
+        self._events = 0  # answer events relayed: about one token each
         self.usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> bytes:
@@ -55,16 +71,41 @@ class StreamRewriter:
         for event in self.splitter.feed(chunk):
             if b'"usage"' in event:
                 self.usage = find_usage(event) or self.usage
+                if self._hide_usage:
+                    hidden = _without_usage(event)
+                    if hidden is None:
+                        continue
+                    event = hidden
             if self._drop_filter_events and is_filter_only(event):
                 continue
             if self._convert is not None:
                 event = self._convert(event)
+            self._events += 1
             kept.append(event)
         return b"".join(kept)
+
+    def counted_usage(self) -> tuple[Usage | None, bool]:
+        """The upstream's usage, or for a stream cut short an estimate and True: the prompt's
+        estimate, one completion token per event relayed (Azure streams about one per chunk)."""
+        if self.usage is not None or self._prompt_estimate is None:
+            return self.usage, False
+        completion = max(self._events - (1 if self.splitter.done else 0), 0)
+        return Usage(self._prompt_estimate, completion, self._prompt_estimate + completion), True
 
     def finish(self) -> bytes:
         """Whatever partial event remained when the upstream closed, as is."""
         return self.splitter.rest()
+
+
+def _without_usage(event: bytes) -> bytes | None:
+    """The event without its `usage` key; None for the usage-only chunk (`choices: []`)."""
+    chunk = event_json(event)
+    if chunk is None or "usage" not in chunk:
+        return event
+    if chunk.get("choices") == [] and chunk["usage"] is not None:
+        return None
+    del chunk["usage"]
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
 class _CompletionsToChat:

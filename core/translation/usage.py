@@ -15,11 +15,16 @@ _FIELDS = {
 }
 
 
+# The answer's model: the last `"model": "..."` key (an escaped quote inside a string cannot match).
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
+
+
 @dataclass(slots=True)
 class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    model: str | None = None  # the model that answered, as the answer names it
 
 
 def find_usage(data: bytes) -> Usage | None:
@@ -32,7 +37,13 @@ def find_usage(data: bytes) -> Usage | None:
     completion = values["completion_tokens"] if values["completion_tokens"] is not None else values["output_tokens"]
     if prompt is None and completion is None and values["total_tokens"] is None:
         return None
-    return Usage(prompt, completion, values["total_tokens"])
+    return Usage(prompt, completion, values["total_tokens"], _model(data))
+
+
+def _model(data: bytes) -> str | None:
+    index = data.rfind(b'"model"')
+    match = _MODEL.match(data, index) if index >= 0 else None
+    return match.group(1).decode(errors="replace") if match else None
 
 
 def _first_int(pattern: re.Pattern[bytes], data: bytes) -> int | None:

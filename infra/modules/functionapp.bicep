@@ -47,6 +47,12 @@ param configBlobUrl string
 @description('Seconds between conditional re-reads of the configuration blob (CONFIG_REFRESH_SECONDS).')
 param configRefreshSeconds int
 
+@description('Table endpoint of the storage account holding the usage counts (USAGE_TABLE_ENDPOINT).')
+param usageTableEndpoint string
+
+@description('Name of the usage table (USAGE_TABLE_NAME).')
+param usageTableName string
+
 @description('Python version of the Functions runtime.')
 @allowed([
   '3.11'
@@ -141,6 +147,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CONFIG_REFRESH_SECONDS'
           value: string(configRefreshSeconds)
+        }
+        {
+          // Caller keys' limits are counted across every instance in this table (the identity's credential).
+          name: 'USAGE_TABLE_ENDPOINT'
+          value: usageTableEndpoint
+        }
+        {
+          name: 'USAGE_TABLE_NAME'
+          value: usageTableName
         }
         {
           // DefaultAzureCredential picks the user-assigned identity (blob config, Key Vault, Entra tokens).

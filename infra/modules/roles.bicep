@@ -11,9 +11,10 @@
 //                                                          Contributor by default, because the gateway serves
 //                                                          assistants, threads, vector stores, files, batches and
 //                                                          responses; OpenAI User covers inference only
-//   Monitoring Metrics Publisher    App Insights           Entra ID telemetry ingestion (DisableLocalAuth)
-// An HTTP-only app needs no Queue/Table roles (the quickstart sample grants them only for
-// Durable Functions / queue triggers, which this app does not use).
+//   Monitoring Metrics Publisher    App Insights           Entra ID telemetry ingestion (DisableLocalAuth): the
+//                                                          host's and the gateway's GenAI metrics and traces
+//   Storage Table Data Contributor  the usage table only   caller keys' usage counts shared by every instance
+//                                                          (USAGE_TABLE_ENDPOINT); no other table, no queue
 //
 // The deployer (deployerPrincipalId, optional) gets:
 //   Key Vault Secrets Officer       Key Vault              `az keyvault secret set`
@@ -33,6 +34,9 @@ param keyVaultName string
 
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
+
+@description('Name of the usage table in the host storage account.')
+param usageTableName string
 
 @description('Whether an Azure OpenAI account was deployed (grant openAiAppRole on it).')
 param grantOpenAi bool
@@ -67,12 +71,17 @@ var roleIds = {
   cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
   cognitiveServicesOpenAiContributor: 'a001fd3d-188f-4b5d-821b-7da978bf7442'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 }
 
 var grantDeployer = !empty(deployerPrincipalId)
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageAccountName
+}
+
+resource usageTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${hostStorageAccountName}/default/${usageTableName}'
 }
 
 resource configStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -145,6 +154,17 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     description: 'Entra ID ingestion into Application Insights (local auth is disabled).'
+  }
+}
+
+resource appUsageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(usageTable.id, identityPrincipalId, roleIds.storageTableDataContributor)
+  scope: usageTable
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageTableDataContributor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Caller keys\' usage counts, shared by every instance (gateway.apiKeys[].limits).'
   }
 }
 

@@ -1,6 +1,7 @@
 // A storage account with private blob containers. main.bicep makes two: one for the Functions host
 // (AzureWebJobsStorage, identity-based) and the Flex Consumption deployment package, where the app is
-// Storage Blob Data Owner; and one for the gateway's configuration blob, which the app may only read
+// Storage Blob Data Owner, with the table of the gateway's shared usage counts; and one for the gateway's
+// configuration blob, which the app may only read
 // (the configuration holds the callers' keys and the routing). Shared-key access is off: every caller
 // (the app, the deployer's `--auth-mode login`) authenticates with Entra ID.
 
@@ -17,6 +18,9 @@ param tags object = {}
 
 @description('Names of the private blob containers to create.')
 param containerNames array
+
+@description('Names of the tables to create (the gateway\'s shared usage counts).')
+param tableNames array = []
 
 // Reachable over its public endpoint (no VNet in this template), but only by Entra ID principals
 // holding data roles: shared keys, SAS and anonymous blob access are all disabled.
@@ -70,6 +74,17 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   }
 }]
 
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = if (!empty(tableNames)) {
+  parent: storage
+  name: 'default'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for tableName in tableNames: {
+  parent: tableService
+  name: tableName
+}]
+
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output tableEndpoint string = storage.properties.primaryEndpoints.table

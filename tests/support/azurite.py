@@ -1,4 +1,4 @@
-"""A real Azurite blob emulator for tests, installed and run by the test run itself, on 127.0.0.1.
+"""A real Azurite storage emulator for tests (blob service; table service: `AzuriteTable`), installed and run by the test run itself, on 127.0.0.1.
 
     from tests.support.azurite import Azurite
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import datetime
 import fcntl
 import ipaddress
@@ -489,3 +490,105 @@ class Azurite:
                 pass
             result = service.get_blob_client(container, name).upload_blob(data, overwrite=True)
         return result["etag"]
+
+
+# --------------------------------------------------------------------------- the table service
+
+
+class AzuriteTable:
+    """Azurite's table service on 127.0.0.1 (HTTP + shared key). `stop()` keeps its data and port, so
+    `start()` again brings back the same tables: a store that went away and came back.
+
+        with AzuriteTable() as tables:
+            env = {"USAGE_TABLE_CONNECTION_STRING": tables.connection_string}
+    """
+
+    def __init__(self, *, startup_timeout: float = 30.0) -> None:
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self.workdir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AzuriteTable:
+        if self._process is not None:
+            return self
+        exe = ensure_installed().with_name("azurite-table")
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="azurite-table-"))
+            atexit.register(self.close)
+        for _ in range(3):
+            self.port = self.port or _free_port()
+            cmd = [
+                str(exe),
+                "--silent",
+                "--disableTelemetry",
+                "--location",
+                str(self.workdir / "data"),
+                "--tableHost",
+                HOST,
+                "--tablePort",
+                str(self.port),
+                "--skipApiVersionCheck",
+                "--loose",
+            ]
+            log = (self.workdir / "azurite-table.log").open("ab")
+            self._process = subprocess.Popen(
+                cmd,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            log.close()
+            deadline = time.monotonic() + self.startup_timeout
+            while time.monotonic() < deadline and self._process.poll() is None:
+                if _port_answers(self.port):
+                    return self
+                time.sleep(0.05)
+            self.stop()
+            self.port = 0  # the port may have been taken: try another
+        raise AzuriteError(f"Azurite's table service did not start: {self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the service; its data stays for the next `start()`."""
+        proc, self._process = self._process, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def close(self) -> None:
+        """Stop and remove the data."""
+        self.stop()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return (self.workdir / "azurite-table.log").read_text(errors="replace")[-chars:] if self.workdir else ""
+        except OSError:
+            return ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}/{ACCOUNT_NAME}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"TableEndpoint={self.endpoint};"
+        )

@@ -1,0 +1,189 @@
+"""Usage in Azure Monitor, the OpenTelemetry way: GenAI metrics and one trace per request.
+
+Names follow the OpenTelemetry GenAI semantic conventions v1.37.0: `gen_ai.client.token.usage`
+(histogram, `{token}`, `gen_ai.token.type` input/output) and `gen_ai.client.operation.duration`
+(histogram, seconds) with `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`,
+`gen_ai.response.model`, `error.type`; plus the gateway's own dimensions (`gateway.caller`,
+`gateway.group`, `http.response.status_code`) and `gateway.upstream.rate_limited`, the upstream's
+429s per group. Only names and numbers are exported: never a prompt, a completion or a key.
+
+Exported when APPLICATIONINSIGHTS_CONNECTION_STRING is set; with APPLICATIONINSIGHTS_AUTHENTICATION_STRING
+`Authorization=AAD` (what the infra sets) authenticated with the app's credential (managed identity:
+Application Insights with local auth off takes nothing else), else with the connection string alone.
+Otherwise nothing of OpenTelemetry is imported: cold start does not pay for it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from core.accesslog import AccessRecord
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Span
+
+CONNECTION_STRING_VARIABLE = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+AUTHENTICATION_STRING_VARIABLE = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+DEFAULT_EXPORT_MILLIS = 60_000
+_OPERATION_NAMES = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+TOKEN_BUCKETS = [float(4**power) for power in range(14)]  # 1, 4, 16, ... 67108864, as the conventions recommend
+DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+
+# The request being served, for the upstream call's child span and its traceparent.
+_current: contextvars.ContextVar[RequestTrace | None] = contextvars.ContextVar("aoai_gateway_trace", default=None)
+
+
+def operation_name(operation: str | None) -> str:
+    """The conventions' name where there is one (chat, text_completion, embeddings), else OpenAI's path."""
+    return _OPERATION_NAMES.get(operation or "", operation or "unknown")
+
+
+def configure(environ: Mapping[str, str], credential: Any) -> Telemetry | None:
+    """Telemetry exported to Application Insights, or None when no connection string is set."""
+    connection_string = environ.get(CONNECTION_STRING_VARIABLE, "").strip()
+    if not connection_string:
+        return None
+    from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    authentication = environ.get(AUTHENTICATION_STRING_VARIABLE, "").replace(" ", "").lower()
+    if "authorization=aad" not in authentication.split(";"):
+        credential = None  # a resource with local auth on takes the connection string alone
+    interval = environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip()
+    resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "aoai-gateway")})
+    reader = PeriodicExportingMetricReader(
+        AzureMonitorMetricExporter(connection_string=connection_string, credential=credential),
+        export_interval_millis=float(interval) if interval.isdigit() else DEFAULT_EXPORT_MILLIS,
+    )
+    tracer_provider = TracerProvider(resource=resource)
+    span_exporter = AzureMonitorTraceExporter(
+        connection_string=connection_string, credential=credential, tracer_provider=tracer_provider
+    )
+    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    return Telemetry(MeterProvider(metric_readers=[reader], resource=resource), tracer_provider)
+
+
+class Telemetry:
+    def __init__(self, meter_provider: MeterProvider, tracer_provider: TracerProvider) -> None:
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        self._meter_provider = meter_provider
+        self._tracer_provider = tracer_provider
+        self.tracer = tracer_provider.get_tracer("aoai_gateway")
+        self.propagator = TraceContextTextMapPropagator()
+        meter = meter_provider.get_meter("aoai_gateway")
+        self._tokens = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}", description="Tokens used, per answer and token type.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )  # fmt: skip
+        self._duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", description="Request duration, to the answer's end.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )  # fmt: skip
+        self._rate_limited = meter.create_counter(
+            "gateway.upstream.rate_limited", unit="{response}", description="The upstream's 429 answers, per group."
+        )
+
+    def start(self, record: AccessRecord, headers: Mapping[str, str]) -> None:
+        """The request's span, continuing the client's trace when it sent a traceparent; ends with the record."""
+        from opentelemetry.trace import SpanKind
+
+        carrier = {name: headers[name] for name in ("traceparent", "tracestate") if name in headers}
+        parent = self.propagator.extract(carrier)
+        span = self.tracer.start_span(record.method, context=parent, kind=SpanKind.SERVER)
+        trace = RequestTrace(self, span)
+        _current.set(trace)
+        record.listeners.append(trace.end)
+
+    def record(self, record: AccessRecord) -> None:
+        attributes = dimensions(record)
+        if record.prompt_tokens is not None:
+            self._tokens.record(record.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
+        if record.completion_tokens is not None:
+            self._tokens.record(record.completion_tokens, {**attributes, "gen_ai.token.type": "output"})
+        self._duration.record(time.perf_counter() - record.started, attributes)
+        if record.status == 429 and record.group is not None:  # the gateway's own 429s come before any group
+            self._rate_limited.add(1, {"gateway.group": record.group, **_model(record)})
+
+    def shutdown(self) -> None:
+        """Export what is still buffered (a scale-in must not lose the last minute)."""
+        self._meter_provider.shutdown()
+        self._tracer_provider.shutdown()
+
+
+class RequestTrace:
+    """One request's span and its upstream calls' child spans (one per attempt)."""
+
+    __slots__ = ("_telemetry", "span", "_upstream")
+
+    def __init__(self, telemetry: Telemetry, span: Span) -> None:
+        self._telemetry = telemetry
+        self.span = span
+        self._upstream: list[tuple[Span, int]] = []
+
+    def upstream_call(self) -> list[tuple[str, str]]:
+        """Start the upstream call's span; the headers carrying it to Azure (W3C traceparent)."""
+        from opentelemetry.trace import SpanKind, set_span_in_context
+
+        started = time.time_ns()
+        child = self._telemetry.tracer.start_span(
+            "upstream", context=set_span_in_context(self.span), kind=SpanKind.CLIENT, start_time=started
+        )
+        self._upstream.append((child, started))
+        carrier: dict[str, str] = {}
+        self._telemetry.propagator.inject(carrier, context=set_span_in_context(child))
+        return list(carrier.items())
+
+    def end(self, record: AccessRecord) -> None:
+        attributes = dimensions(record)
+        model = attributes.get("gen_ai.request.model")
+        self.span.update_name(f"{attributes['gen_ai.operation.name']} {model}" if model else record.method)
+        self.span.set_attributes({**attributes, "gateway.request_id": record.request_id})
+        for child, started in self._upstream:
+            # The upstream span lasts until its answer's headers (or whole body, non-streamed) came.
+            upstream_ns = int((record.upstream_ms or 0) * 1_000_000)
+            child.set_attributes({k: v for k, v in attributes.items() if k != "http.response.status_code"})
+            child.end(end_time=started + upstream_ns)
+        self.span.end()
+        self._telemetry.record(record)
+
+
+def upstream_trace_headers() -> list[tuple[str, str]]:
+    """For the upstream call being made: its span's traceparent; nothing when telemetry is off."""
+    trace = _current.get()
+    return trace.upstream_call() if trace is not None else []
+
+
+def dimensions(record: AccessRecord) -> dict[str, str | int]:
+    """A record's names and numbers: never a prompt, a completion or a key."""
+    attributes: dict[str, str | int] = {
+        "gen_ai.operation.name": operation_name(record.operation),
+        "gen_ai.provider.name": "azure.ai.openai",
+        "http.response.status_code": record.status,
+        **_model(record),
+    }
+    if record.response_model is not None:
+        attributes["gen_ai.response.model"] = record.response_model[:256]
+    if record.caller is not None:
+        attributes["gateway.caller"] = record.caller
+    if record.group is not None:
+        attributes["gateway.group"] = record.group
+    if record.error_code is not None:
+        attributes["error.type"] = record.error_code
+    return attributes
+
+
+def _model(record: AccessRecord) -> dict[str, str]:
+    # The requested model comes from the client: only one the gateway serves becomes a dimension.
+    if record.model is None or record.error_code == "model_not_found":
+        return {}
+    return {"gen_ai.request.model": record.model[:256]}

@@ -1,0 +1,65 @@
+"""`python -m core usage`: each limited caller key's counts in the current windows, from the usage table."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import TextIO
+
+from core.budgets import day_window, minute_window
+from core.config import ConfigError
+from core.config.model import CallerKey
+from core.config.provider import load_config
+from core.identity import LazyCredential
+from core.usage_table import TableSettings, UsageTable
+
+
+def run_usage(environ: Mapping[str, str], out: TextIO) -> int:
+    table_settings = TableSettings.from_environ(environ)
+    if table_settings is None:
+        out.write("No usage table: set USAGE_TABLE_ENDPOINT (or USAGE_TABLE_CONNECTION_STRING). Without one, "
+                  "each gateway process counts on its own and keeps nothing.\n")  # fmt: skip
+        return 2
+    try:
+        config = load_config(environ)
+    except ConfigError as error:
+        out.write(f"Configuration is invalid ({len(error.problems)} problem(s)); run `python -m core check`.\n")
+        return 1
+    keys = [key for key in config.settings.api_keys if key.limits is not None]
+    if not keys:
+        out.write("No caller key has limits.\n")
+        return 0
+    table = UsageTable(table_settings, LazyCredential(environ))
+    try:
+        lines = asyncio.run(_lines(table, keys, time.time()))
+    except Exception as error:  # the store's failures are many; say which, never a traceback
+        out.write(f"Could not read the {table_settings.label}: {type(error).__name__}\n")
+        return 1
+    out.write(f"Usage in the {table_settings.label} (UTC windows):\n")
+    out.writelines(line + "\n" for line in lines)
+    return 0
+
+
+async def _lines(table: UsageTable, keys: list[CallerKey], now: float) -> list[str]:
+    minute, _ = minute_window(now)
+    day, _ = day_window(now)
+    width = max(len(key.name) for key in keys)
+    lines = []
+    for key in keys:
+        assert key.limits is not None
+        limits = key.limits
+        # The day's entity exists only for keys with a daily budget.
+        counts = await table.read(key.name, [minute, day] if limits.tokens_per_day is not None else [minute])
+        line = (
+            f"{key.name.ljust(width)}  this minute: requests {_of(counts[minute].requests, limits.requests_per_minute)}"
+            f", tokens {_of(counts[minute].tokens, limits.tokens_per_minute)}"
+        )
+        if day in counts:
+            line += f"; today: tokens {_of(counts[day].tokens, limits.tokens_per_day)}"
+        lines.append(line)
+    return lines
+
+
+def _of(used: int, limit: int | None) -> str:
+    return f"{used}/{limit}" if limit is not None else str(used)

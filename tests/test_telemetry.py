@@ -1,0 +1,205 @@
+"""Metrics and traces through the real Azure Monitor exporter, its connection string's IngestionEndpoint pointed at a
+recording server on 127.0.0.1: the GenAI names, dimensions and values are right, the upstream call is the request
+span's child and carries its traceparent to Azure, and no prompt, key or completion text is ever exported."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from azure.core.credentials import AccessToken
+
+from tests.support.azurite import make_self_signed_cert
+from tests.support.inprocess_gateway import InProcessGateway
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
+from tests.test_streaming import CHAT
+
+PROMPT = "the secret prompt words zebra-quartz"
+
+
+class Ingestion:
+    """Application Insights' ingestion endpoint, recording every envelope posted to /v2.1/track."""
+
+    def __init__(self, directory: Path) -> None:
+        self.envelopes: list[dict[str, Any]] = []
+        self.raw: list[bytes] = []
+        self.authorizations: list[str | None] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                recorder.raw.append(body)
+                recorder.authorizations.append(self.headers.get("authorization"))
+                items = json.loads(body)
+                items = items if isinstance(items, list) else [items]
+                recorder.envelopes.extend(items)
+                answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        # HTTPS: the exporter sends its bearer token over TLS only.
+        self.cert, key = make_self_signed_cert(directory)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self._server.server_address[1]}/"
+        # The exporter keeps what it failed to send on disk per instrumentation key, and resends it later:
+        # a key of its own keeps another run's telemetry out of this one.
+        self.key = str(uuid.uuid4())
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        for stored in Path(tempfile.gettempdir()).glob(f"Microsoft-AzureMonitor-*/opentelemetry-python-{self.key}"):
+            shutil.rmtree(stored, ignore_errors=True)
+
+    def metrics(self, name: str) -> list[dict[str, Any]]:
+        """Each exported data point of metric `name`, with its dimensions (`properties`)."""
+        points = []
+        for envelope in self.envelopes:
+            data = envelope.get("data", {}).get("baseData", {})
+            for metric in data.get("metrics", []) if envelope["data"].get("baseType") == "MetricData" else []:
+                if metric["name"] == name:
+                    points.append({**metric, "properties": data.get("properties", {})})
+        return points
+
+    def of_type(self, base_type: str) -> list[dict[str, Any]]:
+        return [e["data"]["baseData"] for e in self.envelopes if e.get("data", {}).get("baseType") == base_type]
+
+
+class MonitorCredential:
+    """The managed identity, as the exporter sees it: a token for Azure Monitor."""
+
+    def __init__(self) -> None:
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken("monitor-token", int(time.time()) + 3600)
+
+
+@pytest.fixture
+def ingestion(tmp_path, monkeypatch):
+    # The SDK's own telemetry (statsbeat, SDK stats) and its remote settings (OneSettings) stay off: no address
+    # outside 127.0.0.1, and only the gateway's telemetry reaches the recorder.
+    for variable in (
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL",
+        "APPLICATIONINSIGHTS_SDKSTATS_DISABLED",
+        "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED",
+    ):
+        monkeypatch.setenv(variable, "true")
+    recorder = Ingestion(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(recorder.cert))  # azure-core's transport trusts the test's certificate
+    yield recorder
+    recorder.stop()
+
+
+def test_genai_metrics_and_traces_reach_application_insights_without_any_text(sim, ingestion, monkeypatch) -> None:
+    credential = MonitorCredential()
+    env = {
+        **SECRETS,
+        "CONFIG_YAML": STANDARD_CONFIG,
+        "SIM_URL": sim.url,
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=00000000-0000-4000-8000-0000000000aa;Authorization=AAD",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+            f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
+        ),
+    }
+    headers = {"Authorization": f"Bearer {ALICE}"}
+    client_trace = "0af7651916cd43dd8448eb211c80319c"
+    with InProcessGateway(env, credential=credential) as gateway:
+        plain = httpx.post(
+            f"{gateway.url}/v1/chat/completions",
+            timeout=10,
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": PROMPT}]},
+            headers={**headers, "traceparent": f"00-{client_trace}-b7ad6b7169203331-01"},
+        ).json()
+        with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=CHAT, headers=headers, timeout=10) as s:
+            streamed = s.read()
+        throttled = httpx.post(
+            f"{gateway.url}/v1/chat/completions",
+            json=CHAT | {"stream": False},
+            timeout=10,
+            headers={**headers, "x-sim-fail": "429"},
+        )
+        assert throttled.status_code == 429
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not (
+            ingestion.metrics("gateway.upstream.rate_limited") and len(ingestion.of_type("RequestData")) >= 3
+        ):
+            time.sleep(0.2)
+
+    assert b'"usage"' not in streamed  # metrics on: usage asked upstream, hidden from a caller that did not ask
+    assert credential.scopes and all(s == ("https://monitor.azure.com//.default",) for s in credential.scopes)
+    assert set(ingestion.authorizations) == {"Bearer monitor-token"}
+
+    tokens = ingestion.metrics("gen_ai.client.token.usage")
+    by_type = {}
+    for point in tokens:
+        props = point["properties"]
+        assert props["gen_ai.operation.name"] == "chat" and props["gen_ai.request.model"] == "gpt-4o"
+        assert props["gen_ai.provider.name"] == "azure.ai.openai" and props["gateway.caller"] == "alice"
+        assert props["gateway.group"] == "eastus" and props["http.response.status_code"] == "200"
+        by_type.setdefault(props["gen_ai.token.type"], []).append(point)
+    # Two answers (one streamed) counted per token type: their sum is the two usages the simulator reported.
+    assert {kind: sum(p["value"] for p in points) for kind, points in by_type.items()}["input"] >= (
+        plain["usage"]["prompt_tokens"]
+    )
+    assert sum(p["count"] for p in by_type["input"]) == 2 and sum(p["count"] for p in by_type["output"]) == 2
+    assert all(p["properties"]["gen_ai.response.model"] for p in tokens)
+
+    durations = ingestion.metrics("gen_ai.client.operation.duration")
+    statuses = {p["properties"]["http.response.status_code"] for p in durations}
+    assert statuses == {"200", "429"} and all(p["value"] > 0 for p in durations)
+    [limited] = ingestion.metrics("gateway.upstream.rate_limited")
+    assert limited["value"] == 1 and limited["properties"]["gateway.group"] == "eastus"
+
+    # One span per request, the upstream call its child, whose traceparent reached Azure.
+    requests = ingestion.of_type("RequestData")
+    dependencies = ingestion.of_type("RemoteDependencyData")
+    assert len(requests) == 3 and len(dependencies) == 3
+    first_upstream = sim.requests[0].headers["traceparent"]
+    trace_id, span_id = first_upstream.split("-")[1:3]
+    assert trace_id == client_trace  # the client's trace goes on
+    assert span_id in {d["id"] for d in dependencies}
+    operation_ids = {e["tags"]["ai.operation.id"] for e in ingestion.envelopes if e["data"]["baseType"] != "MetricData"}
+    assert client_trace in operation_ids
+
+    exported = b"".join(ingestion.raw)
+    for text in (PROMPT.encode(), ALICE.encode(), SECRETS["EASTUS_KEY"].encode(), b"Echo:", b"one two three"):
+        assert text not in exported
+
+
+def test_without_a_connection_string_nothing_of_opentelemetry_is_imported() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, core.gateway, core.endpoints, core.proxy, core.telemetry;"
+        "print(any(m.startswith(('opentelemetry', 'azure.monitor')) for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "False"
