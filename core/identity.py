@@ -48,6 +48,9 @@ class TokenProvider:
 
     REFRESH_MARGIN_SECONDS = 300
     MIN_VALIDITY_SECONDS = 30
+    # A caller waits this long for a token at most: an identity endpoint that hangs (a first deploy whose
+    # identity is not ready yet) must not hold requests, nor the Functions host's start, without end.
+    WAIT_SECONDS = 15.0
 
     def __init__(
         self, credential: TokenCredential, scope: str = COGNITIVE_SERVICES_SCOPE, clock: Callable[[], float] = time.time
@@ -70,7 +73,7 @@ class TokenProvider:
         if current is not None and left > self.MIN_VALIDITY_SECONDS:
             return current.token  # still good: let the refresh finish in the background
         try:
-            return (await asyncio.shield(self._refreshing)).token
+            return (await asyncio.wait_for(asyncio.shield(self._refreshing), self.WAIT_SECONDS)).token
         except Exception as exc:
             raise GatewayError(
                 502,

@@ -5,9 +5,11 @@ import threading
 import time
 
 import httpx
+import pytest
 from azure.core.credentials import AccessToken
 
 from azure_sim import AzureSimulator
+from core.errors import GatewayError
 from core.identity import COGNITIVE_SERVICES_SCOPE, TokenProvider
 from tests.support.inprocess_gateway import InProcessGateway
 from tests.support.standard import ALICE
@@ -61,6 +63,20 @@ def test_an_expired_token_makes_callers_wait_for_the_new_one() -> None:
         return [await provider.token(), await provider.token()]
 
     assert asyncio.run(run()) == ["token-1", "token-2"]
+
+
+def test_a_hung_identity_endpoint_is_a_bounded_502_not_a_hung_request() -> None:
+    async def run() -> tuple[GatewayError, float]:
+        provider = TokenProvider(CountingCredential([3600], delay=1.0))
+        provider.WAIT_SECONDS = 0.1
+        started = time.monotonic()
+        with pytest.raises(GatewayError) as refused:
+            await provider.token()
+        return refused.value, time.monotonic() - started
+
+    error, waited = asyncio.run(run())
+    assert (error.status, error.code) == (502, "upstream_auth_failed")
+    assert waited < 0.9  # gave up at its own limit, not when the credential answered
 
 
 ENTRA_CONFIG = """
