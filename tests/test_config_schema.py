@@ -55,11 +55,11 @@ def test_document_shapes_and_keys() -> None:
         "forwardHeaders", "pools",
     }  # fmt: skip
     assert defs["GatewaySection"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSection"}
-    group_settings = defs["GroupSection"]
-    assert set(group_settings["properties"]) == {"api", "auth", "assistantsVersion"}
-    assert group_settings["properties"]["api"]["enum"] == ["dated", "v1"]
-    assert group_settings["properties"]["api"]["default"] == "dated"
-    assert group_settings["additionalProperties"] is False
+    group_section = defs["GroupSection"]
+    assert set(group_section["properties"]) == {"api", "auth", "assistantsVersion"}
+    assert group_section["properties"]["api"]["enum"] == ["dated", "v1"]
+    assert group_section["properties"]["api"]["default"] == "dated"
+    assert group_section["additionalProperties"] is False
     assert defs["GatewaySection"]["properties"]["maxBodyBytes"]["default"] == 25 * 1024 * 1024
     # Typos show up in editors; LibreChat's own keys around the section do not.
     assert defs["Group"]["additionalProperties"] is False

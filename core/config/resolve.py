@@ -52,7 +52,7 @@ def resolve_routes(endpoint: Endpoint, gateway: GatewaySection | None = None) ->
     gateway = gateway or GatewaySection()
     routes = {}
     for group in endpoint.groups:
-        settings = gateway.group_settings(group.group)
+        settings = gateway.group_section(group.group)
         for model, spec in group.served_models().items():
             routes[model] = Route(model=model, backends=(resolve_backend(group, spec, settings),))
     return routes
@@ -151,7 +151,7 @@ def resolve_resources(endpoint: Endpoint, gateway: GatewaySection) -> tuple[Reso
         if not deployments or group.serverless:
             continue
         root = _validated_root(group, next(iter(deployments.values())))
-        resources.append(resource_backend(group, gateway.group_settings(group.group), root, deployments))
+        resources.append(resource_backend(group, gateway.group_section(group.group), root, deployments))
     return tuple(resources)
 
 
@@ -165,7 +165,7 @@ def resolve_responses(endpoint: Endpoint, gateway: GatewaySection) -> tuple[Reso
             continue
         root = resource_root(group, next(iter(deployments.values())))
         if root is not None:
-            resources.append(resource_backend(group, gateway.group_settings(group.group), root, deployments))
+            resources.append(resource_backend(group, gateway.group_section(group.group), root, deployments))
     return tuple(resources)
 
 

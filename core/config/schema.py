@@ -592,7 +592,7 @@ class GatewaySection(Section):
         ),
     )
 
-    def group_settings(self, name: str) -> GroupSection:
+    def group_section(self, name: str) -> GroupSection:
         """A group's settings; the defaults when `gateway.groups` does not name it."""
         return self.groups.get(name) or GroupSection()
 

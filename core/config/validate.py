@@ -46,7 +46,7 @@ def validate(
     return [
         *group_problems(endpoint.groups, unchecked),
         *assistants_problems(endpoint, unchecked),
-        *group_settings_problems(endpoint, gateway, unchecked),
+        *group_section_problems(endpoint, gateway, unchecked),
         *resource_root_problems(endpoint, gateway, unchecked),
         *(upstream_auth_problems(endpoint.groups, gateway, env_keyed) if whole else []),
         *pool_problems(gateway, served, set(env_routes), unchecked),
@@ -217,7 +217,7 @@ def serverless_assistants_problems(groups: list[Group], unchecked: Unchecked) ->
 # -- gateway.groups ------------------------------------------------------------------------
 
 
-def group_settings_problems(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
+def group_section_problems(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
     problems: list[str] = []
     groups = {group.group: group for group in endpoint.groups}
     for name, settings in gateway.groups.items():
@@ -280,7 +280,7 @@ def resource_root_problems(endpoint: Endpoint, gateway: GatewaySection, unchecke
         if group.serverless or not url or has_unresolved(url) or url_problem(url) or unchecked.covers(group):
             continue  # not applicable, or already reported
         needs = []
-        if gateway.group_settings(group.group).api == "v1":
+        if gateway.group_section(group.group).api == "v1":
             named = named_deployment(group)
             deployments = [group.deployment_for(spec) for spec in group.served_models().values()]
             # A deployment the literal baseURL does not name is already reported.
@@ -374,7 +374,7 @@ def upstream_auth_problems(
     groups: list[Group], gateway: GatewaySection, env_keyed: list[str] | None = None
 ) -> list[str]:
     problems: list[str] = []
-    modes = {group.group: upstream_auth(group, gateway.group_settings(group.group)) for group in groups}
+    modes = {group.group: upstream_auth(group, gateway.group_section(group.group)) for group in groups}
     keyed = [name for name, mode in modes.items() if mode == "api-key"] + list(env_keyed or ())
     entra = [name for name, mode in modes.items() if mode == "entra"]
     passthrough = [name for name, mode in modes.items() if mode == "passthrough"]
