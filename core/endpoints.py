@@ -192,7 +192,8 @@ def _model_object(model: str) -> dict[str, Any]:
 
 def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
     async def handle(request: Request, record: AccessRecord, context: RequestContext) -> Response:
-        raw = await read_body(request, context.state.config.settings.max_body_bytes)
+        settings = context.state.config.settings
+        raw = await read_body(request, settings.max_body_bytes, settings.total_timeout)
         payload = parse_json_object(raw)
         record.operation = operation
         model = request.path_params["model"] if model_in_path else payload.get("model")
@@ -211,8 +212,9 @@ def _upload_call(operation: str, *, file_part: str) -> Handler:
 
     async def handle(request: Request, record: AccessRecord, context: RequestContext) -> Response:
         record.operation = operation
+        settings = context.state.config.settings
         upload = await read_upload(
-            request, context.state.config.settings.max_body_bytes, fields=("model",), file_part=file_part
+            request, settings.max_body_bytes, settings.total_timeout, fields=("model",), file_part=file_part
         )
         route = _route_for(context, upload.fields.get("model"), record)
         headers = forwarded_request_headers(request, context.state.config.settings.forward_headers)

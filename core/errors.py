@@ -70,6 +70,12 @@ def body_too_large(limit: int) -> GatewayError:
     return GatewayError(413, f"Request body exceeds the gateway's limit of {limit} bytes.", code="request_too_large")
 
 
+def body_too_slow(seconds: float) -> GatewayError:
+    return GatewayError(
+        408, f"The request body did not arrive within the gateway's {seconds:g} seconds.", code="request_timeout"
+    )
+
+
 def upstream_unreachable(group: str) -> GatewayError:
     return GatewayError(
         502,

@@ -3,12 +3,13 @@ the headers that may travel upstream."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
-from core.errors import GatewayError, body_too_large
+from core.errors import GatewayError, body_too_large, body_too_slow
 
 # Client request headers that go upstream, whatever the configuration: an allow-list, so a
 # credential in a header we never heard of (X-Api-Key, Ocp-Apim-Subscription-Key, ...) stays here.
@@ -23,17 +24,22 @@ _FORWARDED_REQUEST_HEADERS = frozenset(
 )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The whole body: 413 beyond `limit` bytes, 408 when it takes longer than `seconds` to arrive."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise body_too_large(limit)
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise body_too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise body_too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise body_too_slow(seconds) from None
     return b"".join(chunks)
 
 

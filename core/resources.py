@@ -118,9 +118,11 @@ async def handle(request: Request, gateway: Gateway, state: State, caller: Calle
         call.bearer = await gateway.tokens.token()
     settings = call.config.settings
     if call.method == "POST" and path.shape == "files":
-        call.body = await read_upload(request, settings.max_body_bytes, fields=("purpose",), file_part="file")
+        call.body = await read_upload(
+            request, settings.max_body_bytes, settings.total_timeout, fields=("purpose",), file_part="file"
+        )
     elif call.method == "POST":
-        raw = await read_body(request, settings.max_body_bytes)
+        raw = await read_body(request, settings.max_body_bytes, settings.total_timeout)
         call.payload = parse_json_object(raw) if raw.strip() else {}
         call.body = raw
         _check_body(call, call.payload)
