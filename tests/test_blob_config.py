@@ -11,45 +11,15 @@ import pytest
 
 from core.config.provider import ConfigProvider
 from tests.support.azurite import Azurite, FakeStorageCredential
+from tests.support.blob import blob_env, config
 from tests.support.gateway_process import ROOT
 from tests.support.standard import ALICE, SECRETS
-
-CONFIG = """
-endpoints:
-  azureOpenAI:
-    groups:
-      - group: east
-        apiKey: "${EASTUS_KEY}"
-        instanceName: east
-        baseURL: "${SIM_URL}"
-        version: "2024-10-21"
-        models:
-%s
-gateway:
-  apiKeys: [{name: alice, key: "${ALICE_KEY}"}]
-  forwardHeaders: ["x-sim-*"]
-"""
-
-
-def config(*models: str) -> bytes:
-    return (CONFIG % "\n".join(f"          {m}: {{deploymentName: gpt-4o-dep}}" for m in models)).encode()
 
 
 @pytest.fixture(scope="module")
 def azurite() -> Iterator[Azurite]:
     with Azurite() as storage:
         yield storage
-
-
-def blob_env(storage: Azurite, sim) -> dict[str, str]:
-    return {
-        **SECRETS,
-        "SIM_URL": sim.url,
-        "CONFIG_REFRESH_SECONDS": "0.5",
-        "CONFIG_BLOB_CONNECTION_STRING": storage.connection_string,
-        "CONFIG_BLOB_CONTAINER": "config",
-        "CONFIG_BLOB_NAME": "gateway.yaml",
-    }
 
 
 def models(gateway) -> list[str]:

@@ -3,51 +3,12 @@ upstream, counted per process; shared through Azurite's table service in tests/t
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import openai
 import pytest
 
+from tests.support.budgets import CHAT, fresh_minute, limited, post
 from tests.support.standard import ALICE, BOB, SECRETS
-
-BUDGET_CONFIG = """
-endpoints:
-  azureOpenAI:
-    assistants: true
-    groups:
-      - group: eastus
-        apiKey: "${EASTUS_KEY}"
-        instanceName: eastus-instance
-        baseURL: "${SIM_URL}"
-        version: "2024-10-21"
-        assistants: true
-        models:
-          gpt-4o: {deploymentName: gpt-4o-dep}
-          text-embedding-3-small: {deploymentName: embed-dep}
-gateway:
-  apiKeys:
-    - {name: alice, key: "${ALICE_KEY}", limits: LIMITS}
-    - {name: bob, key: "${BOB_KEY}"}
-"""
-
-CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three"}]}
-
-
-def limited(limits: str) -> str:
-    return BUDGET_CONFIG.replace("LIMITS", limits)
-
-
-def fresh_minute(needed: float) -> None:
-    """Wait for the next UTC minute when fewer than `needed` seconds are left in this one: a test's
-    requests must fall in one per-minute window."""
-    left = 60 - time.time() % 60
-    if left < needed:
-        time.sleep(left + 0.05)
-
-
-def post(gateway, key: str, path: str = "/v1/chat/completions", body: dict | None = None) -> httpx.Response:
-    return httpx.post(f"{gateway.url}{path}", json=body or CHAT, headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
 
 @pytest.fixture

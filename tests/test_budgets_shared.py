@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.azurite import AzuriteTable
+from tests.support.budgets import fresh_minute, limited, post
 from tests.support.standard import ALICE, BOB, SECRETS
-from tests.test_budgets import fresh_minute, limited, post
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 20

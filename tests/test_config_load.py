@@ -11,9 +11,7 @@ from core.config import ConfigError
 from core.config.api_versions import API_VERSION_FORMS
 from core.config.load import NO_CONFIGURATION
 from core.config.provider import load_config
-from tests.support.config_text import load, problems
-
-FIXTURES = Path(__file__).parent / "fixtures" / "config"
+from tests.support.config_text import FIXTURES, FULL_ENV, load, problems
 
 SECTION = """
 groups:
@@ -270,14 +268,6 @@ def test_warnings_travel_with_the_error() -> None:
 
 
 # -- a real librechat.yaml -----------------------------------------------------------------------------
-
-FULL_ENV = {
-    "EASTUS_API_KEY": "eastus-secret",
-    "SWEDEN_API_KEY": "sweden-secret",
-    "MISTRAL_AZURE_KEY": "mistral-secret",
-    "GATEWAY_KEY_LIBRECHAT": "gw-librechat",
-    "GATEWAY_KEY_BATCH": "gw-batch",
-}
 
 
 def test_full_librechat_yaml_ignores_other_sections() -> None:

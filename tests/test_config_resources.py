@@ -8,7 +8,7 @@ import pytest
 
 from core.check import describe
 from core.config.model import ResourceBackend
-from tests.support.config_text import load, problems
+from tests.support.config_text import FIXTURES, FULL_ENV, load, problems
 
 
 def resource(group_fields: str, models: str = "gpt-4o: true", settings: str = "{}") -> ResourceBackend:
@@ -269,8 +269,6 @@ def test_versions_of_the_groups_other_models_count() -> None:
 
 
 def test_full_librechat_yaml_resources() -> None:
-    from tests.test_config_load import FIXTURES, FULL_ENV
-
     config = load((FIXTURES / "librechat_full.yaml").read_text(), FULL_ENV)
     assert config.resources == (
         ResourceBackend(

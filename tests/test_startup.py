@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from tests.support.azurite import Azurite
+from tests.support.blob import blob_env, config
 from tests.support.gateway_process import ROOT, GatewayProcess
 from tests.support.standard import ALICE, SECRETS
-from tests.test_blob_config import blob_env, config
 
 READY = "aoai-gateway listening on "
 # What the Functions host does: capture logs at INFO, index function_app.py, then route requests to its functions.

@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.gateway_process import GatewayProcess
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
-from tests.test_streaming import CHAT, access_line, data, stream_events
+from tests.support.streams import CHAT, access_line, data, stream_events
 
 # alice's budget is far above anything a test spends: it only turns counting on.
 COUNTING_CONFIG = STANDARD_CONFIG.replace(

@@ -4,51 +4,10 @@ import time
 
 import httpx
 import openai
-import orjson
 import pytest
 
-from tests.support.gateway_process import GatewayProcess
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
-
-CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three four five"}], "stream": True}
-
-
-def stream_events(url: str, body: dict, **headers: str) -> list[tuple[float, bytes]]:
-    """(arrival time, event bytes) for each SSE event, read from the socket as it arrives."""
-    events: list[tuple[float, bytes]] = []
-    buffer = b""
-    with httpx.stream(
-        "POST",
-        f"{url}/v1/chat/completions",
-        json=body,
-        timeout=10,
-        headers={"Authorization": f"Bearer {ALICE}", **headers},
-    ) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for chunk in response.iter_raw():
-            now = time.monotonic()
-            buffer += chunk
-            while b"\n\n" in buffer:
-                event, buffer = buffer.split(b"\n\n", 1)
-                events.append((now, event))
-    return events
-
-
-def access_line(gateway: GatewayProcess, mark: int) -> dict:
-    """The first access-log line the gateway wrote after `mark` (a length of its log), once it is written."""
-    deadline = time.monotonic() + 5
-    while True:
-        lines = [line for line in gateway.logs()[mark:].splitlines() if line.startswith('{"request_id"')]
-        if lines or time.monotonic() > deadline:
-            assert lines, gateway.logs()[mark:]
-            return orjson.loads(lines[0])
-        time.sleep(0.05)
-
-
-def data(event: bytes) -> dict | str:
-    payload = event.removeprefix(b"data: ")
-    return payload.decode() if payload == b"[DONE]" else orjson.loads(payload)
+from tests.support.streams import CHAT, access_line, data, stream_events
 
 
 def test_chunks_are_forwarded_as_they_arrive(gateway) -> None:

@@ -23,7 +23,7 @@ from azure.core.credentials import AccessToken
 from tests.support.azurite import make_self_signed_cert
 from tests.support.inprocess_gateway import InProcessGateway
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
-from tests.test_streaming import CHAT
+from tests.support.streams import CHAT
 
 PROMPT = "the secret prompt words zebra-quartz"
 
