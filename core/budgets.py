@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from core.auth import Caller
 from core.config.model import CallerKey, Limits
 from core.errors import GatewayError
-from core.usage_table import Counts, UsageTable
+from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, UsageTable
 
 SYNC_SECONDS = 1.0
 # A process's first requests wait at most this long for the stored counts (a restart must not reset them).
@@ -36,12 +36,12 @@ logger = logging.getLogger("aoai_gateway")
 def minute_window(now: float) -> tuple[str, float]:
     """The window's row key and when it ends (epoch seconds)."""
     start = now - now % 60
-    return time.strftime("m%Y%m%dT%H%M", time.gmtime(start)), start + 60
+    return time.strftime(MINUTE_ROW, time.gmtime(start)), start + 60
 
 
 def day_window(now: float) -> tuple[str, float]:
     start = now - now % 86400
-    return time.strftime("d%Y%m%d", time.gmtime(start)), start + 86400
+    return time.strftime(DAY_ROW, time.gmtime(start)), start + 86400
 
 
 class Window:

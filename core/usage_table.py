@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,12 @@ DEFAULT_TABLE_NAME = "gatewayusage"
 _MERGE_ATTEMPTS = 5
 # A store that does not answer fails the sync quickly: counting goes on locally meanwhile.
 _TIMEOUT_SECONDS = 5
+# Windows that ended longer ago than this are deleted: nothing reads a window after its day
+# (budgets read the current minute and day, `core usage` the same).
+KEEP_SECONDS = 2 * 86400
+# Row keys: a window's start, UTC, in a form that sorts by time within its kind (the first letter).
+MINUTE_ROW = "m%Y%m%dT%H%M"
+DAY_ROW = "d%Y%m%d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,8 @@ class UsageTable:
                     table.create_entity({**keys, **_properties(caller, delta)})
                 except ResourceExistsError:
                     continue  # another instance created it first: merge into theirs
+                # A key's new window: the moment to drop its old ones (one or two per minute, steady state).
+                self._prune(table, caller)
                 return delta
             total = _counts(entity)
             if delta == Counts():
@@ -114,6 +123,18 @@ class UsageTable:
                 continue  # another instance wrote since our read
             return total
         raise TimeoutError(f"the usage entity for {window} kept changing under {_MERGE_ATTEMPTS} attempts")
+
+    def _prune(self, table: TableClient, caller: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        key = partition_key(caller)
+        cutoff = time.gmtime(time.time() - KEEP_SECONDS)
+        for row_format in (MINUTE_ROW, DAY_ROW):
+            kind, older = row_format[0], time.strftime(row_format, cutoff)
+            query = f"PartitionKey eq '{key}' and RowKey ge '{kind}' and RowKey lt '{older}'"
+            for entity in table.query_entities(query, select=["RowKey"]):
+                with contextlib.suppress(ResourceNotFoundError):  # another instance pruned it first
+                    table.delete_entity(partition_key=key, row_key=entity["RowKey"])
 
     def _read(self, caller: str, windows: list[str]) -> dict[str, Counts]:
         from azure.core.exceptions import ResourceNotFoundError
