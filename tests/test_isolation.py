@@ -250,6 +250,10 @@ def test_a_batch_file_too_large_to_check_is_refused(isolated, sim, start_gateway
             input_file_id=large.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
     assert refused.value.code == "batch_input_too_large" and refused.value.param == "input_file_id"
+    assert refused.value.body["message"] == (
+        f"`{large.id}` is larger than the gateway's limit of 4096 bytes, so the models it names "
+        "cannot be checked for this key."
+    )
     assert not any(r.path == "/openai/batches" for r in sim.requests)
 
 
@@ -420,4 +424,15 @@ def test_a_batch_file_on_an_unreachable_upstream_is_a_502_naming_the_group(start
             "param": None,
             "code": "upstream_unreachable",
         },
+    )
+
+
+def test_a_batch_file_cut_short_by_the_upstream_is_a_502_naming_the_group(isolated, sim) -> None:
+    uploaded = sdk(isolated, MINI_RESOURCES).files.create(file=("ok.jsonl", MINI_LINE), purpose="batch")
+    sim.behaviour.fail = "truncate_length"
+    create = {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    answer = call(isolated, MINI_RESOURCES, "POST", "/v1/batches", json=create)
+    assert (answer.status_code, answer.json()["error"]["message"]) == (
+        502,
+        "The upstream for group `eastus` closed the connection before its answer was complete.",
     )
