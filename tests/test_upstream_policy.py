@@ -447,3 +447,54 @@ def test_accept_retry_after_holds_a_tripped_breaker_open_without_a_cooldown(prob
 
 def test_a_member_never_heard_of_returns_at_once() -> None:
     assert Health(Clock()).returns_at("nobody") == 0.0
+
+
+def test_round_robin_keeps_each_pools_turns_apart() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 2, 1), strategy="round-robin")
+    assert [m.model for m in ups.selector.order("one", p, 1000.0)] == ["a", "b"]
+    assert [m.model for m in ups.selector.order("two", p, 1000.0)] == ["a", "b"]  # its own first turn
+
+
+def test_connection_failures_count_towards_the_members_breaker() -> None:
+    ups = upstreams()
+    p = pool(*TWO, breaker=Breaker(failures=1, window=10.0, trip=30.0))
+    run(ups, p, FakeTransport({"a": [ConnectFailed()]}))
+    transport = FakeTransport()
+    assert run(ups, p, transport)[0] == "b" and transport.calls == ["b"]
+
+
+def test_first_byte_timeouts_on_every_member_are_a_504() -> None:
+    transport = FakeTransport({"a": [5.0], "b": [5.0]})
+    with pytest.raises(GatewayError) as caught:
+        run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport)
+    assert (caught.value.status, caught.value.message) == (504, "The upstream for group `g` did not answer in time.")
+
+
+def test_most_remaining_counts_a_member_that_only_failed_as_having_plenty() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 1, 1), strategy="most-remaining")
+    assert run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))[0] == "b"
+    assert run(ups, p, FakeTransport())[0] == "a"  # neither reported a count: config order
+
+
+def test_a_cancelled_request_ends_its_probe_and_closes_the_failure_it_held() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(("c", 1, 1), ("a", 2, 1), breaker=Breaker(failures=1, window=10.0, trip=5.0))
+    ups.health.failed("a", p.breaker, None)
+    clock.now += 5.0  # a is half-open
+    failed = FakeAnswer(500)
+    transport = FakeTransport({"c": [failed], "a": [5.0]})
+
+    async def cancelled() -> None:
+        record = AccessRecord("r", "POST", "/v1/chat/completions")
+        task = asyncio.create_task(failover.send(ups, "pool", p, transport, record))
+        while transport.calls != ["c", "a"]:
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    assert failed.closed and ups.health.available("a", clock.now)  # the next request probes
