@@ -131,6 +131,13 @@ def every_family(ids: dict[str, str]) -> list[tuple[str, str, dict]]:
     ]
 
 
+REFUSED_WITHOUT_RESOURCES = (
+    "This API key may not use the assistants, threads, vector stores, files, batches and responses APIs, "
+    "whose objects every caller of the Azure resource shares: set `resources: true` on its "
+    "gateway.apiKeys entry to allow them."
+)
+
+
 @pytest.mark.parametrize("key", [MINI_ONLY, ALL_NO_RESOURCES], ids=["models-without-resources", "resources-false"])
 def test_a_key_without_resources_is_refused_on_every_family_and_method(isolated, sim, key) -> None:
     ids = shared_objects(isolated)
@@ -140,7 +147,7 @@ def test_a_key_without_resources_is_refused_on_every_family_and_method(isolated,
         assert response.status_code == 403, (method, path, response.text)
         error = response.json()["error"]
         assert (error["type"], error["code"]) == ("permission_error", "resources_not_allowed"), (method, path)
-        assert "resources: true" in error["message"]
+        assert error["message"] == REFUSED_WITHOUT_RESOURCES
         assert upstream_calls(sim) == [], (method, path)
     assert sdk(isolated, ALICE).beta.assistants.retrieve(ids["assistant"]).name == "alice's"  # untouched
 
