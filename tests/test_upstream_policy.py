@@ -452,8 +452,13 @@ def test_a_member_never_heard_of_returns_at_once() -> None:
 def test_round_robin_keeps_each_pools_turns_apart() -> None:
     ups = upstreams()
     p = pool(("a", 1, 1), ("b", 2, 1), strategy="round-robin")
-    assert [m.model for m in ups.selector.order("one", p, 1000.0)] == ["a", "b"]
-    assert [m.model for m in ups.selector.order("two", p, 1000.0)] == ["a", "b"]  # its own first turn
+
+    async def served(pool_id: str) -> str:
+        record = AccessRecord("r", "POST", "/v1/chat/completions")
+        member, _ = await failover.send(ups, pool_id, p, FakeTransport(), record)
+        return member.model
+
+    assert [asyncio.run(served(pool_id)) for pool_id in ("one", "two", "one")] == ["a", "a", "b"]
 
 
 def test_connection_failures_count_towards_the_members_breaker() -> None:
