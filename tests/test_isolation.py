@@ -443,3 +443,14 @@ def test_a_batch_file_cut_short_by_the_upstream_is_a_502_naming_the_group(isolat
         502,
         "The upstream for group `eastus` closed the connection before its answer was complete.",
     )
+
+
+def test_without_gateway_keys_runs_need_no_model_check(sim, start_gateway) -> None:
+    anonymous = ISOLATION_CONFIG.split("gateway:")[0] + "gateway:\n  allowAnonymous: true\n"
+    client = sdk(start_gateway(anonymous, {**SECRETS, "SIM_URL": sim.url}), "unused")
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create()
+    sim.requests.clear()
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.model == "gpt-4o"
+    assert [r.method for r in sim.requests] == ["POST"]  # the assistant was not read first
