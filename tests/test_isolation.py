@@ -131,6 +131,13 @@ def every_family(ids: dict[str, str]) -> list[tuple[str, str, dict]]:
     ]
 
 
+REFUSED_WITHOUT_RESOURCES = (
+    "This API key may not use the assistants, threads, vector stores, files, batches and responses APIs, "
+    "whose objects every caller of the Azure resource shares: set `resources: true` on its "
+    "gateway.apiKeys entry to allow them."
+)
+
+
 @pytest.mark.parametrize("key", [MINI_ONLY, ALL_NO_RESOURCES], ids=["models-without-resources", "resources-false"])
 def test_a_key_without_resources_is_refused_on_every_family_and_method(isolated, sim, key) -> None:
     ids = shared_objects(isolated)
@@ -140,7 +147,7 @@ def test_a_key_without_resources_is_refused_on_every_family_and_method(isolated,
         assert response.status_code == 403, (method, path, response.text)
         error = response.json()["error"]
         assert (error["type"], error["code"]) == ("permission_error", "resources_not_allowed"), (method, path)
-        assert "resources: true" in error["message"]
+        assert error["message"] == REFUSED_WITHOUT_RESOURCES
         assert upstream_calls(sim) == [], (method, path)
     assert sdk(isolated, ALICE).beta.assistants.retrieve(ids["assistant"]).name == "alice's"  # untouched
 
@@ -250,6 +257,10 @@ def test_a_batch_file_too_large_to_check_is_refused(isolated, sim, start_gateway
             input_file_id=large.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
     assert refused.value.code == "batch_input_too_large" and refused.value.param == "input_file_id"
+    assert refused.value.body["message"] == (
+        f"`{large.id}` is larger than the gateway's limit of 4096 bytes, so the models it names "
+        "cannot be checked for this key."
+    )
     assert not any(r.path == "/openai/batches" for r in sim.requests)
 
 
@@ -310,3 +321,136 @@ def test_resources_defaults_to_whether_the_key_is_limited_to_models() -> None:
         """
     )
     assert [key.resources for key in config.settings.api_keys] == [True, False, True, False]
+
+
+def test_a_restricted_key_continues_its_own_run_on_a_model_it_may_use(isolated, sim) -> None:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    client = sdk(isolated, MINI_RESOURCES)
+    mine = client.beta.assistants.create(model="gpt-4o-mini", tools=[tool])
+    run = client.beta.threads.create_and_run(assistant_id=mine.id)
+    tool_call = run.required_action.submit_tool_outputs.tool_calls[0]
+    continued = client.beta.threads.runs.submit_tool_outputs(
+        thread_id=run.thread_id, run_id=run.id, tool_outputs=[{"tool_call_id": tool_call.id, "output": "42"}]
+    )
+    assert continued.id == run.id and continued.model == "gpt-4o-mini"
+
+
+def test_an_unknown_assistant_is_named_in_the_404(isolated, sim) -> None:
+    thread = sdk(isolated, MINI_RESOURCES).beta.threads.create()
+    answer = call(isolated, MINI_RESOURCES, "POST", f"/v1/threads/{thread.id}/runs", json={"assistant_id": "asst_x"})
+    assert (answer.status_code, answer.json()) == (
+        404,
+        {
+            "error": {
+                "message": "No object found with id `asst_x`.",
+                "type": "invalid_request_error",
+                "param": "assistant_id",
+                "code": "not_found",
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("fail", "why"),
+    [("500", "the upstream answered 500"), ("invalid_json", "its answer is not a JSON object")],
+)
+def test_an_assistant_the_upstream_cannot_show_is_a_502_naming_it(isolated, sim, fail, why) -> None:
+    client = sdk(isolated, MINI_RESOURCES)
+    thread = client.beta.threads.create()
+    assistant = sdk(isolated, ALICE).beta.assistants.create(model="gpt-4o")
+    sim.behaviour.fail = fail
+    answer = call(
+        isolated, MINI_RESOURCES, "POST", f"/v1/threads/{thread.id}/runs", json={"assistant_id": assistant.id}
+    )
+    assert (answer.status_code, answer.json()) == (
+        502,
+        {
+            "error": {
+                "message": f"Could not read `{assistant.id}` to check which model this call would use: {why}.",
+                "type": "api_error",
+                "param": None,
+                "code": "upstream_unreachable",
+            }
+        },
+    )
+
+
+MINI_LINE = batch_file("gpt-4o-mini-dep")
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (MINI_LINE + b'{"custom_id": "1", "body": {}}\n', 2),
+        (MINI_LINE + b"\n  \n" + b"not json\n", 4),
+        (b"[1]\n", 1),
+        (b'{"custom_id": "1", "body": "text"}\n', 1),
+    ],
+    ids=["no-model", "not-json-after-blank-lines", "not-an-object", "body-not-an-object"],
+)
+def test_a_batch_line_without_a_model_is_named_by_its_number(isolated, sim, content, line) -> None:
+    uploaded = sdk(isolated, MINI_RESOURCES).files.create(file=("lines.jsonl", content), purpose="batch")
+    create = {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    answer = call(isolated, MINI_RESOURCES, "POST", "/v1/batches", json=create)
+    message = (
+        f"Line {line} of the batch input file has no `body.model`; this key may use only some models, "
+        "so every line must name one of their deployments."
+    )
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "input_file_id",
+                "code": "invalid_batch_input",
+            }
+        },
+    )
+
+
+def test_a_blank_line_does_not_end_the_batch_check(isolated, sim) -> None:
+    content = b"\n" + batch_file("gpt-4o-mini-dep", "gpt-4o-dep")
+    uploaded = sdk(isolated, MINI_RESOURCES).files.create(file=("lines.jsonl", content), purpose="batch")
+    create = {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    answer = call(isolated, MINI_RESOURCES, "POST", "/v1/batches", json=create)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (404, "model_not_found")
+
+
+def test_a_batch_file_on_an_unreachable_upstream_is_a_502_naming_the_group(start_gateway) -> None:
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens on it here
+    gateway = start_gateway(ISOLATION_CONFIG, {**SECRETS, **KEYS, "SIM_URL": closed})
+    create = {"input_file_id": "file-abc", "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    answer = call(gateway, MINI_RESOURCES, "POST", "/v1/batches", json=create)
+    assert (answer.status_code, answer.json()["error"]) == (
+        502,
+        {
+            "message": "The upstream for group `eastus` could not be reached.",
+            "type": "api_error",
+            "param": None,
+            "code": "upstream_unreachable",
+        },
+    )
+
+
+def test_a_batch_file_cut_short_by_the_upstream_is_a_502_naming_the_group(isolated, sim) -> None:
+    uploaded = sdk(isolated, MINI_RESOURCES).files.create(file=("ok.jsonl", MINI_LINE), purpose="batch")
+    sim.behaviour.fail = "truncate_length"
+    create = {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    answer = call(isolated, MINI_RESOURCES, "POST", "/v1/batches", json=create)
+    assert (answer.status_code, answer.json()["error"]["message"]) == (
+        502,
+        "The upstream for group `eastus` closed the connection before its answer was complete.",
+    )
+
+
+def test_without_gateway_keys_runs_need_no_model_check(sim, start_gateway) -> None:
+    anonymous = ISOLATION_CONFIG.split("gateway:")[0] + "gateway:\n  allowAnonymous: true\n"
+    client = sdk(start_gateway(anonymous, {**SECRETS, "SIM_URL": sim.url}), "unused")
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create()
+    sim.requests.clear()
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.model == "gpt-4o"
+    assert [r.method for r in sim.requests] == ["POST"]  # the assistant was not read first

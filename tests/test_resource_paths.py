@@ -125,6 +125,9 @@ def test_paths_outside_the_known_shapes_are_an_unknown_url(paths_gateway, sim, m
 def test_a_malformed_id_is_a_400_invalid_id(paths_gateway, sim) -> None:
     error = assert_refused(paths_gateway, sim, "GET", "/v1/files/..%2Fx")
     assert error["code"] == "invalid_id"
+    assert error["message"] == (
+        "Invalid object id: ids are 1 to 128 letters, digits, `_` or `-`, starting with a letter or digit."
+    )
 
 
 def test_a_valid_id_reaches_exactly_its_segment_with_one_api_version(paths_gateway, sim) -> None:

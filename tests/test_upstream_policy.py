@@ -4,7 +4,9 @@ with a mock transport: selection order and spread, cooldowns, the circuit breake
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
+import time
 from collections import Counter
 from collections.abc import Mapping
 
@@ -14,9 +16,19 @@ from multidict import CIMultiDict
 from core.accesslog import AccessRecord
 from core.config.model import Backend, Breaker, Pool, PoolMember, Strategy
 from core.errors import GatewayError
-from core.transport import ConnectFailed, HeadersTimedOut
+from core.transport import (
+    BadBody,
+    BodyTooLarge,
+    ConnectFailed,
+    ConnectTimedOut,
+    HeadersTimedOut,
+    ReadFailed,
+    ReadTimedOut,
+    TransportError,
+)
 from core.upstream import failover
-from core.upstream.failover import Upstreams
+from core.upstream.errors import gateway_error
+from core.upstream.failover import Upstreams, all_benched
 from core.upstream.health import Health, retry_after
 from core.upstream.selection import Selector
 
@@ -170,6 +182,13 @@ def test_a_429_fails_over_and_benches_the_member_for_its_retry_after() -> None:
         ({"x-ratelimit-reset-requests": "20ms"}, 0.02),
         ({"Retry-After": "soon"}, None),
         ({}, None),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"Retry-After": "0"}, 0.0),
+        ({"Retry-After": "0.5"}, 0.5),
+        ({"retry-after-ms": "-1", "Retry-After": "2"}, 2.0),  # a negative or infinite hint is no hint
+        ({"Retry-After": "inf"}, None),
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),  # a date gone by: now
+        ({"x-ratelimit-reset-tokens": "1m30sx"}, None),  # a duration with anything else is no duration
     ],
 )
 def test_retry_after_reads_azures_headers(headers: dict[str, str], seconds: float | None) -> None:
@@ -211,7 +230,7 @@ def test_the_callers_own_error_is_relayed_at_once() -> None:
 def test_the_last_members_failure_is_relayed_when_attempts_run_out() -> None:
     transport = FakeTransport({"a": [FakeAnswer(500)], "b": [FakeAnswer(503)]})
     served, answer, record = run(upstreams(), pool(*TWO), transport)
-    assert (served, answer.status, record.failed) == ("b", 503, ["a:500", "b:503"])
+    assert (served, answer.status, record.failed, record.member) == ("b", 503, ["a:500", "b:503"], "b")
 
 
 def test_max_attempts_bounds_the_members_tried() -> None:
@@ -231,7 +250,8 @@ def test_a_read_timeout_is_not_retried_unless_the_pool_says_so() -> None:
         run(upstreams(), pool(*TWO), transport)
     assert caught.value.status == 504 and transport.calls == ["a"]
     transport = FakeTransport({"a": [HeadersTimedOut()]})
-    assert run(upstreams(), pool(*TWO, retry_on_timeout=True), transport)[0] == "b"
+    served, _, record = run(upstreams(), pool(*TWO, retry_on_timeout=True), transport)
+    assert served == "b" and record.failed == ["a:timeout"]
 
 
 def test_first_byte_timeout_moves_on_to_the_next_member() -> None:
@@ -322,3 +342,164 @@ def test_the_time_budget_bounds_every_attempt_together() -> None:
     with pytest.raises(GatewayError):
         run(upstreams(), pool(*TWO, time_budget=0.05, first_byte_timeout=1.0), transport)
     assert transport.calls == ["a", "b"]
+
+
+def test_retry_after_reads_a_date_as_the_seconds_until_it() -> None:
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    seconds = retry_after(CIMultiDict({"Retry-After": in_a_minute}))
+    assert seconds is not None and 55 < seconds <= 60
+
+
+def test_most_remaining_breaks_a_token_tie_by_requests() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 1, 1), ("c", 1, 1), strategy="most-remaining")
+    ups.health.succeeded("a", {"x-ratelimit-remaining-tokens": "100", "x-ratelimit-remaining-requests": "5"})
+    ups.health.succeeded("b", {"x-ratelimit-remaining-tokens": "100", "x-ratelimit-remaining-requests": "9"})
+    ups.health.succeeded("c", {"x-ratelimit-remaining-tokens": "100"})  # no request count: plenty
+    assert [m.model for m in ups.selector.order("p", p, 1000.0)] == ["c", "b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (ConnectTimedOut(), 504, "The upstream for group `g` did not answer in time."),
+        (HeadersTimedOut(), 504, "The upstream for group `g` did not answer in time."),
+        (ReadTimedOut(), 504, "The upstream for group `g` did not answer in time."),
+        (
+            BodyTooLarge(10),
+            502,
+            (
+                "The upstream for group `g` answered with more than the gateway's limit of 10 bytes "
+                "(gateway.maxResponseBytes)."
+            ),
+        ),
+        (BadBody("sent garbage"), 502, "The upstream for group `g` sent garbage."),
+        (ReadFailed(), 502, "The upstream for group `g` closed the connection before its answer was complete."),
+        (ConnectFailed(), 502, "The upstream for group `g` could not be reached."),
+    ],
+)
+def test_each_transport_failure_is_an_error_naming_the_group(error: TransportError, status: int, message: str) -> None:
+    found = gateway_error(error, "g")
+    assert (found.status, found.message) == (status, message)
+
+
+def test_when_every_member_fails_to_connect_the_error_names_the_group() -> None:
+    transport = FakeTransport({"a": [ConnectFailed()], "b": [ConnectFailed()]})
+    with pytest.raises(GatewayError) as caught:
+        run(upstreams(), pool(*TWO), transport)
+    assert (caught.value.status, caught.value.message) == (502, "The upstream for group `g` could not be reached.")
+
+
+def test_a_time_budget_spent_before_any_attempt_is_a_504() -> None:
+    with pytest.raises(GatewayError) as caught:
+        run(upstreams(), pool(*TWO, time_budget=0.0), FakeTransport())
+    assert (caught.value.status, caught.value.message) == (
+        504,
+        "The upstream for group `?` did not answer within the pool's time budget.",
+    )
+
+
+def test_all_benched_asks_to_retry_when_the_first_member_returns() -> None:
+    error = all_benched("gpt-4o", 2.5)
+    assert (error.status, error.type, error.code, error.headers) == (
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        {"Retry-After": "3", "retry-after-ms": "2500"},
+    )
+    assert error.message == (
+        "Every upstream for model `gpt-4o` is cooling down after rate limits or failures. Please retry after 3 seconds."
+    )
+    assert all_benched("gpt-4o", 0.0).headers == {"Retry-After": "1", "retry-after-ms": "1"}
+
+
+def test_members_benched_for_less_than_a_second_say_so_in_milliseconds() -> None:
+    transport = FakeTransport(
+        {"a": [FakeAnswer(429, {"retry-after-ms": "250"})], "b": [FakeAnswer(429, {"retry-after-ms": "500"})]}
+    )
+    with pytest.raises(GatewayError) as caught:
+        run(upstreams(), pool(*TWO), transport)
+    assert caught.value.headers == {"Retry-After": "1", "retry-after-ms": "250"}  # exact on the test clock
+
+
+def test_a_failure_exactly_one_window_old_no_longer_counts() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(*TWO, breaker=Breaker(failures=2, window=5.0, trip=30.0))
+    run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
+    clock.now += 5.0
+    run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
+    assert run(ups, p, FakeTransport())[0] == "a"
+
+
+@pytest.mark.parametrize("probing", [False, True], ids=["closed", "half-open"])
+def test_accept_retry_after_holds_a_tripped_breaker_open_without_a_cooldown(probing: bool) -> None:
+    clock = Clock()
+    health = Health(clock)
+    breaker = Breaker(failures=1, window=5.0, trip=2.0, accept_retry_after=True)
+    if probing:
+        health.failed("a", breaker, None)
+        clock.now += 2.0
+        assert health.start("a")
+    health.failed("a", breaker, None, retry_after=20.0)
+    assert health.returns_at("a") == clock.now + 20.0
+
+
+def test_a_member_never_heard_of_returns_at_once() -> None:
+    assert Health(Clock()).returns_at("nobody") == 0.0
+
+
+def test_round_robin_keeps_each_pools_turns_apart() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 2, 1), strategy="round-robin")
+
+    async def served(pool_id: str) -> str:
+        record = AccessRecord("r", "POST", "/v1/chat/completions")
+        member, _ = await failover.send(ups, pool_id, p, FakeTransport(), record)
+        return member.model
+
+    assert [asyncio.run(served(pool_id)) for pool_id in ("one", "two", "one")] == ["a", "a", "b"]
+
+
+def test_connection_failures_count_towards_the_members_breaker() -> None:
+    ups = upstreams()
+    p = pool(*TWO, breaker=Breaker(failures=1, window=10.0, trip=30.0))
+    run(ups, p, FakeTransport({"a": [ConnectFailed()]}))
+    transport = FakeTransport()
+    assert run(ups, p, transport)[0] == "b" and transport.calls == ["b"]
+
+
+def test_first_byte_timeouts_on_every_member_are_a_504() -> None:
+    transport = FakeTransport({"a": [5.0], "b": [5.0]})
+    with pytest.raises(GatewayError) as caught:
+        run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport)
+    assert (caught.value.status, caught.value.message) == (504, "The upstream for group `g` did not answer in time.")
+
+
+def test_most_remaining_counts_a_member_that_only_failed_as_having_plenty() -> None:
+    ups = upstreams()
+    p = pool(("a", 1, 1), ("b", 1, 1), strategy="most-remaining")
+    assert run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))[0] == "b"
+    assert run(ups, p, FakeTransport())[0] == "a"  # neither reported a count: config order
+
+
+def test_a_cancelled_request_ends_its_probe_and_closes_the_failure_it_held() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(("c", 1, 1), ("a", 2, 1), breaker=Breaker(failures=1, window=10.0, trip=5.0))
+    ups.health.failed("a", p.breaker, None)
+    clock.now += 5.0  # a is half-open
+    failed = FakeAnswer(500)
+    transport = FakeTransport({"c": [failed], "a": [5.0]})
+
+    async def cancelled() -> None:
+        record = AccessRecord("r", "POST", "/v1/chat/completions")
+        task = asyncio.create_task(failover.send(ups, "pool", p, transport, record))
+        while transport.calls != ["c", "a"]:
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    assert failed.closed and ups.health.available("a", clock.now)  # the next request probes
