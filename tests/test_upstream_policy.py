@@ -413,6 +413,12 @@ def test_all_benched_asks_to_retry_when_the_first_member_returns() -> None:
     assert all_benched("gpt-4o", 0.0).headers == {"Retry-After": "1", "retry-after-ms": "1"}
 
 
+def test_all_benched_does_not_round_clock_noise_up() -> None:
+    # A 200 ms hint measured on a float clock: 1000.2 - 1000 is 0.20000000000004547.
+    assert all_benched("gpt-4o", 1000.2 - 1000).headers == {"Retry-After": "1", "retry-after-ms": "200"}
+    assert all_benched("gpt-4o", 1002.0 - 1000.0000000001).headers["Retry-After"] == "2"
+
+
 def test_members_benched_for_less_than_a_second_say_so_in_milliseconds() -> None:
     transport = FakeTransport(
         {"a": [FakeAnswer(429, {"retry-after-ms": "250"})], "b": [FakeAnswer(429, {"retry-after-ms": "500"})]}

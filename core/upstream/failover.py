@@ -164,12 +164,15 @@ def _give_up(
 
 
 def all_benched(pool_id: str, seconds: float) -> GatewayError:
-    wait = max(math.ceil(seconds), 1)
+    # Rounded to the microsecond first: float clock noise (1000.2 - 1000 = 0.20000000000004547)
+    # must not turn a 200 ms hint into 201.
+    milliseconds = max(math.ceil(round(seconds * 1000, 3)), 1)
+    wait = max(math.ceil(milliseconds / 1000), 1)
     return GatewayError(
         429,
         f"Every upstream for model `{truncated(pool_id)}` is cooling down after rate limits or failures. "
         f"Please retry after {wait} seconds.",
         type="requests",
         code="rate_limit_exceeded",
-        headers={"Retry-After": str(wait), "retry-after-ms": str(max(math.ceil(seconds * 1000), 1))},
+        headers={"Retry-After": str(wait), "retry-after-ms": str(milliseconds)},
     )
