@@ -200,7 +200,7 @@ def _deployment_call(operation: str, *, model_in_path: bool = False) -> Handler:
         route = _route_for(context, model, record)
         stream = payload.get("stream") is True
         record.stream = stream
-        headers = forwarded_request_headers(request, context.state.config.settings.forward_headers)
+        headers = forwarded_request_headers(request, settings.forward_headers)
         call = Call(operation, route, context.caller, raw, payload, stream, headers, record)
         return await forward(request, context.gateway, context.state, call)
 
@@ -217,7 +217,7 @@ def _upload_call(operation: str, *, file_part: str) -> Handler:
             request, settings.max_body_bytes, settings.total_timeout, fields=("model",), file_part=file_part
         )
         route = _route_for(context, upload.fields.get("model"), record)
-        headers = forwarded_request_headers(request, context.state.config.settings.forward_headers)
+        headers = forwarded_request_headers(request, settings.forward_headers)
         call = Call(operation, route, context.caller, upload, None, False, headers, record)
         return await forward(request, context.gateway, context.state, call)
 

@@ -154,9 +154,7 @@ def _request_body(
     headers = upstream_headers(backend, call.caller, call.client_headers, call.record.request_id, bearer)
     if isinstance(call.body, Upload):
         # Multipart goes as it came: Azure takes the deployment from the URL.
-        headers.append(("content-type", call.body.content_type))
-        if call.body.length is not None:
-            headers.append(("content-length", str(call.body.length)))
+        headers += call.body.headers()
         return call.body.chunks(), headers
     assert call.payload is not None
     headers.append(("content-type", JSON))

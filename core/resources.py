@@ -13,7 +13,6 @@ The Responses API is a model call like chat: any group serving the model serves 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from functools import partial
 from typing import Any
@@ -76,9 +75,7 @@ class ResourceCall:
     def headers_for(self, resource: ResourceBackend) -> list[tuple[str, str]]:
         headers = upstream_headers(resource, self.caller, self.client_headers, self.record.request_id, self.bearer)
         if isinstance(self.body, Upload):
-            headers.append(("content-type", self.body.content_type))
-            if self.body.length is not None:
-                headers.append(("content-length", str(self.body.length)))
+            headers += self.body.headers()
         elif self.body is not None:
             headers.append(("content-type", JSON))
         return headers
@@ -377,7 +374,7 @@ async def _aggregate_list(call: ResourceCall) -> Response:
         resources, start = [owner], 0
     data: list[Any] = []
     has_more = False
-    answer_by = asyncio.get_running_loop().time() + call.config.settings.total_timeout
+    answer_by = Deadlines.starting_now(call.config.settings).answer_by
     for index in range(start, len(resources)):
         resource = resources[index]
         call.record.group = resource.group

@@ -99,6 +99,13 @@ class Upload:
     head: list[bytes] = field(default_factory=list)
     rest: AsyncIterator[bytes] | None = None
 
+    def headers(self) -> list[tuple[str, str]]:
+        """The body's own headers upstream: the client's multipart type (its boundary) and length."""
+        headers = [("content-type", self.content_type)]
+        if self.length is not None:
+            headers.append(("content-length", str(self.length)))
+        return headers
+
     async def chunks(self) -> AsyncIterator[bytes]:
         for chunk in self.head:
             yield chunk
