@@ -117,3 +117,24 @@ def test_entra_group_sends_the_managed_identity_token_and_refreshes_it() -> None
         assert all("api-key" not in r.headers for r in upstream.requests)
         assert ALICE not in str([r.headers for r in upstream.requests])
     assert credential.scopes == [(COGNITIVE_SERVICES_SCOPE,)] * 2
+
+
+def test_a_restricted_keys_model_check_reads_the_assistant_with_the_token() -> None:
+    restricted = "gw-key-restricted-9f8e7d6c"
+    config = ENTRA_CONFIG.replace(
+        "apiKeys: [", 'apiKeys: [{name: restricted, key: "${RESTRICTED}", models: [gpt-4o], resources: true}, '
+    )
+    with AzureSimulator(name="entra") as upstream:
+        env = {"CONFIG_YAML": config, "SIM_URL": upstream.url, "ALICE_KEY": ALICE, "RESTRICTED": restricted}
+        with InProcessGateway(env, credential=CountingCredential([3600])) as gateway:
+            headers = {"Authorization": f"Bearer {restricted}"}
+            assistant = httpx.post(f"{gateway.url}/v1/assistants", json={"model": "gpt-4o"}, headers=headers).json()
+            thread = httpx.post(f"{gateway.url}/v1/threads", json={}, headers=headers).json()
+            upstream.requests.clear()
+            run = httpx.post(
+                f"{gateway.url}/v1/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}, headers=headers
+            )
+            assert (run.status_code, run.json()["model"]) == (200, "gpt-4o")
+        checked, ran = upstream.requests
+        assert (checked.method, checked.path) == ("GET", f"/openai/assistants/{assistant['id']}")
+        assert checked.headers["authorization"] == ran.headers["authorization"] == "Bearer token-1"

@@ -454,3 +454,45 @@ def test_without_gateway_keys_runs_need_no_model_check(sim, start_gateway) -> No
     run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
     assert run.model == "gpt-4o"
     assert [r.method for r in sim.requests] == ["POST"]  # the assistant was not read first
+
+
+def test_a_stored_model_that_is_not_a_string_is_refused_by_its_text(isolated, sim) -> None:
+    assistant = sdk(isolated, ALICE).beta.assistants.create(model="gpt-4o")
+    thread = sdk(isolated, MINI_RESOURCES).beta.threads.create()
+    with sim.store.lock:  # an answer the gateway cannot map to a deployment name
+        sim.store.assistants[assistant.id]["model"] = 7
+    answer = call(
+        isolated, MINI_RESOURCES, "POST", f"/v1/threads/{thread.id}/runs", json={"assistant_id": assistant.id}
+    )
+    assert answer.status_code == 404
+    assert (answer.json()["error"]["code"], answer.json()["error"]["message"].split("`")[1]) == ("model_not_found", "7")
+
+
+def test_continuing_an_unknown_run_names_the_run_not_its_thread(isolated, sim) -> None:
+    thread = sdk(isolated, MINI_RESOURCES).beta.threads.create()
+    outputs = {"tool_outputs": [{"tool_call_id": "call_1", "output": "42"}]}
+    answer = call(
+        isolated, MINI_RESOURCES, "POST", f"/v1/threads/{thread.id}/runs/run_gone/submit_tool_outputs", json=outputs
+    )
+    assert (answer.status_code, answer.json()["error"]["message"]) == (404, "No object found with id `run_gone`.")
+
+
+def test_an_upstream_400_for_the_assistant_counts_as_not_found(isolated, sim) -> None:
+    """Azure answers some ids it cannot parse with a 400 rather than a 404."""
+    thread = sdk(isolated, MINI_RESOURCES).beta.threads.create()
+    assistant = sdk(isolated, ALICE).beta.assistants.create(model="gpt-4o")
+    sim.behaviour.fail = "content_filter"  # a 400 for every request from now on
+    answer = call(
+        isolated, MINI_RESOURCES, "POST", f"/v1/threads/{thread.id}/runs", json={"assistant_id": assistant.id}
+    )
+    assert (answer.status_code, answer.json()["error"]["code"]) == (404, "not_found")
+
+
+def test_an_assistant_read_that_times_out_is_a_504(sim, start_gateway) -> None:
+    patient = ISOLATION_CONFIG.replace("gateway:\n", "gateway:\n  timeouts: {read: 0.3}\n", 1)
+    gateway = start_gateway(patient, {**SECRETS, **KEYS, "SIM_URL": sim.url})
+    thread = sdk(gateway, MINI_RESOURCES).beta.threads.create()
+    assistant = sdk(gateway, ALICE).beta.assistants.create(model="gpt-4o")
+    sim.behaviour.delay = 1.0
+    answer = call(gateway, MINI_RESOURCES, "POST", f"/v1/threads/{thread.id}/runs", json={"assistant_id": assistant.id})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (504, "upstream_timeout")

@@ -254,3 +254,20 @@ def test_cancel_a_run(region_gateway) -> None:
     run = client.beta.threads.create_and_run(assistant_id=assistant.id)
     assert run.status == "requires_action"
     assert client.beta.threads.runs.cancel(thread_id=run.thread_id, run_id=run.id).status in ("cancelling", "cancelled")
+
+
+def test_a_restricted_key_is_checked_against_an_assistant_in_another_region(
+    region_gateway, start_gateway, region_env
+) -> None:
+    sweden_only = "gw-key-sweden-only-5a6b7c8d"
+    config = REGIONS_CONFIG.replace(
+        "  apiKeys:\n",
+        '  apiKeys:\n    - {name: sweden-only, key: "${SWEDEN_ONLY}", models: [gpt-4o-sweden], resources: true}\n',
+    )
+    norwegian = sdk(region_gateway).beta.assistants.create(model="gpt-4.1")
+    fresh = start_gateway(config, {**region_env, "SWEDEN_ONLY": sweden_only})  # must find where the assistant is
+    restricted = openai.OpenAI(base_url=f"{fresh.url}/v1", api_key=sweden_only, max_retries=0)
+    thread = restricted.beta.threads.create()  # in the first assistants group: sweden
+    with pytest.raises(openai.NotFoundError) as refused:
+        restricted.beta.threads.runs.create(thread_id=thread.id, assistant_id=norwegian.id)
+    assert refused.value.code == "model_not_found" and "`gpt-4.1`" in refused.value.message
