@@ -2,7 +2,9 @@
 
 import pytest
 
-from core.auth import presented_key
+from core.auth import Authenticator, Caller, presented_key
+from core.config.model import CallerKey, GatewaySettings
+from core.errors import GatewayError
 
 
 @pytest.mark.parametrize(
@@ -20,3 +22,19 @@ from core.auth import presented_key
 )
 def test_the_presented_key(headers: dict[str, str], key: str | None) -> None:
     assert presented_key(headers) == key
+
+
+def test_without_gateway_keys_the_caller_is_named_for_the_access_log_by_whether_it_sent_a_key() -> None:
+    authenticator = Authenticator(GatewaySettings())
+    assert authenticator.authenticate({"api-key": "azure-key"}) == Caller("pass-through", None, "azure-key")
+    assert authenticator.authenticate({}) == Caller("anonymous", None, None)
+
+
+def test_a_gateway_key_names_its_caller_and_is_not_passed_on() -> None:
+    alice, bob = CallerKey("alice", "key-alice"), CallerKey("bob", "key-bob", models=frozenset({"gpt-4o"}))
+    authenticator = Authenticator(GatewaySettings(api_keys=(alice, bob)))
+    assert authenticator.authenticate({"authorization": "Bearer key-bob"}) == Caller("bob", bob, None)
+    for headers in ({}, {"api-key": "key-carol"}, {"api-key": "key-alic"}):
+        with pytest.raises(GatewayError) as refused:
+            authenticator.authenticate(headers)
+        assert (refused.value.status, refused.value.code) == (401, "invalid_api_key")
