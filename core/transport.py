@@ -14,11 +14,9 @@ them into the client's 502 or 504.
 
 from __future__ import annotations
 
-import base64
 import zlib
 from collections.abc import AsyncIterable, Iterable
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import yarl
@@ -170,7 +168,8 @@ class Transport:
 
     `proxy` routes every upstream connection through an egress proxy: `socks5://...`
     through a SOCKS connector, `http(s)://[user:password@]host:port` as an HTTP
-    proxy (CONNECT for https upstreams). Either way connections stay pooled.
+    proxy (CONNECT for https upstreams; aiohttp turns the URL's credentials into
+    Proxy-Authorization). Either way connections stay pooled.
     """
 
     def __init__(
@@ -179,10 +178,7 @@ class Transport:
         self.set_timeouts(connect_timeout, read_timeout)
         self._max_connections = max_connections
         self._socks_proxy = proxy if proxy is not None and proxy.startswith("socks") else None
-        self._http_proxy: str | None = None
-        self._proxy_headers: dict[str, str] | None = None
-        if proxy is not None and self._socks_proxy is None:
-            self._http_proxy, self._proxy_headers = _http_proxy(proxy)
+        self._http_proxy = proxy if self._socks_proxy is None else None
         self._session: aiohttp.ClientSession | None = None
 
     def set_timeouts(self, connect_timeout: float, read_timeout: float) -> None:
@@ -219,10 +215,6 @@ class Transport:
         was dropped unanswered, and HeadersTimedOut when it was sent but not answered in time.
         """
         session = self._get_session()
-        if self._proxy_headers is not None and url.startswith("http://"):
-            # aiohttp sends proxy_headers only with CONNECT (https upstreams); a plain-http
-            # request is forwarded as is, so it carries the proxy's credentials itself.
-            headers = [*headers, *self._proxy_headers.items()]
         try:
             response = await session.request(
                 # Sent exactly as built: aiohttp would otherwise re-normalise it (resolve dot-segments, re-encode).
@@ -233,7 +225,6 @@ class Transport:
                 allow_redirects=False,
                 timeout=self._timeout,
                 proxy=self._http_proxy,
-                proxy_headers=self._proxy_headers,
             )
         except aiohttp.ConnectionTimeoutError as exc:
             raise ConnectTimedOut() from exc
@@ -247,17 +238,3 @@ class Transport:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
-
-
-def _http_proxy(url: str) -> tuple[str, dict[str, str] | None]:
-    """The proxy URL without credentials, and the Proxy-Authorization they become
-    (aiohttp does not take credentials from the URL itself)."""
-    parts = urlsplit(url)
-    if parts.username is None:
-        return url, None
-    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    bare = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    return bare, {"Proxy-Authorization": "Basic " + base64.b64encode(credentials).decode()}
