@@ -172,7 +172,8 @@ def malformed_multipart(reason: str) -> GatewayError:
 
 
 def _has_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> bool:
-    return all(name in scanner.fields for name in fields) and (file_part is None or file_part in scanner.file_parts)
+    """Whether the rest may stream: an empty field counts as missing, as in _check_required."""
+    return all(scanner.fields.get(name) for name in fields) and (file_part is None or file_part in scanner.file_parts)
 
 
 def _check_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> None:
