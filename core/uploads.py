@@ -95,7 +95,6 @@ class Upload:
     content_type: str
     length: int | None  # the client's Content-Length, sent on unchanged
     fields: dict[str, str]
-    file_parts: list[str]
     head: list[bytes] = field(default_factory=list)
     rest: AsyncIterator[bytes] | None = None
 
@@ -138,7 +137,7 @@ async def read_upload(
         raise body_too_large(limit)
 
     scanner = FormScanner(boundary)
-    upload = Upload(content_type, declared, scanner.fields, scanner.file_parts)
+    upload = Upload(content_type, declared, scanner.fields)
     stream = request.stream()
     size = 0
     exhausted = True

@@ -154,6 +154,7 @@ def test_upload_with_its_model_after_the_file_is_routed_by_that_model(media_gate
     assert response.status_code == 200, response.text
     assert sim.requests[-1].path == "/openai/deployments/whisper-dep/audio/transcriptions"
     assert sim.requests[-1].upload_bytes == 500_000
+    assert sim.requests[-1].headers["content-length"] == str(len(body))  # streamed with the client's length
 
 
 def test_librechat_dalle_environment_configures_an_image_model(sim, start_gateway) -> None:

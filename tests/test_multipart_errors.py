@@ -22,6 +22,7 @@ endpoints:
           whisper: {deploymentName: whisper-dep}
           dall-e-2: {deploymentName: dalle3-dep}
 gateway:
+  maxBodyBytes: 65536
   apiKeys:
     - {name: alice, key: "${ALICE_KEY}"}
 """
@@ -153,3 +154,53 @@ def test_a_malformed_body_is_named_in_the_400(uploads_gateway, kind, reason) -> 
         "param": None,
         "code": "invalid_multipart",
     }
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "application/json; boundary=b"])
+def test_a_body_that_is_not_a_multipart_form_with_a_boundary_is_a_415(uploads_gateway, sim, content_type) -> None:
+    response = httpx.post(
+        f"{uploads_gateway.url}/v1/audio/transcriptions",
+        content=form(("model", None, b"whisper"), ("file", "a.wav", b"123")),
+        headers={"Authorization": f"Bearer {ALICE}", "Content-Type": content_type},
+    )
+    assert response.status_code == 415
+    assert response.json()["error"] == {
+        "message": "This endpoint takes multipart/form-data (a file upload).",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "unsupported_media_type",
+    }
+    assert sim.requests == []
+
+
+def upload_of_size(gateway, size: int, chunked: bool) -> tuple[httpx.Response, int]:
+    """A transcription upload of exactly `size` bytes, with a Content-Length or chunked; and its file's size."""
+    audio = b"A" * (size - len(form(("model", None, b"whisper"), ("file", "a.wav", b""))))
+    body = form(("model", None, b"whisper"), ("file", "a.wav", audio))
+    assert len(body) == size
+    response = httpx.post(
+        f"{gateway.url}/v1/audio/transcriptions",
+        content=iter([body[:1000], body[1000:]]) if chunked else body,
+        headers={"Authorization": f"Bearer {ALICE}", "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    return response, len(audio)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_an_upload_of_max_body_bytes_is_taken(uploads_gateway, sim, chunked) -> None:
+    response, audio_bytes = upload_of_size(uploads_gateway, 65536, chunked)
+    assert response.status_code == 200, response.text
+    assert sim.requests[-1].upload_bytes == audio_bytes
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_an_upload_one_byte_over_max_body_bytes_is_a_413(uploads_gateway, sim, chunked) -> None:
+    response, _ = upload_of_size(uploads_gateway, 65537, chunked)
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "message": "Request body exceeds the gateway's limit of 65536 bytes.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "request_too_large",
+    }
+    assert sim.requests == []
