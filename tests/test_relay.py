@@ -5,9 +5,10 @@ and the disconnect watch, fed the ASGI receive events a server would give it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import orjson
@@ -95,6 +96,28 @@ UNFINISHED = (
 )
 
 
+@contextlib.contextmanager
+def serving(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Iterator[str]:
+    """An upstream on 127.0.0.1 that answers every POST with `answer`; its base URL."""
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
 @pytest.fixture
 def unfinishing_upstream() -> Iterator[str]:
     """An upstream whose stream ends in the middle of its last event (no blank line, no [DONE])."""
@@ -106,21 +129,8 @@ def unfinishing_upstream() -> Iterator[str]:
         await response.write_eof()
         return response
 
-    loop = asyncio.new_event_loop()
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with serving(answer) as url:
+        yield url
 
 
 def test_a_stream_ending_on_an_unfinished_event_keeps_its_last_piece(start_gateway, unfinishing_upstream) -> None:
@@ -132,6 +142,107 @@ def test_a_stream_ending_on_an_unfinished_event_keeps_its_last_piece(start_gatew
         request_id = response.headers["x-request-id"]
     line = access_line_for(gateway, request_id)
     assert line["status"] == 200 and line["stream"] is True and "error_code" not in line
+
+
+UPSTREAM_HEADERS = {
+    "Cache-Control": "no-store",
+    "Retry-After": "3",
+    "retry-after-ms": "3000",
+    "apim-request-id": "apim-1",
+    "openai-processing-ms": "12.5",
+    "x-ratelimit-remaining-requests": "5",
+    "X-RateLimit-Limit-Tokens": "1000",
+    "x-ms-region": "Sweden Central",
+    "Set-Cookie": "affinity=1",
+    "x-request-id": "upstream-1",
+}
+RELAYED = {  # as the client sees them
+    "cache-control": "no-store",
+    "retry-after": "3",
+    "retry-after-ms": "3000",
+    "apim-request-id": "apim-1",
+    "openai-processing-ms": "12.5",
+    "x-ratelimit-remaining-requests": "5",
+    "x-ratelimit-limit-tokens": "1000",
+}
+COMPLETION = {
+    "id": "c1",
+    "object": "chat.completion",
+    "model": "gpt-4o",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+
+
+@pytest.fixture
+def scripted_gateway(start_gateway) -> Iterator:
+    """A gateway in front of an upstream that answers as the request's `x-sim-answer` says: `json` or `sse` (with
+    UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status) or `list` (a 200 JSON list)."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        kind = request.headers["x-sim-answer"]
+        if kind.startswith("status-"):
+            return web.Response(status=int(kind.removeprefix("status-")))
+        if kind == "list":
+            return web.Response(body=b"[1, 2]", content_type="application/json")
+        if kind == "json":
+            return web.Response(
+                body=orjson.dumps(COMPLETION), headers=UPSTREAM_HEADERS, content_type="application/json"
+            )
+        response = web.StreamResponse(headers={**UPSTREAM_HEADERS, "Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(UNFINISHED + b"\n\ndata: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    with serving(answer) as url:
+        yield start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": url})
+
+
+def ask(gateway, answer: str, **body: object) -> httpx.Response:
+    return httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        json={**CHAT, **body},
+        headers={**AUTH, "x-sim-answer": answer},
+        timeout=10,
+    )
+
+
+def test_the_upstream_headers_a_client_can_use_are_relayed_and_no_others(scripted_gateway) -> None:
+    for kind, body in (("json", {}), ("sse", {"stream": True})):
+        response = ask(scripted_gateway, kind, **body)
+        assert response.status_code == 200, response.text
+        assert {name: response.headers.get(name) for name in RELAYED} == RELAYED, kind
+        assert "set-cookie" not in response.headers and "x-ms-region" not in response.headers
+        # The request id is the gateway's own, the one its access line carries.
+        request_id = response.headers["x-request-id"]
+        assert request_id != "upstream-1" and access_line_for(scripted_gateway, request_id)["status"] == 200
+
+
+@pytest.mark.parametrize(
+    "status, what", [(300, "redirect 300"), (399, "redirect 399"), (299, "status 299"), (599, "status 599")]
+)
+def test_a_status_no_client_can_act_on_is_a_502_that_names_it(scripted_gateway, status, what) -> None:
+    response = ask(scripted_gateway, f"status-{status}")
+    assert response.status_code == 502
+    assert response.json()["error"] == {
+        "message": f"The upstream for group `eastus` answered with HTTP {what}, which the gateway does not relay.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
+
+
+def test_a_json_answer_that_is_not_an_object_is_a_502_that_says_so(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "list", model="gpt-instruct")  # forcePrompt: the gateway reads the answer
+    assert response.status_code == 502
+    assert response.json()["error"] == {
+        "message": "The upstream for group `legacy-prompt` answered with a body that is not a JSON object.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
 
 
 @pytest.fixture(scope="module")
