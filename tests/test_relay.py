@@ -176,8 +176,9 @@ COMPLETION = {
 
 @pytest.fixture
 def scripted_gateway(start_gateway) -> Iterator:
-    """A gateway in front of an upstream that answers as the request's `x-sim-answer` says: `json` or `sse` (with
-    UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status) or `list` (a 200 JSON list)."""
+    """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer`
+    says: `json` or `sse` (with UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status), `list` (a 200
+    JSON list) or `endless-event` (a stream of one 200 KB event that never ends)."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -186,6 +187,14 @@ def scripted_gateway(start_gateway) -> Iterator:
             return web.Response(status=int(kind.removeprefix("status-")))
         if kind == "list":
             return web.Response(body=b"[1, 2]", content_type="application/json")
+        if kind == "endless-event":  # one event that never ends, 10 KB at a time
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(b'data: {"filler": "')
+            for _ in range(20):
+                await response.write(b"x" * 10_000)
+            await response.write_eof()
+            return response
         if kind == "json":
             return web.Response(
                 body=orjson.dumps(COMPLETION), headers=UPSTREAM_HEADERS, content_type="application/json"
@@ -196,8 +205,9 @@ def scripted_gateway(start_gateway) -> Iterator:
         await response.write_eof()
         return response
 
+    config = STANDARD_CONFIG.replace("  maxBodyBytes: 65536\n", "  maxBodyBytes: 65536\n  maxResponseBytes: 65536\n")
     with serving(answer) as url:
-        yield start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": url})
+        yield start_gateway(config, {**SECRETS, "SIM_URL": url})
 
 
 def ask(gateway, answer: str, **body: object) -> httpx.Response:
@@ -328,3 +338,17 @@ def test_a_client_gone_abandons_the_request_as_a_499() -> None:
     outcome, reported = watched(gone, 5)
     assert isinstance(outcome, ClientDisconnected) and outcome.status == 499
     assert reported == []
+
+
+def test_a_stream_event_larger_than_max_response_bytes_ends_the_stream_with_an_error_event(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "endless-event", stream=True)
+    assert response.status_code == 200
+    assert len(response.content) < 1000  # nothing of the event: it never completed
+    assert orjson.loads(response.content.removeprefix(b"data: "))["error"] == {
+        "message": "The upstream for group `eastus` sent a stream event larger than 65536 bytes.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
+    line = access_line_for(scripted_gateway, response.headers["x-request-id"])
+    assert (line["status"], line["error_code"]) == (200, "upstream_bad_response")
