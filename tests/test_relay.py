@@ -174,8 +174,8 @@ COMPLETION = {
 }
 
 
-@pytest.fixture
-def scripted_gateway(start_gateway) -> Iterator:
+@pytest.fixture(scope="module")
+def scripted_gateway(start_gateway_session) -> Iterator:
     """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer`
     says: `json` or `sse` (with UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status), `list` (a 200
     JSON list) or `endless-event` (a stream of one 200 KB event that never ends)."""
@@ -207,7 +207,9 @@ def scripted_gateway(start_gateway) -> Iterator:
 
     config = STANDARD_CONFIG.replace("  maxBodyBytes: 65536\n", "  maxBodyBytes: 65536\n  maxResponseBytes: 65536\n")
     with serving(answer) as url:
-        yield start_gateway(config, {**SECRETS, "SIM_URL": url})
+        gateway = start_gateway_session(config, {**SECRETS, "SIM_URL": url})
+        yield gateway
+        gateway.stop()  # before its upstream goes
 
 
 def ask(gateway, answer: str, **body: object) -> httpx.Response:
