@@ -172,11 +172,8 @@ class Transport:
     Proxy-Authorization). Either way connections stay pooled.
     """
 
-    def __init__(
-        self, *, connect_timeout: float, read_timeout: float, proxy: str | None = None, max_connections: int = 0
-    ) -> None:
+    def __init__(self, *, connect_timeout: float, read_timeout: float, proxy: str | None = None) -> None:
         self.set_timeouts(connect_timeout, read_timeout)
-        self._max_connections = max_connections
         self._socks_proxy = proxy if proxy is not None and proxy.startswith("socks") else None
         self._http_proxy = proxy if self._socks_proxy is None else None
         self._session: aiohttp.ClientSession | None = None
@@ -186,7 +183,8 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
 
     def _connector(self) -> aiohttp.TCPConnector:
-        options: dict[str, Any] = {"limit": self._max_connections, "ttl_dns_cache": 300}
+        # No cap on connections (limit 0): the host bounds the requests in flight.
+        options: dict[str, Any] = {"limit": 0, "ttl_dns_cache": 300}
         if self._socks_proxy is not None:
             from aiohttp_socks import ProxyConnector
 
