@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -178,7 +179,9 @@ COMPLETION = {
 def scripted_gateway(start_gateway_session) -> Iterator:
     """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer`
     says: `json` or `sse` (with UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status), `list` (a 200
-    JSON list) or `endless-event` (a stream of one 200 KB event that never ends)."""
+    JSON list), `endless-event` (a stream of one 200 KB event that never ends), `bytes-N` / `bytes-N-chunked` (a
+    JSON answer of N bytes), `declares-too-much` (a Content-Length of 65537, then a pause) or `gzip-in-capitals`
+    (gzip, labelled `GZIP`)."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -195,6 +198,30 @@ def scripted_gateway(start_gateway_session) -> Iterator:
                 await response.write(b"x" * 10_000)
             await response.write_eof()
             return response
+        if kind.startswith("bytes-"):  # a JSON answer of exactly that many bytes, sent with its length or chunked
+            size, chunked = int(kind.split("-")[1]), kind.endswith("-chunked")
+            body = orjson.dumps({**COMPLETION, "pad": ""})
+            body = body.replace(b'"pad":""', b'"pad":"' + b"x" * (size - len(body)) + b'"')
+            if not chunked:
+                return web.Response(body=body, content_type="application/json")
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await response.write(body[:1000])
+            await response.write(body[1000:])
+            await response.write_eof()
+            return response
+        if kind == "declares-too-much":  # a Content-Length over the limit, then 10 bytes and a pause
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.content_length = 65537
+            await response.prepare(request)
+            await response.write(b'{"id": "c1')
+            await asyncio.sleep(3)
+            return response
+        if kind == "gzip-in-capitals":
+            headers = {"Content-Encoding": "GZIP"}
+            return web.Response(
+                body=gzip.compress(orjson.dumps(COMPLETION)), headers=headers, content_type="application/json"
+            )
         if kind == "json":
             return web.Response(
                 body=orjson.dumps(COMPLETION), headers=UPSTREAM_HEADERS, content_type="application/json"
@@ -354,3 +381,21 @@ def test_a_stream_event_larger_than_max_response_bytes_ends_the_stream_with_an_e
     }
     line = access_line_for(scripted_gateway, response.headers["x-request-id"])
     assert (line["status"], line["error_code"]) == (200, "upstream_bad_response")
+
+
+@pytest.mark.parametrize("framing", ["", "-chunked"], ids=["length", "chunked"])
+def test_an_answer_of_max_response_bytes_is_relayed_and_one_byte_more_is_a_502(scripted_gateway, framing) -> None:
+    at_the_limit = ask(scripted_gateway, f"bytes-65536{framing}")
+    assert at_the_limit.status_code == 200 and len(at_the_limit.content) == 65536
+    over = ask(scripted_gateway, f"bytes-65537{framing}")
+    assert over.status_code == 502 and over.json()["error"]["code"] == "upstream_response_too_large"
+
+
+def test_a_content_encoding_is_read_whatever_its_case(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "gzip-in-capitals")
+    assert response.status_code == 200 and response.json() == COMPLETION
+
+
+def test_an_answer_declared_larger_than_max_response_bytes_is_refused_before_reading_it(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "declares-too-much")  # not waiting for the body's 65537 bytes
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_response_too_large"
