@@ -83,6 +83,7 @@ def test_a_non_streamed_answer_times_the_whole_upstream_answer(gateway) -> None:
     assert response.status_code == 200
     line = access_line_for(gateway, response.headers["x-request-id"])
     assert line["stream"] is False and 250 <= line["upstream_ms"] < 10_000
+    assert isinstance(line["upstream_ms"], float) and round(line["upstream_ms"], 2) == line["upstream_ms"]  # ms.xx
     assert line["total_tokens"] == response.json()["usage"]["total_tokens"]
     error = httpx.post(
         f"{gateway.url}/v1/chat/completions", json=CHAT, headers={**AUTH, "x-sim-delay-ms": "250", "x-sim-fail": "429"}
