@@ -14,11 +14,9 @@ them into the client's 502 or 504.
 
 from __future__ import annotations
 
-import base64
 import zlib
 from collections.abc import AsyncIterable, Iterable
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import yarl
@@ -170,19 +168,14 @@ class Transport:
 
     `proxy` routes every upstream connection through an egress proxy: `socks5://...`
     through a SOCKS connector, `http(s)://[user:password@]host:port` as an HTTP
-    proxy (CONNECT for https upstreams). Either way connections stay pooled.
+    proxy (CONNECT for https upstreams; aiohttp turns the URL's credentials into
+    Proxy-Authorization). Either way connections stay pooled.
     """
 
-    def __init__(
-        self, *, connect_timeout: float, read_timeout: float, proxy: str | None = None, max_connections: int = 0
-    ) -> None:
+    def __init__(self, *, connect_timeout: float, read_timeout: float, proxy: str | None = None) -> None:
         self.set_timeouts(connect_timeout, read_timeout)
-        self._max_connections = max_connections
         self._socks_proxy = proxy if proxy is not None and proxy.startswith("socks") else None
-        self._http_proxy: str | None = None
-        self._proxy_headers: dict[str, str] | None = None
-        if proxy is not None and self._socks_proxy is None:
-            self._http_proxy, self._proxy_headers = _http_proxy(proxy)
+        self._http_proxy = proxy if self._socks_proxy is None else None
         self._session: aiohttp.ClientSession | None = None
 
     def set_timeouts(self, connect_timeout: float, read_timeout: float) -> None:
@@ -190,7 +183,8 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
 
     def _connector(self) -> aiohttp.TCPConnector:
-        options: dict[str, Any] = {"limit": self._max_connections, "ttl_dns_cache": 300}
+        # No cap on connections (limit 0): the host bounds the requests in flight.
+        options: dict[str, Any] = {"limit": 0, "ttl_dns_cache": 300}
         if self._socks_proxy is not None:
             from aiohttp_socks import ProxyConnector
 
@@ -219,10 +213,6 @@ class Transport:
         was dropped unanswered, and HeadersTimedOut when it was sent but not answered in time.
         """
         session = self._get_session()
-        if self._proxy_headers is not None and url.startswith("http://"):
-            # aiohttp sends proxy_headers only with CONNECT (https upstreams); a plain-http
-            # request is forwarded as is, so it carries the proxy's credentials itself.
-            headers = [*headers, *self._proxy_headers.items()]
         try:
             response = await session.request(
                 # Sent exactly as built: aiohttp would otherwise re-normalise it (resolve dot-segments, re-encode).
@@ -233,7 +223,6 @@ class Transport:
                 allow_redirects=False,
                 timeout=self._timeout,
                 proxy=self._http_proxy,
-                proxy_headers=self._proxy_headers,
             )
         except aiohttp.ConnectionTimeoutError as exc:
             raise ConnectTimedOut() from exc
@@ -247,17 +236,3 @@ class Transport:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
-
-
-def _http_proxy(url: str) -> tuple[str, dict[str, str] | None]:
-    """The proxy URL without credentials, and the Proxy-Authorization they become
-    (aiohttp does not take credentials from the URL itself)."""
-    parts = urlsplit(url)
-    if parts.username is None:
-        return url, None
-    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    bare = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    return bare, {"Proxy-Authorization": "Basic " + base64.b64encode(credentials).decode()}

@@ -95,7 +95,6 @@ class Upload:
     content_type: str
     length: int | None  # the client's Content-Length, sent on unchanged
     fields: dict[str, str]
-    file_parts: list[str]
     head: list[bytes] = field(default_factory=list)
     rest: AsyncIterator[bytes] | None = None
 
@@ -138,7 +137,7 @@ async def read_upload(
         raise body_too_large(limit)
 
     scanner = FormScanner(boundary)
-    upload = Upload(content_type, declared, scanner.fields, scanner.file_parts)
+    upload = Upload(content_type, declared, scanner.fields)
     stream = request.stream()
     size = 0
     exhausted = True
@@ -172,7 +171,8 @@ def malformed_multipart(reason: str) -> GatewayError:
 
 
 def _has_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> bool:
-    return all(name in scanner.fields for name in fields) and (file_part is None or file_part in scanner.file_parts)
+    """Whether the rest may stream: an empty field counts as missing, as in _check_required."""
+    return all(scanner.fields.get(name) for name in fields) and (file_part is None or file_part in scanner.file_parts)
 
 
 def _check_required(scanner: FormScanner, fields: tuple[str, ...], file_part: str | None) -> None:

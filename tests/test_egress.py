@@ -15,9 +15,16 @@ def chat(gateway, **extra: object) -> httpx.Response:
     )
 
 
-@pytest.mark.parametrize("variable", ["AZURE_OPENAI_HTTP_PROXY", "PROXY"])
-def test_http_proxy_with_basic_auth(sim, start_gateway, variable) -> None:
-    with HttpProxy("gw", "pr0xy-pass") as proxy:
+@pytest.mark.parametrize(
+    "variable, password",
+    [
+        ("AZURE_OPENAI_HTTP_PROXY", "pr0xy-pass"),
+        ("PROXY", "pr0xy-pass"),
+        ("AZURE_OPENAI_HTTP_PROXY", "p@ss:w0rd/%"),  # percent-encoded in the URL, sent decoded
+    ],
+)
+def test_http_proxy_with_basic_auth(sim, start_gateway, variable, password) -> None:
+    with HttpProxy("gw", password) as proxy:
         gateway = start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": sim.url, variable: proxy.url})
         for _ in range(3):
             assert chat(gateway).json()["choices"][0]["message"]["content"] == "Echo: through the proxy"
@@ -28,7 +35,7 @@ def test_http_proxy_with_basic_auth(sim, start_gateway, variable) -> None:
         assert proxy.connections == 1  # pooled: one keep-alive connection to the proxy
         assert proxy.auth_failures == 0
         assert len(sim.requests) == 4 and "proxy-authorization" not in sim.requests[0].headers
-        assert "pr0xy-pass" not in gateway.logs()
+        assert password not in gateway.logs() and proxy.url.split("@")[0] not in gateway.logs()
 
 
 def test_socks5_proxy(sim, start_gateway) -> None:

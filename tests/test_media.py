@@ -104,13 +104,19 @@ def test_wrong_content_type_and_oversized_upload(media_gateway, sim) -> None:
     assert sim.requests == []
 
 
+def model_after_file(boundary: str, audio: bytes) -> bytes:
+    """A transcription form whose `model` field comes after the file."""
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'.encode()
+        + audio
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper\r\n'.encode()
+        + f"--{boundary}--\r\n".encode()
+    )
+
+
 def test_upload_of_unknown_length_is_read_whole_then_sent(media_gateway, sim) -> None:
     boundary = "b0und4ry"
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'.encode()
-        + AUDIO[:50_000]
-        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper\r\n--{boundary}--\r\n'.encode()
-    )
+    body = model_after_file(boundary, AUDIO[:50_000])
 
     def chunked():  # no Content-Length: the gateway must not stream it half-checked
         for i in range(0, len(body), 4096):
@@ -124,6 +130,31 @@ def test_upload_of_unknown_length_is_read_whole_then_sent(media_gateway, sim) ->
     assert response.status_code == 200, response.text
     assert sim.requests[-1].upload_bytes == 50_000
     assert sim.requests[-1].headers["content-length"] == str(len(body))
+
+
+def test_upload_with_its_model_after_the_file_is_routed_by_that_model(media_gateway, sim) -> None:
+    # A known length lets the rest stream once the required parts are in; the model comes last here,
+    # so the whole file passes the scanner first (in many chunks) before anything goes upstream.
+    boundary = "b0und4ry"
+    body = model_after_file(boundary, AUDIO[:500_000])
+
+    def pieces():
+        for i in range(0, len(body), 4096):
+            yield body[i : i + 4096]
+
+    response = httpx.post(
+        f"{media_gateway.url}/v1/audio/transcriptions",
+        content=pieces(),
+        headers={
+            "Authorization": f"Bearer {ALICE}",
+            "content-type": f"multipart/form-data; boundary={boundary}",
+            "content-length": str(len(body)),
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert sim.requests[-1].path == "/openai/deployments/whisper-dep/audio/transcriptions"
+    assert sim.requests[-1].upload_bytes == 500_000
+    assert sim.requests[-1].headers["content-length"] == str(len(body))  # streamed with the client's length
 
 
 def test_librechat_dalle_environment_configures_an_image_model(sim, start_gateway) -> None:

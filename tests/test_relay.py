@@ -1,18 +1,24 @@
 """Relaying upstream answers (core/relay.py) over real sockets: the access line a streamed answer
-writes when it ends, a stream whose last event is unfinished, and downloads relayed byte for byte."""
+writes when it ends, a stream whose last event is unfinished, and downloads relayed byte for byte;
+and the disconnect watch, fed the ASGI receive events a server would give it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import orjson
 import pytest
 from aiohttp import web
+from starlette.requests import Request
 
+from core.errors import ClientDisconnected
+from core.relay import DisconnectWatch
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
@@ -77,6 +83,7 @@ def test_a_non_streamed_answer_times_the_whole_upstream_answer(gateway) -> None:
     assert response.status_code == 200
     line = access_line_for(gateway, response.headers["x-request-id"])
     assert line["stream"] is False and 250 <= line["upstream_ms"] < 10_000
+    assert isinstance(line["upstream_ms"], float) and round(line["upstream_ms"], 2) == line["upstream_ms"]  # ms.xx
     assert line["total_tokens"] == response.json()["usage"]["total_tokens"]
     error = httpx.post(
         f"{gateway.url}/v1/chat/completions", json=CHAT, headers={**AUTH, "x-sim-delay-ms": "250", "x-sim-fail": "429"}
@@ -91,6 +98,28 @@ UNFINISHED = (
 )
 
 
+@contextlib.contextmanager
+def serving(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Iterator[str]:
+    """An upstream on 127.0.0.1 that answers every POST with `answer`; its base URL."""
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
 @pytest.fixture
 def unfinishing_upstream() -> Iterator[str]:
     """An upstream whose stream ends in the middle of its last event (no blank line, no [DONE])."""
@@ -102,21 +131,8 @@ def unfinishing_upstream() -> Iterator[str]:
         await response.write_eof()
         return response
 
-    loop = asyncio.new_event_loop()
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with serving(answer) as url:
+        yield url
 
 
 def test_a_stream_ending_on_an_unfinished_event_keeps_its_last_piece(start_gateway, unfinishing_upstream) -> None:
@@ -128,6 +144,146 @@ def test_a_stream_ending_on_an_unfinished_event_keeps_its_last_piece(start_gatew
         request_id = response.headers["x-request-id"]
     line = access_line_for(gateway, request_id)
     assert line["status"] == 200 and line["stream"] is True and "error_code" not in line
+
+
+UPSTREAM_HEADERS = {
+    "Cache-Control": "no-store",
+    "Retry-After": "3",
+    "retry-after-ms": "3000",
+    "apim-request-id": "apim-1",
+    "openai-processing-ms": "12.5",
+    "x-ratelimit-remaining-requests": "5",
+    "X-RateLimit-Limit-Tokens": "1000",
+    "x-ms-region": "Sweden Central",
+    "Set-Cookie": "affinity=1",
+    "x-request-id": "upstream-1",
+}
+RELAYED = {  # as the client sees them
+    "cache-control": "no-store",
+    "retry-after": "3",
+    "retry-after-ms": "3000",
+    "apim-request-id": "apim-1",
+    "openai-processing-ms": "12.5",
+    "x-ratelimit-remaining-requests": "5",
+    "x-ratelimit-limit-tokens": "1000",
+}
+COMPLETION = {
+    "id": "c1",
+    "object": "chat.completion",
+    "model": "gpt-4o",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def scripted_gateway(start_gateway_session) -> Iterator:
+    """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer`
+    says: `json` or `sse` (with UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status), `list` (a 200
+    JSON list), `endless-event` (a stream of one 200 KB event that never ends), `bytes-N` / `bytes-N-chunked` (a
+    JSON answer of N bytes), `declares-too-much` (a Content-Length of 65537, then a pause) or `gzip-in-capitals`
+    (gzip, labelled `GZIP`)."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        kind = request.headers["x-sim-answer"]
+        if kind.startswith("status-"):
+            return web.Response(status=int(kind.removeprefix("status-")))
+        if kind == "list":
+            return web.Response(body=b"[1, 2]", content_type="application/json")
+        if kind == "endless-event":  # one event that never ends, 10 KB at a time
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(b'data: {"filler": "')
+            for _ in range(20):
+                await response.write(b"x" * 10_000)
+            await response.write_eof()
+            return response
+        if kind.startswith("bytes-"):  # a JSON answer of exactly that many bytes, sent with its length or chunked
+            size, chunked = int(kind.split("-")[1]), kind.endswith("-chunked")
+            body = orjson.dumps({**COMPLETION, "pad": ""})
+            body = body.replace(b'"pad":""', b'"pad":"' + b"x" * (size - len(body)) + b'"')
+            if not chunked:
+                return web.Response(body=body, content_type="application/json")
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await response.write(body[:1000])
+            await response.write(body[1000:])
+            await response.write_eof()
+            return response
+        if kind == "declares-too-much":  # a Content-Length over the limit, then 10 bytes and a pause
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.content_length = 65537
+            await response.prepare(request)
+            await response.write(b'{"id": "c1')
+            await asyncio.sleep(3)
+            return response
+        if kind == "gzip-in-capitals":
+            headers = {"Content-Encoding": "GZIP"}
+            return web.Response(
+                body=gzip.compress(orjson.dumps(COMPLETION)), headers=headers, content_type="application/json"
+            )
+        if kind == "json":
+            return web.Response(
+                body=orjson.dumps(COMPLETION), headers=UPSTREAM_HEADERS, content_type="application/json"
+            )
+        response = web.StreamResponse(headers={**UPSTREAM_HEADERS, "Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(UNFINISHED + b"\n\ndata: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    config = STANDARD_CONFIG.replace("  maxBodyBytes: 65536\n", "  maxBodyBytes: 65536\n  maxResponseBytes: 65536\n")
+    with serving(answer) as url:
+        gateway = start_gateway_session(config, {**SECRETS, "SIM_URL": url})
+        yield gateway
+        gateway.stop()  # before its upstream goes
+
+
+def ask(gateway, answer: str, **body: object) -> httpx.Response:
+    return httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        json={**CHAT, **body},
+        headers={**AUTH, "x-sim-answer": answer},
+        timeout=10,
+    )
+
+
+def test_the_upstream_headers_a_client_can_use_are_relayed_and_no_others(scripted_gateway) -> None:
+    for kind, body in (("json", {}), ("sse", {"stream": True})):
+        response = ask(scripted_gateway, kind, **body)
+        assert response.status_code == 200, response.text
+        assert {name: response.headers.get(name) for name in RELAYED} == RELAYED, kind
+        own = {"x-request-id", "date", "server", "content-type", "content-length", "transfer-encoding"}
+        assert set(response.headers) - own == set(RELAYED), kind  # no set-cookie, x-ms-region...
+        # The request id is the gateway's own, the one its access line carries.
+        request_id = response.headers["x-request-id"]
+        assert request_id != "upstream-1" and access_line_for(scripted_gateway, request_id)["status"] == 200
+
+
+@pytest.mark.parametrize(
+    "status, what", [(300, "redirect 300"), (399, "redirect 399"), (299, "status 299"), (599, "status 599")]
+)
+def test_a_status_no_client_can_act_on_is_a_502_that_names_it(scripted_gateway, status, what) -> None:
+    response = ask(scripted_gateway, f"status-{status}")
+    assert response.status_code == 502
+    assert response.json()["error"] == {
+        "message": f"The upstream for group `eastus` answered with HTTP {what}, which the gateway does not relay.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
+
+
+def test_a_json_answer_that_is_not_an_object_is_a_502_that_says_so(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "list", model="gpt-instruct")  # forcePrompt: the gateway reads the answer
+    assert response.status_code == 502
+    assert response.json()["error"] == {
+        "message": "The upstream for group `legacy-prompt` answered with a body that is not a JSON object.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +321,83 @@ def test_speech_keeps_the_upstreams_encoding(downloads_gateway) -> None:
         assert response.headers["content-encoding"] == "gzip"
         raw = b"".join(response.iter_raw())
     assert raw[:2] == b"\x1f\x8b"  # relayed as it came, still compressed
+
+
+def watched(receive, work_seconds: float) -> tuple[object, list[dict]]:
+    """Run `work_seconds` of work under a DisconnectWatch whose request reads from `receive`; its
+    result (or exception) and what the event loop reported as unhandled, once the watch is closed."""
+
+    async def scenario() -> tuple[object, list[dict]]:
+        reported: list[dict] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+        watch = DisconnectWatch(request)
+        try:
+            outcome: object = await watch.run(asyncio.sleep(work_seconds, "answer"))
+        except Exception as exc:  # the outcome is what the test checks
+            outcome = exc
+        finally:
+            watch.close()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the closed watcher's callbacks run
+        return outcome, reported
+
+    return asyncio.run(scenario())
+
+
+def test_the_disconnect_watch_closes_quietly_when_the_client_stays() -> None:
+    async def waiting() -> dict:
+        await asyncio.Event().wait()  # the client neither sends nor leaves
+        return {"type": "http.disconnect"}
+
+    assert watched(waiting, 0.2) == ("answer", [])  # watching began (after 0.05 s) and was cancelled without a word
+
+
+def test_a_failed_disconnect_watch_does_not_abandon_the_request() -> None:
+    async def failing() -> dict:
+        raise RuntimeError("the server's receive failed")
+
+    outcome, reported = watched(failing, 0.2)
+    assert outcome == "answer"  # not cancelled as if the client had gone
+    assert reported == []
+
+
+def test_a_client_gone_abandons_the_request_as_a_499() -> None:
+    async def gone() -> dict:
+        return {"type": "http.disconnect"}
+
+    outcome, reported = watched(gone, 5)
+    assert isinstance(outcome, ClientDisconnected) and outcome.status == 499
+    assert reported == []
+
+
+def test_a_stream_event_larger_than_max_response_bytes_ends_the_stream_with_an_error_event(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "endless-event", stream=True)
+    assert response.status_code == 200
+    assert len(response.content) < 1000  # nothing of the event: it never completed
+    assert orjson.loads(response.content.removeprefix(b"data: "))["error"] == {
+        "message": "The upstream for group `eastus` sent a stream event larger than 65536 bytes.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
+    line = access_line_for(scripted_gateway, response.headers["x-request-id"])
+    assert (line["status"], line["error_code"]) == (200, "upstream_bad_response")
+
+
+@pytest.mark.parametrize("framing", ["", "-chunked"], ids=["length", "chunked"])
+def test_an_answer_of_max_response_bytes_is_relayed_and_one_byte_more_is_a_502(scripted_gateway, framing) -> None:
+    at_the_limit = ask(scripted_gateway, f"bytes-65536{framing}")
+    assert at_the_limit.status_code == 200 and len(at_the_limit.content) == 65536
+    over = ask(scripted_gateway, f"bytes-65537{framing}")
+    assert over.status_code == 502 and over.json()["error"]["code"] == "upstream_response_too_large"
+
+
+def test_a_content_encoding_is_read_whatever_its_case(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "gzip-in-capitals")
+    assert response.status_code == 200 and response.json() == COMPLETION
+
+
+def test_an_answer_declared_larger_than_max_response_bytes_is_refused_before_reading_it(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "declares-too-much")  # not waiting for the body's 65537 bytes
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_response_too_large"

@@ -58,3 +58,20 @@ def test_a_body_that_stops_arriving_is_a_408(slow_gateway, sim, path, content_ty
     assert (error["code"], error["type"]) == ("request_timeout", "invalid_request_error")
     assert waited < 8  # the configured second, not the test's socket timeout
     assert not sim.requests
+
+
+def test_an_upload_stalling_after_its_required_parts_is_already_upstream(slow_gateway, sim) -> None:
+    # Model and the file part's start are in: the rest streams upstream as it comes, so the stall is
+    # the upstream call's (it gets no whole request within the deadline), not a body read's 408.
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-4o\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF'
+    ).encode()
+    answer, waited = send_part_of_a_body(
+        slow_gateway.url, "/v1/audio/transcriptions", f"multipart/form-data; boundary={BOUNDARY}", head, 10_000
+    )
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 504"), answer[:300]
+    error = orjson.loads(rest.partition(b"\r\n\r\n")[2])["error"]
+    assert (error["code"], error["type"]) == ("upstream_timeout", "api_error")
+    assert waited < 8

@@ -37,3 +37,18 @@ def test_file_part_is_noted_when_its_headers_end_before_its_data() -> None:
     scanner.feed(head)
     assert scanner.fields == {"model": "whisper-1"} and scanner.file_parts == ["file"]
     assert not scanner.finished
+
+
+def test_a_part_name_or_value_that_is_not_utf8_or_absent_is_read_not_refused() -> None:
+    # Read like any other (then found missing or unknown by the gateway), not an exception that becomes a 500.
+    body = (
+        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="mod\xffel"\r\n\r\nwhisper\r\n'
+        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-\xfftune\r\n'
+        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; filename="a.wav"\r\n\r\nRIFF\r\n'
+        b"--" + BOUNDARY + b"--\r\n"
+    )
+    scanner = FormScanner(BOUNDARY)
+    scanner.feed(body)
+    assert scanner.fields == {"mod\ufffdel": "whisper", "purpose": "fine-\ufffdtune"}
+    assert scanner.file_parts == [""]
+    assert scanner.finished

@@ -17,7 +17,7 @@ from azure_sim import AzureSimulator
 from tests.support.gateway_process import GatewayProcess
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
-TOTAL, IDLE, STREAM, READ = 1.5, 1.5, 1.5, 6
+TOTAL, IDLE, STREAM, READ = 1.5, 1.0, 1.5, 6  # idle < stream: each deadline can be the one that fires
 MAX_RESPONSE_BYTES = 200_000
 FAULTS_CONFIG = (
     STANDARD_CONFIG.replace(
@@ -121,6 +121,7 @@ def test_a_dripping_non_streamed_answer_ends_in_504_after_the_total_deadline(
     response = client.post("/chat/completions", json=CHAT)
     assert response.status_code == 504
     assert error_of(response)["code"] == "upstream_timeout"
+    assert error_of(response)["message"] == "The upstream for group `eastus` did not answer in time."
     assert time.monotonic() - started < READ  # the total deadline, not the (never firing) read timeout
 
 
@@ -139,7 +140,31 @@ def test_a_dripping_stream_gets_an_error_event_after_the_idle_deadline(
         body = read_within(response)
     events = [e for e in body.split(b"\n\n") if e.strip()]
     last = orjson.loads(events[-1].removeprefix(b"data: "))
-    assert last["error"]["code"] == "upstream_timeout" and last["error"]["type"] == "api_error"
+    assert last["error"] == {
+        "message": "The upstream for group `eastus` sent no complete event within gateway.timeouts.idle.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_timeout",
+    }
+
+
+def test_a_stream_of_steady_events_gets_an_error_event_after_the_stream_deadline(
+    client: httpx.Client, sim: AzureSimulator
+) -> None:
+    # An event every 0.3 s keeps the idle deadline away; 20 of them take longer than the whole stream may.
+    sim.behaviour.chunk_delay, sim.behaviour.chunks = 0.3, 20
+    with client.stream("POST", "/chat/completions", json={**CHAT, "stream": True}) as response:
+        assert response.status_code == 200
+        body = read_within(response)
+    events = [e for e in body.split(b"\n\n") if e.strip()]
+    assert len(events) > 2 and b"[DONE]" not in body
+    last = orjson.loads(events[-1].removeprefix(b"data: "))
+    assert last["error"] == {
+        "message": "The upstream for group `eastus` did not finish its answer within gateway.timeouts.stream.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_timeout",
+    }
 
 
 def test_a_dripping_download_is_aborted_after_the_stream_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
@@ -161,7 +186,11 @@ def test_an_answer_beyond_max_response_bytes_is_a_502_without_reading_it(
     response = client.post("/chat/completions", json=CHAT)
     assert response.status_code == 502
     error = error_of(response)
-    assert error["code"] == "upstream_response_too_large" and str(MAX_RESPONSE_BYTES) in error["message"]
+    assert error["code"] == "upstream_response_too_large"
+    assert error["message"] == (
+        f"The upstream for group `eastus` answered with more than the gateway's limit of {MAX_RESPONSE_BYTES} bytes "
+        "(gateway.maxResponseBytes)."
+    )
     assert wait_for(lambda: sim.requests[-1].disconnected) and not sim.requests[-1].completed
 
 
@@ -229,6 +258,9 @@ def test_an_encoding_the_gateway_cannot_decode_is_a_502(client: httpx.Client, si
     sim.behaviour.encoding = "x-unknown"
     response = client.post("/chat/completions", json=CHAT)
     assert response.status_code == 502 and error_of(response)["code"] == "upstream_bad_response"
+    assert error_of(response)["message"] == (
+        "The upstream for group `eastus` answered in an encoding the gateway cannot decode (x-unknown)."
+    )
 
 
 def test_a_rewritten_html_error_is_labelled_json(client: httpx.Client, sim: AzureSimulator) -> None:
