@@ -1,0 +1,447 @@
+"""Resource-scoped calls the gateway answers itself or shapes: lists aggregated over several assistants
+groups (cursors, limit, has_more), which group a model's call goes to, and a pool's id on the Responses
+API. Two simulators are two Azure regions; the client is httpx, so the exact JSON is checked."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from azure.core.credentials import AccessToken
+
+from azure_sim import AzureSimulator
+from tests.support.inprocess_gateway import InProcessGateway
+from tests.support.standard import ALICE
+
+REGION_KEY = "azure-key-resources-7e6d5c4b"
+HEADERS = {"Authorization": f"Bearer {ALICE}"}
+PREVIEW = "2025-04-01-preview"
+RESOURCES_CONFIG = """
+endpoints:
+  azureOpenAI:
+    assistants: true
+    groups:
+      - group: first
+        apiKey: "${REGION_KEY}"
+        instanceName: first
+        baseURL: "${FIRST_URL}"
+        version: "2025-04-01-preview"
+        assistants: true
+        models:
+          model-first: {deploymentName: first-dep}
+      - group: second
+        apiKey: "${REGION_KEY}"
+        instanceName: second
+        baseURL: "${SECOND_URL}"
+        version: "2025-04-01-preview"
+        assistants: true
+        models:
+          model-second: {deploymentName: second-dep}
+      - group: chat-only
+        apiKey: "${REGION_KEY}"
+        instanceName: first
+        baseURL: "${FIRST_URL}"
+        version: "2025-04-01-preview"
+        models:
+          chat-only: {deploymentName: first-dep}
+      - group: serverless
+        apiKey: "${REGION_KEY}"
+        baseURL: "${FIRST_URL}/v1/chat/completions"
+        serverless: true
+        models:
+          serverless-model: true
+gateway:
+  apiKeys: [{name: alice, key: "${ALICE_KEY}"}]
+  forwardHeaders: ["x-sim-*"]
+  pools:
+    both: {models: [{model: model-first, priority: 1}, {model: model-second, priority: 2}]}
+    with-serverless: {models: [{model: model-first}, {model: serverless-model}]}
+    second-only: {models: [{model: model-second}]}
+    turns-a: {models: [{model: model-first}, {model: model-second}], strategy: round-robin}
+    turns-b: {models: [{model: model-first}, {model: model-second}], strategy: round-robin}
+"""
+
+
+@pytest.fixture(scope="module")
+def regions() -> Iterator[tuple[AzureSimulator, AzureSimulator]]:
+    first = AzureSimulator(name="first", api_keys={REGION_KEY}, deployments={"first-dep"}).start()
+    second = AzureSimulator(name="second", api_keys={REGION_KEY}, deployments={"second-dep"}).start()
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+@pytest.fixture
+def first(regions) -> AzureSimulator:
+    regions[0].reset()
+    return regions[0]
+
+
+@pytest.fixture
+def second(regions) -> AzureSimulator:
+    regions[1].reset()
+    return regions[1]
+
+
+@pytest.fixture(scope="module")
+def env(regions) -> dict[str, str]:
+    first, second = regions
+    return {"REGION_KEY": REGION_KEY, "ALICE_KEY": ALICE, "FIRST_URL": first.url, "SECOND_URL": second.url}
+
+
+@pytest.fixture(scope="module")
+def gateway(start_gateway_session, env):
+    return start_gateway_session(RESOURCES_CONFIG, env)
+
+
+def create_assistants(gateway, model: str, count: int) -> list[str]:
+    """`count` assistants for `model`, oldest first (a list shows the newest first)."""
+    ids = []
+    for _ in range(count):
+        created = httpx.post(f"{gateway.url}/v1/assistants", json={"model": model}, headers=HEADERS)
+        assert created.status_code == 200, created.text
+        ids.append(created.json()["id"])
+    return ids
+
+
+def list_assistants(gateway, query: str, **headers: str) -> httpx.Response:
+    return httpx.get(f"{gateway.url}/v1/assistants?{query}", headers={**HEADERS, **headers})
+
+
+def listed(gateway, query: str) -> dict[str, Any]:
+    """The list's whole JSON answer, with each item reduced to its id."""
+    response = list_assistants(gateway, query)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    answer = response.json()
+    return {**answer, "data": [item["id"] for item in answer["data"]]}
+
+
+def page(first_id: str | None, *ids: str, has_more: bool) -> dict[str, Any]:
+    data = [first_id, *ids] if first_id else []
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0] if data else None,
+        "last_id": data[-1] if data else None,
+        "has_more": has_more,
+    }
+
+
+def list_queries(simulator: AzureSimulator) -> list[dict[str, str]]:
+    """The query of each list call the region received, less its api-version."""
+    return [
+        {k: v for k, v in r.query.items() if k != "api-version"}
+        for r in simulator.requests
+        if (r.method, r.path) == ("GET", "/openai/assistants")
+    ]
+
+
+def access_line(gateway, request_id: str) -> dict[str, Any]:
+    lines = [orjson.loads(line) for line in gateway.logs().splitlines() if line.startswith('{"request_id"')]
+    (line,) = [line for line in lines if line["request_id"] == request_id]
+    return line
+
+
+def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    return response.json()["error"]
+
+
+def test_a_list_fills_its_page_from_each_group_in_turn(gateway, first, second) -> None:
+    a1, a2 = create_assistants(gateway, "model-first", 2)
+    b1, b2, b3 = create_assistants(gateway, "model-second", 3)
+
+    assert listed(gateway, "limit=3") == page(a2, a1, b3, has_more=True)  # the second group has more
+    assert list_queries(first) == [{"limit": "3"}] and list_queries(second) == [{"limit": "1"}]
+
+    first.requests.clear()
+    second.requests.clear()
+    assert listed(gateway, "") == page(a2, a1, b3, b2, b1, has_more=False)  # 20 by default
+    assert list_queries(first) == [{"limit": "20"}] and list_queries(second) == [{"limit": "18"}]
+
+    # A page filled exactly by one group: maybe more in the next, which is not asked yet.
+    second.requests.clear()
+    assert listed(gateway, "limit=2") == page(a2, a1, has_more=True)
+    assert list_queries(second) == []
+    # Filled exactly by the last group: nothing more anywhere.
+    assert listed(gateway, "limit=5") == page(a2, a1, b3, b2, b1, has_more=False)
+
+
+def test_cursors_page_on_from_the_group_holding_them(gateway, first, second) -> None:
+    a1, a2 = create_assistants(gateway, "model-first", 2)
+    b1, b2, b3 = create_assistants(gateway, "model-second", 3)
+    first.requests.clear()
+    second.requests.clear()
+
+    # `after` in the first group: the rest of it, then the next groups from their start.
+    assert listed(gateway, f"limit=3&after={a2}") == page(a1, b3, b2, has_more=True)
+    assert list_queries(first) == [{"limit": "3", "after": a2}]
+    assert list_queries(second) == [{"limit": "2"}]
+
+    # `after` in the second group: the first is not listed again.
+    first.requests.clear()
+    second.requests.clear()
+    assert listed(gateway, f"limit=3&after={b3}") == page(b2, b1, has_more=False)
+    assert list_queries(first) == [] and list_queries(second) == [{"limit": "3", "after": b3}]
+
+    # `before` pages backwards within the cursor's group only.
+    assert listed(gateway, f"before={b1}") == page(b3, b2, has_more=False)
+    assert listed(gateway, f"before={a1}") == page(a2, has_more=False)
+    assert list_queries(first) == [{"limit": "20", "before": a1}]
+
+
+def test_an_empty_list_has_no_first_or_last_id(gateway, first, second) -> None:
+    assert listed(gateway, "") == page(None, has_more=False)
+
+
+def test_a_gateway_that_never_saw_a_cursor_asks_each_group_and_remembers_what_it_lists(
+    gateway, start_gateway, env, first, second
+) -> None:
+    a1, a2 = create_assistants(gateway, "model-first", 2)
+    b1, b2, b3 = create_assistants(gateway, "model-second", 3)
+    fresh = start_gateway(RESOURCES_CONFIG, env)  # knows none of these ids
+    first.requests.clear()
+    second.requests.clear()
+
+    assert listed(fresh, f"limit=3&after={b3}") == page(b2, b1, has_more=False)
+    probe = ("GET", f"/openai/assistants/{b3}")
+    assert [(r.method, r.path) for r in first.requests] == [probe]  # not here
+    assert [(r.method, r.path) for r in second.requests] == [probe, ("GET", "/openai/assistants")]
+    assert listed(fresh, f"before={a1}") == page(a2, has_more=False)
+
+    assert listed(fresh, "") == page(a2, a1, b3, b2, b1, has_more=False)
+    first.requests.clear()
+    second.requests.clear()
+    retrieved = httpx.get(f"{fresh.url}/v1/assistants/{b2}", headers=HEADERS)
+    assert retrieved.json()["id"] == b2
+    assert first.requests == [] and len(second.requests) == 1  # listed, so known: nothing probed
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "2.5", ""])
+def test_a_limit_out_of_range_is_a_400_naming_it(gateway, first, second, limit: str) -> None:
+    error = error_of(list_assistants(gateway, f"limit={limit}"), 400)
+    assert error == {
+        "message": "limit must be an integer from 1 to 100.",
+        "type": "invalid_request_error",
+        "param": "limit",
+        "code": "invalid_limit",
+    }
+    assert first.requests == [] and second.requests == []
+
+
+def test_the_limits_bounds_are_allowed(gateway, first, second) -> None:
+    a1, a2 = create_assistants(gateway, "model-first", 2)
+    assert listed(gateway, "limit=1") == page(a2, has_more=True)
+    assert listed(gateway, "limit=100") == page(a2, a1, has_more=False)
+
+
+def test_a_list_logs_the_last_group_it_asked(gateway, first, second) -> None:
+    create_assistants(gateway, "model-first", 1)
+    create_assistants(gateway, "model-second", 1)
+    response = list_assistants(gateway, "limit=2")
+    assert response.status_code == 200
+    assert access_line(gateway, response.headers["x-request-id"])["group"] == "second"
+
+
+def test_an_upstream_error_on_a_list_is_relayed(gateway, first, second) -> None:
+    create_assistants(gateway, "model-second", 1)
+    response = list_assistants(gateway, "order=sideways")
+    error = error_of(response, 400)
+    assert error["message"] == "Invalid 'order': must be one of 'asc', 'desc'." and error["param"] == "order"
+    assert access_line(gateway, response.headers["x-request-id"])["group"] == "first"
+    assert list_queries(second) == []  # the first group's error ends the list
+
+
+@pytest.mark.parametrize(
+    ("fail", "what"),
+    [
+        ("bad_list", "answered with a list whose data is not a list of objects"),
+        ("invalid_json", "answered with a body that is not a JSON object"),
+        ("302", "answered with HTTP redirect 302, which the gateway does not relay"),
+    ],
+)
+def test_a_list_page_no_client_could_use_is_a_502_naming_the_group(gateway, first, second, fail, what) -> None:
+    error = error_of(list_assistants(gateway, "", **{"x-sim-fail": fail}), 502)
+    assert error == {
+        "message": f"The upstream for group `first` {what}.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/threads/thread_x/runs", {"assistant_id": 5}, "assistant_id"),
+        ("/v1/responses", {"model": "model-first", "previous_response_id": ["resp_1"]}, "previous_response_id"),
+        ("/v1/batches", {"input_file_id": True, "endpoint": "/v1/chat/completions"}, "input_file_id"),
+    ],
+)
+def test_an_id_that_is_not_a_string_is_a_400_naming_it(gateway, first, second, path, body, param) -> None:
+    error = error_of(httpx.post(f"{gateway.url}{path}", json=body, headers=HEADERS), 400)
+    assert error == {
+        "message": f"`{param}` must be a string.",
+        "type": "invalid_request_error",
+        "param": param,
+        "code": "invalid_type",
+    }
+    assert first.requests == [] and second.requests == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "what"),
+    [
+        ("/v1/assistants", {"model": "chat-only"}, "assistants"),
+        ("/v1/responses", {"model": "serverless-model", "input": "hi"}, "the Responses API"),
+        ("/v1/responses", {"model": "with-serverless", "input": "hi"}, "the Responses API"),  # a pool
+    ],
+)
+def test_a_model_no_group_here_serves_is_a_400_saying_so(gateway, first, second, path, body, what) -> None:
+    error = error_of(httpx.post(f"{gateway.url}{path}", json=body, headers=HEADERS), 400)
+    assert error == {
+        "message": f"The model `{body['model']}` is not enabled for {what} on this gateway.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_available",
+    }
+    assert first.requests == [] and second.requests == []
+
+
+@pytest.mark.parametrize("model", ["model-second", "second-only"])  # its own id, or a pool's
+def test_a_run_with_a_model_not_in_its_threads_group_is_a_400(gateway, first, second, model) -> None:
+    thread = httpx.post(f"{gateway.url}/v1/threads", json={}, headers={**HEADERS, "x-gateway-group": "first"}).json()
+    (assistant,) = create_assistants(gateway, "model-first", 1)
+    first.requests.clear()
+    run = httpx.post(
+        f"{gateway.url}/v1/threads/{thread['id']}/runs",
+        json={"assistant_id": assistant, "model": model},
+        headers=HEADERS,
+    )
+    assert error_of(run, 400) == {
+        "message": f"The model `{model}` is not deployed in group `first`, where this object lives.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_available",
+    }
+    assert first.requests == [] and second.requests == []
+
+
+def respond(gateway, model: str, query: str = "", **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{gateway.url}/v1/responses{query}", json={"model": model, "input": "Hi pool"}, headers={**HEADERS, **headers}
+    )
+
+
+def responses_created(simulator: AzureSimulator) -> list[Any]:
+    return [r for r in simulator.requests if (r.method, r.path) == ("POST", "/openai/responses")]
+
+
+def test_a_pools_response_goes_to_its_members_group_with_the_clients_query(gateway, first, second) -> None:
+    response = respond(gateway, "both", "?trace=on")
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "both" and response.json()["output"][0]["content"][0]["text"] == "Echo: Hi pool"
+    (sent,) = responses_created(first)
+    assert sent.query == {"trace": "on", "api-version": PREVIEW} and sent.json["model"] == "first-dep"
+    assert access_line(gateway, response.headers["x-request-id"])["member"] == "model-first"
+
+
+def test_a_pools_answer_no_client_could_use_is_a_502_naming_the_members_group(gateway, first, second) -> None:
+    error = error_of(respond(gateway, "both", **{"x-sim-fail": "302"}), 502)
+    assert error["message"] == (
+        "The upstream for group `first` answered with HTTP redirect 302, which the gateway does not relay."
+    )
+
+
+def test_each_pool_keeps_its_own_round_robin_turns_on_the_responses_api(gateway, first, second) -> None:
+    for model in ("turns-a", "turns-b", "turns-a", "turns-b"):
+        assert respond(gateway, model).status_code == 200
+    # Each pool starts with its first member, then takes the next: one call of each pool per region.
+    assert len(responses_created(first)) == len(responses_created(second)) == 2
+
+
+def test_a_client_that_gives_up_on_a_pools_response_cancels_it_upstream(gateway, first, second) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{gateway.url}/v1/responses",
+            json={"model": "both", "input": "slow"},
+            headers={**HEADERS, "x-sim-delay-ms": "2000"},
+            timeout=0.3,
+        )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (first.requests[-1].disconnected or first.requests[-1].completed):
+        time.sleep(0.05)
+    assert first.requests[-1].disconnected and not first.requests[-1].completed
+
+
+def test_a_pools_response_and_a_list_end_at_the_total_timeout(start_gateway, env, first, second) -> None:
+    timeouts = "  timeouts: {total: 0.5, read: 10}\n"  # the pool's own budget is longer: the total ends the call
+    pool = "    slow: {models: [{model: model-first}], timeBudget: 30}\n"
+    slow = start_gateway(RESOURCES_CONFIG.replace("  pools:\n", timeouts + "  pools:\n" + pool), env)
+    delayed = {"x-sim-delay-ms": "2500"}
+    for response in (respond(slow, "slow", **delayed), list_assistants(slow, "", **delayed)):
+        assert error_of(response, 504) == {
+            "message": "The upstream for group `first` did not answer in time.",
+            "type": "api_error",
+            "param": None,
+            "code": "upstream_timeout",
+        }
+
+
+# Two assistants groups with no key of their own: the caller's key goes along (passthrough),
+# unless a test makes them Entra ID groups.
+KEYLESS_CONFIG = """
+endpoints:
+  azureOpenAI:
+    assistants: true
+    groups:
+      - {group: first, instanceName: first, baseURL: "${FIRST_URL}", version: "2025-04-01-preview", assistants: true,
+         models: {model-first: {deploymentName: first-dep}}}
+      - {group: second, instanceName: second, baseURL: "${SECOND_URL}", version: "2025-04-01-preview",
+         assistants: true, models: {model-second: {deploymentName: second-dep}}}
+"""
+
+
+class RegionKeyCredential:
+    """An Entra ID credential whose token is one the simulators take, as Azure takes a valid token."""
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        return AccessToken(REGION_KEY, int(time.time() + 3600))
+
+
+def assistant_in(simulator: AzureSimulator) -> str:
+    """An assistant made in the region itself, so no gateway knows where it lives."""
+    created = httpx.post(
+        f"{simulator.url}/openai/assistants",
+        params={"api-version": PREVIEW},
+        json={"model": "second-dep"},
+        headers={"api-key": REGION_KEY},
+    )
+    assert created.status_code == 200, created.text
+    return str(created.json()["id"])
+
+
+def test_a_passthrough_groups_probe_carries_the_callers_key(start_gateway, env, first, second) -> None:
+    gateway = start_gateway(KEYLESS_CONFIG, env)
+    assistant = assistant_in(second)
+    retrieved = httpx.get(f"{gateway.url}/v1/assistants/{assistant}", headers={"Authorization": f"Bearer {REGION_KEY}"})
+    assert retrieved.status_code == 200 and retrieved.json()["id"] == assistant
+    (probe,) = first.requests
+    assert (probe.path, probe.headers["api-key"]) == (f"/openai/assistants/{assistant}", REGION_KEY)
+
+
+def test_an_entra_groups_probe_carries_the_token(env, first, second) -> None:
+    config = KEYLESS_CONFIG + 'gateway:\n  apiKeys: [{name: alice, key: "${ALICE_KEY}"}]\n'
+    config += "  groups: {first: {auth: entra}, second: {auth: entra}}\n"
+    assistant = assistant_in(second)
+    with InProcessGateway({**env, "CONFIG_YAML": config}, credential=RegionKeyCredential()) as gateway:
+        retrieved = httpx.get(f"{gateway.url}/v1/assistants/{assistant}", headers=HEADERS)
+    assert retrieved.status_code == 200 and retrieved.json()["id"] == assistant
+    (probe,) = first.requests
+    assert (probe.path, probe.headers["authorization"]) == (f"/openai/assistants/{assistant}", f"Bearer {REGION_KEY}")
+    assert "api-key" not in probe.headers
