@@ -275,6 +275,20 @@ def test_a_list_page_no_client_could_use_is_a_502_naming_the_group(gateway, firs
     }
 
 
+def test_a_resource_answer_that_is_not_json_is_a_502_naming_the_group(gateway, first, second) -> None:
+    created = httpx.post(
+        f"{gateway.url}/v1/threads",
+        json={},
+        headers={**HEADERS, "x-gateway-group": "second", "x-sim-fail": "invalid_json"},
+    )
+    assert error_of(created, 502) == {
+        "message": "The upstream for group `second` answered with a body that is not a JSON object.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
+
+
 @pytest.mark.parametrize(
     ("path", "body", "param"),
     [
