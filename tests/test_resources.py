@@ -199,8 +199,9 @@ def test_an_empty_list_has_no_first_or_last_id(gateway, first, second) -> None:
     assert listed(gateway, "") == page(None, has_more=False)
 
 
+@pytest.mark.parametrize("cursor", ["after", "before"])
 def test_a_gateway_that_never_saw_a_cursor_asks_each_group_and_remembers_what_it_lists(
-    gateway, start_gateway, env, first, second
+    gateway, start_gateway, env, first, second, cursor: str
 ) -> None:
     a1, a2 = create_assistants(gateway, "model-first", 2)
     b1, b2, b3 = create_assistants(gateway, "model-second", 3)
@@ -208,18 +209,21 @@ def test_a_gateway_that_never_saw_a_cursor_asks_each_group_and_remembers_what_it
     first.requests.clear()
     second.requests.clear()
 
-    assert listed(fresh, f"limit=3&after={b3}") == page(b2, b1, has_more=False)
-    probe = ("GET", f"/openai/assistants/{b3}")
+    if cursor == "after":
+        cursor_id, expected = b3, page(b2, b1, has_more=False)
+    else:  # before: within the cursor's group only
+        cursor_id, expected = b1, page(b3, b2, has_more=False)
+    assert listed(fresh, f"limit=3&{cursor}={cursor_id}") == expected
+    probe = ("GET", f"/openai/assistants/{cursor_id}")
     assert [(r.method, r.path) for r in first.requests] == [probe]  # not here
     assert [(r.method, r.path) for r in second.requests] == [probe, ("GET", "/openai/assistants")]
-    assert listed(fresh, f"before={a1}") == page(a2, has_more=False)
 
     assert listed(fresh, "") == page(a2, a1, b3, b2, b1, has_more=False)
     first.requests.clear()
     second.requests.clear()
-    retrieved = httpx.get(f"{fresh.url}/v1/assistants/{b2}", headers=HEADERS)
-    assert retrieved.json()["id"] == b2
-    assert first.requests == [] and len(second.requests) == 1  # listed, so known: nothing probed
+    for listed_id in (a1, b2):
+        assert httpx.get(f"{fresh.url}/v1/assistants/{listed_id}", headers=HEADERS).json()["id"] == listed_id
+    assert len(first.requests) == len(second.requests) == 1  # listed, so known: nothing probed
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "2.5", ""])
