@@ -186,38 +186,61 @@ def test_no_id_segment_escapes_its_family(paths_gateway, sim, family, pieces) ->
     assert upstream.raw_query.count("api-version=") == 1
 
 
+STRING, OBJECT, ID_LIST, ID = "a string", "an object", "an array of id strings", None
 BAD_BODIES = [
-    ("/v1/vector_stores", {"file_ids": 5}, "file_ids"),
-    ("/v1/vector_stores", {"file_ids": ["file-1", 7]}, "file_ids"),
-    ("/v1/vector_stores", {"file_ids": ["..%2F..%2Fx"]}, "file_ids"),
+    ("/v1/vector_stores", {"file_ids": 5}, "file_ids", ID_LIST),
+    ("/v1/vector_stores", {"file_ids": ["file-1", 7]}, "file_ids", ID_LIST),
+    ("/v1/vector_stores", {"file_ids": ["..%2F..%2Fx"]}, "file_ids", ID),
     (
         "/v1/threads",
         {"tool_resources": {"code_interpreter": {"file_ids": "file-1"}}},
         "tool_resources.code_interpreter.file_ids",
+        ID_LIST,
     ),
     (
         "/v1/threads",
         {"tool_resources": {"file_search": {"vector_store_ids": {"id": "vs_1"}}}},
         "tool_resources.file_search.vector_store_ids",
+        ID_LIST,
     ),
     (
         "/v1/threads",
         {"tool_resources": {"file_search": {"vector_store_ids": [None]}}},
         "tool_resources.file_search.vector_store_ids",
+        ID_LIST,
     ),
-    ("/v1/threads", {"tool_resources": {"file_search": "vs_1"}}, "tool_resources.file_search"),
-    ("/v1/threads", {"tool_resources": ["vs_1"]}, "tool_resources"),
-    ("/v1/assistants", {"model": 5}, "model"),
-    ("/v1/assistants", {"model": ["gpt-4o"]}, "model"),
-    ("/v1/threads/thread_1/runs", {"assistant_id": 5}, "assistant_id"),
-    ("/v1/threads/runs", {"assistant_id": "../asst_1"}, "assistant_id"),
-    ("/v1/responses", {"model": "gpt-4o", "input": "hi", "previous_response_id": ["resp_1"]}, "previous_response_id"),
-    ("/v1/batches", {"input_file_id": {"id": "file-1"}, "endpoint": "/v1/chat/completions"}, "input_file_id"),
-    ("/v1/batches", {"input_file_id": "file-1/../x", "endpoint": "/v1/chat/completions"}, "input_file_id"),
+    (
+        "/v1/threads",
+        {"tool_resources": {"file_search": {"vector_store_ids": ["vs_1/.."]}}},
+        "tool_resources.file_search.vector_store_ids",
+        ID,
+    ),
+    ("/v1/threads", {"tool_resources": {"file_search": "vs_1"}}, "tool_resources.file_search", OBJECT),
+    ("/v1/threads", {"tool_resources": ["vs_1"]}, "tool_resources", OBJECT),
+    ("/v1/assistants", {"model": 5}, "model", STRING),
+    ("/v1/assistants", {"model": ["gpt-4o"]}, "model", STRING),
+    ("/v1/threads/thread_1/runs", {"assistant_id": 5}, "assistant_id", STRING),
+    ("/v1/threads/runs", {"assistant_id": "../asst_1"}, "assistant_id", ID),
+    (
+        "/v1/responses",
+        {"model": "gpt-4o", "input": "hi", "previous_response_id": ["resp_1"]},
+        "previous_response_id",
+        STRING,
+    ),
+    ("/v1/batches", {"input_file_id": {"id": "file-1"}, "endpoint": "/v1/chat/completions"}, "input_file_id", STRING),
+    ("/v1/batches", {"input_file_id": "file-1/../x", "endpoint": "/v1/chat/completions"}, "input_file_id", ID),
 ]
+INVALID_ID = "Invalid object id: ids are 1 to 128 letters, digits, `_` or `-`, starting with a letter or digit."
 
 
-@pytest.mark.parametrize(("path", "body", "param"), BAD_BODIES)
-def test_malformed_body_fields_are_a_400_naming_the_field(paths_gateway, sim, path, body, param) -> None:
+@pytest.mark.parametrize(("path", "body", "param", "what"), BAD_BODIES)
+def test_malformed_body_fields_are_a_400_naming_the_field(paths_gateway, sim, path, body, param, what) -> None:
     error = assert_refused(paths_gateway, sim, "POST", path, orjson.dumps(body))
-    assert error["param"] == param
+    if what is ID:
+        assert (error["message"], error["param"], error["code"]) == (INVALID_ID, param, "invalid_id")
+    else:
+        assert (error["message"], error["param"], error["code"]) == (
+            f"`{param}` must be {what}.",
+            param,
+            "invalid_type",
+        )
