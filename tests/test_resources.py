@@ -463,3 +463,45 @@ def test_an_entra_groups_probe_carries_the_token(env, first, second) -> None:
     (probe,) = first.requests
     assert (probe.path, probe.headers["authorization"]) == (f"/openai/assistants/{assistant}", f"Bearer {REGION_KEY}")
     assert "api-key" not in probe.headers
+
+
+def test_a_resource_calls_access_line_names_its_model_group_and_stream(gateway, first, second) -> None:
+    created = httpx.post(f"{gateway.url}/v1/assistants", json={"model": "model-first"}, headers=HEADERS)
+    line = access_line(gateway, created.headers["x-request-id"])
+    assert (line["model"], line["group"], line["stream"]) == ("model-first", "first", False)
+    body = {"model": "model-second", "input": "Hi", "stream": True}
+    with httpx.stream("POST", f"{gateway.url}/v1/responses", json=body, headers=HEADERS) as streamed:
+        assert b"response.completed" in streamed.read()
+    deadline = time.monotonic() + 5  # a stream writes its line as it ends
+    while time.monotonic() < deadline and streamed.headers["x-request-id"] not in gateway.logs():
+        time.sleep(0.05)
+    line = access_line(gateway, streamed.headers["x-request-id"])
+    assert (line["model"], line["group"], line["stream"]) == ("model-second", "second", True)
+
+
+def test_apis_no_group_can_serve_are_a_404_saying_what_to_configure(start_gateway, env, first) -> None:
+    only_serverless = """
+endpoints:
+  azureOpenAI:
+    groups:
+      - {group: serverless, apiKey: "${REGION_KEY}", baseURL: "${FIRST_URL}/v1/chat/completions", serverless: true,
+         models: {serverless-model: true}}
+gateway:
+  apiKeys: [{name: alice, key: "${ALICE_KEY}"}]
+"""
+    gateway = start_gateway(only_serverless, env)
+    responses = httpx.post(f"{gateway.url}/v1/responses", json={"model": "serverless-model"}, headers=HEADERS)
+    assert error_of(responses, 404) == {
+        "message": "No group on this gateway can serve the Responses API (serverless groups do not).",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "not_configured",
+    }
+    assert error_of(list_assistants(gateway, ""), 404) == {
+        "message": "The assistants, files and batches APIs are not enabled on this gateway: "
+        "set `assistants: true` on the azureOpenAI endpoint and on at least one group.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "not_configured",
+    }
+    assert first.requests == []
