@@ -505,3 +505,28 @@ gateway:
         "code": "not_configured",
     }
     assert first.requests == []
+
+
+def test_a_new_thread_or_vector_store_goes_to_the_group_holding_what_it_is_built_from(
+    gateway, start_gateway, env, first, second
+) -> None:
+    uploaded = httpx.post(
+        f"{gateway.url}/v1/files",
+        headers={**HEADERS, "x-gateway-group": "second"},
+        files={"file": ("notes.txt", b"fjords")},
+        data={"purpose": "assistants"},
+    )
+    file_id = uploaded.json()["id"]
+    store_id = httpx.post(f"{gateway.url}/v1/vector_stores", json={"file_ids": [file_id]}, headers=HEADERS).json()["id"]
+    fresh = start_gateway(RESOURCES_CONFIG, env)  # must ask where the file and the store live
+    second.requests.clear()
+    bodies: list[dict[str, Any]] = [
+        {"file_ids": [file_id]},  # a vector store from a file
+        {"tool_resources": {"code_interpreter": None, "file_search": {"vector_store_ids": [store_id]}}},  # a thread
+        {"tool_resources": {"code_interpreter": {"file_ids": [file_id]}, "file_search": {}}},
+    ]
+    for path, body in zip(("vector_stores", "threads", "threads"), bodies, strict=True):
+        created = httpx.post(f"{fresh.url}/v1/{path}", json=body, headers=HEADERS)
+        assert created.status_code == 200, created.text
+        assert [(r.method, r.path) for r in second.requests][-1] == ("POST", f"/openai/{path}")
+    assert [r for r in first.requests if r.method == "POST"] == []
