@@ -294,25 +294,6 @@ def test_a_resource_answer_that_is_not_json_is_a_502_naming_the_group(gateway, f
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "param"),
-    [
-        ("/v1/threads/thread_x/runs", {"assistant_id": 5}, "assistant_id"),
-        ("/v1/responses", {"model": "model-first", "previous_response_id": ["resp_1"]}, "previous_response_id"),
-        ("/v1/batches", {"input_file_id": True, "endpoint": "/v1/chat/completions"}, "input_file_id"),
-    ],
-)
-def test_an_id_that_is_not_a_string_is_a_400_naming_it(gateway, first, second, path, body, param) -> None:
-    error = error_of(httpx.post(f"{gateway.url}{path}", json=body, headers=HEADERS), 400)
-    assert error == {
-        "message": f"`{param}` must be a string.",
-        "type": "invalid_request_error",
-        "param": param,
-        "code": "invalid_type",
-    }
-    assert first.requests == [] and second.requests == []
-
-
-@pytest.mark.parametrize(
     ("path", "body", "what"),
     [
         ("/v1/assistants", {"model": "chat-only"}, "assistants"),
