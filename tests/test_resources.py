@@ -511,3 +511,41 @@ def test_a_new_thread_or_vector_store_goes_to_the_group_holding_what_it_is_built
         assert created.status_code == 200, created.text
         assert [(r.method, r.path) for r in second.requests][-1] == ("POST", f"/openai/{path}")
     assert [r for r in first.requests if r.method == "POST"] == []
+
+
+def test_a_call_naming_an_object_in_its_body_goes_to_that_objects_group(
+    gateway, start_gateway, env, first, second
+) -> None:
+    (assistant,) = create_assistants(gateway, "model-second", 1)
+    lines = b'{"custom_id":"1","method":"POST","url":"/chat/completions","body":{"model":"second-dep","messages":[]}}\n'
+    upload = {"file": ("batch.jsonl", lines)}
+    hinted = {**HEADERS, "x-gateway-group": "second"}
+    batch_file = httpx.post(f"{gateway.url}/v1/files", headers=hinted, files=upload, data={"purpose": "batch"})
+    earlier = httpx.post(f"{gateway.url}/v1/responses", json={"model": "model-second", "input": "Hi"}, headers=HEADERS)
+    fresh = start_gateway(RESOURCES_CONFIG, env)  # must ask where each object lives
+    second.requests.clear()
+    calls = [
+        ("threads/runs", {"assistant_id": assistant}),
+        (
+            "batches",
+            {"input_file_id": batch_file.json()["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+        ),
+        ("responses", {"model": "model-second", "input": "More", "previous_response_id": earlier.json()["id"]}),
+    ]
+    for path, body in calls:
+        created = httpx.post(f"{fresh.url}/v1/{path}", json=body, headers=HEADERS)
+        assert created.status_code == 200, created.text
+        assert [(r.method, r.path) for r in second.requests][-1] == ("POST", f"/openai/{path}")
+    assert [r for r in first.requests if r.method == "POST"] == []
+
+
+def test_a_group_hint_naming_no_assistants_group_is_a_400(gateway, first, second) -> None:
+    for hint in ("atlantis", "chat-only"):
+        created = httpx.post(f"{gateway.url}/v1/threads", json={}, headers={**HEADERS, "x-gateway-group": hint})
+        assert error_of(created, 400) == {
+            "message": f"No assistants group named `{hint}`.",
+            "type": "invalid_request_error",
+            "param": "x-gateway-group",
+            "code": "unknown_group",
+        }
+    assert first.requests == [] and second.requests == []
