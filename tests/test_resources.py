@@ -4,6 +4,7 @@ API. Two simulators are two Azure regions; the client is httpx, so the exact JSO
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -279,14 +280,19 @@ def test_a_list_page_no_client_could_use_is_a_502_naming_the_group(gateway, firs
     }
 
 
-def test_a_resource_answer_that_is_not_json_is_a_502_naming_the_group(gateway, first, second) -> None:
+@pytest.mark.parametrize(
+    ("fail", "what"),
+    [
+        ("invalid_json", "answered with a body that is not a JSON object"),
+        ("302", "answered with HTTP redirect 302, which the gateway does not relay"),
+    ],
+)
+def test_a_resource_answer_no_client_could_use_is_a_502_naming_the_group(gateway, first, second, fail, what) -> None:
     created = httpx.post(
-        f"{gateway.url}/v1/threads",
-        json={},
-        headers={**HEADERS, "x-gateway-group": "second", "x-sim-fail": "invalid_json"},
+        f"{gateway.url}/v1/threads", json={}, headers={**HEADERS, "x-gateway-group": "second", "x-sim-fail": fail}
     )
     assert error_of(created, 502) == {
-        "message": "The upstream for group `second` answered with a body that is not a JSON object.",
+        "message": f"The upstream for group `second` {what}.",
         "type": "api_error",
         "param": None,
         "code": "upstream_bad_response",
@@ -381,12 +387,47 @@ def test_a_client_that_gives_up_on_a_pools_response_cancels_it_upstream(gateway,
     assert first.requests[-1].disconnected and not first.requests[-1].completed
 
 
-def test_a_pools_response_and_a_list_end_at_the_total_timeout(start_gateway, env, first, second) -> None:
+def test_a_client_that_gives_up_on_a_resource_call_cancels_it_upstream(gateway, first, second) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gateway.url}/v1/threads", json={}, headers={**HEADERS, "x-sim-delay-ms": "2000"}, timeout=0.3)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (first.requests[-1].disconnected or first.requests[-1].completed):
+        time.sleep(0.05)
+    assert first.requests[-1].disconnected and not first.requests[-1].completed
+
+
+def test_an_upload_sent_slowly_reaches_its_group_whole(gateway, first, second) -> None:
+    """No disconnect watch may read the request while an upload's body streams upstream."""
+    boundary = "resources-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    content = bytes(range(256)) * 1024
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for start in range(0, len(content), 65536):
+            time.sleep(0.1)  # well past the watch's grace period
+            yield content[start : start + 65536]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    headers = {**HEADERS, "content-type": f"multipart/form-data; boundary={boundary}"}
+    uploaded = httpx.post(f"{gateway.url}/v1/files", content=body(), headers=headers, timeout=10)
+    assert uploaded.status_code == 200, uploaded.text
+    assert uploaded.json()["bytes"] == len(content)
+    (received,) = [r for r in first.requests if r.method == "POST"]
+    assert (received.upload_bytes, received.upload_sha256) == (len(content), hashlib.sha256(content).hexdigest())
+
+
+def test_resource_calls_pooled_listed_or_plain_end_at_the_total_timeout(start_gateway, env, first, second) -> None:
     timeouts = "  timeouts: {total: 0.5, read: 10}\n"  # the pool's own budget is longer: the total ends the call
     pool = "    slow: {models: [{model: model-first}], timeBudget: 30}\n"
     slow = start_gateway(RESOURCES_CONFIG.replace("  pools:\n", timeouts + "  pools:\n" + pool), env)
     delayed = {"x-sim-delay-ms": "2500"}
-    for response in (respond(slow, "slow", **delayed), list_assistants(slow, "", **delayed)):
+    thread = httpx.post(f"{slow.url}/v1/threads", json={}, headers={**HEADERS, **delayed})
+    for response in (respond(slow, "slow", **delayed), list_assistants(slow, "", **delayed), thread):
         assert error_of(response, 504) == {
             "message": "The upstream for group `first` did not answer in time.",
             "type": "api_error",
@@ -494,20 +535,22 @@ gateway:
 def test_a_new_thread_or_vector_store_goes_to_the_group_holding_what_it_is_built_from(
     gateway, start_gateway, env, first, second
 ) -> None:
-    uploaded = httpx.post(
-        f"{gateway.url}/v1/files",
-        headers={**HEADERS, "x-gateway-group": "second"},
-        files={"file": ("notes.txt", b"fjords")},
-        data={"purpose": "assistants"},
+    store_file, code_file = (
+        httpx.post(
+            f"{gateway.url}/v1/files",
+            headers={**HEADERS, "x-gateway-group": "second"},
+            files={"file": (name, b"fjords")},
+            data={"purpose": "assistants"},
+        ).json()["id"]
+        for name in ("store.txt", "code.txt")
     )
-    file_id = uploaded.json()["id"]
-    store_id = httpx.post(f"{gateway.url}/v1/vector_stores", json={"file_ids": [file_id]}, headers=HEADERS).json()["id"]
-    fresh = start_gateway(RESOURCES_CONFIG, env)  # must ask where the file and the store live
+    store = httpx.post(f"{gateway.url}/v1/vector_stores", json={"file_ids": [store_file]}, headers=HEADERS).json()
+    fresh = start_gateway(RESOURCES_CONFIG, env)  # must ask where each file and the store live
     second.requests.clear()
     bodies: list[dict[str, Any]] = [
-        {"file_ids": [file_id]},  # a vector store from a file
-        {"tool_resources": {"code_interpreter": None, "file_search": {"vector_store_ids": [store_id]}}},  # a thread
-        {"tool_resources": {"code_interpreter": {"file_ids": [file_id]}, "file_search": {}}},
+        {"file_ids": [store_file]},  # a vector store from a file
+        {"tool_resources": {"code_interpreter": None, "file_search": {"vector_store_ids": [store["id"]]}}},  # a thread
+        {"tool_resources": {"code_interpreter": {"file_ids": [code_file]}, "file_search": {}}},
     ]
     for path, body in zip(("vector_stores", "threads", "threads"), bodies, strict=True):
         created = httpx.post(f"{fresh.url}/v1/{path}", json=body, headers=HEADERS)
