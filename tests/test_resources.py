@@ -397,7 +397,7 @@ def test_a_client_that_gives_up_on_a_resource_call_cancels_it_upstream(gateway, 
 
 
 def test_an_upload_sent_slowly_reaches_its_group_whole(gateway, first, second) -> None:
-    """No disconnect watch may read the request while an upload's body streams upstream."""
+    """A file streamed upstream as it arrives, in pieces far apart, reaches its group whole."""
     boundary = "resources-test-boundary"
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
@@ -406,14 +406,18 @@ def test_an_upload_sent_slowly_reaches_its_group_whole(gateway, first, second) -
     ).encode()
     content = bytes(range(256)) * 1024
 
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
     def body() -> Iterator[bytes]:
         yield head
         for start in range(0, len(content), 65536):
-            time.sleep(0.1)  # well past the watch's grace period
+            time.sleep(0.1)  # longer than the disconnect watch's grace period
             yield content[start : start + 65536]
-        yield f"\r\n--{boundary}--\r\n".encode()
+        yield tail
 
-    headers = {**HEADERS, "content-type": f"multipart/form-data; boundary={boundary}"}
+    # With its length declared, the file streams upstream as it arrives.
+    length = str(len(head) + len(content) + len(tail))
+    headers = {**HEADERS, "content-type": f"multipart/form-data; boundary={boundary}", "content-length": length}
     uploaded = httpx.post(f"{gateway.url}/v1/files", content=body(), headers=headers, timeout=10)
     assert uploaded.status_code == 200, uploaded.text
     assert uploaded.json()["bytes"] == len(content)
