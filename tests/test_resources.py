@@ -305,6 +305,7 @@ def test_a_resource_answer_no_client_could_use_is_a_502_naming_the_group(gateway
         ("/v1/assistants", {"model": "chat-only"}, "assistants"),
         ("/v1/responses", {"model": "serverless-model", "input": "hi"}, "the Responses API"),
         ("/v1/responses", {"model": "with-serverless", "input": "hi"}, "the Responses API"),  # a pool
+        ("/v1/assistants", {"model": "both"}, "assistants"),  # a pool's id serves only chat and responses
     ],
 )
 def test_a_model_no_group_here_serves_is_a_400_saying_so(gateway, first, second, path, body, what) -> None:
@@ -354,6 +355,16 @@ def test_a_pools_response_goes_to_its_members_group_with_the_clients_query(gatew
     (sent,) = responses_created(first)
     assert sent.query == {"trace": "on", "api-version": PREVIEW} and sent.json["model"] == "first-dep"
     assert access_line(gateway, response.headers["x-request-id"])["member"] == "model-first"
+
+
+def test_a_response_continuing_another_follows_it_whatever_the_pool_would_pick(gateway, first, second) -> None:
+    earlier = respond(gateway, "model-second")
+    body = {"model": "both", "input": "More", "previous_response_id": earlier.json()["id"]}
+    continued = httpx.post(f"{gateway.url}/v1/responses", json=body, headers=HEADERS)
+    assert continued.status_code == 200, continued.text
+    assert continued.json()["model"] == "both"  # the id the client sent
+    assert responses_created(first) == [] and len(responses_created(second)) == 2
+    assert responses_created(second)[-1].json["model"] == "second-dep"  # the pool's member in that group
 
 
 def test_a_pools_answer_no_client_could_use_is_a_502_naming_the_members_group(gateway, first, second) -> None:
@@ -585,7 +596,10 @@ def test_a_call_naming_an_object_in_its_body_goes_to_that_objects_group(
     for path, body in calls:
         created = httpx.post(f"{fresh.url}/v1/{path}", json=body, headers=HEADERS)
         assert created.status_code == 200, created.text
-        assert [(r.method, r.path) for r in second.requests][-1] == ("POST", f"/openai/{path}")
+        sent = second.requests[-1]
+        assert (sent.method, sent.path, sent.headers["content-type"]) == ("POST", f"/openai/{path}", "application/json")
+    probes = [r for r in second.requests if r.method == "GET"]
+    assert probes and all("content-type" not in r.headers for r in probes)
     assert [r for r in first.requests if r.method == "POST"] == []
 
 
