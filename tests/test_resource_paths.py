@@ -61,9 +61,11 @@ def raw_request(gateway, method: str, target: str, body: bytes = b"") -> tuple[i
     return int(status_line.split()[1]), payload
 
 
-def assert_refused(gateway, sim: AzureSimulator, method: str, target: str, body: bytes = b"") -> dict:
-    status, payload = raw_request(gateway, method, target, body)
-    assert status in (400, 404), (target, status, payload)
+def assert_refused(
+    gateway, sim: AzureSimulator, method: str, target: str, body: bytes = b"", status: int | None = None
+) -> dict:
+    answered, payload = raw_request(gateway, method, target, body)
+    assert answered in ((400, 404) if status is None else (status,)), (target, answered, payload)
     error = orjson.loads(payload)["error"]
     assert set(error) >= {"message", "type", "param", "code"} and error["type"] == "invalid_request_error"
     assert sim.requests == [], [(r.method, r.path, r.raw_query) for r in sim.requests]
@@ -118,13 +120,13 @@ UNKNOWN_SHAPES = [
 
 @pytest.mark.parametrize(("method", "target"), UNKNOWN_SHAPES)
 def test_paths_outside_the_known_shapes_are_an_unknown_url(paths_gateway, sim, method, target) -> None:
-    error = assert_refused(paths_gateway, sim, method, target)
-    assert error["code"] == "unknown_url"
+    error = assert_refused(paths_gateway, sim, method, target, status=404)
+    assert (error["message"], error["code"]) == (f"Invalid URL ({method} {unquote(target)})", "unknown_url")
 
 
 def test_a_malformed_id_is_a_400_invalid_id(paths_gateway, sim) -> None:
-    error = assert_refused(paths_gateway, sim, "GET", "/v1/files/..%2Fx")
-    assert error["code"] == "invalid_id"
+    error = assert_refused(paths_gateway, sim, "GET", "/v1/files/..%2Fx", status=400)
+    assert (error["param"], error["code"]) == (None, "invalid_id")
     assert error["message"] == (
         "Invalid object id: ids are 1 to 128 letters, digits, `_` or `-`, starting with a letter or digit."
     )
@@ -146,8 +148,9 @@ def test_a_client_query_cannot_inject_a_second_api_version(paths_gateway, sim) -
 
 
 def test_list_cursors_are_ids_too(paths_gateway, sim) -> None:
-    error = assert_refused(paths_gateway, sim, "GET", "/v1/files?after=..%2F..%2Fx")
-    assert error["param"] == "after"
+    for cursor in ("after", "before"):
+        error = assert_refused(paths_gateway, sim, "GET", f"/v1/files?{cursor}=..%2F..%2Fx", status=400)
+        assert (error["param"], error["code"]) == (cursor, "invalid_id")
 
 
 FAMILIES = ["files", "assistants", "threads", "vector_stores", "batches", "responses"]
