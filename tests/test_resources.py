@@ -159,6 +159,7 @@ def test_a_list_fills_its_page_from_each_group_in_turn(gateway, first, second) -
 
     assert listed(gateway, "limit=3") == page(a2, a1, b3, has_more=True)  # the second group has more
     assert list_queries(first) == [{"limit": "3"}] and list_queries(second) == [{"limit": "1"}]
+    assert "content-type" not in second.requests[-1].headers  # a GET has no body
 
     first.requests.clear()
     second.requests.clear()
