@@ -247,3 +247,12 @@ def test_malformed_body_fields_are_a_400_naming_the_field(paths_gateway, sim, pa
             param,
             "invalid_type",
         )
+
+
+def test_an_encoded_id_and_a_trailing_slash_reach_the_upstream_as_the_plain_path(paths_gateway, sim) -> None:
+    for target in ("/v1/files/file%2Dabc/content", "/v1/files/file-abc/content/"):
+        sim.reset()
+        status, _ = raw_request(paths_gateway, "GET", target)
+        assert status == 404  # the simulator's own answer: no such file
+        (upstream,) = sim.requests
+        assert upstream.path == "/openai/files/file-abc/content"
