@@ -256,3 +256,9 @@ def test_an_encoded_id_and_a_trailing_slash_reach_the_upstream_as_the_plain_path
         assert status == 404  # the simulator's own answer: no such file
         (upstream,) = sim.requests
         assert upstream.path == "/openai/files/file-abc/content"
+
+
+def test_an_id_at_the_end_of_the_path_keeps_its_last_character(paths_gateway, sim) -> None:
+    raw_request(paths_gateway, "GET", "/v1/files/file-X")
+    (upstream,) = sim.requests
+    assert upstream.path == "/openai/files/file-X"
