@@ -403,7 +403,7 @@ async def _aggregate_list(call: ResourceCall) -> Response:
         "last_id": data[-1].get("id") if data else None,
         "has_more": has_more,
     }
-    return Response(orjson.dumps(answer), media_type=JSON, headers={"x-request-id": call.record.request_id})
+    return Response(orjson.dumps(answer), media_type=JSON)  # the endpoint adds x-request-id to every answer
 
 
 async def _page(call: ResourceCall, resource: ResourceBackend, query: dict[str, str]) -> dict[str, Any] | Response:

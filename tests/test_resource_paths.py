@@ -61,9 +61,11 @@ def raw_request(gateway, method: str, target: str, body: bytes = b"") -> tuple[i
     return int(status_line.split()[1]), payload
 
 
-def assert_refused(gateway, sim: AzureSimulator, method: str, target: str, body: bytes = b"") -> dict:
-    status, payload = raw_request(gateway, method, target, body)
-    assert status in (400, 404), (target, status, payload)
+def assert_refused(
+    gateway, sim: AzureSimulator, method: str, target: str, body: bytes = b"", status: int | None = None
+) -> dict:
+    answered, payload = raw_request(gateway, method, target, body)
+    assert answered in ((400, 404) if status is None else (status,)), (target, answered, payload)
     error = orjson.loads(payload)["error"]
     assert set(error) >= {"message", "type", "param", "code"} and error["type"] == "invalid_request_error"
     assert sim.requests == [], [(r.method, r.path, r.raw_query) for r in sim.requests]
@@ -118,13 +120,13 @@ UNKNOWN_SHAPES = [
 
 @pytest.mark.parametrize(("method", "target"), UNKNOWN_SHAPES)
 def test_paths_outside_the_known_shapes_are_an_unknown_url(paths_gateway, sim, method, target) -> None:
-    error = assert_refused(paths_gateway, sim, method, target)
-    assert error["code"] == "unknown_url"
+    error = assert_refused(paths_gateway, sim, method, target, status=404)
+    assert (error["message"], error["code"]) == (f"Invalid URL ({method} {unquote(target)})", "unknown_url")
 
 
 def test_a_malformed_id_is_a_400_invalid_id(paths_gateway, sim) -> None:
-    error = assert_refused(paths_gateway, sim, "GET", "/v1/files/..%2Fx")
-    assert error["code"] == "invalid_id"
+    error = assert_refused(paths_gateway, sim, "GET", "/v1/files/..%2Fx", status=400)
+    assert (error["param"], error["code"]) == (None, "invalid_id")
     assert error["message"] == (
         "Invalid object id: ids are 1 to 128 letters, digits, `_` or `-`, starting with a letter or digit."
     )
@@ -146,8 +148,9 @@ def test_a_client_query_cannot_inject_a_second_api_version(paths_gateway, sim) -
 
 
 def test_list_cursors_are_ids_too(paths_gateway, sim) -> None:
-    error = assert_refused(paths_gateway, sim, "GET", "/v1/files?after=..%2F..%2Fx")
-    assert error["param"] == "after"
+    for cursor in ("after", "before"):
+        error = assert_refused(paths_gateway, sim, "GET", f"/v1/files?{cursor}=..%2F..%2Fx", status=400)
+        assert (error["param"], error["code"]) == (cursor, "invalid_id")
 
 
 FAMILIES = ["files", "assistants", "threads", "vector_stores", "batches", "responses"]
@@ -186,38 +189,76 @@ def test_no_id_segment_escapes_its_family(paths_gateway, sim, family, pieces) ->
     assert upstream.raw_query.count("api-version=") == 1
 
 
+STRING, OBJECT, ID_LIST, ID = "a string", "an object", "an array of id strings", None
 BAD_BODIES = [
-    ("/v1/vector_stores", {"file_ids": 5}, "file_ids"),
-    ("/v1/vector_stores", {"file_ids": ["file-1", 7]}, "file_ids"),
-    ("/v1/vector_stores", {"file_ids": ["..%2F..%2Fx"]}, "file_ids"),
+    ("/v1/vector_stores", {"file_ids": 5}, "file_ids", ID_LIST),
+    ("/v1/vector_stores", {"file_ids": ["file-1", 7]}, "file_ids", ID_LIST),
+    ("/v1/vector_stores", {"file_ids": ["..%2F..%2Fx"]}, "file_ids", ID),
     (
         "/v1/threads",
         {"tool_resources": {"code_interpreter": {"file_ids": "file-1"}}},
         "tool_resources.code_interpreter.file_ids",
+        ID_LIST,
     ),
     (
         "/v1/threads",
         {"tool_resources": {"file_search": {"vector_store_ids": {"id": "vs_1"}}}},
         "tool_resources.file_search.vector_store_ids",
+        ID_LIST,
     ),
     (
         "/v1/threads",
         {"tool_resources": {"file_search": {"vector_store_ids": [None]}}},
         "tool_resources.file_search.vector_store_ids",
+        ID_LIST,
     ),
-    ("/v1/threads", {"tool_resources": {"file_search": "vs_1"}}, "tool_resources.file_search"),
-    ("/v1/threads", {"tool_resources": ["vs_1"]}, "tool_resources"),
-    ("/v1/assistants", {"model": 5}, "model"),
-    ("/v1/assistants", {"model": ["gpt-4o"]}, "model"),
-    ("/v1/threads/thread_1/runs", {"assistant_id": 5}, "assistant_id"),
-    ("/v1/threads/runs", {"assistant_id": "../asst_1"}, "assistant_id"),
-    ("/v1/responses", {"model": "gpt-4o", "input": "hi", "previous_response_id": ["resp_1"]}, "previous_response_id"),
-    ("/v1/batches", {"input_file_id": {"id": "file-1"}, "endpoint": "/v1/chat/completions"}, "input_file_id"),
-    ("/v1/batches", {"input_file_id": "file-1/../x", "endpoint": "/v1/chat/completions"}, "input_file_id"),
+    (
+        "/v1/threads",
+        {"tool_resources": {"file_search": {"vector_store_ids": ["vs_1/.."]}}},
+        "tool_resources.file_search.vector_store_ids",
+        ID,
+    ),
+    ("/v1/threads", {"tool_resources": {"file_search": "vs_1"}}, "tool_resources.file_search", OBJECT),
+    ("/v1/threads", {"tool_resources": ["vs_1"]}, "tool_resources", OBJECT),
+    ("/v1/assistants", {"model": 5}, "model", STRING),
+    ("/v1/assistants", {"model": ["gpt-4o"]}, "model", STRING),
+    ("/v1/threads/thread_1/runs", {"assistant_id": 5}, "assistant_id", STRING),
+    ("/v1/threads/runs", {"assistant_id": "../asst_1"}, "assistant_id", ID),
+    (
+        "/v1/responses",
+        {"model": "gpt-4o", "input": "hi", "previous_response_id": ["resp_1"]},
+        "previous_response_id",
+        STRING,
+    ),
+    ("/v1/batches", {"input_file_id": {"id": "file-1"}, "endpoint": "/v1/chat/completions"}, "input_file_id", STRING),
+    ("/v1/batches", {"input_file_id": "file-1/../x", "endpoint": "/v1/chat/completions"}, "input_file_id", ID),
 ]
+INVALID_ID = "Invalid object id: ids are 1 to 128 letters, digits, `_` or `-`, starting with a letter or digit."
 
 
-@pytest.mark.parametrize(("path", "body", "param"), BAD_BODIES)
-def test_malformed_body_fields_are_a_400_naming_the_field(paths_gateway, sim, path, body, param) -> None:
+@pytest.mark.parametrize(("path", "body", "param", "what"), BAD_BODIES)
+def test_malformed_body_fields_are_a_400_naming_the_field(paths_gateway, sim, path, body, param, what) -> None:
     error = assert_refused(paths_gateway, sim, "POST", path, orjson.dumps(body))
-    assert error["param"] == param
+    if what is ID:
+        assert (error["message"], error["param"], error["code"]) == (INVALID_ID, param, "invalid_id")
+    else:
+        assert (error["message"], error["param"], error["code"]) == (
+            f"`{param}` must be {what}.",
+            param,
+            "invalid_type",
+        )
+
+
+def test_an_encoded_id_and_a_trailing_slash_reach_the_upstream_as_the_plain_path(paths_gateway, sim) -> None:
+    for target in ("/v1/files/file%2Dabc/content", "/v1/files/file-abc/content/"):
+        sim.reset()
+        status, _ = raw_request(paths_gateway, "GET", target)
+        assert status == 404  # the simulator's own answer: no such file
+        (upstream,) = sim.requests
+        assert upstream.path == "/openai/files/file-abc/content"
+
+
+def test_an_id_at_the_end_of_the_path_keeps_its_last_character(paths_gateway, sim) -> None:
+    raw_request(paths_gateway, "GET", "/v1/files/file-X")
+    (upstream,) = sim.requests
+    assert upstream.path == "/openai/files/file-X"
