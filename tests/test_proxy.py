@@ -5,6 +5,7 @@ import time
 
 import httpx
 import orjson
+import pytest
 
 from tests.support.standard import ALICE, SECRETS
 
@@ -96,6 +97,38 @@ def test_force_prompt_sends_completions_and_answers_a_chat_completion(gateway, s
     (upstream,) = sim.requests
     assert upstream.path == "/openai/deployments/instruct-dep/completions"
     assert "messages" not in upstream.json and "||>User:\nHello there\n" in upstream.json["prompt"]
+
+
+def test_force_prompt_answer_keeps_the_completions_envelope(gateway) -> None:
+    before = int(time.time())
+    completion = post(gateway, "/v1/chat/completions", {**CHAT, "model": "gpt-instruct"}).json()
+    assert completion["id"].startswith("cmpl-") and before <= completion["created"] <= time.time()
+    assert completion["model"] == "gpt-35-turbo-instruct"  # the model Azure names, as for any chat answer
+    (choice,) = completion["choices"]
+    assert choice == {
+        "index": 0,
+        "message": {"role": "assistant", "content": choice["message"]["content"]},
+        "finish_reason": "stop",
+        "logprobs": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "fail, what",
+    [
+        ("invalid_json", "answered with a body that is not a JSON object"),
+        ("bad_choices", "answered with a completion whose choices are not a list of objects"),
+    ],
+)
+def test_force_prompt_answer_that_is_no_completion_is_a_502_naming_the_group(gateway, fail: str, what: str) -> None:
+    response = post(gateway, "/v1/chat/completions", {**CHAT, "model": "gpt-instruct"}, **{"x-sim-fail": fail})
+    assert response.status_code == 502
+    assert response.json()["error"] == {
+        "message": f"The upstream for group `legacy-prompt` {what}.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
 
 
 def test_completions_and_embeddings_routes(gateway, sim) -> None:
