@@ -77,3 +77,8 @@ def test_every_split_of_a_mixed_stream_gives_the_same_events() -> None:
         events = splitter.feed(stream[:cut]) + splitter.feed(stream[cut:])
         assert [event_data(e) for e in events] == [event_data(e) for e in whole], cut
         assert b"".join(events) + splitter.rest() == stream
+
+
+def test_a_stream_that_ended_before_any_byte_leaves_nothing_pending() -> None:
+    splitter = EventSplitter()
+    assert splitter.pending == 0 and splitter.rest() == b""
