@@ -82,3 +82,24 @@ def test_every_split_of_a_mixed_stream_gives_the_same_events() -> None:
 def test_a_stream_that_ended_before_any_byte_leaves_nothing_pending() -> None:
     splitter = EventSplitter()
     assert splitter.pending == 0 and splitter.rest() == b""
+
+
+def test_done_inside_an_answer_does_not_end_the_stream() -> None:
+    splitter = EventSplitter()
+    quoting = b'data: {"choices":[{"delta":{"content":"[DONE]"}}]}\n\n'
+    assert splitter.feed(quoting + b"data: more\n\n") == [quoting, b"data: more\n\n"]
+    assert not splitter.done
+
+
+def test_events_are_counted_over_every_chunk() -> None:
+    splitter = EventSplitter()
+    splitter.feed(b"data: a\n\ndata: b\n\n")
+    splitter.feed(b"data: c\n\n")
+    assert splitter.events == 3
+
+
+def test_rest_takes_the_unfinished_event_once() -> None:
+    splitter = EventSplitter()
+    splitter.feed(b"data: partial")
+    assert splitter.rest() == b"data: partial"
+    assert splitter.rest() == b"" and splitter.pending == 0
