@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from tests.support.standard import ALICE, SECRETS
+from tests.support.streams import access_line
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello there"}]}
 
@@ -173,9 +174,14 @@ def test_upstream_5xx_and_html_bodies(gateway) -> None:
 
 
 def test_upstream_timeout_is_504(gateway) -> None:
+    mark = len(gateway.logs())
     response = post(gateway, "/v1/chat/completions", CHAT, **{"x-sim-delay-ms": "3500"})
     assert response.status_code == 504
-    assert response.json()["error"]["code"] == "upstream_timeout"
+    error = response.json()["error"]
+    assert error["code"] == "upstream_timeout"
+    assert error["message"] == "The upstream for group `eastus` did not answer in time."
+    line = access_line(gateway, mark)
+    assert line["status"] == 504 and line["group"] == "eastus"  # the group that did not answer
 
 
 def test_unreachable_upstream_is_502(start_gateway) -> None:
