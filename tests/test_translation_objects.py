@@ -30,6 +30,15 @@ def test_object_ids_include_references() -> None:
     assert object_ids({"id": "file-1", "object": "file"}) == ["file-1"]
 
 
+def test_object_ids_of_a_list_page_are_its_items_ids() -> None:
+    page = {
+        "object": "list",
+        "data": [{"id": "asst_1", "object": "assistant"}, {"id": "vs_1", "object": "vector_store"}],
+        "first_id": "asst_1",
+    }
+    assert object_ids(page) == ["asst_1", "vs_1"]
+
+
 def test_named_event_stream_keeps_names_and_untouched_bytes() -> None:
     seen: list[str] = []
     transform = ObjectStreamTransform(PUBLIC, seen.extend)
