@@ -103,3 +103,8 @@ def test_rest_takes_the_unfinished_event_once() -> None:
     splitter.feed(b"data: partial")
     assert splitter.rest() == b"data: partial"
     assert splitter.rest() == b"" and splitter.pending == 0
+
+
+def test_event_data_reads_values_with_or_without_a_space_after_the_colon() -> None:
+    assert event_data(b"data:XY\n\n") == b"XY"
+    assert event_data(b"data: XY\ndata:Z\n\n") == b"XY\nZ"

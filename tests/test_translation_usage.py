@@ -16,3 +16,13 @@ def test_responses_style_usage_and_absent_usage() -> None:
     assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (4, 6)
     assert find_usage(b'{"usage":null}') is None
     assert find_usage(b'{"data":[]}') is None
+
+
+def test_the_answers_own_usage_is_the_last_one() -> None:
+    """A run step or tool output may carry a `usage` of its own before the answer's."""
+    body = (
+        b'{"step_details":{"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}},'
+        b'"usage":{"prompt_tokens":20,"completion_tokens":5,"total_tokens":25}}'
+    )
+    usage = find_usage(body)
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (20, 5, 25)
