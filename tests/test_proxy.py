@@ -147,6 +147,15 @@ def test_completions_and_embeddings_routes(gateway, sim) -> None:
     ]
 
 
+def test_a_stream_answered_with_a_whole_json_body_gets_that_body(gateway) -> None:
+    """An upstream that ignores `stream: true` is relayed as it answered, not rewritten."""
+    response = post(
+        gateway, "/v1/chat/completions", {**CHAT, "stream": True}, **{"x-sim-fail": "huge", "x-sim-huge-bytes": "80"}
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    assert response.json() == {"id": "chatcmpl-huge", "object": "chat.completion", "padding": "x" * 13}
+
+
 def test_rate_limit_keeps_status_retry_after_and_code(gateway) -> None:
     response = post(gateway, "/v1/chat/completions", CHAT, **{"x-sim-fail": "429"})
     assert response.status_code == 429
