@@ -26,3 +26,15 @@ def test_the_answers_own_usage_is_the_last_one() -> None:
     )
     usage = find_usage(body)
     assert usage is not None and (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (20, 5, 25)
+
+
+def test_any_one_number_is_usage() -> None:
+    """Whatever part of the usage an answer reports is kept; only none at all is no usage."""
+    counts = {
+        b'{"usage":{"prompt_tokens":3,"completion_tokens":2}}': (3, 2, None),
+        b'{"usage":{"completion_tokens":2}}': (None, 2, None),
+        b'{"usage":{"total_tokens":7}}': (None, None, 7),
+    }
+    for body, expected in counts.items():
+        usage = find_usage(body)
+        assert usage is not None and (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == expected
