@@ -38,3 +38,24 @@ def test_any_one_number_is_usage() -> None:
     for body, expected in counts.items():
         usage = find_usage(body)
         assert usage is not None and (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == expected
+
+
+USAGE = b'"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}'
+
+
+def test_usage_names_the_model_that_answered() -> None:
+    usage = find_usage(b'{"model": "gpt-4o-2024-08-06",' + USAGE + b"}")
+    assert usage is not None and usage.model == "gpt-4o-2024-08-06"
+    unnamed = find_usage(b"{" + USAGE + b"}")
+    assert unnamed is not None and unnamed.model is None
+
+
+def test_the_answers_own_model_is_the_last_one() -> None:
+    """A response's input items or a run's tools may name a model before the answer's own key."""
+    usage = find_usage(b'{"tools":[{"model":"tool-model"}],"model":"gpt-4o",' + USAGE + b"}")
+    assert usage is not None and usage.model == "gpt-4o"
+
+
+def test_a_model_name_that_is_not_utf8_is_read_with_replacement_characters() -> None:
+    usage = find_usage(b'{"model":"gpt-\xff",' + USAGE + b"}")
+    assert usage is not None and usage.model == "gpt-\ufffd"
