@@ -77,4 +77,4 @@ def test_a_rewritten_event_keeps_its_other_lines_byte_for_byte() -> None:
     for trailer in (b"id: evt-7 ", b"id: evt-X", b": a comment\t"):
         event = b'event: response.created\ndata: {"model":"gpt4o-sweden"}\n' + trailer + b"\n\n"
         out = ObjectStreamTransform(PUBLIC, lambda ids: None).feed(event)
-        assert out == b'event: response.created\n' + trailer + b'\ndata: {"model":"gpt-4o"}\n\n'
+        assert out == b"event: response.created\n" + trailer + b'\ndata: {"model":"gpt-4o"}\n\n'
