@@ -1,6 +1,7 @@
 import orjson
 
 from core.translation.stream import StreamRewriter, is_filter_only
+from core.translation.usage import Usage
 
 FILTER_FIRST = (
     b'data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":'
@@ -134,3 +135,13 @@ def test_hiding_usage_leaves_events_that_only_mention_it() -> None:
     nested = b'data: {"choices":[{"delta":{"content":"x"},"index":0}],"id":"c","logprobs":{"usage":1}}\n\n'
     rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False, hide_usage=True)
     assert rewriter.feed(comment + nested + DONE) == comment + nested + DONE
+
+
+def test_a_stream_without_usage_is_estimated_without_its_done_event() -> None:
+    """An upstream that ignores stream_options ends on [DONE] with no usage: [DONE] is no token."""
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False, estimate_prompt_tokens=10)
+    rewriter.feed(FILTER_FIRST + TOKEN + TOKEN + DONE)
+    assert rewriter.counted_usage() == (Usage(10, 2, 12), True)
+    silent = StreamRewriter(drop_filter_events=True, completions_as_chat=False, estimate_prompt_tokens=10)
+    silent.feed(DONE)
+    assert silent.counted_usage() == (Usage(10, 0, 10), True)
