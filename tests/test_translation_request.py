@@ -144,3 +144,22 @@ def test_the_caller_asks_for_usage_only_with_include_usage_true() -> None:
     assert not asks_usage({"stream_options": {}})
     assert not asks_usage({"stream_options": {"include_usage": "yes"}})  # only the JSON true
     assert not asks_usage({"stream_options": None})
+
+
+def test_asking_usage_for_the_caller_keeps_its_other_stream_options() -> None:
+    payload = {"model": "m", "stream": True, "stream_options": {"include_obfuscation": False}}
+    sent = rewrite_body(backend(), "chat/completions", orjson.dumps(payload), payload, ask_usage=True)
+    assert orjson.loads(sent) == {
+        "model": "m",
+        "stream": True,
+        "stream_options": {"include_obfuscation": False, "include_usage": True},
+    }
+    bare = {"model": "m", "stream": True, "stream_options": None}
+    sent = rewrite_body(backend(), "chat/completions", orjson.dumps(bare), bare, ask_usage=True)
+    assert orjson.loads(sent)["stream_options"] == {"include_usage": True}
+
+
+def test_dropping_a_param_the_caller_did_not_send_is_no_error() -> None:
+    raw = b'{"model":"m"}'
+    b = backend(drop_params=frozenset({"top_p"}))
+    assert orjson.loads(rewrite_body(b, "chat/completions", raw, orjson.loads(raw))) == {"model": "m"}
