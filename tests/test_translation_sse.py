@@ -108,3 +108,4 @@ def test_rest_takes_the_unfinished_event_once() -> None:
 def test_event_data_reads_values_with_or_without_a_space_after_the_colon() -> None:
     assert event_data(b"data:XY\n\n") == b"XY"
     assert event_data(b"data: XY\ndata:Z\n\n") == b"XY\nZ"
+    assert event_data(b"data:\tXY\n\n") == b"\tXY"  # only a space is the separator's; a tab is the value's
