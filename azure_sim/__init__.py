@@ -13,8 +13,8 @@ labels it with an encoding nobody can decode, whatever the request's accept-enco
 lines with ``crlf`` or a bare ``cr`` (both allowed by the SSE spec) instead of ``lf``; fail modes cut a byte answer
 short (``truncate_chunked``, ``truncate_length``), keep a stream open after its ``[DONE]`` (``hang_after_done``),
 answer ``x-sim-huge-bytes`` of JSON (``huge``, ``huge_chunked``, ``huge_error``), a non-standard status (``599``),
-a redirect without Location (``302``), or a 200 JSON answer that is not JSON (``invalid_json``) or a list page
-whose ``data`` is not a list of objects (``bad_list``).
+a redirect without Location (``302``), or a 200 JSON answer that is not JSON (``invalid_json``), a list page
+whose ``data`` is not a list of objects (``bad_list``) or a completion whose ``choices`` are not (``bad_choices``).
 
 It must stay cheap (the benchmark measures the gateway, not this): aiohttp.web, orjson, no access log, no
 per-request work beyond what the answer needs.

@@ -23,6 +23,7 @@ CANNED_FAIL_MODES = frozenset(
         "huge_error",
         "invalid_json",
         "bad_list",
+        "bad_choices",
     }
 )
 # Faults in the middle of an answer the operation writes itself (see streams.send_sse and streams.send_chunks):

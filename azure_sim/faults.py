@@ -53,6 +53,8 @@ async def canned_failure(request: web.Request, mode: str, azure_name: str, behav
         return web.Response(body=b'{"object": "list", "data": [{"id": ', headers=azure_headers(request, JSON_TYPE))
     if mode == "bad_list":
         return json_answer(request, {"object": "list", "data": [1, "two", None], "has_more": False})
+    if mode == "bad_choices":
+        return json_answer(request, {"id": "cmpl-bad", "object": "text_completion", "choices": ["Echo", None]})
     if mode in ("huge", "huge_chunked", "huge_error"):
         return await _send_huge(request, mode, behaviour.huge_bytes)
     raise AssertionError(f"unhandled fail mode {mode!r}")

@@ -5,8 +5,10 @@ import time
 
 import httpx
 import orjson
+import pytest
 
 from tests.support.standard import ALICE, SECRETS
+from tests.support.streams import access_line
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello there"}]}
 
@@ -98,6 +100,38 @@ def test_force_prompt_sends_completions_and_answers_a_chat_completion(gateway, s
     assert "messages" not in upstream.json and "||>User:\nHello there\n" in upstream.json["prompt"]
 
 
+def test_force_prompt_answer_keeps_the_completions_envelope(gateway) -> None:
+    before = int(time.time())
+    completion = post(gateway, "/v1/chat/completions", {**CHAT, "model": "gpt-instruct"}).json()
+    assert completion["id"].startswith("cmpl-") and before <= completion["created"] <= time.time()
+    assert completion["model"] == "gpt-35-turbo-instruct"  # the model Azure names, as for any chat answer
+    (choice,) = completion["choices"]
+    assert choice == {
+        "index": 0,
+        "message": {"role": "assistant", "content": choice["message"]["content"]},
+        "finish_reason": "stop",
+        "logprobs": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "fail, what",
+    [
+        ("invalid_json", "answered with a body that is not a JSON object"),
+        ("bad_choices", "answered with a completion whose choices are not a list of objects"),
+    ],
+)
+def test_force_prompt_answer_that_is_no_completion_is_a_502_naming_the_group(gateway, fail: str, what: str) -> None:
+    response = post(gateway, "/v1/chat/completions", {**CHAT, "model": "gpt-instruct"}, **{"x-sim-fail": fail})
+    assert response.status_code == 502
+    assert response.json()["error"] == {
+        "message": f"The upstream for group `legacy-prompt` {what}.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_bad_response",
+    }
+
+
 def test_completions_and_embeddings_routes(gateway, sim) -> None:
     completion = post(gateway, "/v1/completions", {"model": "gpt-4o", "prompt": "Say hi"}).json()
     assert completion["object"] == "text_completion" and completion["choices"][0]["text"] == "Echo: Say hi"
@@ -111,6 +145,15 @@ def test_completions_and_embeddings_routes(gateway, sim) -> None:
         "/openai/deployments/embed-dep/embeddings",
         "/openai/deployments/embed-dep/embeddings",
     ]
+
+
+def test_a_stream_answered_with_a_whole_json_body_gets_that_body(gateway) -> None:
+    """An upstream that ignores `stream: true` is relayed as it answered, not rewritten."""
+    response = post(
+        gateway, "/v1/chat/completions", {**CHAT, "stream": True}, **{"x-sim-fail": "huge", "x-sim-huge-bytes": "80"}
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    assert response.json() == {"id": "chatcmpl-huge", "object": "chat.completion", "padding": "x" * 13}
 
 
 def test_rate_limit_keeps_status_retry_after_and_code(gateway) -> None:
@@ -140,9 +183,14 @@ def test_upstream_5xx_and_html_bodies(gateway) -> None:
 
 
 def test_upstream_timeout_is_504(gateway) -> None:
+    mark = len(gateway.logs())
     response = post(gateway, "/v1/chat/completions", CHAT, **{"x-sim-delay-ms": "3500"})
     assert response.status_code == 504
-    assert response.json()["error"]["code"] == "upstream_timeout"
+    error = response.json()["error"]
+    assert error["code"] == "upstream_timeout"
+    assert error["message"] == "The upstream for group `eastus` did not answer in time."
+    line = access_line(gateway, mark)
+    assert line["status"] == 504 and line["group"] == "eastus"  # the group that did not answer
 
 
 def test_unreachable_upstream_is_502(start_gateway) -> None:

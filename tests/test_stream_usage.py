@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 
 from tests.support.gateway_process import GatewayProcess
@@ -71,3 +72,49 @@ def test_a_stream_the_upstream_drops_is_still_counted(sim, counting) -> None:
     line = access_line(counting, mark)
     assert line["usage_estimated"] is True
     assert line["prompt_tokens"] > 0 and line["total_tokens"] >= line["prompt_tokens"]
+
+
+def _dropped_stream(url: str, body: bytes) -> None:
+    with httpx.stream(
+        "POST",
+        f"{url}/v1/chat/completions",
+        content=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {ALICE}", "content-type": "application/json", "x-sim-fail": "abort"},
+    ) as response:
+        response.read()
+
+
+def test_a_dropped_stream_counts_a_prompt_token_per_four_bytes_of_request(sim, counting) -> None:
+    body = orjson.dumps(CHAT) + b"  "  # a length not a multiple of 4: the estimate rounds down
+    assert len(body) % 4
+    mark = len(counting.logs())
+    _dropped_stream(counting.url, body)
+    line = access_line(counting, mark)
+    assert line["usage_estimated"] is True and line["prompt_tokens"] == len(body) // 4
+
+
+def test_without_counting_a_dropped_stream_is_not_estimated(sim, gateway) -> None:
+    mark = len(gateway.logs())
+    _dropped_stream(gateway.url, orjson.dumps(CHAT))
+    line = access_line(gateway, mark)
+    assert "usage_estimated" not in line and "prompt_tokens" not in line
+
+
+def test_a_completions_stream_is_counted_without_showing_the_caller_its_usage(sim, counting) -> None:
+    mark = len(counting.logs())
+    chunks = []
+    with httpx.stream(
+        "POST",
+        f"{counting.url}/v1/completions",
+        json={"model": "gpt-4o", "prompt": "one two three", "stream": True},
+        timeout=10,
+        headers={"Authorization": f"Bearer {ALICE}"},
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                chunks.append(orjson.loads(line[6:]))
+    assert chunks and all("usage" not in chunk and chunk["choices"] for chunk in chunks)
+    assert sim.requests[-1].json["stream_options"] == {"include_usage": True}
+    line = access_line(counting, mark)
+    assert line["total_tokens"] > 0 and "usage_estimated" not in line

@@ -135,7 +135,7 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
             f"{gateway.url}/v1/chat/completions",
             timeout=10,
             json={"model": "gpt-4o", "messages": [{"role": "user", "content": PROMPT}]},
-            headers={**headers, "traceparent": f"00-{client_trace}-b7ad6b7169203331-01"},
+            headers={**headers, "traceparent": f"00-{client_trace}-b7ad6b7169203331-01", "tracestate": "congo=t61"},
         ).json()
         with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=CHAT, headers=headers, timeout=10) as s:
             streamed = s.read()
@@ -184,6 +184,9 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
     first_upstream = sim.requests[0].headers["traceparent"]
     trace_id, span_id = first_upstream.split("-")[1:3]
     assert trace_id == client_trace  # the client's trace goes on
+    # The gateway's own traceparent replaces the client's, and the client's tracestate goes on once, with it.
+    trace_lines = [(n, v) for n, v in sim.requests[0].header_list if n in ("traceparent", "tracestate")]
+    assert trace_lines == [("traceparent", first_upstream), ("tracestate", "congo=t61")]
     assert span_id in {d["id"] for d in dependencies}
     operation_ids = {e["tags"]["ai.operation.id"] for e in ingestion.envelopes if e["data"]["baseType"] != "MetricData"}
     assert client_trace in operation_ids

@@ -30,6 +30,15 @@ def test_object_ids_include_references() -> None:
     assert object_ids({"id": "file-1", "object": "file"}) == ["file-1"]
 
 
+def test_object_ids_of_a_list_page_are_its_items_ids() -> None:
+    page = {
+        "object": "list",
+        "data": [{"id": "asst_1", "object": "assistant"}, {"id": "vs_1", "object": "vector_store"}],
+        "first_id": "asst_1",
+    }
+    assert object_ids(page) == ["asst_1", "vs_1"]
+
+
 def test_named_event_stream_keeps_names_and_untouched_bytes() -> None:
     seen: list[str] = []
     transform = ObjectStreamTransform(PUBLIC, seen.extend)
@@ -42,3 +51,30 @@ def test_named_event_stream_keeps_names_and_untouched_bytes() -> None:
     assert orjson.loads(events[0].split(b"data: ", 1)[1])["model"] == "gpt-4o"
     assert out.endswith(delta + done)
     assert seen == ["thread_1"]
+
+
+RUN_COMPLETED = (
+    b'event: thread.run.completed\ndata: {"id":"run_1","object":"thread.run","thread_id":"thread_1",'
+    b'"usage":{"prompt_tokens":11,"completion_tokens":4,"total_tokens":15}}\n\n'
+)
+
+
+def test_named_event_stream_reports_the_usage_of_its_completed_event() -> None:
+    transform = ObjectStreamTransform(PUBLIC, lambda ids: None)
+    assert transform.counted_usage() == (None, False)  # nothing yet: a stream cut short counts nothing
+    transform.feed(b'event: thread.run.created\ndata: {"id":"run_1","object":"thread.run","usage":null}\n\n')
+    assert transform.counted_usage() == (None, False)
+    transform.feed(RUN_COMPLETED)
+    step = b'event: thread.run.step.created\ndata: {"id":"step_1","object":"thread.run.step","usage":null}\n\n'
+    transform.feed(step)  # a later event without numbers keeps the usage already seen
+    usage, estimated = transform.counted_usage()
+    assert usage is not None and not estimated
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (11, 4, 15)
+
+
+def test_a_rewritten_event_keeps_its_other_lines_byte_for_byte() -> None:
+    """Only the data lines are re-encoded; an `id:` after them keeps its exact value, trailing space included."""
+    for trailer in (b"id: evt-7 ", b"id: evt-X", b": a comment\t"):
+        event = b'event: response.created\ndata: {"model":"gpt4o-sweden"}\n' + trailer + b"\n\n"
+        out = ObjectStreamTransform(PUBLIC, lambda ids: None).feed(event)
+        assert out == b"event: response.created\n" + trailer + b'\ndata: {"model":"gpt-4o"}\n\n'

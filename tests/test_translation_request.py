@@ -1,7 +1,7 @@
 import orjson
 
 from core.config.model import Backend
-from core.translation.request import messages_to_prompt, rewrite_body, upstream_operation
+from core.translation.request import asks_usage, messages_to_prompt, rewrite_body, upstream_operation
 
 
 def backend(**overrides: object) -> Backend:
@@ -135,3 +135,31 @@ def test_force_prompt_without_messages() -> None:
     payload = {"model": "m", "messages": None}
     body = orjson.loads(rewrite_body(backend(force_prompt=True), "chat/completions", orjson.dumps(payload), payload))
     assert body == {"model": "m", "prompt": "||>Assistant:\n", "stop": ["||>"]}
+
+
+def test_the_caller_asks_for_usage_only_with_include_usage_true() -> None:
+    assert asks_usage({"stream": True, "stream_options": {"include_usage": True}})
+    assert not asks_usage({"stream": True})
+    assert not asks_usage({"stream_options": {"include_usage": False}})
+    assert not asks_usage({"stream_options": {}})
+    assert not asks_usage({"stream_options": {"include_usage": "yes"}})  # only the JSON true
+    assert not asks_usage({"stream_options": None})
+
+
+def test_asking_usage_for_the_caller_keeps_its_other_stream_options() -> None:
+    payload = {"model": "m", "stream": True, "stream_options": {"include_obfuscation": False}}
+    sent = rewrite_body(backend(), "chat/completions", orjson.dumps(payload), payload, ask_usage=True)
+    assert orjson.loads(sent) == {
+        "model": "m",
+        "stream": True,
+        "stream_options": {"include_obfuscation": False, "include_usage": True},
+    }
+    bare = {"model": "m", "stream": True, "stream_options": None}
+    sent = rewrite_body(backend(), "chat/completions", orjson.dumps(bare), bare, ask_usage=True)
+    assert orjson.loads(sent)["stream_options"] == {"include_usage": True}
+
+
+def test_dropping_a_param_the_caller_did_not_send_is_no_error() -> None:
+    raw = b'{"model":"m"}'
+    b = backend(drop_params=frozenset({"top_p"}))
+    assert orjson.loads(rewrite_body(b, "chat/completions", raw, orjson.loads(raw))) == {"model": "m"}

@@ -77,3 +77,35 @@ def test_every_split_of_a_mixed_stream_gives_the_same_events() -> None:
         events = splitter.feed(stream[:cut]) + splitter.feed(stream[cut:])
         assert [event_data(e) for e in events] == [event_data(e) for e in whole], cut
         assert b"".join(events) + splitter.rest() == stream
+
+
+def test_a_stream_that_ended_before_any_byte_leaves_nothing_pending() -> None:
+    splitter = EventSplitter()
+    assert splitter.pending == 0 and splitter.rest() == b""
+
+
+def test_done_inside_an_answer_does_not_end_the_stream() -> None:
+    splitter = EventSplitter()
+    quoting = b'data: {"choices":[{"delta":{"content":"[DONE]"}}]}\n\n'
+    assert splitter.feed(quoting + b"data: more\n\n") == [quoting, b"data: more\n\n"]
+    assert not splitter.done
+
+
+def test_events_are_counted_over_every_chunk() -> None:
+    splitter = EventSplitter()
+    splitter.feed(b"data: a\n\ndata: b\n\n")
+    splitter.feed(b"data: c\n\n")
+    assert splitter.events == 3
+
+
+def test_rest_takes_the_unfinished_event_once() -> None:
+    splitter = EventSplitter()
+    splitter.feed(b"data: partial")
+    assert splitter.rest() == b"data: partial"
+    assert splitter.rest() == b"" and splitter.pending == 0
+
+
+def test_event_data_reads_values_with_or_without_a_space_after_the_colon() -> None:
+    assert event_data(b"data:XY\n\n") == b"XY"
+    assert event_data(b"data: XY\ndata:Z\n\n") == b"XY\nZ"
+    assert event_data(b"data:\tXY\n\n") == b"\tXY"  # only a space is the separator's; a tab is the value's

@@ -1,6 +1,7 @@
 import orjson
 
 from core.translation.stream import StreamRewriter, is_filter_only
+from core.translation.usage import Usage
 
 FILTER_FIRST = (
     b'data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":'
@@ -113,3 +114,34 @@ def test_no_estimate_when_usage_is_not_counted() -> None:
     rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
     rewriter.feed(TOKEN)
     assert rewriter.counted_usage() == (None, False)
+
+
+def test_hiding_usage_removes_it_from_every_chunk_and_drops_only_the_usage_chunk() -> None:
+    """Raw mode keeps the filter event: its `"usage": null` goes, the event stays. A last chunk that carries
+    choices and usage together keeps its choices."""
+    filter_first = FILTER_FIRST.replace(b'"choices":[],', b'"choices":[],"usage":null,')
+    last = b'data: {"choices":[{"delta":{},"finish_reason":"stop","index":0}],"id":"chatcmpl-1","usage":{"total_tokens":7}}\n\n'
+    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False, hide_usage=True)
+    out = rewriter.feed(filter_first + last + USAGE + DONE)
+    events = [e for e in out.split(b"\n\n") if e]
+    assert events[-1] == b"data: [DONE]"
+    first, finish = (orjson.loads(e[6:]) for e in events[:-1])
+    assert first == orjson.loads(FILTER_FIRST[6:])
+    assert finish == {"choices": [{"delta": {}, "finish_reason": "stop", "index": 0}], "id": "chatcmpl-1"}
+
+
+def test_hiding_usage_leaves_events_that_only_mention_it() -> None:
+    comment = b': "usage" comes last\n\n'
+    nested = b'data: {"choices":[{"delta":{"content":"x"},"index":0}],"id":"c","logprobs":{"usage":1}}\n\n'
+    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False, hide_usage=True)
+    assert rewriter.feed(comment + nested + DONE) == comment + nested + DONE
+
+
+def test_a_stream_without_usage_is_estimated_without_its_done_event() -> None:
+    """An upstream that ignores stream_options ends on [DONE] with no usage: [DONE] is no token."""
+    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False, estimate_prompt_tokens=10)
+    rewriter.feed(FILTER_FIRST + TOKEN + TOKEN + DONE)
+    assert rewriter.counted_usage() == (Usage(10, 2, 12), True)
+    silent = StreamRewriter(drop_filter_events=True, completions_as_chat=False, estimate_prompt_tokens=10)
+    silent.feed(DONE)
+    assert silent.counted_usage() == (Usage(10, 0, 10), True)

@@ -16,3 +16,46 @@ def test_responses_style_usage_and_absent_usage() -> None:
     assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (4, 6)
     assert find_usage(b'{"usage":null}') is None
     assert find_usage(b'{"data":[]}') is None
+
+
+def test_the_answers_own_usage_is_the_last_one() -> None:
+    """A run step or tool output may carry a `usage` of its own before the answer's."""
+    body = (
+        b'{"step_details":{"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}},'
+        b'"usage":{"prompt_tokens":20,"completion_tokens":5,"total_tokens":25}}'
+    )
+    usage = find_usage(body)
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (20, 5, 25)
+
+
+def test_any_one_number_is_usage() -> None:
+    """Whatever part of the usage an answer reports is kept; only none at all is no usage."""
+    counts = {
+        b'{"usage":{"prompt_tokens":3,"completion_tokens":2}}': (3, 2, None),
+        b'{"usage":{"completion_tokens":2}}': (None, 2, None),
+        b'{"usage":{"total_tokens":7}}': (None, None, 7),
+    }
+    for body, expected in counts.items():
+        usage = find_usage(body)
+        assert usage is not None and (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == expected
+
+
+USAGE = b'"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}'
+
+
+def test_usage_names_the_model_that_answered() -> None:
+    usage = find_usage(b'{"model": "gpt-4o-2024-08-06",' + USAGE + b"}")
+    assert usage is not None and usage.model == "gpt-4o-2024-08-06"
+    unnamed = find_usage(b"{" + USAGE + b"}")
+    assert unnamed is not None and unnamed.model is None
+
+
+def test_the_answers_own_model_is_the_last_one() -> None:
+    """A response's input items or a run's tools may name a model before the answer's own key."""
+    usage = find_usage(b'{"tools":[{"model":"tool-model"}],"model":"gpt-4o",' + USAGE + b"}")
+    assert usage is not None and usage.model == "gpt-4o"
+
+
+def test_a_model_name_that_is_not_utf8_is_read_with_replacement_characters() -> None:
+    usage = find_usage(b'{"model":"gpt-\xff",' + USAGE + b"}")
+    assert usage is not None and usage.model == "gpt-\ufffd"
