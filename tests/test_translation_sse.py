@@ -77,3 +77,30 @@ def test_every_split_of_a_mixed_stream_gives_the_same_events() -> None:
         events = splitter.feed(stream[:cut]) + splitter.feed(stream[cut:])
         assert [event_data(e) for e in events] == [event_data(e) for e in whole], cut
         assert b"".join(events) + splitter.rest() == stream
+
+
+def test_a_fresh_splitter_has_nothing_pending_and_rest_empties_the_buffer() -> None:
+    splitter = EventSplitter()
+    assert splitter.pending == 0 and splitter.rest() == b"" and splitter.events == 0
+    splitter.feed(b"data: part")
+    assert splitter.rest() == b"data: part"
+    assert splitter.pending == 0 and splitter.rest() == b""  # handed out once
+
+
+def test_events_are_counted_across_chunks() -> None:
+    splitter = EventSplitter()
+    splitter.feed(b"data: 1\n\ndata: 2\n\n")
+    splitter.feed(b"data: 3\n\n")
+    assert splitter.events == 3
+
+
+def test_done_mentioned_inside_an_event_does_not_end_the_stream() -> None:
+    splitter = EventSplitter()
+    event = b'data: {"choices":[{"delta":{"content":"[DONE]"}}]}\n\n'
+    assert splitter.feed(event + b"data: next\n\n") == [event, b"data: next\n\n"]
+    assert not splitter.done
+
+
+def test_event_data_without_a_space_after_the_colon_and_with_a_payload_starting_with_x() -> None:
+    assert event_data(b"data:[DONE]\n\n") == b"[DONE]"
+    assert event_data(b"data: XX\n\n") == b"XX"
