@@ -181,12 +181,19 @@ def test_a_stream_of_steady_events_gets_an_error_event_after_the_stream_deadline
     }
 
 
-def test_a_dripping_download_is_aborted_after_the_stream_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
+def test_a_dripping_download_is_aborted_after_the_stream_deadline(
+    client: httpx.Client, faulty: GatewayProcess, sim: AzureSimulator
+) -> None:
     sim.behaviour.drip = 0.1
+    mark = len(faulty.logs())
     with client.stream("POST", "/audio/speech", json=SPEECH) as response:
         assert response.status_code == 200
         with pytest.raises(httpx.RemoteProtocolError):
             read_within(response)
+    # Aborted by the deadline, and logged as such (not, say, by a failure in the relay).
+    timed_out = '"error_code":"upstream_timeout"'
+    assert wait_for(lambda: any(timed_out in line for line in log_lines_after(faulty, mark)))
+    assert not any("Traceback" in line for line in log_lines_after(faulty, mark))
 
 
 # ----------------------------------------------------------------------------- 9: bounded memory
