@@ -146,6 +146,36 @@ def test_a_stream_ending_on_an_unfinished_event_keeps_its_last_piece(start_gatew
     assert line["status"] == 200 and line["stream"] is True and "error_code" not in line
 
 
+@pytest.fixture
+def untyped_upstream() -> Iterator[str]:
+    """An upstream that answers 200 with a body and no Content-Type header (aiohttp would add one)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        await writer.drain()
+        writer.close()
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(answer, "127.0.0.1", 0))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def test_an_answer_without_a_content_type_is_relayed_as_bytes(start_gateway, untyped_upstream) -> None:
+    gateway = start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": untyped_upstream})
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, headers=AUTH, timeout=10)
+    assert (response.status_code, response.content) == (200, b"hello")
+    assert "content-type" not in response.headers
+
+
 UPSTREAM_HEADERS = {
     "Cache-Control": "no-store",
     "Retry-After": "3",

@@ -125,6 +125,20 @@ def test_a_dripping_non_streamed_answer_ends_in_504_after_the_total_deadline(
     assert time.monotonic() - started < READ  # the total deadline, not the (never firing) read timeout
 
 
+def test_a_dripping_error_body_ends_in_504_after_the_total_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.fail, sim.behaviour.drip = "content_filter", 0.2  # a 400 whose body comes a byte every 200 ms
+    started = time.monotonic()
+    response = client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 504
+    assert error_of(response) == {
+        "message": "The upstream for group `eastus` did not answer in time.",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_timeout",
+    }
+    assert time.monotonic() - started < READ
+
+
 def test_headers_later_than_the_total_deadline_are_a_504(client: httpx.Client, sim: AzureSimulator) -> None:
     sim.behaviour.delay = READ - 1
     response = client.post("/embeddings", json={"model": "text-embedding-3-small", "input": "x"})
@@ -167,12 +181,19 @@ def test_a_stream_of_steady_events_gets_an_error_event_after_the_stream_deadline
     }
 
 
-def test_a_dripping_download_is_aborted_after_the_stream_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
+def test_a_dripping_download_is_aborted_after_the_stream_deadline(
+    client: httpx.Client, faulty: GatewayProcess, sim: AzureSimulator
+) -> None:
     sim.behaviour.drip = 0.1
+    mark = len(faulty.logs())
     with client.stream("POST", "/audio/speech", json=SPEECH) as response:
         assert response.status_code == 200
         with pytest.raises(httpx.RemoteProtocolError):
             read_within(response)
+    # Aborted by the deadline, and logged as such (not, say, by a failure in the relay).
+    timed_out = '"error_code":"upstream_timeout"'
+    assert wait_for(lambda: any(timed_out in line for line in log_lines_after(faulty, mark)))
+    assert not any("Traceback" in line for line in log_lines_after(faulty, mark))
 
 
 # ----------------------------------------------------------------------------- 9: bounded memory
