@@ -147,12 +147,14 @@ def test_a_stream_ending_on_an_unfinished_event_keeps_its_last_piece(start_gatew
 
 
 @pytest.fixture
-def untyped_upstream() -> Iterator[str]:
-    """An upstream that answers 200 with a body and no Content-Type header (aiohttp would add one)."""
+def untyped_upstream(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An upstream that answers (200, or the status given as the fixture's param) with a body and no Content-Type
+    header (aiohttp would add one)."""
+    status = getattr(request, "param", "200 OK")
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".encode())
         await writer.drain()
         writer.close()
 
@@ -174,6 +176,14 @@ def test_an_answer_without_a_content_type_is_relayed_as_bytes(start_gateway, unt
     response = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, headers=AUTH, timeout=10)
     assert (response.status_code, response.content) == (200, b"hello")
     assert "content-type" not in response.headers
+
+
+@pytest.mark.parametrize("untyped_upstream", ["429 Too Many Requests"], indirect=True)
+def test_an_error_without_a_content_type_is_an_openai_error(start_gateway, untyped_upstream) -> None:
+    gateway = start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": untyped_upstream})
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, headers=AUTH, timeout=10)
+    assert (response.status_code, response.headers["content-type"]) == (429, "application/json")
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 
 
 UPSTREAM_HEADERS = {
