@@ -138,3 +138,9 @@ def test_a_restricted_keys_model_check_reads_the_assistant_with_the_token() -> N
         checked, ran = upstream.requests
         assert (checked.method, checked.path) == ("GET", f"/openai/assistants/{assistant['id']}")
         assert checked.headers["authorization"] == ran.headers["authorization"] == "Bearer token-1"
+        # Azure's logs tie the check to the run: both carry the request's id.
+        assert (
+            checked.headers["x-ms-client-request-id"]
+            == ran.headers["x-ms-client-request-id"]
+            == run.headers["x-request-id"]
+        )
