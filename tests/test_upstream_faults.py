@@ -125,6 +125,15 @@ def test_a_dripping_non_streamed_answer_ends_in_504_after_the_total_deadline(
     assert time.monotonic() - started < READ  # the total deadline, not the (never firing) read timeout
 
 
+def test_an_error_body_arriving_in_pieces_is_relayed_whole(client: httpx.Client, sim: AzureSimulator) -> None:
+    sim.behaviour.fail = "content_filter"
+    whole = client.post("/chat/completions", json=CHAT)
+    sim.behaviour.drip = 0.001  # the same 400, a byte at a time
+    pieces = client.post("/chat/completions", json=CHAT)
+    assert (pieces.status_code, pieces.json()) == (whole.status_code, whole.json())
+    assert error_of(pieces)["code"] == "content_filter"
+
+
 def test_a_dripping_error_body_ends_in_504_after_the_total_deadline(client: httpx.Client, sim: AzureSimulator) -> None:
     sim.behaviour.fail, sim.behaviour.drip = "content_filter", 0.2  # a 400 whose body comes a byte every 200 ms
     started = time.monotonic()
