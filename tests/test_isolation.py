@@ -496,3 +496,10 @@ def test_an_assistant_read_that_times_out_is_a_504(sim, start_gateway) -> None:
     sim.behaviour.delay = 1.0
     answer = call(gateway, MINI_RESOURCES, "POST", f"/v1/threads/{thread.id}/runs", json={"assistant_id": assistant.id})
     assert (answer.status_code, answer.json()["error"]["code"]) == (504, "upstream_timeout")
+
+
+def test_only_a_batch_has_its_input_file_checked(isolated, sim) -> None:
+    notes = sdk(isolated, MINI_RESOURCES).files.create(file=("notes.txt", b"not a batch\n"), purpose="assistants")
+    sim.requests.clear()
+    call(isolated, MINI_RESOURCES, "POST", "/v1/threads", json={"input_file_id": notes.id})
+    assert [(r.method, r.path) for r in sim.requests] == [("POST", "/openai/threads")]  # the file was not read
