@@ -16,6 +16,7 @@ import pytest
 from azure_sim import AzureSimulator
 from tests.support.gateway_process import GatewayProcess
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
+from tests.support.streams import data
 
 TOTAL, IDLE, STREAM, READ = 1.5, 1.0, 1.5, 6  # idle < stream: each deadline can be the one that fires
 MAX_RESPONSE_BYTES = 200_000
@@ -162,7 +163,7 @@ def test_a_dripping_stream_gets_an_error_event_after_the_idle_deadline(
         assert response.status_code == 200
         body = read_within(response)
     events = [e for e in body.split(b"\n\n") if e.strip()]
-    last = orjson.loads(events[-1].removeprefix(b"data: "))
+    last = data(events[-1])
     assert last["error"] == {
         "message": "The upstream for group `eastus` sent no complete event within gateway.timeouts.idle.",
         "type": "api_error",
@@ -181,7 +182,7 @@ def test_a_stream_of_steady_events_gets_an_error_event_after_the_stream_deadline
         body = read_within(response)
     events = [e for e in body.split(b"\n\n") if e.strip()]
     assert len(events) > 2 and b"[DONE]" not in body
-    last = orjson.loads(events[-1].removeprefix(b"data: "))
+    last = data(events[-1])
     assert last["error"] == {
         "message": "The upstream for group `eastus` did not finish its answer within gateway.timeouts.stream.",
         "type": "api_error",
