@@ -11,7 +11,7 @@ Misbehaviours of a broken upstream, for the gateway's fault tests (see ``Behavio
 ``x-sim-drip-ms`` writes the answer body one byte at a time; ``x-sim-encoding`` compresses it (gzip, deflate) or
 labels it with an encoding nobody can decode, whatever the request's accept-encoding; ``x-sim-line-ending`` ends SSE
 lines with ``crlf`` or a bare ``cr`` (both allowed by the SSE spec) instead of ``lf``; fail modes cut a byte answer
-short (``truncate_chunked``, ``truncate_length``), keep a stream open after its ``[DONE]`` (``hang_after_done``),
+short (``truncate_chunked``, ``truncate_length``), keep a stream open after its ``[DONE]`` (``hang_after_done``) or end it a moment later (``late_end``),
 answer ``x-sim-huge-bytes`` of JSON (``huge``, ``huge_chunked``, ``huge_error``), a non-standard status (``599``),
 a redirect without Location (``302``), or a 200 JSON answer that is not JSON (``invalid_json``), a list page
 whose ``data`` is not a list of objects (``bad_list``) or a completion whose ``choices`` are not (``bad_choices``).

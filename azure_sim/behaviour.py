@@ -31,7 +31,9 @@ CANNED_FAIL_MODES = frozenset(
 #   truncate_chunked / truncate_length: cut a byte answer (speech, file content) half-way, sent chunked / with its
 #     full content-length
 #   hang_after_done: write a whole SSE stream, [DONE] included, then hold the connection open, unfinished
-WRITER_FAIL_MODES = frozenset({"abort", "truncate_chunked", "truncate_length", "hang_after_done"})
+#   late_end: write a whole SSE stream and end it LATE_END_SECONDS after its [DONE] (a network can part the two)
+WRITER_FAIL_MODES = frozenset({"abort", "truncate_chunked", "truncate_length", "hang_after_done", "late_end"})
+LATE_END_SECONDS = 0.3
 FAIL_MODES = CANNED_FAIL_MODES | WRITER_FAIL_MODES
 
 

@@ -1,5 +1,5 @@
 """Writing answers in pieces: Azure-flavoured SSE streams, chunked byte answers, and the faults that cut them
-(``abort``, ``truncate_*``, ``hang_after_done``), slow writes (``x-sim-drip-ms``) and forced encodings.
+(``abort``, ``truncate_*``, ``hang_after_done``, ``late_end``), slow writes (``x-sim-drip-ms``) and forced encodings.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_response import ContentCoding
 
-from .behaviour import LINE_ENDINGS, Behaviour
+from .behaviour import LATE_END_SECONDS, LINE_ENDINGS, Behaviour
 from .routing import Call, RecordedRequest
 from .wire import (
     CHUNK_FILTER,
@@ -60,6 +60,8 @@ async def send_sse(call: Call, script: SseScript) -> web.StreamResponse:
     elif fail == "hang_after_done":
         await asyncio.sleep(3600)  # until the client goes away (aiohttp then cancels this handler)
     else:
+        if fail == "late_end":
+            await asyncio.sleep(LATE_END_SECONDS)
         await response.write_eof()
     return response
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from core.accesslog import AccessRecord
 from core.errors import ClientDisconnected, GatewayError, upstream_bad_response, upstream_timeout
@@ -117,6 +117,16 @@ class RelayedStream(StreamingResponse):
         super().__init__(self._chunks, status, headers)
         self._relay = relay
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Settle here, not in stream_response: Starlette cancels stream_response as soon as
+        # the server reports the finished response as a disconnect, which would drop every
+        # upstream connection whose end comes a moment after [DONE]; and when the client is
+        # gone already, stream_response never starts.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._relay.settle()
+
     async def stream_response(self, send: Send) -> None:
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -126,7 +136,6 @@ class RelayedStream(StreamingResponse):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await self._chunks.aclose()  # the client went away mid-stream: stop reading now, not at garbage collection
-            await self._relay.settle()
 
 
 def relay_stream(

@@ -1,9 +1,11 @@
 """Streaming, proven over a real socket with timestamps."""
 
+import socket
 import time
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
@@ -73,6 +75,24 @@ def test_client_disconnect_cancels_the_upstream_stream(gateway, sim) -> None:
     # Logged as abandoned (nginx's 499), not as the 200 whose headers had gone out.
     line = access_line(gateway, mark)
     assert line["stream"] is True and line["status"] == 499 and line["error_code"] == "client_closed_request"
+
+
+def test_a_client_gone_before_its_answer_starts_is_logged_as_a_499_and_its_upstream_dropped(gateway, sim) -> None:
+    mark = len(gateway.logs())
+    body = orjson.dumps({**CHAT, "stream": True})
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as client:
+        client.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {ALICE}\r\nx-sim-chunk-delay-ms: 300\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )  # and gone at once: the gateway learns it while it still waits for the upstream
+    line = access_line(gateway, mark)
+    assert line["stream"] is True and line["status"] == 499 and line["error_code"] == "client_closed_request"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not sim.requests[-1].disconnected:
+        time.sleep(0.05)
+    assert sim.requests[-1].disconnected and not sim.requests[-1].completed
 
 
 def test_raw_switch_keeps_azure_filter_chunks(sim, start_gateway) -> None:

@@ -247,6 +247,18 @@ def test_a_stream_ends_at_done_even_when_the_upstream_keeps_the_connection_open(
     assert wait_for(lambda: sim.requests[-1].disconnected)  # the upstream connection was let go
 
 
+def test_a_stream_whose_upstream_ends_a_moment_after_done_keeps_its_connection(
+    client: httpx.Client, sim: AzureSimulator
+) -> None:
+    sim.behaviour.fail = "late_end"  # the end of the chunked body comes 0.3 s after [DONE]
+    with client.stream("POST", "/chat/completions", json={**CHAT, "stream": True}) as response:
+        body = read_within(response)
+    assert body.rstrip().endswith(b"data: [DONE]")
+    record = sim.requests[-1]
+    assert wait_for(lambda: record.completed or record.disconnected)
+    assert record.completed and not record.disconnected  # read to its end, so the connection goes back to the pool
+
+
 # ----------------------------------------------------------------------------- 11: encodings, statuses
 
 
