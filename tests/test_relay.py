@@ -100,10 +100,10 @@ UNFINISHED = (
 
 @contextlib.contextmanager
 def serving(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Iterator[str]:
-    """An upstream on 127.0.0.1 that answers every POST with `answer`; its base URL."""
+    """An upstream on 127.0.0.1 that answers every request with `answer`; its base URL."""
     loop = asyncio.new_event_loop()
     app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", answer)
+    app.router.add_route("*", "/{tail:.*}", answer)
     runner = web.AppRunner(app)
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -346,6 +346,20 @@ def test_a_file_download_keeps_its_length(downloads_gateway) -> None:
         assert download.status_code == 200
         assert download.headers["content-length"] == str(len(content))
         assert download.read() == content
+
+
+def test_file_content_an_upstream_labels_json_is_relayed_as_it_came(start_gateway) -> None:
+    content = b'{"model": "gpt-4o-dep",  "note": "spaced as written"}\n'
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=content, content_type="application/json")
+
+    with serving(answer) as url:
+        gateway = start_gateway(DOWNLOADS_CONFIG, {**SECRETS, "SIM_URL": url})
+        response = httpx.get(f"{gateway.url}/v1/files/file-abc123/content", headers=AUTH, timeout=10)
+        gateway.stop()  # before its upstream goes
+    assert response.status_code == 200, response.text
+    assert response.content == content  # a file's bytes, not an answer to parse and rewrite
 
 
 def test_speech_keeps_the_upstreams_encoding(downloads_gateway) -> None:
