@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from azure_sim import AzureSimulator
+from tests.support.gateway_process import gateway_environ
+from tests.support.inprocess_gateway import InProcessGateway
 from tests.support.standard import ALICE, SECRETS
 
 PATHS_CONFIG = """
@@ -262,3 +264,33 @@ def test_an_id_at_the_end_of_the_path_keeps_its_last_character(paths_gateway, si
     raw_request(paths_gateway, "GET", "/v1/files/file-X")
     (upstream,) = sim.requests
     assert upstream.path == "/openai/files/file-X"
+
+
+def _without_raw_path(app):
+    """A server that does not report the path as sent (the ASGI spec lets it leave out `raw_path`)."""
+
+    async def served(scope, receive, send) -> None:
+        await app({name: value for name, value in scope.items() if name != "raw_path"}, receive, send)
+
+    return served
+
+
+@pytest.fixture(scope="module")
+def gateway_without_raw_path(sim: AzureSimulator, tmp_path_factory):
+    environ = gateway_environ(PATHS_CONFIG, {**SECRETS, "SIM_URL": sim.url}, tmp_path_factory.mktemp("gateway"))
+    with InProcessGateway(environ, server=_without_raw_path) as gateway:
+        yield gateway
+
+
+@pytest.mark.parametrize(("method", "target"), ATTACKS)
+def test_ids_are_checked_the_same_when_the_server_gives_no_raw_path(
+    gateway_without_raw_path, sim, method, target
+) -> None:
+    assert_refused(gateway_without_raw_path, sim, method, target, b"{}" if method == "POST" else b"")
+
+
+def test_a_valid_id_reaches_its_segment_when_the_server_gives_no_raw_path(gateway_without_raw_path, sim) -> None:
+    status, _ = raw_request(gateway_without_raw_path, "GET", "/v1/files/file%2Dabc/content")
+    assert status == 404  # the simulator's own answer: no such file
+    (upstream,) = sim.requests
+    assert upstream.path == "/openai/files/file-abc/content"

@@ -12,11 +12,12 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from core import gateway as gateway_module
 from core.localhost import build_app
@@ -46,8 +47,12 @@ class _GatewayLog(logging.Handler):
 
 
 class InProcessGateway:
-    def __init__(self, environ: Mapping[str, str], **options: Any) -> None:
+    def __init__(
+        self, environ: Mapping[str, str], *, server: Callable[[ASGIApp], ASGIApp] | None = None, **options: Any
+    ) -> None:
+        """`server`: wraps the app in what another ASGI server would do differently (a scope it fills otherwise)."""
         self._environ = dict(environ)
+        self._server_wrap = server
         self._options = options  # the ConfigProvider's: an injected credential or Key Vault transport
         self._log = _GatewayLog(self)
         self._server: uvicorn.Server | None = None
@@ -79,9 +84,10 @@ class InProcessGateway:
         try:
             gateway_module.bind(gateway_module.load(self._environ, **self._options))
             # log_config=None: uvicorn's own lines propagate to the root logger, and so to this gateway's log.
-            config = uvicorn.Config(
-                build_app(), host="127.0.0.1", port=0, log_level="warning", log_config=None, lifespan="on"
-            )
+            app: ASGIApp = build_app()
+            if self._server_wrap is not None:
+                app = self._server_wrap(app)
+            config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", log_config=None, lifespan="on")
             self._server = uvicorn.Server(config)
         except Exception as exc:  # reported by start(), with the log
             self._failure = exc
