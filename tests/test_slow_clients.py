@@ -48,6 +48,7 @@ def send_part_of_a_body(url: str, path: str, content_type: str, head: bytes, dec
         ("/v1/chat/completions", "application/json", b'{"model": "gpt-4o", "mess'),
         ("/v1/threads", "application/json", b'{"metad'),
         ("/v1/audio/transcriptions", f"multipart/form-data; boundary={BOUNDARY}", f"--{BOUNDARY}\r\n".encode()),
+        ("/v1/files", f"multipart/form-data; boundary={BOUNDARY}", f"--{BOUNDARY}\r\n".encode()),
     ],
 )
 def test_a_body_that_stops_arriving_is_a_408(slow_gateway, sim, path, content_type, head) -> None:
