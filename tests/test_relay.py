@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from core.errors import ClientDisconnected
 from core.relay import DisconnectWatch
+from core.transport import ERROR_BODY_BYTES
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
@@ -216,13 +217,18 @@ COMPLETION = {
 }
 
 
+PADDED_ERROR = {"message": "Padded to the size asked.", "type": "invalid_request_error", "code": "padded"}
+DRIPPED: list[str] = []  # how each dripping-error answer ended: "whole" or "dropped"
+
+
 @pytest.fixture(scope="module")
 def scripted_gateway(start_gateway_session) -> Iterator:
     """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer`
     says: `json` or `sse` (with UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status), `list` (a 200
     JSON list), `endless-event` (a stream of one 200 KB event that never ends), `bytes-N` / `bytes-N-chunked` (a
-    JSON answer of N bytes), `declares-too-much` (a Content-Length of 65537, then a pause) or `gzip-in-capitals`
-    (gzip, labelled `GZIP`)."""
+    JSON answer of N bytes), `error-bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
+    pieces), `declares-too-much` (a Content-Length of 65537, then a pause) or `gzip-in-capitals` (gzip, labelled
+    `GZIP`)."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -257,6 +263,31 @@ def scripted_gateway(start_gateway_session) -> Iterator:
             await response.prepare(request)
             await response.write(b'{"id": "c1')
             await asyncio.sleep(3)
+            return response
+        if kind.startswith("error-bytes-"):  # a 400 error body of exactly that many bytes, its last one apart
+            size = int(kind.removeprefix("error-bytes-"))
+            body = orjson.dumps({"error": {**PADDED_ERROR, "pad": ""}})
+            body = body.replace(b'"pad":""', b'"pad":"' + b"x" * (size - len(body)) + b'"')
+            response = web.StreamResponse(status=400, headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await response.write(body[:-1])
+            await asyncio.sleep(0.05)
+            await response.write(body[-1:])
+            await response.write_eof()
+            return response
+        if kind == "dripping-error":  # a 500 error body of 2 MiB in 4 KiB pieces, as a slow network hands it over
+            response = web.StreamResponse(status=500, headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            try:
+                await response.write(b'{"error": {"message": "Dripping.", "pad": "')
+                for _ in range(512):
+                    await response.write(b"x" * 4096)
+                    await asyncio.sleep(0.001)
+                await response.write(b'"}}')
+                await response.write_eof()
+                DRIPPED.append("whole")
+            except ConnectionError:
+                DRIPPED.append("dropped")
             return response
         if kind == "gzip-in-capitals":
             headers = {"Content-Encoding": "GZIP"}
@@ -455,3 +486,20 @@ def test_a_content_encoding_is_read_whatever_its_case(scripted_gateway) -> None:
 def test_an_answer_declared_larger_than_max_response_bytes_is_refused_before_reading_it(scripted_gateway) -> None:
     response = ask(scripted_gateway, "declares-too-much")  # not waiting for the body's 65537 bytes
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_response_too_large"
+
+
+def test_an_error_body_of_the_read_limit_keeps_its_message_and_one_byte_more_is_cut(scripted_gateway) -> None:
+    whole = ask(scripted_gateway, f"error-bytes-{ERROR_BODY_BYTES}")
+    assert (whole.status_code, whole.json()["error"]["message"]) == (400, PADDED_ERROR["message"])
+    cut = ask(scripted_gateway, f"error-bytes-{ERROR_BODY_BYTES + 1}")
+    assert cut.status_code == 400 and cut.json()["error"]["message"] != PADDED_ERROR["message"], cut.text
+
+
+def test_an_error_body_arriving_in_small_pieces_is_read_only_to_the_limit(scripted_gateway) -> None:
+    DRIPPED.clear()
+    response = ask(scripted_gateway, "dripping-error")
+    assert response.status_code == 500 and len(response.content) < 2048
+    deadline = time.monotonic() + 10
+    while not DRIPPED and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert DRIPPED == ["dropped"]  # the gateway let go at the limit instead of reading 2 MiB it would throw away
