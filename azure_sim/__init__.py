@@ -4,7 +4,7 @@ Why it exists: the gateway's tests, ``make run`` and the benchmark all need an u
 Azure OpenAI (dated ``api-version`` routes, ``api-key`` auth, Azure's error bodies, Azure's SSE quirks such as the
 filter-only first event) without touching the network. It records every request it receives so tests can assert
 exactly what the gateway sent upstream, and it can be told to misbehave (429, content filter, 5xx, HTML from a
-proxy, a dropped stream, slow headers, slow chunks) per request via ``x-sim-*`` headers or globally via
+proxy, a dropped stream, slow headers, slow chunks, a body left unread) per request via ``x-sim-*`` headers or globally via
 ``AzureSimulator.behaviour``.
 
 Misbehaviours of a broken upstream, for the gateway's fault tests (see ``Behaviour`` and ``FAIL_MODES``):

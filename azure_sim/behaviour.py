@@ -64,6 +64,7 @@ class Behaviour:
     line_ending: str = "lf"  # SSE line endings: lf, crlf or cr               (x-sim-line-ending)
     retry_after_ms: float | None = None  # a 429's retry-after-ms (and Retry-After rounded up) (x-sim-retry-after-ms)
     fail_rate: float = 1.0  # the share of requests that fail as `fail` says  (x-sim-fail-rate)
+    read_delay: float = 0.0  # seconds before reading the request body        (x-sim-read-delay-ms)
 
     def reset(self) -> None:
         for f in fields(self):
@@ -101,6 +102,7 @@ class Behaviour:
             raise ValueError(f"x-sim-line-ending must be one of {sorted(LINE_ENDINGS)}, got {line_ending!r}")
         raw_retry_after_ms = get("x-sim-retry-after-ms")
         retry_after_ms = self.retry_after_ms if raw_retry_after_ms is None else float(raw_retry_after_ms)
+        read_delay = self.read_delay_for(headers)
         fail_rate = float(get("x-sim-fail-rate", self.fail_rate))
         if fail is not None and fail_rate < 1.0 and random.random() >= fail_rate:
             fail = None
@@ -117,7 +119,12 @@ class Behaviour:
             line_ending,
             retry_after_ms,
             fail_rate,
+            read_delay,
         )
+
+    def read_delay_for(self, headers: Mapping[str, str]) -> float:
+        """How long to leave the request body unread (a slow upstream: what the client sends backs up)."""
+        return _ms_header(headers.get("x-sim-read-delay-ms"), self.read_delay)
 
 
 def _ms_header(raw: str | None, default_seconds: float) -> float:

@@ -184,6 +184,12 @@ class AzureSimulator:
         """Wrap a route with body reading, recording and disconnect tracking."""
 
         async def handle(request: web.Request) -> web.StreamResponse:
+            try:
+                read_delay = self.behaviour.read_delay_for(request.headers)
+            except ValueError:
+                read_delay = 0.0  # answered with a 400 once the body is read
+            if read_delay > 0:
+                await asyncio.sleep(read_delay)
             read = await read_body(request, route.body, route.keep_upload)
             record = self._record(request, read, route.azure_name)
             try:

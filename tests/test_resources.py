@@ -437,6 +437,26 @@ def test_an_upload_sent_slowly_reaches_its_group_whole(gateway, first, second) -
     assert (received.upload_bytes, received.upload_sha256) == (len(content), hashlib.sha256(content).hexdigest())
 
 
+def test_an_upload_its_upstream_reads_late_reaches_it_whole(gateway, first, second) -> None:
+    """While the upstream leaves the file unread, what the client sends backs up in the gateway: nothing but the
+    upload may take it from there (the disconnect watch, if it ran, would swallow pieces of the file)."""
+    boundary = "late-reader-boundary"
+    content = bytes(range(256)) * 32 * 1024  # 8 MiB: more than the sockets between gateway and upstream hold
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="late.bin"\r\n\r\n'
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {**HEADERS, "content-type": f"multipart/form-data; boundary={boundary}", "x-sim-read-delay-ms": "1000"}
+    uploaded = httpx.post(f"{gateway.url}/v1/files", content=body, headers=headers, timeout=15)
+    assert uploaded.status_code == 200, uploaded.text
+    (received,) = [r for r in first.requests if r.method == "POST"]
+    assert (received.upload_bytes, received.upload_sha256) == (len(content), hashlib.sha256(content).hexdigest())
+
+
 def test_resource_calls_pooled_listed_or_plain_end_at_the_total_timeout(start_gateway, env, first, second) -> None:
     timeouts = "  timeouts: {total: 0.5, read: 10}\n"  # the pool's own budget is longer: the total ends the call
     pool = "    slow: {models: [{model: model-first}], timeBudget: 30}\n"
