@@ -58,14 +58,15 @@ def test_upstream_breaking_mid_stream_ends_with_an_error_event(gateway) -> None:
     assert line["status"] == 200 and line["error_code"] == "upstream_closed_connection"
 
 
-def test_client_disconnect_cancels_the_upstream_stream(gateway, sim) -> None:
+@pytest.mark.parametrize("chunk_delay_ms", ["300", "100"])  # the rest of the stream needs over 1 s, or under it
+def test_client_disconnect_cancels_the_upstream_stream(gateway, sim, chunk_delay_ms) -> None:
     mark = len(gateway.logs())
     with httpx.stream(
         "POST",
         f"{gateway.url}/v1/chat/completions",
         json=CHAT,
         timeout=10,
-        headers={"Authorization": f"Bearer {ALICE}", "x-sim-chunk-delay-ms": "300"},
+        headers={"Authorization": f"Bearer {ALICE}", "x-sim-chunk-delay-ms": chunk_delay_ms},
     ) as response:
         next(response.iter_raw())
     deadline = time.monotonic() + 5

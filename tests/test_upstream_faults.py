@@ -297,9 +297,10 @@ def test_a_compressed_error_body_is_decoded(client: httpx.Client, sim: AzureSimu
     assert response.status_code == 500 and error_of(response)["code"] == "InternalServerError"
 
 
-def test_an_encoding_the_gateway_cannot_decode_is_a_502(client: httpx.Client, sim: AzureSimulator) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_encoding_the_gateway_cannot_decode_is_a_502(client: httpx.Client, sim: AzureSimulator, stream) -> None:
     sim.behaviour.encoding = "x-unknown"
-    response = client.post("/chat/completions", json=CHAT)
+    response = client.post("/chat/completions", json={**CHAT, "stream": stream})
     assert response.status_code == 502 and error_of(response)["code"] == "upstream_bad_response"
     assert error_of(response)["message"] == (
         "The upstream for group `eastus` answered in an encoding the gateway cannot decode (x-unknown)."
