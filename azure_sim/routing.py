@@ -41,6 +41,7 @@ class RecordedRequest:
     completed: bool = False
     aborted: bool = False
     operation: str = ""  # Azure's operation id of the matched route ("Runs_Create"); "" for an unknown path
+    peer: str = ""  # the client's host:port: the same for requests over one kept-alive connection
     # multipart bodies (``body`` stays empty and ``json`` None): the non-file fields, and the first file part as
     # read (streamed, never held twice): its size, sha256 (hex) and file name
     form: dict[str, str] = field(default_factory=dict)

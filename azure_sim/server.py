@@ -168,6 +168,7 @@ class AzureSimulator:
             upload_bytes=first.size if first else 0,
             upload_sha256=first.sha256 if first else "",
             upload_filename=first.filename if first else "",
+            peer=_peer(request),
         )
         if self.record_requests:
             with self._lock:
@@ -270,3 +271,8 @@ async def start_runner(app: web.Application, sock: socket.socket) -> web.AppRunn
     await runner.setup()
     await web.SockSite(runner, sock, backlog=1024).start()
     return runner
+
+
+def _peer(request: web.Request) -> str:
+    peername = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return f"{peername[0]}:{peername[1]}" if peername else ""

@@ -198,7 +198,6 @@ class Relay:
         group = record.group or "?"
         loop = asyncio.get_running_loop()
         idle_ends_at = math.inf if self._idle is None else loop.time() + self._idle
-        ended = False
         try:
             while True:
                 deadline = min(self._ends_at, idle_ends_at)
@@ -210,7 +209,6 @@ class Relay:
                 except TimeoutError:
                     raise self._timeout(group, loop.time() >= self._ends_at) from None
                 if not chunk:
-                    ended = True
                     break
                 if transform is None:
                     yield chunk
@@ -242,10 +240,10 @@ class Relay:
             _log_client_gone(record)
             raise
         finally:
-            if ended:
+            if not self._unsettled:
+                # Back to the pool when read to its end; aiohttp drops it instead when it was not
+                # (client gone, upstream broken or too slow).
                 upstream.release()
-            elif not self._unsettled:
-                upstream.close()  # client gone, upstream broken or too slow: drop the connection
             if transform is not None:
                 usage, estimated = transform.counted_usage()
                 record.set_usage(usage)

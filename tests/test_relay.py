@@ -226,7 +226,7 @@ def scripted_gateway(start_gateway_session) -> Iterator:
     """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer`
     says: `json` or `sse` (with UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status), `list` (a 200
     JSON list), `endless-event` (a stream of one 200 KB event that never ends), `bytes-N` / `bytes-N-chunked` (a
-    JSON answer of N bytes), `error-bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
+    JSON answer of N bytes), `event-of-N` (a stream of one N-byte event), `error-bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
     pieces), `declares-too-much` (a Content-Length of 65537, then a pause) or `gzip-in-capitals` (gzip, labelled
     `GZIP`)."""
 
@@ -263,6 +263,16 @@ def scripted_gateway(start_gateway_session) -> Iterator:
             await response.prepare(request)
             await response.write(b'{"id": "c1')
             await asyncio.sleep(3)
+            return response
+        if kind.startswith("event-of-"):  # one event of exactly N bytes before its blank line, which comes apart
+            size = int(kind.removeprefix("event-of-"))
+            event = b'data: {"pad": "' + b"x" * (size - len(b'data: {"pad": ""}')) + b'"}'
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(event)
+            await asyncio.sleep(0.05)
+            await response.write(b"\n\ndata: [DONE]\n\n")
+            await response.write_eof()
             return response
         if kind.startswith("error-bytes-"):  # a 400 error body of exactly that many bytes, its last one apart
             size = int(kind.removeprefix("error-bytes-"))
@@ -393,6 +403,16 @@ def test_file_content_an_upstream_labels_json_is_relayed_as_it_came(start_gatewa
     assert response.content == content  # a file's bytes, not an answer to parse and rewrite
 
 
+def test_a_byte_answer_read_to_its_end_leaves_its_connection_to_the_next_call(sim, start_gateway) -> None:
+    gateway = start_gateway(DOWNLOADS_CONFIG, {**SECRETS, "SIM_URL": sim.url})  # a pool of its own
+    speech = {"model": "tts", "voice": "alloy", "input": "Hello"}
+    for _ in range(2):
+        response = httpx.post(f"{gateway.url}/v1/audio/speech", json=speech, headers=AUTH, timeout=10)
+        assert response.status_code == 200 and len(response.content) > 0
+    first, second = sim.requests[-2:]
+    assert first.peer and second.peer == first.peer  # one kept-alive upstream connection, not one each
+
+
 def test_speech_keeps_the_upstreams_encoding(downloads_gateway) -> None:
     speech = {"model": "tts", "voice": "alloy", "input": "Hello"}
     with httpx.stream(
@@ -468,6 +488,14 @@ def test_a_stream_event_larger_than_max_response_bytes_ends_the_stream_with_an_e
     }
     line = access_line_for(scripted_gateway, response.headers["x-request-id"])
     assert (line["status"], line["error_code"]) == (200, "upstream_bad_response")
+
+
+def test_a_stream_event_of_max_response_bytes_is_relayed_and_one_byte_more_is_an_error(scripted_gateway) -> None:
+    whole = ask(scripted_gateway, "event-of-65536", stream=True)
+    assert whole.status_code == 200 and whole.content.endswith(b"data: [DONE]\n\n")
+    assert len(orjson.loads(whole.content.split(b"\n\n")[0].removeprefix(b"data: "))["pad"]) > 65000
+    over = ask(scripted_gateway, "event-of-65537", stream=True)
+    assert orjson.loads(over.content.removeprefix(b"data: "))["error"]["code"] == "upstream_bad_response"
 
 
 @pytest.mark.parametrize("framing", ["", "-chunked"], ids=["length", "chunked"])
