@@ -234,5 +234,4 @@ class Transport:
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+            await self._session.close()  # a later send opens a new one

@@ -1,0 +1,67 @@
+"""The upstream transport (core/transport.py): one pool without a cap on connections, direct or through a
+SOCKS proxy, closed with the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.forward_proxies import Socks5Proxy
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
+
+AUTH = {"Authorization": f"Bearer {ALICE}"}
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+CALLS = 101  # one more than aiohttp's default cap of 100 connections
+DELAY_MS = 5000  # each call waits this long upstream: far longer than it takes all of them to get there
+PATIENT_CONFIG = STANDARD_CONFIG.replace("    read: 2\n", "    read: 10\n")
+assert PATIENT_CONFIG != STANDARD_CONFIG
+
+
+@contextlib.contextmanager
+def egress(kind: str) -> Iterator[dict[str, str]]:
+    if kind == "direct":
+        yield {}
+        return
+    with Socks5Proxy("gw", "s0cks") as proxy:
+        yield {"AZURE_OPENAI_SOCKS_PROXY": proxy.url}
+
+
+async def calls_upstream_before_any_answer(url: str, sim) -> int:
+    """Send CALLS slow calls at once; over how many connections the upstream had received them before the first
+    one was answered (a retried call is received twice, but over one connection at a time)."""
+    headers = {**AUTH, "x-sim-delay-ms": str(DELAY_MS)}
+    limits = httpx.Limits(max_connections=CALLS, max_keepalive_connections=CALLS)
+    async with httpx.AsyncClient(limits=limits, timeout=DELAY_MS / 1000 + 10) as client:
+        calls = [
+            asyncio.create_task(client.post(f"{url}/v1/chat/completions", json=CHAT, headers=headers))
+            for _ in range(CALLS)
+        ]
+        arrived = 0
+        while not any(call.done() for call in calls) and arrived < CALLS:
+            await asyncio.sleep(0.05)
+            arrived = len({request.peer for request in sim.requests})
+        answers = await asyncio.gather(*calls)
+    assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers if a.status_code != 200]
+    return arrived
+
+
+@pytest.mark.parametrize("kind", ["direct", "socks"])
+def test_concurrent_calls_all_reach_the_upstream_at_once(sim, start_gateway, kind) -> None:
+    with egress(kind) as proxy_env:
+        gateway = start_gateway(PATIENT_CONFIG, {**SECRETS, "SIM_URL": sim.url, **proxy_env})
+        # A capped pool would hold the last calls back until the first ones had their answers.
+        assert asyncio.run(calls_upstream_before_any_answer(gateway.url, sim)) == CALLS
+
+
+def test_a_gateway_stops_with_its_upstream_connections_closed(sim, start_gateway) -> None:
+    used = start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": sim.url})
+    assert httpx.post(f"{used.url}/v1/chat/completions", json=CHAT, headers=AUTH).status_code == 200
+    unused = start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": sim.url})  # never opened a connection
+    for gateway in (used, unused):
+        gateway.stop()
+        logs = gateway.logs()
+        assert "Unclosed" not in logs and "Traceback" not in logs and "shutdown failed" not in logs, logs[-2000:]
