@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -65,3 +67,37 @@ def test_a_gateway_stops_with_its_upstream_connections_closed(sim, start_gateway
         gateway.stop()
         logs = gateway.logs()
         assert "Unclosed" not in logs and "Traceback" not in logs and "shutdown failed" not in logs, logs[-2000:]
+
+
+@contextlib.contextmanager
+def never_accepting() -> Iterator[str]:
+    """A URL whose TCP connects never complete: a listener whose accept queue is full drops new SYNs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_an_upstream_that_never_accepts_the_connection_is_a_504_after_the_connect_timeout(start_gateway) -> None:
+    config = STANDARD_CONFIG.replace("    connect: 2\n    read: 2\n", "    connect: 0.5\n    read: 30\n")
+    assert config != STANDARD_CONFIG
+    with never_accepting() as url:
+        gateway = start_gateway(config, {**SECRETS, "SIM_URL": url})
+        started = time.monotonic()
+        response = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, headers=AUTH, timeout=10)
+        waited = time.monotonic() - started
+    assert response.status_code == 504, response.text
+    assert response.json()["error"]["code"] == "upstream_timeout"
+    assert waited < 10  # the connect timeout's bound, not the read timeout's 30 s
