@@ -254,6 +254,7 @@ def scripted_gateway(start_gateway_session) -> Iterator:
             response = web.StreamResponse(headers={"Content-Type": "application/json"})
             await response.prepare(request)
             await response.write(body[:1000])
+            await asyncio.sleep(0.05)  # read in two pieces
             await response.write(body[1000:])
             await response.write_eof()
             return response
