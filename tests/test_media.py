@@ -64,6 +64,19 @@ def test_transcription_upload_arrives_intact(client, sim) -> None:
     assert sim.requests[-1].path.endswith("/audio/translations")
 
 
+def test_a_transcription_upload_its_upstream_reads_late_arrives_intact(media_gateway, sim) -> None:
+    """While the upstream leaves the file unread, what the client sends backs up in the gateway: nothing but the
+    upload may take it from there (the disconnect watch, if it ran, would swallow pieces of the file)."""
+    audio = AUDIO * 2  # 6 MiB: more than the sockets between gateway and upstream hold
+    response = post_form(
+        media_gateway, "/v1/audio/transcriptions", {"model": "whisper"}, {"file": ("late.wav", audio)},
+        **{"x-sim-read-delay-ms": "1000"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    upload = sim.requests[-1]
+    assert upload.upload_bytes == len(audio) and upload.upload_sha256 == hashlib.sha256(audio).hexdigest()
+
+
 def test_speech_streams_audio_bytes_with_the_upstream_content_type(client, media_gateway, sim) -> None:
     speech = client.audio.speech.create(model="tts", voice="alloy", input="Hello")
     assert len(speech.content) == 65536

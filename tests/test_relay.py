@@ -223,10 +223,11 @@ DRIPPED: list[str] = []  # how each dripping-error answer ended: "whole" or "dro
 
 @pytest.fixture(scope="module")
 def scripted_gateway(start_gateway_session) -> Iterator:
-    """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer`
-    says: `json` or `sse` (with UPSTREAM_HEADERS), `status-NNN` (an empty answer with that status), `list` (a 200
-    JSON list), `endless-event` (a stream of one 200 KB event that never ends), `bytes-N` / `bytes-N-chunked` (a
-    JSON answer of N bytes), `event-of-N` (a stream of one N-byte event), `error-bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
+    """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer` says:
+    `json` or `sse` (with UPSTREAM_HEADERS), `json-202` (the JSON answer as a 202), `status-NNN` (an empty answer
+    with that status), `list` (a 200 JSON list), `endless-event` (a stream of one 200 KB event that never ends),
+    `bytes-N` / `bytes-N-chunked` (a JSON answer of N bytes), `event-of-N` (a stream of one N-byte event), `error-
+    bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
     pieces), `declares-too-much` (a Content-Length of 65537, then a pause) or `gzip-in-capitals` (gzip, labelled
     `GZIP`)."""
 
@@ -305,6 +306,8 @@ def scripted_gateway(start_gateway_session) -> Iterator:
             return web.Response(
                 body=gzip.compress(orjson.dumps(COMPLETION)), headers=headers, content_type="application/json"
             )
+        if kind == "json-202":
+            return web.Response(body=orjson.dumps(COMPLETION), status=202, content_type="application/json")
         if kind == "json":
             return web.Response(
                 body=orjson.dumps(COMPLETION), headers=UPSTREAM_HEADERS, content_type="application/json"
@@ -355,6 +358,11 @@ def test_a_status_no_client_can_act_on_is_a_502_that_names_it(scripted_gateway, 
         "param": None,
         "code": "upstream_bad_response",
     }
+
+
+def test_a_json_answer_keeps_its_success_status(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "json-202")  # only a 201 (Azure's file create) becomes OpenAI's 200
+    assert response.status_code == 202 and response.json()["choices"][0]["message"]["content"] == "Hello"
 
 
 def test_a_json_answer_that_is_not_an_object_is_a_502_that_says_so(scripted_gateway) -> None:
