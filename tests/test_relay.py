@@ -226,8 +226,8 @@ def scripted_gateway(start_gateway_session) -> Iterator:
     """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer` says:
     `json` or `sse` (with UPSTREAM_HEADERS), `json-202` (the JSON answer as a 202), `status-NNN` (an empty answer
     with that status), `list` (a 200 JSON list), `endless-event` (a stream of one 200 KB event that never ends),
-    `bytes-N` / `bytes-N-chunked` (a JSON answer of N bytes), `event-of-N` (a stream of one N-byte event), `error-
-    bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
+    `bytes-N` / `bytes-N-chunked` (a JSON answer of N bytes), `event-of-N` (a stream of one N-byte event),
+    `error-bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
     pieces), `declares-too-much` (a Content-Length of 65537, then a pause) or `gzip-in-capitals` (gzip, labelled
     `GZIP`)."""
 
