@@ -91,6 +91,16 @@ def test_headers_the_gateway_sets_itself_are_not_the_clients(headers_gateway, si
     assert upstream["api-key"] == SECRETS["EASTUS_KEY"]
 
 
+def test_a_plain_call_goes_upstream_with_the_gateways_headers_and_the_allowed_ones_only(headers_gateway, sim) -> None:
+    send(headers_gateway, sim, {"Authorization": f"Bearer {ALICE}", "Accept": "*/*", "User-Agent": "my-app/1.0"})
+    sent = sim.requests[-1].header_list
+    assert sorted(name for name, _ in sent) == [
+        "accept", "accept-encoding", "api-key", "content-length", "content-type", "host", "user-agent",
+        "x-ms-client-request-id",
+    ]  # fmt: skip
+    assert dict(sent)["content-type"] == "application/json"
+
+
 def test_allowed_and_configured_headers_arrive_unchanged(headers_gateway, sim) -> None:
     upstream = send(headers_gateway, sim, {"Authorization": f"Bearer {ALICE}", **ALLOWED})
     for name, value in ALLOWED.items():
