@@ -228,8 +228,8 @@ def scripted_gateway(start_gateway_session) -> Iterator:
     with that status), `list` (a 200 JSON list), `endless-event` (a stream of one 200 KB event that never ends),
     `bytes-N` / `bytes-N-chunked` (a JSON answer of N bytes), `event-of-N` (a stream of one N-byte event),
     `error-bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
-    pieces), `declares-too-much` (a Content-Length of 65537, then a pause) or `gzip-in-capitals` (gzip, labelled
-    `GZIP`)."""
+    pieces), `declares-too-much` (a Content-Length of 65537, then a pause), `gzip-in-capitals` (gzip, labelled `GZIP`)
+    or `gzip-that-is-not` (labelled gzip)."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -301,6 +301,10 @@ def scripted_gateway(start_gateway_session) -> Iterator:
             except ConnectionError:
                 DRIPPED.append("dropped")
             return response
+        if kind == "gzip-that-is-not":  # labelled gzip, but not gzip
+            return web.Response(
+                body=b"plain bytes", headers={"Content-Encoding": "gzip"}, content_type="application/json"
+            )
         if kind == "gzip-in-capitals":
             headers = {"Content-Encoding": "GZIP"}
             return web.Response(
@@ -540,3 +544,9 @@ def test_an_error_body_arriving_in_small_pieces_is_read_only_to_the_limit(script
     while not DRIPPED and time.monotonic() < deadline:
         time.sleep(0.05)
     assert DRIPPED == ["dropped"]  # the gateway let go at the limit instead of reading 2 MiB it would throw away
+
+
+def test_a_body_that_does_not_decode_is_a_502_that_says_so(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "gzip-that-is-not")
+    assert response.status_code == 502
+    assert response.json()["error"]["message"] == "The upstream for group `eastus` sent a body that does not decode."
