@@ -67,7 +67,7 @@ def test_transcription_upload_arrives_intact(client, sim) -> None:
 def test_a_transcription_upload_its_upstream_reads_late_arrives_intact(media_gateway, sim) -> None:
     """While the upstream leaves the file unread, what the client sends backs up in the gateway: nothing but the
     upload may take it from there (the disconnect watch, if it ran, would swallow pieces of the file)."""
-    audio = AUDIO * 2  # 6 MiB: more than the sockets between gateway and upstream hold
+    audio = AUDIO * 2 + AUDIO[: 1 << 20]  # 7 MiB: more than the sockets between gateway and upstream hold
     response = post_form(
         media_gateway, "/v1/audio/transcriptions", {"model": "whisper"}, {"file": ("late.wav", audio)},
         **{"x-sim-read-delay-ms": "1000"},
