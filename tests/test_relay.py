@@ -229,7 +229,7 @@ def scripted_gateway(start_gateway_session) -> Iterator:
     `bytes-N` / `bytes-N-chunked` (a JSON answer of N bytes), `event-of-N` (a stream of one N-byte event),
     `error-bytes-N` (a 400 error of N bytes, the last one sent apart), `dripping-error` (a 2 MiB error body in small
     pieces), `declares-too-much` (a Content-Length of 65537, then a pause), `gzip-in-capitals` (gzip, labelled `GZIP`)
-    or `gzip-that-is-not` (labelled gzip)."""
+    `gzip-that-is-not` (labelled gzip) or `redirect` (a 302 to another path)."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -301,6 +301,8 @@ def scripted_gateway(start_gateway_session) -> Iterator:
             except ConnectionError:
                 DRIPPED.append("dropped")
             return response
+        if kind == "redirect":  # to a path of this same upstream, which would answer there
+            return web.Response(status=302, headers={"Location": "/elsewhere"})
         if kind == "gzip-that-is-not":  # labelled gzip, but not gzip
             return web.Response(
                 body=b"plain bytes", headers={"Content-Encoding": "gzip"}, content_type="application/json"
@@ -550,3 +552,8 @@ def test_a_body_that_does_not_decode_is_a_502_that_says_so(scripted_gateway) -> 
     response = ask(scripted_gateway, "gzip-that-is-not")
     assert response.status_code == 502
     assert response.json()["error"]["message"] == "The upstream for group `eastus` sent a body that does not decode."
+
+
+def test_a_redirect_is_not_followed(scripted_gateway) -> None:
+    response = ask(scripted_gateway, "redirect")
+    assert response.status_code == 502 and "302" in response.json()["error"]["message"], response.text

@@ -260,6 +260,16 @@ def test_an_encoded_id_and_a_trailing_slash_reach_the_upstream_as_the_plain_path
         assert upstream.path == "/openai/files/file-abc/content"
 
 
+def test_a_clients_list_query_reaches_the_upstream_whole(paths_gateway, sim) -> None:
+    include = "include%5B%5D=step_details.tool_calls%5B*%5D.file_search.results%5B*%5D.content"
+    raw_request(paths_gateway, "GET", f"/v1/threads/thread_1/runs/run_1/steps?{include}")
+    (upstream,) = sim.requests
+    # (the simulator records the query decoded)
+    assert upstream.raw_query == (
+        f"include[]=step_details.tool_calls[*].file_search.results[*].content&api-version={ASSISTANTS_VERSION}"
+    )
+
+
 def test_an_id_at_the_end_of_the_path_keeps_its_last_character(paths_gateway, sim) -> None:
     raw_request(paths_gateway, "GET", "/v1/files/file-X")
     (upstream,) = sim.requests
