@@ -120,8 +120,7 @@ class RelayedStream(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Settle here, not in stream_response: Starlette cancels stream_response as soon as
         # the server reports the finished response as a disconnect, which would drop every
-        # upstream connection whose end comes a moment after [DONE]; and when the client is
-        # gone already, stream_response never starts.
+        # upstream connection whose end comes a moment after [DONE].
         try:
             await super().__call__(scope, receive, send)
         finally:
