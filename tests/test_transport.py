@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import socket
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from aiohttp import web
+
+from core.transport import Transport
 
 from tests.support.forward_proxies import Socks5Proxy
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
@@ -101,3 +105,34 @@ def test_an_upstream_that_never_accepts_the_connection_is_a_504_after_the_connec
     assert response.status_code == 504, response.text
     assert response.json()["error"]["code"] == "upstream_timeout"
     assert waited < 10  # the connect timeout's bound, not the read timeout's 30 s
+
+
+def test_a_compressed_stream_is_decoded_a_bounded_piece_at_a_time() -> None:
+    """A small compressed chunk may expand enormously (a zip bomb): each step hands over at most 1 MiB of it."""
+    inflated = 8 * 1024 * 1024
+    bomb = gzip.compress(b"0" * inflated)  # about 8 KiB
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/event-stream"})
+
+    async def pieces() -> list[int]:
+        app = web.Application()
+        app.router.add_get("/", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        transport = Transport(connect_timeout=2, read_timeout=5)
+        try:
+            upstream = await transport.send("GET", f"http://127.0.0.1:{runner.addresses[0][1]}/", [], None)
+            upstream.decode()
+            sizes = []
+            while piece := await upstream.next_chunk():
+                sizes.append(len(piece))
+            return sizes
+        finally:
+            await transport.aclose()
+            await runner.cleanup()
+
+    sizes = asyncio.run(pieces())
+    assert sum(sizes) == inflated and max(sizes) <= 1024 * 1024, sizes
