@@ -1,5 +1,5 @@
 """The upstream transport (core/transport.py): one pool without a cap on connections, direct or through a
-SOCKS proxy, closed with the gateway."""
+SOCKS proxy, closed with the gateway; its connect timeout; and the bound on what one step of decoding inflates."""
 
 from __future__ import annotations
 
