@@ -288,7 +288,7 @@ def _without_raw_path(app):
 @pytest.fixture(scope="module")
 def gateway_without_raw_path(sim: AzureSimulator, tmp_path_factory):
     environ = gateway_environ(PATHS_CONFIG, {**SECRETS, "SIM_URL": sim.url}, tmp_path_factory.mktemp("gateway"))
-    with InProcessGateway(environ, server=_without_raw_path) as gateway:
+    with InProcessGateway(environ, wrap_app=_without_raw_path) as gateway:
         yield gateway
 
 

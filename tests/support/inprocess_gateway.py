@@ -48,11 +48,11 @@ class _GatewayLog(logging.Handler):
 
 class InProcessGateway:
     def __init__(
-        self, environ: Mapping[str, str], *, server: Callable[[ASGIApp], ASGIApp] | None = None, **options: Any
+        self, environ: Mapping[str, str], *, wrap_app: Callable[[ASGIApp], ASGIApp] | None = None, **options: Any
     ) -> None:
-        """`server`: wraps the app in what another ASGI server would do differently (a scope it fills otherwise)."""
+        """`wrap_app`: wraps the app in what another ASGI server would do differently (a scope it fills otherwise)."""
         self._environ = dict(environ)
-        self._server_wrap = server
+        self._wrap_app = wrap_app
         self._options = options  # the ConfigProvider's: an injected credential or Key Vault transport
         self._log = _GatewayLog(self)
         self._server: uvicorn.Server | None = None
@@ -85,8 +85,8 @@ class InProcessGateway:
             gateway_module.bind(gateway_module.load(self._environ, **self._options))
             # log_config=None: uvicorn's own lines propagate to the root logger, and so to this gateway's log.
             app: ASGIApp = build_app()
-            if self._server_wrap is not None:
-                app = self._server_wrap(app)
+            if self._wrap_app is not None:
+                app = self._wrap_app(app)
             config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", log_config=None, lifespan="on")
             self._server = uvicorn.Server(config)
         except Exception as exc:  # reported by start(), with the log
