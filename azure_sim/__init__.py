@@ -1,20 +1,21 @@
 """A local HTTP server that speaks Azure OpenAI's wire format.
 
-Why it exists: the gateway's tests, ``make run`` and the benchmark all need an upstream that behaves like
-Azure OpenAI (dated ``api-version`` routes, ``api-key`` auth, Azure's error bodies, Azure's SSE quirks such as the
+Why it exists: the gateway's tests, ``make run`` and the benchmark all need an upstream that behaves like Azure
+OpenAI (dated ``api-version`` routes, ``api-key`` auth, Azure's error bodies, Azure's SSE quirks such as the
 filter-only first event) without touching the network. It records every request it receives so tests can assert
 exactly what the gateway sent upstream, and it can be told to misbehave (429, content filter, 5xx, HTML from a
-proxy, a dropped stream, slow headers, slow chunks, a body left unread) per request via ``x-sim-*`` headers or globally via
-``AzureSimulator.behaviour``.
+proxy, a dropped stream, slow headers, slow chunks, a body left unread) per request via ``x-sim-*`` headers or
+globally via ``AzureSimulator.behaviour``.
 
 Misbehaviours of a broken upstream, for the gateway's fault tests (see ``Behaviour`` and ``FAIL_MODES``):
 ``x-sim-drip-ms`` writes the answer body one byte at a time; ``x-sim-encoding`` compresses it (gzip, deflate) or
 labels it with an encoding nobody can decode, whatever the request's accept-encoding; ``x-sim-line-ending`` ends SSE
 lines with ``crlf`` or a bare ``cr`` (both allowed by the SSE spec) instead of ``lf``; fail modes cut a byte answer
-short (``truncate_chunked``, ``truncate_length``), keep a stream open after its ``[DONE]`` (``hang_after_done``) or end it a moment later (``late_end``),
-answer ``x-sim-huge-bytes`` of JSON (``huge``, ``huge_chunked``, ``huge_error``), a non-standard status (``599``),
-a redirect without Location (``302``), or a 200 JSON answer that is not JSON (``invalid_json``), a list page
-whose ``data`` is not a list of objects (``bad_list``) or a completion whose ``choices`` are not (``bad_choices``).
+short (``truncate_chunked``, ``truncate_length``), keep a stream open after its ``[DONE]`` (``hang_after_done``) or
+end it a moment later (``late_end``), answer ``x-sim-huge-bytes`` of JSON (``huge``, ``huge_chunked``,
+``huge_error``), a non-standard status (``599``), a redirect without Location (``302``), or a 200 JSON answer that
+is not JSON (``invalid_json``), a list page whose ``data`` is not a list of objects (``bad_list``) or a completion
+whose ``choices`` are not (``bad_choices``).
 
 It must stay cheap (the benchmark measures the gateway, not this): aiohttp.web, orjson, no access log, no
 per-request work beyond what the answer needs.
