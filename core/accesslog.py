@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import orjson
@@ -46,10 +45,8 @@ class AccessRecord:
     member: str | None = None
     attempts: int | None = None
     failed: list[str] | None = None
-    # Not logged: when the request started (perf_counter), and who is told the finished record
-    # (budgets spend its tokens, telemetry records its metrics and ends its span).
+    # Not logged: when the request started (perf_counter), for the duration metric.
     started: float = field(default_factory=time.perf_counter, repr=False)
-    listeners: list[Callable[[AccessRecord], None]] = field(default_factory=list, repr=False)
 
     @property
     def tokens(self) -> int:
@@ -65,8 +62,6 @@ class AccessRecord:
             self.response_model = usage.model or self.response_model
 
     def emit(self) -> None:
-        for listener in self.listeners:
-            listener(self)
         if logger.isEnabledFor(logging.INFO):
             # Path and model come from the client: bounded, like every text field.
             line = {
@@ -77,4 +72,4 @@ class AccessRecord:
             logger.info(orjson.dumps(line).decode())
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(AccessRecord) if f.name not in ("started", "listeners"))
+_FIELD_NAMES = tuple(f.name for f in fields(AccessRecord) if f.name != "started")

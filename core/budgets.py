@@ -89,10 +89,6 @@ class Budgets:
         self._synced = asyncio.Event()
         self._store_failing = False
 
-    @property
-    def shared(self) -> bool:
-        return self._table is not None
-
     def configure(self, keys: tuple[CallerKey, ...]) -> None:
         """The limited keys of the configuration being served (on start and on reload)."""
         self._keys = tuple(key for key in keys if key.limits is not None)

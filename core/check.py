@@ -83,7 +83,7 @@ def describe(config: RuntimeConfig) -> str:
     )
     if settings.egress_proxy:
         lines.append(f"Egress: upstream connections go through {redact(settings.egress_proxy)}")
-    responses = ", ".join(resource.group for resource in config.responses) or "none"
+    responses = ", ".join(resource.group for resource in config.responses_resources) or "none"
     lines.append(f"Responses API (/v1/responses, routed by model): {responses}")
     for warning in in_file_order(list(config.warnings)):
         lines.append(f"Warning: {located(warning)}")
@@ -93,7 +93,7 @@ def describe(config: RuntimeConfig) -> str:
 def allowed(caller: CallerKey) -> str:
     """What a caller key may use: its model allow-list, and the resource-scoped APIs."""
     models = "every model" if caller.models is None else ", ".join(sorted(caller.models)) or "no model"
-    return f"{models}; resource APIs" if caller.resources else models
+    return f"{models}; resource APIs" if caller.resource_apis else models
 
 
 def pools_section(config: RuntimeConfig) -> list[str]:
@@ -134,10 +134,10 @@ RESOURCES_TITLE = "Resource APIs (assistants, threads, vector stores, files, bat
 
 def resources_section(config: RuntimeConfig) -> list[str]:
     """The resource-scoped APIs (assistants, threads, vector stores, files, batches, responses)."""
-    if not config.resources:
+    if not config.assistants_resources:
         return ["", f"{RESOURCES_TITLE}: off (endpoint assistants not enabled)"]
     rows = [("GROUP", "BASE URL", "API-VERSION", "RESPONSES", "AUTH", "MODELS")]
-    for resource in config.resources:
+    for resource in config.assistants_resources:
         rows.append(
             (
                 resource.group,

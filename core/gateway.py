@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import telemetry
-from core.affinity import ResourceLocator
 from core.auth import Authenticator
 from core.budgets import Budgets
 from core.config import ConfigError
@@ -22,11 +21,12 @@ from core.config.model import RuntimeConfig
 from core.config.provider import ConfigProvider
 from core.identity import TokenProvider
 from core.reload import ConfigRefresher
-from core.routing import Router
+from core.resources.affinity import ResourceLocator
+from core.routing import ModelRouter
 from core.startup import BackgroundStart
 from core.telemetry import Telemetry
-from core.transport import Transport
-from core.upstream.failover import Upstreams
+from core.upstream.failover import Pools
+from core.upstream.transport import Transport
 from core.usage_table import TableSettings, UsageTable
 
 DEFAULT_REFRESH_SECONDS = 60
@@ -39,12 +39,12 @@ logger = logging.getLogger("aoai_gateway")
 @dataclass(frozen=True, slots=True)
 class State:
     config: RuntimeConfig
-    router: Router
+    router: ModelRouter
     auth: Authenticator
 
     @classmethod
     def build(cls, config: RuntimeConfig) -> State:
-        return cls(config, Router(config.routes), Authenticator(config.settings))
+        return cls(config, ModelRouter(config.routes), Authenticator(config.settings))
 
 
 class Gateway:
@@ -63,7 +63,7 @@ class Gateway:
             connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout, proxy=settings.egress_proxy
         )
         self.locator = ResourceLocator()
-        self.upstreams = Upstreams()  # pool members' health: kept across configuration reloads
+        self.pools = Pools()  # pool members' health: kept across configuration reloads
         self.tokens = TokenProvider(provider.credential)
         self.refresher = ConfigRefresher(provider, self.replace, refresh_seconds) if provider.reloadable else None
         self.budgets = Budgets(UsageTable(usage_table, provider.credential) if usage_table is not None else None)

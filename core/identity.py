@@ -1,18 +1,12 @@
-"""Entra ID: the app's credential and cached access tokens.
-
-The credential is DefaultAzureCredential (a user-assigned managed identity when
-AZURE_CLIENT_ID is set), built only when something needs it: importing
-azure-identity costs cold-start time, and building it probes the instance
-metadata endpoint. Tests pass their own credential instead.
-"""
+"""Entra ID access tokens for the upstream, from the app's credential (core/config/credential.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.errors import GatewayError
 
@@ -21,21 +15,6 @@ if TYPE_CHECKING:  # azure-core comes with azure-identity, imported only when a 
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 logger = logging.getLogger("aoai_gateway")
-
-
-class LazyCredential:
-    """Builds the real credential on first use; tests construct the gateway with their own."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._client_id = environ.get("AZURE_CLIENT_ID") or None
-        self._credential: TokenCredential | None = None
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        if self._credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            self._credential = DefaultAzureCredential(managed_identity_client_id=self._client_id)
-        return self._credential.get_token(*scopes, **kwargs)
 
 
 class TokenProvider:

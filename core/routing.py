@@ -1,16 +1,16 @@
-"""Routing: a public model id -> the Route (backends) that serves it."""
+"""Routing: a public model id -> the ModelRoute (backends) that serves it."""
 
 from __future__ import annotations
 
-from core.config.model import Route
+from core.config.model import ModelRoute
 from core.errors import model_not_found
 
 
-class Router:
-    def __init__(self, routes: dict[str, Route]) -> None:
+class ModelRouter:
+    def __init__(self, routes: dict[str, ModelRoute]) -> None:
         self._routes = routes
 
-    def route(self, model: str) -> Route:
+    def route(self, model: str) -> ModelRoute:
         route = self._routes.get(model)
         if route is None:
             raise model_not_found(model)

@@ -31,7 +31,6 @@ class BackgroundStart(Generic[Loaded]):
         self._load = load
         self._on_loaded = on_loaded
         self._first_attempt_done = threading.Event()
-        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aoai-gateway-config-loader", daemon=True)
         self.reason = "the configuration is still loading"
         self._next_attempt = time.monotonic()
@@ -41,9 +40,6 @@ class BackgroundStart(Generic[Loaded]):
         first request loaded (Flex Consumption allows 30 s for app initialisation)."""
         self._thread.start()
         self._first_attempt_done.wait(wait_seconds)
-
-    def stop(self) -> None:
-        self._stopped.set()
 
     def unavailable(self) -> GatewayError:
         """What a request gets while the configuration is not loaded."""
@@ -61,7 +57,7 @@ class BackgroundStart(Generic[Loaded]):
     def _run(self) -> None:
         delay = FIRST_RETRY_SECONDS
         attempt = 0
-        while not self._stopped.is_set():
+        while True:  # a daemon thread: it ends with the process
             attempt += 1
             try:
                 loaded = self._load()
@@ -71,14 +67,12 @@ class BackgroundStart(Generic[Loaded]):
                 logger.exception("configuration load failed unexpectedly")
                 self.reason = f"loading the configuration failed ({type(exc).__name__}; see the log)"
             else:
-                if not self._stopped.is_set():
-                    self._on_loaded(loaded)
-                    logger.info("serving from attempt %d on", attempt)
+                self._on_loaded(loaded)
+                logger.info("serving from attempt %d on", attempt)
                 self._first_attempt_done.set()
                 return
             self._next_attempt = time.monotonic() + delay
             logger.error("configuration not loaded (attempt %d, next in %.0f s): %s", attempt, delay, self.reason)
             self._first_attempt_done.set()
-            if self._stopped.wait(delay):
-                return
+            time.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_SECONDS)

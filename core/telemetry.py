@@ -15,7 +15,6 @@ Otherwise nothing of OpenTelemetry is imported: cold start does not pay for it.
 
 from __future__ import annotations
 
-import contextvars
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,9 +32,6 @@ DEFAULT_EXPORT_MILLIS = 60_000
 _OPERATION_NAMES = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 TOKEN_BUCKETS = [float(4**power) for power in range(14)]  # 1, 4, 16, ... 67108864, as the conventions recommend
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
-
-# The request being served, for the upstream call's child span and its traceparent.
-_current: contextvars.ContextVar[RequestTrace | None] = contextvars.ContextVar("aoai_gateway_trace", default=None)
 
 
 def operation_name(operation: str | None) -> str:
@@ -93,16 +89,14 @@ class Telemetry:
             "gateway.upstream.rate_limited", unit="{response}", description="The upstream's 429 answers, per group."
         )
 
-    def start(self, record: AccessRecord, headers: Mapping[str, str]) -> None:
-        """The request's span, continuing the client's trace when it sent a traceparent; ends with the record."""
+    def start(self, record: AccessRecord, headers: Mapping[str, str]) -> RequestTrace:
+        """The request's span, continuing the client's trace when it sent a traceparent."""
         from opentelemetry.trace import SpanKind
 
         carrier = {name: headers[name] for name in ("traceparent", "tracestate") if name in headers}
         parent = self.propagator.extract(carrier)
         span = self.tracer.start_span(record.method, context=parent, kind=SpanKind.SERVER)
-        trace = RequestTrace(self, span)
-        _current.set(trace)
-        record.listeners.append(trace.end)
+        return RequestTrace(self, span)
 
     def record(self, record: AccessRecord) -> None:
         attributes = dimensions(record)
@@ -121,46 +115,61 @@ class Telemetry:
 
 
 class RequestTrace:
-    """One request's span and its upstream calls' child spans (one per attempt)."""
+    """One request's span, and a child span for each upstream call made on the caller's behalf."""
 
     __slots__ = ("_telemetry", "span", "_upstream")
 
     def __init__(self, telemetry: Telemetry, span: Span) -> None:
         self._telemetry = telemetry
         self.span = span
-        self._upstream: list[tuple[Span, int]] = []
+        self._upstream: list[UpstreamSpan] = []
 
-    def upstream_call(self) -> list[tuple[str, str]]:
-        """Start the upstream call's span; the headers carrying it to Azure (W3C traceparent)."""
+    def upstream_call(self, record: AccessRecord) -> UpstreamSpan:
+        """Start an upstream call's span; it carries the trace to Azure (W3C traceparent)."""
         from opentelemetry.trace import SpanKind, set_span_in_context
 
-        started = time.time_ns()
         child = self._telemetry.tracer.start_span(
-            "upstream", context=set_span_in_context(self.span), kind=SpanKind.CLIENT, start_time=started
+            "upstream", context=set_span_in_context(self.span), kind=SpanKind.CLIENT
         )
-        self._upstream.append((child, started))
         carrier: dict[str, str] = {}
         self._telemetry.propagator.inject(carrier, context=set_span_in_context(child))
-        return list(carrier.items())
+        upstream = UpstreamSpan(child, record, list(carrier.items()))
+        self._upstream.append(upstream)
+        return upstream
 
     def end(self, record: AccessRecord) -> None:
+        """The request is over: its span ends with the record's names and numbers, and its metrics are recorded."""
         attributes = dimensions(record)
         model = attributes.get("gen_ai.request.model")
         self.span.update_name(f"{attributes['gen_ai.operation.name']} {model}" if model else record.method)
         self.span.set_attributes({**attributes, "gateway.request_id": record.request_id})
-        for child, started in self._upstream:
-            # The upstream span lasts until its answer's headers (or whole body, non-streamed) came.
-            upstream_ns = int((record.upstream_ms or 0) * 1_000_000)
-            child.set_attributes({k: v for k, v in attributes.items() if k != "http.response.status_code"})
-            child.end(end_time=started + upstream_ns)
+        for upstream in self._upstream:
+            upstream.end(None)  # a call cut short (the client went away): it ends with the request
         self.span.end()
         self._telemetry.record(record)
 
 
-def upstream_trace_headers() -> list[tuple[str, str]]:
-    """For the upstream call being made: its span's traceparent; nothing when telemetry is off."""
-    trace = _current.get()
-    return trace.upstream_call() if trace is not None else []
+class UpstreamSpan:
+    """One upstream call's span: it lasts until the call's answer came, or it failed."""
+
+    __slots__ = ("_span", "_record", "headers")
+
+    def __init__(self, span: Span, record: AccessRecord, headers: list[tuple[str, str]]) -> None:
+        self._span = span
+        self._record = record
+        self.headers = headers  # traceparent (and tracestate) for the upstream request
+
+    def end(self, status: int | None) -> None:
+        """`status`: the upstream's HTTP status; None when no answer came. Only the first call ends the span."""
+        span = self._span
+        if not span.is_recording():
+            return
+        attributes = dimensions(self._record)
+        del attributes["http.response.status_code"]  # the client's: the upstream's is set below
+        if status is not None:
+            attributes["http.response.status_code"] = status
+        span.set_attributes(attributes)
+        span.end()
 
 
 def dimensions(record: AccessRecord) -> dict[str, str | int]:

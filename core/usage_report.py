@@ -9,9 +9,9 @@ from typing import TextIO
 
 from core.budgets import day_window, minute_window
 from core.config import ConfigError
+from core.config.credential import LazyCredential
 from core.config.model import CallerKey
 from core.config.provider import load_config
-from core.identity import LazyCredential
 from core.usage_table import TableSettings, UsageTable
 
 

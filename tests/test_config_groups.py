@@ -129,7 +129,7 @@ def test_assistants_version_without_effect_is_warned() -> None:
         'gateway.groups.b.assistantsVersion is ignored: group "b" does not serve the Assistants API.',
         'gateway.groups.c.assistantsVersion is ignored: group "c" uses api: v1, which takes no api-version.',
     )
-    assert config.resources[0].api_version == "2024-05-01-preview"
+    assert config.assistants_resources[0].api_version == "2024-05-01-preview"
 
 
 def test_v1_group_still_needs_a_version_like_librechat() -> None:
@@ -276,7 +276,7 @@ def test_entra_groups_send_no_key_and_resolve_to_entra_auth() -> None:
     config = load(ENTRA)
     route_backend = config.routes["gpt-4o"].backends[0]
     assert route_backend.auth == "entra" and route_backend.headers == ()
-    assert config.resources[0].auth == "entra" and config.resources[0].headers == ()
+    assert config.assistants_resources[0].auth == "entra" and config.assistants_resources[0].headers == ()
     assert not config.passthrough
 
 

@@ -307,7 +307,7 @@ def test_gateway_settings() -> None:
     assert config.settings == GatewaySettings(
         api_keys=(
             CallerKey("alice", "alice-key", None),
-            CallerKey("bob", "bob-key", frozenset({"b"}), resources=False),  # limited to models: opt-in only
+            CallerKey("bob", "bob-key", frozenset({"b"}), resource_apis=False),  # limited to models: opt-in only
         ),
         connect_timeout=2.5,
         read_timeout=60.0,

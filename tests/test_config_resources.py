@@ -20,8 +20,8 @@ def resource(group_fields: str, models: str = "gpt-4o: true", settings: str = "{
         f"    models:\n      {models}\n"
         f"gateway:\n  allowAnonymous: true\n  groups:\n    g: {settings}\n"
     )
-    assert len(config.resources) == 1
-    return config.resources[0]
+    assert len(config.assistants_resources) == 1
+    return config.assistants_resources[0]
 
 
 # -- which groups ---------------------------------------------------------------------------------
@@ -44,9 +44,9 @@ gateway: {allowAnonymous: true}
 
 def test_one_resource_backend_per_assistants_group_in_config_order() -> None:
     config = load("assistants: true\n" + GROUPS)
-    assert [r.group for r in config.resources] == ["sweden", "east"]
+    assert [r.group for r in config.assistants_resources] == ["sweden", "east"]
     assert config.warnings == ()
-    east = config.resources[1]
+    east = config.assistants_resources[1]
     assert east.base_url == "https://east.openai.azure.com/openai"
     assert east.headers == (("api-key", "k2"),) and east.auth == "api-key"
     assert east.deployments == {"d": "dd"} and east.public_models == {"dd": "d"}
@@ -54,7 +54,7 @@ def test_one_resource_backend_per_assistants_group_in_config_order() -> None:
 
 def test_no_resources_without_endpoint_assistants_and_a_warning_per_group() -> None:
     config = load(GROUPS)
-    assert config.resources == ()
+    assert config.assistants_resources == ()
     assert config.warnings == tuple(
         f'Group "{name}" sets "assistants: true" (on the group or a model), but the azureOpenAI endpoint '
         'does not, so it is ignored: set "assistants: true" on the endpoint to serve the Assistants API '
@@ -103,7 +103,7 @@ def test_passthrough_group_and_additional_headers() -> None:
              additionalHeaders: {X-Team: blue}, models: {a: true}}
         """
     )
-    (r,) = config.resources
+    (r,) = config.assistants_resources
     assert r.auth == "passthrough" and r.headers == (("x-team", "blue"),)
 
 
@@ -181,7 +181,7 @@ def test_assistants_group_without_a_derivable_root() -> None:
     ]
     # Without endpoint assistants, dated APIM groups are fine: their routes need no root.
     config = load(apim_groups(endpoint_assistants=False, v1=False))
-    assert list(config.routes) == ["a", "b", "c"] and config.resources == ()
+    assert list(config.routes) == ["a", "b", "c"] and config.assistants_resources == ()
 
 
 # -- api-versions -----------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def test_versions_of_the_groups_other_models_count() -> None:
         gateway: {allowAnonymous: true}
         """
     )
-    (r,) = config.resources
+    (r,) = config.assistants_resources
     assert r.api_version == "2024-09-01-preview"
     assert r.deployments == {"helper": "helper"}
 
@@ -270,7 +270,7 @@ def test_versions_of_the_groups_other_models_count() -> None:
 
 def test_full_librechat_yaml_resources() -> None:
     config = load((FIXTURES / "librechat_full.yaml").read_text(), FULL_ENV)
-    assert config.resources == (
+    assert config.assistants_resources == (
         ResourceBackend(
             group="prod-sweden",
             base_url="https://contoso-sweden.openai.azure.com/openai",

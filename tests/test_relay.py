@@ -1,6 +1,5 @@
 """Relaying upstream answers (core/relay.py) over real sockets: the access line a streamed answer
-writes when it ends, a stream whose last event is unfinished, and downloads relayed byte for byte;
-and the disconnect watch, fed the ASGI receive events a server would give it."""
+writes when it ends, a stream whose last event is unfinished, and downloads relayed byte for byte."""
 
 from __future__ import annotations
 
@@ -15,11 +14,8 @@ import httpx
 import orjson
 import pytest
 from aiohttp import web
-from starlette.requests import Request
 
-from core.errors import ClientDisconnected
-from core.relay import DisconnectWatch
-from core.transport import ERROR_BODY_BYTES
+from core.upstream.transport import ERROR_BODY_BYTES
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
@@ -441,54 +437,6 @@ def test_speech_keeps_the_upstreams_encoding(downloads_gateway) -> None:
         assert response.headers["content-encoding"] == "gzip"
         raw = b"".join(response.iter_raw())
     assert raw[:2] == b"\x1f\x8b"  # relayed as it came, still compressed
-
-
-def watched(receive, work_seconds: float) -> tuple[object, list[dict]]:
-    """Run `work_seconds` of work under a DisconnectWatch whose request reads from `receive`; its
-    result (or exception) and what the event loop reported as unhandled, once the watch is closed."""
-
-    async def scenario() -> tuple[object, list[dict]]:
-        reported: list[dict] = []
-        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
-        request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
-        watch = DisconnectWatch(request)
-        try:
-            outcome: object = await watch.run(asyncio.sleep(work_seconds, "answer"))
-        except Exception as exc:  # the outcome is what the test checks
-            outcome = exc
-        finally:
-            watch.close()
-        for _ in range(3):
-            await asyncio.sleep(0)  # the closed watcher's callbacks run
-        return outcome, reported
-
-    return asyncio.run(scenario())
-
-
-def test_the_disconnect_watch_closes_quietly_when_the_client_stays() -> None:
-    async def waiting() -> dict:
-        await asyncio.Event().wait()  # the client neither sends nor leaves
-        return {"type": "http.disconnect"}
-
-    assert watched(waiting, 0.2) == ("answer", [])  # watching began (after 0.05 s) and was cancelled without a word
-
-
-def test_a_failed_disconnect_watch_does_not_abandon_the_request() -> None:
-    async def failing() -> dict:
-        raise RuntimeError("the server's receive failed")
-
-    outcome, reported = watched(failing, 0.2)
-    assert outcome == "answer"  # not cancelled as if the client had gone
-    assert reported == []
-
-
-def test_a_client_gone_abandons_the_request_as_a_499() -> None:
-    async def gone() -> dict:
-        return {"type": "http.disconnect"}
-
-    outcome, reported = watched(gone, 5)
-    assert isinstance(outcome, ClientDisconnected) and outcome.status == 499
-    assert reported == []
 
 
 def test_a_stream_event_larger_than_max_response_bytes_ends_the_stream_with_an_error_event(scripted_gateway) -> None:

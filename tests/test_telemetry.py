@@ -201,7 +201,7 @@ def test_without_a_connection_string_nothing_of_opentelemetry_is_imported() -> N
     import sys
 
     code = (
-        "import sys, core.gateway, core.endpoints, core.proxy, core.telemetry;"
+        "import sys, core.gateway, core.endpoints, core.deployments, core.telemetry;"
         "print(any(m.startswith(('opentelemetry', 'azure.monitor')) for m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

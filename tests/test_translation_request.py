@@ -1,7 +1,11 @@
 import orjson
 
+from typing import Any
+
 from core.config.model import Backend
-from core.translation.request import asks_usage, messages_to_prompt, rewrite_body, upstream_operation
+from core.translation.force_prompt import messages_to_prompt
+from core.translation.request import asks_usage
+from core.translation.translator import ClientRequest, DeploymentTranslator, for_deployment
 
 
 def backend(**overrides: object) -> Backend:
@@ -16,6 +20,21 @@ def backend(**overrides: object) -> Backend:
     )
     fields.update(overrides)
     return Backend(**fields)  # type: ignore[arg-type]
+
+
+def translator(b: Backend, operation: str, payload: dict[str, Any], *, count_usage: bool) -> DeploymentTranslator:
+    client = ClientRequest(operation, orjson.dumps(payload), payload, stream=payload.get("stream") is True)
+    return for_deployment(b, client, count_usage=count_usage, normalize_streams=True)
+
+
+def rewrite_body(b: Backend, operation: str, raw: bytes, payload: dict[str, Any], *, ask_usage: bool = False) -> bytes:
+    """The body `b` gets for the client's `raw` request; `ask_usage`: the gateway counts tokens."""
+    client = ClientRequest(operation, raw, payload, stream=payload.get("stream") is True)
+    return for_deployment(b, client, count_usage=ask_usage, normalize_streams=True).body()
+
+
+def upstream_operation(b: Backend, operation: str) -> str:
+    return translator(b, operation, {"model": "m"}, count_usage=False).upstream_operation
 
 
 def test_plain_azure_backend_forwards_the_clients_bytes() -> None:

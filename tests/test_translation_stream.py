@@ -1,5 +1,6 @@
 import orjson
 
+from core.translation.force_prompt import CompletionEventsAsChat
 from core.translation.stream import StreamRewriter, is_filter_only
 from core.translation.usage import Usage
 
@@ -22,19 +23,19 @@ def test_filter_only_events_are_recognised_by_their_empty_id() -> None:
 
 
 def test_normalised_stream_drops_filter_events_and_keeps_bytes_of_the_rest() -> None:
-    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    rewriter = StreamRewriter(drop_filter_events=True)
     out = rewriter.feed(FILTER_FIRST + TOKEN[:20]) + rewriter.feed(TOKEN[20:] + USAGE + DONE)
     assert out == TOKEN + USAGE + DONE
     assert rewriter.usage is not None and rewriter.usage.total_tokens == 7
 
 
 def test_raw_stream_keeps_everything() -> None:
-    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False)
+    rewriter = StreamRewriter(drop_filter_events=False)
     assert rewriter.feed(FILTER_FIRST + TOKEN + DONE) == FILTER_FIRST + TOKEN + DONE
 
 
 def test_completions_chunks_become_chat_chunks_with_role_first() -> None:
-    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=True)
+    rewriter = StreamRewriter(drop_filter_events=True, convert=CompletionEventsAsChat().convert)
     chunk = b'data: {"choices":[{"text":"Hel","index":0,"finish_reason":null}],"id":"cmpl-1","object":"text_completion","created":1,"model":"m"}\n\n'
     chunk2 = chunk.replace(b'"Hel"', b'"lo"')
     out = rewriter.feed(FILTER_FIRST + chunk + chunk2 + DONE)
@@ -49,7 +50,7 @@ def test_completions_chunks_become_chat_chunks_with_role_first() -> None:
 def test_filter_events_written_with_a_space_after_the_colon_are_recognised_too() -> None:
     spaced = b'data: {"choices": [], "id": "", "prompt_filter_results": [{"prompt_index": 0}]}\n\n'
     assert is_filter_only(spaced)
-    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    rewriter = StreamRewriter(drop_filter_events=True)
     assert rewriter.feed(spaced + TOKEN) == TOKEN
 
 
@@ -61,20 +62,20 @@ def test_an_empty_id_elsewhere_than_the_events_own_is_not_a_filter_event() -> No
 
 
 def test_usage_is_read_from_any_event_and_the_last_one_wins() -> None:
-    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False)
+    rewriter = StreamRewriter(drop_filter_events=False)
     rewriter.feed(USAGE)
     rewriter.feed(b'data: {"choices":[],"id":"x","note":"no \\"usage\\" here"}\n\n' + TOKEN)
     assert rewriter.usage is not None and rewriter.usage.total_tokens == 7
 
 
 def test_the_unfinished_last_event_is_passed_on_as_is() -> None:
-    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=True)
+    rewriter = StreamRewriter(drop_filter_events=True, convert=CompletionEventsAsChat().convert)
     assert rewriter.feed(TOKEN + b'data: {"choices":[{"te') == TOKEN
     assert rewriter.finish() == b'data: {"choices":[{"te'
 
 
 def test_forced_prompt_stream_passes_on_what_is_not_a_completion_chunk() -> None:
-    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=True)
+    rewriter = StreamRewriter(drop_filter_events=False, convert=CompletionEventsAsChat().convert)
     assert rewriter.feed(TOKEN + DONE) == TOKEN + DONE
 
 
@@ -85,7 +86,7 @@ def test_the_marker_outside_a_json_object_is_no_filter_event() -> None:
 
 def test_completions_streams_keep_their_chunks_unless_forced_prompt_converts_them() -> None:
     chunk = b'data: {"choices":[{"text":"Hi","index":0}],"id":"cmpl-1","object":"text_completion"}\n\n'
-    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    rewriter = StreamRewriter(drop_filter_events=True)
     assert rewriter.feed(chunk + DONE) == chunk + DONE
 
 
@@ -93,7 +94,7 @@ NULL_USAGE_TOKEN = TOKEN.replace(b'"object":"chat.completion.chunk"', b'"object"
 
 
 def test_usage_asked_for_the_caller_is_hidden_from_it() -> None:
-    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False, hide_usage=True)
+    rewriter = StreamRewriter(drop_filter_events=True, hide_usage=True)
     out = rewriter.feed(FILTER_FIRST + NULL_USAGE_TOKEN + USAGE + DONE)
     assert out == b"data: " + orjson.dumps(orjson.loads(TOKEN[6:])) + b"\n\n" + DONE
     assert rewriter.counted_usage() == (rewriter.usage, False)
@@ -101,9 +102,7 @@ def test_usage_asked_for_the_caller_is_hidden_from_it() -> None:
 
 
 def test_a_stream_cut_short_is_counted_by_estimate() -> None:
-    rewriter = StreamRewriter(
-        drop_filter_events=True, completions_as_chat=False, hide_usage=True, estimate_prompt_tokens=10
-    )
+    rewriter = StreamRewriter(drop_filter_events=True, hide_usage=True, estimate_prompt_tokens=10)
     rewriter.feed(FILTER_FIRST + TOKEN + TOKEN + TOKEN)
     usage, estimated = rewriter.counted_usage()
     assert estimated and usage is not None
@@ -111,7 +110,7 @@ def test_a_stream_cut_short_is_counted_by_estimate() -> None:
 
 
 def test_no_estimate_when_usage_is_not_counted() -> None:
-    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False)
+    rewriter = StreamRewriter(drop_filter_events=True)
     rewriter.feed(TOKEN)
     assert rewriter.counted_usage() == (None, False)
 
@@ -121,7 +120,7 @@ def test_hiding_usage_removes_it_from_every_chunk_and_drops_only_the_usage_chunk
     choices and usage together keeps its choices."""
     filter_first = FILTER_FIRST.replace(b'"choices":[],', b'"choices":[],"usage":null,')
     last = b'data: {"choices":[{"delta":{},"finish_reason":"stop","index":0}],"id":"chatcmpl-1","usage":{"total_tokens":7}}\n\n'
-    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False, hide_usage=True)
+    rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
     out = rewriter.feed(filter_first + last + USAGE + DONE)
     events = [e for e in out.split(b"\n\n") if e]
     assert events[-1] == b"data: [DONE]"
@@ -133,15 +132,15 @@ def test_hiding_usage_removes_it_from_every_chunk_and_drops_only_the_usage_chunk
 def test_hiding_usage_leaves_events_that_only_mention_it() -> None:
     comment = b': "usage" comes last\n\n'
     nested = b'data: {"choices":[{"delta":{"content":"x"},"index":0}],"id":"c","logprobs":{"usage":1}}\n\n'
-    rewriter = StreamRewriter(drop_filter_events=False, completions_as_chat=False, hide_usage=True)
+    rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
     assert rewriter.feed(comment + nested + DONE) == comment + nested + DONE
 
 
 def test_a_stream_without_usage_is_estimated_without_its_done_event() -> None:
     """An upstream that ignores stream_options ends on [DONE] with no usage: [DONE] is no token."""
-    rewriter = StreamRewriter(drop_filter_events=True, completions_as_chat=False, estimate_prompt_tokens=10)
+    rewriter = StreamRewriter(drop_filter_events=True, estimate_prompt_tokens=10)
     rewriter.feed(FILTER_FIRST + TOKEN + TOKEN + DONE)
     assert rewriter.counted_usage() == (Usage(10, 2, 12), True)
-    silent = StreamRewriter(drop_filter_events=True, completions_as_chat=False, estimate_prompt_tokens=10)
+    silent = StreamRewriter(drop_filter_events=True, estimate_prompt_tokens=10)
     silent.feed(DONE)
     assert silent.counted_usage() == (Usage(10, 0, 10), True)

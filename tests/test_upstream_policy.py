@@ -13,10 +13,9 @@ from collections.abc import Mapping
 import pytest
 from multidict import CIMultiDict
 
-from core.accesslog import AccessRecord
 from core.config.model import Backend, Breaker, Pool, PoolMember, Strategy
 from core.errors import GatewayError
-from core.transport import (
+from core.upstream.transport import (
     BadBody,
     BodyTooLarge,
     ConnectFailed,
@@ -26,9 +25,9 @@ from core.transport import (
     ReadTimedOut,
     TransportError,
 )
+from core.failures import all_benched, client_error
 from core.upstream import failover
-from core.upstream.errors import gateway_error
-from core.upstream.failover import Upstreams, all_benched
+from core.upstream.failover import PoolError, Pools, Tried
 from core.upstream.health import Health, retry_after
 from core.upstream.selection import Selector
 
@@ -99,20 +98,23 @@ def pool(
     )
 
 
-def upstreams(clock: Clock | None = None, seed: int = 7) -> Upstreams:
+def upstreams(clock: Clock | None = None, seed: int = 7) -> Pools:
     health = Health(clock or Clock())
-    return Upstreams(health, Selector(health, random.Random(seed)))
+    return Pools(health, Selector(health, random.Random(seed)))
 
 
-def run(ups: Upstreams, p: Pool, transport: FakeTransport, **options: bool) -> tuple[str, FakeAnswer, AccessRecord]:
-    record = AccessRecord("r", "POST", "/v1/chat/completions")
+def run(ups: Pools, p: Pool, transport: FakeTransport, **options: bool) -> tuple[str, FakeAnswer, Tried]:
+    """One pooled call; its failure as the client's error, the way the exchange reports it."""
+    tried = Tried()
 
-    async def go() -> tuple[PoolMember, failover.Answer]:
-        return await failover.send(ups, "pool", p, transport, record, **options)
+    async def go() -> failover.Sent[FakeAnswer]:
+        return await failover.send(ups, "pool", p, transport, tried, **options)
 
-    member, answer = asyncio.run(go())
-    assert isinstance(answer, FakeAnswer)
-    return member.model, answer, record
+    try:
+        sent = asyncio.run(go())
+    except (TransportError, PoolError) as error:
+        raise client_error(error, BACKEND.group if tried.attempts else "?") from None
+    return sent.member.model, sent.reply, tried
 
 
 TWO = (("a", 1, 1), ("b", 2, 1))
@@ -164,9 +166,9 @@ def test_a_429_fails_over_and_benches_the_member_for_its_retry_after() -> None:
     ups = upstreams(clock)
     throttled = FakeAnswer(429, {"retry-after-ms": "1500", "Retry-After": "2"})
     transport = FakeTransport({"a": [throttled]})
-    served, answer, record = run(ups, pool(*TWO), transport)
+    served, answer, tried = run(ups, pool(*TWO), transport)
     assert (served, answer.status, throttled.discarded) == ("b", 200, True)
-    assert record.failed == ["a:429"] and record.attempts == 2 and record.member == "b"
+    assert tried.failures == ["a:429"] and tried.attempts == 2 and tried.served_by == "b"
     clock.now += 1.4
     assert run(ups, pool(*TWO), transport)[0] == "b"  # still benched: retry-after-ms wins over Retry-After
     clock.now += 0.2
@@ -229,8 +231,8 @@ def test_the_callers_own_error_is_relayed_at_once() -> None:
 
 def test_the_last_members_failure_is_relayed_when_attempts_run_out() -> None:
     transport = FakeTransport({"a": [FakeAnswer(500)], "b": [FakeAnswer(503)]})
-    served, answer, record = run(upstreams(), pool(*TWO), transport)
-    assert (served, answer.status, record.failed, record.member) == ("b", 503, ["a:500", "b:503"], "b")
+    served, answer, tried = run(upstreams(), pool(*TWO), transport)
+    assert (served, answer.status, tried.failures, tried.served_by) == ("b", 503, ["a:500", "b:503"], "b")
 
 
 def test_max_attempts_bounds_the_members_tried() -> None:
@@ -250,14 +252,14 @@ def test_a_read_timeout_is_not_retried_unless_the_pool_says_so() -> None:
         run(upstreams(), pool(*TWO), transport)
     assert caught.value.status == 504 and transport.calls == ["a"]
     transport = FakeTransport({"a": [HeadersTimedOut()]})
-    served, _, record = run(upstreams(), pool(*TWO, retry_on_timeout=True), transport)
-    assert served == "b" and record.failed == ["a:timeout"]
+    served, _, tried = run(upstreams(), pool(*TWO, retry_on_timeout=True), transport)
+    assert served == "b" and tried.failures == ["a:timeout"]
 
 
 def test_first_byte_timeout_moves_on_to_the_next_member() -> None:
     transport = FakeTransport({"a": [5.0]})
-    served, _, record = run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport)
-    assert served == "b" and record.failed == ["a:first-byte-timeout"]
+    served, _, tried = run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport)
+    assert served == "b" and tried.failures == ["a:first-byte-timeout"]
 
 
 def test_an_upload_is_sent_once() -> None:
@@ -326,8 +328,7 @@ def test_only_one_request_probes_a_half_open_member() -> None:
     transport = FakeTransport({"c": [SlowToDiscard(500), SlowToDiscard(500)]})
 
     async def two_at_once() -> None:
-        record = AccessRecord("r", "POST", "/v1/chat/completions")
-        await asyncio.gather(*(failover.send(ups, "pool", p, transport, record) for _ in range(2)))
+        await asyncio.gather(*(failover.send(ups, "pool", p, transport, Tried()) for _ in range(2)))
 
     asyncio.run(two_at_once())
     assert transport.calls.count("a") == 1 and transport.calls.count("b") == 1
@@ -379,7 +380,7 @@ def test_most_remaining_breaks_a_token_tie_by_requests() -> None:
     ],
 )
 def test_each_transport_failure_is_an_error_naming_the_group(error: TransportError, status: int, message: str) -> None:
-    found = gateway_error(error, "g")
+    found = client_error(error, "g")
     assert (found.status, found.message) == (status, message)
 
 
@@ -460,9 +461,8 @@ def test_round_robin_keeps_each_pools_turns_apart() -> None:
     p = pool(("a", 1, 1), ("b", 2, 1), strategy="round-robin")
 
     async def served(pool_id: str) -> str:
-        record = AccessRecord("r", "POST", "/v1/chat/completions")
-        member, _ = await failover.send(ups, pool_id, p, FakeTransport(), record)
-        return member.model
+        sent = await failover.send(ups, pool_id, p, FakeTransport(), Tried())
+        return sent.member.model
 
     assert [asyncio.run(served(pool_id)) for pool_id in ("one", "two", "one")] == ["a", "a", "b"]
 
@@ -499,8 +499,7 @@ def test_a_cancelled_request_ends_its_probe_and_closes_the_failure_it_held() -> 
     transport = FakeTransport({"c": [failed], "a": [5.0]})
 
     async def cancelled() -> None:
-        record = AccessRecord("r", "POST", "/v1/chat/completions")
-        task = asyncio.create_task(failover.send(ups, "pool", p, transport, record))
+        task = asyncio.create_task(failover.send(ups, "pool", p, transport, Tried()))
         while transport.calls != ["c", "a"]:
             await asyncio.sleep(0.001)
         task.cancel()

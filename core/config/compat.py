@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from . import ConfigError, Finding
 from .api_versions import API_VERSION_FORMS, is_api_version
 from .azure_urls import url_problem
-from .model import Backend, Route
-from .schema import Endpoint, Group, StulzqFile
+from .model import Backend, ModelRoute
+from .schema import AzureOpenAISection, Group, StulzqFile
 from .validate import duplicate_model
 
 STULZQ_API_VERSION = "2024-02-01"  # stulzq's default for AZURE_OPENAI_API_VER
@@ -23,14 +23,16 @@ STULZQ_GROUP = "default"
 DALLE_VERSIONS = (3, 2)
 
 
-def dalle_env_routes(endpoint: Endpoint, environ: Mapping[str, str]) -> tuple[dict[str, Route], list[str], list[str]]:
+def dalle_env_routes(
+    endpoint: AzureOpenAISection, environ: Mapping[str, str]
+) -> tuple[dict[str, ModelRoute], list[str], list[str]]:
     """`dall-e-3` / `dall-e-2` routes from LibreChat's Azure DALL-E variables: routes, problems, warnings.
 
     DALLE{N}_AZURE_API_VERSION is what makes LibreChat treat DALL-E as Azure; it then needs
     DALLE{N}_BASEURL (.../openai/deployments/{deployment}/) and DALLE{N}_API_KEY or DALLE_API_KEY.
     Messages name variables, never their values.
     """
-    routes: dict[str, Route] = {}
+    routes: dict[str, ModelRoute] = {}
     problems: list[str] = []
     warnings: list[str] = []
     serving = {model: group.group for group in endpoint.groups for model in group.served_models()}
@@ -76,7 +78,7 @@ def dalle_env_routes(endpoint: Endpoint, environ: Mapping[str, str]) -> tuple[di
             auth="api-key",
             headers=(("api-key", key),),
         )
-        routes[model] = Route(model=model, backends=(backend,))
+        routes[model] = ModelRoute(model=model, backends=(backend,))
     return routes, problems, warnings
 
 
@@ -87,7 +89,7 @@ def version_problem(variable: str, version: str) -> str:
 # -- stulzq ---------------------------------------------------------------------------------
 
 
-def stulzq_env_endpoint(environ: Mapping[str, str]) -> Endpoint:
+def stulzq_env_endpoint(environ: Mapping[str, str]) -> AzureOpenAISection:
     """stulzq's env mode as one passthrough group, "default", serving the mapped models."""
     endpoint_url = environ.get("AZURE_OPENAI_ENDPOINT", "").strip()
     version = environ.get("AZURE_OPENAI_API_VER", "").strip() or STULZQ_API_VERSION
@@ -110,7 +112,7 @@ def stulzq_env_endpoint(environ: Mapping[str, str]) -> Endpoint:
     group["models"] = {
         model: {"deploymentName": deployment, "version": version} for model, deployment in mapping.items()
     }
-    return Endpoint.model_validate({"groups": [group]})
+    return AzureOpenAISection.model_validate({"groups": [group]})
 
 
 def parse_model_mapper(text: str) -> tuple[dict[str, str], list[str]]:
@@ -133,7 +135,7 @@ def parse_model_mapper(text: str) -> tuple[dict[str, str], list[str]]:
     return mapping, problems
 
 
-def from_stulzq_file(document: StulzqFile) -> tuple[Endpoint, list[str], list[str]]:
+def from_stulzq_file(document: StulzqFile) -> tuple[AzureOpenAISection, list[str], list[str]]:
     """A stulzq config.yaml as groups: one per (endpoint, api_key), named after the host."""
     problems: list[str] = []
     warnings: list[str] = []
@@ -163,7 +165,7 @@ def from_stulzq_file(document: StulzqFile) -> tuple[Endpoint, list[str], list[st
         }
     # Constructed, not validated: every entry may have been skipped above, and the
     # problems already say why; an empty group list must not hide them.
-    endpoint = Endpoint.model_construct(groups=[Group.model_validate(group) for group in groups.values()])
+    endpoint = AzureOpenAISection.model_construct(groups=[Group.model_validate(group) for group in groups.values()])
     return endpoint, problems, warnings
 
 

@@ -22,7 +22,7 @@ from .model import RuntimeConfig
 from .resolve import resolve
 from .salvage import Unchecked, validate_salvaging
 from .schema import (
-    Endpoint,
+    AzureOpenAISection,
     GatewaySection,
     GroupsFile,
     LibreChatFile,
@@ -88,7 +88,7 @@ def load_stulzq_env(environ: Mapping[str, str]) -> RuntimeConfig:
 
 
 def build(
-    endpoint: Endpoint,
+    endpoint: AzureOpenAISection,
     gateway: GatewaySection,
     source: str,
     problems: list[str],
@@ -255,7 +255,7 @@ def _in_gateway_sections(
     return document
 
 
-def disabled_model_warnings(endpoint: Endpoint) -> list[Finding]:
+def disabled_model_warnings(endpoint: AzureOpenAISection) -> list[Finding]:
     return [
         Finding(
             f'Model "{model}" in group "{group.group}" is set to false and is not served.',

@@ -148,7 +148,7 @@ class Pool:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class ModelRoute:
     """A public model id and the backends that can serve it, in preference order; a pooled
     route (gateway.pools) also has its pool, which picks among them per request."""
 
@@ -175,7 +175,7 @@ class CallerKey:
     models: frozenset[str] | None = None  # None: every model
     # May use the resource-scoped APIs (assistants, threads, vector stores, files, batches,
     # responses), whose objects Azure shares among every caller of the resource.
-    resources: bool = True
+    resource_apis: bool = True
     limits: Limits | None = None
 
     def allows(self, model: str) -> bool:
@@ -213,16 +213,16 @@ class GatewaySettings:
 class RuntimeConfig:
     """Everything the request path needs, resolved and validated."""
 
-    routes: dict[str, Route]  # public model id -> route, in config order
+    routes: dict[str, ModelRoute]  # public model id -> route, in config order
     settings: GatewaySettings
     source: str  # where it came from, for `check` and logs (never a secret)
     warnings: tuple[str, ...] = ()
     # Assistants-enabled groups in config order; the first is the primary, used for
     # creates that name neither a model nor an existing object.
-    resources: tuple[ResourceBackend, ...] = ()
+    assistants_resources: tuple[ResourceBackend, ...] = ()
     # Every group that can serve the Responses API (not serverless, resource root known), with all
     # its models: POST /v1/responses goes to the group serving the body's model, assistants or not.
-    responses: tuple[ResourceBackend, ...] = ()
+    responses_resources: tuple[ResourceBackend, ...] = ()
 
     @property
     def passthrough(self) -> bool:

@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.identity import LazyCredential
-
 from . import ConfigError
+from .credential import LazyCredential
 from .load import ENV_SOURCE, NO_CONFIGURATION, load_config_text, load_stulzq_env
 from .model import RuntimeConfig
 from .secrets import SecretEnviron, SecretResolver

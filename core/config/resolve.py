@@ -17,24 +17,31 @@ from .model import (
     CallerKey,
     GatewaySettings,
     Limits,
+    ModelRoute,
     Pool,
     PoolMember,
     ResourceBackend,
-    Route,
     RuntimeConfig,
 )
-from .schema import Endpoint, GatewaySection, Group, GroupSection, ModelSpec, upstream_auth
-from .schema import Limits as LimitsSection
-from .schema import Pool as PoolSection
+from .schema import (
+    AzureOpenAISection,
+    GatewaySection,
+    Group,
+    GroupSection,
+    LimitsSection,
+    ModelSpec,
+    PoolSection,
+    upstream_auth,
+)
 
 
 def resolve(
-    endpoint: Endpoint,
+    endpoint: AzureOpenAISection,
     gateway: GatewaySection,
     *,
     source: str,
     warnings: Iterable[str] = (),
-    env_routes: Mapping[str, Route] | None = None,
+    env_routes: Mapping[str, ModelRoute] | None = None,
 ) -> RuntimeConfig:
     """`env_routes` (LibreChat's DALL-E variables) follow the groups' routes."""
     return RuntimeConfig(
@@ -42,23 +49,23 @@ def resolve(
         settings=resolve_settings(gateway),
         source=source,
         warnings=tuple(warnings),
-        resources=resolve_resources(endpoint, gateway),
-        responses=resolve_responses(endpoint, gateway),
+        assistants_resources=resolve_resources(endpoint, gateway),
+        responses_resources=resolve_responses(endpoint, gateway),
     )
 
 
-def resolve_routes(endpoint: Endpoint, gateway: GatewaySection | None = None) -> dict[str, Route]:
+def resolve_routes(endpoint: AzureOpenAISection, gateway: GatewaySection | None = None) -> dict[str, ModelRoute]:
     """One route per served model, in file order."""
     gateway = gateway or GatewaySection()
     routes = {}
     for group in endpoint.groups:
         settings = gateway.group_section(group.group)
         for model, spec in group.served_models().items():
-            routes[model] = Route(model=model, backends=(resolve_backend(group, spec, settings),))
+            routes[model] = ModelRoute(model=model, backends=(resolve_backend(group, spec, settings),))
     return routes
 
 
-def resolve_pools(gateway: GatewaySection, routes: dict[str, Route]) -> dict[str, Route]:
+def resolve_pools(gateway: GatewaySection, routes: dict[str, ModelRoute]) -> dict[str, ModelRoute]:
     """`routes` with each pool's route added, or put in place of the member whose id it takes."""
     pooled = dict(routes)
     for pool_id, section in gateway.pools.items():
@@ -66,7 +73,7 @@ def resolve_pools(gateway: GatewaySection, routes: dict[str, Route]) -> dict[str
     return pooled
 
 
-def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, Route]) -> Route:
+def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, ModelRoute]) -> ModelRoute:
     members = tuple(
         PoolMember(member.model, routes[member.model].backends[0], member.priority, member.weight)
         for member in section.members()
@@ -82,7 +89,7 @@ def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, Route]
         cooldown=section.cooldown,
         breaker=Breaker(breaker.failures, breaker.window, breaker.trip, breaker.accept_retry_after),
     )
-    return Route(pool_id, tuple(member.backend for member in members), pool)
+    return ModelRoute(pool_id, tuple(member.backend for member in members), pool)
 
 
 def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSection | None = None) -> Backend:
@@ -141,7 +148,7 @@ def configured_headers(group: Group) -> tuple[tuple[str, str], ...]:
 # -- resource-scoped APIs (assistants, threads, vector stores, files, batches, responses) ----------
 
 
-def resolve_resources(endpoint: Endpoint, gateway: GatewaySection) -> tuple[ResourceBackend, ...]:
+def resolve_resources(endpoint: AzureOpenAISection, gateway: GatewaySection) -> tuple[ResourceBackend, ...]:
     """One ResourceBackend per assistants-enabled group, only when the endpoint enables assistants."""
     if not endpoint.assistants:
         return ()
@@ -155,7 +162,7 @@ def resolve_resources(endpoint: Endpoint, gateway: GatewaySection) -> tuple[Reso
     return tuple(resources)
 
 
-def resolve_responses(endpoint: Endpoint, gateway: GatewaySection) -> tuple[ResourceBackend, ...]:
+def resolve_responses(endpoint: AzureOpenAISection, gateway: GatewaySection) -> tuple[ResourceBackend, ...]:
     """One ResourceBackend per group whose resource root is known, with every model it serves;
     a group whose literal baseURL hides the root serves no Responses API."""
     resources = []
@@ -225,7 +232,7 @@ def resolve_settings(gateway: GatewaySection) -> GatewaySettings:
                 key=caller.key,
                 models=None if caller.models is None else frozenset(caller.models),
                 # A key limited to some models must opt in to objects shared with every other caller.
-                resources=caller.models is None if caller.resources is None else caller.resources,
+                resource_apis=caller.models is None if caller.resources is None else caller.resources,
                 limits=_limits(caller.limits),
             )
             for caller in gateway.api_keys

@@ -278,7 +278,7 @@ class Group(Section):
         }
 
 
-class Endpoint(Section):
+class AzureOpenAISection(Section):
     """LibreChat's `endpoints.azureOpenAI` section."""
 
     groups: list[Group] = Field(min_length=1, description="Model groups; at least one.")
@@ -298,7 +298,7 @@ class Endpoint(Section):
 # -- gateway ------------------------------------------------------------------------
 
 
-class Limits(Section):
+class LimitsSection(Section):
     """A caller key's budgets; any subset. Over one, the caller gets OpenAI's 429 `rate_limit_exceeded`."""
 
     tokens_per_minute: int | None = Field(
@@ -323,7 +323,7 @@ class ApiKey(Section):
             "every caller of the Azure resource shares. Default: true for a key without `models`, false with it."
         ),
     )
-    limits: Limits | None = Field(
+    limits: LimitsSection | None = Field(
         None,
         description=(
             "Budgets for this key; shared by every instance when the USAGE_TABLE_ENDPOINT app setting names a "
@@ -383,7 +383,7 @@ class GroupSection(Section):
 # -- gateway.pools ------------------------------------------------------------------------
 
 
-class PoolMember(Section):
+class PoolMemberSection(Section):
     """A pool member given as an object: a model id from the groups, with its place in the pool."""
 
     model: NonBlank = Field(description="A model id served by one of the azureOpenAI groups.")
@@ -400,13 +400,13 @@ POOL_OBJECT = "object"
 def _pool_member_kind(value: Any) -> str | None:
     if isinstance(value, str):
         return POOL_ID
-    if isinstance(value, (dict, PoolMember)):
+    if isinstance(value, (dict, PoolMemberSection)):
         return POOL_OBJECT
     return None
 
 
 PoolMemberValue = Annotated[
-    Annotated[NonBlank, Tag(POOL_ID)] | Annotated[PoolMember, Tag(POOL_OBJECT)],
+    Annotated[NonBlank, Tag(POOL_ID)] | Annotated[PoolMemberSection, Tag(POOL_OBJECT)],
     Discriminator(
         _pool_member_kind,
         custom_error_type="pool_member",
@@ -428,7 +428,7 @@ class CircuitBreaker(Section):
     )
 
 
-class Pool(Section):
+class PoolSection(Section):
     """One public model id spread over several models of the groups, with failover between them."""
 
     strategy: Literal["priority", "round-robin", "weighted", "most-remaining"] = Field(
@@ -477,9 +477,9 @@ class Pool(Section):
         default_factory=CircuitBreaker, alias="circuitBreaker", description="Consecutive failures take a member out."
     )
 
-    def members(self) -> list[PoolMember]:
+    def members(self) -> list[PoolMemberSection]:
         """Every member as an object; a plain id has priority 1 and weight 1."""
-        return [PoolMember(model=item) if isinstance(item, str) else item for item in self.models]
+        return [PoolMemberSection(model=item) if isinstance(item, str) else item for item in self.models]
 
 
 # Never forwarded, whatever gateway.forwardHeaders says: credentials (a caller's key must not
@@ -584,7 +584,7 @@ class GatewaySection(Section):
         ),
     )
 
-    pools: dict[str, Pool] = Field(
+    pools: dict[str, PoolSection] = Field(
         default_factory=dict,
         description=(
             "Public model ids served by several models of the groups, with failover: the key is the id clients "
@@ -608,7 +608,7 @@ class LibreChatEndpoints(Section):
     model_config = ConfigDict(json_schema_extra={"additionalProperties": True})
     warn_unknown: ClassVar[bool] = False
 
-    azure_openai: Endpoint = Field(alias="azureOpenAI", description="Azure OpenAI model groups.")
+    azure_openai: AzureOpenAISection = Field(alias="azureOpenAI", description="Azure OpenAI model groups.")
 
 
 class LibreChatFile(Section):
@@ -620,7 +620,7 @@ class LibreChatFile(Section):
     endpoints: LibreChatEndpoints = Field(description="LibreChat endpoints; only azureOpenAI is read.")
     gateway: GatewaySection | None = _gateway_field()
 
-    def endpoint(self) -> Endpoint:
+    def endpoint(self) -> AzureOpenAISection:
         return self.endpoints.azure_openai
 
 
@@ -629,21 +629,21 @@ class SectionFile(Section):
 
     model_config = ConfigDict(title="azureOpenAI section")
 
-    azure_openai: Endpoint = Field(alias="azureOpenAI", description="Azure OpenAI model groups.")
+    azure_openai: AzureOpenAISection = Field(alias="azureOpenAI", description="Azure OpenAI model groups.")
     gateway: GatewaySection | None = _gateway_field()
 
-    def endpoint(self) -> Endpoint:
+    def endpoint(self) -> AzureOpenAISection:
         return self.azure_openai
 
 
-class GroupsFile(Endpoint):
+class GroupsFile(AzureOpenAISection):
     """The section's contents at the top level (`groups:` ...)."""
 
     model_config = ConfigDict(title="azureOpenAI contents")
 
     gateway: GatewaySection | None = _gateway_field()
 
-    def endpoint(self) -> Endpoint:
+    def endpoint(self) -> AzureOpenAISection:
         return self
 
 

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from . import Finding, Path
 from .azure_urls import named_deployment, resource_root, url_problem
 from .env import has_unresolved
-from .model import Route
+from .model import ModelRoute
 from .salvage import Unchecked
-from .schema import Endpoint, GatewaySection, Group, ModelSpec, Pool, Section, upstream_auth
+from .schema import AzureOpenAISection, GatewaySection, Group, ModelSpec, PoolSection, Section, upstream_auth
 
 # LibreChat's message (api/server/services/start/azureOpenAI.js, azureConfigSetup).
 NO_ASSISTANTS_MODELS = (
@@ -28,9 +28,9 @@ NO_ASSISTANTS_MODELS = (
 
 
 def validate(
-    endpoint: Endpoint,
+    endpoint: AzureOpenAISection,
     gateway: GatewaySection,
-    env_routes: Mapping[str, Route] | None = None,
+    env_routes: Mapping[str, ModelRoute] | None = None,
     unchecked: Unchecked | None = None,
 ) -> list[str]:
     """`env_routes`: routes from environment variables (LibreChat's DALL-E ones), already
@@ -54,7 +54,9 @@ def validate(
     ]
 
 
-def validation_warnings(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked | None = None) -> list[str]:
+def validation_warnings(
+    endpoint: AzureOpenAISection, gateway: GatewaySection, unchecked: Unchecked | None = None
+) -> list[str]:
     """Settings that are valid but have no effect."""
     unchecked = unchecked or Unchecked()
     warnings: list[str] = []
@@ -191,7 +193,7 @@ def base_url_problems(group: Group, label: str) -> list[str]:
     return [Finding(f"Group {label} baseURL {reason}.", at(group, "baseURL"))] if reason else []
 
 
-def assistants_problems(endpoint: Endpoint, unchecked: Unchecked) -> list[str]:
+def assistants_problems(endpoint: AzureOpenAISection, unchecked: Unchecked) -> list[str]:
     problems = serverless_assistants_problems(endpoint.groups, unchecked)
     if not endpoint.assistants or unchecked.covers(endpoint):
         return problems
@@ -217,7 +219,7 @@ def serverless_assistants_problems(groups: list[Group], unchecked: Unchecked) ->
 # -- gateway.groups ------------------------------------------------------------------------
 
 
-def group_section_problems(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
+def group_section_problems(endpoint: AzureOpenAISection, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
     problems: list[str] = []
     groups = {group.group: group for group in endpoint.groups}
     for name, settings in gateway.groups.items():
@@ -271,7 +273,7 @@ ROOT_FORMS = (
 )
 
 
-def resource_root_problems(endpoint: Endpoint, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
+def resource_root_problems(endpoint: AzureOpenAISection, gateway: GatewaySection, unchecked: Unchecked) -> list[str]:
     """v1 backends and resource-scoped APIs need the resource root under which /openai/ lives."""
     problems: list[str] = []
     labels = group_labels(endpoint.groups)
@@ -309,7 +311,7 @@ def pool_problems(gateway: GatewaySection, served: set[str], images: set[str], u
     """Members must be models the groups serve, once per pool, of one kind; a member's health
     is shared by every pool it is in, so those pools must judge it alike."""
     problems: list[str] = []
-    judged_by: dict[str, tuple[str, Pool]] = {}  # member -> the first pool that lists it
+    judged_by: dict[str, tuple[str, PoolSection]] = {}  # member -> the first pool that lists it
     for pool_id, pool in gateway.pools.items():
         where = f"gateway.pools.{pool_id}"
         if unchecked.covers(pool):
@@ -357,7 +359,7 @@ def pool_problems(gateway: GatewaySection, served: set[str], images: set[str], u
     return problems
 
 
-def _health_rules(pool: Pool) -> tuple[float, object]:
+def _health_rules(pool: PoolSection) -> tuple[float, object]:
     return pool.cooldown, pool.circuit_breaker.model_dump()
 
 

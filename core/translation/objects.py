@@ -15,12 +15,43 @@ import orjson
 
 from core.translation.sse import EventSplitter
 from core.translation.stream import event_json
+from core.translation.translator import answer_object
 from core.translation.usage import Usage, find_usage
 
 # `object` values whose `id` names something a later call may address by id.
 _ADDRESSABLE = frozenset({"assistant", "thread", "vector_store", "file", "batch", "response"})
 _ID_FIELDS = ("thread_id", "assistant_id", "vector_store_id", "file_id", "input_file_id", "previous_response_id")
 _ID_LIST_FIELDS = ("file_ids", "vector_store_ids")
+
+
+class ObjectsTranslator:
+    """The answers of one resource-scoped call to one group: deployment names back to the public ids the
+    client knows, and every id they carry remembered as living in that group."""
+
+    __slots__ = ("_group", "_public_models", "_remember", "as_bytes")
+
+    def __init__(
+        self,
+        group: str,
+        public_models: dict[str, str],
+        remember: Callable[[list[str]], None],
+        *,
+        as_bytes: bool = False,
+    ) -> None:
+        self._group = group
+        self._public_models = public_models
+        self._remember = remember
+        self.as_bytes = as_bytes  # file content: bytes as they come, whatever their type
+
+    def events(self) -> ObjectStreamTransform:
+        return ObjectStreamTransform(self._public_models, self._remember)
+
+    def answer(self, body: bytes) -> bytes:
+        if not body:  # e.g. a 204
+            return body
+        answer = answer_object(body, self._group)
+        self._remember(object_ids(answer))
+        return orjson.dumps(answer) if rewrite_models(answer, self._public_models) else body
 
 
 def rewrite_models(value: Any, public_models: dict[str, str]) -> bool:

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from core.translation.response import completion_chunk_to_chat_chunk
 from core.translation.sse import EventSplitter, event_data
 from core.translation.usage import Usage, find_usage
 
@@ -46,7 +45,8 @@ class StreamRewriter:
     caller's behalf; the caller did not, so it gets neither the final usage chunk nor
     the `"usage": null` every other chunk then carries, exactly as OpenAI would stream.
     `estimate_prompt_tokens`: when set, a stream that ends before its usage chunk is
-    still counted (see `counted_usage`)."""
+    still counted (see `counted_usage`). `convert`: rewrites each event kept (forcePrompt's
+    completions chunks as chat chunks)."""
 
     __slots__ = ("splitter", "_drop_filter_events", "_convert", "_hide_usage", "_prompt_estimate", "_events", "usage")
 
@@ -54,13 +54,13 @@ class StreamRewriter:
         self,
         *,
         drop_filter_events: bool,
-        completions_as_chat: bool,
+        convert: Callable[[bytes], bytes] | None = None,
         hide_usage: bool = False,
         estimate_prompt_tokens: int | None = None,
     ) -> None:
         self.splitter = EventSplitter()
         self._drop_filter_events = drop_filter_events
-        self._convert: Callable[[bytes], bytes] | None = _CompletionsToChat().convert if completions_as_chat else None
+        self._convert = convert
         self._hide_usage = hide_usage
         self._prompt_estimate = estimate_prompt_tokens
         self._events = 0  # answer events relayed: about one token each
@@ -106,20 +106,3 @@ def _without_usage(event: bytes) -> bytes | None:
         return None
     del chunk["usage"]
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-
-class _CompletionsToChat:
-    """forcePrompt: completions chunks become chat.completion.chunk events."""
-
-    __slots__ = ("_first",)
-
-    def __init__(self) -> None:
-        self._first = True
-
-    def convert(self, event: bytes) -> bytes:
-        chunk = event_json(event)
-        if chunk is None or chunk.get("object") != "text_completion":
-            return event
-        converted = completion_chunk_to_chat_chunk(chunk, first=self._first)
-        self._first = False
-        return b"data: " + orjson.dumps(converted) + b"\n\n"

@@ -4,27 +4,27 @@ byte reaches the client.
 A failed attempt moves on when the failure is the upstream's (unreachable, reset, 408, 429,
 5xx, slower than firstByteTimeout, or a read timeout where the pool allows it); anything else
 is the caller's answer. Attempts are bounded by maxAttempts and the pool's time budget. When
-every member is benched the caller gets a 429 with the soonest return as Retry-After, never a 5xx.
+every member is benched the call ends in AllBenched (the caller's 429, with the soonest return),
+never in a 5xx.
+
+The loop knows nothing of the call it serves: it is handed an attempt function and a `Tried`
+it fills in, and returns the member that answered with its answer, or raises.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-from core.accesslog import AccessRecord
 from core.config.model import Pool, PoolMember
-from core.errors import GatewayError, truncated, upstream_timeout
-from core.transport import ConnectFailed, HeadersTimedOut, TransportError
-from core.upstream.errors import gateway_error
 from core.upstream.health import Health, retry_after
 from core.upstream.retry import is_retryable_status
 from core.upstream.selection import Selector
+from core.upstream.transport import ConnectFailed, TransportError
 
 
-class Answer(Protocol):
+class Reply(Protocol):
     """What the loop needs of an upstream answer whose headers have arrived."""
 
     @property
@@ -38,10 +38,10 @@ class Answer(Protocol):
     def close(self) -> None: ...
 
 
-Attempt = Callable[[PoolMember], Awaitable[Answer]]
+R = TypeVar("R", bound=Reply)
 
 
-class Upstreams:
+class Pools:
     """The process's view of every pool member: health and selection (per instance, no store)."""
 
     def __init__(self, health: Health | None = None, selector: Selector | None = None) -> None:
@@ -49,75 +49,108 @@ class Upstreams:
         self.selector = selector or Selector(self.health)
 
 
+class Tried:
+    """What one pooled call tried, in order: filled in by the loop, read by whoever logs the call."""
+
+    __slots__ = ("attempts", "failures", "served_by")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.failures: list[str] = []  # "member:status", member:unreachable / :timeout / :first-byte-timeout
+        self.served_by: str | None = None  # the member whose answer the caller gets
+
+
+class PoolError(Exception):
+    """A pooled call that ends without an answer to relay."""
+
+
+class AllBenched(PoolError):
+    """Every member is cooling down; `seconds` until the first returns."""
+
+    def __init__(self, pool_id: str, seconds: float) -> None:
+        super().__init__(pool_id)
+        self.pool_id = pool_id
+        self.seconds = seconds
+
+
+class OutOfTime(PoolError):
+    """The pool's time budget ran out before a member answered."""
+
+
+class FirstByteTimedOut(PoolError):
+    """The last member tried took longer than the pool's firstByteTimeout to send its headers."""
+
+
+class Sent(Generic[R]):
+    """The member whose answer the caller gets, and that answer."""
+
+    __slots__ = ("member", "reply")
+
+    def __init__(self, member: PoolMember, reply: R) -> None:
+        self.member = member
+        self.reply = reply
+
+
 async def send(
-    upstreams: Upstreams,
+    pools: Pools,
     pool_id: str,
     pool: Pool,
-    attempt: Attempt,
-    record: AccessRecord,
+    attempt: Callable[[PoolMember], Awaitable[R]],
+    tried: Tried,
     *,
     single_shot: bool = False,
-) -> tuple[PoolMember, Answer]:
+) -> Sent[R]:
     """The member that answered and its answer (possibly the last member's failure, relayed as is).
+    Raises AllBenched, OutOfTime or the last attempt's TransportError.
     `single_shot`: the body can be sent once (a streamed upload), so there is no second attempt."""
-    health, loop = upstreams.health, asyncio.get_running_loop()
+    health, loop = pools.health, asyncio.get_running_loop()
     budget_ends = None if pool.time_budget is None else loop.time() + pool.time_budget
     max_attempts = 1 if single_shot else pool.max_attempts
-    tried: set[str] = set()
-    last: tuple[PoolMember, Answer] | TransportError | None = None
-    while len(tried) < max_attempts and (budget_ends is None or loop.time() < budget_ends):
-        candidates = [m for m in upstreams.selector.order(pool_id, pool, health.clock()) if m.model not in tried]
+    names: set[str] = set()
+    last: Sent[R] | Exception | None = None
+    while len(names) < max_attempts and (budget_ends is None or loop.time() < budget_ends):
+        candidates = [m for m in pools.selector.order(pool_id, pool, health.clock()) if m.model not in names]
         if not candidates:
             break
         member = candidates[0]
-        tried.add(member.model)
-        record.attempts = len(tried)
-        record.group = member.backend.group
+        names.add(member.model)
+        tried.attempts = len(names)
         probe = health.start(member.model)  # before any await: no other request may pick a member being probed
         try:
-            if isinstance(last, tuple):
-                await last[1].read_error()  # a failure nobody will see: its connection goes back to the pool
-            answer = await _timed(attempt(member), pool, budget_ends, loop.time())
-        except (TransportError, _FirstByteTimeout) as error:
+            if isinstance(last, Sent):
+                await last.reply.read_error()  # a failure nobody will see: its connection goes back to the pool
+            reply = await _timed(attempt(member), pool, budget_ends, loop.time())
+        except (TransportError, FirstByteTimedOut, OutOfTime) as error:
             health.failed(member.model, pool.breaker, None)
-            _note_failure(record, f"{member.model}:{_label(error)}")
-            if isinstance(error, _FirstByteTimeout):
-                last = HeadersTimedOut()
-                continue
+            tried.failures.append(f"{member.model}:{_label(error)}")
             last = error
+            if isinstance(error, FirstByteTimedOut):
+                continue
+            if isinstance(error, OutOfTime):
+                break
             if isinstance(error, ConnectFailed) or pool.retry_on_timeout:
                 continue
             break  # a read timeout on a sent request: it may run, and be billed, upstream
         except BaseException:  # cancelled: the client went away, or a deadline passed
             if probe:
                 health.end_probe(member.model)  # the next request probes
-            if isinstance(last, tuple):
-                last[1].close()
+            if isinstance(last, Sent):
+                last.reply.close()
             raise
-        if not is_retryable_status(answer.status):
-            health.succeeded(member.model, answer.headers)
-            record.member = member.model
-            return member, answer
-        hint = retry_after(answer.headers)
-        cooldown = pool.cooldown if answer.status == 429 and hint is None else hint
+        if not is_retryable_status(reply.status):
+            health.succeeded(member.model, reply.headers)
+            tried.served_by = member.model
+            return Sent(member, reply)
+        hint = retry_after(reply.headers)
+        cooldown = pool.cooldown if reply.status == 429 and hint is None else hint
         health.failed(member.model, pool.breaker, cooldown, hint)
-        _note_failure(record, f"{member.model}:{answer.status}")
-        last = (member, answer)
-    return _give_up(upstreams, pool_id, pool, last, record)
+        tried.failures.append(f"{member.model}:{reply.status}")
+        last = Sent(member, reply)
+    return _give_up(pools, pool_id, pool, last, tried)
 
 
-def _note_failure(record: AccessRecord, failure: str) -> None:
-    if record.failed is None:
-        record.failed = []
-    record.failed.append(failure)
-
-
-class _FirstByteTimeout(Exception):
-    """A member took longer than the pool's firstByteTimeout to send its headers."""
-
-
-async def _timed(work: Awaitable[Answer], pool: Pool, budget_ends: float | None, now: float) -> Answer:
-    """`work` within firstByteTimeout (then the next member) and the time budget (then a 504)."""
+async def _timed(work: Awaitable[R], pool: Pool, budget_ends: float | None, now: float) -> R:
+    """`work` within firstByteTimeout (then the next member) and the time budget (then the end)."""
     first_byte = pool.first_byte_timeout
     budget = None if budget_ends is None else budget_ends - now
     if first_byte is None and budget is None:
@@ -127,52 +160,31 @@ async def _timed(work: Awaitable[Answer], pool: Pool, budget_ends: float | None,
             async with asyncio.timeout(budget):
                 return await work
         except TimeoutError:
-            raise HeadersTimedOut() from None
+            raise OutOfTime() from None
     try:
         async with asyncio.timeout(first_byte):
             return await work
     except TimeoutError:
-        raise _FirstByteTimeout() from None
+        raise FirstByteTimedOut() from None
 
 
 def _label(error: Exception) -> str:
-    if isinstance(error, _FirstByteTimeout):
+    if isinstance(error, FirstByteTimedOut):
         return "first-byte-timeout"
-    return "timeout" if isinstance(error, HeadersTimedOut) else "unreachable"
+    return "unreachable" if isinstance(error, ConnectFailed) else "timeout"
 
 
-def _give_up(
-    upstreams: Upstreams,
-    pool_id: str,
-    pool: Pool,
-    last: tuple[PoolMember, Answer] | TransportError | None,
-    record: AccessRecord,
-) -> tuple[PoolMember, Answer]:
-    health = upstreams.health
+def _give_up(pools: Pools, pool_id: str, pool: Pool, last: Sent[R] | Exception | None, tried: Tried) -> Sent[R]:
+    health = pools.health
     now = health.clock()
     if all(not health.available(member.model, now) for member in pool.members):
-        if isinstance(last, tuple):
-            last[1].close()
+        if isinstance(last, Sent):
+            last.reply.close()
         soonest = min(health.returns_at(member.model) for member in pool.members)
-        raise all_benched(pool_id, max(soonest - now, 0.0))
-    if isinstance(last, tuple):
-        record.member = last[0].model
+        raise AllBenched(pool_id, max(soonest - now, 0.0))
+    if isinstance(last, Sent):
+        tried.served_by = last.member.model
         return last  # the last member's own failure, relayed as the caller's answer
     if last is None:  # the time budget ran out before any attempt
-        raise upstream_timeout(record.group or "?", "did not answer within the pool's time budget")
-    raise gateway_error(last, record.group or "?")
-
-
-def all_benched(pool_id: str, seconds: float) -> GatewayError:
-    # Rounded to the microsecond first: float clock noise (1000.2 - 1000 = 0.20000000000004547)
-    # must not turn a 200 ms hint into 201.
-    milliseconds = max(math.ceil(round(seconds * 1000, 3)), 1)
-    wait = max(math.ceil(milliseconds / 1000), 1)
-    return GatewayError(
-        429,
-        f"Every upstream for model `{truncated(pool_id)}` is cooling down after rate limits or failures. "
-        f"Please retry after {wait} seconds.",
-        type="requests",
-        code="rate_limit_exceeded",
-        headers={"Retry-After": str(wait), "retry-after-ms": str(milliseconds)},
-    )
+        raise OutOfTime()
+    raise last

@@ -1,6 +1,6 @@
 """forcePrompt: a completions answer rewritten as the chat completion the client asked for."""
 
-from core.translation.response import completion_chunk_to_chat_chunk, completion_to_chat
+from core.translation.force_prompt import completion_chunk_to_chat_chunk, completion_to_chat
 
 USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
 

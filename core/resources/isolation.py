@@ -10,23 +10,31 @@ lines) are read from the upstream and checked before the call is sent.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from core.auth import Caller
 from core.config.model import ResourceBackend
 from core.errors import GatewayError, model_not_found
-from core.proxy import upstream_headers
-from core.transport import BodyTooLarge, TransportError
-from core.upstream.errors import gateway_error
+from core.failures import client_error
+from core.resources.paths import ResourcePath
+from core.upstream.transport import BodyTooLarge, TransportError, UpstreamResponse
 
-if TYPE_CHECKING:
-    from core.resources import ResourceCall
+
+class Lookup(Protocol):
+    """Reads what a call would use, outside the call itself (core/resources/call.py's ResourceCall)."""
+
+    @property
+    def max_bytes(self) -> int: ...
+
+    async def locate(self, family: str, object_id: str) -> ResourceBackend: ...
+
+    async def fetch(self, resource: ResourceBackend, segments: tuple[str, ...]) -> UpstreamResponse: ...
 
 
 def check_resources_allowed(caller: Caller) -> None:
-    if caller.key is not None and not caller.key.resources:
+    if caller.key is not None and not caller.key.resource_apis:
         raise GatewayError(
             403,
             "This API key may not use the assistants, threads, vector stores, files, batches and responses APIs, "
@@ -42,30 +50,31 @@ def is_restricted(caller: Caller) -> bool:
     return caller.key is not None and caller.key.models is not None
 
 
-async def check_run_model(call: ResourceCall, resource: ResourceBackend) -> None:
+async def check_run_model(
+    caller: Caller, path: ResourcePath, payload: dict[str, Any], resource: ResourceBackend, lookup: Lookup
+) -> None:
     """A run created without a `model` uses its assistant's; a run continued with tool
     outputs keeps the model it was started with."""
-    payload = call.payload or {}
-    shape = call.path.shape
+    shape = path.shape
     if shape in ("threads/{id}/runs", "threads/runs") and payload.get("model") is None:
         assistant_id = payload.get("assistant_id")
         if assistant_id is None:
             return  # Azure refuses a run without an assistant
-        holder = await call.gateway.locator.locate("assistants", assistant_id, call.resources, call.probe)
-        assistant = await _stored_object(call, holder, ("assistants", assistant_id), "assistant_id")
-        _check_deployment(call.caller, holder, assistant.get("model"))
+        holder = await lookup.locate("assistants", assistant_id)
+        assistant = await _stored_object(lookup, holder, ("assistants", assistant_id), "assistant_id")
+        _check_deployment(caller, holder, assistant.get("model"))
     elif shape == "threads/{id}/runs/{id}/submit_tool_outputs":
-        run = await _stored_object(call, resource, call.path.segments[:4], None)
-        _check_deployment(call.caller, resource, run.get("model"))
+        run = await _stored_object(lookup, resource, path.segments[:4], None)
+        _check_deployment(caller, resource, run.get("model"))
 
 
-async def check_batch_input(call: ResourceCall, resource: ResourceBackend) -> None:
+async def check_batch_input(caller: Caller, payload: dict[str, Any], resource: ResourceBackend, lookup: Lookup) -> None:
     """Every line of a batch's input file names a deployment (Azure requires it); each must
     serve a model the key may use. The file is read whole, within maxBodyBytes."""
-    file_id = (call.payload or {}).get("input_file_id")
+    file_id = payload.get("input_file_id")
     if file_id is None:
         return  # Azure refuses a batch without an input file
-    content = await _read(call, resource, ("files", file_id, "content"), file_id, "input_file_id")
+    content = await _read(lookup, resource, ("files", file_id, "content"), file_id, "input_file_id")
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
@@ -83,7 +92,7 @@ async def check_batch_input(call: ResourceCall, resource: ResourceBackend) -> No
                 param="input_file_id",
                 code="invalid_batch_input",
             )
-        _check_deployment(call.caller, resource, deployment)
+        _check_deployment(caller, resource, deployment)
 
 
 def _check_deployment(caller: Caller, resource: ResourceBackend, deployment: Any) -> None:
@@ -98,11 +107,11 @@ def _check_deployment(caller: Caller, resource: ResourceBackend, deployment: Any
 
 
 async def _stored_object(
-    call: ResourceCall, resource: ResourceBackend, segments: tuple[str, ...], param: str | None
+    lookup: Lookup, resource: ResourceBackend, segments: tuple[str, ...], param: str | None
 ) -> dict[str, Any]:
     object_id = segments[-1]
     try:
-        stored = orjson.loads(await _read(call, resource, segments, object_id, param))
+        stored = orjson.loads(await _read(lookup, resource, segments, object_id, param))
     except orjson.JSONDecodeError:
         stored = None
     if not isinstance(stored, dict):
@@ -111,20 +120,19 @@ async def _stored_object(
 
 
 async def _read(
-    call: ResourceCall, resource: ResourceBackend, segments: tuple[str, ...], object_id: str, param: str | None
+    lookup: Lookup, resource: ResourceBackend, segments: tuple[str, ...], object_id: str, param: str | None
 ) -> bytes:
     """A GET on the upstream, read within maxBodyBytes."""
-    headers = upstream_headers(resource, call.caller, [], call.record.request_id, call.bearer)
     try:
-        upstream = await call.gateway.transport.send("GET", resource.url(segments), headers, None)
+        upstream = await lookup.fetch(resource, segments)
     except TransportError as error:
-        raise gateway_error(error, resource.group) from None
+        raise client_error(error, resource.group) from None
     try:
         if upstream.status in (400, 404):
             raise GatewayError(404, f"No object found with id `{object_id}`.", param=param, code="not_found")
         if upstream.status != 200:
             raise _unreadable(object_id, f"the upstream answered {upstream.status}")
-        limit = call.config.settings.max_body_bytes
+        limit = lookup.max_bytes
         try:
             return await upstream.read(limit)
         except BodyTooLarge:
@@ -136,7 +144,7 @@ async def _read(
                 code="batch_input_too_large",
             ) from None
         except TransportError as error:
-            raise gateway_error(error, resource.group) from None
+            raise client_error(error, resource.group) from None
     finally:
         upstream.release()  # a no-op once read; frees the connection after an early refusal
 

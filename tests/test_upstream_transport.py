@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from core.transport import Transport
+from core.upstream.transport import Transport
 
 from tests.support.forward_proxies import Socks5Proxy
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG

@@ -320,7 +320,7 @@ def test_resources_defaults_to_whether_the_key_is_limited_to_models() -> None:
             - {name: opted-out, key: k4, resources: false}
         """
     )
-    assert [key.resources for key in config.settings.api_keys] == [True, False, True, False]
+    assert [key.resource_apis for key in config.settings.api_keys] == [True, False, True, False]
 
 
 def test_a_restricted_key_continues_its_own_run_on_a_model_it_may_use(isolated, sim) -> None:

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from core.affinity import ResourceLocator
+from core.resources.affinity import ResourceLocator
 from core.config.model import ResourceBackend
 from core.errors import GatewayError
 

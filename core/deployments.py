@@ -1,0 +1,82 @@
+"""The deployment-scoped calls (chat, completions, embeddings, images, audio): the body read, the model
+routed to its backends, the request translated for the backend that serves it, and the answer relayed.
+
+The request body is kept until an upstream has answered, and the backend is chosen per attempt, so a
+pool can retry elsewhere before the first byte reaches the client. (A streamed upload can be sent only once.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.responses import Response
+
+from core.api import Endpoint
+from core.config.model import Backend, ModelRoute
+from core.errors import GatewayError
+from core.exchange import Exchange, UpstreamReply
+from core.inbound import parse_json_object, read_body
+from core.relay import JSON
+from core.translation.translator import ClientRequest, for_deployment
+from core.uploads import Upload, read_upload
+
+
+async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
+    request, record, settings = exchange.request, exchange.record, exchange.settings
+    operation = endpoint.operation
+    assert operation is not None  # every deployment row names its operation
+    record.operation = operation
+    upload: Upload | None = None
+    if endpoint.body == "multipart" or (
+        endpoint.body == "json-or-multipart" and not request.headers.get("content-type", "").startswith(JSON)
+    ):
+        assert endpoint.file_part is not None
+        upload = await read_upload(
+            request, settings.max_body_bytes, settings.total_timeout, fields=("model",), file_part=endpoint.file_part
+        )
+        model: object = upload.fields.get("model")
+        client = ClientRequest(operation, b"", None, stream=False)
+    else:
+        raw = await read_body(request, settings.max_body_bytes, settings.total_timeout)
+        payload = parse_json_object(raw)
+        model = request.path_params["model"] if endpoint.model_from == "path" else payload.get("model")
+        client = ClientRequest(operation, raw, payload, stream=payload.get("stream") is True)
+        record.stream = client.stream
+    route = _route_for(exchange, model)
+    count_usage = exchange.gateway.counts_usage(exchange.state)
+
+    async def attempt(backend: Backend) -> UpstreamReply:
+        record.group = backend.group  # the group a timeout names, the token's wait included
+        translator = for_deployment(
+            backend, client, count_usage=count_usage, normalize_streams=settings.normalize_streams
+        )
+        bearer = await exchange.gateway.tokens.token() if backend.auth == "entra" else None
+        headers = exchange.upstream_headers(backend, bearer)
+        body: bytes | AsyncIterator[bytes]
+        if upload is not None:
+            headers += upload.headers()  # multipart goes as it came: Azure takes the deployment from the URL
+            body = upload.chunks()
+        else:
+            headers.append(("content-type", JSON))
+            body = translator.body()
+        url = backend.url(translator.upstream_operation)
+        return await exchange.attempt("POST", url, headers, body, backend.group, translator)
+
+    pool = route.pool
+    if pool is None:
+        backend = route.backends[0]
+        reply = await exchange.send(lambda: attempt(backend), streams_body=upload is not None)
+    else:
+        reply = await exchange.send_pooled(
+            route.model, pool, lambda member: attempt(member.backend), streams_body=upload is not None
+        )
+    return await exchange.answer(reply)
+
+
+def _route_for(exchange: Exchange, model: object) -> ModelRoute:
+    if not isinstance(model, str) or not model:
+        raise GatewayError(400, "You must provide a model parameter.", param="model", code="missing_model")
+    exchange.record.model = model
+    route = exchange.state.router.route(model)
+    exchange.caller.check_model(model)
+    return route

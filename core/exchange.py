@@ -1,0 +1,303 @@
+"""One call through the gateway, from admission to its last byte.
+
+Every endpoint serves its request through an Exchange: it authenticates the caller and admits the call
+against the caller key's limits, sends the call upstream on the caller's behalf (to one backend, or to a
+pool's members in turn), relays the answer (a JSON answer read whole, an event stream, a byte stream),
+and finishes. `finish` is the one place where the access record is emitted, the budget settled and the
+metrics recorded, for every kind of answer, however the call ended (an error, a deadline, a client gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from typing import TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.accesslog import AccessRecord, new_request_id
+from core.api import Endpoint
+from core.auth import Caller
+from core.config.model import Backend, GatewaySettings, Pool, PoolMember, ResourceBackend
+from core.disconnect import DisconnectWatch
+from core.errors import GatewayError, upstream_timeout
+from core.failures import client_error
+from core.gateway import Gateway, State
+from core.gateway import current as current_gateway
+from core.inbound import forwarded_request_headers
+from core.outbound import upstream_headers
+from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
+from core.telemetry import RequestTrace
+from core.translation.errors import openai_error_body
+from core.translation.translator import Translator
+from core.translation.usage import find_usage
+from core.upstream import failover
+from core.upstream.failover import PoolError, Tried
+from core.upstream.transport import TransportError, UpstreamResponse
+
+T = TypeVar("T")
+_ANONYMOUS = Caller("anonymous", None, None)
+_TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+class UpstreamReply:
+    """One attempt's answer, its headers arrived: with the group that gave it and this call's
+    translation for that group."""
+
+    __slots__ = ("response", "group", "translator")
+
+    def __init__(self, response: UpstreamResponse, group: str, translator: Translator) -> None:
+        self.response = response
+        self.group = group
+        self.translator = translator
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.response.headers
+
+    async def read_error(self) -> bytes:
+        return await self.response.read_error()
+
+    def close(self) -> None:
+        self.response.close()
+
+
+class Exchange:
+    __slots__ = (
+        "request",
+        "record",
+        "gateway",
+        "state",
+        "settings",
+        "caller",
+        "trace",
+        "watch",
+        "tried",
+        "answer_by",
+        "stream_by",
+        "_client_headers",
+        "_own_headers",
+        "_spends",
+        "_sent_at",
+        "_stream",
+        "_finished",
+    )
+    gateway: Gateway
+    state: State  # the configuration snapshot this call uses to its end (a reload may land meanwhile)
+    settings: GatewaySettings
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.record = AccessRecord(new_request_id(), request.method, request.scope["path"])
+        self.caller = _ANONYMOUS
+        self.trace: RequestTrace | None = None
+        self.watch: DisconnectWatch | None = None
+        self.tried: Tried | None = None  # a pooled call's attempts
+        self.answer_by = self.stream_by = 0.0  # event loop times, set when the call goes upstream
+        self._client_headers: list[tuple[str, str]] | None = None
+        # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
+        self._own_headers = {"x-request-id": self.record.request_id}
+        self._spends = False
+        self._sent_at = 0.0
+        self._stream: RelayedStream | None = None
+        self._finished = False
+
+    # -- admission
+
+    async def admit(self, endpoint: Endpoint) -> None:
+        """Who calls, and whether its key's limits let the call through (GatewayError 401, 429, 503)."""
+        gateway = self.gateway = current_gateway()
+        gateway.on_request()
+        state = self.state = gateway.state
+        self.settings = state.config.settings
+        record = self.record
+        if gateway.telemetry is not None:
+            self.trace = gateway.telemetry.start(record, self.request.headers)
+        if not endpoint.authenticate:
+            return
+        caller = self.caller = state.auth.authenticate(self.request.headers)
+        record.caller = caller.name
+        if endpoint.budgeted and caller.key is not None and caller.key.limits is not None:
+            self._own_headers.update(await gateway.budgets.admit(caller))
+            self._spends = True
+
+    # -- going upstream
+
+    def client_headers(self) -> list[tuple[str, str]]:
+        """The client's headers that may go upstream (an allow-list, plus gateway.forwardHeaders)."""
+        if self._client_headers is None:
+            self._client_headers = forwarded_request_headers(self.request, self.settings.forward_headers)
+        return self._client_headers
+
+    def upstream_headers(self, target: Backend | ResourceBackend, bearer: str | None) -> list[tuple[str, str]]:
+        """The headers of a request made on the caller's behalf, less the body's own."""
+        return upstream_headers(target, self.caller, self.client_headers(), self.record.request_id, bearer)
+
+    async def attempt(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes] | None,
+        group: str,
+        translator: Translator,
+    ) -> UpstreamReply:
+        """One request upstream on the caller's behalf, in its own span of the caller's trace."""
+        self.record.group = group  # the group a timeout names
+        if self.trace is None:
+            return UpstreamReply(await self.gateway.transport.send(method, url, headers, body), group, translator)
+        span = self.trace.upstream_call(self.record)
+        # The upstream call's own span replaces the client's traceparent.
+        headers = [(name, value) for name, value in headers if name not in _TRACE_HEADERS] + span.headers
+        try:
+            response = await self.gateway.transport.send(method, url, headers, body)
+        except BaseException:
+            span.end(None)
+            raise
+        span.end(response.status)
+        return UpstreamReply(response, group, translator)
+
+    async def send(self, attempt: Callable[[], Awaitable[UpstreamReply]], *, streams_body: bool) -> UpstreamReply:
+        """The call's one attempt, within the call's deadline. `streams_body`: an upload still arriving
+        from the client goes up as it comes (the disconnect watch must not read the client meanwhile)."""
+        return await self._sent(attempt(), streams_body)
+
+    async def send_pooled(
+        self,
+        pool_id: str,
+        pool: Pool,
+        attempt: Callable[[PoolMember], Awaitable[UpstreamReply]],
+        *,
+        streams_body: bool,
+    ) -> UpstreamReply:
+        """The call through a pool: members tried in the pool's order until one answers (core/upstream/)."""
+        tried = self.tried = Tried()
+        work = failover.send(self.gateway.pools, pool_id, pool, attempt, tried, single_shot=streams_body)
+        try:
+            sent = await self._sent(work, streams_body)
+        finally:
+            record = self.record
+            record.attempts, record.member, record.failed = tried.attempts, tried.served_by, tried.failures or None
+        return sent.reply
+
+    async def _sent(self, work: Awaitable[T], streams_body: bool) -> T:
+        self.going_upstream(streams_body=streams_body)
+        return await self.within(self.answer_by, work)
+
+    def going_upstream(self, *, streams_body: bool = False) -> None:
+        """The call's deadlines start now, and the client is watched for (core/disconnect.py)."""
+        now = asyncio.get_running_loop().time()
+        self.answer_by, self.stream_by = now + self.settings.total_timeout, now + self.settings.stream_timeout
+        self.watch = DisconnectWatch(self.request, enabled=not streams_body)
+        self._sent_at = time.perf_counter()
+
+    async def within(self, deadline: float, work: Awaitable[T]) -> T:
+        """`work` while the client waits for it: GatewayError 504 once the event loop's clock reaches
+        `deadline`, the client's 502 or 504 for an upstream failure, ClientDisconnected when it is gone."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                if self.watch is None:
+                    return await work
+                return await self.watch.run(work)
+        except TimeoutError:
+            raise upstream_timeout(self.record.group or "?") from None
+        except (TransportError, PoolError) as error:
+            raise client_error(error, self.record.group or "?") from None
+
+    # -- answering
+
+    async def answer(self, reply: UpstreamReply) -> Response:
+        """The upstream's answer as the client's response: its error, an event stream, a byte stream,
+        or a JSON answer read whole."""
+        upstream, group, record = reply.response, reply.group, self.record
+        check_status(upstream, group)
+        content_type = upstream.headers.get("content-type", "")
+        if upstream.status >= 400:
+            body = await self.within(self.answer_by, upstream.read_error())
+            record.upstream_ms = _ms_since(self._sent_at)
+            headers = relayed_headers(upstream.headers)
+            headers.pop("content-type", None)  # the error is OpenAI-shaped JSON now, whatever it was
+            return self.response(openai_error_body(upstream.status, body), upstream.status, headers, JSON)
+        record.upstream_ms = _ms_since(self._sent_at)
+        if content_type.startswith("text/event-stream") and (events := reply.translator.events()) is not None:
+            try:
+                upstream.decode()  # the gateway reads the events; bytes relayed as they come keep their encoding
+            except TransportError as error:
+                raise client_error(error, group) from None
+            settings = self.settings
+            relay = Relay(
+                upstream, record, group, events,
+                ends_at=self.stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
+            )  # fmt: skip
+            return self._stream_of(relay, upstream.status, relayed_headers(upstream.headers))
+        if reply.translator.as_bytes or not content_type.startswith(JSON):
+            # Audio, subtitles, plain text, file content: bytes as they come, with the upstream's content type.
+            relay = Relay(upstream, record, group, None, ends_at=self.stream_by)
+            return self._stream_of(relay, upstream.status, relayed_headers(upstream.headers, byte_for_byte=True))
+        body = await self.within(self.answer_by, upstream.read(self.settings.max_response_bytes))
+        record.upstream_ms = _ms_since(self._sent_at)
+        record.set_usage(find_usage(body))
+        body = reply.translator.answer(body)
+        # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
+        return self.response(
+            body, 200 if upstream.status == 201 else upstream.status, relayed_headers(upstream.headers)
+        )
+
+    def _stream_of(self, relay: Relay, status: int, headers: dict[str, str]) -> RelayedStream:
+        assert self.watch is not None  # the call went upstream
+        headers.update(self._own_headers)
+        self._stream = RelayedStream(relay, status, headers, self.watch, self.finish)
+        return self._stream
+
+    def response(
+        self, body: bytes, status: int = 200, headers: dict[str, str] | None = None, media_type: str | None = None
+    ) -> Response:
+        """A whole answer, with the headers every answer of this call carries."""
+        if headers is None:
+            headers = self._own_headers
+        else:
+            headers.update(self._own_headers)
+        return Response(body, status, headers, media_type)
+
+    def error(self, error: GatewayError) -> Response:
+        """A failure the gateway decided on, OpenAI-shaped."""
+        self.record.error_code = error.code
+        return self.response(error.body(), error.status, {**error.headers}, JSON)
+
+    # -- the end
+
+    def respond(self, response: Response) -> Response:
+        """`response` goes to the client: a stream finishes when its last byte is sent, anything else now."""
+        self.record.status = response.status_code
+        if response is self._stream:
+            assert self.watch is not None
+            self.watch.hold()
+            return response
+        if self._stream is not None:  # a stream built, then not sent (a later failure): nobody reads its upstream
+            self._stream.abandon()
+        self.finish()
+        return response
+
+    def finish(self) -> None:
+        """The call is over: the access record is emitted, the budget settled, the metrics recorded."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.watch is not None:
+            self.watch.close()
+        record = self.record
+        if self._spends:
+            self.gateway.budgets.spend(self.caller.name, record.tokens)
+        if self.trace is not None:
+            self.trace.end(record)
+        record.emit()
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,167 @@
+"""One call's translation: how its request is rewritten for the backend that serves it, and how that
+backend's answer, whole or streamed, is rewritten for the client.
+
+A translator is chosen once per call and backend: `for_deployment` here for the deployment-scoped APIs,
+core/translation/objects.py for the resource-scoped ones. A new pairing of the client's API with a
+backend's (forcePrompt's chat served by completions is one) is one new class, chosen here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from core.config.model import Backend
+from core.errors import upstream_bad_response
+from core.translation import force_prompt, request
+from core.translation.sse import EventSplitter
+from core.translation.stream import StreamRewriter
+from core.translation.usage import Usage
+
+# The operations whose streams take `stream_options` (images and audio streams do not).
+_STREAM_USAGE_OPERATIONS = frozenset({"chat/completions", "completions"})
+
+
+class StreamTransform(Protocol):
+    """Rewrites a streamed body chunk by chunk (core/translation/stream.py, objects.py)."""
+
+    splitter: EventSplitter  # the event framing: its event count and [DONE] pace the relay
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def counted_usage(self) -> tuple[Usage | None, bool]: ...
+
+
+class Translator(Protocol):
+    """What the exchange asks of a translation once the backend is known."""
+
+    # The upstream's answer relayed byte for byte even when it is JSON (file content).
+    as_bytes: bool
+
+    def events(self) -> StreamTransform | None:
+        """A fresh rewriter for an event stream; None: the stream is relayed as bytes."""
+        ...
+
+    def answer(self, body: bytes) -> bytes:
+        """A whole (non-streamed) 2xx JSON answer as the client gets it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """A deployment-scoped request as the client sent it: what translation reads."""
+
+    operation: str  # as after /v1/, e.g. "chat/completions"
+    raw: bytes  # the JSON body; b"" for a multipart upload, which goes as it came
+    payload: dict[str, Any] | None  # the parsed body; None for an upload
+    stream: bool
+
+
+class DeploymentTranslator:
+    """The OpenAI API on an Azure deployment of the same operation: the body gets the backend's settings,
+    answers come back as they are, and a stream loses Azure's filter-only events (gateway.normalizeStreams).
+
+    When the gateway counts tokens (budgets or metrics), a chat or completions stream asks for its usage
+    chunk; a caller who did not ask for it gets the stream without it, exactly as OpenAI would send it."""
+
+    __slots__ = ("backend", "request", "_normalize", "_ask_usage", "_estimate")
+    as_bytes = False
+
+    def __init__(self, backend: Backend, client: ClientRequest, *, count_usage: bool, normalize_streams: bool) -> None:
+        self.backend = backend
+        self.request = client
+        self._normalize = normalize_streams
+        payload = client.payload
+        self._ask_usage = (
+            count_usage
+            and client.stream
+            and client.operation in _STREAM_USAGE_OPERATIONS
+            and payload is not None
+            and not request.asks_usage(payload)
+        )
+        # About 4 bytes of request per prompt token: what a stream cut short before its usage counts.
+        self._estimate = len(client.raw) // 4 if count_usage and payload is not None else None
+
+    @property
+    def upstream_operation(self) -> str:
+        return self.request.operation
+
+    def body(self) -> bytes:
+        """The JSON body to send upstream."""
+        client = self.request
+        assert client.payload is not None
+        if not self.backend.rewrites_body and not self._ask_usage:  # forcePrompt's backends always rewrite
+            return client.raw
+        payload = self.upstream_payload(client.payload)
+        return request.for_backend(self.backend, request.with_usage_asked(payload) if self._ask_usage else payload)
+
+    def upstream_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The request in the backend's API, before the backend's own settings."""
+        return payload
+
+    def events(self) -> StreamTransform | None:
+        if not self.request.stream:
+            return None
+        return StreamRewriter(
+            drop_filter_events=self._normalize, hide_usage=self._ask_usage, estimate_prompt_tokens=self._estimate
+        )
+
+    def answer(self, body: bytes) -> bytes:
+        return body
+
+
+class ChatViaCompletions(DeploymentTranslator):
+    """forcePrompt: a chat completion asked of a completions deployment (core/translation/force_prompt.py)."""
+
+    __slots__ = ()
+
+    @property
+    def upstream_operation(self) -> str:
+        return "completions"
+
+    def upstream_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return force_prompt.chat_to_completions(payload)
+
+    def events(self) -> StreamTransform | None:
+        if not self.request.stream:
+            return None
+        return StreamRewriter(
+            drop_filter_events=self._normalize,
+            convert=force_prompt.CompletionEventsAsChat().convert,
+            hide_usage=self._ask_usage,
+            estimate_prompt_tokens=self._estimate,
+        )
+
+    def answer(self, body: bytes) -> bytes:
+        completion = answer_object(body, self.backend.group)
+        choices = completion.get("choices")
+        if choices is not None and not (isinstance(choices, list) and all(isinstance(c, dict) for c in choices)):
+            raise upstream_bad_response(
+                self.backend.group, "answered with a completion whose choices are not a list of objects"
+            )
+        return orjson.dumps(force_prompt.completion_to_chat(completion))
+
+
+def for_deployment(
+    backend: Backend, client: ClientRequest, *, count_usage: bool, normalize_streams: bool
+) -> DeploymentTranslator:
+    """The translation of `client`'s request for `backend`."""
+    kind = (
+        ChatViaCompletions if backend.force_prompt and client.operation == "chat/completions" else DeploymentTranslator
+    )
+    return kind(backend, client, count_usage=count_usage, normalize_streams=normalize_streams)
+
+
+def answer_object(body: bytes, group: str) -> dict[str, Any]:
+    """A 2xx JSON answer the gateway must read: GatewayError 502 when it is not a JSON object."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise upstream_bad_response(group, "answered with a body that is not a JSON object")
+    return answer
