@@ -28,9 +28,12 @@ def check_api_version(request: web.Request, scope: Scope, family: Family | None 
     if scope.api_version_required:
         if not API_VERSION_RE.match(version):
             return error_answer(request, 400, ERR_API_VERSION)
-        if family is not None and family.min_preview is not None:
-            if not version.endswith("-preview") or version[:10] < family.min_preview:
-                return error_answer(request, 404, ERR_NOT_FOUND)
+        if (
+            family is not None
+            and family.min_preview is not None
+            and (not version.endswith("-preview") or version[:10] < family.min_preview)
+        ):
+            return error_answer(request, 404, ERR_NOT_FOUND)
     return None
 
 

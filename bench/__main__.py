@@ -210,7 +210,8 @@ def measure_served(plan: Plan, sim: procs.Service, gateway: procs.Service, gener
     for target in targets:
         generator(target, CHAT_BODY, plan.concurrency, 1)
     progress(
-        f"throughput: {plan.throughput_rounds} x {plan.seconds_per_slice} s per target at concurrency {plan.concurrency}"
+        f"throughput: {plan.throughput_rounds} x {plan.seconds_per_slice} s per target "
+        f"at concurrency {plan.concurrency}"
     )
     load_run = load.interleave(
         generator,
@@ -387,7 +388,8 @@ def print_report(
     print(f"- load generator (throughput): {generator_name}; latency client: blocking keep-alive sockets in Python")
     print(f"- CPU pinning: {pin}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; took {elapsed:.0f} s")
     print(
-        '- "added" = via-gateway percentile minus direct percentile, targets interleaved in one run; compare ratios, not runs\n'
+        '- "added" = via-gateway percentile minus direct percentile, targets interleaved in one run; '
+        "compare ratios, not runs\n"
     )
     print(report.markdown(rows))
     for warning in notes:

@@ -153,7 +153,7 @@ async def _worker(target: Target, request: bytes, deadline: float, latencies: li
             responses += 1
             if not head.startswith(b"HTTP/1.1 200"):
                 errors += 1
-    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
         errors += 1
     finally:
         writer.close()

@@ -22,9 +22,11 @@ FUNCTION_TOOL = {"type": "function", "function": {"name": "lookup", "parameters"
 
 @pytest.fixture(scope="module")
 def _regions() -> Iterator[tuple[AzureSimulator, AzureSimulator]]:
-    with AzureSimulator(api_keys={KEY}, deployments=DEPLOYMENTS, name="east") as east:
-        with AzureSimulator(api_keys={KEY}, name="west") as west:
-            yield east, west
+    with (
+        AzureSimulator(api_keys={KEY}, deployments=DEPLOYMENTS, name="east") as east,
+        AzureSimulator(api_keys={KEY}, name="west") as west,
+    ):
+        yield east, west
 
 
 @pytest.fixture

@@ -83,7 +83,10 @@ def _definition(schema: dict[str, Any], option: dict[str, Any]) -> dict[str, Any
 
 # -- rules the types enforce ----------------------------------------------------------------
 
-GROUP = "groups:\n  - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: '2024-10-21', %s models: {m: true}}\n"
+GROUP = (
+    "groups:\n"
+    "  - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: '2024-10-21', %s models: {m: true}}\n"
+)
 ANONYMOUS = "gateway: {allowAnonymous: true}\n"
 
 
@@ -126,7 +129,10 @@ def test_model_and_stulzq_versions_are_checked_too() -> None:
     assert problems(text + ANONYMOUS) == [
         f'groups[1].models.n.version: "2024-1-1" is not an api-version: {API_VERSION_FORMS}'
     ]
-    stulzq = "deployment_config:\n  - {deployment_name: d, model_name: m, endpoint: 'https://x.openai.azure.com', api_version: v2}\n"
+    stulzq = (
+        "deployment_config:\n"
+        "  - {deployment_name: d, model_name: m, endpoint: 'https://x.openai.azure.com', api_version: v2}\n"
+    )
     assert problems(stulzq) == [f'deployment_config[0].api_version: "v2" is not an api-version: {API_VERSION_FORMS}']
 
 

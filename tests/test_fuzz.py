@@ -268,7 +268,7 @@ def test_resource_bodies(checked: GatewayProcess, sim: AzureSimulator, family, b
 
 
 @FUZZ
-@given(route=st.sampled_from(DEPLOYMENT_ROUTES + ("/v1/threads", "/v1/models/x")), raw=st.binary(max_size=300))
+@given(route=st.sampled_from((*DEPLOYMENT_ROUTES, "/v1/threads", "/v1/models/x")), raw=st.binary(max_size=300))
 def test_raw_bytes_as_json(checked: GatewayProcess, sim: AzureSimulator, route, raw) -> None:
     method = "GET" if route.startswith("/v1/models") else "POST"
     response = httpx.request(
@@ -283,7 +283,7 @@ def test_raw_bytes_as_json(checked: GatewayProcess, sim: AzureSimulator, route, 
 
 form_fields = st.dictionaries(
     st.sampled_from(("model", "purpose", "language", "prompt", "response_format", "x")),
-    st.one_of(st.sampled_from(MODELS + ("assistants", "batch")), st.text(max_size=30)),
+    st.one_of(st.sampled_from((*MODELS, "assistants", "batch")), st.text(max_size=30)),
     max_size=4,
 )
 

@@ -174,7 +174,7 @@ def test_the_app_is_what_the_flex_python_runtime_expects() -> None:
     assert host["extensions"]["http"]["routePrefix"] == ""
     requirements = (ROOT / "requirements.txt").read_text()
     for package in ("azure-functions", "azurefunctions-extensions-http-fastapi"):
-        assert re.search(rf"^{package}\b", requirements, re.M), f"requirements.txt lacks {package}"
+        assert re.search(rf"^{package}\b", requirements, re.MULTILINE), f"requirements.txt lacks {package}"
     tree = ast.parse((ROOT / "function_app.py").read_text())
     imports = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     assert (
@@ -261,14 +261,14 @@ def _site_resource() -> str:
 
 def test_the_site_sets_nothing_flex_consumption_deprecates() -> None:
     site = _site_resource()
-    keys = set(re.findall(r"^\s*(\w+)\s*:", site, re.M))
+    keys = set(re.findall(r"^\s*(\w+)\s*:", site, re.MULTILINE))
     lower = {k.lower() for k in keys}
     deprecated = sorted(p for p in FLEX_DEPRECATED_SITE_PROPERTIES if p.lower() in lower)
     assert not deprecated, f"Flex Consumption deprecates these site properties: {deprecated}"
     assert not app_settings_in_bicep() & FLEX_DEPRECATED_SETTINGS
     site_config = _block(site, "siteConfig: {")
     site_config_keys = set(
-        re.findall(r"^\s*(\w+)\s*:", site_config.replace(_block(site_config, "appSettings: ["), ""), re.M)
+        re.findall(r"^\s*(\w+)\s*:", site_config.replace(_block(site_config, "appSettings: ["), ""), re.MULTILINE)
     )
     assert site_config_keys <= {"siteConfig", "minTlsVersion", "http20Enabled", "appSettings"}, (
         f"siteConfig properties not checked against the Flex deprecation table: {site_config_keys}"
@@ -415,7 +415,7 @@ def test_the_app_cannot_rewrite_its_own_configuration() -> None:
     for name, body in re.findall(
         r"resource (app\w+) 'Microsoft.Authorization/roleAssignments@[^']+' = (?:if \([^)]*\) )?\{(.*?)\n\}",
         roles,
-        re.S,
+        re.DOTALL,
     ):
         scope = re.search(r"scope:\s*(\w+)", body).group(1)
         role = re.search(r"roleIds\.(\w+)", body)
@@ -429,7 +429,7 @@ def test_the_app_cannot_rewrite_its_own_configuration() -> None:
 
 def test_the_usage_workbook_shows_the_tiles_its_readme_documents_over_what_the_gateway_exports() -> None:
     bicep = (INFRA / "modules" / "workbook.bicep").read_text()
-    queries = dict(re.findall(r"^var (\w+) = '(.*)'$", bicep, re.M))
+    queries = dict(re.findall(r"^var (\w+) = '(.*)'$", bicep, re.MULTILINE))
     tiles = dict(re.findall(r"\{ title: '([^']+)', query: (\w+) \}", bicep))
     assert set(tiles) == {
         "Tokens per caller",

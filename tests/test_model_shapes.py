@@ -4,7 +4,7 @@ structured outputs (`parse()`), JSON mode, tool calls (streamed and not), and Az
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 import openai
@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from tests.support.standard import ALICE
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     CELSIUS = "celsius"
     FAHRENHEIT = "fahrenheit"
 
@@ -170,8 +170,10 @@ BAD_PARAMETERS = [
     ),
     (
         {"messages": [{"role": "wizard", "content": "hi"}]},
-        "Invalid value: 'wizard'. Supported values are: "
-        "'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
+        (
+            "Invalid value: 'wizard'. Supported values are: "
+            "'system', 'assistant', 'user', 'function', 'tool', and 'developer'."
+        ),
     ),
     ({"messages": ["hi"]}, "Invalid type for 'messages[0]': expected an object, but got a string instead."),
     ({"messages": [{"content": "hi"}]}, "Missing required parameter: 'messages[0].role'."),

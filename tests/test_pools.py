@@ -66,7 +66,7 @@ def pool_config(urls: dict[str, str], refused_url: str) -> str:
         "  apiKeys:",
         f"    - {{name: alice, key: {CALLER}}}",
         f"    - {{name: bob, key: {LIMITED}, models: [caller]}}",
-        "  timeouts: {connect: 2, read: %s}" % READ_TIMEOUT,
+        f"  timeouts: {{connect: 2, read: {READ_TIMEOUT}}}",
         "  pools:",
     ]
     for scenario, settings in SCENARIOS.items():

@@ -233,7 +233,7 @@ def test_client_disconnect_cancels_a_non_streamed_upstream_request(gateway, sim)
     while time.monotonic() < deadline and not (sim.requests and sim.requests[-1].disconnected):
         time.sleep(0.05)
     assert sim.requests[-1].disconnected
-    line = [orjson.loads(l) for l in gateway.logs().splitlines() if l.startswith("{")][-1]
+    line = [orjson.loads(entry) for entry in gateway.logs().splitlines() if entry.startswith("{")][-1]
     assert line["status"] == 499
 
 

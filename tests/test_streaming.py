@@ -85,7 +85,8 @@ def test_a_client_gone_before_its_answer_starts_is_logged_as_a_499_and_its_upstr
     with socket.create_connection((host, int(port)), timeout=5) as client:
         client.sendall(
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
-            + f"Authorization: Bearer {ALICE}\r\nx-sim-chunk-delay-ms: 300\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + f"Authorization: Bearer {ALICE}\r\nx-sim-chunk-delay-ms: 300\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )  # and gone at once: the gateway learns it while it still waits for the upstream
     line = access_line(gateway, mark)

@@ -5,15 +5,15 @@ from core.translation.request import asks_usage, messages_to_prompt, rewrite_bod
 
 
 def backend(**overrides: object) -> Backend:
-    fields: dict[str, object] = dict(
-        group="g",
-        deployment="d",
-        api_version="2024-10-21",
-        serverless=False,
-        base_url="https://r.openai.azure.com/openai/deployments/d",
-        auth="api-key",
-        headers=(("api-key", "k"),),
-    )
+    fields: dict[str, object] = {
+        "group": "g",
+        "deployment": "d",
+        "api_version": "2024-10-21",
+        "serverless": False,
+        "base_url": "https://r.openai.azure.com/openai/deployments/d",
+        "auth": "api-key",
+        "headers": (("api-key", "k"),),
+    }
     fields.update(overrides)
     return Backend(**fields)  # type: ignore[arg-type]
 

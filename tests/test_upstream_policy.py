@@ -57,6 +57,7 @@ class FakeTransport:
     def __init__(self, script: dict[str, list[Outcome]] | None = None) -> None:
         self.script = script or {}
         self.calls: list[str] = []
+        self.holding = asyncio.Event()  # set once an answer is held back (a float outcome), for a test to act then
 
     async def __call__(self, member: PoolMember) -> FakeAnswer:
         self.calls.append(member.model)
@@ -65,6 +66,7 @@ class FakeTransport:
         if isinstance(outcome, Exception):
             raise outcome
         if isinstance(outcome, float):
+            self.holding.set()
             await asyncio.sleep(outcome)
             return FakeAnswer(200)
         return outcome
@@ -501,8 +503,8 @@ def test_a_cancelled_request_ends_its_probe_and_closes_the_failure_it_held() -> 
     async def cancelled() -> None:
         record = AccessRecord("r", "POST", "/v1/chat/completions")
         task = asyncio.create_task(failover.send(ups, "pool", p, transport, record))
-        while transport.calls != ["c", "a"]:
-            await asyncio.sleep(0.001)
+        await transport.holding.wait()
+        assert transport.calls == ["c", "a"]
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -1,4 +1,5 @@
-"""A real Azurite storage emulator for tests (blob service; table service: `AzuriteTable`), installed and run by the test run itself, on 127.0.0.1.
+"""A real Azurite storage emulator for tests (blob service; table service: `AzuriteTable`), installed and run by
+the test run itself, on 127.0.0.1.
 
     from tests.support.azurite import Azurite
 
@@ -484,10 +485,8 @@ class Azurite:
     def put_blob(self, container: str, name: str, data: bytes) -> str:
         """Upload (overwriting), creating the container if needed; return the new ETag."""
         with self.blob_service() as service:
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 service.create_container(container)
-            except ResourceExistsError:
-                pass
             result = service.get_blob_client(container, name).upload_blob(data, overwrite=True)
         return result["etag"]
 
