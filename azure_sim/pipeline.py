@@ -52,14 +52,15 @@ async def read_body(request: web.Request, kind: str, keep_upload: bool = False) 
     """JSON: read whole and parse. Multipart: stream each file part through sha256 (its bytes kept only when
     ``keep_upload``), so an upload is never held twice."""
     if kind == MULTIPART_BODY and request.content_type.startswith("multipart/"):
-        read = ReadBody(form={})
+        form: dict[str, str] = {}
+        read = ReadBody(form=form)
         try:
             reader = await request.multipart()
             async for part in reader:
                 if not isinstance(part, BodyPartReader) or not part.name:
                     raise ValueError("nested or unnamed multipart part")
                 if part.filename is None:
-                    read.form[part.name] = await part.text()
+                    form[part.name] = await part.text()
                     continue
                 digest = hashlib.sha256()
                 size = 0

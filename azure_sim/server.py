@@ -255,11 +255,12 @@ class AzureSimulator:
         if isinstance(route, Operation):
             model = route.model
             if scope.model_is_deployment:
-                model = body.get("model")
-                if not isinstance(model, str) or not model:
+                named = body.get("model")
+                if not isinstance(named, str) or not named:
                     return bad_request(request, "Missing required parameter: 'model'.", "model")
-                if self.deployments is not None and model not in self.deployments:
+                if self.deployments is not None and named not in self.deployments:
                     return error_answer(request, 404, ERR_DEPLOYMENT)
+                model = named
             elif not scope.deployment_in_path and isinstance(body.get("model"), str):
                 model = body["model"]
         try:

@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gateway = None
         measured.update(measure_cold_start(plan, env, workdir, pinning))
         rows = build_rows(plan, generator_name, measured)
+        elapsed_s = round(time.monotonic() - started, 1)
         data = {
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": machine(),
@@ -162,10 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pinning": asdict(pinning),
             "measured": measured,
             "targets": report.verdicts(rows),
-            "elapsed_s": round(time.monotonic() - started, 1),
+            "elapsed_s": elapsed_s,
         }
         report.write_json(args.output, data)
-        print_report(generator_name, pinning, rows, warnings(measured), data["elapsed_s"], args.output)
+        print_report(generator_name, pinning, rows, warnings(measured), elapsed_s, args.output)
         ok = True
         return 0
     finally:
