@@ -14,6 +14,7 @@ import pytest
 from core.config.api_versions import API_VERSION_FORMS
 from core.config.schema import error_path, json_schema
 from tests.support.config_text import load, problems
+from tests.support.json_values import json_object
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +79,7 @@ def test_error_path() -> None:
 
 
 def _definition(schema: dict[str, Any], option: dict[str, Any]) -> dict[str, Any]:
-    return schema["$defs"][option["$ref"].rsplit("/", 1)[-1]]
+    return json_object(schema["$defs"][option["$ref"].rsplit("/", 1)[-1]])
 
 
 # -- rules the types enforce ----------------------------------------------------------------

@@ -10,12 +10,14 @@ import re
 import subprocess
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tree_sitter
 import tree_sitter_bicep
 
 from tests.support.function_index import function_index
+from tests.support.json_values import json_object
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -275,9 +277,9 @@ def test_the_site_sets_nothing_flex_consumption_deprecates() -> None:
     )
 
 
-def _models_list() -> dict:
+def _models_list() -> dict[str, Any]:
     assert MODELS_LIST.is_file(), "infra/models.json, the dated list of deployable model versions, is missing"
-    return json.loads(MODELS_LIST.read_text())
+    return json_object(json.loads(MODELS_LIST.read_text()))
 
 
 def _default_deployments() -> list[dict[str, str]]:
@@ -397,6 +399,7 @@ def test_the_apps_openai_role_covers_every_route_family_it_serves() -> None:
     opening = re.search(
         r"resource appOpenAi\w* 'Microsoft.Authorization/roleAssignments@[^']+' = if \(grantOpenAi\) \{", roles
     )
+    assert opening, "roles.bicep must assign the app an OpenAI role when grantOpenAi is set"
     assignment = _block(roles, opening.group(0))
     main = (INFRA / "main.bicep").read_text()
     default_role = re.search(r"param openAiAppRole string = '(\w+)'", main)
@@ -417,7 +420,9 @@ def test_the_app_cannot_rewrite_its_own_configuration() -> None:
         roles,
         re.DOTALL,
     ):
-        scope = re.search(r"scope:\s*(\w+)", body).group(1)
+        scoped = re.search(r"scope:\s*(\w+)", body)
+        assert scoped, f"{name} names no scope"
+        scope = scoped.group(1)
         role = re.search(r"roleIds\.(\w+)", body)
         if role and role.group(1) in writers:
             assert scope not in {"configStorage", "configContainer"}, f"{name} lets the app write its configuration"

@@ -2,6 +2,7 @@
 
 import socket
 import time
+from typing import Any
 
 import httpx
 import orjson
@@ -13,7 +14,7 @@ from tests.support.streams import access_line
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello there"}]}
 
 
-def post(gateway, path: str, body: dict, **headers: str) -> httpx.Response:
+def post(gateway, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
     return httpx.post(
         f"{gateway.url}{path}", json=body, headers={"Authorization": f"Bearer {ALICE}", **headers}, timeout=10
     )

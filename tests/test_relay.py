@@ -10,16 +10,20 @@ import gzip
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 from aiohttp import web
 from starlette.requests import Request
+from starlette.types import Message, Receive
 
 from core.errors import ClientDisconnected
 from core.relay import DisconnectWatch
 from core.transport import ERROR_BODY_BYTES
+from tests.support.gateways import Gateway, StartGateway
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
@@ -34,11 +38,11 @@ DOWNLOADS_CONFIG = (
 assert DOWNLOADS_CONFIG.count("assistants: true") == 2 and "tts-dep" in DOWNLOADS_CONFIG
 
 
-def access_lines(logs: str) -> list[dict]:
-    return [orjson.loads(line) for line in logs.splitlines() if line.startswith('{"request_id"')]
+def access_lines(logs: str) -> list[dict[str, Any]]:
+    return [json_object(orjson.loads(line)) for line in logs.splitlines() if line.startswith('{"request_id"')]
 
 
-def access_line_for(gateway, request_id: str) -> dict:
+def access_line_for(gateway, request_id: str) -> dict[str, Any]:
     """The access line of one request, once the gateway has written it (a stream writes it as it ends)."""
     deadline = time.monotonic() + 5
     while True:
@@ -222,7 +226,7 @@ DRIPPED: list[str] = []  # how each dripping-error answer ended: "whole" or "dro
 
 
 @pytest.fixture(scope="module")
-def scripted_gateway(start_gateway_session) -> Iterator:
+def scripted_gateway(start_gateway_session: StartGateway) -> Iterator[Gateway]:
     """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer` says:
     `json` or `sse` (with UPSTREAM_HEADERS), `json-202` (the JSON answer as a 202), `status-NNN` (an empty answer
     with that status), `list` (a 200 JSON list), `endless-event` (a stream of one 200 KB event that never ends),
@@ -443,12 +447,12 @@ def test_speech_keeps_the_upstreams_encoding(downloads_gateway) -> None:
     assert raw[:2] == b"\x1f\x8b"  # relayed as it came, still compressed
 
 
-def watched(receive, work_seconds: float) -> tuple[object, list[dict]]:
+def watched(receive: Receive, work_seconds: float) -> tuple[object, list[dict[str, Any]]]:
     """Run `work_seconds` of work under a DisconnectWatch whose request reads from `receive`; its
     result (or exception) and what the event loop reported as unhandled, once the watch is closed."""
 
-    async def scenario() -> tuple[object, list[dict]]:
-        reported: list[dict] = []
+    async def scenario() -> tuple[object, list[dict[str, Any]]]:
+        reported: list[dict[str, Any]] = []
         asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
         request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
         watch = DisconnectWatch(request)
@@ -466,7 +470,7 @@ def watched(receive, work_seconds: float) -> tuple[object, list[dict]]:
 
 
 def test_the_disconnect_watch_closes_quietly_when_the_client_stays() -> None:
-    async def waiting() -> dict:
+    async def waiting() -> Message:
         await asyncio.Event().wait()  # the client neither sends nor leaves
         return {"type": "http.disconnect"}
 
@@ -474,7 +478,7 @@ def test_the_disconnect_watch_closes_quietly_when_the_client_stays() -> None:
 
 
 def test_a_failed_disconnect_watch_does_not_abandon_the_request() -> None:
-    async def failing() -> dict:
+    async def failing() -> Message:
         raise RuntimeError("the server's receive failed")
 
     outcome, reported = watched(failing, 0.2)
@@ -483,7 +487,7 @@ def test_a_failed_disconnect_watch_does_not_abandon_the_request() -> None:
 
 
 def test_a_client_gone_abandons_the_request_as_a_499() -> None:
-    async def gone() -> dict:
+    async def gone() -> Message:
         return {"type": "http.disconnect"}
 
     outcome, reported = watched(gone, 5)

@@ -1,3 +1,5 @@
+from typing import Any
+
 import orjson
 
 from core.translation.objects import ObjectStreamTransform, object_ids, rewrite_models
@@ -6,7 +8,7 @@ PUBLIC = {"gpt4o-sweden": "gpt-4o"}
 
 
 def test_models_are_mapped_back_everywhere_in_an_answer() -> None:
-    answer = {
+    answer: dict[str, Any] = {
         "object": "list",
         "data": [
             {"id": "asst_1", "object": "assistant", "model": "gpt4o-sweden"},

@@ -1,21 +1,24 @@
+from dataclasses import replace
+from typing import Any
+
 import orjson
 
 from core.config.model import Backend
 from core.translation.request import asks_usage, messages_to_prompt, rewrite_body, upstream_operation
 
+BACKEND = Backend(
+    group="g",
+    deployment="d",
+    api_version="2024-10-21",
+    serverless=False,
+    base_url="https://r.openai.azure.com/openai/deployments/d",
+    auth="api-key",
+    headers=(("api-key", "k"),),
+)
 
-def backend(**overrides: object) -> Backend:
-    fields: dict[str, object] = {
-        "group": "g",
-        "deployment": "d",
-        "api_version": "2024-10-21",
-        "serverless": False,
-        "base_url": "https://r.openai.azure.com/openai/deployments/d",
-        "auth": "api-key",
-        "headers": (("api-key", "k"),),
-    }
-    fields.update(overrides)
-    return Backend(**fields)  # type: ignore[arg-type]
+
+def backend(**overrides: Any) -> Backend:
+    return replace(BACKEND, **overrides)
 
 
 def test_plain_azure_backend_forwards_the_clients_bytes() -> None:

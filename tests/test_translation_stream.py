@@ -41,8 +41,8 @@ def test_completions_chunks_become_chat_chunks_with_role_first() -> None:
     )
     chunk2 = chunk.replace(b'"Hel"', b'"lo"')
     out = rewriter.feed(FILTER_FIRST + chunk + chunk2 + DONE)
-    events = [e for e in out.split(b"\n\n") if e]
-    first, second, done = (orjson.loads(e[6:]) if e != b"data: [DONE]" else e for e in events)
+    first_event, second_event, done = [e for e in out.split(b"\n\n") if e]
+    first, second = orjson.loads(first_event[6:]), orjson.loads(second_event[6:])
     assert first["object"] == "chat.completion.chunk"
     assert first["choices"][0]["delta"] == {"content": "Hel", "role": "assistant"}
     assert second["choices"][0]["delta"] == {"content": "lo"}

@@ -9,6 +9,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from multidict import CIMultiDict
@@ -90,14 +91,14 @@ def pool(
     *members: tuple[str, int, int],
     strategy: Strategy = "priority",
     breaker: Breaker = DEFAULT_BREAKER,
-    **options: object,
+    **options: Any,
 ) -> Pool:
     return Pool(
         strategy=strategy,
         members=tuple(PoolMember(name, BACKEND, priority, weight) for name, priority, weight in members),
-        max_attempts=int(options.pop("max_attempts", len(members))),  # type: ignore[call-overload]
+        max_attempts=int(options.pop("max_attempts", len(members))),
         breaker=breaker,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 
