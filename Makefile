@@ -2,7 +2,8 @@
 #               Without CONFIG_PATH it serves config/local.yaml against a local
 #               Azure OpenAI simulator started alongside (no Azure account needed).
 # `make test` - install into .venv, run the lint and type gate (`make lint`), then every test.
-# `make lint` - ruff (lint) and mypy over core/ and function_app.py (settings in pyproject.toml).
+# `make lint` - ruff (lint and format check) and mypy over every Python file: core/, function_app.py, azure_sim/,
+#               tests/, bench/ (settings in pyproject.toml).
 # `make bench` - measure added latency, throughput, CPU, memory (see bench/README.md).
 # `make mutate` - mutation testing of the request path (mutmut; over an hour, not in CI; README "Mutation testing").
 # `make lock` - pin requirements.txt (what Azure installs) from requirements.in.
@@ -22,9 +23,8 @@ LOCAL_SIM_PORT := 8081
 LOCK_PYTHON := 3.11
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest version requirements.in allows.
 LOCK_FLAGS ?=
-# What the lint and type gate covers (mypy's own list is in pyproject.toml); every Python file is formatted.
-LINTED := core function_app.py
-FORMATTED := core function_app.py azure_sim tests bench
+# Every Python file: the simulator, tests and benchmarks are code too (mypy's own list is in pyproject.toml).
+LINTED := core function_app.py azure_sim tests bench
 
 .PHONY: install run lint test check bench mutate schema lock clean
 
@@ -57,7 +57,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check $(LINTED)
-	$(BIN)/ruff format --check $(FORMATTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 test: lint $(CHECKOV_STAMP)

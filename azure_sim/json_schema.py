@@ -10,7 +10,7 @@ an exception: the schema comes from the client.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 # Below SHALLOW, arrays get only the items they must have and anyOf takes null where it may: that is how a
 # recursive schema ($ref to an ancestor) ends. MAX_DEPTH stops a schema that allows neither.
@@ -142,17 +142,19 @@ def _number(schema: Mapping[str, Any], integer: bool) -> int | float:
 
 
 def _bound(schema: Mapping[str, Any], inclusive: str, exclusive: str, integer: bool, side: int) -> float | None:
-    if _is_number(schema.get(inclusive)):
-        bound = schema[inclusive]
+    bound = schema.get(inclusive)
+    if _is_number(bound):
         return (bound // 1 + (1 if bound % 1 and side > 0 else 0)) if integer else bound
-    if _is_number(schema.get(exclusive)):
+    bound = schema.get(exclusive)
+    if _is_number(bound):
         step = 1 if integer else 0.5
-        return (schema[exclusive] // 1 if integer else schema[exclusive]) + side * step
+        return (bound // 1 if integer else bound) + side * step
     return None
 
 
 def _string(schema: Mapping[str, Any], name: str) -> str:
-    value = FORMATS.get(schema.get("format"), name) if isinstance(schema.get("format"), str) else name
+    kind = schema.get("format")
+    value = FORMATS.get(kind, name) if isinstance(kind, str) else name
     low, high = schema.get("minLength"), schema.get("maxLength")
     if _is_int(low) and len(value) < low:
         value = value.ljust(min(low, MAX_LENGTH), "x")
@@ -161,9 +163,9 @@ def _string(schema: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)

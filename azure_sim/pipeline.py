@@ -28,9 +28,12 @@ def check_api_version(request: web.Request, scope: Scope, family: Family | None 
     if scope.api_version_required:
         if not API_VERSION_RE.match(version):
             return error_answer(request, 400, ERR_API_VERSION)
-        if family is not None and family.min_preview is not None:
-            if not version.endswith("-preview") or version[:10] < family.min_preview:
-                return error_answer(request, 404, ERR_NOT_FOUND)
+        if (
+            family is not None
+            and family.min_preview is not None
+            and (not version.endswith("-preview") or version[:10] < family.min_preview)
+        ):
+            return error_answer(request, 404, ERR_NOT_FOUND)
     return None
 
 
@@ -49,14 +52,15 @@ async def read_body(request: web.Request, kind: str, keep_upload: bool = False) 
     """JSON: read whole and parse. Multipart: stream each file part through sha256 (its bytes kept only when
     ``keep_upload``), so an upload is never held twice."""
     if kind == MULTIPART_BODY and request.content_type.startswith("multipart/"):
-        read = ReadBody(form={})
+        form: dict[str, str] = {}
+        read = ReadBody(form=form)
         try:
             reader = await request.multipart()
             async for part in reader:
                 if not isinstance(part, BodyPartReader) or not part.name:
                     raise ValueError("nested or unnamed multipart part")
                 if part.filename is None:
-                    read.form[part.name] = await part.text()
+                    form[part.name] = await part.text()
                     continue
                 digest = hashlib.sha256()
                 size = 0

@@ -227,9 +227,12 @@ class AzureSimulator:
         key = request_key(request)
         if key is None or (self.api_keys is not None and key not in self.api_keys):
             return error_answer(request, 401, ERR_AUTH)
-        if scope.deployment_in_path and self.deployments is not None:
-            if request.match_info["deployment"] not in self.deployments:
-                return error_answer(request, 404, ERR_DEPLOYMENT)
+        if (
+            scope.deployment_in_path
+            and self.deployments is not None
+            and request.match_info["deployment"] not in self.deployments
+        ):
+            return error_answer(request, 404, ERR_DEPLOYMENT)
         try:
             behaviour = self.behaviour.for_request(request.headers)
         except ValueError as exc:
@@ -252,11 +255,12 @@ class AzureSimulator:
         if isinstance(route, Operation):
             model = route.model
             if scope.model_is_deployment:
-                model = body.get("model")
-                if not isinstance(model, str) or not model:
+                named = body.get("model")
+                if not isinstance(named, str) or not named:
                     return bad_request(request, "Missing required parameter: 'model'.", "model")
-                if self.deployments is not None and model not in self.deployments:
+                if self.deployments is not None and named not in self.deployments:
                     return error_answer(request, 404, ERR_DEPLOYMENT)
+                model = named
             elif not scope.deployment_in_path and isinstance(body.get("model"), str):
                 model = body["model"]
         try:

@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gateway = None
         measured.update(measure_cold_start(plan, env, workdir, pinning))
         rows = build_rows(plan, generator_name, measured)
+        elapsed_s = round(time.monotonic() - started, 1)
         data = {
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": machine(),
@@ -162,10 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pinning": asdict(pinning),
             "measured": measured,
             "targets": report.verdicts(rows),
-            "elapsed_s": round(time.monotonic() - started, 1),
+            "elapsed_s": elapsed_s,
         }
         report.write_json(args.output, data)
-        print_report(generator_name, pinning, rows, warnings(measured), data["elapsed_s"], args.output)
+        print_report(generator_name, pinning, rows, warnings(measured), elapsed_s, args.output)
         ok = True
         return 0
     finally:
@@ -210,7 +211,8 @@ def measure_served(plan: Plan, sim: procs.Service, gateway: procs.Service, gener
     for target in targets:
         generator(target, CHAT_BODY, plan.concurrency, 1)
     progress(
-        f"throughput: {plan.throughput_rounds} x {plan.seconds_per_slice} s per target at concurrency {plan.concurrency}"
+        f"throughput: {plan.throughput_rounds} x {plan.seconds_per_slice} s per target "
+        f"at concurrency {plan.concurrency}"
     )
     load_run = load.interleave(
         generator,
@@ -387,7 +389,8 @@ def print_report(
     print(f"- load generator (throughput): {generator_name}; latency client: blocking keep-alive sockets in Python")
     print(f"- CPU pinning: {pin}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; took {elapsed:.0f} s")
     print(
-        '- "added" = via-gateway percentile minus direct percentile, targets interleaved in one run; compare ratios, not runs\n'
+        '- "added" = via-gateway percentile minus direct percentile, targets interleaved in one run; '
+        "compare ratios, not runs\n"
     )
     print(report.markdown(rows))
     for warning in notes:

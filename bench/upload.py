@@ -59,7 +59,9 @@ def upload(client: httpx.Client, url: str, size: int) -> str:
         },
     )
     response.raise_for_status()
-    return response.json()["text"]
+    text = response.json()["text"]
+    assert isinstance(text, str), text
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,18 +8,17 @@ mutation tools see which test runs which line (`make mutate`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from azure_sim import AzureSimulator
 from tests.support.gateway_process import GatewayProcess, gateway_environ
+from tests.support.gateways import Gateway, StartGateway
 from tests.support.inprocess_gateway import InProcessGateway
 from tests.support.standard import DEPLOYMENTS, SECRETS, STANDARD_CONFIG
 
-Gateway = GatewayProcess | InProcessGateway
-StartGateway = Callable[..., Gateway]
 IN_PROCESS = os.environ.get("GATEWAY_IN_PROCESS") == "1"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import orjson
@@ -191,7 +192,7 @@ def test_abort_drops_the_stream_after_two_content_events(client: httpx.Client, s
     ],
 )
 def test_other_operations_and_serverless_routes(
-    client: httpx.Client, path: str, body: dict, check: Callable[[dict], bool]
+    client: httpx.Client, path: str, body: dict[str, Any], check: Callable[[dict[str, Any]], bool]
 ) -> None:
     r = client.post(path, json=body, headers={"api-key": "", "Authorization": f"Bearer {KEY}"})
     assert r.status_code == 200, r.text

@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 
 from azure_sim import AzureSimulator
+from tests.support.json_values import json_object
 
 KEY = "sim-key"
 PREVIEW = "?api-version=2025-04-01-preview"
@@ -22,9 +24,11 @@ FUNCTION_TOOL = {"type": "function", "function": {"name": "lookup", "parameters"
 
 @pytest.fixture(scope="module")
 def _regions() -> Iterator[tuple[AzureSimulator, AzureSimulator]]:
-    with AzureSimulator(api_keys={KEY}, deployments=DEPLOYMENTS, name="east") as east:
-        with AzureSimulator(api_keys={KEY}, name="west") as west:
-            yield east, west
+    with (
+        AzureSimulator(api_keys={KEY}, deployments=DEPLOYMENTS, name="east") as east,
+        AzureSimulator(api_keys={KEY}, name="west") as west,
+    ):
+        yield east, west
 
 
 @pytest.fixture
@@ -46,9 +50,9 @@ def west(sims: tuple[AzureSimulator, AzureSimulator]) -> Iterator[httpx.Client]:
         yield client
 
 
-def ok(response: httpx.Response, status: int = 200) -> dict:
+def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    return response.json()
+    return json_object(response.json())
 
 
 def events(response: httpx.Response) -> list[tuple[str, str]]:
@@ -82,7 +86,9 @@ def test_version_rules_auth_and_v1_versions(east: httpx.Client) -> None:
     assert east.get("v1/files?api-version=2024-10-21").json()["error"]["code"] == "BadRequest"
 
 
-def test_assistants_round_trip_pagination_and_model_check(east: httpx.Client, sims: tuple) -> None:
+def test_assistants_round_trip_pagination_and_model_check(
+    east: httpx.Client, sims: tuple[AzureSimulator, AzureSimulator]
+) -> None:
     ids = [ok(east.post("assistants" + PREVIEW, json={"model": "gpt-4o", "name": f"a{i}"}))["id"] for i in range(3)]
     assert all(i.startswith("asst_") for i in ids) and len(set(ids)) == 3
     got = ok(east.get(f"assistants/{ids[0]}" + PREVIEW))
@@ -244,7 +250,9 @@ def test_responses_json_stream_chain_and_input_items(east: httpx.Client) -> None
     assert east.get(f"responses/{unstored['id']}" + PREVIEW).status_code == 404
 
 
-def test_files_batches_and_vector_stores(east: httpx.Client, west: httpx.Client, sims: tuple) -> None:
+def test_files_batches_and_vector_stores(
+    east: httpx.Client, west: httpx.Client, sims: tuple[AzureSimulator, AzureSimulator]
+) -> None:
     data = bytes(range(256)) * 1000  # several download chunks
     r = east.post("files" + GA, files={"file": ("in.jsonl", data)}, data={"purpose": "batch"})
     file = ok(r, 201)
@@ -301,7 +309,9 @@ def test_files_batches_and_vector_stores(east: httpx.Client, west: httpx.Client,
 AUDIO = "deployments/whisper/audio/{}" + GA
 
 
-def test_audio_transcriptions_record_the_upload(east: httpx.Client, sims: tuple) -> None:
+def test_audio_transcriptions_record_the_upload(
+    east: httpx.Client, sims: tuple[AzureSimulator, AzureSimulator]
+) -> None:
     audio = b"RIFF" + bytes(5000)
     r = east.post(AUDIO.format("transcriptions"), files={"file": ("speech.wav", audio)}, data={"language": "en"})
     assert ok(r) == {"text": "Transcribed 5004 bytes of speech.wav"}
@@ -332,7 +342,7 @@ def test_speech_bytes(east: httpx.Client) -> None:
     assert east.post(url, json={"input": "hello"}).json()["error"]["param"] == "voice"
 
 
-def test_images(east: httpx.Client, sims: tuple) -> None:
+def test_images(east: httpx.Client, sims: tuple[AzureSimulator, AzureSimulator]) -> None:
     url = "deployments/dalle/images/generations" + GA
     by_url = ok(east.post(url, json={"prompt": "a cat", "n": 2}))
     assert [d["url"].startswith("https://sim.invalid/img/") for d in by_url["data"]] == [True, True]

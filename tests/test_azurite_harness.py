@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from azure.core import MatchConditions
@@ -132,8 +133,8 @@ def test_blob_url_with_shared_key_and_default_api_version(azurite: Azurite) -> N
 
 def test_stop_ends_the_process_and_frees_the_port() -> None:
     az = Azurite().start()
-    port, process = az.port, az._process
-    assert az.running and process is not None
+    port, process, running = az.port, az._process, az.running  # a local: mypy would keep az.running True past stop()
+    assert running and process is not None
     az.stop()
     assert process.poll() is not None and not az.running and az.workdir is None
     with socket.socket() as s:
@@ -188,7 +189,7 @@ def test_oauth_async_client(azurite_oauth: Azurite) -> None:
         {"issuer": "https://login.example.invalid/tenant/"},  # not an Entra issuer
     ],
 )
-def test_oauth_rejects_bad_tokens(azurite_oauth: Azurite, bad: dict) -> None:
+def test_oauth_rejects_bad_tokens(azurite_oauth: Azurite, bad: dict[str, Any]) -> None:
     az = azurite_oauth
     az.put_blob(CONTAINER, "guarded.yaml", b"secret")
     blob = BlobClient.from_blob_url(

@@ -4,7 +4,7 @@ updates and unreachable storage keep the last good configuration."""
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -27,7 +27,7 @@ def models(gateway) -> list[str]:
     return [m["id"] for m in body["data"]]
 
 
-def wait_for(condition, timeout: float = 10.0) -> bool:
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

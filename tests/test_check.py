@@ -140,10 +140,11 @@ def test_check_reports_schema_and_rule_problems_together_with_lines_and_warnings
     numbers = [int(line.split()[2].rstrip(":")) for line in lines[:warnings] if line.startswith("  - line ")]
     assert numbers == sorted(numbers)
     # The warning that explains the first problem is shown beside it.
-    assert (
-        '  - line 6: Unknown key "endpoints.azureOpenAI.groups[0].instanceNam" is ignored (did you mean "instanceName"?)'
-        in lines
+    explained = (
+        '  - line 6: Unknown key "endpoints.azureOpenAI.groups[0].instanceNam" is ignored '
+        '(did you mean "instanceName"?)'
     )
+    assert explained in lines
 
 
 def test_check_shows_each_callers_model_allow_list(tmp_path) -> None:

@@ -91,10 +91,14 @@ def test_missing_parts_name_the_variables_never_the_values() -> None:
         },
     )
     assert found == [
-        "DALLE3_AZURE_API_VERSION is set (LibreChat's Azure DALL-E 3), but DALLE3_BASEURL is not: set it to the "
-        "deployment's URL, e.g. https://<instance>.openai.azure.com/openai/deployments/<deployment>/.",
-        "DALLE3_AZURE_API_VERSION is set (LibreChat's Azure DALL-E 3), but neither DALLE3_API_KEY nor "
-        "DALLE_API_KEY is set: the gateway needs the Azure key.",
+        (
+            "DALLE3_AZURE_API_VERSION is set (LibreChat's Azure DALL-E 3), but DALLE3_BASEURL is not: set it to the "
+            "deployment's URL, e.g. https://<instance>.openai.azure.com/openai/deployments/<deployment>/."
+        ),
+        (
+            "DALLE3_AZURE_API_VERSION is set (LibreChat's Azure DALL-E 3), but neither DALLE3_API_KEY nor "
+            "DALLE_API_KEY is set: the gateway needs the Azure key."
+        ),
         "DALLE2_BASEURL has a query string or fragment, but the gateway adds ?api-version= itself.",
     ]
     assert not any("leaked" in problem or "secret" in problem for problem in found)
@@ -108,8 +112,10 @@ def test_a_group_already_serving_the_model_wins() -> None:
     config = load(text, {"DALLE3_AZURE_API_VERSION": "2024-02-01"})  # incomplete, but ignored
     assert config.routes["dall-e-3"].backends[0].group == "g"
     assert config.warnings == (
-        'DALLE3_AZURE_API_VERSION is set, but group "g" already serves "dall-e-3"; '
-        "the DALLE3_* environment settings are ignored.",
+        (
+            'DALLE3_AZURE_API_VERSION is set, but group "g" already serves "dall-e-3"; '
+            "the DALLE3_* environment settings are ignored."
+        ),
     )
 
 

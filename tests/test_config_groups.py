@@ -63,14 +63,20 @@ gateway:
     # Schema errors first, then the rules, which still run on the rest.
     assert found == [
         "gateway.groups.sweden.api: Input should be 'dated' or 'v1'",
-        'gateway.groups.sweden.assistantsVersion: "2024-02-01" is not an Assistants api-version: expected a '
-        'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").',
-        'gateway.groups.sls.assistantsVersion: "2024-01-01-preview" is not an Assistants api-version: expected a '
-        'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").',
+        (
+            'gateway.groups.sweden.assistantsVersion: "2024-02-01" is not an Assistants api-version: expected a '
+            'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").'
+        ),
+        (
+            'gateway.groups.sls.assistantsVersion: "2024-01-01-preview" is not an Assistants api-version: expected a '
+            'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").'
+        ),
         'gateway.groups.swedn: there is no group "swedn" in the azureOpenAI groups (did you mean "sweden"?).',
         'gateway.groups.norway: there is no group "norway" in the azureOpenAI groups ("sweden", "sls").',
-        'gateway.groups.sls.api is "v1", but group "sls" is serverless: a serverless endpoint has no '
-        "/openai/v1 API. Remove the setting.",
+        (
+            'gateway.groups.sls.api is "v1", but group "sls" is serverless: a serverless endpoint has no '
+            "/openai/v1 API. Remove the setting."
+        ),
     ]
 
 
@@ -81,8 +87,10 @@ def test_assistants_version_must_be_a_recent_enough_preview(version: str) -> Non
     group = "instanceName: i\ndeploymentName: d\nversion: 2024-10-21"
     found = problems(config_with(group, f"{{assistantsVersion: '{version}'}}"))
     assert found == [
-        f'gateway.groups.g.assistantsVersion: "{version}" is not an Assistants api-version: expected a '
-        'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").'
+        (
+            f'gateway.groups.g.assistantsVersion: "{version}" is not an Assistants api-version: expected a '
+            'YYYY-MM-DD-preview version dated 2024-02-15 or later (e.g. "2025-04-01-preview").'
+        )
     ]
 
 
@@ -114,9 +122,11 @@ def test_assistants_version_without_effect_is_warned() -> None:
         """
         assistants: true
         groups:
-          - {group: a, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, assistants: true, models: {m1: true}}
+          - {group: a, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, assistants: true,
+             models: {m1: true}}
           - {group: b, apiKey: k, instanceName: j, deploymentName: d, version: 2024-10-21, models: {m2: true}}
-          - {group: c, apiKey: k, instanceName: l, deploymentName: d, version: 2024-10-21, assistants: true, models: {m3: true}}
+          - {group: c, apiKey: k, instanceName: l, deploymentName: d, version: 2024-10-21, assistants: true,
+             models: {m3: true}}
         gateway:
           allowAnonymous: true
           groups:
@@ -241,8 +251,10 @@ def test_v1_without_a_derivable_resource_root(base_url: str) -> None:
     group = f'instanceName: my-res\nbaseURL: "{base_url}"\ndeploymentName: dep\nversion: 2024-10-21'
     found = problems(config_with(group, "{api: v1}"))
     assert found == [
-        'Group "g" uses api: v1 (/openai/v1/...), but the gateway cannot derive the Azure resource root from '
-        f"its baseURL. {ROOT_FORMS}"
+        (
+            'Group "g" uses api: v1 (/openai/v1/...), but the gateway cannot derive the Azure resource root from '
+            f"its baseURL. {ROOT_FORMS}"
+        )
     ]
     assert "ACCOUNT_TAG" not in found[0]  # the URL is not echoed
 
@@ -264,7 +276,8 @@ def test_root_is_not_checked_for_an_already_reported_base_url() -> None:
 ENTRA = """
 assistants: true
 groups:
-  - {group: east, instanceName: east, deploymentName: d, version: "2024-10-21", assistants: true, models: {gpt-4o: true}}
+  - {group: east, instanceName: east, deploymentName: d, version: "2024-10-21", assistants: true,
+     models: {gpt-4o: true}}
 gateway:
   apiKeys: [{name: a, key: k1}]
   groups:
@@ -285,7 +298,8 @@ def test_entra_settings_problems() -> None:
         """
         groups:
           - {group: keyed, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
-          - {group: sls, apiKey: k, baseURL: "https://m.inference.ai.azure.com/v1/chat/completions", serverless: true, models: {b: true}}
+          - {group: sls, apiKey: k, baseURL: "https://m.inference.ai.azure.com/v1/chat/completions", serverless: true,
+             models: {b: true}}
           - {group: odd, instanceName: i, deploymentName: d, version: 2024-10-21, models: {c: true}}
         gateway:
           allowAnonymous: true
@@ -306,7 +320,9 @@ def test_entra_settings_problems() -> None:
 def test_entra_without_caller_keys_is_an_open_relay() -> None:
     found = problems(ENTRA.replace("  apiKeys: [{name: a, key: k1}]\n", ""))
     assert found == [
-        'Group "east" authenticates with the app\'s Entra ID identity but gateway.apiKeys is empty, so anyone '
-        "who can reach the gateway could use that identity (an open relay). Add caller keys under "
-        "gateway.apiKeys, or set gateway.allowAnonymous: true if something else already restricts access."
+        (
+            'Group "east" authenticates with the app\'s Entra ID identity but gateway.apiKeys is empty, so anyone '
+            "who can reach the gateway could use that identity (an open relay). Add caller keys under "
+            "gateway.apiKeys, or set gateway.allowAnonymous: true if something else already restricts access."
+        )
     ]

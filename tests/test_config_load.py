@@ -130,11 +130,15 @@ def test_type_errors_have_paths_and_are_all_reported() -> None:
     assert found == [
         "endpoints.azureOpenAI.groups[1].instanceName: Input should be a valid string",
         "endpoints.azureOpenAI.groups[1].dropParams: Input should be a valid list",
-        "endpoints.azureOpenAI.groups[1].models.x: "
-        "Input should be true or a mapping with deploymentName / version / assistants",
+        (
+            "endpoints.azureOpenAI.groups[1].models.x: "
+            "Input should be true or a mapping with deploymentName / version / assistants"
+        ),
         "endpoints.azureOpenAI.groups[1].models.y.deploymentName: Input should be a valid string",
-        "endpoints.azureOpenAI.groups[1].models.z: "
-        "Input should be true or a mapping with deploymentName / version / assistants",
+        (
+            "endpoints.azureOpenAI.groups[1].models.z: "
+            "Input should be true or a mapping with deploymentName / version / assistants"
+        ),
         "gateway.allowAnonymous: Input should be a valid boolean",
         "gateway.timeouts.read: Input should be greater than 0",
         # The rules still judge what the schema accepted.
@@ -196,8 +200,10 @@ def test_each_missing_variable_is_reported_once_and_empty_counts_as_missing() ->
     found = problems(
         """
         groups:
-          - {group: a, apiKey: "${KEY}", instanceName: "${A}", deploymentName: d, version: 2024-10-21, models: {m: true}}
-          - {group: b, apiKey: "${KEY}", instanceName: "${B}", deploymentName: d, version: 2024-10-21, models: {n: true}}
+          - {group: a, apiKey: "${KEY}", instanceName: "${A}", deploymentName: d, version: 2024-10-21,
+             models: {m: true}}
+          - {group: b, apiKey: "${KEY}", instanceName: "${B}", deploymentName: d, version: 2024-10-21,
+             models: {n: true}}
         gateway: {allowAnonymous: true}
         """,
         {"A": "a", "KEY": ""},
@@ -436,7 +442,9 @@ def test_stulzq_config_file_problems() -> None:
     assert found == [
         "deployment_config[0].endpoint is not an http:// or https:// URL.",
         'Duplicate model name detected: "m2". Model names must be unique across groups.',
-        'Group "b.openai.azure.com" has no apiKey, so the caller\'s key would be sent to Azure (passthrough); '
-        "with gateway.apiKeys set, callers present gateway keys, and those would be forwarded to Azure. "
-        "Give these groups an apiKey, or remove gateway.apiKeys so callers use their own Azure keys.",
+        (
+            'Group "b.openai.azure.com" has no apiKey, so the caller\'s key would be sent to Azure (passthrough); '
+            "with gateway.apiKeys set, callers present gateway keys, and those would be forwarded to Azure. "
+            "Give these groups an apiKey, or remove gateway.apiKeys so callers use their own Azure keys."
+        ),
     ]

@@ -100,14 +100,18 @@ URL_CASES = {
         "https://my-res.openai.azure.com/openai/deployments/dep",
     ),
     "Cloudflare placeholders": (
-        "instanceName: my-res\n"
-        'baseURL: "https://gateway.ai.cloudflare.com/v1/ACCOUNT_TAG/GATEWAY/azure-openai/${INSTANCE_NAME}/${DEPLOYMENT_NAME}"',
+        (
+            "instanceName: my-res\n"
+            'baseURL: "https://gateway.ai.cloudflare.com/v1/ACCOUNT_TAG/GATEWAY/azure-openai/${INSTANCE_NAME}/${DEPLOYMENT_NAME}"'
+        ),
         {},
         "https://gateway.ai.cloudflare.com/v1/ACCOUNT_TAG/GATEWAY/azure-openai/my-res/dep",
     ),
     "Cloudflare literal": (
-        "instanceName: my-secret-instance\n"
-        'baseURL: "https://gateway.ai.cloudflare.com/v1/ACCOUNT_TAG/GATEWAY/azure-openai/my-secret-instance/dep"',
+        (
+            "instanceName: my-secret-instance\n"
+            'baseURL: "https://gateway.ai.cloudflare.com/v1/ACCOUNT_TAG/GATEWAY/azure-openai/my-secret-instance/dep"'
+        ),
         {},
         "https://gateway.ai.cloudflare.com/v1/ACCOUNT_TAG/GATEWAY/azure-openai/my-secret-instance/dep",
     ),

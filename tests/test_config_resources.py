@@ -80,8 +80,10 @@ gateway: {allowAnonymous: true}
 """
     )
     assert found == [
-        'Group "sls" is serverless but sets "assistants: true" (on the group or a model): serverless endpoints '
-        "do not serve the Assistants API."
+        (
+            'Group "sls" is serverless but sets "assistants: true" (on the group or a model): serverless endpoints '
+            "do not serve the Assistants API."
+        )
     ]
 
 
@@ -173,11 +175,15 @@ def apim_groups(endpoint_assistants: bool, v1: bool) -> str:
 
 def test_assistants_group_without_a_derivable_root() -> None:
     assert problems(apim_groups(endpoint_assistants=True, v1=True)) == [
-        'Group "apim" serves the Assistants API (/openai/assistants, /openai/files, ...), but the gateway cannot '
-        f"derive the Azure resource root from its baseURL. {ROOT_FORMS}",
-        'Group "apim-v1" uses api: v1 (/openai/v1/...) and serves the Assistants API (/openai/assistants, '
-        "/openai/files, ...), but the gateway cannot derive the Azure resource root from its baseURL. "
-        f"{ROOT_FORMS}",
+        (
+            'Group "apim" serves the Assistants API (/openai/assistants, /openai/files, ...), but the gateway cannot '
+            f"derive the Azure resource root from its baseURL. {ROOT_FORMS}"
+        ),
+        (
+            'Group "apim-v1" uses api: v1 (/openai/v1/...) and serves the Assistants API (/openai/assistants, '
+            "/openai/files, ...), but the gateway cannot derive the Azure resource root from its baseURL. "
+            f"{ROOT_FORMS}"
+        ),
     ]
     # Without endpoint assistants, dated APIM groups are fine: their routes need no root.
     config = load(apim_groups(endpoint_assistants=False, v1=False))
@@ -328,10 +334,14 @@ def test_check_lists_resource_backends_after_the_route_table() -> None:
 
 def test_check_says_when_resource_apis_are_off() -> None:
     config = load(
-        "groups:\n  - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}\n"
+        "groups:\n"
+        "  - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}\n"
         "gateway: {allowAnonymous: true}\n"
     )
     lines = describe(config).splitlines()
-    off = "Resource APIs (assistants, threads, vector stores, files, batches, responses): off (endpoint assistants not enabled)"
+    off = (
+        "Resource APIs (assistants, threads, vector stores, files, batches, responses): "
+        "off (endpoint assistants not enabled)"
+    )
     assert off in lines
     assert lines[lines.index(off) - 2].startswith("a ")  # right after the route table

@@ -14,6 +14,7 @@ import pytest
 from core.config.api_versions import API_VERSION_FORMS
 from core.config.schema import error_path, json_schema
 from tests.support.config_text import load, problems
+from tests.support.json_values import json_object
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,12 +79,15 @@ def test_error_path() -> None:
 
 
 def _definition(schema: dict[str, Any], option: dict[str, Any]) -> dict[str, Any]:
-    return schema["$defs"][option["$ref"].rsplit("/", 1)[-1]]
+    return json_object(schema["$defs"][option["$ref"].rsplit("/", 1)[-1]])
 
 
 # -- rules the types enforce ----------------------------------------------------------------
 
-GROUP = "groups:\n  - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: '2024-10-21', %s models: {m: true}}\n"
+GROUP = (
+    "groups:\n"
+    "  - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: '2024-10-21', %s models: {m: true}}\n"
+)
 ANONYMOUS = "gateway: {allowAnonymous: true}\n"
 
 
@@ -126,7 +130,10 @@ def test_model_and_stulzq_versions_are_checked_too() -> None:
     assert problems(text + ANONYMOUS) == [
         f'groups[1].models.n.version: "2024-1-1" is not an api-version: {API_VERSION_FORMS}'
     ]
-    stulzq = "deployment_config:\n  - {deployment_name: d, model_name: m, endpoint: 'https://x.openai.azure.com', api_version: v2}\n"
+    stulzq = (
+        "deployment_config:\n"
+        "  - {deployment_name: d, model_name: m, endpoint: 'https://x.openai.azure.com', api_version: v2}\n"
+    )
     assert problems(stulzq) == [f'deployment_config[0].api_version: "v2" is not an api-version: {API_VERSION_FORMS}']
 
 

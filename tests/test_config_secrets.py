@@ -7,9 +7,9 @@ import pytest
 from core.config import ConfigError
 from core.config.provider import load_config
 from core.config.secrets import SecretReference, parse_reference
-from tests.support.fake_keyvault import FakeCredential, FakeKeyVaultTransport, reset_challenge_cache
+from tests.support.fake_keyvault import FakeCredential, FakeKeyVaultTransport, SecretValues, reset_challenge_cache
 
-SECRETS = {
+SECRETS: dict[tuple[str, str], SecretValues] = {
     ("gw-vault", "eastus-key"): "azure-key-from-vault",
     ("gw-vault", "alice"): {"v1": "old-alice", "v2": "alice-from-vault", "": "alice-from-vault"},
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from core.config import ConfigError
@@ -340,8 +339,10 @@ gateway: {allowAnonymous: true}
 )
 def test_a_literal_base_url_serves_only_the_deployment_it_names(base_url: str) -> None:
     assert problems(LITERAL % (base_url, "b: {deploymentName: two}")) == [
-        f'Group "g" baseURL names the deployment "one" (no ${{DEPLOYMENT_NAME}}), so it cannot serve model "b" '
-        '(deployment "two"): write ${DEPLOYMENT_NAME} in its place, or move the model to a group of its own.'
+        (
+            'Group "g" baseURL names the deployment "one" (no ${DEPLOYMENT_NAME}), so it cannot serve model "b" '
+            '(deployment "two"): write ${DEPLOYMENT_NAME} in its place, or move the model to a group of its own.'
+        )
     ]
     backend = load(LITERAL % (base_url, "c: {deploymentName: one}")).routes["c"].backends[0]
     assert backend.url("chat/completions") == f"{base_url}/chat/completions?api-version=2024-10-21"

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from starlette.requests import Request
+from starlette.types import Message, Receive
 
 from core.disconnect import DisconnectWatch
 from core.errors import ClientDisconnected
 
 
-def watched(receive, work_seconds: float) -> tuple[object, list[dict]]:
+def watched(receive: Receive, work_seconds: float) -> tuple[object, list[dict[str, Any]]]:
     """Run `work_seconds` of work under a DisconnectWatch whose request reads from `receive`; its
     result (or exception) and what the event loop reported as unhandled, once the watch is closed."""
 
-    async def scenario() -> tuple[object, list[dict]]:
-        reported: list[dict] = []
+    async def scenario() -> tuple[object, list[dict[str, Any]]]:
+        reported: list[dict[str, Any]] = []
         asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
         request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
         watch = DisconnectWatch(request)
@@ -33,7 +35,7 @@ def watched(receive, work_seconds: float) -> tuple[object, list[dict]]:
 
 
 def test_the_disconnect_watch_closes_quietly_when_the_client_stays() -> None:
-    async def waiting() -> dict:
+    async def waiting() -> Message:
         await asyncio.Event().wait()  # the client neither sends nor leaves
         return {"type": "http.disconnect"}
 
@@ -41,7 +43,7 @@ def test_the_disconnect_watch_closes_quietly_when_the_client_stays() -> None:
 
 
 def test_a_failed_disconnect_watch_does_not_abandon_the_request() -> None:
-    async def failing() -> dict:
+    async def failing() -> Message:
         raise RuntimeError("the server's receive failed")
 
     outcome, reported = watched(failing, 0.2)
@@ -50,7 +52,7 @@ def test_a_failed_disconnect_watch_does_not_abandon_the_request() -> None:
 
 
 def test_a_client_gone_abandons_the_request_as_a_499() -> None:
-    async def gone() -> dict:
+    async def gone() -> Message:
         return {"type": "http.disconnect"}
 
     outcome, reported = watched(gone, 5)

@@ -1,9 +1,13 @@
 """The public routes and the gateway's own errors, over a real socket."""
 
+from collections.abc import Iterator
+from typing import Any
+
 import httpx
 import orjson
 import pytest
 
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE, BOB
 
 ALL_MODELS = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small", "gpt-tuned", "gpt-instruct", "mistral-large"]
@@ -13,10 +17,10 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def assert_openai_error(response: httpx.Response, status: int, code: str | None) -> dict:
+def assert_openai_error(response: httpx.Response, status: int, code: str | None) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
+    error = json_object(response.json()["error"])
     assert set(error) >= {"message", "type", "param", "code"}
     assert isinstance(error["message"], str) and error["message"]
     assert error["code"] == code
@@ -96,7 +100,7 @@ def test_body_over_the_limit_is_413_declared_or_chunked(gateway, sim) -> None:
     declared = httpx.post(f"{gateway.url}/v1/chat/completions", headers=auth(ALICE), content=big)
     assert_openai_error(declared, 413, "request_too_large")
 
-    def chunks():
+    def chunks() -> Iterator[bytes]:
         for i in range(0, len(big), 8192):
             yield big[i : i + 8192]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError, ServiceRequestError
 from azure.keyvault.secrets import SecretClient
 
@@ -15,13 +17,14 @@ from tests.support.fake_keyvault import (
     VAULT_SCOPE,
     FakeCredential,
     FakeKeyVaultTransport,
+    SecretValues,
     reset_challenge_cache,
     secret_client,
 )
 
 VERSION_1 = "0123456789abcdef0123456789abcdef"
 VERSION_2 = "fedcba9876543210fedcba9876543210"
-SECRETS = {
+SECRETS: dict[tuple[str, str], SecretValues] = {
     ("kv-gateway", "eastus-key"): "azure-key-from-vault",
     ("kv-gateway", "rotated"): {VERSION_1: "old-value", VERSION_2: "new-value", "": "new-value"},
 }
@@ -63,7 +66,7 @@ def test_get_secret_goes_through_the_challenge_flow() -> None:
 
     assert secret.value == "azure-key-from-vault"
     assert secret.name == "eastus-key"
-    assert secret.id.startswith("https://kv-gateway.vault.azure.net/secrets/eastus-key/")
+    assert secret.id is not None and secret.id.startswith("https://kv-gateway.vault.azure.net/secrets/eastus-key/")
     assert secret.properties.enabled is True
     first, retry = transport.requests
     assert (first.method, first.had_auth, first.status) == ("GET", False, 401)
@@ -149,8 +152,8 @@ def test_plain_get_token_credentials_work_too() -> None:
         def __init__(self) -> None:
             self.inner = FakeCredential()
 
-        def get_token(self, *scopes: str, **kwargs: object):  # type: ignore[no-untyped-def]
-            return self.inner.get_token(*scopes, **kwargs)  # type: ignore[arg-type]
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            return self.inner.get_token(*scopes, **kwargs)
 
     credential = GetTokenOnly()
     client = SecretClient("https://kv-gateway.vault.azure.net", credential, transport=FakeKeyVaultTransport(SECRETS))

@@ -28,6 +28,7 @@ from python_socks.async_.asyncio import Proxy
 
 from tests.support import forward_proxies
 from tests.support.forward_proxies import HttpProxy, Socks5Proxy
+from tests.support.json_values import json_object
 
 T = TypeVar("T")
 BIG = bytes(range(256)) * 1000  # 256 kB: several reads and drains on every hop
@@ -296,7 +297,7 @@ def test_http_proxy_survives_clients_leaving_early_and_stops_quietly(
                 async with session.post(f"{origin.url}/echo", json={"after": True}, proxy=http_proxy.url) as r:
                     echoed = await r.json()
                 await asyncio.to_thread(http_proxy.stop)  # while that connection idles in the client's pool
-            return echoed
+            return json_object(echoed)
 
     assert json.loads(run(scenario())["body"]) == {"after": True}
     assert capfd.readouterr().err == ""

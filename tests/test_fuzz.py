@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from azure_sim import AzureSimulator
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateways import Gateway, StartGateway
 from tests.support.standard import ALICE, BOB, SECRETS
 
 FUZZ_CONFIG = """
@@ -159,12 +159,12 @@ bodies = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def fuzz_gateway(sim: AzureSimulator, start_gateway_session) -> GatewayProcess:
+def fuzz_gateway(sim: AzureSimulator, start_gateway_session: StartGateway) -> Gateway:
     return start_gateway_session(FUZZ_CONFIG, {**SECRETS, "SIM_URL": sim.url})
 
 
 @pytest.fixture
-def checked(fuzz_gateway: GatewayProcess, sim: AzureSimulator) -> Iterator[GatewayProcess]:
+def checked(fuzz_gateway: Gateway, sim: AzureSimulator) -> Iterator[Gateway]:
     """After the test: no configured secret in any line the gateway logged."""
     yield fuzz_gateway
     logs = fuzz_gateway.logs()
@@ -204,6 +204,7 @@ def raw_request(
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Send `target` exactly as given (http.client does not normalise paths, httpx would)."""
     parts = urlsplit(url)
+    assert parts.hostname is not None, url
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
         connection.request(method, target, body=body, headers=headers)
@@ -221,7 +222,7 @@ def raw_request(
     key=st.sampled_from(KEYS),
     query=st.sampled_from(("", "?api-version=2020-01-01", "?limit=5&after=..%2F..", "?api-version=x&api-version=y")),
 )
-def test_resource_paths(checked: GatewayProcess, sim: AzureSimulator, family, path, method, key, query) -> None:
+def test_resource_paths(checked: Gateway, sim: AzureSimulator, family, path, method, key, query) -> None:
     seen = len(sim.requests)
     target = f"/v1/{family}/" + "/".join(path) + query
     body = b"{}" if method == "POST" else None
@@ -237,7 +238,7 @@ def test_resource_paths(checked: GatewayProcess, sim: AzureSimulator, family, pa
 
 @FUZZ
 @given(route=st.sampled_from(DEPLOYMENT_ROUTES), body=bodies, key=st.sampled_from(KEYS))
-def test_deployment_bodies(checked: GatewayProcess, sim: AzureSimulator, route, body, key) -> None:
+def test_deployment_bodies(checked: Gateway, sim: AzureSimulator, route, body, key) -> None:
     seen = len(sim.requests)
     response = httpx.post(
         f"{checked.url}{route}",
@@ -255,7 +256,7 @@ def test_deployment_bodies(checked: GatewayProcess, sim: AzureSimulator, route, 
     body=bodies,
     key=st.sampled_from(KEYS),
 )
-def test_resource_bodies(checked: GatewayProcess, sim: AzureSimulator, family, body, key) -> None:
+def test_resource_bodies(checked: Gateway, sim: AzureSimulator, family, body, key) -> None:
     seen = len(sim.requests)
     response = httpx.post(
         f"{checked.url}/v1/{family}",
@@ -268,8 +269,8 @@ def test_resource_bodies(checked: GatewayProcess, sim: AzureSimulator, family, b
 
 
 @FUZZ
-@given(route=st.sampled_from(DEPLOYMENT_ROUTES + ("/v1/threads", "/v1/models/x")), raw=st.binary(max_size=300))
-def test_raw_bytes_as_json(checked: GatewayProcess, sim: AzureSimulator, route, raw) -> None:
+@given(route=st.sampled_from((*DEPLOYMENT_ROUTES, "/v1/threads", "/v1/models/x")), raw=st.binary(max_size=300))
+def test_raw_bytes_as_json(checked: Gateway, sim: AzureSimulator, route, raw) -> None:
     method = "GET" if route.startswith("/v1/models") else "POST"
     response = httpx.request(
         method,
@@ -283,7 +284,7 @@ def test_raw_bytes_as_json(checked: GatewayProcess, sim: AzureSimulator, route, 
 
 form_fields = st.dictionaries(
     st.sampled_from(("model", "purpose", "language", "prompt", "response_format", "x")),
-    st.one_of(st.sampled_from(MODELS + ("assistants", "batch")), st.text(max_size=30)),
+    st.one_of(st.sampled_from((*MODELS, "assistants", "batch")), st.text(max_size=30)),
     max_size=4,
 )
 
@@ -299,7 +300,7 @@ form_fields = st.dictionaries(
     key=st.sampled_from(KEYS),
 )
 def test_multipart(
-    checked: GatewayProcess, sim: AzureSimulator, route, fields, file_part, content, boundary, mangle, key
+    checked: Gateway, sim: AzureSimulator, route, fields, file_part, content, boundary, mangle, key
 ) -> None:
     seen = len(sim.requests)
     body = b""

@@ -1,9 +1,12 @@
 """Which client headers reach Azure: a short allow-list plus `gateway.forwardHeaders`, never a
 caller's credentials; and how a caller's key is read from `Authorization`."""
 
+from typing import Any
+
 import httpx
 import pytest
 
+from azure_sim import AzureSimulator
 from core.config import ConfigError
 from core.config.load import load_config_text
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
@@ -57,7 +60,7 @@ def headers_gateway(sim, start_gateway_session):
     return start_gateway_session(CONFIG, {**SECRETS, "SIM_URL": sim.url})
 
 
-def send(gateway, sim, headers: dict[str, str], body: dict = CHAT) -> dict[str, str]:
+def send(gateway, sim: AzureSimulator, headers: dict[str, str], body: dict[str, Any] = CHAT) -> dict[str, str]:
     response = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers, timeout=10)
     assert response.status_code == 200, response.text
     return sim.requests[-1].headers

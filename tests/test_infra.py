@@ -10,12 +10,14 @@ import re
 import subprocess
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tree_sitter
 import tree_sitter_bicep
 
 from tests.support.function_index import function_index
+from tests.support.json_values import json_object
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -174,7 +176,7 @@ def test_the_app_is_what_the_flex_python_runtime_expects() -> None:
     assert host["extensions"]["http"]["routePrefix"] == ""
     requirements = (ROOT / "requirements.txt").read_text()
     for package in ("azure-functions", "azurefunctions-extensions-http-fastapi"):
-        assert re.search(rf"^{package}\b", requirements, re.M), f"requirements.txt lacks {package}"
+        assert re.search(rf"^{package}\b", requirements, re.MULTILINE), f"requirements.txt lacks {package}"
     tree = ast.parse((ROOT / "function_app.py").read_text())
     imports = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     assert (
@@ -261,23 +263,23 @@ def _site_resource() -> str:
 
 def test_the_site_sets_nothing_flex_consumption_deprecates() -> None:
     site = _site_resource()
-    keys = set(re.findall(r"^\s*(\w+)\s*:", site, re.M))
+    keys = set(re.findall(r"^\s*(\w+)\s*:", site, re.MULTILINE))
     lower = {k.lower() for k in keys}
     deprecated = sorted(p for p in FLEX_DEPRECATED_SITE_PROPERTIES if p.lower() in lower)
     assert not deprecated, f"Flex Consumption deprecates these site properties: {deprecated}"
     assert not app_settings_in_bicep() & FLEX_DEPRECATED_SETTINGS
     site_config = _block(site, "siteConfig: {")
     site_config_keys = set(
-        re.findall(r"^\s*(\w+)\s*:", site_config.replace(_block(site_config, "appSettings: ["), ""), re.M)
+        re.findall(r"^\s*(\w+)\s*:", site_config.replace(_block(site_config, "appSettings: ["), ""), re.MULTILINE)
     )
     assert site_config_keys <= {"siteConfig", "minTlsVersion", "http20Enabled", "appSettings"}, (
         f"siteConfig properties not checked against the Flex deprecation table: {site_config_keys}"
     )
 
 
-def _models_list() -> dict:
+def _models_list() -> dict[str, Any]:
     assert MODELS_LIST.is_file(), "infra/models.json, the dated list of deployable model versions, is missing"
-    return json.loads(MODELS_LIST.read_text())
+    return json_object(json.loads(MODELS_LIST.read_text()))
 
 
 def _default_deployments() -> list[dict[str, str]]:
@@ -397,6 +399,7 @@ def test_the_apps_openai_role_covers_every_route_family_it_serves() -> None:
     opening = re.search(
         r"resource appOpenAi\w* 'Microsoft.Authorization/roleAssignments@[^']+' = if \(grantOpenAi\) \{", roles
     )
+    assert opening, "roles.bicep must assign the app an OpenAI role when grantOpenAi is set"
     assignment = _block(roles, opening.group(0))
     main = (INFRA / "main.bicep").read_text()
     default_role = re.search(r"param openAiAppRole string = '(\w+)'", main)
@@ -415,9 +418,11 @@ def test_the_app_cannot_rewrite_its_own_configuration() -> None:
     for name, body in re.findall(
         r"resource (app\w+) 'Microsoft.Authorization/roleAssignments@[^']+' = (?:if \([^)]*\) )?\{(.*?)\n\}",
         roles,
-        re.S,
+        re.DOTALL,
     ):
-        scope = re.search(r"scope:\s*(\w+)", body).group(1)
+        scoped = re.search(r"scope:\s*(\w+)", body)
+        assert scoped, f"{name} names no scope"
+        scope = scoped.group(1)
         role = re.search(r"roleIds\.(\w+)", body)
         if role and role.group(1) in writers:
             assert scope not in {"configStorage", "configContainer"}, f"{name} lets the app write its configuration"
@@ -429,7 +434,7 @@ def test_the_app_cannot_rewrite_its_own_configuration() -> None:
 
 def test_the_usage_workbook_shows_the_tiles_its_readme_documents_over_what_the_gateway_exports() -> None:
     bicep = (INFRA / "modules" / "workbook.bicep").read_text()
-    queries = dict(re.findall(r"^var (\w+) = '(.*)'$", bicep, re.M))
+    queries = dict(re.findall(r"^var (\w+) = '(.*)'$", bicep, re.MULTILINE))
     tiles = dict(re.findall(r"\{ title: '([^']+)', query: (\w+) \}", bicep))
     assert set(tiles) == {
         "Tokens per caller",

@@ -44,7 +44,7 @@ def closed_by_server(conn: socket.socket) -> bool:
     """True when the server closes the connection before PATIENCE runs out."""
     try:
         return conn.recv(4096) == b""
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 

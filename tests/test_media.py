@@ -1,6 +1,8 @@
 """Images and audio: JSON and multipart uploads routed by their model, bytes streamed back."""
 
 import hashlib
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -35,7 +37,7 @@ def client(media_gateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{media_gateway.url}/v1", api_key=ALICE, max_retries=0)
 
 
-def post_form(gateway, path: str, data: dict, files: dict | None, **headers: str) -> httpx.Response:
+def post_form(gateway, path: str, data: dict[str, Any], files: dict[str, Any] | None, **headers: str) -> httpx.Response:
     return httpx.post(
         f"{gateway.url}{path}", data=data, files=files, headers={"Authorization": f"Bearer {ALICE}", **headers}
     )
@@ -131,7 +133,7 @@ def test_upload_of_unknown_length_is_read_whole_then_sent(media_gateway, sim) ->
     boundary = "b0und4ry"
     body = model_after_file(boundary, AUDIO[:50_000])
 
-    def chunked():  # no Content-Length: the gateway must not stream it half-checked
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the gateway must not stream it half-checked
         for i in range(0, len(body), 4096):
             yield body[i : i + 4096]
 
@@ -151,7 +153,7 @@ def test_upload_with_its_model_after_the_file_is_routed_by_that_model(media_gate
     boundary = "b0und4ry"
     body = model_after_file(boundary, AUDIO[:500_000])
 
-    def pieces():
+    def pieces() -> Iterator[bytes]:
         for i in range(0, len(body), 4096):
             yield body[i : i + 4096]
 

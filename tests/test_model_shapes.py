@@ -4,19 +4,25 @@ structured outputs (`parse()`), JSON mode, tool calls (streamed and not), and Az
 from __future__ import annotations
 
 import json
-from enum import Enum
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal, cast
 
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageParam,
+)
 from pydantic import BaseModel, Field
 
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     CELSIUS = "celsius"
     FAHRENHEIT = "fahrenheit"
 
@@ -47,11 +53,11 @@ class Person(BaseModel):
 
 
 WEATHER_TOOL = openai.pydantic_function_tool(GetWeather, name="get_weather")
-OTHER_TOOL = {
+OTHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {"name": "lookup_order", "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}},
 }
-ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
 @pytest.fixture
@@ -78,11 +84,12 @@ def test_parse_streams_an_instance_too(client: openai.OpenAI) -> None:
 
 
 def test_json_mode_answers_a_json_object(client: openai.OpenAI) -> None:
-    messages = [{"role": "user", "content": "Answer in JSON: hello"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Answer in JSON: hello"}]
     completion = client.chat.completions.create(
         model="gpt-4o", messages=messages, response_format={"type": "json_object"}
     )
-    assert isinstance(json.loads(completion.choices[0].message.content), dict)
+    content = completion.choices[0].message.content
+    assert content is not None and isinstance(json.loads(content), dict)
     stream = client.chat.completions.create(
         model="gpt-4o", messages=messages, response_format={"type": "json_object"}, stream=True
     )
@@ -100,7 +107,7 @@ def test_a_tool_call_with_arguments_valid_for_the_tool_schema(client: openai.Ope
     tools = [WEATHER_TOOL] if tool_choice == "required" else [OTHER_TOOL, WEATHER_TOOL]
     completion = client.chat.completions.create(model="gpt-4o", messages=ASK, tools=tools, tool_choice=tool_choice)
     message = completion.choices[0].message
-    assert message.content is None and len(message.tool_calls) == 1
+    assert message.content is None and message.tool_calls is not None and len(message.tool_calls) == 1
     call = message.tool_calls[0]
     assert call.type == "function" and call.function.name == "get_weather" and call.id.startswith("call_")
     arguments = GetWeather.model_validate_json(call.function.arguments)
@@ -110,17 +117,20 @@ def test_a_tool_call_with_arguments_valid_for_the_tool_schema(client: openai.Ope
 
 def test_auto_calls_the_tool_the_prompt_names_and_answers_text_otherwise(client: openai.OpenAI) -> None:
     tools = [WEATHER_TOOL, OTHER_TOOL]
-    named = [{"role": "user", "content": "Please use lookup_order for order 42"}]
+    named: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Please use lookup_order for order 42"}]
     completion = client.chat.completions.create(model="gpt-4o", messages=named, tools=tools)
-    assert [c.function.name for c in completion.choices[0].message.tool_calls] == ["lookup_order"]
+    calls = completion.choices[0].message.tool_calls
+    assert calls is not None
+    (call,) = calls
+    assert call.type == "function" and call.function.name == "lookup_order"
     assert completion.choices[0].finish_reason == "tool_calls"
     plain = client.chat.completions.create(model="gpt-4o", messages=ASK, tools=tools, tool_choice="auto")
     assert plain.choices[0].message.content == "Echo: What is the weather in Paris?"
     assert plain.choices[0].message.tool_calls is None
-    call = completion.choices[0].message.tool_calls[0]
-    answered = [
+    # The SDK's answer sent back as the client has it, a dict: the assistant message's shape, which mypy cannot see.
+    answered: list[ChatCompletionMessageParam] = [
         *named,
-        completion.choices[0].message.model_dump(exclude_none=True),
+        cast(ChatCompletionAssistantMessageParam, completion.choices[0].message.model_dump(exclude_none=True)),
         {"role": "tool", "tool_call_id": call.id, "content": "shipped"},
     ]
     after = client.chat.completions.create(model="gpt-4o", messages=answered, tools=tools)
@@ -133,10 +143,12 @@ def test_a_streamed_tool_call_comes_in_deltas(client: openai.OpenAI) -> None:
     )
     chunks = [c for c in stream if c.choices]
     calls = [tc for c in chunks for tc in c.choices[0].delta.tool_calls or []]
-    assert calls[0].id.startswith("call_") and calls[0].function.name == "get_weather"
+    functions = [tc.function for tc in calls if tc.function is not None]
+    assert len(functions) == len(calls)  # each delta carries a piece of the function
+    assert calls[0].id is not None and calls[0].id.startswith("call_") and functions[0].name == "get_weather"
     assert all(tc.index == 0 for tc in calls) and all(tc.id is None for tc in calls[1:])
     assert len(calls) > 2  # the arguments arrive in pieces
-    GetWeather.model_validate_json("".join(tc.function.arguments or "" for tc in calls))
+    GetWeather.model_validate_json("".join(f.arguments or "" for f in functions))
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
@@ -148,7 +160,8 @@ def test_the_sdk_stream_helper_parses_tool_arguments(client: openai.OpenAI) -> N
         tool_choice="required",
     ) as stream:
         final = stream.get_final_completion()
-    assert isinstance(final.choices[0].message.tool_calls[0].function.parsed_arguments, GetWeather)
+    tool_calls = final.choices[0].message.tool_calls
+    assert tool_calls is not None and isinstance(tool_calls[0].function.parsed_arguments, GetWeather)
 
 
 BAD_PARAMETERS = [
@@ -170,8 +183,10 @@ BAD_PARAMETERS = [
     ),
     (
         {"messages": [{"role": "wizard", "content": "hi"}]},
-        "Invalid value: 'wizard'. Supported values are: "
-        "'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
+        (
+            "Invalid value: 'wizard'. Supported values are: "
+            "'system', 'assistant', 'user', 'function', 'tool', and 'developer'."
+        ),
     ),
     ({"messages": ["hi"]}, "Invalid type for 'messages[0]': expected an object, but got a string instead."),
     ({"messages": [{"content": "hi"}]}, "Missing required parameter: 'messages[0].role'."),
@@ -187,12 +202,12 @@ BAD_PARAMETERS = [
 
 
 @pytest.mark.parametrize(("change", "message"), BAD_PARAMETERS)
-def test_bad_parameters_get_azures_400(client: openai.OpenAI, change: dict, message: str) -> None:
+def test_bad_parameters_get_azures_400(client: openai.OpenAI, change: dict[str, Any], message: str) -> None:
     body = {"model": "gpt-4o", "messages": ASK, **change}
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(**body)
     assert caught.value.status_code == 400
-    error = caught.value.body
+    error = json_object(caught.value.body)
     assert error["message"] == message and error["type"] == "invalid_request_error"
 
 

@@ -4,10 +4,11 @@ import asyncio
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.support.standard import ALICE, BOB
 
-MESSAGES = [{"role": "user", "content": "Hello SDK"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello SDK"}]
 
 
 @pytest.fixture

@@ -9,18 +9,21 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
 import orjson
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from azure_sim import AzureSimulator
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateways import Gateway, StartGateway
+from tests.support.json_values import json_object
 
 KEY, CALLER, LIMITED = "azure-key-pools-0123", "gw-key-pools-alice", "gw-key-pools-bob"
 REGIONS = ("east", "west", "north")
-MESSAGES = [{"role": "user", "content": "Hello pool"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello pool"}]
 READ_TIMEOUT = 1.0
 # scenario -> pool settings (YAML flow mapping, less `models`); members are "{scenario}-{region}".
 SCENARIOS = {
@@ -44,7 +47,8 @@ SCENARIOS = {
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]  # typeshed: Any, as the address depends on the family
+        return port
 
 
 def pool_config(urls: dict[str, str], refused_url: str) -> str:
@@ -66,7 +70,7 @@ def pool_config(urls: dict[str, str], refused_url: str) -> str:
         "  apiKeys:",
         f"    - {{name: alice, key: {CALLER}}}",
         f"    - {{name: bob, key: {LIMITED}, models: [caller]}}",
-        "  timeouts: {connect: 2, read: %s}" % READ_TIMEOUT,
+        f"  timeouts: {{connect: 2, read: {READ_TIMEOUT}}}",
         "  pools:",
     ]
     for scenario, settings in SCENARIOS.items():
@@ -96,13 +100,13 @@ def _healthy(sims: dict[str, AzureSimulator]) -> None:
 
 
 @pytest.fixture(scope="module")
-def pooled(sims: dict[str, AzureSimulator], start_gateway_session) -> GatewayProcess:
+def pooled(sims: dict[str, AzureSimulator], start_gateway_session: StartGateway) -> Gateway:
     config = pool_config({region: sim.url for region, sim in sims.items()}, f"http://127.0.0.1:{_closed_port()}")
     return start_gateway_session(config, {})
 
 
 @pytest.fixture
-def client(pooled: GatewayProcess) -> openai.OpenAI:
+def client(pooled: Gateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{pooled.url}/v1", api_key=CALLER, max_retries=0, timeout=10)
 
 
@@ -116,12 +120,12 @@ def chat(client: openai.OpenAI, model: str) -> tuple[str, str]:
     return raw.parse().choices[0].message.content or "", raw.headers["x-request-id"]
 
 
-def access_line(gateway: GatewayProcess, request_id: str) -> dict:
+def access_line(gateway: Gateway, request_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         for line in gateway.logs().splitlines():
             if request_id in line and line.lstrip().startswith("{"):
-                return orjson.loads(line[line.index("{") :])
+                return json_object(orjson.loads(line[line.index("{") :]))
         time.sleep(0.05)
     raise AssertionError(f"no access-log line for {request_id}")
 
@@ -196,7 +200,7 @@ def test_every_member_benched_is_a_429_with_the_soonest_retry_after(client, sims
     with pytest.raises(openai.RateLimitError) as caught:
         chat(client, "benched")
     assert caught.value.response.headers["retry-after"] == "3"
-    assert caught.value.body["code"] == "rate_limit_exceeded"  # type: ignore[index]
+    assert json_object(caught.value.body)["code"] == "rate_limit_exceeded"
     with pytest.raises(openai.RateLimitError) as caught:
         chat(client, "benched")  # nobody is asked until one returns
     assert int(caught.value.response.headers["retry-after"]) <= 3 and sum(calls(s) for s in sims.values()) == 3

@@ -2,6 +2,7 @@
 
 import socket
 import time
+from typing import Any
 
 import httpx
 import orjson
@@ -13,7 +14,7 @@ from tests.support.streams import access_line
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello there"}]}
 
 
-def post(gateway, path: str, body: dict, **headers: str) -> httpx.Response:
+def post(gateway, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
     return httpx.post(
         f"{gateway.url}{path}", json=body, headers={"Authorization": f"Bearer {ALICE}", **headers}, timeout=10
     )
@@ -233,7 +234,7 @@ def test_client_disconnect_cancels_a_non_streamed_upstream_request(gateway, sim)
     while time.monotonic() < deadline and not (sim.requests and sim.requests[-1].disconnected):
         time.sleep(0.05)
     assert sim.requests[-1].disconnected
-    line = [orjson.loads(l) for l in gateway.logs().splitlines() if l.startswith("{")][-1]
+    line = [orjson.loads(entry) for entry in gateway.logs().splitlines() if entry.startswith("{")][-1]
     assert line["status"] == 499
 
 

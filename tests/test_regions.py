@@ -6,6 +6,9 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from openai.types.beta import FunctionToolParam
+from openai.types.beta.threads import TextContentBlock
+from openai.types.responses import ResponseCompletedEvent
 
 from azure_sim import AzureSimulator
 from tests.support.standard import ALICE, SECRETS
@@ -68,13 +71,13 @@ def region_gateway(start_gateway_session, region_env):
 
 
 @pytest.fixture
-def sweden(regions) -> AzureSimulator:
+def sweden(regions: tuple[AzureSimulator, AzureSimulator]) -> AzureSimulator:
     regions[0].reset()
     return regions[0]
 
 
 @pytest.fixture
-def norway(regions) -> AzureSimulator:
+def norway(regions: tuple[AzureSimulator, AzureSimulator]) -> AzureSimulator:
     regions[1].reset()
     return regions[1]
 
@@ -128,7 +131,8 @@ def test_threads_and_runs_polled_and_streamed(region_gateway, sweden) -> None:
     run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
     assert run.status == "completed" and run.model == "gpt-4o-sweden"
     messages = client.beta.threads.messages.list(thread_id=thread.id, order="desc")
-    assert messages.data[0].content[0].text.value == "Echo: Hello region"
+    block = messages.data[0].content[0]
+    assert isinstance(block, TextContentBlock) and block.text.value == "Echo: Hello region"
     assert client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id).data
 
     client.beta.threads.messages.create(thread_id=thread.id, role="user", content="Stream this")
@@ -137,19 +141,24 @@ def test_threads_and_runs_polled_and_streamed(region_gateway, sweden) -> None:
         final = stream.get_final_messages()
     assert events[0] == "thread.run.created" and events[-1] == "thread.run.completed"
     assert "thread.message.delta" in events
-    assert final[0].content[0].text.value == "Echo: Stream this"
+    block = final[0].content[0]
+    assert isinstance(block, TextContentBlock) and block.text.value == "Echo: Stream this"
     run_created = next(r for r in sweden.requests if r.path.endswith("/runs") and r.json and r.json.get("stream"))
     assert run_created.path == f"/openai/threads/{thread.id}/runs"
 
 
 def test_tool_calls_and_submit_tool_outputs(region_gateway) -> None:
     client = sdk(region_gateway)
-    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    tool: FunctionToolParam = {
+        "type": "function",
+        "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+    }
     assistant = client.beta.assistants.create(model="gpt-4.1", tools=[tool])
     run = client.beta.threads.create_and_run(
         assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Look it up"}]}
     )
     assert run.status == "requires_action" and run.model == "gpt-4.1"
+    assert run.required_action is not None
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     done = client.beta.threads.runs.submit_tool_outputs(
         thread_id=run.thread_id, run_id=run.id, tool_outputs=[{"tool_call_id": call.id, "output": "42"}]
@@ -212,7 +221,8 @@ def test_responses_json_streamed_and_chained(region_gateway, norway) -> None:
     types = [event.type for event in events]
     assert types[0] == "response.created" and types[-1] == "response.completed"
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Echo: Stream me"
-    assert events[-1].response.model == "gpt-4.1"
+    last = events[-1]
+    assert isinstance(last, ResponseCompletedEvent) and last.response.model == "gpt-4.1"
     assert client.responses.retrieve(response.id).id == response.id
     assert client.responses.input_items.list(response.id).data
 
@@ -249,7 +259,10 @@ def test_vector_stores_files_and_search_stay_in_the_files_region(region_gateway,
 
 def test_cancel_a_run(region_gateway) -> None:
     client = sdk(region_gateway)
-    tool = {"type": "function", "function": {"name": "wait", "parameters": {"type": "object", "properties": {}}}}
+    tool: FunctionToolParam = {
+        "type": "function",
+        "function": {"name": "wait", "parameters": {"type": "object", "properties": {}}},
+    }
     assistant = client.beta.assistants.create(model="gpt-4o-sweden", tools=[tool])
     run = client.beta.threads.create_and_run(assistant_id=assistant.id)
     assert run.status == "requires_action"

@@ -9,6 +9,7 @@ import gzip
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import httpx
 import orjson
@@ -16,6 +17,8 @@ import pytest
 from aiohttp import web
 
 from core.upstream.transport import ERROR_BODY_BYTES
+from tests.support.gateways import Gateway, StartGateway
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
@@ -30,11 +33,11 @@ DOWNLOADS_CONFIG = (
 assert DOWNLOADS_CONFIG.count("assistants: true") == 2 and "tts-dep" in DOWNLOADS_CONFIG
 
 
-def access_lines(logs: str) -> list[dict]:
-    return [orjson.loads(line) for line in logs.splitlines() if line.startswith('{"request_id"')]
+def access_lines(logs: str) -> list[dict[str, Any]]:
+    return [json_object(orjson.loads(line)) for line in logs.splitlines() if line.startswith('{"request_id"')]
 
 
-def access_line_for(gateway, request_id: str) -> dict:
+def access_line_for(gateway, request_id: str) -> dict[str, Any]:
     """The access line of one request, once the gateway has written it (a stream writes it as it ends)."""
     deadline = time.monotonic() + 5
     while True:
@@ -218,7 +221,7 @@ DRIPPED: list[str] = []  # how each dripping-error answer ended: "whole" or "dro
 
 
 @pytest.fixture(scope="module")
-def scripted_gateway(start_gateway_session) -> Iterator:
+def scripted_gateway(start_gateway_session: StartGateway) -> Iterator[Gateway]:
     """A gateway (maxResponseBytes 65536) in front of an upstream that answers as the request's `x-sim-answer` says:
     `json` or `sse` (with UPSTREAM_HEADERS), `json-202` (the JSON answer as a 202), `status-NNN` (an empty answer
     with that status), `list` (a 200 JSON list), `endless-event` (a stream of one 200 KB event that never ends),

@@ -36,7 +36,7 @@ def test_the_lock_satisfies_every_direct_dependency() -> None:
 
 def test_the_lock_is_for_the_python_the_function_app_runs() -> None:
     deployed = re.search(r"param pythonVersion string = '([\d.]+)'", (ROOT / "infra" / "main.bicep").read_text())
-    locked_for = re.search(r"^LOCK_PYTHON := ([\d.]+)$", (ROOT / "Makefile").read_text(), re.M)
+    locked_for = re.search(r"^LOCK_PYTHON := ([\d.]+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert deployed and locked_for and locked_for.group(1) == deployed.group(1)
     assert "--python-platform linux" in (ROOT / "Makefile").read_text()  # Flex Consumption runs Linux
 

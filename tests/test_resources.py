@@ -16,6 +16,7 @@ from azure.core.credentials import AccessToken
 
 from azure_sim import AzureSimulator
 from tests.support.inprocess_gateway import InProcessGateway
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE
 
 REGION_KEY = "azure-key-resources-7e6d5c4b"
@@ -77,13 +78,13 @@ def regions() -> Iterator[tuple[AzureSimulator, AzureSimulator]]:
 
 
 @pytest.fixture
-def first(regions) -> AzureSimulator:
+def first(regions: tuple[AzureSimulator, AzureSimulator]) -> AzureSimulator:
     regions[0].reset()
     return regions[0]
 
 
 @pytest.fixture
-def second(regions) -> AzureSimulator:
+def second(regions: tuple[AzureSimulator, AzureSimulator]) -> AzureSimulator:
     regions[1].reset()
     return regions[1]
 
@@ -143,14 +144,16 @@ def list_queries(simulator: AzureSimulator) -> list[dict[str, str]]:
 
 
 def access_line(gateway, request_id: str) -> dict[str, Any]:
-    lines = [orjson.loads(line) for line in gateway.logs().splitlines() if line.startswith('{"request_id"')]
+    lines = [
+        json_object(orjson.loads(line)) for line in gateway.logs().splitlines() if line.startswith('{"request_id"')
+    ]
     (line,) = [line for line in lines if line["request_id"] == request_id]
     return line
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    return response.json()["error"]
+    return json_object(response.json()["error"])
 
 
 def test_a_list_fills_its_page_from_each_group_in_turn(gateway, first, second) -> None:

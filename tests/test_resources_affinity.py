@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
-from core.resources.affinity import ResourceLocator
 from core.config.model import ResourceBackend
 from core.errors import GatewayError
+from core.resources.affinity import ResourceLocator
 
 
 def resource(group: str) -> ResourceBackend:
@@ -30,7 +30,8 @@ def probe_with(holdings: dict[str, int], calls: list[tuple[str, str]]):
 
 
 def test_probe_finds_the_holder_once_then_remembers() -> None:
-    locator, calls = ResourceLocator(), []
+    locator = ResourceLocator()
+    calls: list[tuple[str, str]] = []
     probe = probe_with({"west": 200}, calls)
     assert asyncio.run(locator.locate("threads", "thread_1", [EAST, WEST], probe)) is WEST
     assert asyncio.run(locator.locate("threads", "thread_1", [EAST, WEST], probe)) is WEST
@@ -38,7 +39,8 @@ def test_probe_finds_the_holder_once_then_remembers() -> None:
 
 
 def test_remembered_ids_need_no_probe_and_a_single_group_none_at_all() -> None:
-    locator, calls = ResourceLocator(), []
+    locator = ResourceLocator()
+    calls: list[tuple[str, str]] = []
     locator.remember(["asst_9"], "west")
     assert asyncio.run(locator.locate("assistants", "asst_9", [EAST, WEST], probe_with({}, calls))) is WEST
     assert asyncio.run(locator.locate("assistants", "asst_x", [EAST], probe_with({}, calls))) is EAST
@@ -57,7 +59,8 @@ def test_an_unanswered_group_is_a_502_not_a_wrong_404() -> None:
 
 
 def test_the_cache_is_bounded_least_recent_first() -> None:
-    locator, calls = ResourceLocator(max_entries=2), []
+    locator = ResourceLocator(max_entries=2)
+    calls: list[tuple[str, str]] = []
     locator.remember(["a", "b", "c"], "west")
     probe = probe_with({"west": 200}, calls)
     assert asyncio.run(locator.locate("files", "c", [EAST, WEST], probe)) is WEST

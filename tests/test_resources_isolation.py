@@ -5,13 +5,18 @@ exist."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 import openai
 import orjson
 import pytest
+from openai.types.beta import FunctionToolParam
 
 from azure_sim import AzureSimulator
 from tests.support.config_text import load, problems
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE, SECRETS
 
 MINI_ONLY = "gw-key-mini-only-0a1b2c3d"  # models: [gpt-4o-mini], no `resources`
@@ -93,7 +98,7 @@ def shared_objects(gateway) -> dict[str, str]:
     }
 
 
-def every_family(ids: dict[str, str]) -> list[tuple[str, str, dict]]:
+def every_family(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
     mini = {"json": {"model": "gpt-4o-mini"}}
     return [
         ("GET", "/v1/assistants", {}),
@@ -180,7 +185,7 @@ def test_a_restricted_key_cannot_run_an_assistant_whose_model_it_may_not_use(iso
     client = sdk(isolated, MINI_RESOURCES)
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])
     sim.requests.clear()
-    attempts = {
+    attempts: dict[str, Callable[[], object]] = {
         "run without a model": lambda: client.beta.threads.runs.create(thread_id=thread.id, assistant_id=theirs.id),
         "run with its model": lambda: client.beta.threads.runs.create(
             thread_id=thread.id, assistant_id=theirs.id, model="gpt-4o"
@@ -203,11 +208,15 @@ def test_a_restricted_key_cannot_run_an_assistant_whose_model_it_may_not_use(iso
 
 
 def test_a_restricted_key_cannot_continue_a_run_on_a_model_it_may_not_use(isolated, sim) -> None:
-    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    tool: FunctionToolParam = {
+        "type": "function",
+        "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+    }
     alice = sdk(isolated, ALICE)
     theirs = alice.beta.assistants.create(model="gpt-4o", tools=[tool])
     run = alice.beta.threads.create_and_run(assistant_id=theirs.id)
     assert run.status == "requires_action"
+    assert run.required_action is not None
     tool_call = run.required_action.submit_tool_outputs.tool_calls[0]
     sim.requests.clear()
     with pytest.raises(openai.NotFoundError) as refused:
@@ -229,7 +238,6 @@ def test_an_unknown_assistant_is_a_404_before_any_run(isolated, sim) -> None:
 
 def test_batches_are_checked_line_by_line_against_the_keys_models(isolated, sim) -> None:
     client = sdk(isolated, MINI_RESOURCES)
-    create = {"endpoint": "/v1/chat/completions", "completion_window": "24h"}
     mixed = client.files.create(file=("mixed.jsonl", batch_file("gpt-4o-mini-dep", "gpt-4o-dep")), purpose="batch")
     unknown = client.files.create(file=("unknown.jsonl", batch_file("somebody-elses-dep")), purpose="batch")
     broken = client.files.create(file=("broken.jsonl", b'{"custom_id": "1", "body": {}}\n'), purpose="batch")
@@ -240,10 +248,12 @@ def test_batches_are_checked_line_by_line_against_the_keys_models(isolated, sim)
     ):
         sim.requests.clear()
         with pytest.raises(error):
-            client.batches.create(input_file_id=refused_file.id, **create)
+            client.batches.create(
+                input_file_id=refused_file.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
         assert [(r.method, r.path) for r in sim.requests] == [("GET", f"/openai/files/{refused_file.id}/content")]
     allowed = client.files.create(file=("ok.jsonl", batch_file("gpt-4o-mini-dep", "gpt-4o-mini-dep")), purpose="batch")
-    batch = client.batches.create(input_file_id=allowed.id, **create)
+    batch = client.batches.create(input_file_id=allowed.id, endpoint="/v1/chat/completions", completion_window="24h")
     assert batch.input_file_id == allowed.id
 
 
@@ -257,7 +267,7 @@ def test_a_batch_file_too_large_to_check_is_refused(isolated, sim, start_gateway
             input_file_id=large.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
     assert refused.value.code == "batch_input_too_large" and refused.value.param == "input_file_id"
-    assert refused.value.body["message"] == (
+    assert json_object(refused.value.body)["message"] == (
         f"`{large.id}` is larger than the gateway's limit of 4096 bytes, so the models it names "
         "cannot be checked for this key."
     )
@@ -324,10 +334,14 @@ def test_resources_defaults_to_whether_the_key_is_limited_to_models() -> None:
 
 
 def test_a_restricted_key_continues_its_own_run_on_a_model_it_may_use(isolated, sim) -> None:
-    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    tool: FunctionToolParam = {
+        "type": "function",
+        "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+    }
     client = sdk(isolated, MINI_RESOURCES)
     mine = client.beta.assistants.create(model="gpt-4o-mini", tools=[tool])
     run = client.beta.threads.create_and_run(assistant_id=mine.id)
+    assert run.required_action is not None
     tool_call = run.required_action.submit_tool_outputs.tool_calls[0]
     continued = client.beta.threads.runs.submit_tool_outputs(
         thread_id=run.thread_id, run_id=run.id, tool_outputs=[{"tool_call_id": tool_call.id, "output": "42"}]

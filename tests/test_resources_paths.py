@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from azure_sim import AzureSimulator
 from tests.support.gateway_process import gateway_environ
 from tests.support.inprocess_gateway import InProcessGateway
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE, SECRETS
 
 PATHS_CONFIG = """
@@ -65,10 +67,10 @@ def raw_request(gateway, method: str, target: str, body: bytes = b"") -> tuple[i
 
 def assert_refused(
     gateway, sim: AzureSimulator, method: str, target: str, body: bytes = b"", status: int | None = None
-) -> dict:
+) -> dict[str, Any]:
     answered, payload = raw_request(gateway, method, target, body)
     assert answered in ((400, 404) if status is None else (status,)), (target, answered, payload)
-    error = orjson.loads(payload)["error"]
+    error = json_object(orjson.loads(payload)["error"])
     assert set(error) >= {"message", "type", "param", "code"} and error["type"] == "invalid_request_error"
     assert sim.requests == [], [(r.method, r.path, r.raw_query) for r in sim.requests]
     return error

@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateways import Gateway, StartGateway
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 from tests.support.streams import CHAT, access_line, data, stream_events
 
@@ -17,14 +17,14 @@ COUNTING_CONFIG = STANDARD_CONFIG.replace(
 
 
 @pytest.fixture
-def counting(sim, start_gateway) -> GatewayProcess:
+def counting(sim, start_gateway: StartGateway) -> Gateway:
     assert COUNTING_CONFIG != STANDARD_CONFIG
     return start_gateway(COUNTING_CONFIG, {**SECRETS, "SIM_URL": sim.url})
 
 
 def _comparable(events: list[tuple[float, bytes]]) -> list[object]:
     """The client's chunks less what differs between two answers (ids, timestamps)."""
-    chunks = []
+    chunks: list[object] = []
     for _, event in events:
         chunk = data(event)
         if isinstance(chunk, dict):
@@ -111,9 +111,9 @@ def test_a_completions_stream_is_counted_without_showing_the_caller_its_usage(si
         timeout=10,
         headers={"Authorization": f"Bearer {ALICE}"},
     ) as response:
-        for line in response.iter_lines():
-            if line.startswith("data: {"):
-                chunks.append(orjson.loads(line[6:]))
+        for sse_line in response.iter_lines():
+            if sse_line.startswith("data: {"):
+                chunks.append(orjson.loads(sse_line[6:]))
     assert chunks and all("usage" not in chunk and chunk["choices"] for chunk in chunks)
     assert sim.requests[-1].json["stream_options"] == {"include_usage": True}
     line = access_line(counting, mark)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
-from tests.support.streams import CHAT, access_line, data, stream_events
+from tests.support.streams import CHAT, access_line, data, event_object, stream_events
 
 
 def test_chunks_are_forwarded_as_they_arrive(gateway) -> None:
@@ -26,7 +26,7 @@ def test_chunks_are_forwarded_as_they_arrive(gateway) -> None:
 
 def test_filter_only_chunks_are_dropped_by_default(gateway) -> None:
     events = stream_events(gateway.url, CHAT, **{"x-sim-annotations": "1"})
-    chunks = [data(e) for _, e in events[:-1]]
+    chunks = [event_object(e) for _, e in events[:-1]]
     assert chunks and all(c["id"] and c["object"] == "chat.completion.chunk" for c in chunks)
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "Echo: one two three four five"
@@ -34,14 +34,14 @@ def test_filter_only_chunks_are_dropped_by_default(gateway) -> None:
 
 def test_include_usage_delivers_the_usage_chunk(gateway, sim) -> None:
     events = stream_events(gateway.url, {**CHAT, "stream_options": {"include_usage": True}})
-    usage_chunk = data(events[-2][1])
+    usage_chunk = event_object(events[-2][1])
     assert usage_chunk["choices"] == [] and usage_chunk["usage"]["total_tokens"] > 0
     assert sim.requests[0].json["stream_options"] == {"include_usage": True}
 
 
 def test_force_prompt_streams_chat_chunks(gateway) -> None:
     events = stream_events(gateway.url, {**CHAT, "model": "gpt-instruct"})
-    chunks = [data(e) for _, e in events[:-1]]
+    chunks = [event_object(e) for _, e in events[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert "".join(c["choices"][0]["delta"]["content"] for c in chunks).startswith("Echo: ")
@@ -50,7 +50,7 @@ def test_force_prompt_streams_chat_chunks(gateway) -> None:
 def test_upstream_breaking_mid_stream_ends_with_an_error_event(gateway) -> None:
     mark = len(gateway.logs())
     events = stream_events(gateway.url, CHAT, **{"x-sim-fail": "abort"})
-    last = data(events[-1][1])
+    last = event_object(events[-1][1])
     # It was reached (it answered), then it went away: the error and the log say so.
     assert last["error"]["code"] == "upstream_closed_connection"
     assert last["error"]["message"].startswith("The upstream for group `eastus` closed the connection")
@@ -85,7 +85,8 @@ def test_a_client_gone_before_its_answer_starts_is_logged_as_a_499_and_its_upstr
     with socket.create_connection((host, int(port)), timeout=5) as client:
         client.sendall(
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
-            + f"Authorization: Bearer {ALICE}\r\nx-sim-chunk-delay-ms: 300\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + f"Authorization: Bearer {ALICE}\r\nx-sim-chunk-delay-ms: 300\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )  # and gone at once: the gateway learns it while it still waits for the upstream
     line = access_line(gateway, mark)
@@ -100,7 +101,7 @@ def test_raw_switch_keeps_azure_filter_chunks(sim, start_gateway) -> None:
     config = STANDARD_CONFIG.replace("  maxBodyBytes: 65536", "  maxBodyBytes: 65536\n  normalizeStreams: false")
     gateway = start_gateway(config, {**SECRETS, "SIM_URL": sim.url})
     events = stream_events(gateway.url, CHAT)
-    first = data(events[0][1])
+    first = event_object(events[0][1])
     assert first["id"] == "" and first["choices"] == [] and "prompt_filter_results" in first
 
 

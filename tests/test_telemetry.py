@@ -38,7 +38,7 @@ class Ingestion:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
@@ -157,7 +157,7 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
     assert set(ingestion.authorizations) == {"Bearer monitor-token"}
 
     tokens = ingestion.metrics("gen_ai.client.token.usage")
-    by_type = {}
+    by_type: dict[str, list[dict[str, Any]]] = {}
     for point in tokens:
         props = point["properties"]
         assert props["gen_ai.operation.name"] == "chat" and props["gen_ai.request.model"] == "gpt-4o"

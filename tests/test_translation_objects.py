@@ -1,3 +1,5 @@
+from typing import Any
+
 import orjson
 
 from core.translation.objects import ObjectStreamTransform, object_ids, rewrite_models
@@ -6,7 +8,7 @@ PUBLIC = {"gpt4o-sweden": "gpt-4o"}
 
 
 def test_models_are_mapped_back_everywhere_in_an_answer() -> None:
-    answer = {
+    answer: dict[str, Any] = {
         "object": "list",
         "data": [
             {"id": "asst_1", "object": "assistant", "model": "gpt4o-sweden"},
@@ -42,7 +44,10 @@ def test_object_ids_of_a_list_page_are_its_items_ids() -> None:
 def test_named_event_stream_keeps_names_and_untouched_bytes() -> None:
     seen: list[str] = []
     transform = ObjectStreamTransform(PUBLIC, seen.extend)
-    created = b'event: thread.run.created\ndata: {"id":"run_1","object":"thread.run","thread_id":"thread_1","model":"gpt4o-sweden"}\n\n'
+    created = (
+        b"event: thread.run.created\n"
+        b'data: {"id":"run_1","object":"thread.run","thread_id":"thread_1","model":"gpt4o-sweden"}\n\n'
+    )
     delta = b'event: thread.message.delta\ndata: {"id":"msg_1","object":"thread.message.delta","delta":{}}\n\n'
     done = b"event: done\ndata: [DONE]\n\n"
     out = transform.feed(created[:30]) + transform.feed(created[30:] + delta + done)

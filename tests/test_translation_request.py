@@ -1,25 +1,26 @@
-import orjson
-
+from dataclasses import replace
 from typing import Any
+
+import orjson
 
 from core.config.model import Backend
 from core.translation.force_prompt import messages_to_prompt
 from core.translation.request import asks_usage
 from core.translation.translator import ClientRequest, DeploymentTranslator, for_deployment
 
+BACKEND = Backend(
+    group="g",
+    deployment="d",
+    api_version="2024-10-21",
+    serverless=False,
+    base_url="https://r.openai.azure.com/openai/deployments/d",
+    auth="api-key",
+    headers=(("api-key", "k"),),
+)
 
-def backend(**overrides: object) -> Backend:
-    fields: dict[str, object] = dict(
-        group="g",
-        deployment="d",
-        api_version="2024-10-21",
-        serverless=False,
-        base_url="https://r.openai.azure.com/openai/deployments/d",
-        auth="api-key",
-        headers=(("api-key", "k"),),
-    )
-    fields.update(overrides)
-    return Backend(**fields)  # type: ignore[arg-type]
+
+def backend(**overrides: Any) -> Backend:
+    return replace(BACKEND, **overrides)
 
 
 def translator(b: Backend, operation: str, payload: dict[str, Any], *, count_usage: bool) -> DeploymentTranslator:

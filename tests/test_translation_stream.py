@@ -36,11 +36,14 @@ def test_raw_stream_keeps_everything() -> None:
 
 def test_completions_chunks_become_chat_chunks_with_role_first() -> None:
     rewriter = StreamRewriter(drop_filter_events=True, convert=CompletionEventsAsChat().convert)
-    chunk = b'data: {"choices":[{"text":"Hel","index":0,"finish_reason":null}],"id":"cmpl-1","object":"text_completion","created":1,"model":"m"}\n\n'
+    chunk = (
+        b'data: {"choices":[{"text":"Hel","index":0,"finish_reason":null}],'
+        b'"id":"cmpl-1","object":"text_completion","created":1,"model":"m"}\n\n'
+    )
     chunk2 = chunk.replace(b'"Hel"', b'"lo"')
     out = rewriter.feed(FILTER_FIRST + chunk + chunk2 + DONE)
-    events = [e for e in out.split(b"\n\n") if e]
-    first, second, done = (orjson.loads(e[6:]) if e != b"data: [DONE]" else e for e in events)
+    first_event, second_event, done = [e for e in out.split(b"\n\n") if e]
+    first, second = orjson.loads(first_event[6:]), orjson.loads(second_event[6:])
     assert first["object"] == "chat.completion.chunk"
     assert first["choices"][0]["delta"] == {"content": "Hel", "role": "assistant"}
     assert second["choices"][0]["delta"] == {"content": "lo"}
@@ -119,7 +122,10 @@ def test_hiding_usage_removes_it_from_every_chunk_and_drops_only_the_usage_chunk
     """Raw mode keeps the filter event: its `"usage": null` goes, the event stays. A last chunk that carries
     choices and usage together keeps its choices."""
     filter_first = FILTER_FIRST.replace(b'"choices":[],', b'"choices":[],"usage":null,')
-    last = b'data: {"choices":[{"delta":{},"finish_reason":"stop","index":0}],"id":"chatcmpl-1","usage":{"total_tokens":7}}\n\n'
+    last = (
+        b'data: {"choices":[{"delta":{},"finish_reason":"stop","index":0}],'
+        b'"id":"chatcmpl-1","usage":{"total_tokens":7}}\n\n'
+    )
     rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
     out = rewriter.feed(filter_first + last + USAGE + DONE)
     events = [e for e in out.split(b"\n\n") if e]

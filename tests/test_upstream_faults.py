@@ -8,15 +8,18 @@ never a 500, always an OpenAI-shaped error or an aborted transfer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 
 from azure_sim import AzureSimulator
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateways import Gateway, StartGateway
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
-from tests.support.streams import data
+from tests.support.streams import event_object
 
 TOTAL, IDLE, STREAM, READ = 1.5, 1.0, 1.5, 6  # idle < stream: each deadline can be the one that fires
 MAX_RESPONSE_BYTES = 200_000
@@ -39,27 +42,27 @@ SPEECH = {"model": "tts", "voice": "alloy", "input": "Hello"}
 
 
 @pytest.fixture(scope="module")
-def faulty(sim: AzureSimulator, start_gateway_session) -> GatewayProcess:
+def faulty(sim: AzureSimulator, start_gateway_session: StartGateway) -> Gateway:
     return start_gateway_session(FAULTS_CONFIG, {**SECRETS, "SIM_URL": sim.url})
 
 
 @pytest.fixture
-def client(faulty: GatewayProcess) -> httpx.Client:
+def client(faulty: Gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{faulty.url}/v1", headers=AUTH, timeout=READ + 4) as client:
         yield client
 
 
-def error_of(response: httpx.Response) -> dict:
+def error_of(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body["error"]) >= {"message", "type", "param", "code"}, body
-    return body["error"]
+    return json_object(body["error"])
 
 
-def log_lines_after(gateway: GatewayProcess, mark: int) -> list[str]:
+def log_lines_after(gateway: Gateway, mark: int) -> list[str]:
     return gateway.logs()[mark:].splitlines()
 
 
-def wait_for(condition, seconds: float = 5.0) -> bool:
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
@@ -81,7 +84,9 @@ def read_within(response: httpx.Response, seconds: float = READ) -> bytes:
 def upload_file(client: httpx.Client, content: bytes) -> str:
     response = client.post("/files", data={"purpose": "assistants"}, files={"file": ("data.jsonl", content)})
     assert response.status_code == 200, response.text
-    return response.json()["id"]
+    file_id = response.json()["id"]
+    assert isinstance(file_id, str), response.text
+    return file_id
 
 
 # ----------------------------------------------------------------------------- 6: cut byte answers
@@ -90,7 +95,7 @@ def upload_file(client: httpx.Client, content: bytes) -> str:
 @pytest.mark.parametrize("mode", ["truncate_chunked", "truncate_length"])
 @pytest.mark.parametrize("download", ["speech", "file"])
 def test_a_cut_byte_answer_reaches_the_client_as_a_broken_transfer(
-    client: httpx.Client, faulty: GatewayProcess, sim: AzureSimulator, mode: str, download: str
+    client: httpx.Client, faulty: Gateway, sim: AzureSimulator, mode: str, download: str
 ) -> None:
     if download == "speech":
         request = client.build_request("POST", "/audio/speech", json=SPEECH)
@@ -163,7 +168,7 @@ def test_a_dripping_stream_gets_an_error_event_after_the_idle_deadline(
         assert response.status_code == 200
         body = read_within(response)
     events = [e for e in body.split(b"\n\n") if e.strip()]
-    last = data(events[-1])
+    last = event_object(events[-1])
     assert last["error"] == {
         "message": "The upstream for group `eastus` sent no complete event within gateway.timeouts.idle.",
         "type": "api_error",
@@ -182,7 +187,7 @@ def test_a_stream_of_steady_events_gets_an_error_event_after_the_stream_deadline
         body = read_within(response)
     events = [e for e in body.split(b"\n\n") if e.strip()]
     assert len(events) > 2 and b"[DONE]" not in body
-    last = data(events[-1])
+    last = event_object(events[-1])
     assert last["error"] == {
         "message": "The upstream for group `eastus` did not finish its answer within gateway.timeouts.stream.",
         "type": "api_error",
@@ -192,7 +197,7 @@ def test_a_stream_of_steady_events_gets_an_error_event_after_the_stream_deadline
 
 
 def test_a_dripping_download_is_aborted_after_the_stream_deadline(
-    client: httpx.Client, faulty: GatewayProcess, sim: AzureSimulator
+    client: httpx.Client, faulty: Gateway, sim: AzureSimulator
 ) -> None:
     sim.behaviour.drip = 0.1
     mark = len(faulty.logs())
@@ -342,7 +347,9 @@ def test_a_garbage_list_page_is_a_502(client: httpx.Client, sim: AzureSimulator,
         ("/assistants", {"model": "gpt-4o"}),
     ],
 )
-def test_a_garbage_json_answer_is_a_502(client: httpx.Client, sim: AzureSimulator, path: str, body: dict) -> None:
+def test_a_garbage_json_answer_is_a_502(
+    client: httpx.Client, sim: AzureSimulator, path: str, body: dict[str, Any]
+) -> None:
     sim.behaviour.fail = "invalid_json"
     response = client.post(path, json=body)
     assert response.status_code == 502 and error_of(response)["code"] == "upstream_bad_response"

@@ -15,7 +15,6 @@ import pytest
 from aiohttp import web
 
 from core.upstream.transport import Transport
-
 from tests.support.forward_proxies import Socks5Proxy
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 

@@ -137,7 +137,9 @@ def _content(body: Mapping[str, Any], messages: Sequence[Mapping[str, Any]]) -> 
     """JSON for the JSON response formats, the echo otherwise."""
     echo = "Echo: " + last_user_text(messages)
     response_format = body.get("response_format")
-    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if not isinstance(response_format, dict):
+        return echo
+    kind = response_format.get("type")
     if kind == "json_schema":
         return orjson.dumps(instance_of(response_format["json_schema"].get("schema", {}))).decode()
     if kind == "json_object":

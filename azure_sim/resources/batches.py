@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from ..routing import Call
@@ -15,7 +17,7 @@ async def create_batch(call: Call) -> web.StreamResponse:
     endpoint = required_string(body, "endpoint")
     completion_window = required_string(body, "completion_window")
     now = unix_now()
-    batch = {
+    batch: dict[str, Any] = {
         "id": random_id("batch_"),
         "object": "batch",
         "endpoint": endpoint,

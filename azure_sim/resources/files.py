@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from ..routing import Call
@@ -16,7 +18,7 @@ async def upload_file(call: Call) -> web.StreamResponse:
     if upload is None or upload.data is None:
         raise missing("file")
     purpose = required_string(call.body, "purpose")
-    file = {
+    file: dict[str, Any] = {
         "id": random_id("file-"),
         "object": "file",
         "bytes": upload.size,

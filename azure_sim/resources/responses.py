@@ -64,8 +64,8 @@ async def create_response(call: Call) -> web.StreamResponse:
     if previous is not None:
         with store.lock:
             if not isinstance(previous, str) or previous not in store.responses:
-                message = f"Previous response with id '{previous}' not found."
-                error = {"message": message, "type": "invalid_request_error", "param": "previous_response_id"}
+                not_found = f"Previous response with id '{previous}' not found."
+                error = {"message": not_found, "type": "invalid_request_error", "param": "previous_response_id"}
                 raise Reject(404, {**error, "code": "previous_response_not_found"})
     last_user = next((item for item in reversed(items) if item.get("role") == "user"), None)
     answer = "Echo: " + (_item_text(last_user) if last_user is not None else "")
@@ -73,7 +73,7 @@ async def create_response(call: Call) -> web.StreamResponse:
     output_tokens = count_words(answer)
     now = unix_now()
     part = {"type": "output_text", "text": answer, "annotations": []}
-    message = {"type": "message", "id": random_id("msg_"), "status": "completed", "role": "assistant"}
+    message: dict[str, Any] = {"type": "message", "id": random_id("msg_"), "status": "completed", "role": "assistant"}
     message["content"] = [part]
     response: dict[str, Any] = {
         "id": random_id("resp_"),

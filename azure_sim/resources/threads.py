@@ -77,7 +77,7 @@ def new_message(
 
 def new_thread(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A thread and its initial messages from a create body (validated; not stored yet)."""
-    thread = {
+    thread: dict[str, Any] = {
         "id": random_id("thread_"),
         "object": "thread",
         "created_at": unix_now(),
@@ -154,7 +154,7 @@ async def create_message(call: Call) -> web.StreamResponse:
 
 async def list_messages(call: Call) -> web.StreamResponse:
     with call.store.lock:
-        messages = call.store.messages[path_thread(call)].values()
+        messages: Iterable[dict[str, Any]] = call.store.messages[path_thread(call)].values()
         run_id = call.request.query.get("run_id")
         if run_id:
             messages = [m for m in messages if m["run_id"] == run_id]

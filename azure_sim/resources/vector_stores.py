@@ -186,7 +186,7 @@ async def create_file_batch(call: Call) -> web.StreamResponse:
         vector_store_id = _vector_store(call)
         file_ids = string_list(call.body, "file_ids", required=True)
         files = [_new_vector_store_file(store, vector_store_id, f, "in_progress") for f in file_ids]
-        batch = {
+        batch: dict[str, Any] = {
             "id": random_id("vsfb_"),
             "object": "vector_store.files_batch",
             "created_at": unix_now(),

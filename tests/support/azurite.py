@@ -1,4 +1,5 @@
-"""A real Azurite storage emulator for tests (blob service; table service: `AzuriteTable`), installed and run by the test run itself, on 127.0.0.1.
+"""A real Azurite storage emulator for tests (blob service; table service: `AzuriteTable`), installed and run by
+the test run itself, on 127.0.0.1.
 
     from tests.support.azurite import Azurite
 
@@ -38,7 +39,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Self
+from typing import IO, Any, Self
 
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ResourceExistsError
@@ -170,8 +171,8 @@ def make_storage_jwt(
     return token, exp
 
 
-class FakeStorageCredential:
-    """A TokenCredential (sync) handing out unsigned storage tokens Azurite's basic OAuth accepts.
+class _StorageTokens:
+    """Unsigned storage tokens Azurite's basic OAuth accepts, for the sync and the async credential below.
 
     `scopes` records every scope tuple asked for, so a test can check the caller requested
     `https://storage.azure.com/.default`. Keyword arguments go to `make_storage_jwt`
@@ -182,6 +183,15 @@ class FakeStorageCredential:
         self.token_options = token_options
         self.scopes: list[tuple[str, ...]] = []
 
+    def _token(self, scopes: tuple[str, ...]) -> AccessToken:
+        self.scopes.append(scopes)
+        token, exp = make_storage_jwt(**self.token_options)
+        return AccessToken(token, exp)
+
+
+class FakeStorageCredential(_StorageTokens):
+    """A TokenCredential (sync) handing out unsigned storage tokens Azurite's basic OAuth accepts."""
+
     def get_token(
         self,
         *scopes: str,
@@ -190,9 +200,7 @@ class FakeStorageCredential:
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        self.scopes.append(scopes)
-        token, exp = make_storage_jwt(**self.token_options)
-        return AccessToken(token, exp)
+        return self._token(scopes)
 
     def close(self) -> None:
         pass
@@ -204,20 +212,20 @@ class FakeStorageCredential:
         pass
 
 
-class AsyncFakeStorageCredential(FakeStorageCredential):
+class AsyncFakeStorageCredential(_StorageTokens):
     """The same, as an AsyncTokenCredential (for `azure.storage.blob.aio` clients)."""
 
     async def get_token(
         self,
         *scopes: str,
         claims: str | None = None,
-        tenant_id: str | None = None,  # type: ignore[override]
+        tenant_id: str | None = None,
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        return FakeStorageCredential.get_token(self, *scopes, **kwargs)
+        return self._token(scopes)
 
-    async def close(self) -> None:  # type: ignore[override]
+    async def close(self) -> None:
         pass
 
     async def __aenter__(self) -> Self:
@@ -289,7 +297,8 @@ def make_self_signed_cert(directory: Path, host: str = HOST) -> tuple[Path, Path
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # typeshed: Any, as the address depends on the family
+        return port
 
 
 def _port_answers(port: int) -> bool:
@@ -311,11 +320,11 @@ class Azurite:
         self.cert_path: Path | None = None
         self.key_path: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     # ---- lifecycle
 
-    def start(self) -> Azurite:
+    def start(self) -> Self:
         if self._process is not None:
             return self
         exe = ensure_installed()
@@ -484,12 +493,12 @@ class Azurite:
     def put_blob(self, container: str, name: str, data: bytes) -> str:
         """Upload (overwriting), creating the container if needed; return the new ETag."""
         with self.blob_service() as service:
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 service.create_container(container)
-            except ResourceExistsError:
-                pass
             result = service.get_blob_client(container, name).upload_blob(data, overwrite=True)
-        return result["etag"]
+        etag = result["etag"]
+        assert isinstance(etag, str), result
+        return etag
 
 
 # --------------------------------------------------------------------------- the table service
@@ -509,7 +518,7 @@ class AzuriteTable:
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> AzuriteTable:
+    def start(self) -> Self:
         if self._process is not None:
             return self
         exe = ensure_installed().with_name("azurite-table")

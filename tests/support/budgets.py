@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 
@@ -26,7 +27,7 @@ gateway:
     - {name: bob, key: "${BOB_KEY}"}
 """
 
-CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three"}]}
+CHAT: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three"}]}
 
 
 def limited(limits: str) -> str:
@@ -41,5 +42,5 @@ def fresh_minute(needed: float) -> None:
         time.sleep(left + 0.05)
 
 
-def post(gateway, key: str, path: str = "/v1/chat/completions", body: dict | None = None) -> httpx.Response:
+def post(gateway, key: str, path: str = "/v1/chat/completions", body: dict[str, Any] | None = None) -> httpx.Response:
     return httpx.post(f"{gateway.url}{path}", json=body or CHAT, headers={"Authorization": f"Bearer {key}"}, timeout=10)

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
@@ -33,6 +33,9 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 from azure.core.rest._http_response_impl import HttpResponseImpl  # what azure-core's own sync transports return
+
+if TYPE_CHECKING:
+    from azure.keyvault.secrets import SecretClient
 
 FAKE_TOKEN = "fake-key-vault-token"
 TENANT_ID = "00000000-0000-0000-0000-000000000001"
@@ -130,7 +133,7 @@ class FakeKeyVaultResponse(HttpResponseImpl):
 SecretValues = Mapping[str, str] | str
 
 
-class FakeKeyVaultTransport(HttpTransport):
+class FakeKeyVaultTransport(HttpTransport[HttpRequest, FakeKeyVaultResponse]):
     """Serves `GET https://{vault}.vault.azure.net/secrets/{name}[/{version}]` from `secrets`.
 
     `secrets` maps (vault name, secret name) to the current value, or to {version: value, "": current value}
@@ -273,11 +276,9 @@ def secret_client(
     vault: str,
     secrets: Mapping[tuple[str, str], SecretValues],
     credential: FakeCredential | None = None,
-) -> Any:
-    """A real SecretClient for https://{vault}.vault.azure.net on a FakeKeyVaultTransport (as `.fake_transport`)."""
+) -> SecretClient:
+    """A real SecretClient for https://{vault}.vault.azure.net on a FakeKeyVaultTransport."""
     from azure.keyvault.secrets import SecretClient
 
     transport = FakeKeyVaultTransport(secrets)
-    client = SecretClient(f"https://{vault}{VAULT_DOMAIN}", credential or FakeCredential(), transport=transport)
-    client.fake_transport = transport  # type: ignore[attr-defined]
-    return client
+    return SecretClient(f"https://{vault}{VAULT_DOMAIN}", credential or FakeCredential(), transport=transport)

@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tests.support.json_values import json_object
+
 ROOT = Path(__file__).resolve().parents[2]
 
 _INDEX = """
@@ -54,4 +56,4 @@ def function_index() -> dict[str, Any]:
         [sys.executable, "-c", _INDEX], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json_object(json.loads(result.stdout.strip().splitlines()[-1]))

@@ -34,15 +34,16 @@ class _GatewayLog(logging.Handler):
         self.setFormatter(logging.Formatter("%(message)s"))
         self._owner = owner
         self._text = io.StringIO()
+        self._text_lock = threading.Lock()  # emit() runs in the server thread, text() in the test's
 
     def emit(self, record: logging.LogRecord) -> None:
         if _serving.get() is self._owner:
             line = self.format(record) + "\n"
-            with self.lock:  # type: ignore[union-attr]
+            with self._text_lock:
                 self._text.write(line)
 
     def text(self) -> str:
-        with self.lock:  # type: ignore[union-attr]
+        with self._text_lock:
             return self._text.getvalue()
 
 

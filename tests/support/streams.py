@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import orjson
 
 from tests.support.gateway_process import GatewayProcess
+from tests.support.json_values import json_object
 from tests.support.standard import ALICE
 
-CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three four five"}], "stream": True}
+CHAT: dict[str, Any] = {
+    "model": "gpt-4o",
+    "messages": [{"role": "user", "content": "one two three four five"}],
+    "stream": True,
+}
 
 
-def stream_events(url: str, body: dict, **headers: str) -> list[tuple[float, bytes]]:
+def stream_events(url: str, body: dict[str, Any], **headers: str) -> list[tuple[float, bytes]]:
     """(arrival time, event bytes) for each SSE event, read from the socket as it arrives."""
     events: list[tuple[float, bytes]] = []
     buffer = b""
@@ -35,17 +41,22 @@ def stream_events(url: str, body: dict, **headers: str) -> list[tuple[float, byt
     return events
 
 
-def access_line(gateway: GatewayProcess, mark: int) -> dict:
+def access_line(gateway: GatewayProcess, mark: int) -> dict[str, Any]:
     """The first access-log line the gateway wrote after `mark` (a length of its log), once it is written."""
     deadline = time.monotonic() + 5
     while True:
         lines = [line for line in gateway.logs()[mark:].splitlines() if line.startswith('{"request_id"')]
         if lines or time.monotonic() > deadline:
             assert lines, gateway.logs()[mark:]
-            return orjson.loads(lines[0])
+            return json_object(orjson.loads(lines[0]))
         time.sleep(0.05)
 
 
-def data(event: bytes) -> dict | str:
+def data(event: bytes) -> dict[str, Any] | str:
     payload = event.removeprefix(b"data: ")
-    return payload.decode() if payload == b"[DONE]" else orjson.loads(payload)
+    return payload.decode() if payload == b"[DONE]" else json_object(orjson.loads(payload))
+
+
+def event_object(event: bytes) -> dict[str, Any]:
+    """A data event's JSON object: any event but the closing [DONE]."""
+    return json_object(orjson.loads(event.removeprefix(b"data: ")))
