@@ -129,7 +129,10 @@ async def _python_load(target: Target, request: bytes, concurrency: int, seconds
     counts = await asyncio.gather(*(_worker(target, request, deadline, latencies) for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    pick = lambda p: latencies[max(0, int(len(latencies) * p) - 1)] * 1000 if latencies else 0.0  # noqa: E731
+
+    def pick(p: float) -> float:
+        return latencies[max(0, int(len(latencies) * p) - 1)] * 1000 if latencies else 0.0
+
     return LoadResult(
         requests=sum(c[0] for c in counts),
         errors=sum(c[1] for c in counts),
@@ -153,7 +156,7 @@ async def _worker(target: Target, request: bytes, deadline: float, latencies: li
             responses += 1
             if not head.startswith(b"HTTP/1.1 200"):
                 errors += 1
-    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+    except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
         errors += 1
     finally:
         writer.close()

@@ -59,7 +59,8 @@ def upload(client: httpx.Client, url: str, size: int) -> str:
         },
     )
     response.raise_for_status()
-    return response.json()["text"]
+    text: str = response.json()["text"]
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
