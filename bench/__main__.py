@@ -3,7 +3,7 @@
 Starts the Azure simulator, a naive forward-only proxy (bench/naive.py) and the gateway, then measures the simulator
 directly, through the naive proxy and through the gateway, interleaved (alternating rounds, ABC then CBA) so machine
 noise hits all three alike; the gateway is judged against the naive proxy of the same run. Prints a markdown table
-on stdout (progress goes to stderr) and writes bench/results/latest.json.
+on stdout (progress goes to stderr) and writes bench/results/latest.json. `--profile` runs bench/profile.py instead.
 See bench/README.md.
 """
 
@@ -88,6 +88,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="taskset: simulator+client+wrk on CPU 0, naive proxy and gateway on CPU 1 (2+ cores)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results path")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: profile the gateway under the c=32 load with py-spy (= python -m bench.profile)",
+    )
     return parser.parse_args(argv)
 
 
@@ -127,6 +132,11 @@ def progress(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.profile:  # --duration, --generator and --quick (5 s) carry over; the rest is the full run's
+        from bench import profile
+
+        seconds = args.duration if args.duration is not None else 5 if args.quick else None
+        return profile.main(["--generator", args.generator, *(["--duration", str(seconds)] if seconds else [])])
     plan = make_plan(args)
     pinning = make_pinning(args.pin)
     workdir = Path(tempfile.mkdtemp(prefix="aoai-bench-"))
