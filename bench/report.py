@@ -23,7 +23,7 @@ class Goal:
         return figure >= self.limit if self.at_least else figure <= self.limit
 
     def _amount(self, value: float) -> str:
-        return f"{_num(value)}{self.unit}" if self.unit.startswith("x") else f"{_num(value)} {self.unit}"
+        return f"{value:.2f}{self.unit}" if self.unit.startswith("x") else f"{_num(value)} {self.unit}"
 
     def text(self) -> str:
         return f"{'>=' if self.at_least else '<='} {self._amount(self.limit)}"
