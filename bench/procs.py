@@ -47,8 +47,11 @@ class Service:
 
 def child_env(sim_url: str) -> dict[str, str]:
     """The environment for the gateway and `import function_app`: this benchmark's config, nothing inherited
-    that could point the gateway elsewhere (AZURE_OPENAI_*, CONFIG_*)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_"))}
+    that could point the gateway elsewhere (AZURE_OPENAI_*, CONFIG_*) or turn its metrics on (APPLICATIONINSIGHTS_*:
+    the goals are for metrics off; bench.usage sets its own)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_", "APPLICATIONINSIGHTS_"))
+    }
     env["CONFIG_PATH"] = str(CONFIG_PATH)
     env["BENCH_SIM_URL"] = sim_url
     return env
