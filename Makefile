@@ -3,7 +3,7 @@
 #               Azure OpenAI simulator started alongside (no Azure account needed).
 # `make test` - install into .venv, run the lint and type gate (`make lint`), then every test.
 # `make lint` - ruff (lint) and mypy over core/ and function_app.py (settings in pyproject.toml).
-# `make bench` - measure added latency, throughput, CPU, memory (see bench/README.md).
+# `make bench` - measure added latency, throughput, CPU, memory, against a naive proxy (see bench/README.md).
 # `make mutate` - mutation testing of the request path (mutmut; over an hour, not in CI; README "Mutation testing").
 # `make lock` - pin requirements.txt (what Azure installs) from requirements.in.
 
