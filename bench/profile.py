@@ -155,13 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         raw = workdir / "profile.txt"
         progress(f"load: {args.duration} s at c={CONCURRENCY} ({generator_name}), py-spy at {args.rate} Hz")
-        cpu_before = procs.cpu_seconds(served.pid)
+        load_before = os.getloadavg()[0]
         spy = start_py_spy(py_spy, served.pid, args.rate, raw, workdir / "py-spy.log")
+        sampling_from, cpu_before = time.monotonic(), procs.cpu_seconds(served.pid)
         try:
             result = generator(target, CHAT_BODY, CONCURRENCY, args.duration)
         finally:
+            sampled_s, cpu = time.monotonic() - sampling_from, procs.cpu_seconds(served.pid) - cpu_before
             stop_py_spy(spy)
-        cpu = procs.cpu_seconds(served.pid) - cpu_before
         if not raw.exists():
             raise RuntimeError(f"py-spy wrote no profile:\n{(workdir / 'py-spy.log').read_text(errors='replace')}")
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -176,11 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" under the profiler, {result.errors} errors; {args.target} CPU {1000 * cpu / max(1, result.ok):.3f} ms"
             " per request (utime+stime, the profiler's pauses included)"
         )
-        expected = args.rate * args.duration
         print(
-            f"- {profile.samples:,} samples with the {args.target} busy (idle samples are left out): "
-            f"~{100 * profile.samples / expected:.0f}% of {expected:,} ticks; "
-            f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}"
+            f"- {profile.samples:,} samples with the {args.target} busy (idle ones are left out), over"
+            f" {sampled_s:.1f} s of sampling; {args.target} CPU over that time {100 * cpu / sampled_s:.0f}% of a core;"
+            f" {os.cpu_count()} CPUs; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
         )
         print(
             "- own: the innermost Python frame (with the C it calls; the event loop's own C work, uvloop and"
