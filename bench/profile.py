@@ -105,6 +105,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=20, metavar="S", help="seconds of load under the profiler")
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second (default 100)")
     parser.add_argument("--top", type=int, default=20, help="entries per table (default 20)")
+    parser.add_argument(
+        "--nonblocking",
+        action="store_true",
+        help="py-spy does not pause the process to sample it: less overhead, an occasional torn stack",
+    )
     parser.add_argument("--target", choices=("gateway", "naive"), default="gateway", help="the process to profile")
     parser.add_argument(
         "--generator", choices=("auto", "wrk", "python"), default="auto", help="load generator (auto: wrk if installed)"
@@ -156,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw = workdir / "profile.txt"
         progress(f"load: {args.duration} s at c={CONCURRENCY} ({generator_name}), py-spy at {args.rate} Hz")
         load_before = os.getloadavg()[0]
-        spy = start_py_spy(py_spy, served.pid, args.rate, raw, workdir / "py-spy.log")
+        spy = start_py_spy(py_spy, served.pid, args.rate, raw, workdir / "py-spy.log", nonblocking=args.nonblocking)
         sampling_from, cpu_before = time.monotonic(), procs.cpu_seconds(served.pid)
         try:
             result = generator(target, CHAT_BODY, CONCURRENCY, args.duration)
@@ -171,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with raw.open() as lines:
             profile = parse_collapsed(lines)
 
-        print(f"## {args.target} profile under load: py-spy record, {args.rate} Hz\n")
+        mode = "nonblocking" if args.nonblocking else "pausing the process for each sample"
+        print(f"## {args.target} profile under load: py-spy record, {args.rate} Hz, {mode}\n")
         print(
             f"- load: {args.duration} s at c={CONCURRENCY}, non-streaming, {generator_name}: {result.rps:,.0f} req/s"
             f" under the profiler, {result.errors} errors; {args.target} CPU {1000 * cpu / max(1, result.ok):.3f} ms"
@@ -201,9 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def start_py_spy(py_spy: str, pid: int, rate: int, output: Path, log_path: Path) -> subprocess.Popen[bytes]:
+def start_py_spy(
+    py_spy: str, pid: int, rate: int, output: Path, log_path: Path, *, nonblocking: bool = False
+) -> subprocess.Popen[bytes]:
     """`py-spy record` on pid, returned once it is sampling (it says so on stderr, which goes to log_path)."""
     argv = [py_spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--function"]
+    argv += ["--nonblocking"] if nonblocking else []
     with log_path.open("wb") as log:
         spy = subprocess.Popen([*argv, "--output", str(output)], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     deadline = time.monotonic() + 15
