@@ -1,13 +1,16 @@
 """`python -m bench`: the gateway's added latency, throughput, CPU, memory and cold start, in one run.
 
-Starts the Azure simulator and the gateway, then measures the simulator directly and through the gateway,
-interleaved (alternating rounds, ABBA order) so machine noise hits both alike. Prints a markdown table on stdout
-(progress goes to stderr) and writes bench/results/latest.json. See bench/README.md.
+Starts the Azure simulator, a naive forward-only proxy (bench/naive.py) and the gateway, then measures the simulator
+directly, through the naive proxy and through the gateway, interleaved (alternating rounds, ABC then CBA) so machine
+noise hits all three alike; the gateway is judged against the naive proxy of the same run. Prints a markdown table
+on stdout (progress goes to stderr) and writes bench/results/latest.json. `--profile` runs bench/profile.py instead.
+See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import shutil
@@ -27,11 +30,13 @@ from bench.client import (
     Target,
     direct_target,
     gateway_target,
+    naive_target,
     timed_first_content,
     timed_request,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+DIRECT, NAIVE, GATEWAY = "direct", "naive", "gateway"  # the targets, in the order of the table's columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,7 @@ class Pinning:
     """CPU lists for taskset, or None everywhere (the default: see README "Pinning")."""
 
     simulator: str | None = None
-    gateway: str | None = None
+    gateway: str | None = None  # the naive proxy too: it stands in for the gateway
     client: str | None = None  # this process (latency client) and wrk
 
 
@@ -78,9 +83,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="throughput load generator (auto: wrk when installed)",
     )
     parser.add_argument(
-        "--pin", action="store_true", help="taskset: simulator+client+wrk on CPU 0, gateway on CPU 1 (2+ cores)"
+        "--pin",
+        action="store_true",
+        help="taskset: simulator+client+wrk on CPU 0, naive proxy and gateway on CPU 1 (2+ cores)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results path")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: profile the gateway under the c=32 load with py-spy (= python -m bench.profile)",
+    )
     return parser.parse_args(argv)
 
 
@@ -120,10 +132,16 @@ def progress(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.profile:  # --duration, --generator and --quick (5 s) carry over; the rest is the full run's
+        from bench import profile
+
+        seconds = args.duration if args.duration is not None else 5 if args.quick else None
+        return profile.main(["--generator", args.generator, *(["--duration", str(seconds)] if seconds else [])])
     plan = make_plan(args)
     pinning = make_pinning(args.pin)
     workdir = Path(tempfile.mkdtemp(prefix="aoai-bench-"))
     sim: procs.Service | None = None
+    naive: procs.Service | None = None
     gateway: procs.Service | None = None
     ok = False
     try:
@@ -131,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.sched_setaffinity(0, {int(pinning.client)})
         generator_name, generator = pick_generator(args.generator, workdir, pinning)
         started = time.monotonic()
-        progress("starting the simulator and the gateway")
+        progress("starting the simulator, the naive proxy and the gateway")
         sim = procs.spawn(
             "simulator",
             procs.pinned(procs.sim_argv(), pinning.simulator),
@@ -141,6 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=30,
         )
         env = procs.child_env(sim.url)
+        naive = procs.spawn(
+            "naive proxy",
+            procs.pinned(procs.naive_argv(), pinning.gateway),
+            env,
+            procs.NAIVE_READY,
+            workdir / "naive.log",
+            timeout=30,
+        )
         gateway = procs.spawn(
             "gateway",
             procs.pinned(procs.gateway_argv(), pinning.gateway),
@@ -149,13 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             workdir / "gateway.log",
             timeout=30,
         )
-        measured = measure_served(plan, sim, gateway, generator)
+        measured = measure_served(plan, sim, naive, gateway, generator)
         procs.stop(gateway)  # cold-start runs spawn their own gateways; keep the box quiet for them
-        gateway = None
+        procs.stop(naive)
+        gateway = naive = None
         measured.update(measure_cold_start(plan, env, workdir, pinning))
         rows = build_rows(plan, generator_name, measured)
         elapsed_s = round(time.monotonic() - started, 1)
-        data = {
+        data: dict[str, Any] = {
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": machine(),
             "plan": asdict(plan),
@@ -171,9 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         procs.stop(gateway)
+        procs.stop(naive)
         procs.stop(sim)
         if not ok:
-            for service_log in ("gateway.log", "sim.log"):
+            for service_log in ("gateway.log", "naive.log", "sim.log"):
                 path = workdir / service_log
                 if path.exists():
                     tail = "\n".join(path.read_text(errors="replace").splitlines()[-15:])
@@ -181,11 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure_served(plan: Plan, sim: procs.Service, gateway: procs.Service, generator: load.Generator) -> dict[str, Any]:
-    """Latency (plain and streaming) and throughput against both targets, plus CPU and peak RSS."""
-    targets: list[Target] = [direct_target(sim.url), gateway_target(gateway.url)]
-    gw_cpu = lambda: procs.cpu_seconds(gateway.pid)  # noqa: E731
-    sim_cpu = lambda: procs.cpu_seconds(sim.pid)  # noqa: E731
+def measure_served(
+    plan: Plan, sim: procs.Service, naive: procs.Service, gateway: procs.Service, generator: load.Generator
+) -> dict[str, Any]:
+    """Latency (plain and streaming) and throughput against the three targets, plus CPU and peak RSS."""
+    targets: list[Target] = [direct_target(sim.url), naive_target(naive.url), gateway_target(gateway.url)]
+    cpu = {
+        name: functools.partial(procs.cpu_seconds, service.pid)
+        for name, service in ((NAIVE, naive), (GATEWAY, gateway), ("simulator", sim))
+    }
     budget = plan.phase_budget_s
 
     progress(f"warm-up: {plan.warmup_requests} plain + {plan.warmup_requests // 2} streaming requests per target")
@@ -200,7 +232,7 @@ def measure_served(plan: Plan, sim: procs.Service, gateway: procs.Service, gener
         per_target=plan.latency_requests,
         rounds=plan.rounds,
         budget_s=budget,
-        probes={"gateway": gw_cpu},
+        probes={NAIVE: cpu[NAIVE], GATEWAY: cpu[GATEWAY]},  # each proxy's CPU during its own slices
     )
     progress(f"latency, streaming first content: {plan.stream_requests} per target, {plan.rounds} rounds")
     stream = latency.interleave(
@@ -210,10 +242,8 @@ def measure_served(plan: Plan, sim: procs.Service, gateway: procs.Service, gener
     progress(f"throughput warm-up: 1 s per target at concurrency {plan.concurrency}")
     for target in targets:
         generator(target, CHAT_BODY, plan.concurrency, 1)
-    progress(
-        f"throughput: {plan.throughput_rounds} x {plan.seconds_per_slice} s per target "
-        f"at concurrency {plan.concurrency}"
-    )
+    slices = f"{plan.throughput_rounds} x {plan.seconds_per_slice} s"
+    progress(f"throughput: {slices} per target at concurrency {plan.concurrency}")
     load_run = load.interleave(
         generator,
         targets,
@@ -221,15 +251,17 @@ def measure_served(plan: Plan, sim: procs.Service, gateway: procs.Service, gener
         concurrency=plan.concurrency,
         seconds_per_slice=plan.seconds_per_slice,
         rounds=plan.throughput_rounds,
-        probes={"gateway": gw_cpu, "simulator": sim_cpu},
+        probes=cpu,  # every process around every slice: the JSON has the simulator's share per target too
     )
     return {
         "latency_plain": _latency_json(plain),
         "latency_stream_first_content": _latency_json(stream),
-        "gateway_cpu_ms_per_request_c1": 1000 * plain.cpu_seconds["gateway"] / max(1, len(plain.samples["gateway"])),
+        "cpu_ms_per_request_c1": {
+            name: 1000 * plain.cpu_seconds[name] / max(1, len(plain.samples[name])) for name in (NAIVE, GATEWAY)
+        },
         "throughput": _throughput_json(load_run),
-        "gateway_peak_rss_kib": procs.peak_rss_kib(gateway.pid),
-        "simulator_peak_rss_kib": procs.peak_rss_kib(sim.pid),
+        "peak_rss_kib": {name: procs.peak_rss_kib(s.pid) for name, s in ((NAIVE, naive), (GATEWAY, gateway))}
+        | {"simulator": procs.peak_rss_kib(sim.pid)},
     }
 
 
@@ -268,70 +300,95 @@ def measure_cold_start(plan: Plan, env: dict[str, str], workdir: Path, pinning: 
 
 def build_rows(plan: Plan, generator_name: str, m: dict[str, Any]) -> list[report.Row]:
     plain, stream, tp = m["latency_plain"], m["latency_stream_first_content"], m["throughput"]
-    rows = []
-    for label, data, key50, key99 in (
-        (f"latency, non-streaming, c=1 (n={plain['gateway']['n']})", plain, "added_p50_ms", "added_p99_ms"),
-        (f"first content chunk, streaming, c=1 (n={stream['gateway']['n']})", stream, None, None),
-    ):
-        for pct, key in (("p50", key50), ("p99", key99)):
-            d, g = data["direct"][f"{pct}_ms"], data["gateway"][f"{pct}_ms"]
-            rows.append(
-                report.Row(f"{label} {pct}", report.ms(d), report.ms(g), f"added {report.signed_ms(g - d)}", key, g - d)
-            )
-    d_rps, g_rps = tp["direct"]["rps"], tp["gateway"]["rps"]
+    rows = _latency_rows(f"latency, non-streaming, c=1 (n={plain[GATEWAY]['n']})", plain, judged=True)
+    rows += _latency_rows(f"first content chunk, streaming, c=1 (n={stream[GATEWAY]['n']})", stream, judged=False)
+
+    d_rps, n_rps, g_rps = (tp[name]["rps"] for name in (DIRECT, NAIVE, GATEWAY))
+    label = f"throughput, non-streaming, c={plan.concurrency}, {plan.throughput_rounds}x{plan.seconds_per_slice} s"
     rows.append(
         report.Row(
-            f"throughput, non-streaming, c={plan.concurrency}, {plan.throughput_rounds}x{plan.seconds_per_slice} s",
+            label,
             f"{d_rps:,.0f} req/s",
+            f"{n_rps:,.0f} req/s",
             f"{g_rps:,.0f} req/s",
-            f"gateway {g_rps:,.0f} req/s ({g_rps / d_rps:.2f}x direct)",
+            f"gateway {g_rps:,.0f} req/s ({report.times(report.ratio(g_rps, d_rps))} direct)",
             "gateway_rps_c32",
             g_rps,
         )
     )
+    rps_ratio = report.ratio(g_rps, n_rps)
     rows.append(
         report.Row(
-            f"latency at c={plan.concurrency} p50 (load generator, median of slices)",
-            report.ms(statistics.median(tp["direct"]["p50_ms_per_slice"])),
-            report.ms(statistics.median(tp["gateway"]["p50_ms_per_slice"])),
+            f"{label}: gateway / naive",
             "-",
+            f"{n_rps:,.0f} req/s",
+            f"{g_rps:,.0f} req/s",
+            report.times(rps_ratio),
+            "rps_vs_naive",
+            rps_ratio,
         )
     )
-    sim_cpu = tp["direct"]["cpu_ms_per_request"]["simulator"]
-    gw_cpu = tp["gateway"]["cpu_ms_per_request"]["gateway"]
+    d_p50, n_p50, g_p50 = (
+        report.ms(statistics.median(tp[name]["p50_ms_per_slice"])) for name in (DIRECT, NAIVE, GATEWAY)
+    )
+    rows.append(
+        report.Row(f"latency at c={plan.concurrency} p50 (load generator, median of slices)", d_p50, n_p50, g_p50, "-")
+    )
+
+    sim_cpu = tp[DIRECT]["cpu_ms_per_request"]["simulator"]
+    naive_cpu = tp[NAIVE]["cpu_ms_per_request"][NAIVE]
+    gw_cpu = tp[GATEWAY]["cpu_ms_per_request"][GATEWAY]
+    label = f"CPU per request at c={plan.concurrency} (utime+stime)"
     rows.append(
         report.Row(
-            f"CPU per request at c={plan.concurrency} (utime+stime)",
+            label,
             f"simulator {report.ms(sim_cpu)}",
-            f"gateway {report.ms(gw_cpu)}",
+            report.ms(naive_cpu),
+            report.ms(gw_cpu),
             f"gateway {report.ms(gw_cpu)} ({gw_cpu / sim_cpu:.1f}x simulator)",
             "gateway_cpu_ms_per_request",
             gw_cpu,
         )
     )
+    cpu_ratio = report.ratio(gw_cpu, naive_cpu)
+    rows.append(
+        report.Row(
+            f"{label}: gateway / naive",
+            "-",
+            report.ms(naive_cpu),
+            report.ms(gw_cpu),
+            report.times(cpu_ratio),
+            "cpu_per_request_vs_naive",
+            cpu_ratio,
+        )
+    )
+    c1 = m["cpu_ms_per_request_c1"]
     rows.append(
         report.Row(
             "CPU per request at c=1 (non-streaming latency phase)",
             "-",
-            f"gateway {report.ms(m['gateway_cpu_ms_per_request_c1'])}",
-            "-",
+            report.ms(c1[NAIVE]),
+            report.ms(c1[GATEWAY]),
+            f"{report.times(report.ratio(c1[GATEWAY], c1[NAIVE]))} naive",
         )
     )
-    rss = m["gateway_peak_rss_kib"] / 1024
+    rss = {name: kib / 1024 for name, kib in m["peak_rss_kib"].items()}
     rows.append(
         report.Row(
             "peak RSS (VmHWM) at the end",
-            f"simulator {m['simulator_peak_rss_kib'] / 1024:.1f} MiB",
-            f"gateway {rss:.1f} MiB",
-            f"{rss:.1f} MiB",
+            f"simulator {rss['simulator']:.1f} MiB",
+            f"{rss[NAIVE]:.1f} MiB",
+            f"{rss[GATEWAY]:.1f} MiB",
+            f"{rss[GATEWAY]:.1f} MiB",
             "gateway_peak_rss_mib",
-            rss,
+            rss[GATEWAY],
         )
     )
     imp = statistics.median(m["import_ms"])
     rows.append(
         report.Row(
             f"`import function_app`, median of {len(m['import_ms'])}",
+            "-",
             "-",
             f"{imp:.0f} ms",
             f"{imp:.0f} ms",
@@ -344,12 +401,47 @@ def build_rows(plan: Plan, generator_name: str, m: dict[str, Any]) -> list[repor
         report.Row(
             f"process start to first 200, median of {len(m['start_to_first_200_s'])}",
             "-",
+            "-",
             f"{start:.3f} s",
             f"{start:.3f} s",
             "start_to_first_200_s",
             start,
         )
     )
+    return rows
+
+
+def _latency_rows(label: str, data: dict[str, Any], *, judged: bool) -> list[report.Row]:
+    """p50 and p99 of the three targets, each proxy's added latency over direct and the ratio of the two;
+    `judged`: the absolute added-latency goals, and a row for the added p50 gateway / naive."""
+    rows = []
+    for pct in ("p50", "p99"):
+        direct, naive, gateway = (data[name][f"{pct}_ms"] for name in (DIRECT, NAIVE, GATEWAY))
+        n_added, g_added = naive - direct, gateway - direct
+        added_ratio = report.ratio(g_added, n_added)
+        rows.append(
+            report.Row(
+                f"{label} {pct}",
+                report.ms(direct),
+                f"{report.ms(naive)} ({report.signed_ms(n_added)})",
+                f"{report.ms(gateway)} ({report.signed_ms(g_added)})",
+                f"added {report.signed_ms(g_added)}, {report.times(added_ratio)} naive's",
+                f"added_{pct}_ms" if judged else None,
+                g_added,
+            )
+        )
+        if judged and pct == "p50":
+            rows.append(
+                report.Row(
+                    f"{label} p50 added: gateway / naive",
+                    "-",
+                    report.signed_ms(n_added),
+                    report.signed_ms(g_added),
+                    report.times(added_ratio),
+                    "added_p50_vs_naive",
+                    added_ratio,
+                )
+            )
     return rows
 
 
@@ -365,6 +457,9 @@ def warnings(m: dict[str, Any]) -> list[str]:
         for name, data in m["throughput"].items()
         if data["errors"]
     ]
+    plain = m["latency_plain"]
+    if plain[NAIVE]["p50_ms"] <= plain[DIRECT]["p50_ms"]:
+        out.append("the naive proxy added nothing at p50: the added-latency ratio is meaningless in this run")
     return out
 
 
@@ -389,8 +484,8 @@ def print_report(
     print(f"- load generator (throughput): {generator_name}; latency client: blocking keep-alive sockets in Python")
     print(f"- CPU pinning: {pin}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; took {elapsed:.0f} s")
     print(
-        '- "added" = via-gateway percentile minus direct percentile, targets interleaved in one run; '
-        "compare ratios, not runs\n"
+        '- "added" = a proxy\'s percentile minus the direct percentile; naive proxy = bench/naive.py (forwards only);'
+        " the three targets interleaved in one run: compare ratios, not runs\n"
     )
     print(report.markdown(rows))
     for warning in notes:

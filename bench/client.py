@@ -1,8 +1,8 @@
 """A minimal blocking HTTP/1.1 keep-alive client for the concurrency-1 latency phases.
 
 Why not httpx or aiohttp: at concurrency 1 the client's own per-request cost and jitter land in every sample, for
-both targets. A blocking socket with pre-built request bytes adds a few microseconds and no event loop, so the
-difference between targets is the gateway, not the client. It speaks just enough HTTP/1.1 for these two servers:
+every target. A blocking socket with pre-built request bytes adds a few microseconds and no event loop, so the
+difference between targets is the proxy, not the client. It speaks just enough HTTP/1.1 for these servers:
 Content-Length or chunked bodies, keep-alive.
 """
 
@@ -28,7 +28,7 @@ _MAX_CHUNKS = 100_000  # a bound on one chunked body, so a misbehaving server ca
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where to send a chat completion and how to authenticate; `name` is "direct" or "gateway"."""
+    """Where to send a chat completion and how to authenticate; `name` is "direct", "naive" or "gateway"."""
 
     name: str
     host: str
@@ -60,6 +60,14 @@ def gateway_target(gateway_url: str) -> Target:
     parts = urlsplit(gateway_url)
     auth = ("Authorization", f"Bearer {GATEWAY_KEY}")
     return Target("gateway", parts.hostname or "127.0.0.1", parts.port or 80, "/v1/chat/completions", auth)
+
+
+def naive_target(naive_url: str) -> Target:
+    """The naive proxy (bench/naive.py), sent the gateway's very request: same path, same Authorization header
+    (which it ignores), so the bytes on the wire are the same for both proxies."""
+    parts = urlsplit(naive_url)
+    auth = ("Authorization", f"Bearer {GATEWAY_KEY}")
+    return Target("naive", parts.hostname or "127.0.0.1", parts.port or 80, "/v1/chat/completions", auth)
 
 
 class Connection:

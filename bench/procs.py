@@ -1,4 +1,4 @@
-"""Child processes (simulator, gateway) and what the kernel says about them.
+"""Child processes (simulator, naive proxy, gateway) and what the kernel says about them.
 
 Readiness is read from each server's "listening on" line with a deadline (select on the pipe, never a blocking
 readline), and every process is stopped with terminate-then-kill so a failed run leaves nothing behind.
@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
 SIM_READY = "azure-sim listening on "
 GATEWAY_READY = "aoai-gateway listening on "
+NAIVE_READY = "naive-proxy listening on "  # bench/naive.py's READY (not imported: that would load uvicorn here)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -46,8 +47,11 @@ class Service:
 
 def child_env(sim_url: str) -> dict[str, str]:
     """The environment for the gateway and `import function_app`: this benchmark's config, nothing inherited
-    that could point the gateway elsewhere (AZURE_OPENAI_*, CONFIG_*)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_"))}
+    that could point the gateway elsewhere (AZURE_OPENAI_*, CONFIG_*) or turn its metrics on (APPLICATIONINSIGHTS_*:
+    the goals are for metrics off; bench.usage sets its own)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "CONFIG_", "APPLICATIONINSIGHTS_"))
+    }
     env["CONFIG_PATH"] = str(CONFIG_PATH)
     env["BENCH_SIM_URL"] = sim_url
     return env
@@ -66,6 +70,11 @@ def sim_argv(port: int = 0) -> list[str]:
 
 def gateway_argv() -> list[str]:
     return [sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", "0"]
+
+
+def naive_argv() -> list[str]:
+    """The naive proxy (bench/naive.py); its upstream is BENCH_SIM_URL from child_env."""
+    return [sys.executable, "-m", "bench.naive", "--host", "127.0.0.1", "--port", "0"]
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str], ready: str, log_path: Path, timeout: float) -> Service:
