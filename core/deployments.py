@@ -15,10 +15,10 @@ from core.api import Endpoint
 from core.config.model import Backend, ModelRoute
 from core.errors import GatewayError
 from core.exchange import Exchange, UpstreamReply
-from core.inbound import parse_json_object, read_body
+from core.inbound import parse_json_object
 from core.relay import JSON
 from core.translation.translator import ClientRequest, for_deployment
-from core.uploads import Upload, read_upload
+from core.uploads import Upload
 
 
 async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
@@ -31,13 +31,11 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
         endpoint.body == "json-or-multipart" and not request.headers.get("content-type", "").startswith(JSON)
     ):
         assert endpoint.file_part is not None
-        upload = await read_upload(
-            request, settings.max_body_bytes, settings.total_timeout, fields=("model",), file_part=endpoint.file_part
-        )
+        upload = await exchange.upload(fields=("model",), file_part=endpoint.file_part)
         model: object = upload.fields.get("model")
         client = ClientRequest(operation, b"", None, stream=False)
     else:
-        raw = await read_body(request, settings.max_body_bytes, settings.total_timeout)
+        raw = await exchange.body()
         payload = parse_json_object(raw)
         model = request.path_params["model"] if endpoint.model_from == "path" else payload.get("model")
         client = ClientRequest(operation, raw, payload, stream=payload.get("stream") is True)

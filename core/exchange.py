@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from functools import partial
 from typing import TypeVar
 
 from starlette.requests import Request
@@ -21,18 +22,19 @@ from core.accesslog import AccessRecord, new_request_id
 from core.api import Endpoint
 from core.auth import Caller
 from core.config.model import Backend, GatewaySettings, Pool, PoolMember, ResourceBackend
-from core.disconnect import DisconnectWatch
-from core.errors import GatewayError, upstream_timeout
+from core.errors import GatewayError, body_too_slow, upstream_timeout
 from core.failures import client_error
 from core.gateway import Gateway, State
 from core.gateway import current as current_gateway
-from core.inbound import forwarded_request_headers
+from core.guard import CallGuard
+from core.inbound import forwarded_request_headers, read_body
 from core.outbound import upstream_headers
 from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
 from core.telemetry import RequestTrace
 from core.translation.errors import openai_error_body
 from core.translation.translator import Translator
 from core.translation.usage import find_usage
+from core.uploads import Upload, read_upload
 from core.upstream import failover
 from core.upstream.failover import PoolError, Tried
 from core.upstream.transport import TransportError, UpstreamResponse
@@ -77,7 +79,7 @@ class Exchange:
         "settings",
         "caller",
         "trace",
-        "watch",
+        "guard",
         "tried",
         "answer_by",
         "stream_by",
@@ -97,7 +99,7 @@ class Exchange:
         self.record = AccessRecord(new_request_id(), request.method, request.scope["path"])
         self.caller = _ANONYMOUS
         self.trace: RequestTrace | None = None
-        self.watch: DisconnectWatch | None = None
+        self.guard: CallGuard | None = None
         self.tried: Tried | None = None  # a pooled call's attempts
         self.answer_by = self.stream_by = 0.0  # event loop times, set when the call goes upstream
         self._client_headers: list[tuple[str, str]] | None = None
@@ -165,8 +167,9 @@ class Exchange:
 
     async def send(self, attempt: Callable[[], Awaitable[UpstreamReply]], *, streams_body: bool) -> UpstreamReply:
         """The call's one attempt, within the call's deadline. `streams_body`: an upload still arriving
-        from the client goes up as it comes (the disconnect watch must not read the client meanwhile)."""
-        return await self._sent(attempt(), streams_body)
+        from the client goes up as it comes (the client must not be watched meanwhile: core/guard.py)."""
+        self.going_upstream(streams_body=streams_body)
+        return await self.awaited(attempt())
 
     async def send_pooled(
         self,
@@ -178,37 +181,64 @@ class Exchange:
     ) -> UpstreamReply:
         """The call through a pool: members tried in the pool's order until one answers (core/upstream/)."""
         tried = self.tried = Tried()
-        work = failover.send(self.gateway.pools, pool_id, pool, attempt, tried, single_shot=streams_body)
+        self.going_upstream(streams_body=streams_body)
         try:
-            sent = await self._sent(work, streams_body)
+            sent = await self.awaited(
+                failover.send(self.gateway.pools, pool_id, pool, attempt, tried, single_shot=streams_body)
+            )
         finally:
             record = self.record
             record.attempts, record.member, record.failed = tried.attempts, tried.served_by, tried.failures or None
         return sent.reply
 
-    async def _sent(self, work: Awaitable[T], streams_body: bool) -> T:
-        self.going_upstream(streams_body=streams_body)
-        return await self.within(self.answer_by, work)
-
     def going_upstream(self, *, streams_body: bool = False) -> None:
-        """The call's deadlines start now, and the client is watched for (core/disconnect.py)."""
+        """The call's deadlines start now; the client is watched for, unless its body is still on its way."""
         now = asyncio.get_running_loop().time()
         self.answer_by, self.stream_by = now + self.settings.total_timeout, now + self.settings.stream_timeout
-        self.watch = DisconnectWatch(self.request, enabled=not streams_body)
+        self.guarded().expect(self.answer_by, self._upstream_timeout, watch=not streams_body)
         self._sent_at = time.perf_counter()
 
-    async def within(self, deadline: float, work: Awaitable[T]) -> T:
-        """`work` while the client waits for it: GatewayError 504 once the event loop's clock reaches
-        `deadline`, the client's 502 or 504 for an upstream failure, ClientDisconnected when it is gone."""
+    def _upstream_timeout(self) -> GatewayError:
+        return upstream_timeout(self.record.group or "?")
+
+    def guarded(self) -> CallGuard:
+        """The call's guard (core/guard.py), started on first use."""
+        if self.guard is None:
+            self.guard = CallGuard(self.request)
+        return self.guard
+
+    async def awaited(self, work: Awaitable[T]) -> T:
+        """Upstream `work` while the client waits for it: the guard's error once it ends the call
+        (the deadline's 504, ClientDisconnected), the client's 502 or 504 for an upstream failure."""
         try:
-            async with asyncio.timeout_at(deadline):
-                if self.watch is None:
-                    return await work
-                return await self.watch.run(work)
-        except TimeoutError:
-            raise upstream_timeout(self.record.group or "?") from None
+            return await work
+        except asyncio.CancelledError as cancelled:
+            raise self._cancelled(cancelled) from None
         except (TransportError, PoolError) as error:
             raise client_error(error, self.record.group or "?") from None
+
+    def _cancelled(self, cancelled: asyncio.CancelledError) -> BaseException:
+        guard = self.guard
+        reason = guard.claim() if guard is not None else None
+        return cancelled if reason is None else reason
+
+    async def body(self) -> bytes:
+        """The whole request body: 413 beyond gateway.maxBodyBytes, 408 when it takes longer than
+        gateway.timeouts.total to arrive."""
+        settings = self.settings
+        guard = self.guarded()
+        seconds = settings.total_timeout
+        guard.expect(asyncio.get_running_loop().time() + seconds, partial(body_too_slow, seconds), watch=False)
+        return await read_body(self.request, settings.max_body_bytes, guard)
+
+    async def upload(self, *, fields: tuple[str, ...], file_part: str) -> Upload:
+        """A multipart body, read until its routing fields and the start of `file_part`; the rest
+        streams upstream (core/uploads.py). Bounded like `body`."""
+        settings = self.settings
+        guard = self.guarded()
+        seconds = settings.total_timeout
+        guard.expect(asyncio.get_running_loop().time() + seconds, partial(body_too_slow, seconds), watch=False)
+        return await read_upload(self.request, settings.max_body_bytes, guard, fields=fields, file_part=file_part)
 
     # -- answering
 
@@ -219,7 +249,7 @@ class Exchange:
         check_status(upstream, group)
         content_type = upstream.headers.get("content-type", "")
         if upstream.status >= 400:
-            body = await self.within(self.answer_by, upstream.read_error())
+            body = await self.awaited(upstream.read_error())
             record.upstream_ms = _ms_since(self._sent_at)
             headers = relayed_headers(upstream.headers)
             headers.pop("content-type", None)  # the error is OpenAI-shaped JSON now, whatever it was
@@ -240,7 +270,7 @@ class Exchange:
             # Audio, subtitles, plain text, file content: bytes as they come, with the upstream's content type.
             relay = Relay(upstream, record, group, None, ends_at=self.stream_by)
             return self._stream_of(relay, upstream.status, relayed_headers(upstream.headers, byte_for_byte=True))
-        body = await self.within(self.answer_by, upstream.read(self.settings.max_response_bytes))
+        body = await self.awaited(upstream.read(self.settings.max_response_bytes))
         record.upstream_ms = _ms_since(self._sent_at)
         record.set_usage(find_usage(body))
         body = reply.translator.answer(body)
@@ -250,9 +280,9 @@ class Exchange:
         )
 
     def _stream_of(self, relay: Relay, status: int, headers: dict[str, str]) -> RelayedStream:
-        assert self.watch is not None  # the call went upstream
+        assert self.guard is not None  # the call went upstream
         headers.update(self._own_headers)
-        self._stream = RelayedStream(relay, status, headers, self.watch, self.finish)
+        self._stream = RelayedStream(relay, status, headers, self.guard, self.finish)
         return self._stream
 
     def response(
@@ -276,8 +306,8 @@ class Exchange:
         """`response` goes to the client: a stream finishes when its last byte is sent, anything else now."""
         self.record.status = response.status_code
         if response is self._stream:
-            assert self.watch is not None
-            self.watch.hold()
+            assert self.guard is not None
+            self.guard.hold()
             return response
         if self._stream is not None:  # a stream built, then not sent (a later failure): nobody reads its upstream
             self._stream.abandon()
@@ -289,8 +319,8 @@ class Exchange:
         if self._finished:
             return
         self._finished = True
-        if self.watch is not None:
-            self.watch.close()
+        if self.guard is not None:
+            self.guard.close()
         record = self.record
         if self._spends:
             self.gateway.budgets.spend(self.caller.name, record.tokens)

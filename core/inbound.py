@@ -3,13 +3,13 @@ the headers that may travel upstream."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from core.errors import GatewayError, body_too_large, body_too_slow
+from core.errors import GatewayError, body_too_large
+from core.guard import CallGuard
 
 # Client request headers that go upstream, whatever the configuration: an allow-list, so a
 # credential in a header we never heard of (X-Api-Key, Ocp-Apim-Subscription-Key, ...) stays here.
@@ -24,23 +24,25 @@ _FORWARDED_REQUEST_HEADERS = frozenset(
 )
 
 
-async def read_body(request: Request, limit: int, seconds: float) -> bytes:
-    """The whole body: 413 beyond `limit` bytes, 408 when it takes longer than `seconds` to arrive."""
+async def read_body(request: Request, limit: int, guard: CallGuard) -> bytes:
+    """The whole body: 413 beyond `limit` bytes; its wait bounded by `guard` (the caller's deadline)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise body_too_large(limit)
+    receive = request.receive
     chunks = []
     size = 0
-    try:
-        async with asyncio.timeout(seconds):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise body_too_large(limit)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise body_too_slow(seconds) from None
-    return b"".join(chunks)
+    while True:
+        message = await guard.run(receive())
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -9,7 +9,6 @@ connection and the client sees a broken transfer, never a short file that looks 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 
@@ -17,9 +16,9 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from core.accesslog import AccessRecord
-from core.disconnect import DisconnectWatch
 from core.errors import ClientDisconnected, GatewayError, upstream_bad_response, upstream_timeout
 from core.failures import client_error
+from core.guard import CallGuard
 from core.translation.translator import StreamTransform
 from core.upstream.transport import TransportError, UpstreamResponse
 
@@ -60,16 +59,16 @@ def check_status(upstream: UpstreamResponse, group: str) -> None:
 
 
 class RelayedStream(Response):
-    """A streamed answer, written by its relay. The disconnect watch that guarded the call until now
-    guards the stream too; `ended` is told once the stream is over, however it ended."""
+    """A streamed answer, written by its relay. The guard that bounded the call until now (core/guard.py)
+    bounds the stream too; `ended` is told once the stream is over, however it ended."""
 
     def __init__(
-        self, relay: Relay, status: int, headers: dict[str, str], watch: DisconnectWatch, ended: Callable[[], None]
+        self, relay: Relay, status: int, headers: dict[str, str], guard: CallGuard, ended: Callable[[], None]
     ) -> None:
         self.status_code = status
         self.init_headers(headers)
         self._relay = relay
-        self._watch = watch
+        self._guard = guard
         self._ended = ended
 
     def abandon(self) -> None:
@@ -77,13 +76,13 @@ class RelayedStream(Response):
         self._relay.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        relay, watch = self._relay, self._watch
+        relay, guard = self._relay, self._guard
         try:
-            watch.resume()
+            guard.resume()
             start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-            complete = await watch.run(relay.send_to(send, start))
-            # Unwatched from here: once the response is over, the server reports it as a disconnect.
-            watch.close()
+            complete = await guard.run(relay.send_to(send, start, guard))
+            # Unguarded from here: once the response is over, the server reports it as a disconnect.
+            guard.close()
             if complete:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (ClientDisconnected, OSError):  # OSError: an ASGI 2.4 server's send, to a client gone
@@ -92,7 +91,7 @@ class RelayedStream(Response):
             relay.client_gone()
             raise
         finally:
-            watch.close()
+            guard.close()
             await relay.settle()
             self._ended()
 
@@ -124,24 +123,28 @@ class Relay:
         self._max_event = max_event_bytes
         self._unsettled = False  # stopped at [DONE]: the upstream's answer may not have ended yet
 
-    async def send_to(self, send: Send, start: Message) -> bool:
-        """The response's start and its body as it arrives; True when the client's answer is whole
-        (possibly ending in an error event), so that its end may be sent."""
+    async def send_to(self, send: Send, start: Message, guard: CallGuard) -> bool:
+        """The response's start and its body as it arrives, each read within the stream's deadlines
+        (`guard` ends a read that passes them); True when the client's answer is whole (possibly
+        ending in an error event), so that its end may be sent."""
         upstream, record, transform, group = self._upstream, self._record, self._transform, self._group
         loop = asyncio.get_running_loop()
-        idle_ends_at = math.inf if self._idle is None else loop.time() + self._idle
+        idle = self._idle
+        guard.expect(
+            self._ends_at if idle is None else min(self._ends_at, loop.time() + idle), self._timeout, watch=True
+        )
         complete = False
         await send(start)
         try:
             while True:
-                deadline = min(self._ends_at, idle_ends_at)
                 try:
-                    # One timer per read: aiohttp's read timeout restarts at every byte,
-                    # so only a deadline ends an upstream that drips.
-                    async with asyncio.timeout_at(deadline):
-                        chunk = await upstream.next_chunk()
-                except TimeoutError:
-                    raise self._timeout(loop.time() >= self._ends_at) from None
+                    chunk = await upstream.next_chunk()
+                except asyncio.CancelledError as cancelled:
+                    # A deadline passed (or the client went away): the guard says which.
+                    reason = guard.claim()
+                    if reason is None:
+                        raise
+                    raise reason from cancelled
                 if not chunk:
                     break
                 if transform is None:
@@ -155,14 +158,16 @@ class Relay:
                 if splitter.done:
                     self._unsettled = True
                     break
-                if splitter.events != events and self._idle is not None:
-                    idle_ends_at = loop.time() + self._idle
+                if splitter.events != events and idle is not None:
+                    guard.expect(min(self._ends_at, loop.time() + idle), self._timeout, watch=True)
                 if self._max_event is not None and splitter.pending > self._max_event:
                     raise upstream_bad_response(group, f"sent a stream event larger than {self._max_event} bytes")
             rest = transform.finish() if transform is not None else b""
             if rest:
                 await send({"type": "http.response.body", "body": rest, "more_body": True})
             complete = True
+        except ClientDisconnected:
+            raise
         except (GatewayError, TransportError) as failure:
             error = failure if isinstance(failure, GatewayError) else client_error(failure, group)
             record.error_code = error.code
@@ -183,8 +188,8 @@ class Relay:
                 record.usage_estimated = estimated or None
         return complete
 
-    def _timeout(self, overall: bool) -> GatewayError:
-        if overall:
+    def _timeout(self) -> GatewayError:
+        if asyncio.get_running_loop().time() >= self._ends_at:
             return upstream_timeout(self._group, "did not finish its answer within gateway.timeouts.stream")
         return upstream_timeout(self._group, "sent no complete event within gateway.timeouts.idle")
 

@@ -9,7 +9,6 @@ the size limit), so bad input is refused before anything is sent upstream.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -17,7 +16,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from core.errors import GatewayError, body_too_large, body_too_slow
+from core.errors import GatewayError, body_too_large
+from core.guard import CallGuard
 
 _MAX_FIELD_BYTES = 64 * 1024  # a form field (model, purpose...) is short; file parts are not kept
 
@@ -116,13 +116,13 @@ class Upload:
 
 
 async def read_upload(
-    request: Request, limit: int, seconds: float, *, fields: tuple[str, ...], file_part: str | None
+    request: Request, limit: int, guard: CallGuard, *, fields: tuple[str, ...], file_part: str | None
 ) -> Upload:
     """Read a multipart request until `fields` and the start of `file_part` are known.
 
-    Raises 415 for a body that is not multipart/form-data, 413 over `limit`, 408 when that
-    part takes longer than `seconds` to arrive, and 400 when a required part is missing; in
-    each case before anything went upstream. (The rest streams upstream within the call's own deadline.)
+    Raises 415 for a body that is not multipart/form-data, 413 over `limit`, the guard's error (a 408)
+    when that part takes too long to arrive, and 400 when a required part is missing; in each case
+    before anything went upstream. (The rest streams upstream within the call's own deadline.)
     """
     content_type = request.headers.get("content-type", "")
     media_type, options = parse_options_header(content_type)
@@ -141,21 +141,21 @@ async def read_upload(
     stream = request.stream()
     size = 0
     exhausted = True
-    try:
-        async with asyncio.timeout(seconds):
-            async for chunk in stream:
-                size += len(chunk)
-                if size > limit:
-                    raise body_too_large(limit)
-                upload.head.append(chunk)
-                scanner.feed(chunk)
-                # Stream the rest only when its length is known, so the upstream gets a complete
-                # request or, on an oversized body, nothing at all.
-                if declared is not None and _has_required(scanner, fields, file_part):
-                    exhausted = False
-                    break
-    except TimeoutError:
-        raise body_too_slow(seconds) from None
+    while True:
+        try:
+            chunk = await guard.run(anext(stream))
+        except StopAsyncIteration:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(limit)
+        upload.head.append(chunk)
+        scanner.feed(chunk)
+        # Stream the rest only when its length is known, so the upstream gets a complete
+        # request or, on an oversized body, nothing at all.
+        if declared is not None and _has_required(scanner, fields, file_part):
+            exhausted = False
+            break
     if exhausted:
         if not scanner.finished:
             raise malformed_multipart("the body ends before its closing boundary")

@@ -11,10 +11,9 @@ from starlette.responses import Response
 from core.api import Endpoint
 from core.errors import GatewayError
 from core.exchange import Exchange
-from core.inbound import parse_json_object, read_body
+from core.inbound import parse_json_object
 from core.resources import forwarding, isolation, listing, paths, targeting
 from core.resources.call import ResourceCall
-from core.uploads import read_upload
 
 
 async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
@@ -43,13 +42,10 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
             raise paths.invalid_id(cursor)
     if any(resource.auth == "entra" for resource in call.candidates):
         call.bearer = await exchange.gateway.tokens.token()
-    settings = call.config.settings
     if call.method == "POST" and path.shape == "files":
-        call.body = await read_upload(
-            request, settings.max_body_bytes, settings.total_timeout, fields=("purpose",), file_part="file"
-        )
+        call.body = await exchange.upload(fields=("purpose",), file_part="file")
     elif call.method == "POST":
-        raw = await read_body(request, settings.max_body_bytes, settings.total_timeout)
+        raw = await exchange.body()
         call.payload = parse_json_object(raw) if raw.strip() else {}
         call.body = raw
         targeting.check_body(call, call.payload)

@@ -41,7 +41,7 @@ async def aggregate(call: ResourceCall) -> Response:
         query = {**params, "limit": str(limit - len(data))}
         if index != start:
             query.pop("after", None)
-        page = await exchange.within(exchange.answer_by, _page(call, resource, query))
+        page = await exchange.awaited(_page(call, resource, query))
         if isinstance(page, Response):  # an upstream error
             return page
         items = page.get("data") or []

@@ -1,0 +1,145 @@
+"""The call guard: every wait of a call is bounded, and a call nobody waits for any more stops.
+
+A call waits on its client (the request body) and on its upstream (the answer, which can run for
+minutes, a stream for half an hour). When a wait passes its deadline, or the client goes away, the
+guard cancels the request's task, which drops the upstream call, and `run` turns that cancellation
+into the call's error: the deadline's, or ClientDisconnected.
+
+One timer per call does both. It first fires after a short grace period, when most answers are in
+already: only then does the guard watch the client (a task and a pending receive()), and never while
+the request body is still being read (receive() would take body chunks away). Then it waits for the
+deadline. Each phase of a call sets its own deadline; a later one moves no timer until the timer
+fires, so a fast call costs one timer, not one per wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from starlette.requests import Request
+
+from core.errors import ClientDisconnected, GatewayError
+
+T = TypeVar("T")
+
+
+class CallGuard:
+    __slots__ = (
+        "_request",
+        "_loop",
+        "_task",
+        "_grace_at",
+        "_deadline",
+        "_expired",
+        "_watching",
+        "_watcher",
+        "_timer",
+        "_grace_over",
+        "_held",
+        "reason",
+    )
+    GRACE_SECONDS = 0.05
+
+    def __init__(self, request: Request) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        self._request = request
+        self._task = asyncio.current_task()
+        self._grace_at = loop.time() + self.GRACE_SECONDS
+        self._deadline = math.inf  # event loop time
+        self._expired: Callable[[], GatewayError] | None = None  # the error for a deadline passed
+        self._watching = False  # the client may be watched: its body is not being read
+        self._watcher: asyncio.Task[None] | None = None
+        self._held = False  # the response is with the server: a cancellation must not land in its code
+        self.reason: GatewayError | None = None  # why the guard ended the call
+        self._grace_over = False
+        self._timer: asyncio.TimerHandle | None = loop.call_at(self._grace_at, self._tick)
+
+    def expect(self, deadline: float, expired: Callable[[], GatewayError], *, watch: bool) -> None:
+        """From now on the call must be through by `deadline` (event loop time), else it ends in
+        `expired()`; `watch`: the client may be watched (no request body is being read)."""
+        self._deadline, self._expired, self._watching = deadline, expired, watch
+        if watch and self._watcher is None and self._grace_over:
+            self._watch()
+        timer = self._timer
+        if timer is None or timer.when() > deadline:  # a later deadline waits for the timer to fire
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        if now >= self._grace_at:
+            self._grace_over = True
+            if self._watching and self._watcher is None:
+                self._watch()
+        if now >= self._deadline:
+            assert self._expired is not None
+            self._end(self._expired())
+            return
+        due = self._deadline if self._grace_over else min(self._grace_at, self._deadline)
+        if due != math.inf:
+            self._timer = self._loop.call_at(due, self._tick)
+
+    def _watch(self) -> None:
+        self._watcher = asyncio.ensure_future(_wait_for_disconnect(self._request))
+        self._watcher.add_done_callback(self._on_disconnect)
+
+    def _on_disconnect(self, watcher: asyncio.Task[None]) -> None:
+        if not watcher.cancelled() and watcher.exception() is None:
+            self._end(ClientDisconnected())
+
+    def _end(self, reason: GatewayError) -> None:
+        if self.reason is not None:
+            return
+        self.reason = reason
+        if not self._held and self._task is not None:
+            self._task.cancel()
+
+    async def run(self, work: Awaitable[T]) -> T:
+        """`work`, or the guard's reason once it ended the call."""
+        try:
+            return await work
+        except asyncio.CancelledError:
+            reason = self.claim()
+            if reason is None:
+                raise
+            raise reason from None
+
+    def claim(self) -> GatewayError | None:
+        """After the request's task was cancelled: the guard's reason when the guard did it (the
+        cancellation is then taken back), else None (someone else cancelled it: let it go on)."""
+        if self.reason is not None and self._task is not None and self._task.uncancel() == 0:
+            return self.reason
+        return None
+
+    def hold(self) -> None:
+        """A streamed answer goes to the server, which starts it when it is ready: until `resume`,
+        the guard only notes a client gone. No deadline runs meanwhile: nothing is read until the
+        stream starts and sets its own."""
+        self._held = True
+        self._deadline = math.inf
+
+    def resume(self) -> None:
+        """The stream starts in the current task; the guard's reason if it ended the call meanwhile."""
+        self._held = False
+        self._task = asyncio.current_task()
+        if self.reason is not None:
+            raise self.reason
+
+    def close(self) -> None:
+        """The call is over: no more timer, no more watching."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._watcher is not None:
+            self._watcher.cancel()
+        self._deadline = math.inf
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,157 @@
+"""The call guard (core/guard.py), fed the ASGI receive events a server would give it: deadlines,
+a client gone, a watch that only starts after the grace period, and one timer per call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.types import Message, Receive
+
+from core.errors import ClientDisconnected, GatewayError
+from core.guard import CallGuard
+
+LATE = GatewayError(504, "late")
+
+
+async def waiting() -> Message:
+    await asyncio.Event().wait()  # the client neither sends nor leaves
+    return {"type": "http.disconnect"}
+
+
+async def gone() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def guarded(
+    receive: Receive, work: Callable[[CallGuard], Awaitable[object]]
+) -> tuple[object, list[dict[str, Any]], CallGuard]:
+    """Run `work` under a guard whose request reads from `receive`; its result (or exception), what the
+    event loop reported as unhandled once the guard is closed, and the guard."""
+
+    async def scenario() -> tuple[object, list[dict[str, Any]], CallGuard]:
+        reported: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+        guard = CallGuard(request)
+        try:
+            outcome: object = await guard.run(work(guard))
+        except Exception as exc:  # the outcome is what the test checks
+            outcome = exc
+        finally:
+            guard.close()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the closed watcher's callbacks run
+        return outcome, reported, guard
+
+    return asyncio.run(scenario())
+
+
+def sleeping(seconds: float, *, deadline_in: float = 60.0, watch: bool = True) -> Callable[[CallGuard], Awaitable[str]]:
+    async def work(guard: CallGuard) -> str:
+        guard.expect(asyncio.get_running_loop().time() + deadline_in, lambda: LATE, watch=watch)
+        return await asyncio.sleep(seconds, "answer")
+
+    return work
+
+
+def test_a_call_within_its_deadline_ends_quietly_when_the_client_stays() -> None:
+    outcome, reported, _ = guarded(waiting, sleeping(0.2))  # watching began (after 0.05 s)
+    assert (outcome, reported) == ("answer", [])
+
+
+def test_a_failed_watch_does_not_abandon_the_request() -> None:
+    async def failing() -> Message:
+        raise RuntimeError("the server's receive failed")
+
+    outcome, reported, _ = guarded(failing, sleeping(0.2))
+    assert outcome == "answer"  # not cancelled as if the client had gone
+    assert reported == []
+
+
+def test_a_client_gone_abandons_the_request_as_a_499() -> None:
+    outcome, reported, _ = guarded(gone, sleeping(5))
+    assert isinstance(outcome, ClientDisconnected) and outcome.status == 499
+    assert reported == []
+
+
+def test_a_deadline_passed_ends_the_call_with_its_error() -> None:
+    outcome, reported, guard = guarded(waiting, sleeping(5, deadline_in=0.1))
+    assert outcome is LATE and guard.reason is LATE and reported == []
+
+
+def test_a_deadline_before_the_grace_period_ends_is_kept() -> None:
+    outcome, _, _ = guarded(waiting, sleeping(5, deadline_in=0.01))
+    assert outcome is LATE
+
+
+def test_the_client_is_not_watched_while_its_body_is_read() -> None:
+    outcome, _, _ = guarded(gone, sleeping(0.2, watch=False))
+    assert outcome == "answer"  # receive() was never called: it would have taken the body
+
+
+def test_watching_starts_when_allowed_after_the_grace_period() -> None:
+    async def work(guard: CallGuard) -> str:
+        loop = asyncio.get_running_loop()
+        guard.expect(loop.time() + 60, lambda: LATE, watch=False)
+        await asyncio.sleep(0.1)  # the body took longer than the grace period
+        guard.expect(loop.time() + 60, lambda: LATE, watch=True)
+        return await asyncio.sleep(5, "answer")
+
+    outcome, _, _ = guarded(gone, work)
+    assert isinstance(outcome, ClientDisconnected)
+
+
+def test_a_later_deadline_moves_no_timer_and_an_earlier_one_does() -> None:
+    async def work(guard: CallGuard) -> list[float]:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        guard.expect(now + 10, lambda: LATE, watch=True)
+        guard.expect(now + 20, lambda: LATE, watch=True)
+        armed = [guard._timer.when() if guard._timer else 0.0]  # the grace timer, untouched
+        guard.expect(now + 0.01, lambda: LATE, watch=True)
+        armed.append(guard._timer.when() if guard._timer else 0.0)
+        return [round(when - now, 2) for when in armed]
+
+    outcome, _, _ = guarded(waiting, work)
+    assert outcome == [0.05, 0.01]
+
+
+def test_a_cancellation_that_is_not_the_guards_goes_on() -> None:
+    async def scenario() -> bool:
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, waiting)
+
+        async def call() -> None:
+            guard = CallGuard(request)
+            guard.expect(asyncio.get_running_loop().time() + 60, lambda: LATE, watch=True)
+            try:
+                await guard.run(asyncio.sleep(5))
+            finally:
+                guard.close()
+
+        task = asyncio.ensure_future(call())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return task.cancelled()
+
+    assert asyncio.run(scenario())
+
+
+def test_a_held_call_only_notes_the_client_gone_until_it_resumes() -> None:
+    async def work(guard: CallGuard) -> str:
+        guard.expect(asyncio.get_running_loop().time() + 60, lambda: LATE, watch=True)
+        guard.hold()
+        await asyncio.sleep(0.2)  # the client leaves meanwhile: nothing is cancelled
+        try:
+            guard.resume()
+        except ClientDisconnected:
+            return "gone, said at resume"
+        return "not told"
+
+    outcome, _, _ = guarded(gone, work)
+    assert outcome == "gone, said at resume"
