@@ -41,12 +41,10 @@ class Endpoint:
 # Resource-scoped APIs: a collection route and one for everything below it, per family.
 RESOURCE_FAMILIES = ("assistants", "threads", "vector_stores", "files", "batches", "responses")
 
-# The catch-all comes last: it has the lowest precedence on both hosts, so unknown paths and
-# methods get an OpenAI-shaped 404, not the host's empty one.
+# The local host tries the rows in this order, so the busiest come first. The catch-all comes last:
+# it has the lowest precedence on both hosts, so unknown paths and methods get an OpenAI-shaped 404,
+# not the host's empty one.
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("health", "health", GET, "health", authenticate=False),
-    Endpoint("list_models", "v1/models", GET, "models"),
-    Endpoint("get_model", "v1/models/{id}", GET, "model"),
     Endpoint("chat_completions", "v1/chat/completions", POST, "deployment", "chat/completions", budgeted=True),
     Endpoint("completions", "v1/completions", POST, "deployment", "completions", budgeted=True),
     Endpoint("embeddings", "v1/embeddings", POST, "deployment", "embeddings", budgeted=True),
@@ -100,5 +98,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Endpoint(f"{family}_item", f"v1/{family}/{{*rest}}", ITEM, "resource", budgeted=True),
         )
     ),
+    Endpoint("health", "health", GET, "health", authenticate=False),
+    Endpoint("list_models", "v1/models", GET, "models"),
+    Endpoint("get_model", "v1/models/{id}", GET, "model"),
     Endpoint("unknown_route", "{*path}", ANY_METHOD, "unknown", authenticate=False),
 )

@@ -67,7 +67,7 @@ def _health() -> Response:
 async def _list_models(exchange: Exchange, endpoint: Endpoint) -> Response:
     key = exchange.caller.key
     data = [_model_object(model) for model in exchange.state.router.models() if key is None or key.allows(model)]
-    return exchange.response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+    return exchange.response(orjson.dumps({"object": "list", "data": data}), json=True)
 
 
 async def _get_model(exchange: Exchange, endpoint: Endpoint) -> Response:
@@ -75,7 +75,7 @@ async def _get_model(exchange: Exchange, endpoint: Endpoint) -> Response:
     exchange.record.model = model
     exchange.state.router.route(model)
     exchange.caller.check_model(model)
-    return exchange.response(orjson.dumps(_model_object(model)), media_type=JSON)
+    return exchange.response(orjson.dumps(_model_object(model)), json=True)
 
 
 def _model_object(model: str) -> dict[str, Any]:

@@ -42,6 +42,20 @@ from core.upstream.transport import TransportError, UpstreamResponse
 T = TypeVar("T")
 _ANONYMOUS = Caller("anonymous", None, None)
 _TRACE_HEADERS = ("traceparent", "tracestate")
+_JSON_TYPE = (b"content-type", JSON.encode())
+
+
+class WholeResponse(Response):
+    """A whole answer, its headers already in their wire form: Starlette's Response would encode a
+    dict of them again for every answer."""
+
+    def __init__(self, body: bytes, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.body = body
+        self.status_code = status
+        self.background = None
+        if not (status < 200 or status in (204, 304)):  # those carry no body, so no length either
+            headers = [*headers, (b"content-length", str(len(body)).encode())]
+        self.raw_headers = headers
 
 
 class UpstreamReply:
@@ -104,7 +118,7 @@ class Exchange:
         self.answer_by = self.stream_by = 0.0  # event loop times, set when the call goes upstream
         self._client_headers: list[tuple[str, str]] | None = None
         # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
-        self._own_headers = {"x-request-id": self.record.request_id}
+        self._own_headers = [(b"x-request-id", self.record.request_id.encode())]
         self._spends = False
         self._sent_at = 0.0
         self._stream: RelayedStream | None = None
@@ -126,7 +140,8 @@ class Exchange:
         caller = self.caller = state.auth.authenticate(self.request.headers)
         record.caller = caller.name
         if endpoint.budgeted and caller.key is not None and caller.key.limits is not None:
-            self._own_headers.update(await gateway.budgets.admit(caller))
+            budget = await gateway.budgets.admit(caller)
+            self._own_headers += [(name.encode(), value.encode()) for name, value in budget.items()]
             self._spends = True
 
     # -- going upstream
@@ -251,9 +266,9 @@ class Exchange:
         if upstream.status >= 400:
             body = await self.awaited(upstream.read_error())
             record.upstream_ms = _ms_since(self._sent_at)
-            headers = relayed_headers(upstream.headers)
-            headers.pop("content-type", None)  # the error is OpenAI-shaped JSON now, whatever it was
-            return self.response(openai_error_body(upstream.status, body), upstream.status, headers, JSON)
+            # The error is OpenAI-shaped JSON now, whatever its type was.
+            headers = [pair for pair in relayed_headers(upstream.raw_headers) if pair[0] != b"content-type"]
+            return self.response(openai_error_body(upstream.status, body), upstream.status, headers, json=True)
         record.upstream_ms = _ms_since(self._sent_at)
         if content_type.startswith("text/event-stream") and (events := reply.translator.events()) is not None:
             try:
@@ -265,40 +280,41 @@ class Exchange:
                 upstream, record, group, events,
                 ends_at=self.stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
             )  # fmt: skip
-            return self._stream_of(relay, upstream.status, relayed_headers(upstream.headers))
+            return self._stream_of(relay, upstream.status, relayed_headers(upstream.raw_headers))
         if reply.translator.as_bytes or not content_type.startswith(JSON):
             # Audio, subtitles, plain text, file content: bytes as they come, with the upstream's content type.
             relay = Relay(upstream, record, group, None, ends_at=self.stream_by)
-            return self._stream_of(relay, upstream.status, relayed_headers(upstream.headers, byte_for_byte=True))
+            headers = relayed_headers(upstream.raw_headers, byte_for_byte=True)
+            return self._stream_of(relay, upstream.status, headers)
         body = await self.awaited(upstream.read(self.settings.max_response_bytes))
         record.upstream_ms = _ms_since(self._sent_at)
         record.set_usage(find_usage(body))
         body = reply.translator.answer(body)
         # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
-        return self.response(
-            body, 200 if upstream.status == 201 else upstream.status, relayed_headers(upstream.headers)
-        )
+        status = 200 if upstream.status == 201 else upstream.status
+        return self.response(body, status, relayed_headers(upstream.raw_headers))
 
-    def _stream_of(self, relay: Relay, status: int, headers: dict[str, str]) -> RelayedStream:
+    def _stream_of(self, relay: Relay, status: int, headers: list[tuple[bytes, bytes]]) -> RelayedStream:
         assert self.guard is not None  # the call went upstream
-        headers.update(self._own_headers)
+        headers += self._own_headers
         self._stream = RelayedStream(relay, status, headers, self.guard, self.finish)
         return self._stream
 
     def response(
-        self, body: bytes, status: int = 200, headers: dict[str, str] | None = None, media_type: str | None = None
+        self, body: bytes, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None, *, json: bool = False
     ) -> Response:
-        """A whole answer, with the headers every answer of this call carries."""
-        if headers is None:
-            headers = self._own_headers
-        else:
-            headers.update(self._own_headers)
-        return Response(body, status, headers, media_type)
+        """A whole answer, with the headers every answer of this call carries. `headers` are in their
+        wire form (lower-case names, bytes), as relayed_headers gives them."""
+        headers = self._own_headers if headers is None else headers + self._own_headers  # a new list
+        if json:
+            headers = [*headers, _JSON_TYPE]
+        return WholeResponse(body, status, headers)
 
     def error(self, error: GatewayError) -> Response:
         """A failure the gateway decided on, OpenAI-shaped."""
         self.record.error_code = error.code
-        return self.response(error.body(), error.status, {**error.headers}, JSON)
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items()]
+        return self.response(error.body(), error.status, headers, json=True)
 
     # -- the end
 

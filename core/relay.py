@@ -9,7 +9,7 @@ connection and the client sees a broken transfer, never a short file that looks 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 
 from starlette.responses import Response
@@ -27,6 +27,9 @@ from core.upstream.transport import TransportError, UpstreamResponse
 _RELAYED_HEADERS = frozenset(
     {"content-type", "cache-control", "retry-after", "retry-after-ms", "apim-request-id", "openai-processing-ms"}
 )
+_RELAYED_BYTES = frozenset(name.encode() for name in _RELAYED_HEADERS)
+# A download relayed as it came keeps its length (clients show progress) and its encoding.
+_RELAYED_BYTE_FOR_BYTE = _RELAYED_BYTES | {b"content-length", b"content-encoding"}
 JSON = "application/json"
 # Statuses a client can act on; a redirect is not followed, so it is no answer either.
 _VALID_STATUSES = frozenset(status.value for status in HTTPStatus if 200 <= status < 300 or status >= 400)
@@ -34,17 +37,16 @@ _VALID_STATUSES = frozenset(status.value for status in HTTPStatus if 200 <= stat
 _SETTLE_SECONDS = 1.0
 
 
-def relayed_headers(upstream: Mapping[str, str], *, byte_for_byte: bool = False) -> dict[str, str]:
-    headers = {
-        name.lower(): value
-        for name, value in upstream.items()
-        if name.lower() in _RELAYED_HEADERS or name.lower().startswith("x-ratelimit-")
-    }
-    if byte_for_byte:
-        # A download relayed as it came keeps its length (clients show progress) and its encoding.
-        for name in ("content-length", "content-encoding"):
-            if name in upstream:
-                headers[name] = upstream[name]
+def relayed_headers(
+    upstream: Iterable[tuple[bytes, bytes]], *, byte_for_byte: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """The upstream's headers worth relaying, in their wire form (lower-case names)."""
+    relayed = _RELAYED_BYTES if not byte_for_byte else _RELAYED_BYTE_FOR_BYTE
+    headers = []
+    for name, value in upstream:
+        lower = name.lower()
+        if lower in relayed or lower.startswith(b"x-ratelimit-"):
+            headers.append((lower, value))
     return headers
 
 
@@ -63,10 +65,16 @@ class RelayedStream(Response):
     bounds the stream too; `ended` is told once the stream is over, however it ended."""
 
     def __init__(
-        self, relay: Relay, status: int, headers: dict[str, str], guard: CallGuard, ended: Callable[[], None]
+        self,
+        relay: Relay,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        guard: CallGuard,
+        ended: Callable[[], None],
     ) -> None:
         self.status_code = status
-        self.init_headers(headers)
+        self.raw_headers = headers  # in their wire form already
+        self.background = None
         self._relay = relay
         self._guard = guard
         self._ended = ended

@@ -24,41 +24,64 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request head is not complete
     within `header_timeout` seconds of its first byte (or of the connection, for the first
     request). uvicorn itself times out only idle kept-alive connections, so a client sending
-    its head a byte at a time (slowloris) held a connection for ever."""
+    its head a byte at a time (slowloris) held a connection for ever.
 
-    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
+    A timer per request would cost one on every call; instead each connection notes when its
+    head began, and one sweep per server, a few times per `header_timeout`, closes the late."""
+
+    def __init__(self, *args: Any, heads: HeadSweep, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timeout = header_timeout
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._heads = heads
+        self.head_began: float | None = None  # event loop time; None while no head is awaited
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_header_timer()
+        self.head_began = self.loop.time()
+        self._heads.watch(self)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._header_timer is None:  # the next request on a kept-alive connection
-            self._start_header_timer()
+        if self.head_began is None:  # the next request on a kept-alive connection
+            self.head_began = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._cancel_header_timer()
+        self.head_began = None
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
+        self._heads.forget(self)
         super().connection_lost(exc)
 
-    def _start_header_timer(self) -> None:
-        self._header_timer = self.loop.call_later(self._header_timeout, self._header_timed_out)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _header_timed_out(self) -> None:
-        self._header_timer = None
+    def head_timed_out(self) -> None:
+        self.head_began = None
         self.transport.close()
+
+
+class HeadSweep:
+    """Closes the connections whose request head is late: one timer per server, not one per request."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._every = min(max(timeout / 4, 0.05), 1.0)  # a late head is closed within a quarter of the timeout
+        self._connections: set[HeaderTimeoutProtocol] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, connection: HeaderTimeoutProtocol) -> None:
+        self._connections.add(connection)
+        if self._timer is None:
+            self._timer = connection.loop.call_later(self._every, self._sweep)
+
+    def forget(self, connection: HeaderTimeoutProtocol) -> None:
+        self._connections.discard(connection)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        late = loop.time() - self._timeout
+        for connection in [c for c in self._connections if c.head_began is not None and c.head_began <= late]:
+            connection.head_timed_out()
+        if self._connections:
+            self._timer = loop.call_later(self._every, self._sweep)
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -83,7 +106,7 @@ def run(
         host=host,
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http=functools.partial(HeaderTimeoutProtocol, header_timeout=header_timeout),  # type: ignore[arg-type]
+        http=functools.partial(HeaderTimeoutProtocol, heads=HeadSweep(header_timeout)),  # type: ignore[arg-type]
         limit_concurrency=limit_concurrency,
         access_log=False,  # the gateway writes its own structured line per request
         log_level="warning",

@@ -63,7 +63,7 @@ async def aggregate(call: ResourceCall) -> Response:
         "last_id": data[-1].get("id") if data else None,
         "has_more": has_more,
     }
-    return exchange.response(orjson.dumps(answer), media_type="application/json")
+    return exchange.response(orjson.dumps(answer), json=True)
 
 
 async def _page(call: ResourceCall, resource: ResourceBackend, query: dict[str, str]) -> dict[str, Any] | Response:

@@ -73,13 +73,14 @@ class UpstreamResponse:
     byte keeps its encoding (and its content-encoding header goes with it).
     """
 
-    __slots__ = ("_response", "_decoder", "status", "headers")
+    __slots__ = ("_response", "_decoder", "status", "headers", "raw_headers")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self._decoder: zlib._Decompress | None = None  # once decode() was called on a compressed body
         self.status = response.status
         self.headers = response.headers  # case-insensitive multidict
+        self.raw_headers = response.raw_headers  # as they came: (name, value) bytes, in order
 
     def decode(self) -> None:
         """Decode the body from here on; BadBody for an encoding the gateway cannot decode."""
