@@ -4,7 +4,7 @@ handler sees, and the ``RecordedRequest`` tests inspect.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -159,12 +159,3 @@ class Call:
     def store(self) -> Store:
         assert self.sim is not None
         return self.sim.store
-
-
-class Reject(Exception):
-    """Raised by a handler to answer ``{"error": error}`` with ``status`` (the pipeline turns it into a response)."""
-
-    def __init__(self, status: int, error: Mapping[str, Any]) -> None:
-        super().__init__(error.get("message"))
-        self.status = status
-        self.error = error

@@ -25,13 +25,21 @@ from .routing import (
     Call,
     Operation,
     RecordedRequest,
-    Reject,
     Resource,
     Route,
     Scope,
 )
 from .streams import drip_answer, drop_connection, encode_answer
-from .wire import ERR_AUTH, ERR_DEPLOYMENT, ERR_INVALID_JSON, ERR_NOT_FOUND, bad_request, error_answer, wants_stream
+from .wire import (
+    ERR_AUTH,
+    ERR_DEPLOYMENT,
+    ERR_INVALID_JSON,
+    ERR_NOT_FOUND,
+    Reject,
+    bad_request,
+    error_answer,
+    wants_stream,
+)
 
 try:  # uvloop (requirements-dev.txt) roughly halves the event loop's share of each request; asyncio otherwise
     import uvloop

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..routing import Call, Reject
+from ..routing import Call
 from ..streams import SseScript, send_sse
-from ..wire import count_words, invalid, json_answer, missing, named_event, split_text, wants_stream
+from ..wire import Reject, count_words, invalid, json_answer, missing, named_event, split_text, wants_stream
 from .store import (
     check_deployment,
     deleted_answer,

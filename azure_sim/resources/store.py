@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..routing import Call, Reject
-from ..wire import ERR_DEPLOYMENT, invalid, missing, no_such
+from ..routing import Call
+from ..wire import ERR_DEPLOYMENT, Reject, invalid, missing, no_such
 
 ACTIVE_RUN_STATES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 CHUNKING_STRATEGY = {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
