@@ -13,8 +13,8 @@ from aiohttp import web
 from .behaviour import Behaviour
 
 if TYPE_CHECKING:
-    from .resources.store import Store
     from .server import AzureSimulator
+    from .store import Store
 
 V1_API_VERSIONS = frozenset({"v1", "preview"})
 

@@ -17,7 +17,6 @@ from .deployments import OPERATIONS
 from .faults import canned_failure
 from .pipeline import ReadBody, check_api_version, read_body, request_body, request_key
 from .resources import RESOURCES
-from .resources.store import Store
 from .routing import (
     JSON_BODY,
     MULTIPART_BODY,
@@ -29,6 +28,7 @@ from .routing import (
     Route,
     Scope,
 )
+from .store import Store
 from .streams import drip_answer, drop_connection, encode_answer
 from .wire import (
     ERR_AUTH,

@@ -11,7 +11,7 @@ from aiohttp import web
 from ..routing import Call
 from ..streams import SseScript, send_sse
 from ..wire import Reject, count_words, invalid, json_answer, missing, named_event, split_text, wants_stream
-from .store import (
+from .common import (
     check_deployment,
     deleted_answer,
     list_page,
