@@ -30,10 +30,12 @@ Layout: ``wire`` (constants and payload builders), ``behaviour`` (``x-sim-*`` di
 one region's objects), ``routing`` (scopes, route rows, ``Call``), ``streams`` (answers written in pieces),
 ``deployments/`` (one module per operation family and the ``OPERATIONS`` table, served under ``SCOPES``),
 ``resources/`` (``common`` helpers, one module per resource family and the ``RESOURCES`` table, served under
-``RESOURCE_SCOPES``, each row with an api-version ``Family``), ``pipeline``
-(read body, api-version, key), ``faults`` (canned failures), ``json_schema`` (instances of a schema, for tool
-arguments and structured outputs), ``server`` (``AzureSimulator``: the app, the request pipeline, the threaded test
-harness) and ``cli``. New operations add a handler and a table row.
+``RESOURCE_SCOPES``, each row with an api-version ``Family``), ``pipeline`` (read body, api-version, key),
+``faults`` (canned failures), ``json_schema`` (instances of a schema, for tool arguments and structured outputs),
+``server`` (``AzureSimulator``: the app, the request pipeline, the threaded test harness) and ``cli``. New
+operations add a handler and a table row. Imports point one way, with no cycle: a handler sees the simulator only
+through its ``Call`` (the request, its ``Behaviour``, the region's ``Store``, the deployment names), never through
+the ``server`` that calls it.
 
 Chat completions answer in the shape a model would (``deployments/chat.py``): a tool call, an instance of a
 ``json_schema``, a JSON object, or the echo ``"Echo: " + last user text``; their parameters are checked as Azure

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .behaviour import Behaviour
-
-if TYPE_CHECKING:
-    from .server import AzureSimulator
-    from .store import Store
+from .store import Store
 
 V1_API_VERSIONS = frozenset({"v1", "preview"})
 
@@ -152,10 +149,6 @@ class Call:
     body: dict[str, Any]  # the JSON object, or the non-file fields of a multipart body
     model: str
     behaviour: Behaviour  # effective for this request
-    sim: AzureSimulator | None = None
+    store: Store  # this region's objects (the simulator's)
+    deployments: set[str] | None  # the simulator's deployment names; None: any name
     uploads: dict[str, Upload] = field(default_factory=dict)  # multipart file parts by field name
-
-    @property
-    def store(self) -> Store:
-        assert self.sim is not None
-        return self.sim.store

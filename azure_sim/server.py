@@ -272,7 +272,8 @@ class AzureSimulator:
             elif not scope.deployment_in_path and isinstance(body.get("model"), str):
                 model = body["model"]
         try:
-            return await route.handler(Call(request, record, body, model, behaviour, self, read.uploads))
+            call = Call(request, record, body, model, behaviour, self.store, self.deployments, read.uploads)
+            return await route.handler(call)
         except Reject as exc:
             return error_answer(request, exc.status, exc.error)
 

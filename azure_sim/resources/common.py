@@ -96,8 +96,7 @@ def string_list(body: Mapping[str, Any], name: str, required: bool = False) -> l
 
 def check_deployment(call: Call, model: str) -> None:
     """A body ``model`` names a deployment: unknown ones fail the way Azure fails them (400 DeploymentNotFound)."""
-    deployments = call.sim.deployments if call.sim is not None else None
-    if deployments is not None and model not in deployments:
+    if call.deployments is not None and model not in call.deployments:
         raise Reject(400, ERR_DEPLOYMENT)
 
 
