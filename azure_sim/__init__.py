@@ -26,13 +26,16 @@ responses), served under the dated scheme ``/openai/{path}?api-version=`` and th
 ``/openai/v1/{path}``. Each simulator instance is one region: its objects are its own (``AzureSimulator.store``) and
 ids are random, so two instances never share one.
 
-Layout: ``wire`` (constants and payload builders), ``behaviour`` (``x-sim-*`` directives), ``routing`` (scopes,
-route rows, ``Call``), ``streams`` (answers written in pieces), ``deployments/`` (one module per operation family and
-the ``OPERATIONS`` table, served under ``SCOPES``), ``resources/`` (the ``Store``, one module per resource family and
-the ``RESOURCES`` table, served under ``RESOURCE_SCOPES``, each row with an api-version ``Family``), ``pipeline``
-(read body, api-version, key), ``faults`` (canned failures), ``json_schema`` (instances of a schema, for tool
-arguments and structured outputs), ``server`` (``AzureSimulator``: the app, the request pipeline, the threaded test
-harness) and ``cli``. New operations add a handler and a table row.
+Layout: ``wire`` (constants and payload builders), ``behaviour`` (``x-sim-*`` directives), ``store`` (the ``Store``:
+one region's objects), ``routing`` (scopes, route rows, ``Call``), ``streams`` (answers written in pieces),
+``deployments/`` (one module per operation family and the ``OPERATIONS`` table, served under ``SCOPES``),
+``resources/`` (``common`` helpers, one module per resource family and the ``RESOURCES`` table, served under
+``RESOURCE_SCOPES``, each row with an api-version ``Family``), ``pipeline`` (read body, api-version, key),
+``faults`` (canned failures), ``json_schema`` (instances of a schema, for tool arguments and structured outputs),
+``server`` (``AzureSimulator``: the app, the request pipeline, the threaded test harness) and ``cli``. New
+operations add a handler and a table row. Imports point one way, with no cycle: a handler sees the simulator only
+through its ``Call`` (the request, its ``Behaviour``, the region's ``Store``, the deployment names), never through
+the ``server`` that calls it.
 
 Chat completions answer in the shape a model would (``deployments/chat.py``): a tool call, an instance of a
 ``json_schema``, a JSON object, or the echo ``"Echo: " + last user text``; their parameters are checked as Azure
@@ -43,8 +46,8 @@ from __future__ import annotations
 
 from .behaviour import FAIL_MODES, Behaviour
 from .cli import main
-from .resources.store import Store
 from .routing import RecordedRequest, Upload
 from .server import AzureSimulator
+from .store import Store
 
 __all__ = ["FAIL_MODES", "AzureSimulator", "Behaviour", "RecordedRequest", "Store", "Upload", "main"]

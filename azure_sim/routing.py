@@ -4,17 +4,14 @@ handler sees, and the ``RecordedRequest`` tests inspect.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .behaviour import Behaviour
-
-if TYPE_CHECKING:
-    from .resources.store import Store
-    from .server import AzureSimulator
+from .store import Store
 
 V1_API_VERSIONS = frozenset({"v1", "preview"})
 
@@ -152,19 +149,6 @@ class Call:
     body: dict[str, Any]  # the JSON object, or the non-file fields of a multipart body
     model: str
     behaviour: Behaviour  # effective for this request
-    sim: AzureSimulator | None = None
+    store: Store  # this region's objects (the simulator's)
+    deployments: set[str] | None  # the simulator's deployment names; None: any name
     uploads: dict[str, Upload] = field(default_factory=dict)  # multipart file parts by field name
-
-    @property
-    def store(self) -> Store:
-        assert self.sim is not None
-        return self.sim.store
-
-
-class Reject(Exception):
-    """Raised by a handler to answer ``{"error": error}`` with ``status`` (the pipeline turns it into a response)."""
-
-    def __init__(self, status: int, error: Mapping[str, Any]) -> None:
-        super().__init__(error.get("message"))
-        self.status = status
-        self.error = error

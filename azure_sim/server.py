@@ -17,7 +17,6 @@ from .deployments import OPERATIONS
 from .faults import canned_failure
 from .pipeline import ReadBody, check_api_version, read_body, request_body, request_key
 from .resources import RESOURCES
-from .resources.store import Store
 from .routing import (
     JSON_BODY,
     MULTIPART_BODY,
@@ -25,13 +24,22 @@ from .routing import (
     Call,
     Operation,
     RecordedRequest,
-    Reject,
     Resource,
     Route,
     Scope,
 )
+from .store import Store
 from .streams import drip_answer, drop_connection, encode_answer
-from .wire import ERR_AUTH, ERR_DEPLOYMENT, ERR_INVALID_JSON, ERR_NOT_FOUND, bad_request, error_answer, wants_stream
+from .wire import (
+    ERR_AUTH,
+    ERR_DEPLOYMENT,
+    ERR_INVALID_JSON,
+    ERR_NOT_FOUND,
+    Reject,
+    bad_request,
+    error_answer,
+    wants_stream,
+)
 
 try:  # uvloop (requirements-dev.txt) roughly halves the event loop's share of each request; asyncio otherwise
     import uvloop
@@ -264,7 +272,8 @@ class AzureSimulator:
             elif not scope.deployment_in_path and isinstance(body.get("model"), str):
                 model = body["model"]
         try:
-            return await route.handler(Call(request, record, body, model, behaviour, self, read.uploads))
+            call = Call(request, record, body, model, behaviour, self.store, self.deployments, read.uploads)
+            return await route.handler(call)
         except Reject as exc:
             return error_answer(request, exc.status, exc.error)
 

@@ -1,5 +1,6 @@
-"""Azure OpenAI's wire format: model names, content types, error bodies, content filter payloads, and the
-small builders every answer uses (headers, JSON answers, SSE events, usage, validation errors).
+"""Azure OpenAI's wire format: model names, content types, error bodies, content filter payloads, the small
+builders every answer uses (headers, JSON answers, SSE events, usage, validation errors), and ``Reject``, the error
+answer a handler raises.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-
-from .routing import Reject
 
 CHAT_MODEL = "gpt-4o-2024-08-06"
 COMPLETIONS_MODEL = "gpt-35-turbo-instruct"
@@ -221,6 +220,15 @@ def bad_request(request: web.Request, message: str, param: str | None = None) ->
     """A validation error in the OpenAI-compatible shape Azure uses for body problems."""
     error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
     return error_answer(request, 400, error)
+
+
+class Reject(Exception):
+    """Raised by a handler to answer ``{"error": error}`` with ``status`` (the pipeline turns it into a response)."""
+
+    def __init__(self, status: int, error: Mapping[str, Any]) -> None:
+        super().__init__(error.get("message"))
+        self.status = status
+        self.error = error
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> Reject:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..routing import Call
 from ..wire import json_answer
-from .store import (
+from .common import (
     apply_fields,
     by_creation,
     check_deployment,

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..routing import Call
 from ..wire import invalid, json_answer
-from .store import by_creation, list_page, lookup, metadata_field, random_id, required_string, unix_now
+from .common import by_creation, list_page, lookup, metadata_field, random_id, required_string, unix_now
 
 
 async def create_batch(call: Call) -> web.StreamResponse:

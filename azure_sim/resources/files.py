@@ -9,7 +9,7 @@ from aiohttp import web
 from ..routing import Call
 from ..streams import send_chunks
 from ..wire import DOWNLOAD_CHUNK, OCTET_TYPE, json_answer, missing
-from .store import by_creation, deleted_answer, list_page, lookup, random_id, required_string, unix_now
+from .common import by_creation, deleted_answer, list_page, lookup, random_id, required_string, unix_now
 
 
 async def upload_file(call: Call) -> web.StreamResponse:

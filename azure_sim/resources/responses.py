@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ..routing import Call, Reject
+from ..routing import Call
 from ..streams import SseScript, send_sse
-from ..wire import count_words, invalid, json_answer, missing, named_event, split_text, wants_stream
-from .store import (
+from ..wire import Reject, count_words, invalid, json_answer, missing, named_event, split_text, wants_stream
+from .common import (
     check_deployment,
     deleted_answer,
     list_page,

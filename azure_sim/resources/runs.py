@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..routing import Call
+from ..store import Store
 from ..streams import SseScript, send_sse
 from ..wire import (
     NAMED_DONE_EVENT,
@@ -20,9 +21,8 @@ from ..wire import (
     token_usage,
     wants_stream,
 )
-from .store import (
+from .common import (
     ACTIVE_RUN_STATES,
-    Store,
     apply_fields,
     by_creation,
     check_deployment,

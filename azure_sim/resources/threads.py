@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from ..routing import Call
+from ..store import Store
 from ..wire import invalid, json_answer, missing
-from .store import (
+from .common import (
     ACTIVE_RUN_STATES,
-    Store,
     apply_fields,
     by_creation,
     deleted_answer,

@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from ..routing import Call
+from ..store import Store
 from ..wire import invalid, json_answer, missing
-from .store import (
+from .common import (
     CHUNKING_STRATEGY,
-    Store,
     by_creation,
     deleted_answer,
     list_page,

@@ -1,19 +1,18 @@
-"""One region's stateful objects (``Store``) and the helpers every resource family shares: ids, lookups,
-OpenAI's cursor pages, common fields.
+"""The helpers every resource family shares: ids, lookups, OpenAI's cursor pages, common fields (the objects
+themselves are in ``azure_sim.store``).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from ..routing import Call, Reject
-from ..wire import ERR_DEPLOYMENT, invalid, missing, no_such
+from ..routing import Call
+from ..wire import ERR_DEPLOYMENT, Reject, invalid, missing, no_such
 
 ACTIVE_RUN_STATES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 CHUNKING_STRATEGY = {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
@@ -26,33 +25,6 @@ def unix_now() -> int:
 def random_id(prefix: str) -> str:
     """Random (not a counter): ids stay unique across simulator instances and processes, as across Azure regions."""
     return prefix + os.urandom(12).hex()
-
-
-class Store:
-    """One region's objects. Handlers run on the simulator's event loop and take ``lock`` while they read or change
-    the store; a test thread that inspects it directly should take it too."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.assistants: dict[str, dict[str, Any]] = {}
-        self.threads: dict[str, dict[str, Any]] = {}
-        self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # thread id -> message id -> message
-        self.runs: dict[str, dict[str, dict[str, Any]]] = {}  # thread id -> run id -> run
-        self.steps: dict[str, dict[str, dict[str, Any]]] = {}  # run id -> step id -> step
-        self.vector_stores: dict[str, dict[str, Any]] = {}
-        self.vector_store_files: dict[str, dict[str, dict[str, Any]]] = {}  # store id -> file id -> file
-        self.file_batches: dict[str, dict[str, dict[str, Any]]] = {}  # store id -> batch id -> batch
-        self.files: dict[str, dict[str, Any]] = {}
-        self.file_contents: dict[str, bytearray] = {}
-        self.batches: dict[str, dict[str, Any]] = {}
-        self.responses: dict[str, dict[str, Any]] = {}
-        self.response_inputs: dict[str, list[dict[str, Any]]] = {}  # response id -> its input items
-
-    def clear(self) -> None:
-        with self.lock:
-            for value in vars(self).values():
-                if isinstance(value, dict):
-                    value.clear()
 
 
 def lookup(table: Mapping[str, dict[str, Any]], kind: str, object_id: str) -> dict[str, Any]:
@@ -124,8 +96,7 @@ def string_list(body: Mapping[str, Any], name: str, required: bool = False) -> l
 
 def check_deployment(call: Call, model: str) -> None:
     """A body ``model`` names a deployment: unknown ones fail the way Azure fails them (400 DeploymentNotFound)."""
-    deployments = call.sim.deployments if call.sim is not None else None
-    if deployments is not None and model not in deployments:
+    if call.deployments is not None and model not in call.deployments:
         raise Reject(400, ERR_DEPLOYMENT)
 
 
