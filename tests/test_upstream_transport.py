@@ -135,3 +135,41 @@ def test_a_compressed_stream_is_decoded_a_bounded_piece_at_a_time() -> None:
 
     sizes = asyncio.run(pieces())
     assert sum(sizes) == inflated and max(sizes) <= 1024 * 1024, sizes
+
+
+def test_an_upstreams_cookies_are_never_sent_back() -> None:
+    """One session serves every caller: a cookie one upstream answer sets (a load balancer's affinity, a
+    session) must not ride along on the next call, which may be another caller's."""
+    cookies_received: list[str | None] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        cookies_received.append(request.headers.get("Cookie"))
+        response = web.json_response({"ok": True})
+        response.set_cookie("ARRAffinity", "caller-one-instance")
+        response.set_cookie("session", "caller-one-secret", path="/")
+        return response
+
+    async def two_calls() -> None:
+        app = web.Application()
+        app.router.add_post("/openai/deployments/d/chat/completions", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        transport = Transport(connect_timeout=2, read_timeout=5)
+        # A host name, not an IP address: aiohttp keeps no cookies for IP addresses whatever the jar.
+        url = f"http://localhost:{runner.addresses[0][1]}/openai/deployments/d/chat/completions"
+        try:
+            for _ in range(2):
+                upstream = await transport.send("POST", url, [("content-type", "application/json")], b"{}")
+                await upstream.read(1024)
+        finally:
+            await transport.aclose()
+            await runner.cleanup()
+
+    # The host name must stay on 127.0.0.1, like every test's traffic.
+    assert {address[4][0] for address in socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP)} == {
+        "127.0.0.1"
+    }
+    asyncio.run(two_calls())
+    assert cookies_received == [None, None]

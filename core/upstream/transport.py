@@ -198,6 +198,9 @@ class Transport:
             connector = self._connector()
             session = aiohttp.ClientSession(
                 connector=connector,
+                # One session serves every caller: a cookie an upstream sets (a front door's affinity, a
+                # session) must never ride along on the next call, which may be another caller's.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 # Bytes pass through untouched (upstream requests ask for identity encoding).
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
