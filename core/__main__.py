@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -62,14 +61,9 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from core import gateway
+    from core import gateway, logs
 
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(message)s", stream=sys.stderr)
-    # The format prints the message alone: the caller's file and line, and the thread and process names, which
-    # logging would look up for every line (an access line per request), are never shown. (The logging HOWTO's
-    # "Optimization" section.)
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"), sys.stderr)
     try:
         gateway.start()
     except ConfigError as error:

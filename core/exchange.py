@@ -99,6 +99,7 @@ class Exchange:
         "stream_by",
         "_client_headers",
         "_own_headers",
+        "_budget_names",
         "_spends",
         "_sent_at",
         "_stream",
@@ -119,6 +120,7 @@ class Exchange:
         self._client_headers: list[tuple[str, str]] | None = None
         # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
         self._own_headers = [(b"x-request-id", self.record.request_id.encode())]
+        self._budget_names: frozenset[bytes] = frozenset()  # the caller's x-ratelimit-* replace the upstream's
         self._spends = False
         self._sent_at = 0.0
         self._stream: RelayedStream | None = None
@@ -140,8 +142,9 @@ class Exchange:
         caller = self.caller = state.auth.authenticate(self.request.headers)
         record.caller = caller.name
         if endpoint.budgeted and caller.key is not None and caller.key.limits is not None:
-            budget = await gateway.budgets.admit(caller)
-            self._own_headers += [(name.encode(), value.encode()) for name, value in budget.items()]
+            budget = [(name.encode(), value.encode()) for name, value in (await gateway.budgets.admit(caller)).items()]
+            self._own_headers += budget
+            self._budget_names = frozenset(name for name, _ in budget)
             self._spends = True
 
     # -- going upstream
@@ -296,8 +299,7 @@ class Exchange:
 
     def _stream_of(self, relay: Relay, status: int, headers: list[tuple[bytes, bytes]]) -> RelayedStream:
         assert self.guard is not None  # the call went upstream
-        headers += self._own_headers
-        self._stream = RelayedStream(relay, status, headers, self.guard, self.finish)
+        self._stream = RelayedStream(relay, status, self._with_own(headers), self.guard, self.finish)
         return self._stream
 
     def response(
@@ -305,10 +307,16 @@ class Exchange:
     ) -> Response:
         """A whole answer, with the headers every answer of this call carries. `headers` are in their
         wire form (lower-case names, bytes), as relayed_headers gives them."""
-        headers = self._own_headers if headers is None else headers + self._own_headers  # a new list
+        headers = self._own_headers if headers is None else self._with_own(headers)
         if json:
             headers = [*headers, _JSON_TYPE]
         return WholeResponse(body, status, headers)
+
+    def _with_own(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """`headers` and this call's own (a new list), the caller's budget in place of the upstream's."""
+        if self._budget_names:
+            headers = [pair for pair in headers if pair[0] not in self._budget_names]
+        return headers + self._own_headers
 
     def error(self, error: GatewayError) -> Response:
         """A failure the gateway decided on, OpenAI-shaped."""

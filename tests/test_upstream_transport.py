@@ -168,8 +168,6 @@ def test_an_upstreams_cookies_are_never_sent_back() -> None:
             await runner.cleanup()
 
     # The host name must stay on 127.0.0.1, like every test's traffic.
-    assert {address[4][0] for address in socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP)} == {
-        "127.0.0.1"
-    }
+    assert {address[4][0] for address in socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP)} == {"127.0.0.1"}
     asyncio.run(two_calls())
     assert cookies_received == [None, None]

@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_FIELDS = {
-    name: re.compile(rb'"' + name.encode() + rb'"\s*:\s*(\d+)')
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens")
-}
+# A count after its key: `"prompt_tokens": 12`. Keys are found with bytes.find, far quicker than a regex
+# that tries each position.
+_NUMBER = re.compile(rb"\s*:\s*(\d+)")
 
 
 # The answer's model: the last `"model": "..."` key (an escaped quote inside a string cannot match).
@@ -31,21 +30,30 @@ def find_usage(data: bytes) -> Usage | None:
     index = data.rfind(b'"usage"')
     if index < 0:
         return None
-    tail = data[index:]
-    values = {name: _first_int(pattern, tail) for name, pattern in _FIELDS.items()}
-    prompt = values["prompt_tokens"] if values["prompt_tokens"] is not None else values["input_tokens"]
-    completion = values["completion_tokens"] if values["completion_tokens"] is not None else values["output_tokens"]
-    if prompt is None and completion is None and values["total_tokens"] is None:
+    prompt = _count(data, b'"prompt_tokens"', index)
+    if prompt is None:
+        prompt = _count(data, b'"input_tokens"', index)  # the Responses API's names
+    completion = _count(data, b'"completion_tokens"', index)
+    if completion is None:
+        completion = _count(data, b'"output_tokens"', index)
+    total = _count(data, b'"total_tokens"', index)
+    if prompt is None and completion is None and total is None:
         return None
-    return Usage(prompt, completion, values["total_tokens"], _model(data))
+    return Usage(prompt, completion, total, _model(data))
+
+
+def _count(data: bytes, key: bytes, start: int) -> int | None:
+    """The first count under `key` after `start`."""
+    at = data.find(key, start)
+    while at >= 0:
+        match = _NUMBER.match(data, at + len(key))
+        if match:
+            return int(match.group(1))
+        at = data.find(key, at + len(key))
+    return None
 
 
 def _model(data: bytes) -> str | None:
     index = data.rfind(b'"model"')
     match = _MODEL.match(data, index) if index >= 0 else None
     return match.group(1).decode(errors="replace") if match else None
-
-
-def _first_int(pattern: re.Pattern[bytes], data: bytes) -> int | None:
-    match = pattern.search(data)
-    return int(match.group(1)) if match else None

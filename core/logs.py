@@ -1,0 +1,64 @@
+"""How `python -m core serve` writes its log: the message alone, one line each, to stderr, the lines
+of one turn of the event loop written together.
+
+Every call logs its access line, and a line written on its own is a system call: under load many
+calls end in the same turn of the event loop, so their lines wait for the end of that turn and go out
+in one write. A warning or an error is written at once (with whatever waited before it, in order), and
+so is anything logged outside the event loop's thread. (On Azure the Functions worker installs its own
+handler instead.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TextIO
+
+
+class TurnBatchingHandler(logging.StreamHandler[TextIO]):
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        loop = asyncio._get_running_loop()
+        if loop is None or record.levelno >= logging.WARNING:
+            self._pending.append(line)
+            self.flush()
+            return
+        if not self._pending:
+            loop.call_soon(self._end_of_turn)
+        self._pending.append(line)
+
+    def _end_of_turn(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what waits, then flush the stream."""
+        self.acquire()
+        try:
+            if self._pending:
+                lines, self._pending = "".join(self._pending), []
+                with contextlib.suppress(Exception):  # nowhere left to report it: stderr itself failed
+                    self.stream.write(lines)
+            super().flush()
+        finally:
+            self.release()
+
+
+def configure(level: str, stream: TextIO) -> None:
+    """The root logger for `serve`: `level` and up, the message alone."""
+    handler = TurnBatchingHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    # The format prints the message alone: the caller's file and line, and the thread and process
+    # names, which logging would look up for every line (an access line per call), are never shown.
+    # (The logging HOWTO's "Optimization" section.)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

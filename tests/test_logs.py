@@ -1,0 +1,88 @@
+"""The local host's log handler (core/logs.py): the lines of one turn of the event loop go out in one
+write, in order; a warning, and anything logged outside the loop, at once."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import threading
+
+from core.logs import TurnBatchingHandler
+
+
+class RecordingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def logger_writing_to(stream: RecordingStream) -> logging.Logger:
+    handler = TurnBatchingHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(f"test-logs-{id(stream)}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return logger
+
+
+def test_the_lines_of_one_turn_go_out_in_one_write_at_its_end() -> None:
+    stream = RecordingStream()
+    log = logger_writing_to(stream)
+
+    async def calls() -> list[str]:
+        log.info("one")
+        log.info("two")
+        written_during_the_turn = list(stream.writes)
+        await asyncio.sleep(0)  # the turn ends
+        await asyncio.sleep(0)
+        log.info("three")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return written_during_the_turn
+
+    assert asyncio.run(calls()) == []
+    assert stream.writes == ["one\ntwo\n", "three\n"]
+
+
+def test_a_warning_goes_out_at_once_after_what_waited() -> None:
+    stream = RecordingStream()
+    log = logger_writing_to(stream)
+
+    async def calls() -> None:
+        log.info("served")
+        log.warning("the usage table is unreachable")
+        assert stream.getvalue() == "served\nthe usage table is unreachable\n"
+
+    asyncio.run(calls())
+    assert stream.writes == ["served\nthe usage table is unreachable\n"]
+
+
+def test_outside_an_event_loop_each_line_goes_out_at_once() -> None:
+    stream = RecordingStream()
+    log = logger_writing_to(stream)
+    log.info("loaded")
+    worker = threading.Thread(target=lambda: log.info("from the loader thread"))
+    worker.start()
+    worker.join()
+    assert stream.writes == ["loaded\n", "from the loader thread\n"]
+
+
+def test_nothing_waiting_is_lost_when_logging_shuts_down() -> None:
+    stream = RecordingStream()
+    log = logger_writing_to(stream)
+
+    async def last_call() -> None:
+        log.info("the last line")  # the loop stops before its turn ends
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(last_call())
+    loop.close()
+    for handler in log.handlers:
+        handler.flush()  # what logging.shutdown does at exit
+    assert stream.getvalue() == "the last line\n"
