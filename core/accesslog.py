@@ -62,14 +62,29 @@ class AccessRecord:
             self.response_model = usage.model or self.response_model
 
     def emit(self) -> None:
-        if logger.isEnabledFor(logging.INFO):
-            # Path and model come from the client: bounded, like every text field.
-            line = {
-                name: truncated(value) if isinstance(value, str) else value
-                for name in _FIELD_NAMES
-                if (value := getattr(self, name)) is not None
-            }
-            logger.info(orjson.dumps(line).decode())
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        # Path, operation and model come from the client: bounded, like every text field.
+        line: dict[str, object] = {
+            "request_id": self.request_id,
+            "method": truncated(self.method),
+            "path": truncated(self.path),
+        }
+        for name in _OPTIONAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                line[name] = truncated(value) if name in _CLIENT_TEXT else value
+        line["stream"] = self.stream
+        line["status"] = self.status
+        for name in _AFTER_STATUS:
+            value = getattr(self, name)
+            if value is not None:
+                line[name] = value
+        logger.info(orjson.dumps(line).decode())
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(AccessRecord) if f.name != "started")
+# The line's fields in the record's order; those that may be absent are left out when they are.
+_OPTIONAL_FIELDS = ("caller", "operation", "model", "response_model", "group")
+_CLIENT_TEXT = frozenset({"operation", "model", "response_model"})
+_NAMES = [f.name for f in fields(AccessRecord) if f.name != "started"]
+_AFTER_STATUS = tuple(_NAMES[_NAMES.index("status") + 1 :])  # numbers, codes, a pool's attempts

@@ -22,6 +22,7 @@ _FORWARDED_REQUEST_HEADERS = frozenset(
         "user-agent",  # the client's library and version, for Azure's usage diagnostics
     }
 )
+_FORWARDED_NAMES = frozenset(name.encode("latin-1") for name in _FORWARDED_REQUEST_HEADERS)
 
 
 async def read_body(request: Request, limit: int, guard: CallGuard) -> bytes:
@@ -61,12 +62,13 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 
 def forwarded_request_headers(request: Request, configured: tuple[str, ...]) -> list[tuple[str, str]]:
     """The client's headers that go upstream: the built-in few and those `configured`
-    (gateway.forwardHeaders: lower-cased names, or prefixes ending in `*`)."""
+    (gateway.forwardHeaders: lower-cased names, or prefixes ending in `*`). Read from the ASGI
+    scope as bytes: only the forwarded few are decoded."""
     forwarded = []
-    for raw_name, raw_value in request.headers.raw:
-        name = raw_name.decode("latin-1").lower()
-        if name in _FORWARDED_REQUEST_HEADERS or _is_configured(name, configured):
-            forwarded.append((name, raw_value.decode("latin-1")))
+    for raw_name, raw_value in request.scope["headers"]:
+        name = raw_name.lower()  # ASGI servers lower-case names already; a lenient one may not
+        if name in _FORWARDED_NAMES or (configured and _is_configured(name.decode("latin-1"), configured)):
+            forwarded.append((name.decode("latin-1"), raw_value.decode("latin-1")))
     return forwarded
 
 
