@@ -343,6 +343,7 @@ class Exchange:
         if self._finished:
             return
         self._finished = True
+        self._stream = None  # it holds this exchange (to tell it the end): no cycle left for the collector
         if self.guard is not None:
             self.guard.close()
         record = self.record

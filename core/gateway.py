@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from core import telemetry
+from core import heap, telemetry
 from core.auth import Authenticator
 from core.budgets import Budgets
 from core.config import ConfigError
@@ -141,6 +141,7 @@ def load(environ: Mapping[str, str], **options: Any) -> Gateway:
 def _serve_from_now_on(gateway: Gateway) -> None:
     global _gateway
     _gateway = gateway
+    heap.settle()  # the Functions host's process: what it loaded stays
 
 
 def bind(gateway: Gateway) -> None:

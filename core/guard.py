@@ -131,13 +131,16 @@ class CallGuard:
             raise self.reason
 
     def close(self) -> None:
-        """The call is over: no more timer, no more watching."""
+        """The call is over: no more timer, no more watching. What the guard held of the call goes, so
+        that no reference cycle (the call holds its guard) is left for the garbage collector to find."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._watcher is not None:
             self._watcher.cancel()
+            self._watcher = None
         self._deadline = math.inf
+        self._expired = None
 
 
 async def _wait_for_disconnect(request: Request) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from core import heap
 from core.localhost import build_app
 
 
@@ -113,6 +114,7 @@ def run(
         lifespan="on",
     )
     server = _AnnouncingServer(config)
+    heap.settle()  # everything is loaded: the app, its configuration, its clients
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its graceful shutdown
         server.run()
     sys.stdout.flush()
