@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from core.accesslog import AccessRecord, new_request_id
 from core.api import Endpoint
@@ -46,16 +47,23 @@ _JSON_TYPE = (b"content-type", JSON.encode())
 
 
 class WholeResponse(Response):
-    """A whole answer, its headers already in their wire form: Starlette's Response would encode a
-    dict of them again for every answer."""
+    """A whole answer, its headers already in their wire form (Starlette's Response would encode a
+    dict of them again for every answer); `ended` is told once it is sent, however that went."""
 
-    def __init__(self, body: bytes, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, body: bytes, status: int, headers: list[tuple[bytes, bytes]], ended: Callable[[], None]) -> None:
         self.body = body
         self.status_code = status
         self.background = None
         if not (status < 200 or status in (204, 304)):  # those carry no body, so no length either
             headers = [*headers, (b"content-length", str(len(body)).encode())]
         self.raw_headers = headers
+        self._ended = ended
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._ended()
 
 
 class UpstreamReply:
@@ -103,6 +111,7 @@ class Exchange:
         "_spends",
         "_sent_at",
         "_stream",
+        "_whole",
         "_finished",
     )
     gateway: Gateway
@@ -124,6 +133,7 @@ class Exchange:
         self._spends = False
         self._sent_at = 0.0
         self._stream: RelayedStream | None = None
+        self._whole: WholeResponse | None = None  # the last whole answer built, which tells the end
         self._finished = False
 
     # -- admission
@@ -310,7 +320,8 @@ class Exchange:
         headers = self._own_headers if headers is None else self._with_own(headers)
         if json:
             headers = [*headers, _JSON_TYPE]
-        return WholeResponse(body, status, headers)
+        self._whole = WholeResponse(body, status, headers, self.finish)
+        return self._whole
 
     def _with_own(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """`headers` and this call's own (a new list), the caller's budget in place of the upstream's."""
@@ -327,7 +338,8 @@ class Exchange:
     # -- the end
 
     def respond(self, response: Response) -> Response:
-        """`response` goes to the client: a stream finishes when its last byte is sent, anything else now."""
+        """`response` goes to the client. The call finishes once it is sent, so that the client does not
+        wait for the access line, the budget or the metrics; a stream, once its last byte is."""
         self.record.status = response.status_code
         if response is self._stream:
             assert self.guard is not None
@@ -335,7 +347,10 @@ class Exchange:
             return response
         if self._stream is not None:  # a stream built, then not sent (a later failure): nobody reads its upstream
             self._stream.abandon()
-        self.finish()
+        if response is not self._whole:  # not one of this exchange's answers: nothing will tell it the end
+            self.finish()
+        elif self.guard is not None:
+            self.guard.close()  # the call is answered: neither a deadline nor the client may interrupt the sending
         return response
 
     def finish(self) -> None:
@@ -343,7 +358,7 @@ class Exchange:
         if self._finished:
             return
         self._finished = True
-        self._stream = None  # it holds this exchange (to tell it the end): no cycle left for the collector
+        self._stream = self._whole = None  # they hold this exchange, to tell it the end: no cycle left
         if self.guard is not None:
             self.guard.close()
         record = self.record
