@@ -1,8 +1,9 @@
 """What metrics and budgets cost per request: the gateway with both off against the gateway with both on.
 
-`python -m bench.usage [--quick]`: starts the simulator, a recording Application Insights ingestion sink on
-127.0.0.1, and two gateways from bench/config.yaml: "usage off" as is, "usage on" with a (never reached) limit on
-the caller key, per-process counting, and metrics and traces exported to the sink every 5 s. Then it measures
+`python -m bench.usage [--quick] [--traces]`: starts the simulator, a recording Application Insights ingestion sink
+on 127.0.0.1, and two gateways from bench/config.yaml: "usage off" as is, "usage on" with a (never reached) limit
+on the caller key, per-process counting, and metrics exported to the sink every 5 s (with --traces, every
+request's trace too; without, none is sampled). Then it measures
 the simulator directly and both gateways, interleaved in one run (ABBA), non-streamed and streamed to the last
 byte, with each gateway's CPU time (utime+stime) per request. Prints a markdown table.
 """
@@ -61,7 +62,7 @@ class IngestionSink:
         self._server.server_close()
 
 
-def usage_on_env(env: dict[str, str], workdir: Path, sink: IngestionSink) -> dict[str, str]:
+def usage_on_env(env: dict[str, str], workdir: Path, sink: IngestionSink, *, traces: bool) -> dict[str, str]:
     config = procs.CONFIG_PATH.read_text().replace('{name: bench, key: "bench-gateway-key"}', LIMITED_KEY)
     assert LIMITED_KEY in config
     path = workdir / "usage-on.yaml"
@@ -71,6 +72,8 @@ def usage_on_env(env: dict[str, str], workdir: Path, sink: IngestionSink) -> dic
         "CONFIG_PATH": str(path),
         "APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={uuid.uuid4()};IngestionEndpoint={sink.url}",
         "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_MILLIS),
+        # Metrics always; traces only with --traces (every request sampled), else none sampled.
+        "OTEL_TRACES_SAMPLER": "always_on" if traces else "always_off",
         # The exporter's own telemetry and remote settings: off, so nothing leaves 127.0.0.1.
         "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
         "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
@@ -81,6 +84,7 @@ def usage_on_env(env: dict[str, str], workdir: Path, sink: IngestionSink) -> dic
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.usage", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run, not a measurement")
+    parser.add_argument("--traces", action="store_true", help="usage on samples every request's trace too")
     args = parser.parse_args(argv)
     per_target, rounds, warmup = (200, 4, 50) if args.quick else (3000, 10, 300)
     workdir = Path(tempfile.mkdtemp(prefix="aoai-bench-usage-"))
@@ -92,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = procs.child_env(sim.url)
         off = procs.spawn("gateway", procs.gateway_argv(), env, procs.GATEWAY_READY, workdir / "off.log", 30)
         services.append(off)
-        on_env = usage_on_env(env, workdir, sink)
+        on_env = usage_on_env(env, workdir, sink, traces=args.traces)
         on = procs.spawn("gateway", procs.gateway_argv(), on_env, procs.GATEWAY_READY, workdir / "on.log", 30)
         services.append(on)
         targets: list[Target] = [

@@ -113,6 +113,7 @@ class Exchange:
         "_stream",
         "_whole",
         "_finished",
+        "_gateway_known",
     )
     gateway: Gateway
     state: State  # the configuration snapshot this call uses to its end (a reload may land meanwhile)
@@ -135,12 +136,14 @@ class Exchange:
         self._stream: RelayedStream | None = None
         self._whole: WholeResponse | None = None  # the last whole answer built, which tells the end
         self._finished = False
+        self._gateway_known = False  # the gateway is known (a call refused while it loads has none)
 
     # -- admission
 
     async def admit(self, endpoint: Endpoint) -> None:
         """Who calls, and whether its key's limits let the call through (GatewayError 401, 429, 503)."""
         gateway = self.gateway = current_gateway()
+        self._gateway_known = True
         gateway.on_request()
         state = self.state = gateway.state
         self.settings = state.config.settings
@@ -364,8 +367,11 @@ class Exchange:
         record = self.record
         if self._spends:
             self.gateway.budgets.spend(self.caller.name, record.tokens)
-        if self.trace is not None:
-            self.trace.end(record)
+        telemetry = self.gateway.telemetry if self._gateway_known else None
+        if telemetry is not None:
+            if self.trace is not None:
+                self.trace.end(record)
+            telemetry.record(record)
         record.emit()
 
 

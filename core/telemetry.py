@@ -89,13 +89,17 @@ class Telemetry:
             "gateway.upstream.rate_limited", unit="{response}", description="The upstream's 429 answers, per group."
         )
 
-    def start(self, record: AccessRecord, headers: Mapping[str, str]) -> RequestTrace:
-        """The request's span, continuing the client's trace when it sent a traceparent."""
+    def start(self, record: AccessRecord, headers: Mapping[str, str]) -> RequestTrace | None:
+        """The request's span, continuing the client's trace when it sent a traceparent; None when the
+        sampler leaves this request out (OTEL_TRACES_SAMPLER): no span work at all then, and the client's
+        own traceparent goes upstream as it came."""
         from opentelemetry.trace import SpanKind
 
         carrier = {name: headers[name] for name in ("traceparent", "tracestate") if name in headers}
         parent = self.propagator.extract(carrier)
         span = self.tracer.start_span(record.method, context=parent, kind=SpanKind.SERVER)
+        if not span.is_recording():
+            return None
         return RequestTrace(self, span)
 
     def record(self, record: AccessRecord) -> None:
@@ -138,7 +142,7 @@ class RequestTrace:
         return upstream
 
     def end(self, record: AccessRecord) -> None:
-        """The request is over: its span ends with the record's names and numbers, and its metrics are recorded."""
+        """The request is over: its span ends with the record's names and numbers."""
         attributes = dimensions(record)
         model = attributes.get("gen_ai.request.model")
         self.span.update_name(f"{attributes['gen_ai.operation.name']} {model}" if model else record.method)
@@ -146,7 +150,6 @@ class RequestTrace:
         for upstream in self._upstream:
             upstream.end(None)  # a call cut short (the client went away): it ends with the request
         self.span.end()
-        self._telemetry.record(record)
 
 
 class UpstreamSpan:

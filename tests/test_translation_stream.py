@@ -150,3 +150,25 @@ def test_a_stream_without_usage_is_estimated_without_its_done_event() -> None:
     silent = StreamRewriter(drop_filter_events=True, estimate_prompt_tokens=10)
     silent.feed(DONE)
     assert silent.counted_usage() == (Usage(10, 0, 10), True)
+
+
+def test_a_null_usage_as_the_last_key_is_cut_from_the_bytes_as_they_are() -> None:
+    """Azure writes `"usage":null` last in every chunk once usage is asked for: it goes without re-encoding
+    the chunk, whose other bytes (key order, spacing) stay as the upstream wrote them."""
+    chunk = (
+        b'data: {"choices":[{"delta":{"content":"Hi"},"index":0}],"id":"c-1", "object":"chunk","usage":null}\r\n\r\n'
+    )
+    rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
+    assert rewriter.feed(chunk) == chunk.replace(b',"usage":null', b"")
+    assert rewriter.usage is None
+
+
+def test_a_null_usage_written_otherwise_is_removed_by_reading_the_chunk() -> None:
+    spaced = b'data: {"choices":[{"delta":{"content":"Hi"},"index":0}],"id":"c-1","usage": null}\n\n'
+    first = b'data: {"usage":null,"choices":[{"delta":{"content":"Hi"},"index":0}],"id":"c-1"}\n\n'
+    for chunk in (spaced, first):
+        rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
+        assert orjson.loads(rewriter.feed(chunk)[6:]) == {
+            "choices": [{"delta": {"content": "Hi"}, "index": 0}],
+            "id": "c-1",
+        }

@@ -70,12 +70,15 @@ class StreamRewriter:
         kept = []
         for event in self.splitter.feed(chunk):
             if b'"usage"' in event:
-                self.usage = find_usage(event) or self.usage
-                if self._hide_usage:
-                    hidden = _without_usage(event)
-                    if hidden is None:
-                        continue
-                    event = hidden
+                if self._hide_usage and (hidden_null := _without_last_null_usage(event)) is not None:
+                    event = hidden_null  # `"usage":null`: nothing to count, and no JSON to parse
+                else:
+                    self.usage = find_usage(event) or self.usage
+                    if self._hide_usage:
+                        hidden = _without_usage(event)
+                        if hidden is None:
+                            continue
+                        event = hidden
             if self._drop_filter_events and is_filter_only(event):
                 continue
             if self._convert is not None:
@@ -95,6 +98,21 @@ class StreamRewriter:
     def finish(self) -> bytes:
         """Whatever partial event remained when the upstream closed, as is."""
         return self.splitter.rest()
+
+
+_NULL_USAGE_LAST = b',"usage":null}'
+
+
+def _without_last_null_usage(event: bytes) -> bytes | None:
+    """The event without its top-level `"usage":null`, when that is its data's last key, as Azure writes
+    every chunk but the usage chunk once usage is asked for; None otherwise. The object's last byte
+    closes the event's top-level object, so the key before it is that object's own, and a string
+    cannot hold those bytes (its quotes would be escaped)."""
+    data = event.rstrip(b"\r\n")
+    one_data_line = data.startswith(b"data:") and b"\n" not in data and b"\r" not in data
+    if not (one_data_line and data.endswith(_NULL_USAGE_LAST) and data.count(b'"usage"') == 1):
+        return None  # not a single data line ending that way: the general path decides
+    return data[: -len(_NULL_USAGE_LAST)] + b"}" + event[len(data) :]
 
 
 def _without_usage(event: bytes) -> bytes | None:
