@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -36,12 +37,18 @@ logger = logging.getLogger("aoai_gateway")
 def minute_window(now: float) -> tuple[str, float]:
     """The window's row key and when it ends (epoch seconds)."""
     start = now - now % 60
-    return time.strftime(MINUTE_ROW, time.gmtime(start)), start + 60
+    return _row(MINUTE_ROW, start), start + 60
 
 
 def day_window(now: float) -> tuple[str, float]:
     start = now - now % 86400
-    return time.strftime(DAY_ROW, time.gmtime(start)), start + 86400
+    return _row(DAY_ROW, start), start + 86400
+
+
+@functools.lru_cache(maxsize=8)
+def _row(form: str, start: float) -> str:
+    """A window's row key: formatted once per window, not per call."""
+    return time.strftime(form, time.gmtime(start))
 
 
 class Window:
