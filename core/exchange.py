@@ -185,7 +185,7 @@ class Exchange:
         self.record.group = group  # the group a timeout names
         if self.trace is None:
             return UpstreamReply(await self.gateway.transport.send(method, url, headers, body), group, translator)
-        span = self.trace.upstream_call(self.record)
+        span = self.trace.upstream_call(self.record, method, url)
         # The upstream call's own span replaces the client's traceparent.
         headers = [(name, value) for name, value in headers if name not in _TRACE_HEADERS] + span.headers
         try:

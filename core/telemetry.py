@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from core.accesslog import AccessRecord
 
@@ -128,12 +129,18 @@ class RequestTrace:
         self.span = span
         self._upstream: list[UpstreamSpan] = []
 
-    def upstream_call(self, record: AccessRecord) -> UpstreamSpan:
-        """Start an upstream call's span; it carries the trace to Azure (W3C traceparent)."""
+    def upstream_call(self, record: AccessRecord, method: str, url: str) -> UpstreamSpan:
+        """Start an upstream call's span, an HTTP client call as the conventions name it (Application
+        Insights shows it as an HTTP dependency with its result code); it carries the trace to Azure
+        (W3C traceparent). The URL holds no secret: keys travel in headers."""
         from opentelemetry.trace import SpanKind, set_span_in_context
 
+        parts = urlsplit(url)
         child = self._telemetry.tracer.start_span(
-            "upstream", context=set_span_in_context(self.span), kind=SpanKind.CLIENT
+            method,
+            context=set_span_in_context(self.span),
+            kind=SpanKind.CLIENT,
+            attributes={"http.request.method": method, "url.full": url, "server.address": parts.hostname or ""},
         )
         carrier: dict[str, str] = {}
         self._telemetry.propagator.inject(carrier, context=set_span_in_context(child))

@@ -206,3 +206,85 @@ def test_without_a_connection_string_nothing_of_opentelemetry_is_imported() -> N
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+TWO_REGIONS = """
+endpoints:
+  azureOpenAI:
+    assistants: true
+    groups:
+      - group: east
+        apiKey: "${EASTUS_KEY}"
+        instanceName: east
+        baseURL: "${EAST_URL}"
+        version: "2024-05-01-preview"
+        assistants: true
+        models:
+          gpt-4o-east: {deploymentName: gpt-4o-dep}
+      - group: west
+        apiKey: "${EASTUS_KEY}"
+        instanceName: west
+        baseURL: "${WEST_URL}"
+        version: "2024-05-01-preview"
+        assistants: true
+        models:
+          gpt-4o-west: {deploymentName: gpt-4o-dep}
+gateway:
+  apiKeys:
+    - {name: alice, key: "${ALICE_KEY}"}
+  pools:
+    gpt-4o: {models: [{model: gpt-4o-east, priority: 1}, {model: gpt-4o-west, priority: 2}]}
+"""
+
+
+def test_only_calls_made_for_the_caller_are_spans_each_lasting_as_long_as_itself(ingestion, monkeypatch) -> None:
+    """A pool's two attempts are two spans, each as long as its own wait; the lookups of where a thread lives
+    (one GET per group) are the gateway's own business and no span."""
+    from azure_sim import AzureSimulator
+
+    east = AzureSimulator(name="east", api_keys={SECRETS["EASTUS_KEY"]}, deployments={"gpt-4o-dep"}).start()
+    west = AzureSimulator(name="west", api_keys={SECRETS["EASTUS_KEY"]}, deployments={"gpt-4o-dep"}).start()
+    east.behaviour.fail, east.behaviour.delay = "429", 0.4  # a slow refusal, then the next member at once
+    env = {
+        **SECRETS,
+        "CONFIG_YAML": TWO_REGIONS,
+        "EAST_URL": east.url,
+        "WEST_URL": west.url,
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+            f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
+        ),
+    }
+    try:
+        with InProcessGateway(env) as gateway:
+            headers = {"Authorization": f"Bearer {ALICE}"}
+            chat = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT | {"stream": False}, headers=headers)
+            assert chat.status_code == 200, chat.text
+            east.behaviour.reset()  # east answers the lookup
+            thread = httpx.get(f"{gateway.url}/v1/threads/thread_nowhere", headers=headers)
+            assert thread.status_code == 404
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(ingestion.of_type("RequestData")) < 2:
+                time.sleep(0.2)
+    finally:
+        east.stop()
+        west.stop()
+    # Each got a chat attempt and a lookup of the thread; east, the primary group, also answered its own 404.
+    assert [len(east.requests), len(west.requests)] == [3, 2]
+
+    requests = {r["name"].split()[0]: r for r in ingestion.of_type("RequestData")}
+    dependencies = ingestion.of_type("RemoteDependencyData")
+    by_parent: dict[str, list[dict[str, Any]]] = {}
+    for envelope in ingestion.envelopes:
+        if envelope["data"]["baseType"] == "RemoteDependencyData":
+            by_parent.setdefault(envelope["tags"]["ai.operation.parentId"], []).append(envelope["data"]["baseData"])
+    chat_spans = by_parent[requests["chat"]["id"]]
+    thread_spans = by_parent[requests["GET"]["id"]]
+    assert len(dependencies) == 3 and len(chat_spans) == 2 and len(thread_spans) == 1
+
+    def seconds(duration: str) -> float:  # Application Insights' "d.hh:mm:ss.ffffff"
+        return float(duration.rsplit(":", 1)[1])
+
+    slow, fast = sorted(chat_spans, key=lambda span: seconds(span["duration"]), reverse=True)
+    assert seconds(slow["duration"]) >= 0.4 > seconds(fast["duration"])
+    assert (slow["resultCode"], fast["resultCode"]) == ("429", "200")
