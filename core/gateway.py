@@ -27,7 +27,7 @@ from core.startup import BackgroundStart
 from core.telemetry import Telemetry
 from core.upstream.failover import Pools
 from core.upstream.transport import Transport
-from core.usage_table import TableSettings, UsageTable
+from core.usage_table import TableAddress, UsageTable
 
 DEFAULT_REFRESH_SECONDS = 60
 # How long the Functions host's import waits for the first load: under Flex Consumption's 30 s
@@ -54,7 +54,7 @@ class Gateway:
         config: RuntimeConfig,
         *,
         refresh_seconds: float,
-        usage_table: TableSettings | None = None,
+        usage_table: TableAddress | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.state = State.build(config)
@@ -131,7 +131,7 @@ def load(environ: Mapping[str, str], **options: Any) -> Gateway:
     gateway = Gateway(
         provider, config,
         refresh_seconds=refresh_seconds(environ),
-        usage_table=TableSettings.from_environ(environ),
+        usage_table=TableAddress.from_environ(environ),
         telemetry=telemetry.configure(environ, provider.credential),
     )  # fmt: skip
     logger.info("configuration loaded from %s", provider.label)

@@ -12,12 +12,12 @@ from core.config import ConfigError
 from core.config.credential import LazyCredential
 from core.config.model import CallerKey
 from core.config.provider import load_config
-from core.usage_table import TableSettings, UsageTable
+from core.usage_table import TableAddress, UsageTable
 
 
 def run_usage(environ: Mapping[str, str], out: TextIO) -> int:
-    table_settings = TableSettings.from_environ(environ)
-    if table_settings is None:
+    table_address = TableAddress.from_environ(environ)
+    if table_address is None:
         out.write("No usage table: set USAGE_TABLE_ENDPOINT (or USAGE_TABLE_CONNECTION_STRING). Without one, "
                   "each gateway process counts on its own and keeps nothing.\n")  # fmt: skip
         return 2
@@ -30,13 +30,13 @@ def run_usage(environ: Mapping[str, str], out: TextIO) -> int:
     if not keys:
         out.write("No caller key has limits.\n")
         return 0
-    table = UsageTable(table_settings, LazyCredential(environ))
+    table = UsageTable(table_address, LazyCredential(environ))
     try:
         lines = asyncio.run(_lines(table, keys, time.time()))
     except Exception as error:  # the store's failures are many; say which, never a traceback
-        out.write(f"Could not read the {table_settings.label}: {type(error).__name__}\n")
+        out.write(f"Could not read the {table_address.label}: {type(error).__name__}\n")
         return 1
-    out.write(f"Usage in the {table_settings.label} (UTC windows):\n")
+    out.write(f"Usage in the {table_address.label} (UTC windows):\n")
     out.writelines(line + "\n" for line in lines)
     return 0
 

@@ -32,7 +32,7 @@ DAY_ROW = "d%Y%m%d"
 
 
 @dataclass(frozen=True, slots=True)
-class TableSettings:
+class TableAddress:
     """Where the table is: an endpoint reached with the app's identity, or a connection string."""
 
     table_name: str
@@ -40,7 +40,7 @@ class TableSettings:
     connection_string: str | None = None  # local runs and Azurite; a secret: never logged
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> TableSettings | None:
+    def from_environ(cls, environ: Mapping[str, str]) -> TableAddress | None:
         endpoint = environ.get("USAGE_TABLE_ENDPOINT", "").strip() or None
         connection_string = environ.get("USAGE_TABLE_CONNECTION_STRING", "").strip() or None
         if endpoint is None and connection_string is None:
@@ -60,7 +60,7 @@ class Counts:
 
 
 class UsageTable:
-    def __init__(self, settings: TableSettings, credential: Any) -> None:
+    def __init__(self, settings: TableAddress, credential: Any) -> None:
         self.settings = settings
         self._credential = credential
         self._client: TableClient | None = None

@@ -10,7 +10,7 @@ import pytest
 from azure.data.tables import TableClient
 
 from core.budgets import day_window, minute_window
-from core.usage_table import Counts, TableSettings, UsageTable, partition_key
+from core.usage_table import Counts, TableAddress, UsageTable, partition_key
 from tests.support.azurite import AzuriteTable
 
 TABLE = "usageprune"
@@ -33,7 +33,7 @@ def test_a_new_window_deletes_the_keys_windows_that_ended_two_days_ago(tables) -
         client.create_entity({"PartitionKey": partition_key("alice"), "RowKey": row, "requests": 1})
     client.create_entity({"PartitionKey": partition_key("bob"), "RowKey": old[0], "requests": 1})
 
-    table = UsageTable(TableSettings(TABLE, connection_string=tables.connection_string), credential=None)
+    table = UsageTable(TableAddress(TABLE, connection_string=tables.connection_string), credential=None)
     current = minute_window(now)[0]
     assert asyncio.run(table.merge("alice", current, Counts(1, 5))) == Counts(1, 5)
 

@@ -29,13 +29,13 @@ class ConfigProvider:
         self._environ = environ
         self.credential = credential if credential is not None else LazyCredential(environ)
         self._resolver = SecretResolver(self.credential, transport=secret_transport)
-        settings = SecretEnviron(environ, self._resolver)
+        secret_environ = SecretEnviron(environ, self._resolver)
         try:
-            self.source: ConfigSource | None = source_from_environ(settings, self.credential)
+            self.source: ConfigSource | None = source_from_environ(secret_environ, self.credential)
         except SourceError as exc:
-            raise ConfigError([str(exc), *settings.problems]) from None
-        if settings.problems:
-            raise ConfigError(settings.problems)
+            raise ConfigError([str(exc), *secret_environ.problems]) from None
+        if secret_environ.problems:
+            raise ConfigError(secret_environ.problems)
         self.etag: str | None = None
 
     @property
@@ -48,10 +48,10 @@ class ConfigProvider:
 
     def load(self) -> RuntimeConfig:
         if self.source is None:
-            settings = SecretEnviron(self._environ, self._resolver.fresh())
-            if not settings.get("AZURE_OPENAI_ENDPOINT", "").strip():
+            secret_environ = SecretEnviron(self._environ, self._resolver.fresh())
+            if not secret_environ.get("AZURE_OPENAI_ENDPOINT", "").strip():
                 raise ConfigError([NO_CONFIGURATION])
-            return self._finish(lambda: load_stulzq_env(settings), settings)
+            return self._finish(lambda: load_stulzq_env(secret_environ), secret_environ)
         try:
             snapshot = self.source.read()
         except SourceError as exc:
@@ -77,16 +77,16 @@ class ConfigProvider:
         assert self.source is not None
         label = self.source.label
         resolver = self._resolver.fresh()  # every load reads its secrets afresh
-        settings = SecretEnviron(self._environ, resolver)
-        return self._finish(lambda: load_config_text(text, settings, label, resolver), settings)
+        secret_environ = SecretEnviron(self._environ, resolver)
+        return self._finish(lambda: load_config_text(text, secret_environ, label, resolver), secret_environ)
 
-    def _finish(self, build: Callable[[], RuntimeConfig], settings: SecretEnviron) -> RuntimeConfig:
+    def _finish(self, build: Callable[[], RuntimeConfig], secret_environ: SecretEnviron) -> RuntimeConfig:
         try:
             config = build()
         except ConfigError as exc:
-            raise ConfigError([*settings.problems, *exc.problems], exc.warnings) from None
-        proxy, proxy_problems = egress_proxy(settings)
-        problems = settings.problems + proxy_problems
+            raise ConfigError([*secret_environ.problems, *exc.problems], exc.warnings) from None
+        proxy, proxy_problems = egress_proxy(secret_environ)
+        problems = secret_environ.problems + proxy_problems
         if problems:
             raise ConfigError(problems, config.warnings)
         return dataclasses.replace(config, settings=dataclasses.replace(config.settings, egress_proxy=proxy))

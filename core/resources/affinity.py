@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from core.config.model import ResourceBackend
 from core.errors import GatewayError, truncated
 
-Probe = Callable[[ResourceBackend, str], Awaitable[int]]  # (resource, path) -> HTTP status
+StatusOf = Callable[[ResourceBackend, str], Awaitable[int]]  # (resource, path) -> the HTTP status of a GET
 _ABSENT = frozenset({400, 404})  # Azure answers 400 for some malformed ids
 
 
@@ -34,7 +34,7 @@ class ResourceLocator:
             self._groups.popitem(last=False)
 
     async def locate(
-        self, family: str, object_id: str, resources: Sequence[ResourceBackend], probe: Probe
+        self, family: str, object_id: str, resources: Sequence[ResourceBackend], status_of: StatusOf
     ) -> ResourceBackend:
         if len(resources) == 1:
             return resources[0]
@@ -44,7 +44,7 @@ class ResourceLocator:
             self._groups.move_to_end(object_id)
             return by_group[known]
         path = f"{family}/{object_id}"
-        answers = await asyncio.gather(*(probe(resource, path) for resource in resources), return_exceptions=True)
+        answers = await asyncio.gather(*(status_of(resource, path) for resource in resources), return_exceptions=True)
         unanswered = []
         for resource, answer in zip(resources, answers, strict=True):
             if answer == 200:
