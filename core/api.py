@@ -1,11 +1,17 @@
 """The public API the gateway serves, as data: one row per route, read by both hosts (function_app.py
 declares each as a Functions HTTP trigger; the local host reads them back from it) and by the endpoints,
 which serve a row by its kind.
+
+The API is mounted three ways: OpenAI's `/v1/...`; Azure's v1 surface `/openai/v1/...` (the same routes,
+for clients pointed at an Azure resource's v1 endpoint); and Azure's dated paths, which clients written for
+Azure (`openai.AzureOpenAI`, Semantic Kernel) call: `/openai/deployments/{model}/{operation}` with the
+gateway's model id where Azure has a deployment name, and `/openai/{assistants,threads,...}` for the
+resource-scoped APIs. Their `api-version` is accepted and the group's own sent upstream instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 # Which handler serves a row (core/endpoints.py): the deployment-scoped model calls, the resource-scoped
@@ -36,6 +42,7 @@ class Endpoint:
     model_from: ModelFrom = "body"
     budgeted: bool = False  # goes upstream: counted against the caller key's limits
     authenticate: bool = True
+    mount: str = "v1"  # where the API is mounted: "v1", "openai/v1", or Azure's dated "openai"
 
 
 # Resource-scoped APIs: a collection route and one for everything below it, per family.
@@ -44,7 +51,7 @@ RESOURCE_FAMILIES = ("assistants", "threads", "vector_stores", "files", "batches
 # The local host tries the rows in this order, so the busiest come first. The catch-all comes last:
 # it has the lowest precedence on both hosts, so unknown paths and methods get an OpenAI-shaped 404,
 # not the host's empty one.
-ENDPOINTS: tuple[Endpoint, ...] = (
+_V1: tuple[Endpoint, ...] = (
     Endpoint("chat_completions", "v1/chat/completions", POST, "deployment", "chat/completions", budgeted=True),
     Endpoint("completions", "v1/completions", POST, "deployment", "completions", budgeted=True),
     Endpoint("embeddings", "v1/embeddings", POST, "deployment", "embeddings", budgeted=True),
@@ -102,4 +109,32 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("list_models", "v1/models", GET, "models"),
     Endpoint("get_model", "v1/models/{id}", GET, "model"),
     Endpoint("unknown_route", "{*path}", ANY_METHOD, "unknown", authenticate=False),
+)
+
+
+def _azure_v1(row: Endpoint) -> Endpoint:
+    """The row under Azure's v1 surface, `/openai/v1/...`."""
+    return replace(row, name=f"openai_v1_{row.name}", route=f"openai/{row.route}", mount="openai/v1")
+
+
+def _azure_deployment(row: Endpoint) -> Endpoint:
+    """A deployment call at Azure's dated path, the model named where Azure names the deployment."""
+    route = f"openai/deployments/{{model}}/{row.operation}"
+    return replace(row, name=f"azure_{row.name}", route=route, model_from="path", mount="openai")
+
+
+def _azure_resource(row: Endpoint) -> Endpoint:
+    """A resource-scoped route (or the model list) at Azure's dated path, `/openai/{family}...`."""
+    return replace(row, name=f"azure_{row.name}", route=f"openai/{row.route.removeprefix('v1/')}", mount="openai")
+
+
+_MOUNTED = [row for row in _V1 if row.kind in ("deployment", "resource", "models", "model")]
+_CATCH_ALL = _V1[-1]
+# The busiest rows first, each mount in turn; the catch-all last.
+ENDPOINTS: tuple[Endpoint, ...] = (
+    *_V1[:-1],
+    *(_azure_deployment(row) for row in _MOUNTED if row.kind == "deployment" and row.model_from == "body"),
+    *(_azure_v1(row) for row in _MOUNTED),
+    *(_azure_resource(row) for row in _MOUNTED if row.kind != "deployment"),
+    _CATCH_ALL,
 )

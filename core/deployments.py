@@ -31,8 +31,10 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
         endpoint.body == "json-or-multipart" and not request.headers.get("content-type", "").startswith(JSON)
     ):
         assert endpoint.file_part is not None
-        upload = await exchange.upload(fields=("model",), file_part=endpoint.file_part)
-        model: object = upload.fields.get("model")
+        # The `model` form field picks the deployment, unless the path names the model.
+        fields = ("model",) if endpoint.model_from == "body" else ()
+        upload = await exchange.upload(fields=fields, file_part=endpoint.file_part)
+        model: object = upload.fields.get("model") if endpoint.model_from == "body" else request.path_params["model"]
         client = ClientRequest(operation, b"", None, stream=False)
     else:
         raw = await exchange.body()

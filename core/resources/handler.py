@@ -18,8 +18,9 @@ from core.resources.call import ResourceCall
 
 async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
     request, record = exchange.request, exchange.record
-    record.operation = record.path.partition("/v1/")[2].split("/", 1)[0] or None  # "assistants", "responses"...
-    path = paths.parse(request.method, _raw_path(request), request.scope["path"])
+    prefix = f"/{endpoint.mount}/"
+    record.operation = record.path.partition(prefix)[2].split("/", 1)[0] or None  # "assistants", "responses"...
+    path = paths.parse(request.method, _raw_path(request), request.scope["path"], endpoint.mount)
     call = ResourceCall(exchange, path)
     if not call.candidates:
         if path.family == "responses":

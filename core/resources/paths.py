@@ -93,10 +93,11 @@ def invalid_id(param: str | None = None) -> GatewayError:
     )
 
 
-def parse(method: str, raw_path: bytes, shown_path: str) -> ResourcePath:
-    """The path of a resource-scoped request. A shape the gateway does not serve (or
-    not with this method) is a 404 like any unknown route; a malformed id a 400."""
-    raw = raw_path.decode("latin-1").removeprefix("/v1/").rstrip("/")
+def parse(method: str, raw_path: bytes, shown_path: str, mount: str = "v1") -> ResourcePath:
+    """The path of a resource-scoped request under `mount` (core/api.py: "v1", "openai/v1" or "openai").
+    A shape the gateway does not serve (or not with this method) is a 404 like any unknown route; a
+    malformed id a 400."""
+    raw = raw_path.decode("latin-1").removeprefix(f"/{mount}/").rstrip("/")
     segments = raw.split("/")
     for shape, pattern in _SHAPE_SEGMENTS.items():
         if method in SHAPES[shape] and _fits(pattern, segments):
