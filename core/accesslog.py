@@ -45,6 +45,8 @@ class AccessRecord:
     member: str | None = None
     attempts: int | None = None
     failed: list[str] | None = None
+    # What fitting the request to its model changed: "max_tokens->max_completion_tokens", "-temperature".
+    adjusted: list[str] | None = None
     # Not logged: when the request started (perf_counter), for the duration metric.
     started: float = field(default_factory=time.perf_counter, repr=False)
 

@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from core.config import ConfigError, Finding
+from core.config.api_versions import version_date as preview_or_ga_date
 from core.config.model import Backend, CallerKey, Pool, ResourceBackend, RuntimeConfig
 from core.config.provider import load_config
 from core.config.redaction import redact
+from core.models.families import CHECKED
 
 
 def run_check(environ: Mapping[str, str], out: TextIO) -> int:
@@ -64,6 +66,7 @@ def describe(config: RuntimeConfig) -> str:
                 )
             )
     lines += table(rows)
+    lines += models_section(config)
     lines += pools_section(config)
     lines += resources_section(config)
     settings = config.settings
@@ -94,6 +97,63 @@ def allowed(caller: CallerKey) -> str:
     """What a caller key may use: its model allow-list, and the resource-scoped APIs."""
     models = "every model" if caller.models is None else ", ".join(sorted(caller.models)) or "no model"
     return f"{models}; resource APIs" if caller.resource_apis else models
+
+
+def models_section(config: RuntimeConfig) -> list[str]:
+    """What the gateway concluded about the model behind each deployment, how, and what it does about it;
+    then what to change where a group's api-version is older than its model needs."""
+    rows = [("MODEL", "AZURE MODEL", "KIND", "KNOWN FROM", "REQUESTS")]
+    advice: list[str] = []
+    for route in config.routes.values():
+        if route.pool is not None:
+            continue
+        for backend in route.backends:
+            family = backend.family
+            rows.append(
+                (
+                    route.model,
+                    family.name if family else "?",
+                    family.kind if family else "-",
+                    backend.family_from or "-",
+                    fitting_summary(backend),
+                )
+            )
+            if (need := needed_api(backend)) is not None:
+                advice.append(f"  {route.model}: {need}")
+    lines = [
+        "",
+        f'Models behind the deployments (the gateway\'s table of {CHECKED}; README "Models"):',
+        *table(rows, "  "),
+    ]
+    if advice:
+        lines += ["Recommended:", *advice]
+    return lines
+
+
+def fitting_summary(backend: Backend) -> str:
+    fit = backend.fit
+    if fit is None:
+        return "sent as they come (fitToModel: false)"
+    if fit.responses_only:
+        return "chat completions refused by Azure: Responses API"
+    if fit.changes_requests:
+        return "fitted: max_completion_tokens for max_tokens, no non-default sampling or logprobs"
+    return "sent as they come; repaired if Azure refuses a parameter"
+
+
+def needed_api(backend: Backend) -> str | None:
+    """What to change when the group's api-version is older than what Microsoft documents for the model."""
+    family = backend.family
+    if family is None or family.api_version is None or backend.flavor == "v1" or backend.serverless:
+        return None
+    v1 = f"gateway.groups.{backend.group}: {{api: v1}}"
+    if family.api_version == "v1":
+        return f"{family.name} is documented on Azure's v1 API only: set {v1}"
+    sent, needed = preview_or_ga_date(backend.api_version), preview_or_ga_date(family.api_version)
+    if sent is None or needed is None or sent >= needed:
+        return None
+    sends = backend.api_version
+    return f"{family.name} needs api-version {family.api_version} or later (the group sends {sends}): set {v1}"
 
 
 def pools_section(config: RuntimeConfig) -> list[str]:

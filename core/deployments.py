@@ -17,8 +17,12 @@ from core.errors import GatewayError
 from core.exchange import Exchange, UpstreamReply
 from core.inbound import parse_json_object
 from core.relay import JSON
-from core.translation.translator import ClientRequest, for_deployment
+from core.translation.translator import ClientRequest, DeploymentTranslator, for_deployment
 from core.uploads import Upload
+
+# A chat completion Azure refuses for a parameter the gateway can repair is repaired and sent again; each
+# refusal names one parameter, so a call may need a few (max_tokens, temperature, top_p, logprobs...).
+_MOST_REPAIRS = 6
 
 
 async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
@@ -45,12 +49,32 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
     route = _route_for(exchange, model)
     count_usage = exchange.gateway.counts_usage(exchange.state)
 
+    learned = exchange.gateway.fits
+
     async def attempt(backend: Backend) -> UpstreamReply:
         record.group = backend.group  # the group a timeout names, the token's wait included
-        translator = for_deployment(
-            backend, client, count_usage=count_usage, normalize_streams=settings.normalize_streams
-        )
         bearer = await exchange.gateway.tokens.token() if backend.auth == "entra" else None
+        key = (backend.group, backend.deployment or "")
+        fit = None if backend.fit is None else learned.get(key) or backend.fit
+        for _ in range(_MOST_REPAIRS + 1):
+            translator = for_deployment(
+                backend, client, count_usage=count_usage, normalize_streams=settings.normalize_streams, fit=fit
+            )
+            reply = await send(backend, translator, bearer)
+            if reply.status != 400 or fit is None or client.payload is None or operation != "chat/completions":
+                break
+            # Azure refused something before generating anything: repair it and send again, when it can be.
+            repaired = fit.learned_from(await reply.read_error())
+            if repaired is None:
+                break
+            learned.remember(key, repaired)
+            if repaired.responses_only:
+                break  # no chat completion will do: the caller gets Azure's answer
+            fit = repaired
+        exchange.note_adjusted(translator.adjusted)
+        return reply
+
+    async def send(backend: Backend, translator: DeploymentTranslator, bearer: str | None) -> UpstreamReply:
         headers = exchange.upstream_headers(backend, bearer)
         body: bytes | AsyncIterator[bytes]
         if upload is not None:

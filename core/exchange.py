@@ -70,12 +70,13 @@ class UpstreamReply:
     """One attempt's answer, its headers arrived: with the group that gave it and this call's
     translation for that group."""
 
-    __slots__ = ("response", "group", "translator")
+    __slots__ = ("response", "group", "translator", "error_body")
 
     def __init__(self, response: UpstreamResponse, group: str, translator: Translator) -> None:
         self.response = response
         self.group = group
         self.translator = translator
+        self.error_body: bytes | None = None  # an error's body once read (to learn from it), relayed as it is
 
     @property
     def status(self) -> int:
@@ -86,7 +87,9 @@ class UpstreamReply:
         return self.response.headers
 
     async def read_error(self) -> bytes:
-        return await self.response.read_error()
+        if self.error_body is None:
+            self.error_body = await self.response.read_error()
+        return self.error_body
 
     def close(self) -> None:
         self.response.close()
@@ -113,6 +116,7 @@ class Exchange:
         "_stream",
         "_whole",
         "_finished",
+        "_logged",
         "_gateway_known",
     )
     gateway: Gateway
@@ -136,6 +140,7 @@ class Exchange:
         self._stream: RelayedStream | None = None
         self._whole: WholeResponse | None = None  # the last whole answer built, which tells the end
         self._finished = False
+        self._logged = False  # the access record was emitted as the answer went out
         self._gateway_known = False  # the gateway is known (a call refused while it loads has none)
 
     # -- admission
@@ -229,6 +234,13 @@ class Exchange:
         self.guarded().expect(self.answer_by, self._upstream_timeout, watch=not streams_body)
         self._sent_at = time.perf_counter()
 
+    def note_adjusted(self, changes: list[str]) -> None:
+        """What fitting the request to its model changed (core/models/fit.py): in the access record, and in
+        the answer's `x-gateway-adjusted` header, so the caller can see it."""
+        if changes:
+            self.record.adjusted = changes
+            self._own_headers.append((b"x-gateway-adjusted", ", ".join(changes).encode()))
+
     def _upstream_timeout(self) -> GatewayError:
         return upstream_timeout(self.record.group or "?")
 
@@ -280,7 +292,7 @@ class Exchange:
         check_status(upstream, group)
         content_type = upstream.headers.get("content-type", "")
         if upstream.status >= 400:
-            body = await self.awaited(upstream.read_error())
+            body = await self.awaited(reply.read_error())
             record.upstream_ms = _ms_since(self._sent_at)
             # The error is OpenAI-shaped JSON now, whatever its type was.
             headers = [pair for pair in relayed_headers(upstream.raw_headers) if pair[0] != b"content-type"]
@@ -341,9 +353,11 @@ class Exchange:
     # -- the end
 
     def respond(self, response: Response) -> Response:
-        """`response` goes to the client. The call finishes once it is sent, so that the client does not
-        wait for the access line, the budget or the metrics; a stream, once its last byte is."""
-        self.record.status = response.status_code
+        """`response` goes to the client. A whole answer's access line is written now (so it is there when
+        the client has the answer); its budget and metrics are settled once it is sent, so that the client
+        does not wait for them. A stream finishes when its last byte is sent."""
+        record = self.record
+        record.status = response.status_code
         if response is self._stream:
             assert self.guard is not None
             self.guard.hold()
@@ -352,12 +366,16 @@ class Exchange:
             self._stream.abandon()
         if response is not self._whole:  # not one of this exchange's answers: nothing will tell it the end
             self.finish()
-        elif self.guard is not None:
+            return response
+        if self.guard is not None:
             self.guard.close()  # the call is answered: neither a deadline nor the client may interrupt the sending
+        record.emit()
+        self._logged = True
         return response
 
     def finish(self) -> None:
-        """The call is over: the access record is emitted, the budget settled, the metrics recorded."""
+        """The call is over: the budget settled, the metrics recorded, the access record emitted (unless
+        it was when the answer went out)."""
         if self._finished:
             return
         self._finished = True
@@ -372,7 +390,8 @@ class Exchange:
             if self.trace is not None:
                 self.trace.end(record)
             telemetry.record(record)
-        record.emit()
+        if not self._logged:
+            record.emit()
 
 
 def _ms_since(started: float) -> float:

@@ -20,6 +20,7 @@ from core.config import ConfigError
 from core.config.model import RuntimeConfig
 from core.config.provider import ConfigProvider
 from core.identity import TokenProvider
+from core.models.fit import LearnedFits
 from core.reload import ConfigRefresher
 from core.resources.affinity import ResourceLocator
 from core.routing import ModelRouter
@@ -64,6 +65,7 @@ class Gateway:
         )
         self.locator = ResourceLocator()
         self.pools = Pools()  # pool members' health: kept across configuration reloads
+        self.fits = LearnedFits()  # what each deployment's refusals taught (core/models/fit.py), likewise
         self.tokens = TokenProvider(provider.credential)
         self.refresher = ConfigRefresher(provider, self.replace, refresh_seconds) if provider.reloadable else None
         self.budgets = Budgets(UsageTable(usage_table, provider.credential) if usage_table is not None else None)

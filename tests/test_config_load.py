@@ -132,12 +132,12 @@ def test_type_errors_have_paths_and_are_all_reported() -> None:
         "endpoints.azureOpenAI.groups[1].dropParams: Input should be a valid list",
         (
             "endpoints.azureOpenAI.groups[1].models.x: "
-            "Input should be true or a mapping with deploymentName / version / assistants"
+            "Input should be true or a mapping with deploymentName / version / assistants / baseModel / fitToModel"
         ),
         "endpoints.azureOpenAI.groups[1].models.y.deploymentName: Input should be a valid string",
         (
             "endpoints.azureOpenAI.groups[1].models.z: "
-            "Input should be true or a mapping with deploymentName / version / assistants"
+            "Input should be true or a mapping with deploymentName / version / assistants / baseModel / fitToModel"
         ),
         "gateway.allowAnonymous: Input should be a valid boolean",
         "gateway.timeouts.read: Input should be greater than 0",

@@ -112,7 +112,8 @@ def test_check_shows_each_pool_with_its_members_strategy_and_order() -> None:
     out = describe(loaded)
     assert "Pool gpt-4o: strategy priority; up to 2 attempt(s);" in out
     assert "Responses API (/v1/responses, routed by model): east, west" in out  # no assistants needed
-    rows = [line.split() for line in out.splitlines() if line.startswith("  ") and "gpt-4o-" in line]
+    pool = out.split("Pool gpt-4o:", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split() for line in pool.splitlines() if line.startswith("  ") and "gpt-4o-" in line]
     assert rows == [
         ["1", "gpt-4o-ptu-east", "east", "1", "1"],
         ["2", "gpt-4o-paygo-east", "east", "1", "1"],

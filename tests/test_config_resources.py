@@ -317,8 +317,8 @@ def test_check_lists_resource_backends_after_the_route_table() -> None:
     )
     lines = describe(config).splitlines()
     start = lines.index("Resource APIs (assistants, threads, vector stores, files, batches, responses):")
-    # After the route table (whose last row is "other"), before the callers.
-    assert lines[2].startswith("MODEL ") and lines[start - 2].startswith("other ") and lines[start - 1] == ""
+    # After the route table and what is known of its models (whose last row is "other"), before the callers.
+    assert lines[2].startswith("MODEL ") and lines[start - 2].startswith("  other ") and lines[start - 1] == ""
     header, sweden, east = lines[start + 1 : start + 4]
     assert header.split() == ["GROUP", "BASE", "URL", "API-VERSION", "RESPONSES", "AUTH", "MODELS"]
     assert sweden.split() == [
@@ -344,4 +344,4 @@ def test_check_says_when_resource_apis_are_off() -> None:
         "off (endpoint assistants not enabled)"
     )
     assert off in lines
-    assert lines[lines.index(off) - 2].startswith("a ")  # right after the route table
+    assert lines[lines.index(off) - 2].startswith("  a ")  # right after the route table and its models

@@ -57,7 +57,7 @@ def test_document_shapes_and_keys() -> None:
     }  # fmt: skip
     assert defs["GatewaySection"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSection"}
     group_section = defs["GroupSection"]
-    assert set(group_section["properties"]) == {"api", "auth", "assistantsVersion"}
+    assert set(group_section["properties"]) == {"api", "auth", "assistantsVersion", "fitToModel"}
     assert group_section["properties"]["api"]["enum"] == ["dated", "v1"]
     assert group_section["properties"]["api"]["default"] == "dated"
     assert group_section["additionalProperties"] is False

@@ -386,8 +386,17 @@ ROUTE_FAMILY_ROLE = {
 NOT_UPSTREAM = {"health", "v1/models", "{*path}"}  # answered by the gateway itself
 
 
+def _as_v1(route: str) -> str:
+    """A route of Azure's mounts (core/api.py) as the /v1 route it serves."""
+    if route.startswith("openai/v1/"):
+        return route.removeprefix("openai/")
+    if route.startswith("openai/deployments/{model}/"):
+        return "v1/" + route.split("/", 3)[3]
+    return "v1/" + route.removeprefix("openai/") if route.startswith("openai/") else route
+
+
 def _route_families() -> set[str]:
-    routes = {f["route"] for f in function_index()["functions"]}
+    routes = {_as_v1(f["route"]) for f in function_index()["functions"]}
     return {"/".join(r.split("/")[:2]) for r in routes if not any(r.startswith(n) for n in NOT_UPSTREAM)}
 
 

@@ -48,6 +48,12 @@ def preview_date(version: str) -> date | None:
     return _day(match.group(1)) if match else None
 
 
+def version_date(version: str | None) -> date | None:
+    """The date of a dated api-version, GA or preview; None for a version name or None."""
+    match = _DATED.fullmatch(version or "")
+    return _day(match.group(1)) if match else None
+
+
 def _day(text: str) -> date | None:
     try:
         return date.fromisoformat(text)

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
 
+from core.models.families import Family
+from core.models.fit import Fit
+
 # Operations a deployment-scoped request can target, as they appear after
 # `/openai/deployments/{deployment}/` (Azure) or after `/v1/` (OpenAI).
 KNOWN_OPERATIONS: tuple[str, ...] = ("chat/completions", "completions", "embeddings")
@@ -51,6 +54,12 @@ class Backend:
     assistants: bool = False
     # "v1": base_url is ".../openai/v1" and the body's model becomes the deployment.
     flavor: Flavor = "dated"
+    # The model behind the deployment, when the gateway recognises it, and how: "baseModel", "model id" or
+    # "deployment name" (core/models/families.py).
+    family: Family | None = None
+    family_from: str | None = None
+    # How its requests are fitted to that model (core/models/fit.py); None: sent as they come, never repaired.
+    fit: Fit | None = None
 
     @property
     def rewrites_body(self) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from core.models.families import Family, family_of
+from core.models.fit import Fit
+
 from .api_versions import (
     ASSISTANTS_MIN_DATE,
     DEFAULT_PREVIEW_VERSION,
@@ -61,7 +64,7 @@ def resolve_routes(endpoint: AzureOpenAISection, gateway: GatewaySection | None 
     for group in endpoint.groups:
         settings = gateway.group_section(group.group)
         for model, spec in group.served_models().items():
-            routes[model] = ModelRoute(model=model, backends=(resolve_backend(group, spec, settings),))
+            routes[model] = ModelRoute(model=model, backends=(resolve_backend(group, spec, settings, model),))
     return routes
 
 
@@ -92,7 +95,9 @@ def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, ModelR
     return ModelRoute(pool_id, tuple(member.backend for member in members), pool)
 
 
-def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSection | None = None) -> Backend:
+def resolve_backend(
+    group: Group, model: ModelSpec | bool, settings: GroupSection | None = None, model_id: str | None = None
+) -> Backend:
     settings = settings or GroupSection()
     flavor = settings.api
     api_version = group.version_for(model) or None
@@ -106,6 +111,9 @@ def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSectio
             api_version = None  # the v1 API takes none; the deployment goes in the body's model
         else:
             base_url = deployment_url(group, deployment)
+    family, family_from = model_family(group, model, model_id, deployment)
+    fit_to_model = model.fit_to_model if isinstance(model, ModelSpec) and model.fit_to_model is not None else None
+    fits = settings.fit_to_model if fit_to_model is None else fit_to_model
     return Backend(
         group=group.group,
         deployment=deployment,
@@ -119,7 +127,26 @@ def resolve_backend(group: Group, model: ModelSpec | bool, settings: GroupSectio
         force_prompt=group.force_prompt,
         assistants=group.assistants_for(model),
         flavor=flavor,
+        family=family,
+        family_from=family_from,
+        fit=Fit.of(family) if fits else None,
     )
+
+
+def model_family(
+    group: Group, model: ModelSpec | bool, model_id: str | None, deployment: str | None
+) -> tuple[Family | None, str | None]:
+    """The model behind a deployment, and how the gateway knows: a model's baseModel, else its id, else the
+    deployment's name, when it names a known family. A serverless model is no Azure OpenAI model."""
+    base_model = model.base_model if isinstance(model, ModelSpec) else None
+    if base_model is not None:
+        return family_of(base_model), "baseModel"
+    if group.serverless:
+        return None, None
+    for name, how in ((model_id, "model id"), (deployment, "deployment name")):
+        if name and (family := family_of(name)) is not None:
+            return family, how
+    return None, None
 
 
 def _validated_root(group: Group, deployment: str) -> str:

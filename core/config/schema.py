@@ -149,6 +149,19 @@ class ModelSpec(Section):
     assistants: StrictBool | None = Field(
         None, description="This model serves the Assistants API (as if its group set assistants: true)."
     )
+    base_model: NonBlank | None = Field(
+        None,
+        alias="baseModel",
+        description=(
+            "The Azure model the deployment runs (e.g. gpt-5-mini), so requests fit what it accepts. Default: "
+            "recognised from the model id, then the deployment name. (This project's key, not LibreChat's.)"
+        ),
+    )
+    fit_to_model: StrictBool | None = Field(
+        None,
+        alias="fitToModel",
+        description="Fit requests to what the model accepts (overrides the group's gateway.groups setting).",
+    )
 
 
 # Union member tags: pydantic puts them in error locations, `error_path` drops them.
@@ -170,7 +183,9 @@ ModelValue = Annotated[
     Discriminator(
         _model_value_kind,
         custom_error_type="model_value",
-        custom_error_message="Input should be true or a mapping with deploymentName / version / assistants",
+        custom_error_message=(
+            "Input should be true or a mapping with deploymentName / version / assistants / baseModel / fitToModel"
+        ),
     ),
 ]
 
@@ -367,6 +382,15 @@ class GroupSection(Section):
             "How the gateway authenticates to the group's Azure resource: \"key\" (the group's apiKey, or "
             "each caller's own key when it has none) or \"entra\" (a bearer token for the app's managed "
             "identity, scope https://cognitiveservices.azure.com/.default; the group must not set apiKey)."
+        ),
+    )
+    fit_to_model: StrictBool = Field(
+        True,
+        alias="fitToModel",
+        description=(
+            "Fit requests to what the model behind each deployment accepts (a reasoning model gets "
+            "max_completion_tokens for max_tokens and no non-default sampling parameters) and learn from "
+            "Azure's refusals. false sends every request as it comes."
         ),
     )
     assistants_version: AssistantsVersion | None = Field(

@@ -15,6 +15,7 @@ import orjson
 
 from core.config.model import Backend
 from core.errors import upstream_bad_response
+from core.models.fit import Fit
 from core.translation import force_prompt, request
 from core.translation.sse import EventSplitter
 from core.translation.stream import StreamRewriter
@@ -68,12 +69,22 @@ class DeploymentTranslator:
     When the gateway counts tokens (budgets or metrics), a chat or completions stream asks for its usage
     chunk; a caller who did not ask for it gets the stream without it, exactly as OpenAI would send it."""
 
-    __slots__ = ("backend", "request", "_normalize", "_ask_usage", "_estimate")
+    __slots__ = ("backend", "request", "fit", "adjusted", "_normalize", "_ask_usage", "_estimate")
     as_bytes = False
 
-    def __init__(self, backend: Backend, client: ClientRequest, *, count_usage: bool, normalize_streams: bool) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        client: ClientRequest,
+        *,
+        count_usage: bool,
+        normalize_streams: bool,
+        fit: Fit | None = None,
+    ) -> None:
         self.backend = backend
         self.request = client
+        self.fit = fit  # how a chat completion is fitted to the model (core/models/fit.py); None: as it comes
+        self.adjusted: list[str] = []  # what fitting changed: "max_tokens->max_completion_tokens", "-temperature"
         self._normalize = normalize_streams
         payload = client.payload
         self._ask_usage = (
@@ -94,10 +105,17 @@ class DeploymentTranslator:
         """The JSON body to send upstream."""
         client = self.request
         assert client.payload is not None
-        if not self.backend.rewrites_body and not self._ask_usage:  # forcePrompt's backends always rewrite
-            return client.raw
-        payload = self.upstream_payload(client.payload)
+        payload = self._fitted(client.payload)
+        if payload is client.payload and not self.backend.rewrites_body and not self._ask_usage:
+            return client.raw  # nothing to change: the client's bytes (forcePrompt's backends always rewrite)
+        payload = self.upstream_payload(payload)
         return request.for_backend(self.backend, request.with_usage_asked(payload) if self._ask_usage else payload)
+
+    def _fitted(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.fit is None or self.request.operation != "chat/completions":
+            return payload
+        fitted, self.adjusted = self.fit.apply(payload)
+        return fitted
 
     def upstream_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The request in the backend's API, before the backend's own settings."""
@@ -147,13 +165,14 @@ class ChatViaCompletions(DeploymentTranslator):
 
 
 def for_deployment(
-    backend: Backend, client: ClientRequest, *, count_usage: bool, normalize_streams: bool
+    backend: Backend, client: ClientRequest, *, count_usage: bool, normalize_streams: bool, fit: Fit | None = None
 ) -> DeploymentTranslator:
-    """The translation of `client`'s request for `backend`."""
+    """The translation of `client`'s request for `backend`; `fit`: how chat completions are fitted to the
+    model behind it (the backend's own, or what the deployment has taught the gateway since)."""
     kind = (
         ChatViaCompletions if backend.force_prompt and client.operation == "chat/completions" else DeploymentTranslator
     )
-    return kind(backend, client, count_usage=count_usage, normalize_streams=normalize_streams)
+    return kind(backend, client, count_usage=count_usage, normalize_streams=normalize_streams, fit=fit)
 
 
 def answer_object(body: bytes, group: str) -> dict[str, Any]:
