@@ -38,6 +38,8 @@ class AccessRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    cached_tokens: int | None = None  # of the prompt's, read from Azure's prompt cache
+    reasoning_tokens: int | None = None  # of the completion's, spent reasoning
     usage_estimated: bool | None = None  # a stream cut short before its usage chunk: counted, not reported
     error_code: str | None = None
     # Pooled models (gateway.pools): the member that served, the attempts made, and each failed
@@ -61,6 +63,8 @@ class AccessRecord:
             self.prompt_tokens = usage.prompt_tokens
             self.completion_tokens = usage.completion_tokens
             self.total_tokens = usage.total_tokens
+            self.cached_tokens = usage.cached_tokens
+            self.reasoning_tokens = usage.reasoning_tokens
             self.response_model = usage.model or self.response_model
 
     def emit(self) -> None:

@@ -1,7 +1,9 @@
 """Usage in Azure Monitor, the OpenTelemetry way: GenAI metrics and one trace per request.
 
 Names follow the OpenTelemetry GenAI semantic conventions v1.37.0: `gen_ai.client.token.usage`
-(histogram, `{token}`, `gen_ai.token.type` input/output) and `gen_ai.client.operation.duration`
+(histogram, `{token}`, `gen_ai.token.type` input/output; of those, the cached input and reasoning output tokens
+as the conventions' newer `gen_ai.client.inference.usage.cache_read.input_tokens` and
+`gen_ai.client.inference.usage.reasoning.output_tokens`) and `gen_ai.client.operation.duration`
 (histogram, seconds) with `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`,
 `gen_ai.response.model`, `error.type`; plus the gateway's own dimensions (`gateway.caller`,
 `gateway.group`, `http.response.status_code`) and `gateway.upstream.rate_limited`, the upstream's
@@ -86,6 +88,16 @@ class Telemetry:
             "gen_ai.client.operation.duration", unit="s", description="Request duration, to the answer's end.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )  # fmt: skip
+        self._cached = meter.create_histogram(
+            "gen_ai.client.inference.usage.cache_read.input_tokens", unit="{token}",
+            description="Of an answer's input tokens, those read from the prompt cache.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )  # fmt: skip
+        self._reasoning = meter.create_histogram(
+            "gen_ai.client.inference.usage.reasoning.output_tokens", unit="{token}",
+            description="Of an answer's output tokens, those spent reasoning.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )  # fmt: skip
         self._rate_limited = meter.create_counter(
             "gateway.upstream.rate_limited", unit="{response}", description="The upstream's 429 answers, per group."
         )
@@ -109,6 +121,11 @@ class Telemetry:
             self._tokens.record(record.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
         if record.completion_tokens is not None:
             self._tokens.record(record.completion_tokens, {**attributes, "gen_ai.token.type": "output"})
+        # Parts of those counts, as the GenAI conventions' newer inference metrics name them; only when there are any.
+        if record.cached_tokens:
+            self._cached.record(record.cached_tokens, attributes)
+        if record.reasoning_tokens:
+            self._reasoning.record(record.reasoning_tokens, attributes)
         self._duration.record(time.perf_counter() - record.started, attributes)
         if record.status == 429 and record.group is not None:  # the gateway's own 429s come before any group
             self._rate_limited.add(1, {"gateway.group": record.group, **_model(record)})

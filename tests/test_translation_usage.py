@@ -59,3 +59,24 @@ def test_the_answers_own_model_is_the_last_one() -> None:
 def test_a_model_name_that_is_not_utf8_is_read_with_replacement_characters() -> None:
     usage = find_usage(b'{"model":"gpt-\xff",' + USAGE + b"}")
     assert usage is not None and usage.model == "gpt-\ufffd"
+
+
+def test_cached_and_reasoning_tokens_are_counted_apart_in_both_apis() -> None:
+    chat = (
+        b'{"model":"gpt-5-mini-2025-08-07","usage":{"completion_tokens":40,"completion_tokens_details":'
+        b'{"accepted_prediction_tokens":0,"reasoning_tokens":32},"prompt_tokens":1200,"prompt_tokens_details":'
+        b'{"audio_tokens":0,"cached_tokens":1024},"total_tokens":1240}}'
+    )
+    usage = find_usage(chat)
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens) == (
+        1200, 1024, 40, 32,
+    )  # fmt: skip
+    responses = (
+        b'{"model":"o4-mini","usage":{"input_tokens":300,"input_tokens_details":{"cached_tokens":0},'
+        b'"output_tokens":90,"output_tokens_details":{"reasoning_tokens":64},"total_tokens":390}}'
+    )
+    usage = find_usage(responses)
+    assert usage is not None and (usage.cached_tokens, usage.reasoning_tokens) == (0, 64)
+    plain = find_usage(b'{"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}')
+    assert plain is not None and (plain.cached_tokens, plain.reasoning_tokens) == (None, None)

@@ -24,6 +24,9 @@ class Usage:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     model: str | None = None  # the model that answered, as the answer names it
+    # Of the prompt, the tokens read from Azure's prompt cache; of the completion, those spent reasoning.
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 def find_usage(data: bytes) -> Usage | None:
@@ -39,7 +42,9 @@ def find_usage(data: bytes) -> Usage | None:
     total = _count(data, b'"total_tokens"', index)
     if prompt is None and completion is None and total is None:
         return None
-    return Usage(prompt, completion, total, _model(data))
+    # prompt_tokens_details / input_tokens_details, completion_tokens_details / output_tokens_details.
+    cached, reasoning = _count(data, b'"cached_tokens"', index), _count(data, b'"reasoning_tokens"', index)
+    return Usage(prompt, completion, total, _model(data), cached, reasoning)
 
 
 def _count(data: bytes, key: bytes, start: int) -> int | None:
