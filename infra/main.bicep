@@ -113,7 +113,7 @@ param openAiDeployments array = [
 ])
 param openAiAppRole string = 'cognitiveServicesOpenAiContributor'
 
-@description('Azure OpenAI data-plane api-version the gateway sends upstream (the group\'s `version`).')
+@description('Azure OpenAI data-plane api-version written in the generated configuration (the group\'s `version`); the group uses Azure\'s v1 API (`api: v1`), which needs none, unless you remove that line.')
 param openAiApiVersion string = '2024-10-21'
 
 @description('Object id of the deploying user (azd passes the signed-in user); grants Key Vault Secrets Officer and Storage Blob Data Contributor on the config storage account so the README\'s secret and blob upload steps work. Empty: no deployer roles.')
@@ -301,6 +301,7 @@ gateway:
   groups:
     "{0}":
       auth: entra
+      api: v1   # Azure's v1 API: what Microsoft documents for the GPT-5 models (the version above then goes unused)
 ''', openAiName, openAiApiVersion, modelsYaml, keyVaultName, configStorageName)
 
 // format(): {0} placeholder group, {1} api-version, {2} models, {3} vault, {4} config storage account,
@@ -329,6 +330,7 @@ gateway:
   groups:
     "{0}":
       auth: entra
+      api: v1   # Azure's v1 API, which serves every model; for a dated api-version, drop this and set version
 ''', 'my-aoai', openAiApiVersion, modelsYaml, keyVaultName, configStorageName, identity.outputs.principalId)
 
 // ---- outputs ----

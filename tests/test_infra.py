@@ -461,3 +461,32 @@ def test_the_usage_workbook_shows_the_tiles_its_readme_documents_over_what_the_g
             assert f'"{name}"' in telemetry, f"{title!r} queries {name}, which core/telemetry.py does not export"
     main = (INFRA / "main.bicep").read_text()
     assert "module workbook 'modules/workbook.bicep'" in main
+
+
+def _generated_config(variable: str, *values: str) -> str:
+    """A `format('''...''', ...)` configuration main.bicep outputs, filled with `values` for {0}, {1}..."""
+    text = (INFRA / "main.bicep").read_text()
+    template = re.search(rf"var {variable} = format\('''(.*?)'''", text, re.DOTALL)
+    assert template, f"main.bicep no longer builds {variable} with format('''...''')"
+    filled = template.group(1)
+    for index, value in enumerate(values):
+        filled = filled.replace(f"{{{index}}}", value)
+    return filled
+
+
+def test_the_generated_configuration_speaks_an_api_its_default_models_are_documented_on() -> None:
+    """Every default deployment is served through an API Microsoft documents for its model (the check command
+    recommends nothing), and is recognised as that model."""
+    from core.check import needed_api
+    from core.config.load import load_config_text
+
+    models = "\n".join(f'          "{d["name"]}": {{deploymentName: "{d["name"]}"}}' for d in _default_deployments())
+    for variable in ("configYamlDeployed", "configYamlSkeleton"):
+        text = _generated_config(variable, "oai", "2024-10-21", models, "kv", "stcfg", "principal")
+        text = text.replace("@Microsoft.KeyVault(VaultName=kv;SecretName=gateway-key-default)", "a-key")
+        text = text.replace("YOUR-AOAI-RESOURCE", "oai")
+        config = load_config_text(text, {}, variable)
+        for deployment in _default_deployments():
+            (backend,) = config.routes[deployment["name"]].backends
+            assert backend.family is not None, f"{deployment['model']} is not in core/models/families.py"
+            assert needed_api(backend) is None, (variable, needed_api(backend))
