@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 
 from core.errors import GatewayError
-from core.translation.responses_bridge import chat_to_responses
+from core.translation.responses_bridge import (
+    chat_to_responses,
+    checked_response,
+    response_to_chat,
+)
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -328,3 +332,174 @@ def test_tools_parts_and_messages_it_cannot_map_are_refused(payload, param) -> N
 def test_a_shape_the_bridge_must_read_and_cannot_is_an_invalid_request(payload, param) -> None:
     error = refusal({"messages": HELLO, **payload})
     assert (error.status, error.code, error.param) == (400, "invalid_type", param)
+
+
+# -- the whole answer
+
+USAGE = {
+    "input_tokens": 36,
+    "input_tokens_details": {"cached_tokens": 12},
+    "output_tokens": 87,
+    "output_tokens_details": {"reasoning_tokens": 64},
+    "total_tokens": 123,
+}
+CHAT_USAGE = {
+    "prompt_tokens": 36,
+    "completion_tokens": 87,
+    "total_tokens": 123,
+    "prompt_tokens_details": {"cached_tokens": 12},
+    "completion_tokens_details": {"reasoning_tokens": 64},
+}
+
+
+def a_response(output: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """A Responses `response` object as the spec's examples show it."""
+    return {
+        "id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41",
+        "object": "response",
+        "created_at": 1741476777,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": "gpt-5-codex",
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": "medium", "summary": None},
+        "store": False,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": USAGE,
+        "user": None,
+        "metadata": {},
+        **fields,
+    }
+
+
+REASONING = {"type": "reasoning", "id": "rs_1", "summary": []}
+
+
+def message(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant", "content": list(parts)}
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": value, "annotations": []}
+
+
+def function_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    item_id = "fc_" + call_id
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": "completed",
+    }
+
+
+def test_a_text_answer_becomes_a_chat_completion() -> None:
+    response = a_response([REASONING, message(text("Hello"), text(" there."))], service_tier="default")
+    assert response_to_chat(response) == {
+        "id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41",
+        "object": "chat.completion",
+        "created": 1741476777,
+        "model": "gpt-5-codex",
+        "service_tier": "default",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello there.", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": CHAT_USAGE,
+    }
+
+
+def test_function_calls_become_tool_calls() -> None:
+    calls = [function_call("call_1", "get_weather", '{"city":"Oslo"}'), function_call("call_2", "get_time", "{}")]
+    choice = response_to_chat(a_response([REASONING, *calls]))["choices"][0]
+    assert choice == {
+        "index": 0,
+        "message": {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                },
+                {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+            ],
+        },
+        "logprobs": None,
+        "finish_reason": "tool_calls",
+    }
+
+
+def test_a_refusal_is_the_messages_refusal() -> None:
+    refused = message({"type": "refusal", "refusal": "I can't help with that."})
+    assert response_to_chat(a_response([refused]))["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": None,
+        "refusal": "I can't help with that.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("details", "output", "reason"),
+    [
+        ({"reason": "max_output_tokens"}, [message(text("Hel"))], "length"),
+        ({"reason": "content_filter"}, [message(text("Hel"))], "content_filter"),
+        ({"reason": "max_output_tokens"}, [function_call("c", "f", '{"a":')], "length"),  # cut short first
+        (None, [REASONING], "length"),
+    ],
+)
+def test_an_incomplete_response_finishes_for_its_reason(details, output, reason) -> None:
+    chat = response_to_chat(a_response(output, status="incomplete", incomplete_details=details))
+    assert chat["choices"][0]["finish_reason"] == reason
+
+
+def test_usage_without_details_or_total_keeps_what_there_is() -> None:
+    usage = {"input_tokens": 5, "output_tokens": 2}
+    chat = response_to_chat(a_response([message(text(""))], usage=usage))
+    assert chat["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+    assert chat["choices"][0]["message"]["content"] == ""
+    assert "usage" not in response_to_chat(a_response([], usage=None))
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        (
+            a_response([], status="failed", error={"code": "server_error", "message": "The model failed."}),
+            "failed the response (server_error: The model failed.)",
+        ),
+        (a_response([], status="failed", error=None), "failed the response"),
+        (a_response([], status="in_progress"), "answered with a response whose status is `in_progress`"),
+        (a_response([], status="cancelled"), "answered with a response whose status is `cancelled`"),
+        (a_response({"type": "message"}), "answered with a response whose output is not a list of objects"),  # type: ignore[arg-type]
+        (a_response(["text"]), "answered with a response whose output is not a list of objects"),  # type: ignore[list-item]
+    ],
+)
+def test_a_response_that_is_not_a_finished_answer_is_a_bad_gateway(response, says) -> None:
+    with pytest.raises(GatewayError) as caught:
+        checked_response(response, "codex")
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
+    assert caught.value.message == f"The upstream for group `codex` {says}."
+
+
+def test_a_finished_response_is_read() -> None:
+    for response in (a_response([]), a_response([], status="incomplete"), {"output": None}):
+        assert checked_response(response, "codex") is response

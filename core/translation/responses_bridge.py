@@ -42,6 +42,24 @@ Messages → input items:
                         arguments} per tool call; an assistant message with neither makes no item
     tool                {type: function_call_output, call_id: tool_call_id, output: its text}
 
+Answer, Responses → chat (`response_to_chat`):
+    id, created_at, model, service_tier   id, created, model, service_tier
+    output message output_text parts      choices[0].message.content, joined (null when there are none and
+                                          the answer is tool calls or a refusal)
+    output message refusal parts          choices[0].message.refusal, joined
+    output function_call items            choices[0].message.tool_calls [{id: call_id, type: function,
+                                          function: {name, arguments}}]
+    status incomplete                     finish_reason content_filter (incomplete_details.reason
+                                          content_filter) or length (any other reason)
+    function_call items                   finish_reason tool_calls; else stop
+    usage input_tokens, output_tokens, total_tokens, input_tokens_details.cached_tokens,
+    output_tokens_details.reasoning_tokens
+                                          usage prompt_tokens, completion_tokens, total_tokens,
+                                          prompt_tokens_details.cached_tokens,
+                                          completion_tokens_details.reasoning_tokens
+    reasoning and other items             nothing (chat has no place for them)
+    status failed, queued, in_progress, cancelled: 502
+
 Dropped silently, since nothing the client gets depends on them: any parameter given as null; `seed` (best
 effort only: no answer promises to honour it); `store` (the bridge never stores; a stored chat completion
 could not be read back through the gateway anyway); `stream_options` (the bridge itself honours include_usage;
@@ -62,7 +80,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import GatewayError, truncated
+from core.errors import GatewayError, truncated, upstream_bad_response
 
 _UNSUPPORTED = "unsupported_by_bridge"
 
@@ -376,3 +394,111 @@ def _function_name(choice: dict[str, Any], where: str) -> str:
 def _shown(value: Any) -> str:
     """A client's value as a message quotes it."""
     return f"`{truncated(value)}`" if isinstance(value, str) else "missing" if value is None else "not a string"
+
+
+# -- the answer
+
+
+def response_to_chat(response: dict[str, Any]) -> dict[str, Any]:
+    """A Responses `response` object as the chat.completion answering the same."""
+    texts: list[str] = []
+    refusals: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for item in response.get("output") or ():
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or ():
+                if not isinstance(part, dict):
+                    continue
+                if part.get("type") == "output_text" and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+                    refusals.append(part["refusal"])
+        elif kind == "function_call":
+            function = {"name": item.get("name", ""), "arguments": item.get("arguments", "")}
+            calls.append({"id": item.get("call_id", ""), "type": "function", "function": function})
+    refusal = "".join(refusals) if refusals else None
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not (calls or refusals) else None,
+        "refusal": refusal,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(response, bool(calls))}
+    chat = _envelope(response, "chat.completion", [choice])
+    usage = chat_usage(response.get("usage"))
+    if usage is not None:
+        chat["usage"] = usage
+    return chat
+
+
+def _envelope(response: dict[str, Any], object_name: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+    chat: dict[str, Any] = {
+        "id": response.get("id", ""),
+        "object": object_name,
+        "created": response.get("created_at", 0),
+        "model": response.get("model", ""),
+        "choices": choices,
+    }
+    if isinstance(response.get("service_tier"), str):
+        chat["service_tier"] = response["service_tier"]
+    return chat
+
+
+def finish_reason(response: dict[str, Any], called: bool) -> str:
+    """Why the answer ended, in chat's words: cut short (by its token limit or the content filter) before
+    anything else, then tool calls, else a natural stop."""
+    if response.get("status") == "incomplete":
+        details = response.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        return "content_filter" if reason == "content_filter" else "length"
+    return "tool_calls" if called else "stop"
+
+
+def chat_usage(usage: Any) -> dict[str, Any] | None:
+    """The Responses API's usage in chat's names; None when there is none."""
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
+    total = _count(usage.get("total_tokens"))
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    chat: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+    cached = _detail(usage, "input_tokens_details", "cached_tokens")
+    if cached is not None:
+        chat["prompt_tokens_details"] = {"cached_tokens": cached}
+    reasoning = _detail(usage, "output_tokens_details", "reasoning_tokens")
+    if reasoning is not None:
+        chat["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return chat
+
+
+def _detail(usage: dict[str, Any], group: str, name: str) -> int | None:
+    details = usage.get(group)
+    return _count(details.get(name)) if isinstance(details, dict) else None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def checked_response(response: dict[str, Any], group: str) -> dict[str, Any]:
+    """`response` when it is a finished answer with a list of output items; GatewayError 502 otherwise."""
+    status = response.get("status")
+    if status == "failed":
+        raise failed_response(group, response.get("error"))
+    if status not in (None, "completed", "incomplete"):
+        raise upstream_bad_response(group, f"answered with a response whose status is {_shown(status)}")
+    output = response.get("output")
+    if output is not None and not (isinstance(output, list) and all(isinstance(item, dict) for item in output)):
+        raise upstream_bad_response(group, "answered with a response whose output is not a list of objects")
+    return response
+
+
+def failed_response(group: str, error: Any) -> GatewayError:
+    """A response the upstream failed (its status, or its stream's error event), Azure's reason told."""
+    details = error if isinstance(error, dict) else {}
+    code, message = details.get("code"), details.get("message")
+    reason = ": ".join(truncated(str(part)) for part in (code, message) if part)
+    return upstream_bad_response(group, f"failed the response ({reason})" if reason else "failed the response")
