@@ -3,17 +3,36 @@ Responses answer (whole or streamed) as the chat completion the client asked for
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from dataclasses import replace
+from typing import Any, cast
 
+import orjson
 import pytest
 
+from core.accesslog import AccessRecord
+from core.config.model import Backend
 from core.errors import GatewayError
+from core.relay import Relay
 from core.translation.responses_bridge import (
+    ChatChunksFromResponseEvents,
+    ChatViaResponses,
     chat_to_responses,
     checked_response,
     response_to_chat,
 )
+from core.translation.translator import ClientRequest
+from core.translation.usage import Usage
 
+BACKEND = Backend(
+    group="codex",
+    deployment="gpt-5-codex-dep",
+    api_version="2025-04-01-preview",
+    serverless=False,
+    base_url="https://r.openai.azure.com/openai/deployments/gpt-5-codex-dep",
+    auth="api-key",
+    headers=(("api-key", "k"),),
+)
 HELLO = [{"role": "user", "content": "Hello"}]
 
 
@@ -503,3 +522,393 @@ def test_a_response_that_is_not_a_finished_answer_is_a_bad_gateway(response, say
 def test_a_finished_response_is_read() -> None:
     for response in (a_response([]), a_response([], status="incomplete"), {"output": None}):
         assert checked_response(response, "codex") is response
+
+
+# -- the stream
+
+CREATED = a_response([], status="in_progress", usage=None)
+
+
+def sse(*events: dict[str, Any]) -> bytes:
+    """Responses stream events as Azure sends them: `event:` names the data's type; no [DONE]."""
+    return b"".join(
+        b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps({**e, "sequence_number": n}) + b"\n\n"
+        for n, e in enumerate(events)
+    )
+
+
+def text_stream(words: list[str], done: dict[str, Any]) -> bytes:
+    """A text answer's events, as the simulator and the spec's examples order them."""
+    where = {"item_id": "msg_1", "output_index": 1, "content_index": 0}
+    whole = "".join(words)
+    return sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.in_progress", "response": CREATED},
+        {"type": "response.output_item.added", "output_index": 0, "item": REASONING},
+        {"type": "response.output_item.done", "output_index": 0, "item": REASONING},
+        {"type": "response.output_item.added", "output_index": 1, "item": {**message(), "status": "in_progress"}},
+        {"type": "response.content_part.added", **where, "part": text("")},
+        *({"type": "response.output_text.delta", **where, "delta": w, "logprobs": []} for w in words),
+        {"type": "response.output_text.done", **where, "text": whole, "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": text(whole)},
+        {"type": "response.output_item.done", "output_index": 1, "item": message(text(whole))},
+        done,
+    )
+
+
+def chunks(out: bytes) -> list[Any]:
+    """The chat events sent: each one `data: ` line, JSON or [DONE]."""
+    events = out.split(b"\n\n")
+    assert events[-1] == b""
+    assert all(event.startswith(b"data: ") and b"\n" not in event for event in events[:-1])
+    return [e[6:].decode() if e == b"data: [DONE]" else orjson.loads(e[6:]) for e in events[:-1]]
+
+
+def fed(transform: ChatChunksFromResponseEvents, stream: bytes, piece: int = 7) -> bytes:
+    """`stream` fed in small pieces, as the network may cut it."""
+    return b"".join(transform.feed(stream[i : i + piece]) for i in range(0, len(stream), piece))
+
+
+def deltas(events: list[Any]) -> list[Any]:
+    return [event["choices"][0]["delta"] for event in events if isinstance(event, dict) and event.get("choices")]
+
+
+COMPLETED = {"type": "response.completed", "response": a_response([REASONING, message(text("Hello there"))])}
+
+
+def test_text_deltas_become_chat_chunks_ending_in_done() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False)
+    events = chunks(fed(transform, text_stream(["Hel", "lo", " there"], COMPLETED)))
+    assert events[-1] == "[DONE]"
+    assert all(set(e) == {"id", "object", "created", "model", "choices"} for e in events[:-1])  # no usage key
+    assert {(e["id"], e["object"], e["created"], e["model"]) for e in events[:-1]} == {
+        ("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "chat.completion.chunk", 1741476777, "gpt-5-codex")
+    }
+    assert [e["choices"] for e in events[:-1]] == [
+        [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": "", "refusal": None},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ],
+        [{"index": 0, "delta": {"content": "Hel"}, "logprobs": None, "finish_reason": None}],
+        [{"index": 0, "delta": {"content": "lo"}, "logprobs": None, "finish_reason": None}],
+        [{"index": 0, "delta": {"content": " there"}, "logprobs": None, "finish_reason": None}],
+        [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}],
+    ]
+    assert transform.splitter.done
+    assert transform.finish() == b""
+    assert transform.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex"), False)
+
+
+def test_the_usage_chunk_comes_only_when_the_caller_asked_and_then_every_chunk_has_usage() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=True)
+    events = chunks(transform.feed(text_stream(["Hi"], COMPLETED)))
+    assert [e["usage"] for e in events[:-2]] == [None, None, None]
+    assert events[-2] == {
+        "id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41",
+        "object": "chat.completion.chunk",
+        "created": 1741476777,
+        "model": "gpt-5-codex",
+        "choices": [],
+        "usage": CHAT_USAGE,
+    }
+    assert events[-1] == "[DONE]"
+
+
+def test_a_function_call_streams_as_tool_call_deltas() -> None:
+    call = function_call("call_1", "get_weather", '{"city":"Oslo"}')
+    second = function_call("call_2", "get_time", "{}")
+    at = {"item_id": "fc_call_1", "output_index": 1}
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.output_item.added", "output_index": 0, "item": REASONING},
+        {
+            "type": "response.output_item.added",
+            "output_index": 1,
+            "item": {**call, "arguments": "", "status": "in_progress"},
+        },
+        {"type": "response.function_call_arguments.delta", **at, "delta": '{"city":'},
+        {"type": "response.function_call_arguments.delta", **at, "delta": '"Oslo"}'},
+        {"type": "response.function_call_arguments.done", **at, "name": "get_weather", "arguments": '{"city":"Oslo"}'},
+        {"type": "response.output_item.done", "output_index": 1, "item": call},
+        {"type": "response.output_item.added", "output_index": 2, "item": {**second, "arguments": ""}},
+        {"type": "response.function_call_arguments.delta", "item_id": "fc_call_2", "output_index": 2, "delta": "{}"},
+        {"type": "response.output_item.done", "output_index": 2, "item": second},
+        {"type": "response.completed", "response": a_response([REASONING, call, second])},
+    )
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False)
+    events = chunks(fed(transform, stream))
+    assert deltas(events) == [
+        {"role": "assistant", "content": "", "refusal": None},
+        {
+            "tool_calls": [
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]},
+        {
+            "tool_calls": [
+                {"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": ""}}
+            ]
+        },
+        {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]},
+        {},
+    ]
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert events[-1] == "[DONE]"
+
+
+def test_what_only_a_done_event_carries_is_sent_once() -> None:
+    """No deltas (or fewer than the whole): the done events' whole values make up the rest."""
+    call = function_call("call_1", "f", '{"a":1}')
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.output_text.delta", **where, "delta": "Hel"},
+        {"type": "response.output_text.done", **where, "text": "Hello"},
+        {"type": "response.refusal.done", **where, "content_index": 1, "refusal": "No."},
+        {"type": "response.output_item.done", "output_index": 1, "item": call},
+        {"type": "response.output_item.done", "output_index": 1, "item": call},  # repeated: nothing more
+        {"type": "response.completed", "response": a_response([])},
+    )
+    events = chunks(ChatChunksFromResponseEvents("codex", include_usage=False).feed(stream))
+    assert deltas(events) == [
+        {"role": "assistant", "content": "", "refusal": None},
+        {"content": "Hel"},
+        {"content": "lo"},
+        {"refusal": "No."},
+        {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"a":1}'}}]},
+        {},
+    ]
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_refusal_streams_as_refusal_deltas() -> None:
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    refused = a_response([message({"type": "refusal", "refusal": "I can't."})])
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.refusal.delta", **where, "delta": "I can"},
+        {"type": "response.refusal.delta", **where, "delta": "'t."},
+        {"type": "response.refusal.done", **where, "refusal": "I can't."},
+        {"type": "response.completed", "response": refused},
+    )
+    events = chunks(ChatChunksFromResponseEvents("codex", include_usage=False).feed(stream))
+    assert deltas(events)[1:] == [{"refusal": "I can"}, {"refusal": "'t."}, {}]
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_an_incomplete_response_ends_the_stream_with_its_reason() -> None:
+    incomplete = a_response([], status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+    events = chunks(
+        ChatChunksFromResponseEvents("codex", include_usage=False).feed(
+            text_stream(["Hel"], {"type": "response.incomplete", "response": incomplete})
+        )
+    )
+    assert events[-2]["choices"][0]["finish_reason"] == "length"
+    assert events[-1] == "[DONE]"
+
+
+def test_nothing_after_the_responses_end_is_read() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False)
+    late = sse({"type": "response.output_text.delta", "item_id": "m", "content_index": 0, "delta": "late"})
+    out = transform.feed(text_stream(["Hi"], COMPLETED) + late)
+    assert b"late" not in out and chunks(out)[-1] == "[DONE]"
+    assert transform.splitter.done and transform.feed(late) == b""
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (
+            {"type": "error", "code": "server_error", "message": "Something went wrong", "param": None},
+            "failed the response (server_error: Something went wrong)",
+        ),
+        (
+            {
+                "type": "response.failed",
+                "response": a_response(
+                    [],
+                    status="failed",
+                    usage=None,
+                    error={"code": "server_error", "message": "The model failed to generate a response."},
+                ),
+            },
+            "failed the response (server_error: The model failed to generate a response.)",
+        ),
+        ({"type": "error"}, "failed the response"),
+    ],
+)
+def test_a_failed_response_ends_the_stream_in_an_error_the_relay_sends(failure, says) -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=True)
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    out = transform.feed(
+        sse(
+            {"type": "response.created", "response": CREATED},
+            {"type": "response.output_text.delta", **where, "delta": "Hi"},
+            failure,
+        )
+    )
+    assert deltas(chunks(out)) == [{"role": "assistant", "content": "", "refusal": None}, {"content": "Hi"}]
+    assert transform.splitter.done
+    with pytest.raises(GatewayError) as caught:
+        transform.finish()
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
+    assert caught.value.message == f"The upstream for group `codex` {says}."
+
+
+def test_a_stream_that_ends_before_its_response_does_is_an_error_counted_by_estimate() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False, estimate_prompt_tokens=10)
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        *({"type": "response.output_text.delta", **where, "delta": w} for w in ("a", "b", "c")),
+    )
+    transform.feed(stream + b"event: response.output_text.delta\ndata: {")
+    with pytest.raises(GatewayError) as caught:
+        transform.finish()
+    assert caught.value.code == "upstream_closed_connection"
+    assert transform.counted_usage() == (Usage(10, 3, 13), True)
+
+
+# -- the translator
+
+
+def bridge(payload: dict[str, Any], *, count_usage: bool = False, **overrides: Any) -> ChatViaResponses:
+    client = ClientRequest("chat/completions", orjson.dumps(payload), payload, stream=payload.get("stream") is True)
+    return ChatViaResponses(replace(BACKEND, **overrides), client, count_usage=count_usage, normalize_streams=True)
+
+
+def test_the_translator_asks_the_deployment_through_the_resource_level_responses_api() -> None:
+    translator = bridge({"model": "gpt-5-codex", "messages": HELLO, "stream": True, "seed": 1}, count_usage=True)
+    assert translator.upstream_operation == "responses"
+    assert translator.resource_level is True
+    # The gateway counts tokens but asks upstream for nothing: response.completed always carries the usage.
+    assert orjson.loads(translator.body()) == {
+        "model": "gpt-5-codex-dep",
+        "input": [{"type": "message", "role": "user", "content": "Hello"}],
+        "stream": True,
+        "store": False,
+    }
+
+
+def test_drop_params_spare_the_client_a_refusal_and_add_params_go_in_the_responses_body() -> None:
+    payload = {"model": "m", "messages": HELLO, "stop": ["x"], "temperature": 1}
+    translator = bridge(
+        payload, drop_params=frozenset({"stop", "temperature"}), add_params={"reasoning": {"summary": "auto"}}
+    )
+    assert orjson.loads(translator.body()) == {
+        "model": "gpt-5-codex-dep",
+        "input": [{"type": "message", "role": "user", "content": "Hello"}],
+        "store": False,
+        "reasoning": {"summary": "auto"},
+    }
+    with pytest.raises(GatewayError) as caught:
+        bridge(payload).body()
+    assert caught.value.param == "stop"
+
+
+def test_a_v1_group_gets_the_deployment_in_the_body_too() -> None:
+    translator = bridge({"model": "m", "messages": HELLO}, flavor="v1", base_url="https://r.openai.azure.com/openai/v1")
+    assert orjson.loads(translator.body())["model"] == "gpt-5-codex-dep"
+
+
+def test_the_translator_answers_with_the_chat_completion() -> None:
+    response = a_response([message(text("Hi"))])
+    answer = orjson.loads(bridge({"messages": HELLO}).answer(orjson.dumps(response)))
+    assert answer == response_to_chat(response)
+
+
+@pytest.mark.parametrize("body", [b"[]", b"nope", orjson.dumps(a_response([], status="failed"))])
+def test_an_answer_that_is_no_finished_response_is_a_bad_gateway(body) -> None:
+    with pytest.raises(GatewayError) as caught:
+        bridge({"messages": HELLO}).answer(body)
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
+
+
+def test_the_translator_streams_usage_only_when_the_caller_asked() -> None:
+    assert bridge({"messages": HELLO}).events() is None
+    silent = bridge({"messages": HELLO, "stream": True}, count_usage=True).events()
+    asked = bridge({"messages": HELLO, "stream": True, "stream_options": {"include_usage": True}}).events()
+    assert silent is not None and asked is not None
+    assert b'"usage"' not in silent.feed(text_stream(["Hi"], COMPLETED))
+    assert silent.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex"), False)  # counted all the same
+    assert b'"choices":[],"usage":{' in asked.feed(text_stream(["Hi"], COMPLETED))
+
+
+# -- through the relay
+
+
+class Upstream:
+    """The parts of an UpstreamResponse the relay uses: its body in chunks, then its end."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.released = self.closed = False
+
+    async def next_chunk(self) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def release(self) -> None:
+        self.released = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Guard:
+    def expect(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def claim(self) -> None:
+        return None
+
+
+def relayed(stream: bytes, *, include_usage: bool = False) -> tuple[bytes, AccessRecord, Upstream]:
+    """What the relay sends the client of `stream`, the access record it fills, the upstream it read."""
+    upstream = Upstream([stream[i : i + 50] for i in range(0, len(stream), 50)])
+    record = AccessRecord("r", "POST", "/v1/chat/completions")
+    transform = ChatChunksFromResponseEvents("codex", include_usage=include_usage)
+    relay = Relay(cast(Any, upstream), record, "codex", transform, ends_at=float("inf"))
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def run() -> None:
+        assert await relay.send_to(send, {"type": "http.response.start"}, cast(Any, Guard()))
+        await relay.settle()
+
+    asyncio.run(run())
+    return b"".join(m.get("body", b"") for m in sent[1:]), record, upstream
+
+
+def test_the_relay_ends_the_chat_stream_at_the_responses_end_and_counts_its_usage() -> None:
+    body, record, upstream = relayed(text_stream(["Hel", "lo"], COMPLETED) + b": keep-alive\n\n", include_usage=True)
+    events = chunks(body)
+    assert "".join(d.get("content", "") for d in deltas(events)) == "Hello"
+    assert events[-2]["usage"] == CHAT_USAGE and events[-1] == "[DONE]"
+    assert (record.prompt_tokens, record.completion_tokens, record.total_tokens) == (36, 87, 123)
+    assert record.response_model == "gpt-5-codex" and record.error_code is None
+    assert upstream.released and not upstream.chunks  # read to its end after [DONE], for the pool
+
+
+def test_the_relay_sends_a_failed_response_in_band_without_done() -> None:
+    failed = a_response([], status="failed", usage=None, error={"code": "server_error", "message": "Boom."})
+    body, record, _ = relayed(text_stream(["Hi"], {"type": "response.failed", "response": failed}))
+    events = chunks(body)
+    assert events[-1] == {
+        "error": {
+            "message": "The upstream for group `codex` failed the response (server_error: Boom.).",
+            "type": "api_error",
+            "param": None,
+            "code": "upstream_bad_response",
+        }
+    }
+    assert "[DONE]" not in events and deltas(events)[-1] == {"content": "Hi"}
+    assert record.error_code == "upstream_bad_response"

@@ -60,11 +60,23 @@ Answer, Responses → chat (`response_to_chat`):
     reasoning and other items             nothing (chat has no place for them)
     status failed, queued, in_progress, cancelled: 502
 
+Stream, Responses events → chat chunks (`ChatChunksFromResponseEvents`): response.created gives the id,
+created and model every chunk carries and the first chunk (delta role assistant); response.output_text.delta
+and response.refusal.delta → delta content, refusal; response.output_item.added of a function_call → delta
+tool_calls [{index, id, type, function: {name, arguments: ""}}], the index counting the answer's function
+calls; response.function_call_arguments.delta → delta tool_calls [{index, function: {arguments}}]; a done
+event (output_text, refusal, output_item) whose whole value extends what its deltas sent → the rest;
+response.completed or response.incomplete → the chunk with finish_reason, the usage chunk (choices [])
+when the caller asked (stream_options.include_usage, and then every chunk carries `"usage": null`), and
+`data: [DONE]`. response.failed and error → the relay's in-band error event (`data: {"error": ...}`), as
+for any stream that fails; so does an upstream that ends before its response.completed.
+
 Dropped silently, since nothing the client gets depends on them: any parameter given as null; `seed` (best
 effort only: no answer promises to honour it); `store` (the bridge never stores; a stored chat completion
-could not be read back through the gateway anyway); `stream_options` (the bridge itself honours include_usage;
-include_obfuscation pads events the bridge re-encodes); a message's `name`; and these at their default value:
-n 1, logprobs false, frequency_penalty and presence_penalty 0, stop [], logit_bias {}, modalities ["text"].
+could not be read back through the gateway anyway); `stream_options` (the bridge itself honours
+include_usage; include_obfuscation pads events the bridge re-encodes); a message's `name`; parameters the
+backend's dropParams names; and these at their default value: n 1, logprobs false, frequency_penalty and
+presence_penalty 0, stop [], logit_bias {}, modalities ["text"].
 
 Refused (400, code unsupported_by_bridge, `param` naming it): n above 1, logprobs, top_logprobs,
 frequency_penalty and presence_penalty other than 0, stop, logit_bias, audio, modalities other than text,
@@ -78,9 +90,17 @@ cannot (messages not a list of objects, a tool without a name...) gets a 400 inv
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from core.errors import GatewayError, truncated, upstream_bad_response
+import orjson
+
+from core.errors import GatewayError, truncated, upstream_bad_response, upstream_closed
+from core.translation import request
+from core.translation.sse import EventSplitter
+from core.translation.stream import event_json
+from core.translation.translator import DeploymentTranslator, StreamTransform, answer_object
+from core.translation.usage import Usage
 
 _UNSUPPORTED = "unsupported_by_bridge"
 
@@ -502,3 +522,250 @@ def failed_response(group: str, error: Any) -> GatewayError:
     code, message = details.get("code"), details.get("message")
     reason = ": ".join(truncated(str(part)) for part in (code, message) if part)
     return upstream_bad_response(group, f"failed the response ({reason})" if reason else "failed the response")
+
+
+# -- the stream
+
+_DONE = b"data: [DONE]\n\n"
+
+
+@dataclass(slots=True)
+class _ToolCall:
+    index: int  # its place among the answer's function calls: the chunks' tool_calls[].index
+    sent: int  # characters of its arguments sent so far
+
+
+class ChatChunksFromResponseEvents:
+    """A Responses event stream as chat.completion.chunk events (a StreamTransform for the relay).
+
+    The Responses stream has no [DONE]: its answer is over at response.completed (or .incomplete, .failed,
+    error), so the splitter is marked done there and the relay stops reading. A failure, or an upstream
+    that ends before its answer does, is raised by `finish` for the relay to send in-band, as it sends
+    every stream's failure."""
+
+    __slots__ = (
+        "splitter",
+        "_group",
+        "_include_usage",
+        "_prompt_estimate",
+        "_id",
+        "_created",
+        "_model",
+        "_started",
+        "_calls",
+        "_sent",
+        "_deltas",
+        "_failure",
+        "_ended",
+        "usage",
+    )
+
+    def __init__(self, group: str, *, include_usage: bool, estimate_prompt_tokens: int | None = None) -> None:
+        self.splitter = EventSplitter()
+        self._group = group
+        self._include_usage = include_usage
+        self._prompt_estimate = estimate_prompt_tokens
+        self._id: Any = ""
+        self._created: Any = 0
+        self._model: Any = ""
+        self._started = False  # the role chunk is out
+        self._calls: dict[Any, _ToolCall] = {}  # by item id (or output index)
+        self._sent: dict[tuple[Any, Any, str], int] = {}  # characters of a text or refusal part sent
+        self._deltas = 0  # answer deltas relayed: about one token each
+        self._failure: GatewayError | None = None
+        self._ended = False
+        self.usage: Usage | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        out: list[bytes] = []
+        for event in self.splitter.feed(chunk):
+            data = event_json(event)
+            if data is not None:
+                self._event(data, out)
+            if self._ended:
+                self.splitter.done = True  # the answer is over: nothing after it belongs to it
+                break
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        self.splitter.rest()
+        if self._failure is not None:
+            raise self._failure
+        if not self._ended:
+            raise upstream_closed(self._group)
+        return b""
+
+    def counted_usage(self) -> tuple[Usage | None, bool]:
+        """The response's usage, or for a stream cut short an estimate and True: the prompt's estimate,
+        one completion token per delta relayed."""
+        if self.usage is not None or self._prompt_estimate is None:
+            return self.usage, False
+        estimate = self._prompt_estimate
+        return Usage(estimate, self._deltas, estimate + self._deltas), True
+
+    def _event(self, data: dict[str, Any], out: list[bytes]) -> None:
+        kind = data.get("type")
+        if kind == "response.output_text.delta":
+            self._text(data, "content", data.get("delta"), out)
+        elif kind == "response.output_text.done":
+            self._text(data, "content", data.get("text"), out, whole=True)
+        elif kind == "response.refusal.delta":
+            self._text(data, "refusal", data.get("delta"), out)
+        elif kind == "response.refusal.done":
+            self._text(data, "refusal", data.get("refusal"), out, whole=True)
+        elif kind == "response.function_call_arguments.delta":
+            call = self._calls.get(_item_key(data))
+            if call is not None:
+                self._arguments(call, data.get("delta"), out)
+        elif kind in ("response.output_item.added", "response.output_item.done"):
+            item = data.get("item")
+            if isinstance(item, dict) and item.get("type") == "function_call":
+                self._function_call(item, data.get("output_index"), out)
+        elif kind in ("response.created", "response.in_progress", "response.queued"):
+            self._known(data.get("response"))
+            self._start(out)
+        elif kind in ("response.completed", "response.incomplete"):
+            self._end(data.get("response"), out)
+        elif kind == "response.failed":
+            response = data.get("response")
+            self._fail(response.get("error") if isinstance(response, dict) else None)
+        elif kind == "error":
+            self._fail(data)
+
+    def _known(self, response: Any) -> None:
+        """The id, created and model every chunk carries: the first response event's."""
+        if self._started or not isinstance(response, dict):
+            return
+        self._id = response.get("id", "")
+        self._created = response.get("created_at", 0)
+        self._model = response.get("model", "")
+
+    def _start(self, out: list[bytes]) -> None:
+        if not self._started:
+            self._started = True
+            out.append(self._chunk([_choice({"role": "assistant", "content": "", "refusal": None})]))
+
+    def _text(self, data: dict[str, Any], field: str, text: Any, out: list[bytes], *, whole: bool = False) -> None:
+        """A text or refusal delta; or, `whole`, the part's whole text, of which what was not sent yet."""
+        if not isinstance(text, str):
+            return
+        key = (data.get("item_id"), data.get("content_index"), field)
+        sent = self._sent.get(key, 0)
+        if whole:
+            text = text[sent:]
+        if text:
+            self._sent[key] = sent + len(text)
+            self._delta({field: text}, out)
+
+    def _function_call(self, item: dict[str, Any], output_index: Any, out: list[bytes]) -> None:
+        """A function call's item, as added (its header) or as done (whatever of it was not sent yet)."""
+        key = item.get("id") if isinstance(item.get("id"), str) else output_index
+        call = self._calls.get(key)
+        arguments = item.get("arguments")
+        if call is None:
+            call = self._calls[key] = _ToolCall(len(self._calls), 0)
+            function = {"name": item.get("name", ""), "arguments": ""}
+            header = {"index": call.index, "id": item.get("call_id", ""), "type": "function", "function": function}
+            self._delta({"tool_calls": [header]}, out)
+        if isinstance(arguments, str):
+            self._arguments(call, arguments[call.sent :], out)
+
+    def _arguments(self, call: _ToolCall, delta: Any, out: list[bytes]) -> None:
+        if isinstance(delta, str) and delta:
+            call.sent += len(delta)
+            self._delta({"tool_calls": [{"index": call.index, "function": {"arguments": delta}}]}, out)
+
+    def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        self._start(out)
+        self._deltas += 1
+        out.append(self._chunk([_choice(delta)]))
+
+    def _end(self, response: Any, out: list[bytes]) -> None:
+        """The answer's end: its finish reason, its usage when the caller asked, then [DONE]."""
+        response = response if isinstance(response, dict) else {}
+        self._known(response)
+        self._start(out)
+        output = response.get("output")
+        called = bool(self._calls) or (
+            isinstance(output, list)
+            and any(isinstance(item, dict) and item.get("type") == "function_call" for item in output)
+        )
+        out.append(self._chunk([_choice({}, finish_reason(response, called))]))
+        usage = chat_usage(response.get("usage"))
+        if usage is not None:
+            model = self._model if isinstance(self._model, str) and self._model else None
+            self.usage = Usage(usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"], model)
+            if self._include_usage:
+                out.append(self._chunk([], usage))
+        out.append(_DONE)
+        self._ended = True
+
+    def _fail(self, error: Any) -> None:
+        self._failure = failed_response(self._group, error)
+        self._ended = True
+
+    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+        chunk: dict[str, Any] = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": choices,
+        }
+        if self._include_usage:
+            chunk["usage"] = usage
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def _choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+
+
+def _item_key(data: dict[str, Any]) -> Any:
+    """The function call an event is about: its item id, else its output index."""
+    item_id = data.get("item_id")
+    return item_id if isinstance(item_id, str) else data.get("output_index")
+
+
+# -- the translator
+
+
+class ChatViaResponses(DeploymentTranslator):
+    """A chat completion asked of a deployment that serves only the Responses API.
+
+    `resource_level`: the Responses API lives at the resource (`/openai/responses`, `/openai/v1/responses`),
+    not under the deployment; the caller builds that URL (the backend's `url` builds deployment URLs), and
+    the body names the deployment in `model`."""
+
+    __slots__ = ()
+    resource_level = True
+
+    @property
+    def upstream_operation(self) -> str:
+        return "responses"
+
+    def body(self) -> bytes:
+        payload = self.request.payload
+        assert payload is not None
+        return request.for_backend(self.backend, self.upstream_payload(payload))
+
+    def upstream_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # dropParams are the operator's word that a parameter goes nowhere: it is not refused either.
+        dropped = self.backend.drop_params
+        chat = {name: value for name, value in payload.items() if name not in dropped} if dropped else payload
+        model = self.backend.deployment or payload.get("model")
+        return chat_to_responses(chat, model if isinstance(model, str) else "")
+
+    def events(self) -> StreamTransform | None:
+        client = self.request
+        if not client.stream or client.payload is None:
+            return None
+        return ChatChunksFromResponseEvents(
+            self.backend.group,
+            include_usage=request.asks_usage(client.payload),
+            estimate_prompt_tokens=self._estimate,
+        )
+
+    def answer(self, body: bytes) -> bytes:
+        group = self.backend.group
+        return orjson.dumps(response_to_chat(checked_response(answer_object(body, group), group)))
