@@ -1,0 +1,914 @@
+"""Chat completions served by a Responses-only deployment: the chat request as a Responses request, the
+Responses answer (whole or streamed) as the chat completion the client asked for."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any, cast
+
+import orjson
+import pytest
+
+from core.accesslog import AccessRecord
+from core.config.model import Backend
+from core.errors import GatewayError
+from core.relay import Relay
+from core.translation.responses_bridge import (
+    ChatChunksFromResponseEvents,
+    ChatViaResponses,
+    chat_to_responses,
+    checked_response,
+    response_to_chat,
+)
+from core.translation.translator import ClientRequest
+from core.translation.usage import Usage
+
+BACKEND = Backend(
+    group="codex",
+    deployment="gpt-5-codex-dep",
+    api_version="2025-04-01-preview",
+    serverless=False,
+    base_url="https://r.openai.azure.com/openai/deployments/gpt-5-codex-dep",
+    auth="api-key",
+    headers=(("api-key", "k"),),
+)
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+def refusal(payload: dict[str, Any]) -> GatewayError:
+    with pytest.raises(GatewayError) as caught:
+        chat_to_responses(payload, "dep")
+    return caught.value
+
+
+# -- the request
+
+
+def test_a_conversation_becomes_input_items_in_its_order_and_roles() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "developer", "content": [{"type": "text", "text": "Use "}, {"type": "text", "text": "tools."}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this image?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+                {"type": "file", "file": {"file_id": "file-1", "filename": None}},
+                {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"}},
+            ],
+            "name": "alice",
+        },
+        {
+            "role": "assistant",
+            "content": "Let me look that up.",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                },
+                {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "12 degrees"},
+        {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "noon"}]},
+        {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+        {"role": "assistant", "content": [{"type": "text", "text": "Sure"}, {"type": "refusal", "refusal": "!"}]},
+        {"role": "assistant", "content": ""},  # nothing said: no item
+        {"role": "user", "content": "Thanks"},
+    ]
+    assert chat_to_responses({"model": "gpt-5-codex", "messages": messages}, "dep")["input"] == [
+        {"type": "message", "role": "system", "content": "Be brief."},
+        {
+            "type": "message",
+            "role": "developer",
+            "content": [{"type": "input_text", "text": "Use "}, {"type": "input_text", "text": "tools."}],
+        },
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "What is in this image?"},
+                {"type": "input_image", "image_url": "https://example.com/cat.png", "detail": "low"},
+                {"type": "input_image", "image_url": "data:image/png;base64,iVBO", "detail": "auto"},
+                {"type": "input_file", "file_id": "file-1"},
+                {"type": "input_file", "file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"},
+            ],
+        },
+        {"type": "message", "role": "assistant", "content": "Let me look that up."},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Oslo"}'},
+        {"type": "function_call", "call_id": "call_2", "name": "get_time", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "12 degrees"},
+        {"type": "function_call_output", "call_id": "call_2", "output": "noon"},
+        {"type": "message", "role": "assistant", "content": "I can't help with that."},
+        {"type": "message", "role": "assistant", "content": "Sure!"},
+        {"type": "message", "role": "user", "content": "Thanks"},
+    ]
+
+
+def test_the_parameters_map_to_their_responses_names_and_the_deployment_is_the_model() -> None:
+    chat = {
+        "model": "gpt-5-codex",
+        "messages": HELLO,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_completion_tokens": 800,
+        "max_tokens": 100,  # max_completion_tokens wins
+        "reasoning_effort": "high",
+        "verbosity": "low",
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "parallel_tool_calls": False,
+        "metadata": {"team": "a"},
+        "user": "user-1",
+        "safety_identifier": "hash-1",
+        "prompt_cache_key": "k",
+        "service_tier": "default",
+        "store": True,  # the bridge never stores
+        "seed": 7,  # best effort only: dropped
+        "n": 1,
+        "logprobs": False,
+        "frequency_penalty": 0,
+        "presence_penalty": 0.0,
+        "stop": None,
+        "logit_bias": {},
+        "modalities": ["text"],
+        "audio": None,
+    }
+    assert chat_to_responses(chat, "gpt-5-codex-dep") == {
+        "model": "gpt-5-codex-dep",
+        "input": [{"type": "message", "role": "user", "content": "Hello"}],
+        "stream": True,
+        "max_output_tokens": 800,
+        "reasoning": {"effort": "high"},
+        "text": {"verbosity": "low"},
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "parallel_tool_calls": False,
+        "metadata": {"team": "a"},
+        "user": "user-1",
+        "safety_identifier": "hash-1",
+        "prompt_cache_key": "k",
+        "service_tier": "default",
+        "store": False,
+    }
+    assert chat_to_responses({"messages": HELLO, "max_tokens": 100}, "d")["max_output_tokens"] == 100
+
+
+@pytest.mark.parametrize(
+    ("response_format", "text"),
+    [
+        (
+            {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "weather",
+                    "description": "A forecast",
+                    "schema": {"type": "object", "properties": {"t": {"type": "number"}}},
+                    "strict": True,
+                },
+            },
+            {
+                "format": {
+                    "type": "json_schema",
+                    "name": "weather",
+                    "description": "A forecast",
+                    "schema": {"type": "object", "properties": {"t": {"type": "number"}}},
+                    "strict": True,
+                }
+            },
+        ),
+        (
+            {"type": "json_schema", "json_schema": {"name": "n", "schema": {}}},
+            {"format": {"type": "json_schema", "name": "n", "schema": {}}},
+        ),
+        ({"type": "json_object"}, {"format": {"type": "json_object"}}),
+        ({"type": "text"}, None),
+    ],
+)
+def test_the_response_format_becomes_the_text_format(response_format, text) -> None:
+    body = chat_to_responses({"messages": HELLO, "response_format": response_format}, "d")
+    assert body.get("text") == text
+
+
+def test_function_tools_are_flattened_and_not_strict_unless_asked() -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "The weather in a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        },
+        {"type": "function", "function": {"name": "now", "strict": True}},
+    ]
+    assert chat_to_responses({"messages": HELLO, "tools": tools}, "d")["tools"] == [
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "strict": False,
+        },
+        {"type": "function", "name": "now", "parameters": {"type": "object", "properties": {}}, "strict": True},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ("auto", "auto"),
+        ("none", "none"),
+        ("required", "required"),
+        ({"type": "function", "function": {"name": "get_weather"}}, {"type": "function", "name": "get_weather"}),
+        (
+            {
+                "type": "allowed_tools",
+                "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "a"}}]},
+            },
+            {"type": "allowed_tools", "mode": "required", "tools": [{"type": "function", "name": "a"}]},
+        ),
+    ],
+)
+def test_the_tool_choice_takes_the_responses_form(choice, expected) -> None:
+    assert chat_to_responses({"messages": HELLO, "tool_choice": choice}, "d")["tool_choice"] == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("n", 2),
+        ("logprobs", True),
+        ("top_logprobs", 3),
+        ("frequency_penalty", 0.5),
+        ("presence_penalty", -1),
+        ("stop", ["\n\n"]),
+        ("stop", "END"),
+        ("logit_bias", {"50256": -100}),
+        ("modalities", ["text", "audio"]),
+        ("audio", {"voice": "alloy", "format": "wav"}),
+        ("prediction", {"type": "content", "content": "x"}),
+        ("web_search_options", {}),
+        ("functions", [{"name": "f"}]),
+        ("function_call", "auto"),
+        ("data_sources", [{"type": "azure_search"}]),  # Azure's chat-only extension
+        ("user_security_context", {"application_name": "a"}),
+    ],
+)
+def test_what_the_responses_api_cannot_express_is_refused_naming_the_parameter(name, value) -> None:
+    error = refusal({"messages": HELLO, name: value})
+    assert (error.status, error.code, error.param, error.type) == (
+        400,
+        "unsupported_by_bridge",
+        name,
+        "invalid_request_error",
+    )
+    assert f"(`{name}`)" in error.message and "Responses API" in error.message
+
+
+@pytest.mark.parametrize(
+    ("payload", "param"),
+    [
+        ({"tools": [{"type": "custom", "custom": {"name": "apply_patch"}}]}, "tools[0].type"),
+        ({"tool_choice": {"type": "custom", "custom": {"name": "apply_patch"}}}, "tool_choice.type"),
+        (
+            {
+                "tool_choice": {
+                    "type": "allowed_tools",
+                    "allowed_tools": {"mode": "auto", "tools": [{"type": "custom"}]},
+                }
+            },
+            "tool_choice.allowed_tools.tools[0]",
+        ),
+        ({"response_format": {"type": "grammar"}}, "response_format.type"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklG"}}]}]},
+            "messages[0].content[0].type",
+        ),
+        (
+            {"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}]},
+            "messages[0].content[0].type",
+        ),
+        ({"messages": [{"role": "function", "name": "f", "content": "1"}]}, "messages[0].role"),
+        ({"messages": [{"role": "assistant", "audio": {"id": "audio_1"}}]}, "messages[0].audio"),
+        (
+            {"messages": [{"role": "assistant", "function_call": {"name": "f", "arguments": "{}"}}]},
+            "messages[0].function_call",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "assistant", "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "x"}}]}
+                ]
+            },
+            "messages[0].tool_calls[0].type",
+        ),
+        (
+            {"messages": [{"role": "tool", "tool_call_id": "c", "content": [{"type": "image_url"}]}]},
+            "messages[0].content[0].type",
+        ),
+    ],
+)
+def test_tools_parts_and_messages_it_cannot_map_are_refused(payload, param) -> None:
+    error = refusal({"messages": HELLO, **payload})
+    assert (error.status, error.code, error.param) == (400, "unsupported_by_bridge", param)
+
+
+@pytest.mark.parametrize(
+    ("payload", "param"),
+    [
+        ({"messages": []}, "messages"),
+        ({"messages": "Hello"}, "messages"),
+        ({"messages": ["Hello"]}, "messages[0]"),
+        ({"messages": [{"role": "tool", "content": "1"}]}, "messages[0].tool_call_id"),
+        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "u"}]}]},
+            "messages[0].content[0].image_url",
+        ),
+        ({"tools": {"type": "function"}}, "tools"),
+        ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0].function"),
+        ({"tool_choice": "any"}, "tool_choice"),
+        ({"tool_choice": 1}, "tool_choice"),
+        ({"tool_choice": {"type": "function", "name": "f"}}, "tool_choice.function"),  # the Responses form
+        ({"tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": []}}, "tool_choice.allowed_tools"),
+        ({"tools": ["get_weather"]}, "tools[0]"),
+        ({"response_format": "json"}, "response_format"),
+        ({"messages": [{"role": "assistant", "tool_calls": {"id": "c"}}]}, "messages[0].tool_calls"),
+        ({"messages": [{"role": "assistant", "tool_calls": ["c"]}]}, "messages[0].tool_calls[0]"),
+        ({"messages": [{"role": "assistant", "tool_calls": [{"type": "function"}]}]}, "messages[0].tool_calls[0]"),
+        ({"messages": [{"role": "assistant", "content": {"text": "a"}}]}, "messages[0].content"),
+        ({"messages": [{"role": "assistant", "content": [{"type": "refusal"}]}]}, "messages[0].content[0].refusal"),
+        ({"messages": [{"role": "user", "content": ["Hello"]}]}, "messages[0].content[0]"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}, "messages[0].content[0].text"),
+        ({"messages": [{"role": "user", "content": [{"type": "file", "file": "f"}]}]}, "messages[0].content[0].file"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}, "response_format.json_schema"),
+    ],
+)
+def test_a_shape_the_bridge_must_read_and_cannot_is_an_invalid_request(payload, param) -> None:
+    error = refusal({"messages": HELLO, **payload})
+    assert (error.status, error.code, error.param) == (400, "invalid_type", param)
+
+
+# -- the whole answer
+
+USAGE = {
+    "input_tokens": 36,
+    "input_tokens_details": {"cached_tokens": 12},
+    "output_tokens": 87,
+    "output_tokens_details": {"reasoning_tokens": 64},
+    "total_tokens": 123,
+}
+CHAT_USAGE = {
+    "prompt_tokens": 36,
+    "completion_tokens": 87,
+    "total_tokens": 123,
+    "prompt_tokens_details": {"cached_tokens": 12},
+    "completion_tokens_details": {"reasoning_tokens": 64},
+}
+
+
+def a_response(output: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """A Responses `response` object as the spec's examples show it."""
+    return {
+        "id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41",
+        "object": "response",
+        "created_at": 1741476777,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": "gpt-5-codex",
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": "medium", "summary": None},
+        "store": False,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": USAGE,
+        "user": None,
+        "metadata": {},
+        **fields,
+    }
+
+
+REASONING = {"type": "reasoning", "id": "rs_1", "summary": []}
+
+
+def message(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant", "content": list(parts)}
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": value, "annotations": []}
+
+
+def function_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    item_id = "fc_" + call_id
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": "completed",
+    }
+
+
+def test_a_text_answer_becomes_a_chat_completion() -> None:
+    response = a_response([REASONING, message(text("Hello"), text(" there."))], service_tier="default")
+    assert response_to_chat(response) == {
+        "id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41",
+        "object": "chat.completion",
+        "created": 1741476777,
+        "model": "gpt-5-codex",
+        "service_tier": "default",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello there.", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": CHAT_USAGE,
+    }
+
+
+def test_function_calls_become_tool_calls() -> None:
+    calls = [function_call("call_1", "get_weather", '{"city":"Oslo"}'), function_call("call_2", "get_time", "{}")]
+    choice = response_to_chat(a_response([REASONING, *calls]))["choices"][0]
+    assert choice == {
+        "index": 0,
+        "message": {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                },
+                {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+            ],
+        },
+        "logprobs": None,
+        "finish_reason": "tool_calls",
+    }
+
+
+def test_a_refusal_is_the_messages_refusal() -> None:
+    refused = message({"type": "refusal", "refusal": "I can't help with that."})
+    assert response_to_chat(a_response([refused]))["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": None,
+        "refusal": "I can't help with that.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("details", "output", "reason"),
+    [
+        ({"reason": "max_output_tokens"}, [message(text("Hel"))], "length"),
+        ({"reason": "content_filter"}, [message(text("Hel"))], "content_filter"),
+        ({"reason": "max_output_tokens"}, [function_call("c", "f", '{"a":')], "length"),  # cut short first
+        (None, [REASONING], "length"),
+    ],
+)
+def test_an_incomplete_response_finishes_for_its_reason(details, output, reason) -> None:
+    chat = response_to_chat(a_response(output, status="incomplete", incomplete_details=details))
+    assert chat["choices"][0]["finish_reason"] == reason
+
+
+def test_usage_without_details_or_total_keeps_what_there_is() -> None:
+    usage = {"input_tokens": 5, "output_tokens": 2}
+    chat = response_to_chat(a_response([message(text(""))], usage=usage))
+    assert chat["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+    assert chat["choices"][0]["message"]["content"] == ""
+    assert "usage" not in response_to_chat(a_response([], usage=None))
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        (
+            a_response([], status="failed", error={"code": "server_error", "message": "The model failed."}),
+            "failed the response (server_error: The model failed.)",
+        ),
+        (a_response([], status="failed", error=None), "failed the response"),
+        (a_response([], status="in_progress"), "answered with a response whose status is `in_progress`"),
+        (a_response([], status="cancelled"), "answered with a response whose status is `cancelled`"),
+        (a_response({"type": "message"}), "answered with a response whose output is not a list of objects"),  # type: ignore[arg-type]
+        (a_response(["text"]), "answered with a response whose output is not a list of objects"),  # type: ignore[list-item]
+    ],
+)
+def test_a_response_that_is_not_a_finished_answer_is_a_bad_gateway(response, says) -> None:
+    with pytest.raises(GatewayError) as caught:
+        checked_response(response, "codex")
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
+    assert caught.value.message == f"The upstream for group `codex` {says}."
+
+
+def test_a_finished_response_is_read() -> None:
+    for response in (a_response([]), a_response([], status="incomplete"), {"output": None}):
+        assert checked_response(response, "codex") is response
+
+
+# -- the stream
+
+CREATED = a_response([], status="in_progress", usage=None)
+
+
+def sse(*events: dict[str, Any]) -> bytes:
+    """Responses stream events as Azure sends them: `event:` names the data's type; no [DONE]."""
+    return b"".join(
+        b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps({**e, "sequence_number": n}) + b"\n\n"
+        for n, e in enumerate(events)
+    )
+
+
+def text_stream(words: list[str], done: dict[str, Any]) -> bytes:
+    """A text answer's events, as the simulator and the spec's examples order them."""
+    where = {"item_id": "msg_1", "output_index": 1, "content_index": 0}
+    whole = "".join(words)
+    return sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.in_progress", "response": CREATED},
+        {"type": "response.output_item.added", "output_index": 0, "item": REASONING},
+        {"type": "response.output_item.done", "output_index": 0, "item": REASONING},
+        {"type": "response.output_item.added", "output_index": 1, "item": {**message(), "status": "in_progress"}},
+        {"type": "response.content_part.added", **where, "part": text("")},
+        *({"type": "response.output_text.delta", **where, "delta": w, "logprobs": []} for w in words),
+        {"type": "response.output_text.done", **where, "text": whole, "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": text(whole)},
+        {"type": "response.output_item.done", "output_index": 1, "item": message(text(whole))},
+        done,
+    )
+
+
+def chunks(out: bytes) -> list[Any]:
+    """The chat events sent: each one `data: ` line, JSON or [DONE]."""
+    events = out.split(b"\n\n")
+    assert events[-1] == b""
+    assert all(event.startswith(b"data: ") and b"\n" not in event for event in events[:-1])
+    return [e[6:].decode() if e == b"data: [DONE]" else orjson.loads(e[6:]) for e in events[:-1]]
+
+
+def fed(transform: ChatChunksFromResponseEvents, stream: bytes, piece: int = 7) -> bytes:
+    """`stream` fed in small pieces, as the network may cut it."""
+    return b"".join(transform.feed(stream[i : i + piece]) for i in range(0, len(stream), piece))
+
+
+def deltas(events: list[Any]) -> list[Any]:
+    return [event["choices"][0]["delta"] for event in events if isinstance(event, dict) and event.get("choices")]
+
+
+COMPLETED = {"type": "response.completed", "response": a_response([REASONING, message(text("Hello there"))])}
+
+
+def test_text_deltas_become_chat_chunks_ending_in_done() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False)
+    events = chunks(fed(transform, text_stream(["Hel", "lo", " there"], COMPLETED)))
+    assert events[-1] == "[DONE]"
+    assert all(set(e) == {"id", "object", "created", "model", "choices"} for e in events[:-1])  # no usage key
+    assert {(e["id"], e["object"], e["created"], e["model"]) for e in events[:-1]} == {
+        ("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "chat.completion.chunk", 1741476777, "gpt-5-codex")
+    }
+    assert [e["choices"] for e in events[:-1]] == [
+        [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": "", "refusal": None},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ],
+        [{"index": 0, "delta": {"content": "Hel"}, "logprobs": None, "finish_reason": None}],
+        [{"index": 0, "delta": {"content": "lo"}, "logprobs": None, "finish_reason": None}],
+        [{"index": 0, "delta": {"content": " there"}, "logprobs": None, "finish_reason": None}],
+        [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}],
+    ]
+    assert transform.splitter.done
+    assert transform.finish() == b""
+    assert transform.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex"), False)
+
+
+def test_the_usage_chunk_comes_only_when_the_caller_asked_and_then_every_chunk_has_usage() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=True)
+    events = chunks(transform.feed(text_stream(["Hi"], COMPLETED)))
+    assert [e["usage"] for e in events[:-2]] == [None, None, None]
+    assert events[-2] == {
+        "id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41",
+        "object": "chat.completion.chunk",
+        "created": 1741476777,
+        "model": "gpt-5-codex",
+        "choices": [],
+        "usage": CHAT_USAGE,
+    }
+    assert events[-1] == "[DONE]"
+
+
+def test_a_function_call_streams_as_tool_call_deltas() -> None:
+    call = function_call("call_1", "get_weather", '{"city":"Oslo"}')
+    second = function_call("call_2", "get_time", "{}")
+    at = {"item_id": "fc_call_1", "output_index": 1}
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.output_item.added", "output_index": 0, "item": REASONING},
+        {
+            "type": "response.output_item.added",
+            "output_index": 1,
+            "item": {**call, "arguments": "", "status": "in_progress"},
+        },
+        {"type": "response.function_call_arguments.delta", **at, "delta": '{"city":'},
+        {"type": "response.function_call_arguments.delta", **at, "delta": '"Oslo"}'},
+        {"type": "response.function_call_arguments.done", **at, "name": "get_weather", "arguments": '{"city":"Oslo"}'},
+        {"type": "response.output_item.done", "output_index": 1, "item": call},
+        {"type": "response.output_item.added", "output_index": 2, "item": {**second, "arguments": ""}},
+        {"type": "response.function_call_arguments.delta", "item_id": "fc_call_2", "output_index": 2, "delta": "{}"},
+        {"type": "response.output_item.done", "output_index": 2, "item": second},
+        {"type": "response.completed", "response": a_response([REASONING, call, second])},
+    )
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False)
+    events = chunks(fed(transform, stream))
+    assert deltas(events) == [
+        {"role": "assistant", "content": "", "refusal": None},
+        {
+            "tool_calls": [
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]},
+        {
+            "tool_calls": [
+                {"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": ""}}
+            ]
+        },
+        {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]},
+        {},
+    ]
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert events[-1] == "[DONE]"
+
+
+def test_what_only_a_done_event_carries_is_sent_once() -> None:
+    """No deltas (or fewer than the whole): the done events' whole values make up the rest."""
+    call = function_call("call_1", "f", '{"a":1}')
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.output_text.delta", **where, "delta": "Hel"},
+        {"type": "response.output_text.done", **where, "text": "Hello"},
+        {"type": "response.refusal.done", **where, "content_index": 1, "refusal": "No."},
+        {"type": "response.output_item.done", "output_index": 1, "item": call},
+        {"type": "response.output_item.done", "output_index": 1, "item": call},  # repeated: nothing more
+        {"type": "response.completed", "response": a_response([])},
+    )
+    events = chunks(ChatChunksFromResponseEvents("codex", include_usage=False).feed(stream))
+    assert deltas(events) == [
+        {"role": "assistant", "content": "", "refusal": None},
+        {"content": "Hel"},
+        {"content": "lo"},
+        {"refusal": "No."},
+        {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"a":1}'}}]},
+        {},
+    ]
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_refusal_streams_as_refusal_deltas() -> None:
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    refused = a_response([message({"type": "refusal", "refusal": "I can't."})])
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.refusal.delta", **where, "delta": "I can"},
+        {"type": "response.refusal.delta", **where, "delta": "'t."},
+        {"type": "response.refusal.done", **where, "refusal": "I can't."},
+        {"type": "response.completed", "response": refused},
+    )
+    events = chunks(ChatChunksFromResponseEvents("codex", include_usage=False).feed(stream))
+    assert deltas(events)[1:] == [{"refusal": "I can"}, {"refusal": "'t."}, {}]
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_an_incomplete_response_ends_the_stream_with_its_reason() -> None:
+    incomplete = a_response([], status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+    events = chunks(
+        ChatChunksFromResponseEvents("codex", include_usage=False).feed(
+            text_stream(["Hel"], {"type": "response.incomplete", "response": incomplete})
+        )
+    )
+    assert events[-2]["choices"][0]["finish_reason"] == "length"
+    assert events[-1] == "[DONE]"
+
+
+def test_nothing_after_the_responses_end_is_read() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False)
+    late = sse({"type": "response.output_text.delta", "item_id": "m", "content_index": 0, "delta": "late"})
+    out = transform.feed(text_stream(["Hi"], COMPLETED) + late)
+    assert b"late" not in out and chunks(out)[-1] == "[DONE]"
+    assert transform.splitter.done and transform.feed(late) == b""
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (
+            {"type": "error", "code": "server_error", "message": "Something went wrong", "param": None},
+            "failed the response (server_error: Something went wrong)",
+        ),
+        (
+            {
+                "type": "response.failed",
+                "response": a_response(
+                    [],
+                    status="failed",
+                    usage=None,
+                    error={"code": "server_error", "message": "The model failed to generate a response."},
+                ),
+            },
+            "failed the response (server_error: The model failed to generate a response.)",
+        ),
+        ({"type": "error"}, "failed the response"),
+    ],
+)
+def test_a_failed_response_ends_the_stream_in_an_error_the_relay_sends(failure, says) -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=True)
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    out = transform.feed(
+        sse(
+            {"type": "response.created", "response": CREATED},
+            {"type": "response.output_text.delta", **where, "delta": "Hi"},
+            failure,
+        )
+    )
+    assert deltas(chunks(out)) == [{"role": "assistant", "content": "", "refusal": None}, {"content": "Hi"}]
+    assert transform.splitter.done
+    with pytest.raises(GatewayError) as caught:
+        transform.finish()
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
+    assert caught.value.message == f"The upstream for group `codex` {says}."
+
+
+def test_a_stream_that_ends_before_its_response_does_is_an_error_counted_by_estimate() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False, estimate_prompt_tokens=10)
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        *({"type": "response.output_text.delta", **where, "delta": w} for w in ("a", "b", "c")),
+    )
+    transform.feed(stream + b"event: response.output_text.delta\ndata: {")
+    with pytest.raises(GatewayError) as caught:
+        transform.finish()
+    assert caught.value.code == "upstream_closed_connection"
+    assert transform.counted_usage() == (Usage(10, 3, 13), True)
+
+
+# -- the translator
+
+
+def bridge(payload: dict[str, Any], *, count_usage: bool = False, **overrides: Any) -> ChatViaResponses:
+    client = ClientRequest("chat/completions", orjson.dumps(payload), payload, stream=payload.get("stream") is True)
+    return ChatViaResponses(replace(BACKEND, **overrides), client, count_usage=count_usage, normalize_streams=True)
+
+
+def test_the_translator_asks_the_deployment_through_the_resource_level_responses_api() -> None:
+    translator = bridge({"model": "gpt-5-codex", "messages": HELLO, "stream": True, "seed": 1}, count_usage=True)
+    assert translator.upstream_operation == "responses"
+    assert translator.resource_level is True
+    # The gateway counts tokens but asks upstream for nothing: response.completed always carries the usage.
+    assert orjson.loads(translator.body()) == {
+        "model": "gpt-5-codex-dep",
+        "input": [{"type": "message", "role": "user", "content": "Hello"}],
+        "stream": True,
+        "store": False,
+    }
+
+
+def test_drop_params_spare_the_client_a_refusal_and_add_params_go_in_the_responses_body() -> None:
+    payload = {"model": "m", "messages": HELLO, "stop": ["x"], "temperature": 1}
+    translator = bridge(
+        payload, drop_params=frozenset({"stop", "temperature"}), add_params={"reasoning": {"summary": "auto"}}
+    )
+    assert orjson.loads(translator.body()) == {
+        "model": "gpt-5-codex-dep",
+        "input": [{"type": "message", "role": "user", "content": "Hello"}],
+        "store": False,
+        "reasoning": {"summary": "auto"},
+    }
+    with pytest.raises(GatewayError) as caught:
+        bridge(payload).body()
+    assert caught.value.param == "stop"
+
+
+def test_a_v1_group_gets_the_deployment_in_the_body_too() -> None:
+    translator = bridge({"model": "m", "messages": HELLO}, flavor="v1", base_url="https://r.openai.azure.com/openai/v1")
+    assert orjson.loads(translator.body())["model"] == "gpt-5-codex-dep"
+
+
+def test_the_translator_answers_with_the_chat_completion() -> None:
+    response = a_response([message(text("Hi"))])
+    answer = orjson.loads(bridge({"messages": HELLO}).answer(orjson.dumps(response)))
+    assert answer == response_to_chat(response)
+
+
+@pytest.mark.parametrize("body", [b"[]", b"nope", orjson.dumps(a_response([], status="failed"))])
+def test_an_answer_that_is_no_finished_response_is_a_bad_gateway(body) -> None:
+    with pytest.raises(GatewayError) as caught:
+        bridge({"messages": HELLO}).answer(body)
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
+
+
+def test_the_translator_streams_usage_only_when_the_caller_asked() -> None:
+    assert bridge({"messages": HELLO}).events() is None
+    silent = bridge({"messages": HELLO, "stream": True}, count_usage=True).events()
+    asked = bridge({"messages": HELLO, "stream": True, "stream_options": {"include_usage": True}}).events()
+    assert silent is not None and asked is not None
+    assert b'"usage"' not in silent.feed(text_stream(["Hi"], COMPLETED))
+    assert silent.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex"), False)  # counted all the same
+    assert b'"choices":[],"usage":{' in asked.feed(text_stream(["Hi"], COMPLETED))
+
+
+# -- through the relay
+
+
+class Upstream:
+    """The parts of an UpstreamResponse the relay uses: its body in chunks, then its end."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.released = self.closed = False
+
+    async def next_chunk(self) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def release(self) -> None:
+        self.released = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Guard:
+    def expect(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def claim(self) -> None:
+        return None
+
+
+def relayed(stream: bytes, *, include_usage: bool = False) -> tuple[bytes, AccessRecord, Upstream]:
+    """What the relay sends the client of `stream`, the access record it fills, the upstream it read."""
+    upstream = Upstream([stream[i : i + 50] for i in range(0, len(stream), 50)])
+    record = AccessRecord("r", "POST", "/v1/chat/completions")
+    transform = ChatChunksFromResponseEvents("codex", include_usage=include_usage)
+    relay = Relay(cast(Any, upstream), record, "codex", transform, ends_at=float("inf"))
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def run() -> None:
+        assert await relay.send_to(send, {"type": "http.response.start"}, cast(Any, Guard()))
+        await relay.settle()
+
+    asyncio.run(run())
+    return b"".join(m.get("body", b"") for m in sent[1:]), record, upstream
+
+
+def test_the_relay_ends_the_chat_stream_at_the_responses_end_and_counts_its_usage() -> None:
+    body, record, upstream = relayed(text_stream(["Hel", "lo"], COMPLETED) + b": keep-alive\n\n", include_usage=True)
+    events = chunks(body)
+    assert "".join(d.get("content", "") for d in deltas(events)) == "Hello"
+    assert events[-2]["usage"] == CHAT_USAGE and events[-1] == "[DONE]"
+    assert (record.prompt_tokens, record.completion_tokens, record.total_tokens) == (36, 87, 123)
+    assert record.response_model == "gpt-5-codex" and record.error_code is None
+    assert upstream.released and not upstream.chunks  # read to its end after [DONE], for the pool
+
+
+def test_the_relay_sends_a_failed_response_in_band_without_done() -> None:
+    failed = a_response([], status="failed", usage=None, error={"code": "server_error", "message": "Boom."})
+    body, record, _ = relayed(text_stream(["Hi"], {"type": "response.failed", "response": failed}))
+    events = chunks(body)
+    assert events[-1] == {
+        "error": {
+            "message": "The upstream for group `codex` failed the response (server_error: Boom.).",
+            "type": "api_error",
+            "param": None,
+            "code": "upstream_bad_response",
+        }
+    }
+    assert "[DONE]" not in events and deltas(events)[-1] == {"content": "Hi"}
+    assert record.error_code == "upstream_bad_response"
