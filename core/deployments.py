@@ -68,9 +68,9 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
             if repaired is None:
                 break
             learned.remember(key, repaired)
-            if repaired.responses_only:
-                break  # no chat completion will do: the caller gets Azure's answer
-            fit = repaired
+            if repaired.responses_only and backend.responses_url is None:
+                break  # no chat completion will do, and no Responses API to ask: the caller gets Azure's answer
+            fit = repaired  # a Responses-only model is asked again through the bridge
         exchange.note_adjusted(translator.adjusted)
         return reply
 
@@ -83,8 +83,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
         else:
             headers.append(("content-type", JSON))
             body = translator.body()
-        url = backend.url(translator.upstream_operation)
-        return await exchange.attempt("POST", url, headers, body, backend.group, translator)
+        return await exchange.attempt("POST", translator.upstream_url(), headers, body, backend.group, translator)
 
     pool = route.pool
     if pool is None:

@@ -76,6 +76,24 @@ def test_fit_to_model_is_the_groups_unless_the_model_says() -> None:
     assert custom is not None and not custom.changes_requests  # unknown: sent as it comes, repaired if refused
 
 
+def test_each_deployment_knows_its_resources_responses_api_for_responses_only_models() -> None:
+    text = MODELS.replace(
+        "      - group: serverless\n",
+        "      - group: fresh\n        apiKey: k\n        instanceName: fresh\n"
+        '        version: "2024-10-21"\n        models:\n'
+        "          gpt-5-codex: {deploymentName: codex}\n      - group: serverless\n",
+    ).replace("    quiet: {fitToModel: false}\n", "    quiet: {fitToModel: false}\n    fresh: {api: v1}\n")
+    routes = load(text).routes
+    urls = {model: route.backends[0].responses_url for model, route in routes.items()}
+    # The dated API's Responses lives at the resource with a version that serves it, whatever the group's.
+    assert urls["gpt-5-mini"] == "https://east.openai.azure.com/openai/responses?api-version=2025-04-01-preview"
+    assert urls["o3-mini"] == "https://quiet.openai.azure.com/openai/responses?api-version=2025-04-01-preview"
+    assert urls["gpt-5-codex"] == "https://fresh.openai.azure.com/openai/v1/responses"
+    assert urls["gpt-5-looking-name"] is None  # a serverless endpoint has no resource to ask
+    codex = routes["gpt-5-codex"].backends[0].fit
+    assert codex is not None and codex.responses_only
+
+
 def test_check_shows_each_conclusion_and_recommends_the_v1_api_where_the_version_is_too_old(tmp_path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(MODELS)

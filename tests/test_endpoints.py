@@ -7,6 +7,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.access_log import access_line
 from tests.support.json_values import json_object
 from tests.support.standard import ALICE, BOB
 
@@ -118,13 +119,11 @@ def test_every_response_carries_a_request_id_that_the_access_log_names(gateway) 
     denied = httpx.get(f"{gateway.url}/v1/models")
     for response in (ok, denied):
         assert len(response.headers["x-request-id"]) == 32
-    log_lines = [orjson.loads(line) for line in gateway.logs().splitlines() if line.startswith("{")]
-    by_id = {line["request_id"]: line for line in log_lines}
-    line = by_id[ok.headers["x-request-id"]]
+    line = access_line(gateway, ok.headers["x-request-id"])
     assert line["caller"] == "alice" and line["model"] == "gpt-4o" and line["group"] == "eastus"
     assert line["status"] == 200 and line["upstream_ms"] >= 0
     assert line["prompt_tokens"] > 0 and line["total_tokens"] >= line["prompt_tokens"]
-    assert by_id[denied.headers["x-request-id"]]["status"] == 401
+    assert access_line(gateway, denied.headers["x-request-id"])["status"] == 401
 
 
 def test_unknown_paths_and_methods_get_openais_invalid_url_404(gateway) -> None:

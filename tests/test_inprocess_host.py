@@ -3,6 +3,7 @@ serving its own configuration and logging its own lines, as separate processes w
 
 import httpx
 
+from tests.support.access_log import access_line
 from tests.support.gateway_process import gateway_environ
 from tests.support.inprocess_gateway import InProcessGateway
 from tests.support.standard import ALICE, BOB, SECRETS, STANDARD_CONFIG
@@ -28,5 +29,5 @@ def test_two_gateways_in_one_process_keep_their_configurations_and_logs(sim, tmp
         )
         assert chat.status_code == 200
         request_id = chat.headers["x-request-id"]
-        assert request_id in only_alice.logs() and request_id not in standard.logs()
+        assert access_line(only_alice, request_id)["caller"] == "alice" and request_id not in standard.logs()
         assert '"status":401' in only_alice.logs() and '"status":401' not in standard.logs()

@@ -9,15 +9,14 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import openai
-import orjson
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from azure_sim import AzureSimulator
+from tests.support.access_log import access_line
 from tests.support.gateways import Gateway, StartGateway
 from tests.support.json_values import json_object
 
@@ -118,16 +117,6 @@ def chat(client: openai.OpenAI, model: str) -> tuple[str, str]:
     """The answer's text and the request id the gateway gave it."""
     raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
     return raw.parse().choices[0].message.content or "", raw.headers["x-request-id"]
-
-
-def access_line(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for line in gateway.logs().splitlines():
-            if request_id in line and line.lstrip().startswith("{"):
-                return json_object(orjson.loads(line[line.index("{") :]))
-        time.sleep(0.05)
-    raise AssertionError(f"no access-log line for {request_id}")
 
 
 def test_a_429_fails_over_and_the_member_sits_out_its_retry_after(client, pooled, sims) -> None:

@@ -9,7 +9,6 @@ import gzip
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 import httpx
 import orjson
@@ -17,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from core.upstream.transport import ERROR_BODY_BYTES
+from tests.support.access_log import access_line
 from tests.support.gateways import Gateway, StartGateway
-from tests.support.json_values import json_object
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
@@ -33,21 +32,6 @@ DOWNLOADS_CONFIG = (
 assert DOWNLOADS_CONFIG.count("assistants: true") == 2 and "tts-dep" in DOWNLOADS_CONFIG
 
 
-def access_lines(logs: str) -> list[dict[str, Any]]:
-    return [json_object(orjson.loads(line)) for line in logs.splitlines() if line.startswith('{"request_id"')]
-
-
-def access_line_for(gateway, request_id: str) -> dict[str, Any]:
-    """The access line of one request, once the gateway has written it (a stream writes it as it ends)."""
-    deadline = time.monotonic() + 5
-    while True:
-        lines = [line for line in access_lines(gateway.logs()) if line["request_id"] == request_id]
-        if lines or time.monotonic() > deadline:
-            assert len(lines) == 1, gateway.logs()[-2000:]
-            return lines[0]
-        time.sleep(0.05)
-
-
 def test_a_streamed_answer_writes_one_access_line_with_its_usage_and_timing(gateway) -> None:
     body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
     headers = {**AUTH, "x-sim-delay-ms": "300"}
@@ -55,7 +39,7 @@ def test_a_streamed_answer_writes_one_access_line_with_its_usage_and_timing(gate
         events = [line for line in response.iter_lines() if line.startswith("data: {")]
         request_id = response.headers["x-request-id"]
     usage = orjson.loads(events[-1].removeprefix("data: "))["usage"]
-    line = access_line_for(gateway, request_id)
+    line = access_line(gateway, request_id)
     assert line == {
         "request_id": request_id,
         "method": "POST",
@@ -71,6 +55,8 @@ def test_a_streamed_answer_writes_one_access_line_with_its_usage_and_timing(gate
         "prompt_tokens": usage["prompt_tokens"],
         "completion_tokens": usage["completion_tokens"],
         "total_tokens": usage["total_tokens"],
+        "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
+        "reasoning_tokens": usage["completion_tokens_details"]["reasoning_tokens"],
     }
     # Time to the upstream's headers: the simulator waited 300 ms before sending them.
     assert 300 <= line["upstream_ms"] < 10_000
@@ -81,14 +67,14 @@ def test_a_non_streamed_answer_times_the_whole_upstream_answer(gateway) -> None:
         f"{gateway.url}/v1/chat/completions", json=CHAT, headers={**AUTH, "x-sim-delay-ms": "250"}, timeout=10
     )
     assert response.status_code == 200
-    line = access_line_for(gateway, response.headers["x-request-id"])
+    line = access_line(gateway, response.headers["x-request-id"])
     assert line["stream"] is False and 250 <= line["upstream_ms"] < 10_000
     assert isinstance(line["upstream_ms"], float) and round(line["upstream_ms"], 2) == line["upstream_ms"]  # ms.xx
     assert line["total_tokens"] == response.json()["usage"]["total_tokens"]
     error = httpx.post(
         f"{gateway.url}/v1/chat/completions", json=CHAT, headers={**AUTH, "x-sim-delay-ms": "250", "x-sim-fail": "429"}
     )
-    line = access_line_for(gateway, error.headers["x-request-id"])
+    line = access_line(gateway, error.headers["x-request-id"])
     assert error.status_code == 429 and line["status"] == 429 and 250 <= line["upstream_ms"] < 10_000
 
 
@@ -142,7 +128,7 @@ def test_a_stream_ending_on_an_unfinished_event_keeps_its_last_piece(start_gatew
         assert response.status_code == 200
         assert response.read() == UNFINISHED
         request_id = response.headers["x-request-id"]
-    line = access_line_for(gateway, request_id)
+    line = access_line(gateway, request_id)
     assert line["status"] == 200 and line["stream"] is True and "error_code" not in line
 
 
@@ -348,7 +334,7 @@ def test_the_upstream_headers_a_client_can_use_are_relayed_and_no_others(scripte
         assert set(response.headers) - own == set(RELAYED), kind  # no set-cookie, x-ms-region...
         # The request id is the gateway's own, the one its access line carries.
         request_id = response.headers["x-request-id"]
-        assert request_id != "upstream-1" and access_line_for(scripted_gateway, request_id)["status"] == 200
+        assert request_id != "upstream-1" and access_line(scripted_gateway, request_id)["status"] == 200
 
 
 @pytest.mark.parametrize(
@@ -452,7 +438,7 @@ def test_a_stream_event_larger_than_max_response_bytes_ends_the_stream_with_an_e
         "param": None,
         "code": "upstream_bad_response",
     }
-    line = access_line_for(scripted_gateway, response.headers["x-request-id"])
+    line = access_line(scripted_gateway, response.headers["x-request-id"])
     assert (line["status"], line["error_code"]) == (200, "upstream_bad_response")
 
 

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from azure.core.credentials import AccessToken
 
 from azure_sim import AzureSimulator
+from tests.support.access_log import access_line
 from tests.support.inprocess_gateway import InProcessGateway
 from tests.support.json_values import json_object
 from tests.support.standard import ALICE
@@ -141,14 +141,6 @@ def list_queries(simulator: AzureSimulator) -> list[dict[str, str]]:
         for r in simulator.requests
         if (r.method, r.path) == ("GET", "/openai/assistants")
     ]
-
-
-def access_line(gateway, request_id: str) -> dict[str, Any]:
-    lines = [
-        json_object(orjson.loads(line)) for line in gateway.logs().splitlines() if line.startswith('{"request_id"')
-    ]
-    (line,) = [line for line in lines if line["request_id"] == request_id]
-    return line
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -13,15 +13,16 @@ import pytest
 from core.accesslog import AccessRecord
 from core.config.model import Backend
 from core.errors import GatewayError
+from core.models.families import family_of
+from core.models.fit import Fit
 from core.relay import Relay
 from core.translation.responses_bridge import (
     ChatChunksFromResponseEvents,
-    ChatViaResponses,
     chat_to_responses,
     checked_response,
     response_to_chat,
 )
-from core.translation.translator import ClientRequest
+from core.translation.translator import ChatViaResponses, ClientRequest, DeploymentTranslator, for_deployment
 from core.translation.usage import Usage
 
 BACKEND = Backend(
@@ -32,8 +33,10 @@ BACKEND = Backend(
     base_url="https://r.openai.azure.com/openai/deployments/gpt-5-codex-dep",
     auth="api-key",
     headers=(("api-key", "k"),),
+    responses_url="https://r.openai.azure.com/openai/responses?api-version=2025-04-01-preview",
 )
 HELLO = [{"role": "user", "content": "Hello"}]
+HELLO_ITEM = {"type": "message", "role": "user", "content": "Hello"}
 
 
 def refusal(payload: dict[str, Any]) -> GatewayError:
@@ -787,7 +790,9 @@ def bridge(payload: dict[str, Any], *, count_usage: bool = False, **overrides: A
 def test_the_translator_asks_the_deployment_through_the_resource_level_responses_api() -> None:
     translator = bridge({"model": "gpt-5-codex", "messages": HELLO, "stream": True, "seed": 1}, count_usage=True)
     assert translator.upstream_operation == "responses"
-    assert translator.resource_level is True
+    # The Responses API lives at the resource: the URL names no deployment, the body's model does.
+    assert translator.upstream_url() == "https://r.openai.azure.com/openai/responses?api-version=2025-04-01-preview"
+    assert translator.adjusted == []
     # The gateway counts tokens but asks upstream for nothing: response.completed always carries the usage.
     assert orjson.loads(translator.body()) == {
         "model": "gpt-5-codex-dep",
@@ -795,6 +800,7 @@ def test_the_translator_asks_the_deployment_through_the_resource_level_responses
         "stream": True,
         "store": False,
     }
+    assert translator.adjusted == ["chat/completions->responses"]  # what the caller and the access log are told
 
 
 def test_drop_params_spare_the_client_a_refusal_and_add_params_go_in_the_responses_body() -> None:
@@ -811,6 +817,42 @@ def test_drop_params_spare_the_client_a_refusal_and_add_params_go_in_the_respons
     with pytest.raises(GatewayError) as caught:
         bridge(payload).body()
     assert caught.value.param == "stop"
+
+
+def chosen(*, fit: Fit | None, operation: str = "chat/completions", **overrides: Any) -> type:
+    payload = {"model": "m", "messages": HELLO}
+    client = ClientRequest(operation, orjson.dumps(payload), payload, stream=False)
+    backend = replace(BACKEND, **overrides)
+    return type(for_deployment(backend, client, count_usage=False, normalize_streams=True, fit=fit))
+
+
+def test_the_bridge_serves_the_chat_completions_of_a_responses_only_model_that_has_a_resource() -> None:
+    responses_only = Fit.of(family_of("gpt-5-codex"))
+    assert responses_only.responses_only
+    assert chosen(fit=responses_only) is ChatViaResponses
+    assert chosen(fit=responses_only, force_prompt=True) is ChatViaResponses  # it refuses completions too
+    assert chosen(fit=replace(Fit(), responses_only=True)) is ChatViaResponses  # learned from a refusal
+    assert chosen(fit=Fit.of(family_of("gpt-5-mini"))) is DeploymentTranslator
+    assert chosen(fit=None) is DeploymentTranslator  # fitToModel: false
+    assert chosen(fit=responses_only, responses_url=None) is DeploymentTranslator  # serverless: Azure answers
+    assert chosen(fit=responses_only, operation="embeddings") is DeploymentTranslator
+
+
+def test_the_bridge_fits_the_request_to_the_reasoning_model_first() -> None:
+    payload = {"model": "m", "messages": HELLO, "temperature": 0.2, "max_tokens": 50, "logprobs": True}
+    client = ClientRequest("chat/completions", orjson.dumps(payload), payload, stream=False)
+    translator = ChatViaResponses(
+        BACKEND, client, count_usage=False, normalize_streams=True, fit=Fit.of(family_of("gpt-5-codex"))
+    )
+    body = orjson.loads(translator.body())
+    # Fitted: max_tokens renamed, then mapped; what the model refuses is left out, not refused by the bridge.
+    assert body == {"model": "gpt-5-codex-dep", "input": [HELLO_ITEM], "max_output_tokens": 50, "store": False}
+    assert translator.adjusted == [
+        "chat/completions->responses",
+        "max_tokens->max_completion_tokens",
+        "-temperature",
+        "-logprobs",
+    ]
 
 
 def test_a_v1_group_gets_the_deployment_in_the_body_too() -> None:

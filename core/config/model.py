@@ -60,6 +60,9 @@ class Backend:
     family_from: str | None = None
     # How its requests are fitted to that model (core/models/fit.py); None: sent as they come, never repaired.
     fit: Fit | None = None
+    # Its resource's Responses API, which a Responses-only model's chat completions go to
+    # (core/translation/translator.py's ChatViaResponses); None when the group shows no resource (serverless).
+    responses_url: str | None = None
 
     @property
     def rewrites_body(self) -> bool:

@@ -101,16 +101,21 @@ def resolve_backend(
     settings = settings or GroupSection()
     flavor = settings.api
     api_version = group.version_for(model) or None
+    responses_url = None
     if group.serverless:
         deployment = None
         base_url = group.base_url or ""
     else:
         deployment = group.deployment_for(model) or ""
         if flavor == "v1":
-            base_url = f"{_validated_root(group, deployment)}/openai/v1"
+            root = _validated_root(group, deployment)
+            base_url = f"{root}/openai/v1"
+            responses_url = f"{base_url}/responses"
             api_version = None  # the v1 API takes none; the deployment goes in the body's model
         else:
             base_url = deployment_url(group, deployment)
+            if (resource := resource_root(group, deployment)) is not None:
+                responses_url = f"{resource}/openai/responses?api-version={responses_api_version(group, settings)}"
     family, family_from = model_family(group, model, model_id, deployment)
     fit_to_model = model.fit_to_model if isinstance(model, ModelSpec) and model.fit_to_model is not None else None
     fits = settings.fit_to_model if fit_to_model is None else fit_to_model
@@ -130,6 +135,7 @@ def resolve_backend(
         family=family,
         family_from=family_from,
         fit=Fit.of(family) if fits else None,
+        responses_url=responses_url,
     )
 
 

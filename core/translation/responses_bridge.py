@@ -1,5 +1,6 @@
 """Chat completions served by a Responses-only deployment (gpt-5-codex, gpt-5-pro, codex-mini: Azure refuses
-their chat completions with `OperationNotSupported`).
+their chat completions with `OperationNotSupported`): the mapping that core/translation/translator.py's
+ChatViaResponses applies.
 
 The client's chat request goes upstream as a Responses API request: to the resource's `/openai/responses`
 (a resource-level URL: it names no deployment, so the body's `model` does), never stored (`store: false`:
@@ -96,10 +97,8 @@ from typing import Any
 import orjson
 
 from core.errors import GatewayError, truncated, upstream_bad_response, upstream_closed
-from core.translation import request
 from core.translation.sse import EventSplitter
 from core.translation.stream import event_json
-from core.translation.translator import DeploymentTranslator, StreamTransform, answer_object
 from core.translation.usage import Usage
 
 _UNSUPPORTED = "unsupported_by_bridge"
@@ -725,47 +724,3 @@ def _item_key(data: dict[str, Any]) -> Any:
     """The function call an event is about: its item id, else its output index."""
     item_id = data.get("item_id")
     return item_id if isinstance(item_id, str) else data.get("output_index")
-
-
-# -- the translator
-
-
-class ChatViaResponses(DeploymentTranslator):
-    """A chat completion asked of a deployment that serves only the Responses API.
-
-    `resource_level`: the Responses API lives at the resource (`/openai/responses`, `/openai/v1/responses`),
-    not under the deployment; the caller builds that URL (the backend's `url` builds deployment URLs), and
-    the body names the deployment in `model`."""
-
-    __slots__ = ()
-    resource_level = True
-
-    @property
-    def upstream_operation(self) -> str:
-        return "responses"
-
-    def body(self) -> bytes:
-        payload = self.request.payload
-        assert payload is not None
-        return request.for_backend(self.backend, self.upstream_payload(payload))
-
-    def upstream_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
-        # dropParams are the operator's word that a parameter goes nowhere: it is not refused either.
-        dropped = self.backend.drop_params
-        chat = {name: value for name, value in payload.items() if name not in dropped} if dropped else payload
-        model = self.backend.deployment or payload.get("model")
-        return chat_to_responses(chat, model if isinstance(model, str) else "")
-
-    def events(self) -> StreamTransform | None:
-        client = self.request
-        if not client.stream or client.payload is None:
-            return None
-        return ChatChunksFromResponseEvents(
-            self.backend.group,
-            include_usage=request.asks_usage(client.payload),
-            estimate_prompt_tokens=self._estimate,
-        )
-
-    def answer(self, body: bytes) -> bytes:
-        group = self.backend.group
-        return orjson.dumps(response_to_chat(checked_response(answer_object(body, group), group)))

@@ -3,7 +3,8 @@ backend's answer, whole or streamed, is rewritten for the client.
 
 A translator is chosen once per call and backend: `for_deployment` here for the deployment-scoped APIs,
 core/translation/objects.py for the resource-scoped ones. A new pairing of the client's API with a
-backend's (forcePrompt's chat served by completions is one) is one new class, chosen here.
+backend's (forcePrompt's chat served by completions is one, a Responses-only model's chat served by the
+Responses API another) is one new class, chosen here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import orjson
 from core.config.model import Backend
 from core.errors import upstream_bad_response
 from core.models.fit import Fit
-from core.translation import force_prompt, request
+from core.translation import force_prompt, request, responses_bridge
 from core.translation.sse import EventSplitter
 from core.translation.stream import StreamRewriter
 from core.translation.usage import Usage
@@ -101,6 +102,10 @@ class DeploymentTranslator:
     def upstream_operation(self) -> str:
         return self.request.operation
 
+    def upstream_url(self) -> str:
+        """Where the request goes: the backend's URL for the upstream operation."""
+        return self.backend.url(self.upstream_operation)
+
     def body(self) -> bytes:
         """The JSON body to send upstream."""
         client = self.request
@@ -164,14 +169,62 @@ class ChatViaCompletions(DeploymentTranslator):
         return orjson.dumps(force_prompt.completion_to_chat(completion))
 
 
+class ChatViaResponses(DeploymentTranslator):
+    """A chat completion asked of a deployment that serves only the Responses API
+    (core/translation/responses_bridge.py). The Responses API lives at the resource, not under the
+    deployment, so the body names the deployment in `model`; the request is fitted to the model first."""
+
+    __slots__ = ()
+
+    @property
+    def upstream_operation(self) -> str:
+        return "responses"
+
+    def upstream_url(self) -> str:
+        url = self.backend.responses_url
+        assert url is not None  # for_deployment chooses this translation only for a backend that has one
+        return url
+
+    def body(self) -> bytes:
+        payload = self.request.payload
+        assert payload is not None
+        fitted = self._fitted(payload)
+        self.adjusted = ["chat/completions->responses", *self.adjusted]
+        return request.for_backend(self.backend, self.upstream_payload(fitted))
+
+    def upstream_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # dropParams are the operator's word that a parameter goes nowhere: it is not refused either.
+        dropped = self.backend.drop_params
+        chat = {name: value for name, value in payload.items() if name not in dropped} if dropped else payload
+        model = self.backend.deployment or payload.get("model")
+        return responses_bridge.chat_to_responses(chat, model if isinstance(model, str) else "")
+
+    def events(self) -> StreamTransform | None:
+        client = self.request
+        if not client.stream or client.payload is None:
+            return None
+        return responses_bridge.ChatChunksFromResponseEvents(
+            self.backend.group, include_usage=request.asks_usage(client.payload), estimate_prompt_tokens=self._estimate
+        )
+
+    def answer(self, body: bytes) -> bytes:
+        group = self.backend.group
+        response = responses_bridge.checked_response(answer_object(body, group), group)
+        return orjson.dumps(responses_bridge.response_to_chat(response))
+
+
 def for_deployment(
     backend: Backend, client: ClientRequest, *, count_usage: bool, normalize_streams: bool, fit: Fit | None = None
 ) -> DeploymentTranslator:
     """The translation of `client`'s request for `backend`; `fit`: how chat completions are fitted to the
     model behind it (the backend's own, or what the deployment has taught the gateway since)."""
-    kind = (
-        ChatViaCompletions if backend.force_prompt and client.operation == "chat/completions" else DeploymentTranslator
-    )
+    kind: type[DeploymentTranslator] = DeploymentTranslator
+    if client.operation == "chat/completions":
+        # A Responses-only model refuses completions as well as chat: the bridge wins over forcePrompt.
+        if fit is not None and fit.responses_only and backend.responses_url is not None:
+            kind = ChatViaResponses
+        elif backend.force_prompt:
+            kind = ChatViaCompletions
     return kind(backend, client, count_usage=count_usage, normalize_streams=normalize_streams, fit=fit)
 
 
