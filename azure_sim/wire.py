@@ -72,6 +72,21 @@ ERR_DEPLOYMENT = {
     "message": "The API deployment for this resource does not exist. If you created the deployment within the last "
     "5 minutes, please wait a moment and try again.",
 }
+
+
+def err_operation_not_supported(operation: str, model: str) -> dict[str, str]:
+    """Azure's 400 for a deployment whose model does not serve the operation (a Responses-only model asked for chat
+    completions; a chat model asked for legacy completions), as reported in microsoft/graphrag#1557 and
+    langchain-ai/langchain-azure#228 (``chatCompletion``, gpt-5.1-codex) and
+    Azure-Samples/openai-python-enterprise-logging#27 (``completion``): a code and a message, nothing else."""
+    return {
+        "code": "OperationNotSupported",
+        "message": f"The {operation} operation does not work with the specified model, {model}. Please choose "
+        "different model and try again. You can learn more about which models can be used with each operation here: "
+        "https://go.microsoft.com/fwlink/?linkid=2197993.",
+    }
+
+
 ERR_INVALID_JSON = {
     "message": "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
     "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
