@@ -46,7 +46,9 @@ Each deployment runs a model (``models``): the one ``AzureSimulator(models={depl
 DEPLOYMENT=MODEL`` names, else the model it is named after; a name the table does not know behaves like gpt-4o, as
 every deployment did before. Chat and completion answers name the model and its version; a Responses-only model
 (gpt-5-codex, gpt-5-pro, codex-mini, o3-pro, ...) answers chat completions and completions with Azure's
-``OperationNotSupported``, and so does any known model asked for legacy completions.
+``OperationNotSupported``, and so does any known model asked for legacy completions. A reasoning model refuses what
+Azure's reasoning models refuse (``temperature``, ``top_p``, the penalties, logprobs, ``logit_bias``, ``max_tokens``;
+``deployments/chat_params.py``), checks ``reasoning_effort`` and counts reasoning tokens in its usage.
 """
 
 from __future__ import annotations

@@ -156,3 +156,168 @@ def test_the_cli_takes_a_model_per_deployment() -> None:
             server.wait(timeout=10)
     refused = subprocess.run([*command[:3], "--model", "chat"], cwd=root, capture_output=True, text=True, timeout=30)
     assert refused.returncode == 2 and "expected DEPLOYMENT=MODEL, got 'chat'" in refused.stderr
+
+
+# ----------------------------------------------------------------------------- reasoning models, chat completions
+
+
+def refusal(param: str, message: str, code: str = "unsupported_parameter") -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+def unsupported(param: str) -> dict[str, Any]:
+    return refusal(param, f"Unsupported parameter: '{param}' is not supported with this model.")
+
+
+def temperature_refused(value: str) -> dict[str, Any]:
+    message = f"Unsupported value: 'temperature' does not support {value} with this model. "
+    return refusal("temperature", message + "Only the default (1) value is supported.", "unsupported_value")
+
+
+MAX_TOKENS_REFUSED = refusal(
+    "max_tokens",
+    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+)
+REFUSALS = [
+    ({"temperature": 0.7}, temperature_refused("0.7")),
+    ({"temperature": 0}, temperature_refused("0")),
+    ({"temperature": 0.0}, temperature_refused("0.0")),
+    ({"top_p": 0.9}, unsupported("top_p")),
+    ({"presence_penalty": 0.5}, unsupported("presence_penalty")),
+    ({"frequency_penalty": -1}, unsupported("frequency_penalty")),
+    ({"logprobs": True}, unsupported("logprobs")),
+    ({"top_logprobs": 2}, unsupported("top_logprobs")),
+    ({"logit_bias": {"50256": -100}}, unsupported("logit_bias")),
+    ({"max_tokens": 100}, MAX_TOKENS_REFUSED),
+]
+REASONING = ["o1", "o3-mini", "o3", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5.1-chat", "chat", "pinned"]
+
+
+@pytest.mark.parametrize("deployment", REASONING)
+@pytest.mark.parametrize("body, error", REFUSALS)
+def test_reasoning_models_refuse_what_azure_refuses(
+    client: httpx.Client, deployment: str, body: dict[str, Any], error: dict[str, Any]
+) -> None:
+    r = chat(client, deployment, **body)
+    assert (r.status_code, r.json()) == (400, error)
+    streamed = chat(client, deployment, stream=True, **body)
+    assert (streamed.status_code, streamed.json()) == (400, error)
+
+
+def test_only_the_first_refusal_is_answered_in_the_order_azure_checks() -> None:
+    """Reported orders: temperature before max_tokens; top_p before presence_penalty before frequency_penalty."""
+    body: dict[str, Any] = {
+        "max_tokens": 9,
+        "logit_bias": {"1": 1},
+        "top_logprobs": 1,
+        "logprobs": True,
+        "frequency_penalty": 1,
+        "presence_penalty": 1,
+        "top_p": 0.5,
+        "temperature": 0.5,
+    }
+    answered = []
+    with AzureSimulator() as sim, httpx.Client(base_url=sim.url, headers={"api-key": KEY}) as client:
+        while (r := chat(client, "gpt-5", **body)).status_code == 400:
+            answered.append(r.json()["error"]["param"])
+            del body[answered[-1]]
+        assert r.status_code == 200
+        # schema checks (types, ranges) come before what the model refuses
+        assert chat(client, "o3", temperature=3, max_tokens=5).json()["error"]["code"] == "decimal_above_max_value"
+        assert chat(client, "o3", max_tokens=0).json()["error"]["code"] == "integer_below_min_value"
+    expected = ["temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs"]
+    assert answered == [*expected, "logit_bias", "max_tokens"]
+
+
+@pytest.mark.parametrize("deployment", REASONING)
+def test_reasoning_models_take_defaults_developer_messages_and_their_own_parameters(
+    client: httpx.Client, deployment: str
+) -> None:
+    messages = [
+        {"role": "developer", "content": "be brief"},
+        {"role": "system", "content": "be kind"},
+        {"role": "user", "content": "hello there"},
+    ]
+    defaults = {"temperature": 1, "top_p": 1.0, "presence_penalty": 0, "frequency_penalty": 0.0, "logprobs": False}
+    answer = ok(chat(client, deployment, messages=messages, max_completion_tokens=500, **defaults))
+    assert answer["choices"][0]["message"]["content"] == "Echo: hello there"
+    usage = answer["usage"]
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == 64  # medium, every one of these models' default
+    assert (usage["completion_tokens"], usage["prompt_tokens"], usage["total_tokens"]) == (67, 6, 73)
+    assert usage["prompt_tokens_details"] == {"audio_tokens": 0, "cached_tokens": 0}
+
+
+@pytest.mark.parametrize("deployment", ["gpt-5.1", "gpt-5.2"])
+def test_gpt_5_1_and_gpt_5_2_take_sampling_and_logprobs_only_without_reasoning(
+    client: httpx.Client, deployment: str
+) -> None:
+    sampling = {"temperature": 0.2, "top_p": 0.5, "presence_penalty": 1, "frequency_penalty": 1, "logprobs": True}
+    for effort in ({}, {"reasoning_effort": "none"}):  # none is their default
+        answer = ok(chat(client, deployment, top_logprobs=2, **sampling, **effort))
+        assert answer["usage"]["completion_tokens_details"]["reasoning_tokens"] == 0
+    r = chat(client, deployment, reasoning_effort="low", **sampling)
+    assert (r.status_code, r.json()) == (400, temperature_refused("0.2"))
+    r = chat(client, deployment, reasoning_effort="high", top_p=0.5)
+    assert (r.status_code, r.json()) == (400, unsupported("top_p"))
+    assert chat(client, deployment, logit_bias={"1": 1}).json() == unsupported("logit_bias")  # whatever the effort
+    assert chat(client, deployment, max_tokens=5).json() == MAX_TOKENS_REFUSED
+    reasoned = ok(chat(client, deployment, reasoning_effort="high", max_completion_tokens=99))
+    assert reasoned["usage"]["completion_tokens_details"]["reasoning_tokens"] == 128
+
+
+@pytest.mark.parametrize(
+    "deployment, effort, supported",
+    [
+        ("gpt-5.1", "minimal", "'none', 'low', 'medium', and 'high'"),
+        ("gpt-5", "none", "'minimal', 'low', 'medium', and 'high'"),
+        ("chat", "xhigh", "'minimal', 'low', 'medium', and 'high'"),
+        ("o3", "minimal", "'low', 'medium', and 'high'"),
+        ("gpt-5.1-chat", "high", "'medium'"),
+    ],
+)
+def test_an_effort_the_model_does_not_take_is_refused(
+    client: httpx.Client, deployment: str, effort: str, supported: str
+) -> None:
+    model = MODELS.get(deployment, deployment)
+    message = f"Unsupported value: '{effort}' is not supported with the '{model}' model. Supported values are: "
+    error = refusal("reasoning_effort", f"{message}{supported}.", "unsupported_value")
+    r = chat(client, deployment, reasoning_effort=effort)
+    assert (r.status_code, r.json()) == (400, error)
+
+
+def test_an_effort_no_model_knows_is_a_schema_error_and_other_models_ignore_it(client: httpx.Client) -> None:
+    r = chat(client, "o4-mini", reasoning_effort="max")
+    message = "Invalid value: 'max'. Supported values are: 'none', 'minimal', 'low', 'medium', 'high', and 'xhigh'."
+    assert (r.status_code, r.json()) == (400, refusal("reasoning_effort", message, "invalid_value"))
+    usage = ok(chat(client, "gpt-4o", reasoning_effort="max"))["usage"]  # gpt-4o-like: as before, not checked
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == 0
+
+
+def test_the_sdk_gets_reasoning_usage_in_answers_and_streams(sdk: openai.OpenAI) -> None:
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "developer", "content": "be brief"},
+        {"role": "user", "content": "hello there"},
+    ]
+    completion = sdk.chat.completions.create(
+        model="o4-mini", messages=messages, max_completion_tokens=500, reasoning_effort="low"
+    )
+    assert completion.model == "o4-mini-2025-04-16"
+    usage = completion.usage
+    assert usage is not None and usage.completion_tokens_details is not None and usage.prompt_tokens_details
+    assert (usage.completion_tokens_details.reasoning_tokens, usage.completion_tokens) == (16, 19)
+    assert usage.prompt_tokens_details.cached_tokens == 0
+    stream = sdk.chat.completions.create(
+        model="o4-mini",
+        messages=messages,
+        max_completion_tokens=500,
+        reasoning_effort="low",
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Echo: hello there"
+    assert chunks[-1].usage == usage and {c.model for c in chunks if c.id} == {"o4-mini-2025-04-16"}
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.chat.completions.create(model="o4-mini", messages=messages, max_tokens=10)
+    assert (refused.value.code, refused.value.param) == ("unsupported_parameter", "max_tokens")
+    assert refused.value.body == MAX_TOKENS_REFUSED["error"]
