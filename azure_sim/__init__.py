@@ -49,6 +49,10 @@ every deployment did before. Chat and completion answers name the model and its 
 ``OperationNotSupported``, and so does any known model asked for legacy completions. A reasoning model refuses what
 Azure's reasoning models refuse (``temperature``, ``top_p``, the penalties, logprobs, ``logit_bias``, ``max_tokens``;
 ``deployments/chat_params.py``), checks ``reasoning_effort`` and counts reasoning tokens in its usage.
+
+Responses (``resources/responses.py``) answer the same way: a ``function_call`` item when the request asks for one,
+a message again after its ``function_call_output``, an instance of ``text.format``'s schema, a reasoning item and
+reasoning tokens for a reasoning model, streamed as OpenAI's typed events.
 """
 
 from __future__ import annotations

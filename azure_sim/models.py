@@ -26,6 +26,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
+
+from .wire import invalid, not_one_of, quoted_list
 
 # The operations a deployment's model decides (Azure's names for them, as its OperationNotSupported message says).
 CHAT_COMPLETION = "chatCompletion"
@@ -57,10 +60,6 @@ class ModelProfile:
     def model_id(self) -> str:
         """What a chat answer's ``model`` says: the name and its version ("gpt-5-mini-2025-08-07")."""
         return f"{self.name}-{self.version}" if self.version else self.name
-
-    def effort(self, requested: str | None) -> str | None:
-        """The effort a request runs at: the one it asks for (checked by the caller), else this model's default."""
-        return requested if requested is not None else self.default_effort
 
     def reasoning_tokens(self, effort: str | None) -> int:
         return REASONING_TOKENS.get(effort or "none", 0) if self.reasoning else 0
@@ -121,3 +120,23 @@ def profile_of(model: str) -> ModelProfile:
 def deployed_profile(models: Mapping[str, str], deployment: str) -> ModelProfile:
     """The profile of the model a deployment runs: the one ``models`` names, else the deployment's own name."""
     return profile_of(models.get(deployment, deployment))
+
+
+def check_effort(value: Any, profile: ModelProfile, param: str) -> str | None:
+    """The effort a reasoning model runs at: ``value`` if the model takes it, its default when absent.
+
+    An effort no model knows is a schema error; one this model does not take gets the answer OpenAI sends
+    (openai/openai-agents-python#2089, sst/opencode#4451): "Unsupported value: 'minimal' is not supported with the
+    'gpt-5.1' model. Supported values are: 'none', 'low', 'medium', and 'high'."
+    """
+    if value is None:
+        return profile.default_effort
+    if value not in EFFORTS:
+        raise not_one_of(value, EFFORTS, param)
+    if value not in profile.efforts:
+        message = (
+            f"Unsupported value: '{value}' is not supported with the '{profile.name}' model. "
+            f"Supported values are: {quoted_list(profile.efforts)}."
+        )
+        raise invalid(message, param, "unsupported_value")
+    return str(value)

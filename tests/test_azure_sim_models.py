@@ -9,14 +9,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
+import orjson
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
+from openai.types.responses import ResponseFunctionToolCall, ToolParam
+from pydantic import BaseModel
 
 from azure_sim import AzureSimulator
+from azure_sim.models import profile_of
 from tests.support.json_values import json_object
 
 KEY = "sim-key"
@@ -321,3 +325,302 @@ def test_the_sdk_gets_reasoning_usage_in_answers_and_streams(sdk: openai.OpenAI)
         sdk.chat.completions.create(model="o4-mini", messages=messages, max_tokens=10)
     assert (refused.value.code, refused.value.param) == ("unsupported_parameter", "max_tokens")
     assert refused.value.body == MAX_TOKENS_REFUSED["error"]
+
+
+# ------------------------------------------------------------------------------ the Responses API: tools, formats
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "strict": True,
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    },
+}
+TIME = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+TOOLS: list[ToolParam] = [cast(ToolParam, WEATHER), cast(ToolParam, TIME)]
+
+
+class Forecast(BaseModel):
+    city: str
+    days: list[Day]
+
+
+class Day(BaseModel):
+    date: str
+    celsius: float
+    sunny: bool
+
+
+Forecast.model_rebuild()
+
+
+def responses(client: httpx.Client, **body: Any) -> httpx.Response:
+    return client.post("/openai/v1/responses", json=body)
+
+
+def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
+    """Each named event's data, checked to carry its name as ``type``."""
+    assert response.status_code == 200, response.text
+    parsed = []
+    for block in response.text.split("\n\n"):
+        if block:
+            name, data = block.split("\n")
+            payload = json_object(orjson.loads(data.removeprefix("data: ")))
+            assert name == f"event: {payload['type']}"
+            parsed.append(payload)
+    assert [p["sequence_number"] for p in parsed] == list(range(len(parsed)))
+    return parsed
+
+
+def test_a_function_call_when_the_user_names_a_tool_then_a_message_for_its_output(sdk: openai.OpenAI) -> None:
+    first = sdk.responses.create(model="gpt-4o", input="What is the weather? Ask get_weather.", tools=TOOLS)
+    (call,) = first.output  # a model that does not reason: no reasoning item
+    assert isinstance(call, ResponseFunctionToolCall)
+    assert (call.type, call.name, call.status) == ("function_call", "get_weather", "completed")
+    assert call.id is not None and call.id.startswith("fc_") and call.call_id.startswith("call_")
+    assert orjson.loads(call.arguments) == {"city": "city", "unit": "c"}  # an instance of the parameters schema
+    assert first.usage is not None and first.usage.output_tokens == 1  # the arguments, one "word"
+    second = sdk.responses.create(
+        model="gpt-4o",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}],
+        tools=TOOLS,
+    )
+    assert [item.type for item in second.output] == ["message"]
+    assert second.output_text == "Echo: What is the weather? Ask get_weather."
+    listed = sdk.responses.input_items.list(second.id)
+    assert [(item.type, getattr(item, "call_id", None)) for item in listed.data] == [
+        ("function_call_output", call.call_id)
+    ]
+
+
+def test_the_agents_sdk_way_sends_the_items_back_instead_of_a_previous_response(sdk: openai.OpenAI) -> None:
+    question: dict[str, Any] = {"role": "user", "content": "Use get_time, please"}
+    first = sdk.responses.create(model="o4-mini", input=[cast(Any, question)], tools=TOOLS, store=False)
+    assert [item.type for item in first.output] == ["reasoning", "function_call"]
+    call = first.output[-1]
+    assert isinstance(call, ResponseFunctionToolCall) and (call.name, call.arguments) == ("get_time", "{}")
+    replay = [question, *(item.model_dump(exclude_none=True) for item in first.output)]
+    replay.append({"type": "function_call_output", "call_id": call.call_id, "output": "12:00"})
+    second = sdk.responses.create(model="o4-mini", input=cast(Any, replay), tools=TOOLS, store=False)
+    assert [item.type for item in second.output] == ["reasoning", "message"]
+    assert second.output_text == "Echo: Use get_time, please"
+    with pytest.raises(openai.NotFoundError):  # store: false keeps nothing
+        sdk.responses.retrieve(second.id)
+
+
+@pytest.mark.parametrize(
+    "tool_choice, text, called",
+    [
+        ("auto", "hello there", None),  # auto: only when the user names a tool
+        (None, "what does get_time say", "get_time"),  # auto is the default
+        ("none", "ask get_time", None),
+        ("required", "hello there", "get_weather"),  # the first tool when none is named
+        ("required", "ask get_time", "get_time"),
+        ({"type": "function", "name": "get_time"}, "ask get_weather", "get_time"),
+        (
+            {"type": "allowed_tools", "mode": "required", "tools": [{"type": "function", "name": "get_time"}]},
+            "hi",
+            "get_time",
+        ),
+        (
+            {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "get_time"}]},
+            "get_weather?",
+            None,
+        ),
+    ],
+)
+def test_tool_choice_decides_the_call(client: httpx.Client, tool_choice: Any, text: str, called: str | None) -> None:
+    body: dict[str, Any] = {"model": "gpt-4o", "input": text, "tools": [WEATHER, TIME]}
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    answer = ok(responses(client, **body))
+    (item,) = answer["output"]
+    assert item["type"] == ("message" if called is None else "function_call")
+    assert item.get("name") == called
+    assert answer["tool_choice"] == body.get("tool_choice", "auto") and answer["tools"] == [WEATHER, TIME]
+
+
+def test_required_calls_again_after_an_output_and_auto_answers_it(client: httpx.Client) -> None:
+    first = ok(responses(client, model="gpt-4o", input="ask get_time", tools=[TIME]))
+    output = [{"type": "function_call_output", "call_id": first["output"][0]["call_id"], "output": "noon"}]
+    answered = ok(responses(client, model="gpt-4o", input=output, tools=[TIME], previous_response_id=first["id"]))
+    assert answered["output"][0]["type"] == "message"
+    body = {"input": output, "tools": [TIME], "tool_choice": "required", "previous_response_id": first["id"]}
+    forced = ok(responses(client, model="gpt-4o", **body))
+    assert forced["output"][0]["type"] == "function_call"  # as OpenAI: required forces a call every turn
+
+
+def error_body(message: str, param: str | None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+def test_calls_and_outputs_must_pair_up(client: httpx.Client) -> None:
+    orphan = [{"type": "function_call_output", "call_id": "call_nope", "output": "x"}]
+    r = responses(client, model="gpt-4o", input=orphan)
+    message = "No tool call found for function call output with call_id call_nope."
+    assert (r.status_code, r.json()) == (400, error_body(message, "input"))
+    first = ok(responses(client, model="gpt-4o", input="ask get_time", tools=[TIME]))
+    r = responses(client, model="gpt-4o", input="never mind", previous_response_id=first["id"])
+    message = f"No tool output found for function call {first['output'][0]['call_id']}."
+    assert (r.status_code, r.json()) == (400, error_body(message, "input"))
+
+
+def test_tools_and_tool_choice_are_checked(client: httpx.Client) -> None:
+    chat_shaped = {"type": "function", "function": {"name": "get_time", "parameters": {}}}
+    r = responses(client, model="gpt-4o", input="hi", tools=[chat_shaped])
+    assert (r.status_code, r.json()) == (
+        400,
+        error_body("Missing required parameter: 'tools[0].name'.", "tools[0].name"),
+    )
+    r = responses(client, model="gpt-4o", input="hi", tools=[TIME], tool_choice={"type": "web_search"})
+    message = "Tool choice 'web_search' not found in 'tools' parameter."
+    assert (r.status_code, r.json()) == (400, error_body(message, "tool_choice"))
+    r = responses(client, model="gpt-4o", input="hi", tools=[TIME], tool_choice={"type": "function", "name": "x"})
+    assert (r.status_code, r.json()) == (
+        400,
+        error_body("Tool choice 'x' not found in 'tools' parameter.", "tool_choice"),
+    )
+    r = responses(client, model="gpt-4o", input="hi", tools=[TIME], tool_choice="always")
+    message = "Invalid value: 'always'. Supported values are: 'none', 'auto', and 'required'."
+    assert (r.status_code, r.json()) == (400, error_body(message, "tool_choice", "invalid_value"))
+    hosted = ok(
+        responses(client, model="gpt-4o", input="search", tools=[{"type": "web_search"}], tool_choice="required")
+    )
+    assert hosted["output"][0]["type"] == "message"  # a hosted tool is accepted, never run here
+
+
+def test_text_format_json_schema_parses_into_the_pydantic_model(sdk: openai.OpenAI) -> None:
+    parsed = sdk.responses.parse(model="gpt-5-mini", input="the forecast, please", text_format=Forecast)
+    assert parsed.output_parsed == Forecast(city="city", days=[Day(date="date", celsius=0.0, sunny=True)])
+    assert [item.type for item in parsed.output] == ["reasoning", "message"]
+    assert parsed.text is not None and parsed.text.format is not None and parsed.text.format.type == "json_schema"
+    with sdk.responses.stream(model="gpt-4o", input="the forecast, please", text_format=Forecast) as stream:
+        assert stream.get_final_response().output_parsed == parsed.output_parsed
+
+
+def test_text_format_json_object_and_its_checks(client: httpx.Client) -> None:
+    answer = ok(responses(client, model="gpt-4o", input="reply in JSON", text={"format": {"type": "json_object"}}))
+    assert orjson.loads(answer["output"][0]["content"][0]["text"]) == {"answer": "Echo: reply in JSON"}
+    r = responses(
+        client, model="gpt-4o", input="hi", instructions="answer in json", text={"format": {"type": "json_object"}}
+    )
+    message = "Response input messages must contain the word 'json' in some form to use 'text.format' of type "
+    assert (r.status_code, r.json()) == (400, error_body(message + "'json_object'.", "input"))
+    unnamed = {"format": {"type": "json_schema", "schema": {"type": "object"}}}
+    r = responses(client, model="gpt-4o", input="hi", text=unnamed)
+    assert (r.status_code, r.json()) == (
+        400,
+        error_body("Missing required parameter: 'text.format.name'.", "text.format.name"),
+    )
+
+
+@pytest.mark.parametrize(
+    "deployment, effort, reasoning_tokens",
+    [
+        ("gpt-5-codex", None, 64),
+        ("codex-mini", "high", 128),
+        ("gpt-5-pro", None, 128),  # high, its only effort
+        ("o3-pro", "low", 16),
+        ("agent", None, 64),  # gpt-5.1-codex
+        ("gpt-5", "minimal", 8),
+        ("gpt-5.2", None, 0),  # none: no reasoning, no reasoning item
+    ],
+)
+def test_responses_only_and_reasoning_models_serve_the_responses_api(
+    sdk: openai.OpenAI, deployment: str, effort: Any, reasoning_tokens: int
+) -> None:
+    reasoning = {"effort": effort} if effort else openai.omit
+    answer = sdk.responses.create(model=deployment, input="hello there", reasoning=cast(Any, reasoning))
+    assert answer.output_text == "Echo: hello there" and answer.model == deployment
+    assert [item.type for item in answer.output] == (["reasoning"] if reasoning_tokens else []) + ["message"]
+    assert answer.usage is not None and answer.usage.output_tokens_details.reasoning_tokens == reasoning_tokens
+    assert answer.usage.output_tokens == 3 + reasoning_tokens and answer.usage.input_tokens_details.cached_tokens == 0
+    assert answer.reasoning is not None and answer.reasoning.effort == (
+        effort or profile_of(MODELS.get(deployment, deployment)).default_effort
+    )
+
+
+def test_a_model_that_does_not_reason_echoes_reasoning_and_counts_none(client: httpx.Client) -> None:
+    answer = ok(responses(client, model="gpt-4o", input="hello there"))
+    assert answer["reasoning"] == {"effort": None, "summary": None}
+    assert answer["usage"]["output_tokens_details"] == {"reasoning_tokens": 0}
+    r = responses(client, model="gpt-5.1", input="hi", reasoning={"effort": "minimal"})
+    message = "Unsupported value: 'minimal' is not supported with the 'gpt-5.1' model. Supported values are: "
+    error = error_body(message + "'none', 'low', 'medium', and 'high'.", "reasoning.effort", "unsupported_value")
+    assert (r.status_code, r.json()) == (400, error)
+
+
+def test_a_streamed_function_call_is_the_events_openai_documents(sim: AzureSimulator, client: httpx.Client) -> None:
+    streamed = client.post(
+        "/openai/v1/responses",
+        json={"model": "o3", "input": "ask get_weather", "tools": [WEATHER], "stream": True},
+        headers={"x-sim-chunks": "3"},
+    )
+    events = sse_events(streamed)
+    assert [e["type"] for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",  # the reasoning item
+        "response.output_item.done",
+        "response.output_item.added",  # the function call, arguments still empty
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    completed = events[-1]["response"]
+    reasoning, call = completed["output"]
+    assert reasoning == {"type": "reasoning", "id": reasoning["id"], "summary": []} and events[2]["item"] == reasoning
+    assert (events[2]["output_index"], events[4]["output_index"]) == (0, 1)
+    assert events[4]["item"] == {**call, "arguments": "", "status": "in_progress"}
+    deltas = events[5:8]
+    assert all(d.keys() == {"type", "item_id", "output_index", "delta", "sequence_number"} for d in deltas)
+    assert {(d["item_id"], d["output_index"]) for d in deltas} == {(call["id"], 1)}
+    assert "".join(d["delta"] for d in deltas) == call["arguments"] == '{"city":"city","unit":"c"}'
+    assert events[8] == {
+        "type": "response.function_call_arguments.done",
+        "item_id": call["id"],
+        "name": "get_weather",
+        "output_index": 1,
+        "arguments": call["arguments"],
+        "sequence_number": 8,
+    }
+    assert events[9]["item"] == call and events[9]["output_index"] == 1
+    assert (events[0]["response"]["status"], events[0]["response"]["usage"], completed["status"]) == (
+        "in_progress",
+        None,
+        "completed",
+    )
+    assert completed["usage"]["output_tokens_details"] == {"reasoning_tokens": 64}
+    with pytest.raises(httpx.RemoteProtocolError):  # x-sim-fail: abort cuts the stream after two argument deltas
+        client.post(
+            "/openai/v1/responses",
+            json={"model": "o3", "input": "ask get_weather", "tools": [WEATHER], "stream": True},
+            headers={"x-sim-fail": "abort"},
+        )
+    assert sim.requests[-1].aborted
+
+
+def test_the_sdk_streams_function_calls_and_messages(sdk: openai.OpenAI) -> None:
+    with sdk.responses.stream(model="gpt-5-mini", input="ask get_weather", tools=TOOLS) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds.count("response.function_call_arguments.delta") == 5  # x-sim-chunks' default
+    call = final.output[-1]
+    assert isinstance(call, ResponseFunctionToolCall) and call.name == "get_weather"
+    assert orjson.loads(call.arguments) == {"city": "city", "unit": "c"}
+    with sdk.responses.stream(model="gpt-5-mini", input="hello there") as stream:
+        text = "".join(event.delta for event in stream if event.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert text == final.output_text == "Echo: hello there" and [o.type for o in final.output] == [
+        "reasoning",
+        "message",
+    ]

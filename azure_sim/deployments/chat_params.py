@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import DEFAULT_PROFILE, EFFORTS, ModelProfile
-from ..wire import Reject, content_text, invalid, missing, not_one_of, quoted_list, wrong_type
+from ..models import DEFAULT_PROFILE, ModelProfile, check_effort
+from ..wire import Reject, content_text, invalid, missing, not_one_of, wrong_type
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 TOOL_CHOICES = ("none", "auto", "required")
@@ -68,26 +68,6 @@ def check_chat_request(body: Mapping[str, Any], profile: ModelProfile = DEFAULT_
     _tool_choice(body.get("tool_choice"), tools)
     _response_format(body.get("response_format"), messages)
     return ChatRequest(messages, effort)
-
-
-def check_effort(value: Any, profile: ModelProfile, param: str) -> str | None:
-    """The effort a reasoning model runs at: ``value`` if the model takes it, its default when absent.
-
-    An effort no model knows is a schema error; one this model does not take gets the answer OpenAI sends
-    (openai/openai-agents-python#2089, sst/opencode#4451): "Unsupported value: 'minimal' is not supported with the
-    'gpt-5.1' model. Supported values are: 'none', 'low', 'medium', and 'high'."
-    """
-    if value is None:
-        return profile.default_effort
-    if value not in EFFORTS:
-        raise not_one_of(value, EFFORTS, param)
-    if value not in profile.efforts:
-        message = (
-            f"Unsupported value: '{value}' is not supported with the '{profile.name}' model. "
-            f"Supported values are: {quoted_list(profile.efforts)}."
-        )
-        raise invalid(message, param, "unsupported_value")
-    return str(value)
 
 
 def _reasoning(body: Mapping[str, Any], profile: ModelProfile) -> str | None:
