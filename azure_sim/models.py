@@ -19,6 +19,12 @@ supports only ``high``; gpt-5.2 and the gpt-5.1 codex models also take ``none``;
 OpenAI's ``ReasoningEffort`` schema ("gpt-5.1 defaults to none, which does not perform reasoning [...] All models
 before gpt-5.1 default to medium reasoning effort, and do not support none"). The versions are the ones Azure lists;
 a model with no dated version answers with its bare name.
+
+Not from Azure's page: gpt-5.2-chat (like gpt-5.1-chat, a reasoning model at a fixed ``medium`` effort that refuses a
+non-default temperature, per OpenAI's community compatibility matrix and reports of both), o1-pro's and
+computer-use-preview's versions (OpenAI's model ids), and gpt-5-codex's (Azure's page prints "2025-09-011";
+2025-09-15 is the dated id in use, e.g. DataRobot's ``azure/gpt-5-codex-2025-09-15``). gpt-5-chat is not listed: it
+does not reason and takes temperature, so it plays gpt-4o like any other name.
 """
 
 from __future__ import annotations
