@@ -32,7 +32,8 @@ one region's objects), ``routing`` (scopes, route rows, ``Call``), ``streams`` (
 ``resources/`` (``common`` helpers, one module per resource family and the ``RESOURCES`` table, served under
 ``RESOURCE_SCOPES``, each row with an api-version ``Family``), ``pipeline`` (read body, api-version, key),
 ``faults`` (canned failures), ``json_schema`` (instances of a schema, for tool arguments and structured outputs),
-``server`` (``AzureSimulator``: the app, the request pipeline, the threaded test harness) and ``cli``. New
+``models`` (which model a deployment runs, and what that model serves and accepts), ``server`` (``AzureSimulator``:
+the app, the request pipeline, the threaded test harness) and ``cli``. New
 operations add a handler and a table row. Imports point one way, with no cycle: a handler sees the simulator only
 through its ``Call`` (the request, its ``Behaviour``, the region's ``Store``, the deployment names), never through
 the ``server`` that calls it.
@@ -40,6 +41,18 @@ the ``server`` that calls it.
 Chat completions answer in the shape a model would (``deployments/chat.py``): a tool call, an instance of a
 ``json_schema``, a JSON object, or the echo ``"Echo: " + last user text``; their parameters are checked as Azure
 checks them (``deployments/chat_params.py``).
+
+Each deployment runs a model (``models``): the one ``AzureSimulator(models={deployment: model})`` or ``--model
+DEPLOYMENT=MODEL`` names, else the model it is named after; a name the table does not know behaves like gpt-4o, as
+every deployment did before. Chat and completion answers name the model and its version; a Responses-only model
+(gpt-5-codex, gpt-5-pro, codex-mini, o3-pro, ...) answers chat completions and completions with Azure's
+``OperationNotSupported``, and so does any known model asked for legacy completions. A reasoning model refuses what
+Azure's reasoning models refuse (``temperature``, ``top_p``, the penalties, logprobs, ``logit_bias``, ``max_tokens``;
+``deployments/chat_params.py``), checks ``reasoning_effort`` and counts reasoning tokens in its usage.
+
+Responses (``resources/responses.py``) answer the same way: a ``function_call`` item when the request asks for one,
+a message again after its ``function_call_output``, an instance of ``text.format``'s schema, a reasoning item and
+reasoning tokens for a reasoning model, streamed as OpenAI's typed events.
 """
 
 from __future__ import annotations

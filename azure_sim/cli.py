@@ -20,12 +20,26 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--key", action="append", help="accepted api key (repeatable; default: any key)")
     parser.add_argument("--deployment", action="append", help="known deployment (repeatable; default: any)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        type=_deployment_model,
+        metavar="DEPLOYMENT=MODEL",
+        help="the Azure model a deployment runs, e.g. chat=gpt-5-mini (repeatable; default: the deployment's name)",
+    )
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="default delay between SSE events")
     parser.add_argument("--name", default="sim", help="a name for debugging (e.g. the region it stands for)")
     parser.add_argument("--fail", choices=sorted(FAIL_MODES), help="default fail mode (as x-sim-fail)")
     parser.add_argument("--fail-rate", type=float, default=1.0, help="share of requests that fail (as x-sim-fail-rate)")
     parser.add_argument("--retry-after-ms", type=float, help="a 429's retry-after-ms (as x-sim-retry-after-ms)")
     return parser.parse_args(argv)
+
+
+def _deployment_model(value: str) -> tuple[str, str]:
+    deployment, sep, model = value.partition("=")
+    if not sep or not deployment or not model:
+        raise argparse.ArgumentTypeError(f"expected DEPLOYMENT=MODEL, got {value!r}")
+    return deployment, model
 
 
 async def _serve_forever(sim: AzureSimulator, host: str, port: int) -> None:
@@ -48,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = AzureSimulator(
         api_keys=set(args.key) if args.key else None,
         deployments=set(args.deployment) if args.deployment else None,
+        models=dict(args.model or ()),
         record_requests=False,
         name=args.name,
     )

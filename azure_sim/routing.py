@@ -4,13 +4,14 @@ handler sees, and the ``RecordedRequest`` tests inspect.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from .behaviour import Behaviour
+from .models import DEFAULT_PROFILE, ModelProfile
 from .store import Store
 
 V1_API_VERSIONS = frozenset({"v1", "preview"})
@@ -108,6 +109,9 @@ class Operation:
     scopes: tuple[Scope, ...] = SCOPES
     always_streams: bool = False  # writes its answer in pieces and handles x-sim-fail: abort itself
     keep_upload: bool = False  # keep the file parts' bytes (not just their size and hash)
+    # Azure's name for the operation when the deployment's model decides how it answers (models.CHAT_COMPLETION,
+    # models.COMPLETION): a model that does not serve it answers OperationNotSupported; None: any model serves it
+    model_operation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +156,5 @@ class Call:
     store: Store  # this region's objects (the simulator's)
     deployments: set[str] | None  # the simulator's deployment names; None: any name
     uploads: dict[str, Upload] = field(default_factory=dict)  # multipart file parts by field name
+    models: Mapping[str, str] = field(default_factory=dict)  # deployment -> the model it runs, where not its own name
+    profile: ModelProfile = DEFAULT_PROFILE  # the deployment's model (operations with a ``model_operation``)

@@ -8,13 +8,14 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from .behaviour import CANNED_FAIL_MODES, Behaviour
 from .deployments import OPERATIONS
 from .faults import canned_failure
+from .models import DEFAULT_PROFILE, deployed_profile
 from .pipeline import ReadBody, check_api_version, read_body, request_body, request_key
 from .resources import RESOURCES
 from .routing import (
@@ -37,6 +38,7 @@ from .wire import (
     ERR_NOT_FOUND,
     Reject,
     bad_request,
+    err_operation_not_supported,
     error_answer,
     wants_stream,
 )
@@ -64,12 +66,16 @@ class AzureSimulator:
         *,
         api_keys: set[str] | None = None,
         deployments: set[str] | None = None,
+        models: Mapping[str, str] | None = None,
         record_requests: bool = True,
         name: str = "sim",
     ) -> None:
         self.name = name  # for debugging: thread name, repr, CLI banner
         self.api_keys = api_keys  # None: any key, but one must be present
         self.deployments = deployments  # None: any deployment name (also checks body models: v1, assistants, ...)
+        # deployment -> the Azure model it runs (azure_sim.models); a deployment not named here runs the model it is
+        # named after, and a name the simulator does not know behaves like gpt-4o
+        self.models: dict[str, str] = dict(models or {})
         self.record_requests = record_requests  # the CLI turns this off so a long benchmark does not grow memory
         self.behaviour = Behaviour()
         self.requests: list[RecordedRequest] = []
@@ -260,19 +266,38 @@ class AzureSimulator:
         if behaviour.fail == "abort" and not (route.always_streams or (route.streams and wants_stream(body))):
             return drop_connection(request, record)
         model = ""
+        profile = DEFAULT_PROFILE
         if isinstance(route, Operation):
             model = route.model
+            deployment = request.match_info["deployment"] if scope.deployment_in_path else None
             if scope.model_is_deployment:
                 named = body.get("model")
                 if not isinstance(named, str) or not named:
                     return bad_request(request, "Missing required parameter: 'model'.", "model")
                 if self.deployments is not None and named not in self.deployments:
                     return error_answer(request, 404, ERR_DEPLOYMENT)
-                model = named
+                model = deployment = named
             elif not scope.deployment_in_path and isinstance(body.get("model"), str):
-                model = body["model"]
+                model = deployment = body["model"]
+            if route.model_operation is not None and deployment is not None:
+                profile = deployed_profile(self.models, deployment)
+                if route.model_operation not in profile.operations:
+                    return error_answer(request, 400, err_operation_not_supported(route.model_operation, profile.name))
+                if profile is not DEFAULT_PROFILE:
+                    model = profile.model_id  # like Azure: the model and its version ("gpt-5-mini-2025-08-07")
         try:
-            call = Call(request, record, body, model, behaviour, self.store, self.deployments, read.uploads)
+            call = Call(
+                request,
+                record,
+                body,
+                model,
+                behaviour,
+                self.store,
+                self.deployments,
+                read.uploads,
+                self.models,
+                profile,
+            )
             return await route.handler(call)
         except Reject as exc:
             return error_answer(request, exc.status, exc.error)

@@ -72,6 +72,21 @@ ERR_DEPLOYMENT = {
     "message": "The API deployment for this resource does not exist. If you created the deployment within the last "
     "5 minutes, please wait a moment and try again.",
 }
+
+
+def err_operation_not_supported(operation: str, model: str) -> dict[str, str]:
+    """Azure's 400 for a deployment whose model does not serve the operation (a Responses-only model asked for chat
+    completions; a chat model asked for legacy completions), as reported in microsoft/graphrag#1557 and
+    langchain-ai/langchain-azure#228 (``chatCompletion``, gpt-5.1-codex) and
+    Azure-Samples/openai-python-enterprise-logging#27 (``completion``): a code and a message, nothing else."""
+    return {
+        "code": "OperationNotSupported",
+        "message": f"The {operation} operation does not work with the specified model, {model}. Please choose "
+        "different model and try again. You can learn more about which models can be used with each operation here: "
+        "https://go.microsoft.com/fwlink/?linkid=2197993.",
+    }
+
+
 ERR_INVALID_JSON = {
     "message": "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
     "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
@@ -158,14 +173,14 @@ def token_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def chat_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-    """Azure's chat usage, keys sorted as Azure sends them."""
+def chat_usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
+    """Azure's chat usage, keys sorted as Azure sends them; ``completion_tokens`` counts the reasoning tokens too."""
     return {
         "completion_tokens": completion_tokens,
         "completion_tokens_details": {
             "accepted_prediction_tokens": 0,
             "audio_tokens": 0,
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning_tokens,
             "rejected_prediction_tokens": 0,
         },
         "prompt_tokens": prompt_tokens,
@@ -237,6 +252,40 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
 
 def missing(param: str) -> Reject:
     return invalid(f"Missing required parameter: '{param}'.", param)
+
+
+def wrong_type(name: str, expected: str, value: Any) -> Reject:
+    message = f"Invalid type for '{name}': expected {expected}, but got {json_kind(value)} instead."
+    return invalid(message, name, "invalid_type")
+
+
+def not_one_of(value: Any, allowed: Sequence[str], param: str) -> Reject:
+    return invalid(f"Invalid value: '{value}'. Supported values are: {quoted_list(allowed)}.", param, "invalid_value")
+
+
+def quoted_list(values: Sequence[str]) -> str:
+    """OpenAI's way of listing values in a message: "'a'", "'a' and 'b'", "'a', 'b', and 'c'"."""
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) <= 2:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def json_kind(value: Any) -> str:
+    """How OpenAI's messages name a JSON value's type ("a string", "an array", ...)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if value is None:
+        return "null"
+    return "an object"
 
 
 def no_such(kind: str, object_id: str) -> Reject:

@@ -4,6 +4,7 @@ the route table that serves each of them under each of its scopes.
 
 from __future__ import annotations
 
+from ..models import CHAT_COMPLETION, COMPLETION
 from ..routing import AZURE, MULTIPART_BODY, Operation
 from ..wire import CHAT_MODEL, COMPLETIONS_MODEL, EMBEDDINGS_MODEL, IMAGES_MODEL, SPEECH_MODEL, TRANSCRIPTION_MODEL
 from .audio import audio_speech, audio_transcriptions, audio_translations
@@ -15,8 +16,17 @@ from .images import image_edits, image_generations
 # The route table: each operation is served under each of its scopes (all of SCOPES unless the row says otherwise).
 DEPLOYMENT_ONLY = (AZURE,)
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("chat/completions", "ChatCompletions_Create", CHAT_MODEL, chat_completions, streams=True),
-    Operation("completions", "Completions_Create", COMPLETIONS_MODEL, completions, streams=True),
+    Operation(
+        "chat/completions",
+        "ChatCompletions_Create",
+        CHAT_MODEL,
+        chat_completions,
+        streams=True,
+        model_operation=CHAT_COMPLETION,
+    ),
+    Operation(
+        "completions", "Completions_Create", COMPLETIONS_MODEL, completions, streams=True, model_operation=COMPLETION
+    ),
     Operation("embeddings", "Embeddings_Create", EMBEDDINGS_MODEL, embeddings),
     Operation("images/generations", "ImageGenerations_Create", IMAGES_MODEL, image_generations, scopes=DEPLOYMENT_ONLY),
     Operation(

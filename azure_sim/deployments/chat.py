@@ -1,7 +1,8 @@
 """Chat completions (``chat/completions``): answers in the shape a model would give. A tool call when the request
 asks for one (``tool_choice`` required or a named function; with ``auto``, when the last user message names a
 tool), an instance of the schema for ``response_format: json_schema``, a JSON object for ``json_object``, and
-otherwise the echo ``"Echo: " + last user text``; streamed as Azure streams each of them."""
+otherwise the echo ``"Echo: " + last user text``; streamed as Azure streams each of them. The deployment's model
+(``call.profile``) decides which parameters are refused and whether the usage counts reasoning tokens."""
 
 from __future__ import annotations
 
@@ -42,12 +43,15 @@ class ToolCall:
 
 
 async def chat_completions(call: Call) -> web.StreamResponse:
-    """One choice: a tool call or content (see the module docstring), as Azure JSON or an Azure-flavoured stream."""
-    messages = check_chat_request(call.body)
+    """One choice: a tool call or content (see the module docstring), as Azure JSON or an Azure-flavoured stream.
+    A reasoning model's usage counts its reasoning tokens (``models.REASONING_TOKENS``, by effort)."""
+    checked = check_chat_request(call.body, call.profile)
+    messages = checked.messages
     tool_call = _tool_call(call.body, messages)
     answer = tool_call.arguments if tool_call is not None else _content(call.body, messages)
     prompt_tokens = sum(count_words(content_text(m.get("content"))) for m in messages)
-    usage = chat_usage(prompt_tokens, count_words(answer))
+    reasoning_tokens = call.profile.reasoning_tokens(checked.effort)
+    usage = chat_usage(prompt_tokens, count_words(answer) + reasoning_tokens, reasoning_tokens)
     response_id = next_id("chatcmpl-")
     finish_reason = "tool_calls" if tool_call is not None and not tool_call.forced else "stop"
     if wants_stream(call.body):

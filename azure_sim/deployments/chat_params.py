@@ -1,13 +1,15 @@
 """Azure's checks of a chat completions request, with its 400 answers (OpenAI's messages, which Azure's
-deployments of OpenAI models send): the messages' shape and roles, sampling ranges, tools, tool_choice and
-response_format."""
+deployments of OpenAI models send): the messages' shape and roles, sampling ranges, what a reasoning model refuses,
+tools, tool_choice and response_format."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from ..wire import content_text, invalid, missing
+from ..models import DEFAULT_PROFILE, ModelProfile, check_effort
+from ..wire import Reject, content_text, invalid, missing, not_one_of, wrong_type
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 TOOL_CHOICES = ("none", "auto", "required")
@@ -24,15 +26,76 @@ RANGES: dict[str, tuple[float, float | None, bool]] = {
 }
 
 
-def check_chat_request(body: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The request's messages, once every check passed; raises ``Reject`` (400) at the first that fails."""
+# What a reasoning model refuses on chat completions, in the order it is checked (only the first offence is
+# answered): the parameter, the value it accepts as if absent (its default), and whether reasoning_effort "none"
+# lifts the refusal. Azure's list: "temperature, top_p, presence_penalty, frequency_penalty, logprobs, top_logprobs,
+# logit_bias, max_tokens" (https://learn.microsoft.com/azure/ai-foundry/openai/how-to/reasoning, "Not Supported").
+# The order is documented nowhere; reports show temperature answered before max_tokens (NousResearch/hermes-agent
+# #78305) and, for gpt-5, top_p before presence_penalty before frequency_penalty; the rest follow Azure's list.
+# gpt-5.1 and gpt-5.2 take the sampling parameters and logprobs at effort "none" (their default), as OpenAI's
+# gpt-5.1 guide says (vercel/ai#10932 quotes it); logit_bias and max_tokens stay refused whatever the effort.
+_UNSET = object()
+REASONING_REFUSALS: tuple[tuple[str, Any, bool], ...] = (
+    ("temperature", 1, True),
+    ("top_p", 1, True),
+    ("presence_penalty", 0, True),
+    ("frequency_penalty", 0, True),
+    ("logprobs", False, True),
+    ("top_logprobs", _UNSET, True),
+    ("logit_bias", _UNSET, False),
+    ("max_tokens", _UNSET, False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A chat completions request that passed every check."""
+
+    messages: list[dict[str, Any]]
+    effort: str | None  # the reasoning effort it runs at (None: the model does not reason)
+
+
+def check_chat_request(body: Mapping[str, Any], profile: ModelProfile = DEFAULT_PROFILE) -> ChatRequest:
+    """The request's messages and effort, once every check passed; raises ``Reject`` (400) at the first that fails.
+
+    Types and ranges come first (schema checks), then what the deployment's model refuses, then tools and formats.
+    """
     messages = _messages(body)
     for name, (low, high, integer) in RANGES.items():
         _in_range(body, name, low, high, integer)
+    effort = _reasoning(body, profile) if profile.reasoning else None
     tools = _tools(body)
     _tool_choice(body.get("tool_choice"), tools)
     _response_format(body.get("response_format"), messages)
-    return messages
+    return ChatRequest(messages, effort)
+
+
+def _reasoning(body: Mapping[str, Any], profile: ModelProfile) -> str | None:
+    """The checks of a reasoning model: its effort, then the parameters it refuses (REASONING_REFUSALS)."""
+    effort = check_effort(body.get("reasoning_effort"), profile, "reasoning_effort")
+    for name, default, lifted_at_none in REASONING_REFUSALS:
+        value = body.get(name)
+        if value is None or value == default or (lifted_at_none and effort == "none"):
+            continue
+        raise _refused(name, value)
+    return effort
+
+
+def _refused(name: str, value: Any) -> Reject:
+    """OpenAI's words, which Azure's deployments send: temperature (documented default 1) names the value it was
+    sent (BerriAI/litellm#13390, diffbot/code-gpt-docs#445); every other parameter is refused whatever its value
+    (aandrew-me/tgpt#333 and lobehub/lobehub#7479 for top_p, nextai-translator#1781 for presence_penalty); max_tokens
+    adds its replacement (griptape-ai/ComfyUI-Griptape#312)."""
+    if name == "temperature":
+        message = (
+            f"Unsupported value: 'temperature' does not support {value} with this model. "
+            "Only the default (1) value is supported."
+        )
+        return invalid(message, name, "unsupported_value")
+    message = f"Unsupported parameter: '{name}' is not supported with this model."
+    if name == "max_tokens":
+        message += " Use 'max_completion_tokens' instead."
+    return invalid(message, name, "unsupported_parameter")
 
 
 def tool_names(body: Mapping[str, Any]) -> list[str]:
@@ -45,7 +108,7 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     if messages is None:
         raise missing("messages")
     if not isinstance(messages, list):
-        raise _wrong_type("messages", "an array of objects", messages)
+        raise wrong_type("messages", "an array of objects", messages)
     if not messages:
         raise invalid(
             "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
@@ -55,12 +118,12 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
-            raise _wrong_type(where, "an object", message)
+            raise wrong_type(where, "an object", message)
         role = message.get("role")
         if role is None:
             raise missing(f"{where}.role")
         if role not in ROLES:
-            raise _not_one_of(role, ROLES, f"{where}.role")
+            raise not_one_of(role, ROLES, f"{where}.role")
         if role == "tool" and not isinstance(message.get("tool_call_id"), str):
             raise missing(f"{where}.tool_call_id")
     return messages
@@ -72,7 +135,7 @@ def _in_range(body: Mapping[str, Any], name: str, low: float, high: float | None
         return
     kind = "integer" if integer else "decimal"
     if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
-        raise _wrong_type(name, f"an {kind}" if integer else f"a {kind}", value)
+        raise wrong_type(name, f"an {kind}" if integer else f"a {kind}", value)
     if value < low:
         raise invalid(
             f"Invalid '{name}': {kind} below minimum value. Expected a value >= {low}, but got {value} instead.",
@@ -92,20 +155,20 @@ def _tools(body: Mapping[str, Any]) -> list[Any]:
     if tools is None:
         return []
     if not isinstance(tools, list):
-        raise _wrong_type("tools", "an array of objects", tools)
+        raise wrong_type("tools", "an array of objects", tools)
     for index, tool in enumerate(tools):
         where = f"tools[{index}]"
         if not isinstance(tool, dict):
-            raise _wrong_type(where, "an object", tool)
+            raise wrong_type(where, "an object", tool)
         if tool.get("type") != "function":
-            raise _not_one_of(tool.get("type"), ("function",), f"{where}.type")
+            raise not_one_of(tool.get("type"), ("function",), f"{where}.type")
         function = tool.get("function")
         if not isinstance(function, dict):
             raise missing(f"{where}.function")
         if not isinstance(function.get("name"), str) or not function["name"]:
             raise missing(f"{where}.function.name")
         if "parameters" in function and not isinstance(function["parameters"], dict):
-            raise _wrong_type(f"{where}.function.parameters", "an object", function["parameters"])
+            raise wrong_type(f"{where}.function.parameters", "an object", function["parameters"])
     return tools
 
 
@@ -118,7 +181,7 @@ def _tool_choice(choice: Any, tools: list[Any]) -> None:
         )
     if isinstance(choice, str):
         if choice not in TOOL_CHOICES:
-            raise _not_one_of(choice, TOOL_CHOICES, "tool_choice")
+            raise not_one_of(choice, TOOL_CHOICES, "tool_choice")
         return
     function = choice.get("function") if isinstance(choice, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
@@ -133,10 +196,10 @@ def _response_format(response_format: Any, messages: list[dict[str, Any]]) -> No
     if response_format is None:
         return
     if not isinstance(response_format, dict):
-        raise _wrong_type("response_format", "an object", response_format)
+        raise wrong_type("response_format", "an object", response_format)
     kind = response_format.get("type")
     if kind not in RESPONSE_FORMATS:
-        raise _not_one_of(kind, RESPONSE_FORMATS, "response_format.type")
+        raise not_one_of(kind, RESPONSE_FORMATS, "response_format.type")
     if kind == "json_schema":
         spec = response_format.get("json_schema")
         if not isinstance(spec, dict):
@@ -148,30 +211,3 @@ def _response_format(response_format: Any, messages: list[dict[str, Any]]) -> No
             "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
             "messages",
         )
-
-
-def _wrong_type(name: str, expected: str, value: Any) -> Exception:
-    message = f"Invalid type for '{name}': expected {expected}, but got {_json_kind(value)} instead."
-    return invalid(message, name, "invalid_type")
-
-
-def _not_one_of(value: Any, allowed: tuple[str, ...], param: str) -> Exception:
-    quoted = [f"'{a}'" for a in allowed]
-    supported = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + ", and " + quoted[-1]
-    return invalid(f"Invalid value: '{value}'. Supported values are: {supported}.", param, "invalid_value")
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if value is None:
-        return "null"
-    return "an object"
