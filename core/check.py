@@ -135,7 +135,9 @@ def fitting_summary(backend: Backend) -> str:
     if fit is None:
         return "sent as they come (fitToModel: false)"
     if fit.responses_only:
-        return "chat completions refused by Azure: Responses API"
+        if backend.responses_url is None:
+            return "chat completions refused by Azure (no resource's Responses API to ask)"
+        return "chat completions served through the resource's Responses API, fitted"
     if fit.changes_requests:
         return "fitted: max_completion_tokens for max_tokens, no non-default sampling or logprobs"
     return "sent as they come; repaired if Azure refuses a parameter"

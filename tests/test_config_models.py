@@ -25,6 +25,7 @@ endpoints:
           custom: {deploymentName: house-model}
           untouched: {deploymentName: gpt-5, fitToModel: false}
           gpt-4o: {deploymentName: gpt-4o}
+          agent: {deploymentName: gpt-5-codex}
       - group: quiet
         apiKey: k
         instanceName: quiet
@@ -59,6 +60,7 @@ def test_the_model_behind_each_deployment_and_how_it_is_known() -> None:
         "custom": (None, None),
         "untouched": ("gpt-5", "deployment name"),
         "gpt-4o": ("gpt-4o", "model id"),
+        "agent": ("gpt-5-codex", "deployment name"),
         "o3-mini": ("o3-mini", "model id"),
         "opted-in": ("o3-mini", "deployment name"),
         "gpt-5-looking-name": (None, None),  # a serverless model is no Azure OpenAI deployment
@@ -111,6 +113,8 @@ def test_check_shows_each_conclusion_and_recommends_the_v1_api_where_the_version
     lines = lines[next(i for i, line in enumerate(lines) if line.startswith("Models behind the deployments")) :]
     reasoner = next(line for line in lines if line.strip().startswith("reasoner "))
     assert "o4-mini" in reasoner and "reasoning" in reasoner and "baseModel" in reasoner and "fitted" in reasoner
+    agent = next(line for line in lines if line.strip().startswith("agent "))
+    assert "Responses-only" in agent and "served through the resource's Responses API" in agent
     custom = next(line for line in lines if line.strip().startswith("custom "))
     assert "?" in custom and "repaired if Azure refuses a parameter" in custom
     assert any("untouched" in line and "fitToModel: false" in line for line in lines)
