@@ -138,9 +138,15 @@ def fitting_summary(backend: Backend) -> str:
         if backend.responses_url is None:
             return "chat completions refused by Azure (no resource's Responses API to ask)"
         return "chat completions served through the resource's Responses API, fitted"
-    if fit.changes_requests:
-        return "fitted: max_completion_tokens for max_tokens, no non-default sampling or logprobs"
-    return "sent as they come; repaired if Azure refuses a parameter"
+    fitted = []
+    if fit.changes_parameters:
+        fitted.append("max_completion_tokens for max_tokens, no non-default sampling or logprobs")
+    if fit.developer_as_system:
+        fitted.append("developer messages as system (the api-version predates them)")
+    if not fitted:
+        return "sent as they come; repaired if Azure refuses a parameter"
+    repaired = "" if fit.changes_parameters else "; repaired if Azure refuses a parameter"
+    return "fitted: " + ", ".join(fitted) + repaired
 
 
 def needed_api(backend: Backend) -> str | None:

@@ -25,6 +25,7 @@ from tests.support.json_values import json_object
 
 KEY = "sim-key"
 GA = "?api-version=2024-10-21"
+PREVIEW = "?api-version=2025-04-01-preview"
 MODELS = {"chat": "gpt-5-mini", "legacy-name": "gpt-4o", "pinned": "o3-2025-04-16", "agent": "gpt-5.1-codex"}
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 RESPONSES_ONLY = ["gpt-5-codex", "codex-mini", "gpt-5-pro", "o3-pro", "o1-pro", "computer-use-preview", "agent"]
@@ -63,8 +64,10 @@ def sdk(sim: AzureSimulator) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{sim.url}/openai/v1", api_key=KEY, max_retries=0)
 
 
-def chat(client: httpx.Client, deployment: str, **body: Any) -> httpx.Response:
-    return client.post(f"/openai/deployments/{deployment}/chat/completions{GA}", json={"messages": MESSAGES, **body})
+def chat(client: httpx.Client, deployment: str, version: str = GA, /, **body: Any) -> httpx.Response:
+    return client.post(
+        f"/openai/deployments/{deployment}/chat/completions{version}", json={"messages": MESSAGES, **body}
+    )
 
 
 def ok(response: httpx.Response) -> dict[str, Any]:
@@ -243,12 +246,23 @@ def test_reasoning_models_take_defaults_developer_messages_and_their_own_paramet
         {"role": "user", "content": "hello there"},
     ]
     defaults = {"temperature": 1, "top_p": 1.0, "presence_penalty": 0, "frequency_penalty": 0.0, "logprobs": False}
-    answer = ok(chat(client, deployment, messages=messages, max_completion_tokens=500, **defaults))
+    answer = ok(chat(client, deployment, PREVIEW, messages=messages, max_completion_tokens=500, **defaults))
     assert answer["choices"][0]["message"]["content"] == "Echo: hello there"
     usage = answer["usage"]
     assert usage["completion_tokens_details"]["reasoning_tokens"] == 64  # medium, every one of these models' default
     assert (usage["completion_tokens"], usage["prompt_tokens"], usage["total_tokens"]) == (67, 6, 73)
     assert usage["prompt_tokens_details"] == {"audio_tokens": 0, "cached_tokens": 0}
+
+
+def test_a_dated_api_version_before_the_developer_role_refuses_it_with_the_role_enum(client: httpx.Client) -> None:
+    messages = [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "hello there"}]
+    old = chat(client, "gpt-4o", messages=messages)
+    message = "Invalid value: 'developer'. Supported values are: 'system', 'assistant', 'user', 'function', and 'tool'."
+    assert (old.status_code, old.json()) == (400, refusal("messages[0].role", message, "invalid_value"))
+    assert ok(chat(client, "gpt-4o", "?api-version=2024-12-01-preview", messages=messages))
+    assert ok(chat(client, "o4-mini", "?api-version=2025-04-01-preview", messages=messages))
+    v1 = client.post("/openai/v1/chat/completions", json={"model": "gpt-4o", "messages": messages})
+    assert ok(v1)
 
 
 @pytest.mark.parametrize("deployment", ["gpt-5.1", "gpt-5.2"])

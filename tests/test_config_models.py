@@ -75,7 +75,10 @@ def test_fit_to_model_is_the_groups_unless_the_model_says() -> None:
     assert fits["o3-mini"] is None  # its group's false
     assert fits["opted-in"] is not None and fits["opted-in"].rename_max_tokens  # the model's true wins
     custom = fits["custom"]
-    assert custom is not None and not custom.changes_requests  # unknown: sent as it comes, repaired if refused
+    # Unknown: its parameters sent as they come, repaired if refused; its developer messages go as system
+    # messages, since its group's api-version (2024-10-21) predates that role.
+    assert custom is not None and not custom.changes_parameters and custom.developer_as_system
+    assert fits["opted-in"].developer_as_system is False  # its group's 2025-04-01-preview takes the role
 
 
 def test_each_deployment_knows_its_resources_responses_api_for_responses_only_models() -> None:

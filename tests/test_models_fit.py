@@ -94,6 +94,43 @@ def test_operation_not_supported_marks_the_deployment_responses_only() -> None:
     assert learned.learned_from(body) is None
 
 
+DEVELOPER_FIRST = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+ROLE_REFUSED = orjson.dumps(
+    {
+        "error": {
+            "message": "Invalid value: 'developer'. Supported values are: 'system', 'assistant', 'user', "
+            "'function', and 'tool'.",
+            "type": "invalid_request_error",
+            "param": "messages[0].role",
+            "code": "invalid_value",
+        }
+    }
+)
+
+
+def test_an_api_version_before_the_developer_role_gets_system_messages() -> None:
+    for family in (family_of("gpt-4o"), family_of("o3-mini"), None):
+        fit = Fit.of(family, developer_as_system=True)
+        payload = {"messages": DEVELOPER_FIRST, "temperature": 1}
+        fitted, changes = fit.apply(payload)
+        assert fitted == {
+            "messages": [{"role": "system", "content": "Be brief."}, DEVELOPER_FIRST[1]],
+            "temperature": 1,
+        }
+        assert changes == ["developer->system"] and payload["messages"] is DEVELOPER_FIRST  # the caller's untouched
+    plain = {"messages": [{"role": "system", "content": "x"}]}
+    assert Fit.of(None, developer_as_system=True).apply(plain) == (plain, [])
+    assert Fit.of(family_of("gpt-4o")).apply({"messages": DEVELOPER_FIRST})[1] == []  # a version that takes it
+
+
+def test_azures_role_enum_refusal_teaches_developer_as_system() -> None:
+    learned = Fit.of(None).learned_from(ROLE_REFUSED)
+    assert learned is not None and learned.developer_as_system
+    assert learned.learned_from(ROLE_REFUSED) is None
+    other_role = ROLE_REFUSED.replace(b"'developer'", b"'critic'")
+    assert Fit.of(None).learned_from(other_role) is None  # a role no version knows: the caller's mistake
+
+
 def test_learned_fits_are_bounded() -> None:
     learned = LearnedFits(max_entries=2)
     for index in range(3):

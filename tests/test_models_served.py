@@ -119,6 +119,19 @@ def test_a_request_that_needs_no_fitting_goes_as_it_came(sim, client) -> None:
     assert sim.requests[-1].json == {"model": "gpt-5-mini", "messages": HELLO, "max_completion_tokens": 9}
 
 
+def test_a_developer_message_reaches_a_group_whose_api_version_predates_it_as_a_system_message(sim, client) -> None:
+    messages: list[Any] = [{"role": "developer", "content": "Be brief."}, *HELLO]
+    raw = client.chat.completions.with_raw_response.create(model="gpt-5-mini", messages=messages)
+    assert raw.parse().choices[0].message.content == "Echo: Hello"
+    (sent,) = sim.requests
+    assert sent.query["api-version"] == "2024-10-21" and sent.json["messages"][0]["role"] == "system"
+    assert raw.headers["x-gateway-adjusted"] == "developer->system"
+    # Unfitted, Azure's own answer: the version knows no developer role.
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="raw", messages=messages)
+    assert json_object(refused.value.body)["param"] == "messages[0].role"
+
+
 def test_an_unknown_model_is_repaired_as_azure_teaches_and_the_repair_is_remembered(gateway, sim, client) -> None:
     asked: dict[str, Any] = {"temperature": 0.3, "top_p": 0.5, "max_tokens": 20}
     raw = client.chat.completions.with_raw_response.create(model="house-model", messages=HELLO, **asked)

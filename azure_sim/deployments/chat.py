@@ -45,7 +45,7 @@ class ToolCall:
 async def chat_completions(call: Call) -> web.StreamResponse:
     """One choice: a tool call or content (see the module docstring), as Azure JSON or an Azure-flavoured stream.
     A reasoning model's usage counts its reasoning tokens (``models.REASONING_TOKENS``, by effort)."""
-    checked = check_chat_request(call.body, call.profile)
+    checked = check_chat_request(call.body, call.profile, call.request.query.get("api-version"))
     messages = checked.messages
     tool_call = _tool_call(call.body, messages)
     answer = tool_call.arguments if tool_call is not None else _content(call.body, messages)

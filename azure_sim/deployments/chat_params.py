@@ -12,6 +12,11 @@ from ..models import DEFAULT_PROFILE, ModelProfile, check_effort
 from ..wire import Reject, content_text, invalid, missing, not_one_of, wrong_type
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+# Dated api-versions before 2024-12-01-preview know no developer role (their message schemas stop at tool and
+# function); Azure answers it with the enum error (run-llama/llama_index#17544: "Invalid value: 'developer'.
+# Supported values are: 'system', 'assistant', 'user', 'function', and 'tool'.").
+ROLES_BEFORE_DEVELOPER = ROLES[:-1]
+DEVELOPER_ROLE_SINCE = "2024-12-01"
 TOOL_CHOICES = ("none", "auto", "required")
 RESPONSE_FORMATS = ("json_object", "json_schema", "text")
 # name -> (minimum, maximum or None, integer?)
@@ -55,12 +60,15 @@ class ChatRequest:
     effort: str | None  # the reasoning effort it runs at (None: the model does not reason)
 
 
-def check_chat_request(body: Mapping[str, Any], profile: ModelProfile = DEFAULT_PROFILE) -> ChatRequest:
+def check_chat_request(
+    body: Mapping[str, Any], profile: ModelProfile = DEFAULT_PROFILE, api_version: str | None = None
+) -> ChatRequest:
     """The request's messages and effort, once every check passed; raises ``Reject`` (400) at the first that fails.
 
     Types and ranges come first (schema checks), then what the deployment's model refuses, then tools and formats.
+    ``api_version``: the dated version asked for (None: the v1 API's, which takes every role).
     """
-    messages = _messages(body)
+    messages = _messages(body, roles_of(api_version))
     for name, (low, high, integer) in RANGES.items():
         _in_range(body, name, low, high, integer)
     effort = _reasoning(body, profile) if profile.reasoning else None
@@ -103,7 +111,14 @@ def tool_names(body: Mapping[str, Any]) -> list[str]:
     return [tool["function"]["name"] for tool in body.get("tools") or ()]
 
 
-def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+def roles_of(api_version: str | None) -> tuple[str, ...]:
+    """The message roles a dated api-version's chat completions take."""
+    if api_version is None or not api_version[:4].isdigit():
+        return ROLES
+    return ROLES_BEFORE_DEVELOPER if api_version[:10] < DEVELOPER_ROLE_SINCE else ROLES
+
+
+def _messages(body: Mapping[str, Any], roles: tuple[str, ...]) -> list[dict[str, Any]]:
     messages = body.get("messages")
     if messages is None:
         raise missing("messages")
@@ -122,8 +137,8 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         role = message.get("role")
         if role is None:
             raise missing(f"{where}.role")
-        if role not in ROLES:
-            raise not_one_of(role, ROLES, f"{where}.role")
+        if role not in roles:
+            raise not_one_of(role, roles, f"{where}.role")
         if role == "tool" and not isinstance(message.get("tool_call_id"), str):
             raise missing(f"{where}.tool_call_id")
     return messages

@@ -10,6 +10,9 @@ from datetime import date
 # 2024-02-15 on; /responses one from 2025-03-01 on. GA versions serve neither.
 ASSISTANTS_MIN_DATE = date(2024, 2, 15)
 RESPONSES_MIN_DATE = date(2025, 3, 1)
+# Chat's `developer` message role: from 2024-12-01-preview on (Azure's API version lifecycle page); the GA
+# 2024-10-21 and older take only system, user, assistant, tool and function messages.
+DEVELOPER_ROLE_MIN_DATE = date(2024, 12, 1)
 DEFAULT_PREVIEW_VERSION = "2025-04-01-preview"  # the newest preview in the project's specs
 _PREVIEW = re.compile(r"(\d{4}-\d{2}-\d{2})-preview")
 _DATED = re.compile(r"(\d{4}-\d{2}-\d{2})(?:-preview)?")
@@ -46,6 +49,12 @@ def preview_date(version: str) -> date | None:
     """The date of a `YYYY-MM-DD-preview` api-version; None for GA and malformed versions."""
     match = _PREVIEW.fullmatch(version)
     return _day(match.group(1)) if match else None
+
+
+def takes_developer_role(version: str | None) -> bool:
+    """Whether chat completions on this api-version take `developer` messages (the v1 API's and names do)."""
+    day = version_date(version)
+    return day is None or day >= DEVELOPER_ROLE_MIN_DATE
 
 
 def version_date(version: str | None) -> date | None:

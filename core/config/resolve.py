@@ -12,6 +12,7 @@ from .api_versions import (
     DEFAULT_PREVIEW_VERSION,
     RESPONSES_MIN_DATE,
     newest_preview,
+    takes_developer_role,
 )
 from .azure_urls import deployment_url, resource_root
 from .model import (
@@ -119,6 +120,8 @@ def resolve_backend(
     family, family_from = model_family(group, model, model_id, deployment)
     fit_to_model = model.fit_to_model if isinstance(model, ModelSpec) and model.fit_to_model is not None else None
     fits = settings.fit_to_model if fit_to_model is None else fit_to_model
+    # Serverless endpoints version another API (Azure AI model inference): its roles are not Azure OpenAI's.
+    old_roles = not group.serverless and not takes_developer_role(api_version)
     return Backend(
         group=group.group,
         deployment=deployment,
@@ -134,7 +137,7 @@ def resolve_backend(
         flavor=flavor,
         family=family,
         family_from=family_from,
-        fit=Fit.of(family) if fits else None,
+        fit=Fit.of(family, developer_as_system=old_roles) if fits else None,
         responses_url=responses_url,
     )
 

@@ -3,8 +3,9 @@
 For a reasoning model (core/models/families.py) the gateway sends `max_completion_tokens` for
 `max_tokens`, and leaves out what such a model refuses: a sampling parameter that is not its default,
 and log probabilities. A model that samples while its reasoning_effort is "none" (gpt-5.1) keeps them
-when the call's effort is none. Each change is named, so the answer and the access log can say what
-was changed.
+when the call's effort is none. On an api-version older than the `developer` message role, a developer
+message goes as the system message it stands for (OpenAI: "developer messages replace system messages").
+Each change is named, so the answer and the access log can say what was changed.
 
 Azure names the parameter it refuses (`unsupported_parameter`, `unsupported_value`, a 400 nothing was
 generated or billed for): when it is one the gateway knows how to repair, the call is repaired and sent
@@ -14,6 +15,7 @@ chat completions (`OperationNotSupported`) is remembered as Responses-only the s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +29,7 @@ UNSUPPORTED = ("logprobs", "top_logprobs", "logit_bias")
 # What a GPT-5.x model takes again while its reasoning_effort is "none" (core/models/families.py's source).
 WITH_NO_EFFORT = frozenset({"temperature", "top_p", "logprobs", "top_logprobs"})
 _REPAIRABLE = frozenset({"max_tokens", *SAMPLING_DEFAULTS, *UNSUPPORTED})
+_ROLE = re.compile(r"messages\[\d+\]\.role")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +42,13 @@ class Fit:
     samples_without_effort: bool = False
     default_effort_none: bool = False
     responses_only: bool = False
+    developer_as_system: bool = False  # the api-version predates the developer role
 
     @classmethod
-    def of(cls, family: Family | None) -> Fit:
+    def of(cls, family: Family | None, *, developer_as_system: bool = False) -> Fit:
         if family is None or not family.reasoning:
-            return cls(responses_only=family is not None and family.responses_only)
+            responses_only = family is not None and family.responses_only
+            return cls(responses_only=responses_only, developer_as_system=developer_as_system)
         return cls(
             rename_max_tokens=True,
             drop_sampling=frozenset(SAMPLING_DEFAULTS),
@@ -51,18 +56,27 @@ class Fit:
             samples_without_effort=family.samples_without_effort,
             default_effort_none=family.default_effort_none,
             responses_only=family.responses_only,
+            developer_as_system=developer_as_system,
         )
 
     @property
     def changes_requests(self) -> bool:
+        return self.changes_parameters or self.developer_as_system
+
+    @property
+    def changes_parameters(self) -> bool:
         return self.rename_max_tokens or bool(self.drop_sampling) or bool(self.drop)
 
     def apply(self, payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """`payload` fitted, and each change: "max_tokens->max_completion_tokens", "-temperature"."""
         changes: list[str] = []
-        if not self.changes_requests or not any(name in payload for name in _REPAIRABLE):
-            return payload, changes
-        fitted = dict(payload)
+        fitted = payload
+        if self.developer_as_system and (messages := _developer_as_system(payload.get("messages"))) is not None:
+            fitted = {**payload, "messages": messages}
+            changes.append("developer->system")
+        if not self.changes_parameters or not any(name in payload for name in _REPAIRABLE):
+            return fitted, changes
+        fitted = dict(fitted)
         if self.rename_max_tokens and "max_tokens" in fitted:
             value = fitted.pop("max_tokens")
             if "max_completion_tokens" not in fitted and value is not None:
@@ -84,9 +98,12 @@ class Fit:
     def learned_from(self, error: bytes) -> Fit | None:
         """A fit that repairs what `error` (a 400 body) says the deployment refuses; None when there is
         nothing new to repair (another kind of error, a parameter the gateway cannot repair)."""
-        code, param = _refusal(error)
+        code, param, message = _refusal(error)
         if code == "OperationNotSupported":
             return None if self.responses_only else replace(self, responses_only=True)
+        if code == "invalid_value" and _ROLE.fullmatch(param or "") and "'developer'" in message:
+            # The api-version predates the role: "Invalid value: 'developer'. Supported values are: ..."
+            return None if self.developer_as_system else replace(self, developer_as_system=True)
         if code not in ("unsupported_parameter", "unsupported_value") or param not in _REPAIRABLE:
             return None
         if param == "max_tokens":
@@ -100,17 +117,33 @@ class Fit:
         return replace(self, drop=self.drop | {param}, samples_without_effort=False)
 
 
-def _refusal(error: bytes) -> tuple[str | None, str | None]:
-    """The error's code and parameter, from Azure's `{"error": {"code", "param", ...}}`."""
+def _developer_as_system(messages: Any) -> list[Any] | None:
+    """`messages` with each developer message as a system message; None when there is none to change."""
+    if not isinstance(messages, list) or not any(
+        isinstance(message, dict) and message.get("role") == "developer" for message in messages
+    ):
+        return None
+    return [
+        {**message, "role": "system"} if isinstance(message, dict) and message.get("role") == "developer" else message
+        for message in messages
+    ]
+
+
+def _refusal(error: bytes) -> tuple[str | None, str | None, str]:
+    """The error's code, parameter and message, from Azure's `{"error": {"code", "param", "message"}}`."""
     try:
         body = orjson.loads(error)
     except orjson.JSONDecodeError:
-        return None, None
+        return None, None, ""
     inner = body.get("error") if isinstance(body, dict) else None
     if not isinstance(inner, dict):
-        return None, None
-    code, param = inner.get("code"), inner.get("param")
-    return (code if isinstance(code, str) else None), (param if isinstance(param, str) else None)
+        return None, None, ""
+    code, param, message = inner.get("code"), inner.get("param"), inner.get("message")
+    return (
+        code if isinstance(code, str) else None,
+        param if isinstance(param, str) else None,
+        message if isinstance(message, str) else "",
+    )
 
 
 class LearnedFits:

@@ -9,7 +9,7 @@ Responses API another) is one new class, chosen here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
@@ -223,6 +223,8 @@ def for_deployment(
         # A Responses-only model refuses completions as well as chat: the bridge wins over forcePrompt.
         if fit is not None and fit.responses_only and backend.responses_url is not None:
             kind = ChatViaResponses
+            # The Responses API takes developer messages at every version it is served on.
+            fit = replace(fit, developer_as_system=False)
         elif backend.force_prompt:
             kind = ChatViaCompletions
     return kind(backend, client, count_usage=count_usage, normalize_streams=normalize_streams, fit=fit)
