@@ -5,6 +5,7 @@ deployment's model over a real socket; the client is the official openai SDK."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,9 @@ import httpx
 import openai
 import orjson
 import pytest
+from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageFunctionToolCall
+from pydantic import BaseModel
 
 from azure_sim import AzureSimulator
 from tests.support.access_log import access_line
@@ -268,3 +271,37 @@ def test_a_bridged_stream_that_the_upstream_cuts_ends_with_the_relays_error_even
     assert events[-1]["error"]["code"] == "upstream_closed_connection"
     line = access_line(gateway, request_id)
     assert line["error_code"] == "upstream_closed_connection" and line["adjusted"] == ["chat/completions->responses"]
+
+
+class Forecast(BaseModel):
+    city: str
+    answer: str
+
+
+def test_an_openai_agents_sdk_agent_runs_its_tools_through_the_gateway(gateway, sim) -> None:
+    # The Agents SDK's default: the Responses API, function tools, the conversation's items sent back each turn.
+    set_tracing_disabled(True)  # its traces would go to api.openai.com
+    ran: list[str] = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        ran.append(city)
+        return "sunny"
+
+    async def run() -> tuple[Any, Any]:
+        async with openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=CALLER, max_retries=0) as client:
+            model = OpenAIResponsesModel(model="codex", openai_client=client)
+            tools = Agent(name="forecaster", instructions="Answer briefly.", tools=[get_weather], model=model)
+            answered = await Runner.run(tools, "get_weather in Oslo")
+            structured = Agent(name="structured", instructions="Answer in JSON.", output_type=Forecast, model=model)
+            return answered.final_output, (await Runner.run(structured, "Oslo?")).final_output
+
+    answer, forecast = asyncio.run(run())
+    assert len(ran) == 1 and answer == "Echo: get_weather in Oslo"
+    paths = [request.path for request in sim.requests]
+    assert paths == ["/openai/responses"] * 3  # the tool's turn, the answer's, the structured one
+    outputs = [item for item in sim.requests[1].json["input"] if item.get("type") == "function_call_output"]
+    assert [item["output"] for item in outputs] == ["sunny"]
+    assert isinstance(forecast, Forecast)
+    assert sim.requests[-1].json["text"]["format"]["type"] == "json_schema"

@@ -60,10 +60,6 @@ class Fit:
         )
 
     @property
-    def changes_requests(self) -> bool:
-        return self.changes_parameters or self.developer_as_system
-
-    @property
     def changes_parameters(self) -> bool:
         return self.rename_max_tokens or bool(self.drop_sampling) or bool(self.drop)
 
