@@ -1,15 +1,19 @@
 """Caller-key budgets (`gateway.apiKeys[].limits`): requests and tokens per UTC minute, tokens per UTC day.
 
-A request is checked and counted before it goes upstream; its tokens are added when its answer
-ends (streams too). Over a limit, the caller gets OpenAI's 429 `rate_limit_exceeded`; every
-answer to a limited key carries OpenAI's `x-ratelimit-*` headers.
+A call reserves its cost as it goes upstream, not before: one request, and the tokens core/reservation.py
+estimates (its prompt, and the most it may generate). What the gateway refuses itself (401, 403, 404, 400, 413,
+429) never goes upstream and counts against nothing. When the call ends, what it really cost replaces the
+reservation: the answer's usage; for a stream cut before its usage, the reservation. So what one instance admits
+in a window never exceeds a limit by more than what calls used beyond their reservations. Over a limit, the
+caller gets OpenAI's 429 `rate_limit_exceeded`; every answer to a limited key carries OpenAI's `x-ratelimit-*`
+headers, from what every instance has used as far as this one knows.
 
-Across instances (a usage table configured, core/usage_table.py) each instance counts locally
-and every SYNC_SECONDS merges its deltas into the shared entity, reading back every instance's
-total. Between two syncs an instance does not see the others' new requests: a key can overshoot
-a limit by about (instances - 1) x SYNC_SECONDS x the rate each instance admits for it. A failing
-store never blocks traffic: the instance keeps counting locally, logs once, and merges its
-deltas when the store answers again.
+Across instances (a usage table configured, core/usage_table.py) an instance admits only within its lease of
+the window (core/leases.py), which it takes from the table before it admits against it; the leases of all
+instances never add up to more than the limit. Every SYNC_SECONDS an instance writes what it used (and hands
+back what it holds unused when idle): a key no instance is using costs no table operation. A failing store
+never blocks traffic: the instance admits against what the shared view had left (fail open), logs once, and
+writes its use when the store answers again.
 """
 
 from __future__ import annotations
@@ -19,18 +23,22 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core.auth import Caller
 from core.config.model import CallerKey, Limits
 from core.errors import GatewayError
-from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, UsageTable
+from core.leases import LEASE_TTL_SECONDS, WindowLease
+from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, Share, StoreError, StoreProblem, UsageTable, WindowUsage
 
 SYNC_SECONDS = 1.0
-# A process's first requests wait at most this long for the stored counts (a restart must not reset them).
-FIRST_SYNC_WAIT_SECONDS = 2.0
+# A call waits at most this long for a lease from the table; then it is admitted against the shared view.
+LEASE_WAIT_SECONDS = 2.0
+# How long the final write at shutdown may take.
+FLUSH_SECONDS = 3.0
 logger = logging.getLogger("aoai_gateway")
 
 
@@ -51,26 +59,6 @@ def _row(form: str, start: float) -> str:
     return time.strftime(form, time.gmtime(start))
 
 
-class Window:
-    """One key's counts in one window: every instance's total as last read, plus this process's unmerged share."""
-
-    __slots__ = ("ends_at", "shared", "pending_requests", "pending_tokens")
-
-    def __init__(self, ends_at: float) -> None:
-        self.ends_at = ends_at
-        self.shared = Counts()
-        self.pending_requests = 0
-        self.pending_tokens = 0
-
-    @property
-    def requests(self) -> int:
-        return self.shared.requests + self.pending_requests
-
-    @property
-    def tokens(self) -> int:
-        return self.shared.tokens + self.pending_tokens
-
-
 @dataclass(frozen=True, slots=True)
 class _Budget:
     """One limit as the caller sees it."""
@@ -80,77 +68,148 @@ class _Budget:
     limit: int
     used: int
     resets_at: float
+    lease: WindowLease
 
     @property
     def remaining(self) -> int:
         return max(self.limit - self.used, 0)
 
 
+class Reservation:
+    """What one call reserved, in the windows it was admitted in (it settles there, however long it runs)."""
+
+    __slots__ = ("leases", "cost")
+
+    def __init__(self, leases: tuple[WindowLease, ...], cost: Counts) -> None:
+        self.leases = leases
+        self.cost = cost
+
+
 class Budgets:
     def __init__(self, table: UsageTable | None, clock: Callable[[], float] = time.time) -> None:
         self._table = table
         self._clock = clock
-        self._windows: dict[tuple[str, str], Window] = {}
-        self._keys: tuple[CallerKey, ...] = ()
+        self._instance = os.urandom(8).hex()  # this process's name in the table's shares
+        self._leases: dict[tuple[str, str], WindowLease] = {}
         self._task: asyncio.Task[None] | None = None
-        self._synced = asyncio.Event()
-        self._store_failing = False
+        self._store_problem: StoreProblem | None = None
 
     def configure(self, keys: tuple[CallerKey, ...]) -> None:
-        """The limited keys of the configuration being served (on start and on reload)."""
-        self._keys = tuple(key for key in keys if key.limits is not None)
+        """The caller keys of the configuration being served (on start and on reload): a key whose limits
+        changed starts its windows again with the new limits."""
+        limits = {key.name: key.limits for key in keys}
+        for id_, lease in list(self._leases.items()):
+            if limits.get(lease.caller) is None:
+                del self._leases[id_]
 
-    async def admit(self, caller: Caller) -> dict[str, str]:
-        """Count one request of `caller`; the rate-limit headers for its answer. GatewayError 429 when over a limit."""
+    def check(self, caller: Caller) -> None:
+        """Before the call's body is read: GatewayError 429 when a limit is spent as far as this instance
+        knows. Nothing is counted."""
         key = caller.key
         if key is None or key.limits is None:
-            return {}
-        if self._table is not None:
-            self._ensure_syncing()
-            if not self._synced.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._synced.wait(), FIRST_SYNC_WAIT_SECONDS)
+            return
         now = self._clock()
-        minute, day = self._current(key.name, key.limits, now)
-        budgets = _budgets(key.limits, minute, day, now)
+        budgets = _budgets(key.limits, self._current(key.name, key.limits, now), now)
         for budget in budgets:
             if budget.remaining <= 0:
-                raise _rate_limited(key.name, budget, budgets, now)
-        minute.pending_requests += 1
-        if day is not None:
-            day.pending_requests += 1
-        return _headers(_budgets(key.limits, minute, day, now), now)
+                raise _rate_limited(key.name, budget, budgets, now, Counts(1, 0))
 
-    def spend(self, caller: str, tokens: int) -> None:
-        """Add an answer's tokens to a limited key's current windows."""
-        key = next((key for key in self._keys if key.name == caller), None)
-        if key is None or key.limits is None or tokens <= 0:
-            return
-        minute, day = self._current(caller, key.limits, self._clock())
-        minute.pending_tokens += tokens
-        if day is not None:
-            day.pending_tokens += tokens
+    async def reserve(self, caller: Caller, tokens: int) -> tuple[Reservation | None, dict[str, str]]:
+        """Reserve one request and `tokens` for a call going upstream; the rate-limit headers for its
+        answer. GatewayError 429 when it does not fit a limit."""
+        key = caller.key
+        if key is None or key.limits is None:
+            return None, {}
+        if self._table is not None:
+            self._ensure_syncing()
+        cost = Counts(1, tokens)
+        now = self._clock()
+        leases = self._current(key.name, key.limits, now)
+        for lease in leases:
+            if lease.exceeds_limit(cost):
+                raise _too_large(key.name, key.limits, cost, _budgets(key.limits, leases, now), now)
+        for _ in range(2):  # a growth another call started may not cover this one too: once more
+            short = [lease for lease in leases if not lease.fits(cost)]
+            if not short or self._table is None:
+                break
+            await self._grow(short, cost, now)
+        budgets = _budgets(key.limits, leases, now)
+        for budget in budgets:
+            if not budget.lease.fits_kind(budget.kind, cost):
+                raise _rate_limited(key.name, budget, budgets, now, cost)
+        for lease in leases:
+            lease.reserve(cost, now)
+        return Reservation(leases, cost), _headers(_budgets(key.limits, leases, now), now)
 
-    def _current(self, caller: str, limits: Limits, now: float) -> tuple[Window, Window | None]:
-        minute = self._window(caller, *minute_window(now))
-        day = self._window(caller, *day_window(now)) if limits.tokens_per_day is not None else None
-        return minute, day
+    def settle(self, reservation: Reservation, spent: Counts) -> None:
+        """A call ended: what it `spent` replaces what it reserved."""
+        spent = Counts(max(spent.requests, 0), max(spent.tokens, 0))
+        for lease in reservation.leases:
+            lease.settle(reservation.cost, spent)
 
-    def _window(self, caller: str, row: str, ends_at: float) -> Window:
-        window = self._windows.get((caller, row))
-        if window is None:
-            self._forget_ended()
-            window = self._windows[(caller, row)] = Window(ends_at)
-        return window
+    def _current(self, caller: str, limits: Limits, now: float) -> tuple[WindowLease, ...]:
+        minute_row, minute_ends = minute_window(now)
+        minute = self._lease(caller, minute_row, minute_ends - 60, minute_ends,
+                             Counts(limits.requests_per_minute or 0, limits.tokens_per_minute or 0))  # fmt: skip
+        if limits.tokens_per_day is None:
+            return (minute,)
+        day_row, day_ends = day_window(now)
+        return minute, self._lease(caller, day_row, day_ends - 86400, day_ends, Counts(0, limits.tokens_per_day))
+
+    def _lease(self, caller: str, row: str, starts_at: float, ends_at: float, limit: Counts) -> WindowLease:
+        lease = self._leases.get((caller, row))
+        if lease is None or lease.limit != limit:
+            if self._table is None:
+                self._forget_ended()
+            fresh = WindowLease(caller, row, starts_at, ends_at, limit, local=self._table is None)
+            if lease is not None:  # the limits changed (a reload): what was used stays used
+                fresh.used, fresh.others, fresh.in_flight = lease.used, lease.others, lease.in_flight
+            lease = self._leases[(caller, row)] = fresh
+        return lease
 
     def _forget_ended(self) -> None:
         now = self._clock()
-        for id_, window in list(self._windows.items()):
-            merged = window.pending_requests == 0 and window.pending_tokens == 0
-            if window.ends_at <= now and (merged or self._table is None):
-                del self._windows[id_]
+        for id_, lease in list(self._leases.items()):
+            if lease.ends_at <= now and lease.in_flight == 0:
+                del self._leases[id_]
 
-    # -- sharing through the usage table
+    # -- leases from the usage table
+
+    async def _grow(self, leases: list[WindowLease], cost: Counts, now: float) -> None:
+        """Ask the table for more of each lease (one request per lease at a time); within LEASE_WAIT_SECONDS,
+        else admit against the shared view."""
+        growing: list[asyncio.Future[None]] = []
+        for lease in leases:
+            task = lease.growing
+            if not isinstance(task, asyncio.Future) or task.done():
+                task = lease.growing = asyncio.ensure_future(self._write(lease, lease.wanted(cost, now)))
+            growing.append(task)
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*growing)), LEASE_WAIT_SECONDS)
+        except TimeoutError:
+            for lease in leases:
+                lease.local_claim()
+
+    async def _write(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> None:
+        assert self._table is not None
+        try:
+            written = await self._table.update(lease.caller, lease.row, self._instance, decide, LEASE_TTL_SECONDS)
+        except StoreError as error:
+            self._failing(error)
+            lease.local_claim()
+            return
+        lease.written_as(written.shares[self._instance], written.without(self._instance), self._clock())
+        if self._store_problem is not None:
+            logger.warning("usage table reachable again: counts are shared again")
+            self._store_problem = None
+
+    def _failing(self, error: StoreError) -> None:
+        if self._store_problem != error.problem:
+            logger.warning(
+                "usage table %s (%s): admitting against the last shared counts until it answers",
+                _PROBLEMS[error.problem], error,
+            )  # fmt: skip
+            self._store_problem = error.problem
 
     def _ensure_syncing(self) -> None:
         if self._task is None or self._task.done():
@@ -158,58 +217,72 @@ class Budgets:
 
     async def _sync_forever(self) -> None:
         while True:
-            await self.sync()
-            self._synced.set()
             await asyncio.sleep(SYNC_SECONDS)
+            await self.sync()
 
     async def sync(self) -> None:
-        """Merge every window's unmerged counts into the table and read back the totals."""
-        assert self._table is not None
+        """Write each lease whose use changed since its last write, hand back what idle leases hold, and
+        forget the windows that are over and written."""
         now = self._clock()
-        for key in self._keys:  # read the current windows even before a request: another instance may have counted
-            assert key.limits is not None
-            self._current(key.name, key.limits, now)
-        try:
-            for (caller, row), window in list(self._windows.items()):
-                delta = Counts(window.pending_requests, window.pending_tokens)
-                window.shared = await self._table.merge(caller, row, delta)
-                window.pending_requests -= delta.requests
-                window.pending_tokens -= delta.tokens
-        except Exception as error:  # the store's failures are many (network, auth, throttling): none may stop traffic
-            if not self._store_failing:
-                logger.warning(
-                    "usage table unreachable (%s: %s): counting per instance until it answers",
-                    type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "",
-                )  # fmt: skip
-                self._store_failing = True
-            return
-        if self._store_failing:
-            logger.warning("usage table reachable again: counts are shared again")
-            self._store_failing = False
+        writes = []
+        for id_, lease in list(self._leases.items()):
+            if isinstance(lease.growing, asyncio.Future) and not lease.growing.done():
+                continue  # its growth writes its use too
+            decide = lease.sync_wanted(now)
+            if decide is not None:
+                writes.append(self._write(lease, decide))
+            elif lease.ends_at <= now and lease.done:
+                del self._leases[id_]
+        await asyncio.gather(*writes)
 
     async def aclose(self) -> None:
-        """Stop syncing; merge what this process counted since the last sync."""
-        if self._task is None:
+        """Stop syncing; write what this process used and hand back what it holds."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._table is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.sync(), FIRST_SYNC_WAIT_SECONDS)
+            await asyncio.wait_for(self._flush(self._leases.values()), FLUSH_SECONDS)
+
+    async def _flush(self, leases: Iterable[WindowLease]) -> None:
+        writes = []
+        for lease in list(leases):
+            if lease.written is None or lease.written.used != lease.used or lease.written.claim != Counts():
+                writes.append(self._write(lease, _release(lease.used, self._clock())))
+        await asyncio.gather(*writes)
 
 
-def _budgets(limits: Limits, minute: Window, day: Window | None, now: float) -> list[_Budget]:
+_PROBLEMS: dict[StoreProblem, str] = {
+    "unreachable": "unreachable",
+    "denied": "refused the gateway's identity",
+    "busy": "too busy with other instances' writes",
+    "failed": "failed",
+}
+
+
+def _release(used: Counts, now: float) -> Callable[[WindowUsage], Share]:
+    def decide(others: WindowUsage) -> Share:
+        return Share(Counts(), used, now)
+
+    return decide
+
+
+def _budgets(limits: Limits, leases: tuple[WindowLease, ...], now: float) -> list[_Budget]:
+    minute = leases[0]
+    used = minute.shared_used
     budgets = []
     if limits.requests_per_minute is not None:
-        budgets.append(
-            _Budget("requests per min (RPM)", "requests", limits.requests_per_minute, minute.requests, minute.ends_at)
-        )
+        rpm = limits.requests_per_minute
+        budgets.append(_Budget("requests per min (RPM)", "requests", rpm, used.requests, minute.ends_at, minute))
     if limits.tokens_per_minute is not None:
-        budgets.append(
-            _Budget("tokens per min (TPM)", "tokens", limits.tokens_per_minute, minute.tokens, minute.ends_at)
-        )
-    if limits.tokens_per_day is not None and day is not None:
-        budgets.append(_Budget("tokens per day (TPD)", "tokens", limits.tokens_per_day, day.tokens, day.ends_at))
+        tpm = limits.tokens_per_minute
+        budgets.append(_Budget("tokens per min (TPM)", "tokens", tpm, used.tokens, minute.ends_at, minute))
+    if limits.tokens_per_day is not None and len(leases) > 1:
+        day = leases[1]
+        tpd = limits.tokens_per_day
+        budgets.append(_Budget("tokens per day (TPD)", "tokens", tpd, day.shared_used.tokens, day.ends_at, day))
     return budgets
 
 
@@ -237,14 +310,29 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
-def _rate_limited(caller: str, over: _Budget, budgets: list[_Budget], now: float) -> GatewayError:
+def _rate_limited(caller: str, over: _Budget, budgets: list[_Budget], now: float, cost: Counts) -> GatewayError:
     wait = max(math.ceil(over.resets_at - now), 1)
     headers = {**_headers(budgets, now), "retry-after": str(wait)}
+    requested = cost.requests if over.kind == "requests" else cost.tokens
     return GatewayError(
         429,
-        f"Rate limit reached for caller key {caller} on {over.what}: Limit {over.limit}, Used {over.used}. "
-        f"Please try again in {duration(over.resets_at - now)}.",
+        f"Rate limit reached for caller key {caller} on {over.what}: Limit {over.limit}, Used {over.used}, "
+        f"Requested {requested}. Please try again in {duration(over.resets_at - now)}.",
         type=over.kind,
         code="rate_limit_exceeded",
         headers=headers,
+    )
+
+
+def _too_large(caller: str, limits: Limits, cost: Counts, budgets: list[_Budget], now: float) -> GatewayError:
+    """A call whose reservation alone is more than a token limit: no wait makes it fit."""
+    limit = min(limit for limit in (limits.tokens_per_minute, limits.tokens_per_day) if limit is not None)
+    return GatewayError(
+        429,
+        f"Request too large for caller key {caller}: Limit {limit} tokens, Requested {cost.tokens}. The prompt, "
+        "or its max_tokens (max_completion_tokens, max_output_tokens; the key's reserveOutputTokens when it sets "
+        "none), must be reduced for it to fit.",
+        type="tokens",
+        code="rate_limit_exceeded",
+        headers=_headers(budgets, now),
     )

@@ -46,6 +46,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
         model = request.path_params["model"] if endpoint.model_from == "path" else payload.get("model")
         client = ClientRequest(operation, raw, payload, stream=payload.get("stream") is True)
         record.stream = client.stream
+        exchange.reserves(operation, raw, payload)
     route = _route_for(exchange, model)
     count_usage = exchange.gateway.counts_usage(exchange.state)
 

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from core.accesslog import AccessRecord, new_request_id
 from core.api import Endpoint
 from core.auth import Caller
+from core.budgets import Reservation
 from core.config.model import Backend, GatewaySettings, Pool, PoolMember, ResourceBackend
 from core.errors import GatewayError, body_too_slow, upstream_timeout
 from core.failures import client_error
@@ -31,6 +32,7 @@ from core.guard import CallGuard
 from core.inbound import forwarded_request_headers, read_body
 from core.outbound import upstream_headers
 from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
+from core.reservation import tokens_reserved
 from core.telemetry import RequestTrace
 from core.translation.errors import openai_error_body
 from core.translation.translator import Translator
@@ -39,11 +41,14 @@ from core.uploads import Upload, read_upload
 from core.upstream import failover
 from core.upstream.failover import PoolError, Tried
 from core.upstream.transport import TransportError, UpstreamResponse
+from core.usage_table import Counts
 
 T = TypeVar("T")
 _ANONYMOUS = Caller("anonymous", None, None)
 _TRACE_HEADERS = ("traceparent", "tracestate")
 _JSON_TYPE = (b"content-type", JSON.encode())
+# How a call that got no answer ended when the upstream may have generated for it meanwhile.
+_MAY_HAVE_GENERATED = frozenset({None, "upstream_timeout", "upstream_closed_connection", "client_closed_request"})
 
 
 class WholeResponse(Response):
@@ -110,8 +115,11 @@ class Exchange:
         "stream_by",
         "_client_headers",
         "_own_headers",
+        "reserve_tokens",
         "_budget_names",
-        "_spends",
+        "_budgeted",
+        "_reservation",
+        "_sent",
         "_sent_at",
         "_stream",
         "_whole",
@@ -135,7 +143,11 @@ class Exchange:
         # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
         self._own_headers = [(b"x-request-id", self.record.request_id.encode())]
         self._budget_names: frozenset[bytes] = frozenset()  # the caller's x-ratelimit-* replace the upstream's
-        self._spends = False
+        # The tokens the call reserves of its key's budget as it goes upstream (core/reservation.py).
+        self.reserve_tokens = 0
+        self._budgeted = False
+        self._reservation: Reservation | None = None
+        self._sent = False  # a request went upstream on the caller's behalf
         self._sent_at = 0.0
         self._stream: RelayedStream | None = None
         self._whole: WholeResponse | None = None  # the last whole answer built, which tells the end
@@ -146,7 +158,8 @@ class Exchange:
     # -- admission
 
     async def admit(self, endpoint: Endpoint) -> None:
-        """Who calls, and whether its key's limits let the call through (GatewayError 401, 429, 503)."""
+        """Who calls, and whether its key's limits are spent already (GatewayError 401, 429, 503). The call
+        reserves its cost only as it goes upstream (`reserve`)."""
         gateway = self.gateway = current_gateway()
         self._gateway_known = True
         gateway.on_request()
@@ -160,10 +173,27 @@ class Exchange:
         caller = self.caller = state.auth.authenticate(self.request.headers)
         record.caller = caller.name
         if endpoint.budgeted and caller.key is not None and caller.key.limits is not None:
-            budget = [(name.encode(), value.encode()) for name, value in (await gateway.budgets.admit(caller)).items()]
-            self._own_headers += budget
-            self._budget_names = frozenset(name for name, _ in budget)
-            self._spends = True
+            gateway.budgets.check(caller)
+            self._budgeted = True
+
+    def reserves(self, operation: str, raw: bytes, payload: dict[str, Any] | None) -> None:
+        """What the call will reserve of a limited key's tokens (core/reservation.py): `operation` a
+        deployment operation or a resource path's shape, `raw` and `payload` its body."""
+        if self._budgeted:
+            key = self.caller.key
+            assert key is not None and key.limits is not None
+            self.reserve_tokens = tokens_reserved(operation, raw, payload, key.limits.reserve_output_tokens)
+
+    async def reserve(self) -> None:
+        """Reserve the call's cost of its key's budget (once, however many attempts follow): GatewayError
+        429 when it does not fit. The answer then carries the key's x-ratelimit-* headers."""
+        if not self._budgeted or self._reservation is not None:
+            return
+        reservation, headers = await self.gateway.budgets.reserve(self.caller, self.reserve_tokens)
+        self._reservation = reservation
+        budget = [(name.encode(), value.encode()) for name, value in headers.items()]
+        self._own_headers += budget
+        self._budget_names = frozenset(name for name, _ in budget)
 
     # -- going upstream
 
@@ -188,6 +218,7 @@ class Exchange:
     ) -> UpstreamReply:
         """One request upstream on the caller's behalf, in its own span of the caller's trace."""
         self.record.group = group  # the group a timeout names
+        self._sent = True
         if self.trace is None:
             return UpstreamReply(await self.gateway.transport.send(method, url, headers, body), group, translator)
         span = self.trace.upstream_call(self.record, method, url)
@@ -204,6 +235,7 @@ class Exchange:
     async def send(self, attempt: Callable[[], Awaitable[UpstreamReply]], *, streams_body: bool) -> UpstreamReply:
         """The call's one attempt, within the call's deadline. `streams_body`: an upload still arriving
         from the client goes up as it comes (the client must not be watched meanwhile: core/guard.py)."""
+        await self.reserve()
         self.going_upstream(streams_body=streams_body)
         return await self.awaited(attempt())
 
@@ -216,6 +248,7 @@ class Exchange:
         streams_body: bool,
     ) -> UpstreamReply:
         """The call through a pool: members tried in the pool's order until one answers (core/upstream/)."""
+        await self.reserve()
         tried = self.tried = Tried()
         self.going_upstream(streams_body=streams_body)
         try:
@@ -383,8 +416,8 @@ class Exchange:
         if self.guard is not None:
             self.guard.close()
         record = self.record
-        if self._spends:
-            self.gateway.budgets.spend(self.caller.name, record.tokens)
+        if self._reservation is not None:
+            self.gateway.budgets.settle(self._reservation, self._spent(self._reservation))
         telemetry = self.gateway.telemetry if self._gateway_known else None
         if telemetry is not None:
             if self.trace is not None:
@@ -392,6 +425,20 @@ class Exchange:
             telemetry.record(record)
         if not self._logged:
             record.emit()
+
+    def _spent(self, reservation: Reservation) -> Counts:
+        """What the call cost: nothing when nothing went upstream; else one request and the answer's tokens.
+        A call whose usage never came (a stream cut short, no answer in time) may have generated up to its
+        reservation: it costs that. An upstream that could not be reached, or answered an error, generated
+        nothing."""
+        if not self._sent:
+            return Counts()
+        record = self.record
+        tokens = record.tokens
+        answered = record.upstream_ms is not None
+        if record.usage_estimated or (not answered and record.error_code in _MAY_HAVE_GENERATED):
+            tokens = max(tokens, reservation.cost.tokens)
+        return Counts(1, tokens)
 
 
 def _ms_since(started: float) -> float:

@@ -3,12 +3,18 @@ upstream, counted per process; shared through Azurite's table service in tests/t
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import openai
+import orjson
 import pytest
 
+from tests.support.access_log import access_line
 from tests.support.budgets import CHAT, fresh_minute, limited, post
 from tests.support.standard import ALICE, BOB, SECRETS
+
+AUTH_JSON = {"Authorization": f"Bearer {ALICE}", "content-type": "application/json"}
 
 
 @pytest.fixture
@@ -56,7 +62,7 @@ def test_resource_calls_count_against_the_same_budget(sim, start) -> None:
 
 
 def test_tokens_per_minute_count_streamed_answers(sim, start) -> None:
-    gateway = start("{tokensPerMinute: 5}")
+    gateway = start("{tokensPerMinute: 200, reserveOutputTokens: 40}")
     fresh_minute(20)
     with httpx.stream(
         "POST",
@@ -66,19 +72,81 @@ def test_tokens_per_minute_count_streamed_answers(sim, start) -> None:
         timeout=10,
     ) as streamed:
         assert streamed.status_code == 200
-        assert streamed.headers["x-ratelimit-limit-tokens"] == "5"
+        assert streamed.headers["x-ratelimit-limit-tokens"] == "200"
         assert b'"usage"' not in streamed.read()  # counted, not shown: the caller did not ask
-    over = post(gateway, ALICE)
-    assert over.status_code == 429
+    used = access_line(gateway, streamed.headers["x-request-id"])["total_tokens"]
+    assert used > 0
+    # The next call sees the stream's real usage, not its reservation, and its own reservation.
+    body = orjson.dumps(CHAT)
+    answer = httpx.post(f"{gateway.url}/v1/chat/completions", content=body, headers=AUTH_JSON, timeout=10)
+    reserved = len(body) // 4 + 40
+    assert int(answer.headers["x-ratelimit-remaining-tokens"]) == 200 - used - reserved
+    spent = used + answer.json()["usage"]["total_tokens"]
+    while (over := post(gateway, ALICE)).status_code == 200:
+        spent += over.json()["usage"]["total_tokens"]
     error = over.json()["error"]
-    assert error["type"] == "tokens" and "tokens per min (TPM): Limit 5" in error["message"]
-    assert over.headers["x-ratelimit-remaining-tokens"] == "0"
+    assert error["type"] == "tokens" and "tokens per min (TPM): Limit 200" in error["message"]
+    assert spent <= 200
 
 
 def test_tokens_per_day_are_reported_in_the_token_headers(start) -> None:
     gateway = start("{tokensPerDay: 1000000}")
     first = post(gateway, ALICE)
     used = first.json()["usage"]["total_tokens"]
-    second = post(gateway, ALICE)
+    body = orjson.dumps(CHAT)
+    second = httpx.post(f"{gateway.url}/v1/chat/completions", content=body, headers=AUTH_JSON, timeout=10)
     assert second.headers["x-ratelimit-limit-tokens"] == "1000000"
-    assert int(second.headers["x-ratelimit-remaining-tokens"]) == 1000000 - used
+    # What is left once this call's reservation (its prompt's estimate and the default 1024 output tokens) is held.
+    reserved = len(body) // 4 + 1024
+    assert int(second.headers["x-ratelimit-remaining-tokens"]) == 1000000 - used - reserved
+
+
+def test_concurrent_calls_are_admitted_only_as_far_as_their_reservations_fit(sim, start) -> None:
+    gateway = start("{tokensPerMinute: 1000}")
+    fresh_minute(30)
+    body = {**CHAT, "max_tokens": 100}
+    reserved = len(orjson.dumps(body)) // 4 + 100
+    # 40 calls at once, each held upstream for a moment: none has its usage yet when the others arrive.
+    headers = {**AUTH_JSON, "x-sim-delay-ms": "2000"}
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(lambda _: httpx.post(f"{gateway.url}/v1/chat/completions", content=orjson.dumps(body),
+                                                     headers=headers, timeout=10), range(40)))  # fmt: skip
+    admitted = [a for a in answers if a.status_code == 200]
+    assert len(admitted) == 1000 // reserved  # what fits, reserved at once; the rest refused
+    assert all(a.status_code == 429 for a in answers if a.status_code != 200)
+    assert sum(a.json()["usage"]["total_tokens"] for a in admitted) <= 1000
+
+
+def test_calls_the_gateway_refuses_itself_count_against_nothing(sim, start) -> None:
+    gateway = start("{requestsPerMinute: 3}")
+    fresh_minute(20)
+    auth = {"Authorization": f"Bearer {ALICE}"}
+    for _ in range(5):
+        assert post(gateway, ALICE, body={"model": "no-such-model", "messages": []}).status_code == 404
+        bad = httpx.post(f"{gateway.url}/v1/chat/completions", content=b"{not json", headers=auth, timeout=10)
+        assert bad.status_code == 400
+    assert len(sim.requests) == 0
+    assert [post(gateway, ALICE).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_a_call_too_large_for_the_limit_is_told_so(sim, start) -> None:
+    gateway = start("{tokensPerMinute: 500}")
+    answer = post(gateway, ALICE, body={**CHAT, "max_tokens": 600})
+    assert answer.status_code == 429 and len(sim.requests) == 0
+    assert "Request too large for caller key alice: Limit 500 tokens" in answer.json()["error"]["message"]
+    assert post(gateway, ALICE, body={**CHAT, "max_tokens": 50}).status_code == 200
+
+
+def test_a_stream_cut_before_its_usage_costs_its_reservation(sim, start) -> None:
+    gateway = start("{tokensPerMinute: 10000, reserveOutputTokens: 300}")
+    fresh_minute(20)
+    body = orjson.dumps({**CHAT, "stream": True})
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/chat/completions", content=body, headers={**AUTH_JSON, "x-sim-fail": "abort"}
+    ) as cut:
+        assert b'"error"' in cut.read()  # the relay's in-band error: the stream never finished
+    line = access_line(gateway, cut.headers["x-request-id"])
+    assert line["usage_estimated"] is True
+    after = httpx.post(f"{gateway.url}/v1/chat/completions", content=orjson.dumps(CHAT), headers=AUTH_JSON)
+    reserved_cut, reserved_now = len(body) // 4 + 300, len(orjson.dumps(CHAT)) // 4 + 300
+    assert int(after.headers["x-ratelimit-remaining-tokens"]) == 10000 - reserved_cut - reserved_now

@@ -10,7 +10,7 @@ import pytest
 from azure.data.tables import TableClient
 
 from core.budgets import day_window, minute_window
-from core.usage_table import Counts, TableAddress, UsageTable, partition_key
+from core.usage_table import Counts, Share, TableAddress, UsageTable, partition_key
 from tests.support.azurite import AzuriteTable
 
 TABLE = "usageprune"
@@ -35,7 +35,9 @@ def test_a_new_window_deletes_the_keys_windows_that_ended_two_days_ago(tables) -
 
     table = UsageTable(TableAddress(TABLE, connection_string=tables.connection_string), credential=None)
     current = minute_window(now)[0]
-    assert asyncio.run(table.merge("alice", current, Counts(1, 5))) == Counts(1, 5)
+    share = Share(Counts(), Counts(1, 5), now)
+    written = asyncio.run(table.update("alice", current, "instance", lambda others: share, ttl=15))
+    assert written.used == Counts(1, 5)
 
     left = {e["RowKey"] for e in client.query_entities(f"PartitionKey eq '{partition_key('alice')}'")}
     assert left == {*recent, current}

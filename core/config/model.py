@@ -13,6 +13,9 @@ from urllib.parse import quote
 from core.models.families import Family
 from core.models.fit import Fit
 
+# Output tokens a caller key's generating call reserves when it sets no cap (limits.reserveOutputTokens).
+DEFAULT_OUTPUT_RESERVATION = 1024
+
 # Operations a deployment-scoped request can target, as they appear after
 # `/openai/deployments/{deployment}/` (Azure) or after `/v1/` (OpenAI).
 KNOWN_OPERATIONS: tuple[str, ...] = ("chat/completions", "completions", "embeddings")
@@ -176,6 +179,8 @@ class Limits:
     tokens_per_minute: int | None = None
     requests_per_minute: int | None = None
     tokens_per_day: int | None = None
+    # Output tokens a generating call reserves when it sets no cap of its own (core/reservation.py).
+    reserve_output_tokens: int = DEFAULT_OUTPUT_RESERVATION
 
 
 @dataclass(frozen=True, slots=True)

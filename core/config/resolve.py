@@ -256,8 +256,10 @@ def responses_api_version(group: Group, settings: GroupSection) -> str:
 def _limits(limits: LimitsSection | None) -> Limits | None:
     if limits is None:
         return None
-    resolved = Limits(limits.tokens_per_minute, limits.requests_per_minute, limits.tokens_per_day)
-    return resolved if resolved != Limits() else None
+    resolved = Limits(
+        limits.tokens_per_minute, limits.requests_per_minute, limits.tokens_per_day, limits.reserve_output_tokens
+    )
+    return resolved if resolved != Limits(reserve_output_tokens=limits.reserve_output_tokens) else None
 
 
 def resolve_settings(gateway: GatewaySection) -> GatewaySettings:

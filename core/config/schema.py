@@ -39,7 +39,7 @@ from .api_versions import (
     is_assistants_version,
 )
 from .env import ENV_REFERENCE, has_unresolved
-from .model import UpstreamAuth
+from .model import DEFAULT_OUTPUT_RESERVATION, UpstreamAuth
 from .secrets import KEY_VAULT_PREFIX, is_reference
 
 MIB = 1024 * 1024
@@ -322,6 +322,15 @@ class LimitsSection(Section):
     requests_per_minute: int | None = Field(None, gt=0, alias="requestsPerMinute", description="Requests per minute.")
     tokens_per_day: int | None = Field(
         None, gt=0, alias="tokensPerDay", description="Tokens (prompt + completion) per UTC day."
+    )
+    reserve_output_tokens: int = Field(
+        DEFAULT_OUTPUT_RESERVATION,
+        ge=0,
+        alias="reserveOutputTokens",
+        description=(
+            "Output tokens reserved at admission for a generating call that sets no max_tokens, "
+            "max_completion_tokens or max_output_tokens; the answer's real usage replaces the reservation."
+        ),
     )
 
 

@@ -51,6 +51,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
         call.body = raw
         targeting.check_body(call, call.payload)
         record.stream = call.payload.get("stream") is True
+        exchange.reserves(path.shape, raw, call.payload)
     if call.method == "GET" and path.shape in listing.LISTED:
         return await listing.aggregate(call)
     pool = targeting.pool_for(call)

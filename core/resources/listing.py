@@ -34,6 +34,7 @@ async def aggregate(call: ResourceCall) -> Response:
     data: list[Any] = []
     has_more = False
     exchange = call.exchange
+    await exchange.reserve()  # once: a list is one call, however many groups it reads
     exchange.going_upstream()
     locator = exchange.gateway.locator
     for index in range(start, len(resources)):

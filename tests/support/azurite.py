@@ -31,6 +31,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -512,8 +513,9 @@ class AzuriteTable:
             env = {"USAGE_TABLE_CONNECTION_STRING": tables.connection_string}
     """
 
-    def __init__(self, *, startup_timeout: float = 30.0) -> None:
+    def __init__(self, *, startup_timeout: float = 30.0, debug: bool = False) -> None:
         self.startup_timeout = startup_timeout
+        self.debug = debug  # Azurite logs every request it serves: `requests_served` reads them
         self.port = 0
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -539,6 +541,7 @@ class AzuriteTable:
                 str(self.port),
                 "--skipApiVersionCheck",
                 "--loose",
+                *(["--debug", str(self.workdir / "debug.log")] if self.debug else []),
             ]
             log = (self.workdir / "azurite-table.log").open("ab")
             self._process = subprocess.Popen(
@@ -590,6 +593,13 @@ class AzuriteTable:
             return (self.workdir / "azurite-table.log").read_text(errors="replace")[-chars:] if self.workdir else ""
         except OSError:
             return ""
+
+    def requests_served(self) -> list[tuple[str, str]]:
+        """Every request served so far, as (method, URL), from Azurite's debug log (`debug=True`)."""
+        assert self.debug and self.workdir is not None
+        path = self.workdir / "debug.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return re.findall(r"TableStorageContextMiddleware: RequestMethod=(\w+) RequestURL=(\S+)", text)
 
     @property
     def endpoint(self) -> str:

@@ -25,6 +25,7 @@ gateway:
   apiKeys:
     - {name: alice, key: "${ALICE_KEY}", limits: LIMITS}
     - {name: bob, key: "${BOB_KEY}"}
+  forwardHeaders: ["x-sim-*"]  # the tests steer the simulator (delays, faults) through the gateway
 """
 
 CHAT: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three"}]}
