@@ -4,6 +4,7 @@ fail modes it knows.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -65,6 +66,8 @@ class Behaviour:
     retry_after_ms: float | None = None  # a 429's retry-after-ms (and Retry-After rounded up) (x-sim-retry-after-ms)
     fail_rate: float = 1.0  # the share of requests that fail as `fail` says  (x-sim-fail-rate)
     read_delay: float = 0.0  # seconds before reading the request body        (x-sim-read-delay-ms)
+    # Every count of a JSON answer's top-level usage, as this JSON text: a misreporting upstream (x-sim-usage)
+    usage: str | None = None
 
     def reset(self) -> None:
         for f in fields(self):
@@ -103,6 +106,9 @@ class Behaviour:
         raw_retry_after_ms = get("x-sim-retry-after-ms")
         retry_after_ms = self.retry_after_ms if raw_retry_after_ms is None else float(raw_retry_after_ms)
         read_delay = self.read_delay_for(headers)
+        usage = get("x-sim-usage", self.usage)
+        if usage is not None:
+            json.loads(usage)  # ValueError (a JSONDecodeError) when it is not JSON
         fail_rate = float(get("x-sim-fail-rate", self.fail_rate))
         if fail is not None and fail_rate < 1.0 and random.random() >= fail_rate:
             fail = None
@@ -120,6 +126,7 @@ class Behaviour:
             retry_after_ms,
             fail_rate,
             read_delay,
+            usage,
         )
 
     def read_delay_for(self, headers: Mapping[str, str]) -> float:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .behaviour import Behaviour
@@ -79,3 +81,28 @@ async def _send_huge(request: web.Request, mode: str, size: int) -> web.StreamRe
     await response.write(tail)
     await response.write_eof()
     return response
+
+
+_MISREPORTED = "\u0000sim-usage\u0000"  # a string no answer holds, replaced by the misreported count's text
+
+
+def misreport_usage(response: web.Response, count: str) -> None:
+    """``x-sim-usage``: every count of a 2xx JSON answer's top-level ``usage`` (its details' too) written as ``count``,
+    a JSON text as it is (``9223372036854775808``, ``-1``, ``1.5``, ``true``: what no real usage holds)."""
+    if not 200 <= response.status < 300 or not isinstance(response.body, bytes):
+        return
+    if not (response.content_type or "").startswith(JSON_TYPE):
+        return
+    answer = orjson.loads(response.body)
+    if not isinstance(answer, dict) or not isinstance(answer.get("usage"), dict):
+        return
+    answer["usage"] = _counts_replaced(answer["usage"])
+    marker = orjson.dumps(_MISREPORTED)
+    response.body = orjson.dumps(answer).replace(marker, count.encode())
+
+
+def _counts_replaced(value: Any) -> Any:
+    """`value` with each integer in it, nested objects' included, the marker."""
+    if isinstance(value, dict):
+        return {name: _counts_replaced(item) for name, item in value.items()}
+    return _MISREPORTED if isinstance(value, int) and not isinstance(value, bool) else value

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .behaviour import CANNED_FAIL_MODES, Behaviour
 from .deployments import OPERATIONS
-from .faults import canned_failure
+from .faults import canned_failure, misreport_usage
 from .models import DEFAULT_PROFILE, deployed_profile
 from .pipeline import ReadBody, check_api_version, read_body, request_body, request_key
 from .resources import RESOURCES
@@ -212,6 +212,9 @@ class AzureSimulator:
                 if record.aborted:
                     return response
                 behaviour = request.get(_BEHAVIOUR)
+                usage = behaviour.usage if behaviour is not None else None
+                if usage is not None and isinstance(response, web.Response) and not response.prepared:
+                    misreport_usage(response, usage)
                 if not response.prepared:  # write it here so `completed` means "the client has it all"
                     if behaviour is not None and behaviour.drip > 0 and isinstance(response, web.Response):
                         response = await drip_answer(request, response, behaviour)

@@ -36,7 +36,6 @@ from core.reservation import tokens_reserved
 from core.telemetry import RequestTrace
 from core.translation.errors import openai_error_body
 from core.translation.translator import Translator
-from core.translation.usage import find_usage
 from core.uploads import Upload, read_upload
 from core.upstream import failover
 from core.upstream.failover import PoolError, Tried
@@ -349,7 +348,7 @@ class Exchange:
             return self._stream_of(relay, upstream.status, headers)
         body = await self.awaited(upstream.read(self.settings.max_response_bytes))
         record.upstream_ms = _ms_since(self._sent_at)
-        record.set_usage(find_usage(body))
+        record.set_usage(reply.translator.usage(body))
         body = reply.translator.answer(body)
         # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
         status = 200 if upstream.status == 201 else upstream.status

@@ -26,6 +26,7 @@ from core.resources.affinity import ResourceLocator
 from core.routing import ModelRouter
 from core.startup import BackgroundStart
 from core.telemetry import Telemetry
+from core.translation.usage import CountedOnce
 from core.upstream.failover import Pools
 from core.upstream.transport import Transport
 from core.usage_table import TableAddress, UsageTable
@@ -64,6 +65,7 @@ class Gateway:
             connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout, proxy=settings.egress_proxy
         )
         self.locator = ResourceLocator()
+        self.counted = CountedOnce()  # runs and background responses counted: a poll counts one once
         self.pools = Pools()  # pool members' health: kept across configuration reloads
         self.fits = LearnedFits()  # what each deployment's refusals taught (core/models/fit.py), likewise
         self.tokens = TokenProvider(provider.credential)

@@ -1,8 +1,11 @@
 from typing import Any
 
 import orjson
+import pytest
 
-from core.translation.objects import ObjectStreamTransform, object_ids, rewrite_models
+from core.errors import GatewayError
+from core.translation.objects import Counting, ObjectsTranslator, ObjectStreamTransform, object_ids, rewrite_models
+from core.translation.usage import CountedOnce, Usage
 
 PUBLIC = {"gpt4o-sweden": "gpt-4o"}
 
@@ -65,7 +68,7 @@ RUN_COMPLETED = (
 
 
 def test_named_event_stream_reports_the_usage_of_its_completed_event() -> None:
-    transform = ObjectStreamTransform(PUBLIC, lambda ids: None)
+    transform = ObjectStreamTransform(PUBLIC, lambda ids: None, Counting(CountedOnce()))
     assert transform.counted_usage() == (None, False)  # nothing yet: a stream cut short counts nothing
     transform.feed(b'event: thread.run.created\ndata: {"id":"run_1","object":"thread.run","usage":null}\n\n')
     assert transform.counted_usage() == (None, False)
@@ -83,3 +86,125 @@ def test_a_rewritten_event_keeps_its_other_lines_byte_for_byte() -> None:
         event = b'event: response.created\ndata: {"model":"gpt4o-sweden"}\n' + trailer + b"\n\n"
         out = ObjectStreamTransform(PUBLIC, lambda ids: None).feed(event)
         assert out == b"event: response.created\n" + trailer + b'\ndata: {"model":"gpt-4o"}\n\n'
+
+
+# -- what resource-scoped answers count
+
+USAGE = {
+    "input_tokens": 40,
+    "input_tokens_details": {"cached_tokens": 8},
+    "output_tokens": 60,
+    "output_tokens_details": {"reasoning_tokens": 16},
+    "total_tokens": 100,
+}
+COUNTED = Usage(40, 60, 100, "gpt4o-sweden", cached_tokens=8, reasoning_tokens=16)
+HOSTILE = {"usage": '{"total_tokens": 0}', "model": "not-it"}
+
+
+def response(**fields: Any) -> dict[str, Any]:
+    """A response as Azure orders its keys: the caller's `user` and `metadata` after the usage."""
+    answer = {"id": "resp_1", "object": "response", "status": "completed", "background": False}
+    return {**answer, "model": "gpt4o-sweden", "output": [], "usage": USAGE, "user": "u", "metadata": HOSTILE, **fields}
+
+
+def translator(counted: CountedOnce | None = None, *, creates: bool = False) -> ObjectsTranslator:
+    counting = Counting(counted or CountedOnce(), creates_response=creates)
+    return ObjectsTranslator("sweden", PUBLIC, lambda ids: None, counting=counting)
+
+
+def run(status: str = "completed", run_id: str = "run_1") -> dict[str, Any]:
+    usage = {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15} if status == "completed" else None
+    return {"id": run_id, "object": "thread.run", "status": status, "model": "gpt4o-sweden", "usage": usage}
+
+
+def test_a_new_response_counts_its_own_usage_and_reading_it_counts_nothing() -> None:
+    body = orjson.dumps(response())
+    assert translator(creates=True).usage(body) == COUNTED
+    assert translator().usage(body) is None  # GET /v1/responses/{id}: a read
+    assert ObjectsTranslator("sweden", PUBLIC, lambda ids: None).usage(body) is None  # nothing counted at all
+
+
+def test_a_background_response_counts_once_when_first_seen_done() -> None:
+    counted = CountedOnce()
+    queued = orjson.dumps(response(background=True, status="queued", usage=None))
+    assert translator(counted, creates=True).usage(queued) is None
+    done = orjson.dumps(response(background=True))
+    assert [translator(counted).usage(done) for _ in range(3)] == [COUNTED, None, None]
+
+
+def test_a_run_counts_once_when_first_seen_with_its_usage_and_its_reads_count_nothing() -> None:
+    counted = CountedOnce()
+    assert translator(counted).usage(orjson.dumps(run("queued"))) is None
+    assert translator(counted).usage(orjson.dumps(run("in_progress"))) is None
+    polls = [translator(counted).usage(orjson.dumps(run())) for _ in range(3)]
+    assert polls == [Usage(11, 4, 15, "gpt4o-sweden"), None, None]
+    assert translator(counted).usage(orjson.dumps(run(run_id="run_2"))) == Usage(11, 4, 15, "gpt4o-sweden")
+    step = {"id": "step_1", "object": "thread.run.step", "usage": {"total_tokens": 15}}
+    page = {"object": "list", "data": [run(run_id="run_3")]}
+    message = {"id": "msg_1", "object": "thread.message", "usage": {"total_tokens": 3}}
+    for read in (step, page, message):
+        assert translator(counted).usage(orjson.dumps(read)) is None
+    assert translator(counted).usage(orjson.dumps(run(run_id="run_3"))) is not None  # the list did not count it
+
+
+def test_an_answer_is_parsed_once_for_its_usage_and_its_rewriting() -> None:
+    body = orjson.dumps(response())
+    rewriter = translator(creates=True)
+    assert rewriter.usage(body) == COUNTED
+    assert orjson.loads(rewriter.answer(body))["model"] == "gpt-4o"
+    assert rewriter.answer(body) == rewriter.answer(bytes(body))  # another body with the same bytes: the same
+    for unusable in (b"[1]", b"not json"):
+        assert rewriter.usage(unusable) is None
+        with pytest.raises(GatewayError) as bad:
+            rewriter.answer(unusable)
+        assert bad.value.status == 502
+
+
+def named(kind: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def response_stream(last: str, **fields: Any) -> list[bytes]:
+    opening = {**response(**fields), "status": "in_progress", "usage": None}
+    delta = {"type": "response.output_text.delta", "delta": "Hi", "item_id": "msg_1"}
+    return [
+        named("response.created", {"type": "response.created", "response": opening}),
+        named("response.output_text.delta", delta),
+        named("response.output_text.delta", delta),
+        named(last, {"type": last, "response": response(**fields)}),
+    ]
+
+
+@pytest.mark.parametrize("last", ["response.completed", "response.incomplete", "response.failed"])
+def test_a_response_stream_counts_its_last_events_usage_whatever_pieces_it_comes_in(last: str) -> None:
+    stream = b"".join(response_stream(last))
+    for cut in range(0, len(stream), 7):
+        transform = ObjectStreamTransform(PUBLIC, lambda ids: None, Counting(CountedOnce(), creates_response=True))
+        transform.feed(stream[:cut])
+        transform.feed(stream[cut:])
+        assert transform.counted_usage() == (COUNTED, False), cut
+
+
+def test_a_response_stream_cut_short_counts_an_estimate_when_usage_is_counted() -> None:
+    *head, _ = response_stream("response.completed")
+    counting = Counting(CountedOnce(), creates_response=True, estimate_prompt_tokens=10)
+    transform = ObjectStreamTransform(PUBLIC, lambda ids: None, counting)
+    transform.feed(b"".join(head))
+    assert transform.counted_usage() == (Usage(10, 2, 12), True)  # one token per delta relayed
+    silent = ObjectStreamTransform(PUBLIC, lambda ids: None, Counting(CountedOnce(), creates_response=True))
+    silent.feed(b"".join(head))
+    assert silent.counted_usage() == (None, False)
+    failed = ObjectStreamTransform(PUBLIC, lambda ids: None, counting)
+    failed.feed(b"".join(response_stream("response.failed", usage=None)))
+    assert failed.counted_usage() == (None, False)  # it ended: Azure said what it spent, nothing
+
+
+def test_a_run_streamed_then_polled_counts_once() -> None:
+    counted = CountedOnce()
+    transform = ObjectStreamTransform(PUBLIC, lambda ids: None, Counting(counted))
+    transform.feed(named("thread.run.created", run("queued")) + RUN_COMPLETED.replace(b"run_1", b"run_9"))
+    assert transform.counted_usage() == (Usage(11, 4, 15), False)
+    assert translator(counted).usage(orjson.dumps(run(run_id="run_9"))) is None
+    cut = ObjectStreamTransform(PUBLIC, lambda ids: None, Counting(counted, estimate_prompt_tokens=10))
+    cut.feed(named("thread.run.created", run("queued", run_id="run_10")))
+    assert cut.counted_usage() == (None, False)  # the run goes on at Azure: its first read done counts it

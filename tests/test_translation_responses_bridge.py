@@ -603,7 +603,7 @@ def test_text_deltas_become_chat_chunks_ending_in_done() -> None:
     ]
     assert transform.splitter.done
     assert transform.finish() == b""
-    assert transform.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex"), False)
+    assert transform.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex", 12, 64), False)
 
 
 def test_the_usage_chunk_comes_only_when_the_caller_asked_and_then_every_chunk_has_usage() -> None:
@@ -779,6 +779,22 @@ def test_a_stream_that_ends_before_its_response_does_is_an_error_counted_by_esti
     assert transform.counted_usage() == (Usage(10, 3, 13), True)
 
 
+def test_a_failed_or_incomplete_response_counts_the_usage_it_reports_whatever_its_metadata_says() -> None:
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    metadata = {"usage": '{"input_tokens": 0}', "model": "not-it"}
+    for kind, status in (("response.failed", "failed"), ("response.incomplete", "incomplete")):
+        transform = ChatChunksFromResponseEvents("codex", include_usage=False, estimate_prompt_tokens=10)
+        last = a_response([], status=status, metadata=metadata, error={"code": "server_error", "message": "Boom."})
+        transform.feed(
+            sse(
+                {"type": "response.created", "response": CREATED},
+                {"type": "response.output_text.delta", **where, "delta": "Hi"},
+                {"type": kind, "response": last},
+            )
+        )
+        assert transform.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex", 12, 64), False), kind
+
+
 # -- the translator
 
 
@@ -879,7 +895,7 @@ def test_the_translator_streams_usage_only_when_the_caller_asked() -> None:
     asked = bridge({"messages": HELLO, "stream": True, "stream_options": {"include_usage": True}}).events()
     assert silent is not None and asked is not None
     assert b'"usage"' not in silent.feed(text_stream(["Hi"], COMPLETED))
-    assert silent.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex"), False)  # counted all the same
+    assert silent.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex", 12, 64), False)  # counted all the same
     assert b'"choices":[],"usage":{' in asked.feed(text_stream(["Hi"], COMPLETED))
 
 

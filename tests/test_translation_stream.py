@@ -172,3 +172,29 @@ def test_a_null_usage_written_otherwise_is_removed_by_reading_the_chunk() -> Non
             "choices": [{"delta": {"content": "Hi"}, "index": 0}],
             "id": "c-1",
         }
+
+
+def test_the_usage_chunk_counts_whatever_pieces_it_comes_in() -> None:
+    stream = FILTER_FIRST + TOKEN + USAGE.replace(b"data: ", b"data:", 1) + DONE
+    for cut in range(len(stream)):
+        for hide in (False, True):
+            rewriter = StreamRewriter(drop_filter_events=True, hide_usage=hide, estimate_prompt_tokens=3)
+            rewriter.feed(stream[:cut])
+            rewriter.feed(stream[cut:])
+            assert rewriter.counted_usage() == (Usage(5, 2, 7), False), cut
+
+
+def test_only_a_chunks_own_usage_counts() -> None:
+    """A `usage` nested in a chunk (a tool call's arguments are a string, but logprobs or an extension's object
+    are not) is not the chunk's; a chunk's own usage counts, clamped like any answer's."""
+    nested = b'data: {"choices":[{"delta":{},"index":0,"logprobs":{"usage":{"total_tokens":1}}}],"id":"c"}\n\n'
+    huge = b'data: {"choices":[],"id":"c","usage":{"prompt_tokens":9223372036854775808,"total_tokens":-1}}\n\n'
+    rewriter = StreamRewriter(drop_filter_events=False, estimate_prompt_tokens=3)
+    rewriter.feed(nested)
+    assert rewriter.usage is None
+    rewriter.feed(huge + DONE)
+    assert rewriter.counted_usage() == (Usage(10**9, None, None), False)
+    lines = b'data: {"choices":[],\ndata: "usage":{"total_tokens":4}}\n\n'  # one chunk's JSON over two data lines
+    split = StreamRewriter(drop_filter_events=False)
+    split.feed(lines)
+    assert split.usage == Usage(None, None, 4)

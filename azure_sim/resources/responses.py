@@ -9,8 +9,10 @@ is answered with a message (unless ``tool_choice`` forces another call), and eve
 OpenAI requires. A reasoning model (``models``) puts a ``reasoning`` item first and counts reasoning tokens.
 
 A conversation continues with ``previous_response_id`` (the stored responses' inputs and outputs come first) or by
-sending the items back (the Agents SDK's default). Streams are typed events numbered by ``sequence_number``, as
-OpenAI documents them (``ResponseStreamEvent`` in openai/openai-openapi); they end with ``response.completed``.
+sending the items back (the Agents SDK's default). A ``background`` response is answered ``queued`` (no output, no
+usage) and stored done, so that the first GET finds it completed. Streams are typed events numbered by
+``sequence_number``, as OpenAI documents them (``ResponseStreamEvent`` in openai/openai-openapi); they end with
+``response.completed``.
 """
 
 from __future__ import annotations
@@ -336,6 +338,7 @@ async def create_response(call: Call) -> web.StreamResponse:
         "object": "response",
         "created_at": now,
         "status": "completed",
+        "background": body.get("background") is True,
         "completed_at": now,
         "error": None,
         "incomplete_details": None,
@@ -368,6 +371,8 @@ async def create_response(call: Call) -> web.StreamResponse:
             store.responses[response["id"]] = response
             store.response_inputs[response["id"]] = items
     if not wants_stream(body):
+        if response["background"]:  # answered at once, still queued; a later GET finds it done
+            return json_answer(call.request, dict(response, status="queued", completed_at=None, output=[], usage=None))
         return json_answer(call.request, response)
     return await send_sse(call, _response_script(response, call.behaviour.chunks))
 

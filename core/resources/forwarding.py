@@ -15,7 +15,7 @@ from core.errors import GatewayError, truncated
 from core.exchange import UpstreamReply
 from core.resources.call import ResourceCall
 from core.resources.targeting import deployment_in
-from core.translation.objects import ObjectsTranslator
+from core.translation.objects import Counting, ObjectsTranslator
 from core.uploads import Upload
 
 
@@ -83,9 +83,30 @@ def _translator(call: ResourceCall, resource: ResourceBackend, deployment: str |
     model = (call.payload or {}).get("model")
     if deployment is not None and isinstance(model, str):
         public_models = {**public_models, deployment: model}
+    gateway = call.exchange.gateway
     return ObjectsTranslator(
         resource.group,
         public_models,
-        partial(call.exchange.gateway.locator.remember, group=resource.group),
+        partial(gateway.locator.remember, group=resource.group),
         as_bytes=call.path.shape == "files/{id}/content",  # file content: bytes as they come, whatever its type
+        counting=_counting(call),
     )
+
+
+def _counting(call: ResourceCall) -> Counting:
+    """What the call's answers count (core/translation/objects.py). A new response's stream cut short counts an
+    estimate when usage is counted at all, as a chat stream does; not a background one, which goes on at Azure
+    and counts when first read done."""
+    exchange = call.exchange
+    creates = call.method == "POST" and call.path.shape == "responses"
+    payload = call.payload or {}
+    estimate = None
+    if (
+        creates
+        and payload.get("stream") is True
+        and payload.get("background") is not True
+        and isinstance(call.body, bytes)
+        and exchange.gateway.counts_usage(exchange.state)
+    ):
+        estimate = len(call.body) // 4  # about 4 bytes of request per prompt token, as for chat
+    return Counting(exchange.gateway.counted, creates_response=creates, estimate_prompt_tokens=estimate)

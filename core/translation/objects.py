@@ -1,9 +1,14 @@
-"""Resource-scoped answers (assistants, runs, responses...): model names and object ids.
+"""Resource-scoped answers (assistants, runs, responses...): model names, object ids and the usage they count.
 
 Azure answers with deployment names where the client used public model ids, so
 they are mapped back. The ids an answer carries (the object's own, and the
 thread, assistant, file or vector store it points at) all live in the region
 that answered; they are collected so later calls can be routed there directly.
+
+Usage is counted where tokens are spent, never for reading what was spent: a new response's (its answer, or its
+stream's last event), and a run's or a background response's once, by the first answer that shows it done (a poll,
+a stream's `thread.run.completed`), as `CountedOnce` remembers. Reading a response, a run's steps, messages or
+lists counts nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import orjson
 from core.translation.sse import EventSplitter
 from core.translation.stream import event_json
 from core.translation.translator import answer_object
-from core.translation.usage import Usage, find_usage
+from core.translation.usage import RESPONSE_END_EVENTS, CountedOnce, Usage, answer_usage
 
 # `object` values whose `id` names something a later call may address by id.
 _ADDRESSABLE = frozenset({"assistant", "thread", "vector_store", "file", "batch", "response"})
@@ -24,11 +29,45 @@ _ID_FIELDS = ("thread_id", "assistant_id", "vector_store_id", "file_id", "input_
 _ID_LIST_FIELDS = ("file_ids", "vector_store_ids")
 
 
+class Counting:
+    """What a resource-scoped call counts (see the module's docstring).
+
+    `counted`: the objects this process has counted; `creates_response`: the call creates a response (its own usage
+    counts); `estimate_prompt_tokens`: when set, a new response's stream cut short before its last event counts an
+    estimate, as a chat stream does (core/translation/stream.py)."""
+
+    __slots__ = ("counted", "creates_response", "estimate_prompt_tokens")
+
+    def __init__(
+        self, counted: CountedOnce, *, creates_response: bool = False, estimate_prompt_tokens: int | None = None
+    ) -> None:
+        self.counted = counted
+        self.creates_response = creates_response
+        self.estimate_prompt_tokens = estimate_prompt_tokens
+
+    def usage(self, value: Any) -> Usage | None:
+        """What the object `value` (an answer, or what a stream event carries) counts now: a new response's usage;
+        a run's or a background response's the first time it is seen with one; nothing else."""
+        if not isinstance(value, dict):
+            return None
+        kind = value.get("object")
+        if kind == "response" and value.get("background") is not True:
+            return answer_usage(value) if self.creates_response else None
+        if kind not in ("response", "thread.run"):
+            return None
+        usage = answer_usage(value)  # a run's, or a background response's, is null until it is done
+        object_id = value.get("id")
+        if usage is None or (isinstance(object_id, str) and not self.counted.first(object_id)):
+            return None
+        return usage
+
+
 class ObjectsTranslator:
     """The answers of one resource-scoped call to one group: deployment names back to the public ids the
-    client knows, and every id they carry remembered as living in that group."""
+    client knows, every id they carry remembered as living in that group, and the usage they count (none
+    without `counting`)."""
 
-    __slots__ = ("_group", "_public_models", "_remember", "as_bytes")
+    __slots__ = ("_group", "_public_models", "_remember", "as_bytes", "_counting", "_parsed")
 
     def __init__(
         self,
@@ -37,21 +76,46 @@ class ObjectsTranslator:
         remember: Callable[[list[str]], None],
         *,
         as_bytes: bool = False,
+        counting: Counting | None = None,
     ) -> None:
         self._group = group
         self._public_models = public_models
         self._remember = remember
         self.as_bytes = as_bytes  # file content: bytes as they come, whatever their type
+        self._counting = counting
+        self._parsed: tuple[bytes, dict[str, Any]] | None = None  # the last answer parsed: `usage`, then `answer`
 
     def events(self) -> ObjectStreamTransform:
-        return ObjectStreamTransform(self._public_models, self._remember)
+        return ObjectStreamTransform(self._public_models, self._remember, self._counting)
+
+    def usage(self, body: bytes) -> Usage | None:
+        counting = self._counting
+        if counting is None:
+            return None
+        return counting.usage(self._parse(body))
 
     def answer(self, body: bytes) -> bytes:
         if not body:  # e.g. a 204
             return body
-        answer = answer_object(body, self._group)
+        answer = self._parse(body)
+        if answer is None:
+            answer = answer_object(body, self._group)  # its 502
         self._remember(object_ids(answer))
         return orjson.dumps(answer) if rewrite_models(answer, self._public_models) else body
+
+    def _parse(self, body: bytes) -> dict[str, Any] | None:
+        """The answer as a JSON object (None when it is not one), parsed once for `usage` and `answer`."""
+        parsed = self._parsed
+        if parsed is not None and parsed[0] is body:
+            return parsed[1]
+        try:
+            answer = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(answer, dict):
+            return None
+        self._parsed = (body, answer)
+        return answer
 
 
 def rewrite_models(value: Any, public_models: dict[str, str]) -> bool:
@@ -101,12 +165,20 @@ class ObjectStreamTransform:
     """Named-event streams (runs, responses): event names and framing pass unchanged;
     data whose model names a deployment is re-encoded with the public id."""
 
-    __slots__ = ("splitter", "_public_models", "_on_ids", "usage")
+    __slots__ = ("splitter", "_public_models", "_on_ids", "_counting", "_ended", "_deltas", "usage")
 
-    def __init__(self, public_models: dict[str, str], on_ids: Callable[[list[str]], None]) -> None:
+    def __init__(
+        self,
+        public_models: dict[str, str],
+        on_ids: Callable[[list[str]], None],
+        counting: Counting | None = None,
+    ) -> None:
         self.splitter = EventSplitter()
         self._public_models = public_models
         self._on_ids = on_ids
+        self._counting = counting
+        self._ended = False  # a response's last event came
+        self._deltas = 0  # a response's delta events: about one token each
         self.usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> bytes:
@@ -116,19 +188,38 @@ class ObjectStreamTransform:
         return self.splitter.rest()
 
     def counted_usage(self) -> tuple[Usage | None, bool]:
-        """Runs and responses report usage in their completed event; a stream cut short has none."""
-        return self.usage, False
+        """The usage a response's last event or a run's terminal event reported. A new response's stream cut short
+        before its last event, when counted: an estimate and True (the prompt's estimate, one completion token per
+        delta event relayed). A run's stream cut short counts nothing: the run goes on at Azure, and the first
+        read that sees it done counts it."""
+        counting = self._counting
+        estimate = counting.estimate_prompt_tokens if counting is not None and counting.creates_response else None
+        if self.usage is not None or self._ended or estimate is None:
+            return self.usage, False
+        return Usage(estimate, self._deltas, estimate + self._deltas), True
 
     def _event(self, event: bytes) -> bytes:
         data = event_json(event)
         if data is None:
             return event
-        if b'"usage"' in event:
-            self.usage = find_usage(event) or self.usage
+        counting = self._counting
+        if counting is not None:
+            self._count(data, counting)
         self._on_ids(object_ids(data))
         if not rewrite_models(data, self._public_models):
             return event
         return _with_data(event, orjson.dumps(data))
+
+    def _count(self, data: dict[str, Any], counting: Counting) -> None:
+        kind = data.get("type")  # a Responses event's; a run stream's data is the object itself
+        if isinstance(kind, str) and kind.startswith("response."):
+            if kind in RESPONSE_END_EVENTS:
+                self._ended = True
+                self.usage = counting.usage(data.get("response")) or self.usage
+            elif kind.endswith(".delta"):
+                self._deltas += 1
+        elif data.get("object") == "thread.run":
+            self.usage = counting.usage(data) or self.usage
 
 
 def _with_data(event: bytes, data: bytes) -> bytes:

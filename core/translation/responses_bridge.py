@@ -99,7 +99,7 @@ import orjson
 from core.errors import GatewayError, truncated, upstream_bad_response, upstream_closed
 from core.translation.sse import EventSplitter
 from core.translation.stream import event_json
-from core.translation.usage import Usage
+from core.translation.usage import Usage, response_event_usage, token_count
 
 _UNSUPPORTED = "unsupported_by_bridge"
 
@@ -499,7 +499,7 @@ def _detail(usage: dict[str, Any], group: str, name: str) -> int | None:
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return token_count(value)  # what the client sees is what is counted: clamped, a count or nothing
 
 
 def checked_response(response: dict[str, Any], group: str) -> dict[str, Any]:
@@ -604,6 +604,8 @@ class ChatChunksFromResponseEvents:
 
     def _event(self, data: dict[str, Any], out: list[bytes]) -> None:
         kind = data.get("type")
+        # Completed, incomplete or failed: the tokens are spent all the same.
+        self.usage = response_event_usage(data) or self.usage
         if kind == "response.output_text.delta":
             self._text(data, "content", data.get("delta"), out)
         elif kind == "response.output_text.done":
@@ -691,11 +693,8 @@ class ChatChunksFromResponseEvents:
         )
         out.append(self._chunk([_choice({}, finish_reason(response, called))]))
         usage = chat_usage(response.get("usage"))
-        if usage is not None:
-            model = self._model if isinstance(self._model, str) and self._model else None
-            self.usage = Usage(usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"], model)
-            if self._include_usage:
-                out.append(self._chunk([], usage))
+        if usage is not None and self._include_usage:
+            out.append(self._chunk([], usage))
         out.append(_DONE)
         self._ended = True
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from core.translation.sse import EventSplitter, event_data
-from core.translation.usage import Usage, find_usage
+from core.translation.usage import Usage, read_usage
 
 _EMPTY_ID = (b'"id":""', b'"id": ""')
 
@@ -73,7 +73,7 @@ class StreamRewriter:
                 if self._hide_usage and (hidden_null := _without_last_null_usage(event)) is not None:
                     event = hidden_null  # `"usage":null`: nothing to count, and no JSON to parse
                 else:
-                    self.usage = find_usage(event) or self.usage
+                    self.usage = _chunk_usage(event) or self.usage
                     if self._hide_usage:
                         hidden = _without_usage(event)
                         if hidden is None:
@@ -98,6 +98,12 @@ class StreamRewriter:
     def finish(self) -> bytes:
         """Whatever partial event remained when the upstream closed, as is."""
         return self.splitter.rest()
+
+
+def _chunk_usage(event: bytes) -> Usage | None:
+    """The top-level usage of a chunk (the usage chunk's; every other chunk's is null, or absent)."""
+    data = event_data(event)
+    return read_usage(data) if data is not None else None
 
 
 _NULL_USAGE_LAST = b',"usage":null}'

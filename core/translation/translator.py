@@ -20,7 +20,7 @@ from core.models.fit import Fit
 from core.translation import force_prompt, request, responses_bridge
 from core.translation.sse import EventSplitter
 from core.translation.stream import StreamRewriter
-from core.translation.usage import Usage
+from core.translation.usage import Usage, read_usage
 
 # The operations whose streams take `stream_options` (images and audio streams do not).
 _STREAM_USAGE_OPERATIONS = frozenset({"chat/completions", "completions"})
@@ -46,6 +46,11 @@ class Translator(Protocol):
 
     def events(self) -> StreamTransform | None:
         """A fresh rewriter for an event stream; None: the stream is relayed as bytes."""
+        ...
+
+    def usage(self, body: bytes) -> Usage | None:
+        """What a whole (non-streamed) 2xx JSON answer, as the upstream sent it, counts (core/translation/usage.py);
+        None: nothing (a read, or no usage)."""
         ...
 
     def answer(self, body: bytes) -> bytes:
@@ -132,6 +137,9 @@ class DeploymentTranslator:
         return StreamRewriter(
             drop_filter_events=self._normalize, hide_usage=self._ask_usage, estimate_prompt_tokens=self._estimate
         )
+
+    def usage(self, body: bytes) -> Usage | None:
+        return read_usage(body)  # the backend's own answer (a completion, a response) names its usage too
 
     def answer(self, body: bytes) -> bytes:
         return body
