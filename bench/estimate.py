@@ -39,6 +39,7 @@ import yaml
 
 from bench.latency import percentile
 from bench.report import write_json
+from core.translation.usage import estimate_prompt_tokens
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "estimate_corpus"
@@ -231,18 +232,13 @@ def ascii_quarter_high_half(body: bytes, _parsed: Any) -> int:
     return -(-(2 * len(body) - len(body.translate(None, _HIGH_BYTES))) // 4)
 
 
-# The recommended estimate: a quarter token per byte, plus one per byte of the kinds o200k_base packs densely (digits
-# come in groups of at most 3, a capital starts a new piece, so base64 and IDs are dense; LaTeX and regular
-# expressions are backslash commands; an emoji is a 4-byte UTF-8 sequence and 1 to 3 tokens).
-TALLIED = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\\" + bytes(range(0xF0, 0xF5))
-_NOT_TALLIED = bytes(sorted(set(range(256)) - set(TALLIED)))
-
-
+# The estimate the gateway uses (core/translation/usage.py): a quarter token per byte, plus one per byte of the kinds
+# o200k_base packs densely (digits, capitals, backslashes, UTF-8 4-byte leads).
 def quarter_plus_tally(body: bytes, _parsed: Any = None) -> int:
-    """ceil(len(body) / 4) + the body's bytes that are ASCII digits, capitals, backslashes or UTF-8 4-byte leads."""
-    return -(-len(body) // 4) + len(body.translate(None, _NOT_TALLIED))
+    return estimate_prompt_tokens(body)
 
 
+TALLIED = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\\" + bytes(range(0xF0, 0xF5))
 _NOT_TALLIED_FIRST = bytes(sorted(set(range(256)) - set(TALLIED) | {0x5C}))
 
 

@@ -1,12 +1,14 @@
 """What a call reserves of its caller key's token budget at admission (core/budgets.py): an estimate of its
 prompt, plus the most it may generate. The answer's real usage replaces the reservation when the call ends.
 
-The prompt estimate is read from the request's bytes, not tokenized: see `estimate_prompt_tokens`.
+The prompt estimate is read from the request's bytes, not tokenized: see core/translation/usage.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from core.translation.usage import estimate_prompt_tokens
 
 # The calls whose answers are generated tokens, capped by the caller or by the key's default reservation: the
 # deployment operations, and the resource paths' shapes (core/resources/paths.py) that start or resume a run.
@@ -25,11 +27,6 @@ _OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 # A cap beyond this is no cap a model honours: reserved as this (the largest output any model offers today is
 # 128k tokens), so one call cannot reserve a whole day for nothing.
 MAX_OUTPUT_RESERVATION = 131_072
-
-
-def estimate_prompt_tokens(raw: bytes) -> int:
-    """About one token per 4 bytes of the request body."""
-    return len(raw) // 4
 
 
 def output_cap(operation: str, payload: dict[str, Any] | None, default: int) -> int:

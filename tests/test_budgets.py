@@ -10,6 +10,7 @@ import openai
 import orjson
 import pytest
 
+from core.translation.usage import estimate_prompt_tokens
 from tests.support.access_log import access_line
 from tests.support.budgets import CHAT, fresh_minute, limited, post
 from tests.support.standard import ALICE, BOB, SECRETS
@@ -79,7 +80,7 @@ def test_tokens_per_minute_count_streamed_answers(sim, start) -> None:
     # The next call sees the stream's real usage, not its reservation, and its own reservation.
     body = orjson.dumps(CHAT)
     answer = httpx.post(f"{gateway.url}/v1/chat/completions", content=body, headers=AUTH_JSON, timeout=10)
-    reserved = len(body) // 4 + 40
+    reserved = estimate_prompt_tokens(body) + 40
     assert int(answer.headers["x-ratelimit-remaining-tokens"]) == 200 - used - reserved
     spent = used + answer.json()["usage"]["total_tokens"]
     while (over := post(gateway, ALICE)).status_code == 200:
@@ -97,7 +98,7 @@ def test_tokens_per_day_are_reported_in_the_token_headers(start) -> None:
     second = httpx.post(f"{gateway.url}/v1/chat/completions", content=body, headers=AUTH_JSON, timeout=10)
     assert second.headers["x-ratelimit-limit-tokens"] == "1000000"
     # What is left once this call's reservation (its prompt's estimate and the default 1024 output tokens) is held.
-    reserved = len(body) // 4 + 1024
+    reserved = estimate_prompt_tokens(body) + 1024
     assert int(second.headers["x-ratelimit-remaining-tokens"]) == 1000000 - used - reserved
 
 
@@ -105,7 +106,7 @@ def test_concurrent_calls_are_admitted_only_as_far_as_their_reservations_fit(sim
     gateway = start("{tokensPerMinute: 1000}")
     fresh_minute(30)
     body = {**CHAT, "max_tokens": 100}
-    reserved = len(orjson.dumps(body)) // 4 + 100
+    reserved = estimate_prompt_tokens(orjson.dumps(body)) + 100
     # 40 calls at once, each held upstream for a moment: none has its usage yet when the others arrive.
     headers = {**AUTH_JSON, "x-sim-delay-ms": "2000"}
     with ThreadPoolExecutor(40) as pool:
@@ -148,5 +149,5 @@ def test_a_stream_cut_before_its_usage_costs_its_reservation(sim, start) -> None
     line = access_line(gateway, cut.headers["x-request-id"])
     assert line["usage_estimated"] is True
     after = httpx.post(f"{gateway.url}/v1/chat/completions", content=orjson.dumps(CHAT), headers=AUTH_JSON)
-    reserved_cut, reserved_now = len(body) // 4 + 300, len(orjson.dumps(CHAT)) // 4 + 300
+    reserved_cut, reserved_now = estimate_prompt_tokens(body) + 300, estimate_prompt_tokens(orjson.dumps(CHAT)) + 300
     assert int(after.headers["x-ratelimit-remaining-tokens"]) == 10000 - reserved_cut - reserved_now

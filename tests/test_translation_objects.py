@@ -187,7 +187,7 @@ def test_a_response_stream_counts_its_last_events_usage_whatever_pieces_it_comes
 
 def test_a_response_stream_cut_short_counts_an_estimate_when_usage_is_counted() -> None:
     *head, _ = response_stream("response.completed")
-    counting = Counting(CountedOnce(), creates_response=True, estimate_prompt_tokens=10)
+    counting = Counting(CountedOnce(), creates_response=True, prompt=b"x" * 40)
     transform = ObjectStreamTransform(PUBLIC, lambda ids: None, counting)
     transform.feed(b"".join(head))
     assert transform.counted_usage() == (Usage(10, 2, 12), True)  # one token per delta relayed
@@ -205,6 +205,6 @@ def test_a_run_streamed_then_polled_counts_once() -> None:
     transform.feed(named("thread.run.created", run("queued")) + RUN_COMPLETED.replace(b"run_1", b"run_9"))
     assert transform.counted_usage() == (Usage(11, 4, 15), False)
     assert translator(counted).usage(orjson.dumps(run(run_id="run_9"))) is None
-    cut = ObjectStreamTransform(PUBLIC, lambda ids: None, Counting(counted, estimate_prompt_tokens=10))
+    cut = ObjectStreamTransform(PUBLIC, lambda ids: None, Counting(counted, prompt=b"x" * 40))
     cut.feed(named("thread.run.created", run("queued", run_id="run_10")))
     assert cut.counted_usage() == (None, False)  # the run goes on at Azure: its first read done counts it

@@ -766,7 +766,7 @@ def test_a_failed_response_ends_the_stream_in_an_error_the_relay_sends(failure, 
 
 
 def test_a_stream_that_ends_before_its_response_does_is_an_error_counted_by_estimate() -> None:
-    transform = ChatChunksFromResponseEvents("codex", include_usage=False, estimate_prompt_tokens=10)
+    transform = ChatChunksFromResponseEvents("codex", include_usage=False, prompt=b"x" * 40)
     where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
     stream = sse(
         {"type": "response.created", "response": CREATED},
@@ -783,7 +783,7 @@ def test_a_failed_or_incomplete_response_counts_the_usage_it_reports_whatever_it
     where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
     metadata = {"usage": '{"input_tokens": 0}', "model": "not-it"}
     for kind, status in (("response.failed", "failed"), ("response.incomplete", "incomplete")):
-        transform = ChatChunksFromResponseEvents("codex", include_usage=False, estimate_prompt_tokens=10)
+        transform = ChatChunksFromResponseEvents("codex", include_usage=False, prompt=b"x" * 40)
         last = a_response([], status=status, metadata=metadata, error={"code": "server_error", "message": "Boom."})
         transform.feed(
             sse(

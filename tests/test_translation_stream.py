@@ -105,7 +105,7 @@ def test_usage_asked_for_the_caller_is_hidden_from_it() -> None:
 
 
 def test_a_stream_cut_short_is_counted_by_estimate() -> None:
-    rewriter = StreamRewriter(drop_filter_events=True, hide_usage=True, estimate_prompt_tokens=10)
+    rewriter = StreamRewriter(drop_filter_events=True, hide_usage=True, prompt=b"x" * 40)
     rewriter.feed(FILTER_FIRST + TOKEN + TOKEN + TOKEN)
     usage, estimated = rewriter.counted_usage()
     assert estimated and usage is not None
@@ -144,10 +144,10 @@ def test_hiding_usage_leaves_events_that_only_mention_it() -> None:
 
 def test_a_stream_without_usage_is_estimated_without_its_done_event() -> None:
     """An upstream that ignores stream_options ends on [DONE] with no usage: [DONE] is no token."""
-    rewriter = StreamRewriter(drop_filter_events=True, estimate_prompt_tokens=10)
+    rewriter = StreamRewriter(drop_filter_events=True, prompt=b"x" * 40)
     rewriter.feed(FILTER_FIRST + TOKEN + TOKEN + DONE)
     assert rewriter.counted_usage() == (Usage(10, 2, 12), True)
-    silent = StreamRewriter(drop_filter_events=True, estimate_prompt_tokens=10)
+    silent = StreamRewriter(drop_filter_events=True, prompt=b"x" * 40)
     silent.feed(DONE)
     assert silent.counted_usage() == (Usage(10, 0, 10), True)
 
@@ -178,7 +178,7 @@ def test_the_usage_chunk_counts_whatever_pieces_it_comes_in() -> None:
     stream = FILTER_FIRST + TOKEN + USAGE.replace(b"data: ", b"data:", 1) + DONE
     for cut in range(len(stream)):
         for hide in (False, True):
-            rewriter = StreamRewriter(drop_filter_events=True, hide_usage=hide, estimate_prompt_tokens=3)
+            rewriter = StreamRewriter(drop_filter_events=True, hide_usage=hide, prompt=b"x" * 12)
             rewriter.feed(stream[:cut])
             rewriter.feed(stream[cut:])
             assert rewriter.counted_usage() == (Usage(5, 2, 7), False), cut
@@ -189,7 +189,7 @@ def test_only_a_chunks_own_usage_counts() -> None:
     are not) is not the chunk's; a chunk's own usage counts, clamped like any answer's."""
     nested = b'data: {"choices":[{"delta":{},"index":0,"logprobs":{"usage":{"total_tokens":1}}}],"id":"c"}\n\n'
     huge = b'data: {"choices":[],"id":"c","usage":{"prompt_tokens":9223372036854775808,"total_tokens":-1}}\n\n'
-    rewriter = StreamRewriter(drop_filter_events=False, estimate_prompt_tokens=3)
+    rewriter = StreamRewriter(drop_filter_events=False, prompt=b"x" * 12)
     rewriter.feed(nested)
     assert rewriter.usage is None
     rewriter.feed(huge + DONE)

@@ -16,6 +16,7 @@ from core.translation.usage import (
     CountedOnce,
     Usage,
     answer_usage,
+    estimate_prompt_tokens,
     read_usage,
     response_event_usage,
     token_count,
@@ -304,3 +305,20 @@ def test_the_tail_read_is_the_whole_answers_usage(answer: dict[str, Any], usage_
         assert read_usage(body) is None
         return
     assert read_usage(body) == answer_usage(parsed)
+
+
+def test_the_prompt_estimate_counts_dense_bytes_one_token_more() -> None:
+    """A quarter token per byte, and one more for each byte o200k_base packs densely (bench/estimate.py)."""
+    assert estimate_prompt_tokens(b"") == 0
+    assert estimate_prompt_tokens(b"hello world, a plain sentence") == 8  # ceil(29 / 4)
+    digest = b"3f786850e387550fdab836ed7e6dc881de23001b"  # a git hash: 26 digits
+    assert estimate_prompt_tokens(digest) == 10 + 26
+    assert estimate_prompt_tokens(b"ABCDEFGH") == 2 + 8
+    assert estimate_prompt_tokens(b"\\frac{a}{b}") == 3 + 1
+    assert estimate_prompt_tokens("\U0001f600".encode()) == 1 + 1  # an emoji: a 4-byte sequence
+    assert estimate_prompt_tokens("日本語".encode()) == 3  # 9 bytes of 3-byte sequences: no 4-byte lead
+
+
+@given(st.binary(max_size=200))
+def test_the_prompt_estimate_is_never_below_a_quarter_token_per_byte(body: bytes) -> None:
+    assert -(-len(body) // 4) <= estimate_prompt_tokens(body) <= -(-len(body) // 4) + len(body)

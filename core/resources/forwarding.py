@@ -100,7 +100,7 @@ def _counting(call: ResourceCall) -> Counting:
     exchange = call.exchange
     creates = call.method == "POST" and call.path.shape == "responses"
     payload = call.payload or {}
-    estimate = None
+    prompt = None
     if (
         creates
         and payload.get("stream") is True
@@ -108,5 +108,5 @@ def _counting(call: ResourceCall) -> Counting:
         and isinstance(call.body, bytes)
         and exchange.gateway.counts_usage(exchange.state)
     ):
-        estimate = len(call.body) // 4  # about 4 bytes of request per prompt token, as for chat
-    return Counting(exchange.gateway.counted, creates_response=creates, estimate_prompt_tokens=estimate)
+        prompt = call.body
+    return Counting(exchange.gateway.counted, creates_response=creates, prompt=prompt)

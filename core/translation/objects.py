@@ -21,7 +21,7 @@ import orjson
 from core.translation.sse import EventSplitter
 from core.translation.stream import event_json
 from core.translation.translator import answer_object
-from core.translation.usage import RESPONSE_END_EVENTS, CountedOnce, Usage, answer_usage
+from core.translation.usage import RESPONSE_END_EVENTS, CountedOnce, Usage, answer_usage, estimate_prompt_tokens
 
 # `object` values whose `id` names something a later call may address by id.
 _ADDRESSABLE = frozenset({"assistant", "thread", "vector_store", "file", "batch", "response"})
@@ -33,17 +33,15 @@ class Counting:
     """What a resource-scoped call counts (see the module's docstring).
 
     `counted`: the objects this process has counted; `creates_response`: the call creates a response (its own usage
-    counts); `estimate_prompt_tokens`: when set, a new response's stream cut short before its last event counts an
-    estimate, as a chat stream does (core/translation/stream.py)."""
+    counts); `prompt`: the request's body; when set, a new response's stream cut short before its last event counts
+    an estimate of it, as a chat stream does (core/translation/stream.py)."""
 
-    __slots__ = ("counted", "creates_response", "estimate_prompt_tokens")
+    __slots__ = ("counted", "creates_response", "prompt")
 
-    def __init__(
-        self, counted: CountedOnce, *, creates_response: bool = False, estimate_prompt_tokens: int | None = None
-    ) -> None:
+    def __init__(self, counted: CountedOnce, *, creates_response: bool = False, prompt: bytes | None = None) -> None:
         self.counted = counted
         self.creates_response = creates_response
-        self.estimate_prompt_tokens = estimate_prompt_tokens
+        self.prompt = prompt
 
     def usage(self, value: Any) -> Usage | None:
         """What the object `value` (an answer, or what a stream event carries) counts now: a new response's usage;
@@ -193,9 +191,10 @@ class ObjectStreamTransform:
         delta event relayed). A run's stream cut short counts nothing: the run goes on at Azure, and the first
         read that sees it done counts it."""
         counting = self._counting
-        estimate = counting.estimate_prompt_tokens if counting is not None and counting.creates_response else None
-        if self.usage is not None or self._ended or estimate is None:
+        prompt = counting.prompt if counting is not None and counting.creates_response else None
+        if self.usage is not None or self._ended or prompt is None:
             return self.usage, False
+        estimate = estimate_prompt_tokens(prompt)
         return Usage(estimate, self._deltas, estimate + self._deltas), True
 
     def _event(self, event: bytes) -> bytes:

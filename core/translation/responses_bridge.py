@@ -99,7 +99,7 @@ import orjson
 from core.errors import GatewayError, truncated, upstream_bad_response, upstream_closed
 from core.translation.sse import EventSplitter
 from core.translation.stream import event_json
-from core.translation.usage import Usage, response_event_usage, token_count
+from core.translation.usage import Usage, estimate_prompt_tokens, response_event_usage, token_count
 
 _UNSUPPORTED = "unsupported_by_bridge"
 
@@ -546,7 +546,7 @@ class ChatChunksFromResponseEvents:
         "splitter",
         "_group",
         "_include_usage",
-        "_prompt_estimate",
+        "_prompt",
         "_id",
         "_created",
         "_model",
@@ -559,11 +559,11 @@ class ChatChunksFromResponseEvents:
         "usage",
     )
 
-    def __init__(self, group: str, *, include_usage: bool, estimate_prompt_tokens: int | None = None) -> None:
+    def __init__(self, group: str, *, include_usage: bool, prompt: bytes | None = None) -> None:
         self.splitter = EventSplitter()
         self._group = group
         self._include_usage = include_usage
-        self._prompt_estimate = estimate_prompt_tokens
+        self._prompt = prompt  # the request's body: estimated only if the stream is cut short
         self._id: Any = ""
         self._created: Any = 0
         self._model: Any = ""
@@ -597,9 +597,9 @@ class ChatChunksFromResponseEvents:
     def counted_usage(self) -> tuple[Usage | None, bool]:
         """The response's usage, or for a stream cut short an estimate and True: the prompt's estimate,
         one completion token per delta relayed."""
-        if self.usage is not None or self._prompt_estimate is None:
+        if self.usage is not None or self._prompt is None:
             return self.usage, False
-        estimate = self._prompt_estimate
+        estimate = estimate_prompt_tokens(self._prompt)
         return Usage(estimate, self._deltas, estimate + self._deltas), True
 
     def _event(self, data: dict[str, Any], out: list[bytes]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from core.translation.sse import EventSplitter, event_data
-from core.translation.usage import Usage, read_usage
+from core.translation.usage import Usage, estimate_prompt_tokens, read_usage
 
 _EMPTY_ID = (b'"id":""', b'"id": ""')
 
@@ -44,11 +44,11 @@ class StreamRewriter:
     `hide_usage`: the gateway asked upstream for `stream_options.include_usage` on the
     caller's behalf; the caller did not, so it gets neither the final usage chunk nor
     the `"usage": null` every other chunk then carries, exactly as OpenAI would stream.
-    `estimate_prompt_tokens`: when set, a stream that ends before its usage chunk is
-    still counted (see `counted_usage`). `convert`: rewrites each event kept (forcePrompt's
+    `prompt`: the request's body; when set, a stream that ends before its usage chunk is
+    still counted, by an estimate (see `counted_usage`). `convert`: rewrites each event kept (forcePrompt's
     completions chunks as chat chunks)."""
 
-    __slots__ = ("splitter", "_drop_filter_events", "_convert", "_hide_usage", "_prompt_estimate", "_events", "usage")
+    __slots__ = ("splitter", "_drop_filter_events", "_convert", "_hide_usage", "_prompt", "_events", "usage")
 
     def __init__(
         self,
@@ -56,13 +56,13 @@ class StreamRewriter:
         drop_filter_events: bool,
         convert: Callable[[bytes], bytes] | None = None,
         hide_usage: bool = False,
-        estimate_prompt_tokens: int | None = None,
+        prompt: bytes | None = None,
     ) -> None:
         self.splitter = EventSplitter()
         self._drop_filter_events = drop_filter_events
         self._convert = convert
         self._hide_usage = hide_usage
-        self._prompt_estimate = estimate_prompt_tokens
+        self._prompt = prompt  # estimated only if the stream is cut short
         self._events = 0  # answer events relayed: about one token each
         self.usage: Usage | None = None
 
@@ -90,10 +90,11 @@ class StreamRewriter:
     def counted_usage(self) -> tuple[Usage | None, bool]:
         """The upstream's usage, or for a stream cut short an estimate and True: the prompt's
         estimate, one completion token per event relayed (Azure streams about one per chunk)."""
-        if self.usage is not None or self._prompt_estimate is None:
+        if self.usage is not None or self._prompt is None:
             return self.usage, False
         completion = max(self._events - (1 if self.splitter.done else 0), 0)
-        return Usage(self._prompt_estimate, completion, self._prompt_estimate + completion), True
+        prompt = estimate_prompt_tokens(self._prompt)
+        return Usage(prompt, completion, prompt + completion), True
 
     def finish(self) -> bytes:
         """Whatever partial event remained when the upstream closed, as is."""

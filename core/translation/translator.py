@@ -75,7 +75,7 @@ class DeploymentTranslator:
     When the gateway counts tokens (budgets or metrics), a chat or completions stream asks for its usage
     chunk; a caller who did not ask for it gets the stream without it, exactly as OpenAI would send it."""
 
-    __slots__ = ("backend", "request", "fit", "adjusted", "_normalize", "_ask_usage", "_estimate")
+    __slots__ = ("backend", "request", "fit", "adjusted", "_normalize", "_ask_usage", "_prompt")
     as_bytes = False
 
     def __init__(
@@ -100,8 +100,8 @@ class DeploymentTranslator:
             and payload is not None
             and not request.asks_usage(payload)
         )
-        # About 4 bytes of request per prompt token: what a stream cut short before its usage counts.
-        self._estimate = len(client.raw) // 4 if count_usage and payload is not None else None
+        # What a stream cut short before its usage estimates its prompt from (core/translation/usage.py).
+        self._prompt = client.raw if count_usage and payload is not None else None
 
     @property
     def upstream_operation(self) -> str:
@@ -134,9 +134,7 @@ class DeploymentTranslator:
     def events(self) -> StreamTransform | None:
         if not self.request.stream:
             return None
-        return StreamRewriter(
-            drop_filter_events=self._normalize, hide_usage=self._ask_usage, estimate_prompt_tokens=self._estimate
-        )
+        return StreamRewriter(drop_filter_events=self._normalize, hide_usage=self._ask_usage, prompt=self._prompt)
 
     def usage(self, body: bytes) -> Usage | None:
         return read_usage(body)  # the backend's own answer (a completion, a response) names its usage too
@@ -164,7 +162,7 @@ class ChatViaCompletions(DeploymentTranslator):
             drop_filter_events=self._normalize,
             convert=force_prompt.CompletionEventsAsChat().convert,
             hide_usage=self._ask_usage,
-            estimate_prompt_tokens=self._estimate,
+            prompt=self._prompt,
         )
 
     def answer(self, body: bytes) -> bytes:
@@ -212,7 +210,7 @@ class ChatViaResponses(DeploymentTranslator):
         if not client.stream or client.payload is None:
             return None
         return responses_bridge.ChatChunksFromResponseEvents(
-            self.backend.group, include_usage=request.asks_usage(client.payload), estimate_prompt_tokens=self._estimate
+            self.backend.group, include_usage=request.asks_usage(client.payload), prompt=self._prompt
         )
 
     def answer(self, body: bytes) -> bytes:

@@ -171,6 +171,22 @@ def _whole_usage(data: bytes) -> Usage | None:
         return None
 
 
+# Bytes o200k_base (the encoding of gpt-4o and later models) packs densely: digits go at most three to a token and
+# a capital starts a new piece (base64, hex, ids, numbers), a backslash starts a LaTeX or regex command, and a UTF-8
+# 4-byte lead is an emoji or a rare script's character (1 to 3 tokens). Each counts one token more.
+_DENSE = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\\" + bytes(range(0xF0, 0xF5))
+_NOT_DENSE = bytes(sorted(set(range(256)) - set(_DENSE)))
+
+
+def estimate_prompt_tokens(body: bytes) -> int:
+    """The prompt tokens of a request, estimated from its bytes: a quarter token per byte, plus one per dense byte.
+
+    Measured with `python -m bench.estimate` against o200k_base counts of 82 request bodies (prose, code, tools,
+    CJK, emoji, base64, numbers): never below 0.84 of the real count, 1.34 times it at the median, where a plain
+    quarter of the bytes fell to 0.36 on base64 and hashes. About 1.3 us a kilobyte; a tokenizer costs some 60 us."""
+    return -(-len(body) // 4) + len(body.translate(None, _NOT_DENSE))
+
+
 class CountedOnce:
     """The ids of the objects whose usage this process has counted (runs, background responses), so that polling
     one counts it once. Bounded: the least recently counted are forgotten first; another instance, or this one
