@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from core import heap, telemetry
+from core import heap, shutdown, telemetry
 from core.auth import Authenticator
 from core.budgets import Budgets
 from core.config import ConfigError
@@ -124,6 +124,14 @@ def start_in_background(environ: Mapping[str, str] | None = None, **options: Any
     environ = os.environ if environ is None else environ
     _background = BackgroundStart(lambda: load(environ, **options), _serve_from_now_on)
     _background.start(START_WAIT_SECONDS)
+    # The worker imports function_app.py on its event loop; SIGTERM (scale-in) would end it with counts unwritten.
+    shutdown.flush_on_terminate(_flush_before_stopping)
+
+
+async def _flush_before_stopping() -> None:
+    if _gateway is not None:
+        await _gateway.budgets.aclose()
+        logger.info("stopping: usage counts flushed")
 
 
 def load(environ: Mapping[str, str], **options: Any) -> Gateway:

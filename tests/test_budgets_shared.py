@@ -5,9 +5,6 @@ costs no table operation; a store that goes away never stops traffic."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +19,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableClient, TableSasPermissions, TableServiceClient, generate_table_sas
 
 from tests.support.azurite import ACCOUNT_KEY, ACCOUNT_NAME, AzuriteTable
-from tests.support.budgets import CHAT, fresh_minute, limited, post
+from tests.support.budgets import CHAT, fresh_minute, limited, post, usage_report
 from tests.support.standard import ALICE, BOB, SECRETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,19 +60,6 @@ def hammer(targets: list[Any], clients: int, seconds: float, body: dict[str, Any
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(client, range(clients)))
     return answers
-
-
-def usage_report(env: dict[str, str], config_path: Path) -> str:
-    report = subprocess.run(
-        [sys.executable, "-m", "core", "usage"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **env, "CONFIG_PATH": str(config_path)},
-    )
-    assert report.returncode == 0, report.stderr
-    return report.stdout
 
 
 def test_concurrent_clients_on_two_instances_get_no_more_requests_than_the_limit(sim, start_gateway, tables) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +32,8 @@ gateway:
   forwardHeaders: ["x-sim-*"]  # the tests steer the simulator (delays, faults) through the gateway
 """
 
+ROOT = Path(__file__).resolve().parents[2]
+
 CHAT: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three"}]}
 
 
@@ -45,3 +51,17 @@ def fresh_minute(needed: float) -> None:
 
 def post(gateway, key: str, path: str = "/v1/chat/completions", body: dict[str, Any] | None = None) -> httpx.Response:
     return httpx.post(f"{gateway.url}{path}", json=body or CHAT, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
+def usage_report(env: dict[str, str], config_path: Path) -> str:
+    """What `python -m core usage` prints for this configuration and environment."""
+    report = subprocess.run(
+        [sys.executable, "-m", "core", "usage"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **env, "CONFIG_PATH": str(config_path)},
+    )
+    assert report.returncode == 0, report.stderr
+    return report.stdout
