@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 
 import orjson
 
@@ -73,6 +74,7 @@ class AccessRecord:
         # Path, operation and model come from the client: bounded, like every text field.
         line: dict[str, object] = {
             "request_id": self.request_id,
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),  # when the call ended, UTC
             "method": truncated(self.method),
             "path": truncated(self.path),
         }

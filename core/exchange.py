@@ -34,7 +34,7 @@ from core.outbound import upstream_headers
 from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
 from core.reservation import tokens_reserved
 from core.telemetry import RequestTrace
-from core.translation.errors import openai_error_body
+from core.translation.errors import upstream_error
 from core.translation.translator import Translator
 from core.uploads import Upload, read_upload
 from core.upstream import failover
@@ -166,7 +166,7 @@ class Exchange:
         self.settings = state.config.settings
         record = self.record
         if gateway.telemetry is not None:
-            self.trace = gateway.telemetry.start(record, self.request.headers)
+            self.trace = gateway.telemetry.start(record, self.request.headers, route=endpoint.route)
         if not endpoint.authenticate:
             return
         caller = self.caller = state.auth.authenticate(self.request.headers)
@@ -328,7 +328,8 @@ class Exchange:
             record.upstream_ms = _ms_since(self._sent_at)
             # The error is OpenAI-shaped JSON now, whatever its type was.
             headers = [pair for pair in relayed_headers(upstream.raw_headers) if pair[0] != b"content-type"]
-            return self.response(openai_error_body(upstream.status, body), upstream.status, headers, json=True)
+            answer, record.error_code = upstream_error(upstream.status, body)
+            return self.response(answer, upstream.status, headers, json=True)
         record.upstream_ms = _ms_since(self._sent_at)
         if content_type.startswith("text/event-stream") and (events := reply.translator.events()) is not None:
             try:

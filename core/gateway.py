@@ -73,11 +73,15 @@ class Gateway:
         self.budgets = Budgets(UsageTable(usage_table, provider.credential) if usage_table is not None else None)
         self.budgets.configure(settings.api_keys)
         self.telemetry = telemetry
+        if telemetry is not None:
+            telemetry.know_models(self.state.router.names())
 
     def replace(self, config: RuntimeConfig) -> None:
         """Serve `config` from the next request on (the egress proxy is the process's: not reloaded)."""
         self.state = State.build(config)
         self.budgets.configure(config.settings.api_keys)
+        if self.telemetry is not None:
+            self.telemetry.know_models(self.state.router.names())
         self.transport.set_timeouts(config.settings.connect_timeout, config.settings.read_timeout)
 
     def counts_usage(self, state: State) -> bool:

@@ -18,3 +18,8 @@ class ModelRouter:
 
     def models(self) -> list[str]:
         return list(self._routes)
+
+    def names(self) -> frozenset[str]:
+        """Every name the configuration gives a model: the public ids, and the deployments serving them."""
+        deployments = {b.deployment for route in self._routes.values() for b in route.backends if b.deployment}
+        return frozenset(self._routes) | deployments

@@ -17,12 +17,14 @@ Otherwise nothing of OpenTelemetry is imported: cold start does not pay for it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from core.accesslog import AccessRecord
+from core.models.families import FAMILIES
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider
@@ -35,6 +37,11 @@ DEFAULT_EXPORT_MILLIS = 60_000
 _OPERATION_NAMES = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 TOKEN_BUCKETS = [float(4**power) for power in range(14)]  # 1, 4, 16, ... 67108864, as the conventions recommend
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+# What a model name the configuration does not give becomes: clients choose model names (a run's, a Responses
+# call's), and a dimension or span name of their choosing would be theirs to multiply (as the conventions' `_OTHER`).
+OTHER_MODEL = "_OTHER"
+# The names Azure answers with for the models it serves: a known family, perhaps with its version's date.
+_AZURE_MODEL = re.compile("(?:" + "|".join(re.escape(f.name) for f in FAMILIES) + r")(?:-\d{4}-\d{2}-\d{2})?")
 
 
 def operation_name(operation: str | None) -> str:
@@ -77,6 +84,7 @@ class Telemetry:
 
         self._meter_provider = meter_provider
         self._tracer_provider = tracer_provider
+        self._models: frozenset[str] = frozenset()  # the names the configuration gives models
         self.tracer = tracer_provider.get_tracer("aoai_gateway")
         self.propagator = TraceContextTextMapPropagator()
         meter = meter_provider.get_meter("aoai_gateway")
@@ -102,21 +110,36 @@ class Telemetry:
             "gateway.upstream.rate_limited", unit="{response}", description="The upstream's 429 answers, per group."
         )
 
-    def start(self, record: AccessRecord, headers: Mapping[str, str]) -> RequestTrace | None:
+    def know_models(self, names: frozenset[str]) -> None:
+        """The model names the configuration gives (public ids, deployments): only these, and Azure's own model
+        names, become dimensions; any other is `_OTHER`."""
+        self._models = names
+
+    def model_name(self, name: str) -> str:
+        return name if name in self._models or _AZURE_MODEL.fullmatch(name) else OTHER_MODEL
+
+    def start(self, record: AccessRecord, headers: Mapping[str, str], *, route: str) -> RequestTrace | None:
         """The request's span, continuing the client's trace when it sent a traceparent; None when the
         sampler leaves this request out (OTEL_TRACES_SAMPLER): no span work at all then, and the client's
-        own traceparent goes upstream as it came."""
+        own traceparent goes upstream as it came. Named and described as the HTTP conventions say (method,
+        route template, path), so Application Insights shows a request with its result code."""
         from opentelemetry.trace import SpanKind
 
         carrier = {name: headers[name] for name in ("traceparent", "tracestate") if name in headers}
         parent = self.propagator.extract(carrier)
-        span = self.tracer.start_span(record.method, context=parent, kind=SpanKind.SERVER)
+        template = f"/{route}"
+        span = self.tracer.start_span(
+            f"{record.method} {template}",
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": record.method, "http.route": template, "url.path": record.path},
+        )
         if not span.is_recording():
             return None
         return RequestTrace(self, span)
 
     def record(self, record: AccessRecord) -> None:
-        attributes = dimensions(record)
+        attributes = self.dimensions(record)
         if record.prompt_tokens is not None:
             self._tokens.record(record.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
         if record.completion_tokens is not None:
@@ -128,7 +151,28 @@ class Telemetry:
             self._reasoning.record(record.reasoning_tokens, attributes)
         self._duration.record(time.perf_counter() - record.started, attributes)
         if record.status == 429 and record.group is not None:  # the gateway's own 429s come before any group
-            self._rate_limited.add(1, {"gateway.group": record.group, **_model(record)})
+            self._rate_limited.add(1, {"gateway.group": record.group, **self._request_model(record)})
+
+    def dimensions(self, record: AccessRecord) -> dict[str, str | int]:
+        """A record's names and numbers: never a prompt, a completion or a key."""
+        attributes: dict[str, str | int] = {
+            "gen_ai.operation.name": operation_name(record.operation),
+            "gen_ai.provider.name": "azure.ai.openai",
+            "http.response.status_code": record.status,
+            **self._request_model(record),
+        }
+        if record.response_model is not None:
+            attributes["gen_ai.response.model"] = self.model_name(record.response_model)
+        if record.caller is not None:
+            attributes["gateway.caller"] = record.caller
+        if record.group is not None:
+            attributes["gateway.group"] = record.group
+        if record.error_code is not None:
+            attributes["error.type"] = record.error_code
+        return attributes
+
+    def _request_model(self, record: AccessRecord) -> dict[str, str]:
+        return {} if record.model is None else {"gen_ai.request.model": self.model_name(record.model)}
 
     def shutdown(self) -> None:
         """Export what is still buffered (a scale-in must not lose the last minute)."""
@@ -161,16 +205,21 @@ class RequestTrace:
         )
         carrier: dict[str, str] = {}
         self._telemetry.propagator.inject(carrier, context=set_span_in_context(child))
-        upstream = UpstreamSpan(child, record, list(carrier.items()))
+        upstream = UpstreamSpan(self._telemetry, child, record, list(carrier.items()))
         self._upstream.append(upstream)
         return upstream
 
     def end(self, record: AccessRecord) -> None:
         """The request is over: its span ends with the record's names and numbers."""
-        attributes = dimensions(record)
+        from opentelemetry.trace import Status, StatusCode
+
+        attributes = self._telemetry.dimensions(record)
         model = attributes.get("gen_ai.request.model")
-        self.span.update_name(f"{attributes['gen_ai.operation.name']} {model}" if model else record.method)
+        if model is not None and model != OTHER_MODEL:
+            self.span.update_name(f"{attributes['gen_ai.operation.name']} {model}")
         self.span.set_attributes({**attributes, "gateway.request_id": record.request_id})
+        if record.status >= 500:  # a server span's error, as the HTTP conventions say; a 4xx is the client's
+            self.span.set_status(Status(StatusCode.ERROR))
         for upstream in self._upstream:
             upstream.end(None)  # a call cut short (the client went away): it ends with the request
         self.span.end()
@@ -179,9 +228,10 @@ class RequestTrace:
 class UpstreamSpan:
     """One upstream call's span: it lasts until the call's answer came, or it failed."""
 
-    __slots__ = ("_span", "_record", "headers")
+    __slots__ = ("_telemetry", "_span", "_record", "headers")
 
-    def __init__(self, span: Span, record: AccessRecord, headers: list[tuple[str, str]]) -> None:
+    def __init__(self, telemetry: Telemetry, span: Span, record: AccessRecord, headers: list[tuple[str, str]]) -> None:
+        self._telemetry = telemetry
         self._span = span
         self._record = record
         self.headers = headers  # traceparent (and tracestate) for the upstream request
@@ -191,35 +241,9 @@ class UpstreamSpan:
         span = self._span
         if not span.is_recording():
             return
-        attributes = dimensions(self._record)
+        attributes = self._telemetry.dimensions(self._record)
         del attributes["http.response.status_code"]  # the client's: the upstream's is set below
         if status is not None:
             attributes["http.response.status_code"] = status
         span.set_attributes(attributes)
         span.end()
-
-
-def dimensions(record: AccessRecord) -> dict[str, str | int]:
-    """A record's names and numbers: never a prompt, a completion or a key."""
-    attributes: dict[str, str | int] = {
-        "gen_ai.operation.name": operation_name(record.operation),
-        "gen_ai.provider.name": "azure.ai.openai",
-        "http.response.status_code": record.status,
-        **_model(record),
-    }
-    if record.response_model is not None:
-        attributes["gen_ai.response.model"] = record.response_model[:256]
-    if record.caller is not None:
-        attributes["gateway.caller"] = record.caller
-    if record.group is not None:
-        attributes["gateway.group"] = record.group
-    if record.error_code is not None:
-        attributes["error.type"] = record.error_code
-    return attributes
-
-
-def _model(record: AccessRecord) -> dict[str, str]:
-    # The requested model comes from the client: only one the gateway serves becomes a dimension.
-    if record.model is None or record.error_code == "model_not_found":
-        return {}
-    return {"gen_ai.request.model": record.model[:256]}

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
@@ -42,6 +44,7 @@ def test_a_streamed_answer_writes_one_access_line_with_its_usage_and_timing(gate
     line = access_line(gateway, request_id)
     assert line == {
         "request_id": request_id,
+        "time": line["time"],
         "method": "POST",
         "path": "/v1/chat/completions",
         "caller": "alice",
@@ -58,6 +61,10 @@ def test_a_streamed_answer_writes_one_access_line_with_its_usage_and_timing(gate
         "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
         "reasoning_tokens": usage["completion_tokens_details"]["reasoning_tokens"],
     }
+    # When the call ended, in UTC, to the millisecond.
+    ended = datetime.fromisoformat(line["time"])
+    assert ended.utcoffset() == timedelta(0) and abs(datetime.now(UTC) - ended) < timedelta(minutes=1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"])
     # Time to the upstream's headers: the simulator waited 300 ms before sending them.
     assert 300 <= line["upstream_ms"] < 10_000
 

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from azure.core.credentials import AccessToken
 
+from tests.support.access_log import access_line
 from tests.support.azurite import make_self_signed_cert
 from tests.support.inprocess_gateway import InProcessGateway
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
@@ -146,9 +147,19 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
             headers={**headers, "x-sim-fail": "429"},
         )
         assert throttled.status_code == 429
+        failed = httpx.post(
+            f"{gateway.url}/v1/chat/completions",
+            json=CHAT | {"stream": False},
+            timeout=10,
+            headers={**headers, "x-sim-fail": "500"},
+        )
+        assert failed.status_code == 500
+        # The upstream's errors are logged by their code.
+        assert access_line(gateway, throttled.headers["x-request-id"])["error_code"] == "429"
+        assert access_line(gateway, failed.headers["x-request-id"])["error_code"] == "InternalServerError"
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not (
-            ingestion.metrics("gateway.upstream.rate_limited") and len(ingestion.of_type("RequestData")) >= 3
+            ingestion.metrics("gateway.upstream.rate_limited") and len(ingestion.of_type("RequestData")) >= 4
         ):
             time.sleep(0.2)
 
@@ -173,14 +184,21 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
 
     durations = ingestion.metrics("gen_ai.client.operation.duration")
     statuses = {p["properties"]["http.response.status_code"] for p in durations}
-    assert statuses == {"200", "429"} and all(p["value"] > 0 for p in durations)
+    assert statuses == {"200", "429", "500"} and all(p["value"] > 0 for p in durations)
+    errors = {p["properties"]["http.response.status_code"]: p["properties"].get("error.type") for p in durations}
+    assert errors == {"200": None, "429": "429", "500": "InternalServerError"}  # by the upstream's own code
     [limited] = ingestion.metrics("gateway.upstream.rate_limited")
     assert limited["value"] == 1 and limited["properties"]["gateway.group"] == "eastus"
 
     # One span per request, the upstream call its child, whose traceparent reached Azure.
     requests = ingestion.of_type("RequestData")
     dependencies = ingestion.of_type("RemoteDependencyData")
-    assert len(requests) == 3 and len(dependencies) == 3
+    assert len(requests) == 4 and len(dependencies) == 4
+    # Application Insights shows each as the HTTP request it was: its result code, and a failure for a 429 or 500.
+    results = sorted((r["responseCode"], r["success"]) for r in requests)
+    assert results == [("200", True), ("200", True), ("429", False), ("500", False)]
+    operations = {e["tags"]["ai.operation.name"] for e in ingestion.envelopes if e["data"]["baseType"] == "RequestData"}
+    assert operations == {"POST /v1/chat/completions"}
     first_upstream = sim.requests[0].headers["traceparent"]
     trace_id, span_id = first_upstream.split("-")[1:3]
     assert trace_id == client_trace  # the client's trace goes on
@@ -278,7 +296,7 @@ def test_only_calls_made_for_the_caller_are_spans_each_lasting_as_long_as_itself
     for envelope in ingestion.envelopes:
         if envelope["data"]["baseType"] == "RemoteDependencyData":
             by_parent.setdefault(envelope["tags"]["ai.operation.parentId"], []).append(envelope["data"]["baseData"])
-    chat_spans = by_parent[requests["chat"]["id"]]
+    chat_spans = by_parent[requests["POST"]["id"]]
     thread_spans = by_parent[requests["GET"]["id"]]
     assert len(dependencies) == 3 and len(chat_spans) == 2 and len(thread_spans) == 1
 
@@ -288,3 +306,42 @@ def test_only_calls_made_for_the_caller_are_spans_each_lasting_as_long_as_itself
     slow, fast = sorted(chat_spans, key=lambda span: seconds(span["duration"]), reverse=True)
     assert seconds(slow["duration"]) >= 0.4 > seconds(fast["duration"])
     assert (slow["resultCode"], fast["resultCode"]) == ("429", "200")
+
+
+def test_model_names_a_client_chose_never_become_dimensions_or_span_names(sim, ingestion) -> None:
+    """Only the names the configuration gives models (and Azure's own) are exported; anything else is `_OTHER`, so
+    no client can fill Application Insights with names of its choosing."""
+    env = {
+        **SECRETS,
+        "CONFIG_YAML": STANDARD_CONFIG,
+        "SIM_URL": sim.url,
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+            f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
+        ),
+    }
+    headers = {"Authorization": f"Bearer {ALICE}"}
+    with InProcessGateway(env) as gateway:
+        known = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT | {"stream": False}, headers=headers)
+        assert known.status_code == 200
+        unknown = httpx.post(
+            f"{gateway.url}/v1/chat/completions", json=CHAT | {"model": "zz-chosen-model-1"}, headers=headers
+        )
+        assert unknown.status_code == 404
+        response = httpx.post(
+            f"{gateway.url}/v1/responses",
+            json={"model": "zz-chosen-model-2", "input": "hi", "metadata": {"model": "zz-chosen-model-3"}},
+            headers=headers,
+        )
+        assert response.status_code < 500
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(ingestion.of_type("RequestData")) < 3:
+            time.sleep(0.2)
+    exported = b"".join(ingestion.raw)
+    assert b"zz-chosen-model" not in exported
+    models = {
+        p["properties"].get("gen_ai.request.model") for p in ingestion.metrics("gen_ai.client.operation.duration")
+    }
+    assert models == {"gpt-4o", "_OTHER"}
+    names = sorted(r["name"] for r in ingestion.of_type("RequestData"))  # Application Insights: method and route
+    assert names == ["POST /v1/chat/completions", "POST /v1/chat/completions", "POST /v1/responses"]

@@ -1,7 +1,12 @@
 import orjson
 import pytest
 
-from core.translation.errors import openai_error_body
+from core.translation.errors import upstream_error
+
+
+def openai_error_body(status: int, body: bytes) -> bytes:
+    return upstream_error(status, body)[0]
+
 
 CONTENT_FILTER = {
     "error": {
@@ -93,3 +98,17 @@ def test_long_text_is_cut_and_blank_text_says_only_the_status() -> None:
     assert orjson.loads(openai_error_body(502, b"  \n "))["error"]["message"] == "Upstream returned HTTP 502."
     invalid_utf8 = orjson.loads(openai_error_body(502, b"bad \xff byte"))["error"]["message"]
     assert invalid_utf8 == "Upstream returned HTTP 502: bad \ufffd byte"
+
+
+def test_the_code_an_upstream_error_is_logged_by_is_azures_when_it_is_an_identifier() -> None:
+    assert upstream_error(400, orjson.dumps(CONTENT_FILTER))[1] == "content_filter"
+    assert (
+        upstream_error(429, b'{"error": {"code": "429", "message": "Requests to the API have exceeded"}}')[1] == "429"
+    )
+    assert upstream_error(404, b'{"error": {"code": "DeploymentNotFound", "message": "x"}}')[1] == "DeploymentNotFound"
+    # Anything else is the upstream's text: the status stands for it.
+    assert upstream_error(500, b"<html>oops</html>")[1] == "500"
+    assert upstream_error(500, b'{"error": {"code": "a code with spaces", "message": "x"}}')[1] == "500"
+    assert upstream_error(500, orjson.dumps({"error": {"code": "x" * 65}}))[1] == "500"
+    assert upstream_error(503, b'{"error": {"code": true}}')[1] == "503"
+    assert upstream_error(502, b'{"error": {"code": null}}')[1] == "502"

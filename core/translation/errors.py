@@ -8,6 +8,7 @@ Azure's code (e.g. `content_filter`) are kept, as are Azure's extra details.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -25,11 +26,21 @@ _TYPE_BY_STATUS = {
     429: "rate_limit_error",
 }
 _MAX_TEXT = 300  # characters of a non-JSON upstream body worth showing
+# Azure's error codes are short identifiers ("429", "content_filter", "DeploymentNotFound"): one becomes the call's
+# error code in the log and the metrics' `error.type`; anything else would be the upstream's text, so the status is.
+_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
-def openai_error_body(status: int, body: bytes) -> bytes:
-    default_type = _TYPE_BY_STATUS.get(status, "api_error")
+def upstream_error(status: int, body: bytes) -> tuple[bytes, str]:
+    """An upstream error as the client gets it (OpenAI-shaped), and the code it is logged and counted by."""
     error = _error_object(body)
+    code = error.get("code") if error is not None else None
+    code = str(code) if isinstance(code, (str, int)) and not isinstance(code, bool) else ""
+    return _openai_error(status, error, body), code if _CODE.fullmatch(code) else str(status)
+
+
+def _openai_error(status: int, error: dict[str, Any] | None, body: bytes) -> bytes:
+    default_type = _TYPE_BY_STATUS.get(status, "api_error")
     if error is None:
         text = body.decode("utf-8", "replace").strip()
         # An HTML page from a front door (APIM, a load balancer) says nothing useful.
