@@ -284,3 +284,26 @@ def test_a_restricted_key_is_checked_against_an_assistant_in_another_region(
     with pytest.raises(openai.NotFoundError) as refused:
         restricted.beta.threads.runs.create(thread_id=thread.id, assistant_id=norwegian.id)
     assert refused.value.code == "model_not_found" and "`gpt-4.1`" in refused.value.message
+
+
+def test_ids_are_learnt_only_from_the_fields_azure_defines(region_gateway, sweden) -> None:
+    """A caller who writes another thread's id into an object's metadata (or a tool's schema) cannot send the
+    gateway to the wrong region for it: ids are learnt from the answer's own fields, never from what it echoes."""
+    client = sdk(region_gateway)
+    victim = client.beta.threads.create(extra_headers={"X-Gateway-Group": "sweden"})
+    lure = client.beta.threads.create(
+        metadata={"thread_id": victim.id, "assistant_id": victim.id}, extra_headers={"X-Gateway-Group": "norway"}
+    )
+    assert lure.metadata == {"thread_id": victim.id, "assistant_id": victim.id}  # echoed by Azure
+    assistant = client.beta.assistants.create(
+        model="gpt-4.1",
+        tools=[
+            {
+                "type": "function",
+                "function": {"name": "f", "parameters": {"type": "object", "thread_id": victim.id}},
+            }
+        ],
+    )
+    assert assistant.id
+    assert client.beta.threads.retrieve(victim.id).id == victim.id  # still found where it lives
+    assert sweden.requests[-1].path.endswith(f"/threads/{victim.id}")

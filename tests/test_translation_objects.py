@@ -208,3 +208,15 @@ def test_a_run_streamed_then_polled_counts_once() -> None:
     cut = ObjectStreamTransform(PUBLIC, lambda ids: None, Counting(counted, prompt=b"x" * 40))
     cut.feed(named("thread.run.created", run("queued", run_id="run_10")))
     assert cut.counted_usage() == (None, False)  # the run goes on at Azure: its first read done counts it
+
+
+def test_ids_are_never_learnt_from_what_the_caller_wrote() -> None:
+    answer = {
+        "id": "thread_own",
+        "object": "thread",
+        "metadata": {"thread_id": "thread_victim", "file_ids": ["file_victim"]},
+        "tools": [{"type": "function", "function": {"parameters": {"assistant_id": "asst_victim"}}}],
+        "response_format": {"type": "json_schema", "json_schema": {"schema": {"vector_store_id": "vs_victim"}}},
+        "tool_resources": {"file_search": {"vector_store_ids": ["vs_own"]}},
+    }
+    assert object_ids(answer) == ["thread_own", "vs_own"]

@@ -27,6 +27,10 @@ from core.translation.usage import RESPONSE_END_EVENTS, CountedOnce, Usage, answ
 _ADDRESSABLE = frozenset({"assistant", "thread", "vector_store", "file", "batch", "response"})
 _ID_FIELDS = ("thread_id", "assistant_id", "vector_store_id", "file_id", "input_file_id", "previous_response_id")
 _ID_LIST_FIELDS = ("file_ids", "vector_store_ids")
+# Where an answer echoes what the caller wrote, free-form: an object's `metadata`, a tool's or a format's JSON schema.
+# Nothing in them is Azure's, so no id is learnt there: a caller could point another caller's thread at the wrong
+# region by writing its id into them.
+_CALLERS_OWN = frozenset({"metadata", "parameters", "schema", "json_schema"})
 
 
 class Counting:
@@ -151,8 +155,8 @@ def _collect_ids(value: Any, found: list[str]) -> None:
         for name in _ID_LIST_FIELDS:
             if isinstance(value.get(name), list):
                 found.extend(item for item in value[name] if isinstance(item, str))
-        for item in value.values():
-            if isinstance(item, (dict, list)):
+        for name, item in value.items():
+            if isinstance(item, (dict, list)) and name not in _CALLERS_OWN:
                 _collect_ids(item, found)
     elif isinstance(value, list):
         for item in value:
