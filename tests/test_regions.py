@@ -307,3 +307,18 @@ def test_ids_are_learnt_only_from_the_fields_azure_defines(region_gateway, swede
     assert assistant.id
     assert client.beta.threads.retrieve(victim.id).id == victim.id  # still found where it lives
     assert sweden.requests[-1].path.endswith(f"/threads/{victim.id}")
+
+
+def test_an_id_no_group_holds_is_looked_for_once_then_answered_by_the_primary_alone(
+    region_gateway, sweden, norway
+) -> None:
+    """Looking an unknown id up costs one GET per group; the answer "nowhere" is kept briefly, so asking again
+    (a client retrying, or hammering made-up ids it reuses) costs one upstream call, not one per group again."""
+    headers = {"Authorization": f"Bearer {ALICE}"}
+    url = f"{region_gateway.url}/v1/threads/thread_nowhere0123456789abcd"
+    first = httpx.get(url, headers=headers)
+    assert first.status_code == 404
+    assert (len(sweden.requests), len(norway.requests)) == (2, 1)  # a lookup in each, then sweden's own 404
+    for _ in range(3):
+        assert httpx.get(url, headers=headers).status_code == 404
+    assert (len(sweden.requests), len(norway.requests)) == (5, 1)  # the primary's own 404 only

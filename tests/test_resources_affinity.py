@@ -6,7 +6,7 @@ import pytest
 
 from core.config.model import ResourceBackend
 from core.errors import GatewayError
-from core.resources.affinity import ResourceLocator
+from core.resources.affinity import ABSENT_SECONDS, ResourceLocator
 
 
 def resource(group: str) -> ResourceBackend:
@@ -67,3 +67,27 @@ def test_the_cache_is_bounded_least_recent_first() -> None:
     assert calls == []  # kept
     asyncio.run(locator.locate("files", "a", [EAST, WEST], probe))
     assert ("west", "files/a") in calls  # evicted, so asked again
+
+
+def test_nowhere_is_remembered_for_a_while_and_forgotten_when_the_id_shows_up() -> None:
+    now = [1000.0]
+    locator = ResourceLocator(clock=lambda: now[0])
+    calls: list[tuple[str, str]] = []
+    probe = probe_with({}, calls)
+    for _ in range(3):
+        assert asyncio.run(locator.locate("threads", "thread_x", [EAST, WEST], probe)) is EAST
+    assert len(calls) == 2  # looked for once
+    now[0] += ABSENT_SECONDS
+    assert asyncio.run(locator.locate("threads", "thread_x", [EAST, WEST], probe)) is EAST
+    assert len(calls) == 4  # looked for again once "nowhere" is stale
+    locator.remember(["thread_x"], "west")  # an answer shows where it is after all
+    assert asyncio.run(locator.locate("threads", "thread_x", [EAST, WEST], probe)) is WEST
+    assert len(calls) == 4
+
+
+def test_an_unanswered_lookup_is_not_remembered_as_nowhere() -> None:
+    locator = ResourceLocator()
+    calls: list[tuple[str, str]] = []
+    with pytest.raises(GatewayError):
+        asyncio.run(locator.locate("files", "file-x", [EAST, WEST], probe_with({"west": 0}, calls)))
+    assert asyncio.run(locator.locate("files", "file-x", [EAST, WEST], probe_with({"west": 200}, calls))) is WEST
