@@ -340,6 +340,7 @@ class Exchange:
             relay = Relay(
                 upstream, record, group, events,
                 ends_at=self.stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
+                keep_alive=settings.keep_alive,
             )  # fmt: skip
             return self._stream_of(relay, upstream.status, relayed_headers(upstream.raw_headers))
         if reply.translator.as_bytes or not content_type.startswith(JSON):

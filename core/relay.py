@@ -19,6 +19,7 @@ from core.accesslog import AccessRecord
 from core.errors import ClientDisconnected, GatewayError, upstream_bad_response, upstream_timeout
 from core.failures import client_error
 from core.guard import CallGuard
+from core.keepalive import KeepAlive
 from core.translation.translator import StreamTransform
 from core.upstream.transport import TransportError, UpstreamResponse
 
@@ -107,7 +108,9 @@ class RelayedStream(Response):
 class Relay:
     """Reads one upstream answer for the client until its end, its [DONE], an error or a deadline."""
 
-    __slots__ = ("_upstream", "_record", "_group", "_transform", "_ends_at", "_idle", "_max_event", "_unsettled")
+    __slots__ = (
+        "_upstream", "_record", "_group", "_transform", "_ends_at", "_idle", "_max_event", "_keep_alive", "_unsettled"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -119,9 +122,11 @@ class Relay:
         ends_at: float,
         idle: float | None = None,
         max_event_bytes: int | None = None,
+        keep_alive: float = 0.0,
     ) -> None:
         """`ends_at`: when the whole answer must be through (event loop clock); `idle`: seconds
-        allowed between two complete events (SSE only); `max_event_bytes`: the largest event."""
+        allowed between two complete events (SSE only); `max_event_bytes`: the largest event; `keep_alive`:
+        seconds of upstream silence before the client gets an SSE comment (core/keepalive.py; SSE only; 0: never)."""
         self._upstream = upstream
         self._record = record
         self._group = group
@@ -129,6 +134,7 @@ class Relay:
         self._ends_at = ends_at
         self._idle = idle
         self._max_event = max_event_bytes
+        self._keep_alive = keep_alive
         self._unsettled = False  # stopped at [DONE]: the upstream's answer may not have ended yet
 
     async def send_to(self, send: Send, start: Message, guard: CallGuard) -> bool:
@@ -143,10 +149,17 @@ class Relay:
         )
         complete = False
         await send(start)
+        keep_alive = KeepAlive(send, self._keep_alive) if transform is not None and self._keep_alive > 0 else None
         try:
             while True:
                 try:
-                    chunk = await upstream.next_chunk()
+                    if keep_alive is None:
+                        chunk = await upstream.next_chunk()
+                    else:
+                        keep_alive.waiting = True
+                        chunk = await upstream.next_chunk()
+                        keep_alive.waiting = False
+                        keep_alive.heard()
                 except asyncio.CancelledError as cancelled:
                     # A deadline passed (or the client went away): the guard says which.
                     reason = guard.claim()
@@ -179,6 +192,8 @@ class Relay:
         except (GatewayError, TransportError) as failure:
             error = failure if isinstance(failure, GatewayError) else client_error(failure, group)
             record.error_code = error.code
+            if keep_alive is not None:
+                keep_alive.stop()  # the error event is the stream's last
             if transform is not None:
                 # Headers are gone already: tell the client in-band, the way OpenAI's SDKs read it.
                 await send(
@@ -186,6 +201,8 @@ class Relay:
                 )
                 complete = True
         finally:
+            if keep_alive is not None:
+                keep_alive.stop()
             if not self._unsettled:
                 # Back to the pool when read to its end; aiohttp drops it instead when it was not
                 # (client gone, upstream broken or too slow).

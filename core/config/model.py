@@ -208,6 +208,7 @@ class GatewaySettings:
     read_timeout: float = 300.0  # between two reads
     total_timeout: float = 220.0  # a whole non-streamed answer, and the headers of any answer
     idle_timeout: float = 300.0  # between two complete events of a streamed answer
+    keep_alive: float = 15.0  # upstream silence on a stream before the client gets an SSE comment; 0: never
     stream_timeout: float = 1800.0  # a whole streamed answer or download
     max_body_bytes: int = 25 * 1024 * 1024
     max_response_bytes: int = 128 * 1024 * 1024  # a non-streamed answer, held whole in memory

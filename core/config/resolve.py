@@ -279,6 +279,7 @@ def resolve_settings(gateway: GatewaySection) -> GatewaySettings:
         read_timeout=gateway.timeouts.read,
         total_timeout=gateway.timeouts.total,
         idle_timeout=gateway.timeouts.idle,
+        keep_alive=gateway.timeouts.keepAlive,
         stream_timeout=gateway.timeouts.stream,
         max_body_bytes=gateway.max_body_bytes,
         max_response_bytes=gateway.max_response_bytes,

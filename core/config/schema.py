@@ -370,6 +370,16 @@ class Timeouts(Section):
         ),
     )
     idle: float = Field(300.0, gt=0, description="Seconds allowed between two complete events of a streamed answer.")
+    keepAlive: float = Field(
+        15.0,
+        ge=0,
+        lt=230,
+        description=(
+            "Seconds of upstream silence on a streamed (SSE) answer after which the client gets an SSE comment "
+            "(`: keep-alive`), which clients ignore: Azure Functions' front end cuts a response silent for 230 s. "
+            "0: never."
+        ),
+    )
     stream: float = Field(
         1800.0, gt=0, description="Seconds for a whole streamed answer or byte download, from the request upstream."
     )

@@ -1,0 +1,50 @@
+"""Keep-alives on a silent stream: while the upstream says nothing (a reasoning model thinking), the client gets an
+SSE comment every `gateway.timeouts.keepAlive` seconds, between whole events only, so a front end that cuts silent
+responses (Azure Functions': 230 s) never sees one; the SDK reads the same answer as without them."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import openai
+
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
+from tests.support.streams import CHAT, stream_events
+
+KEEP_ALIVE = b": keep-alive"
+
+
+def config(keep_alive: float) -> str:
+    assert "    read: 2\n" in STANDARD_CONFIG
+    return STANDARD_CONFIG.replace("    read: 2\n", f"    read: 2\n    keepAlive: {keep_alive}\n")
+
+
+def test_a_silent_upstream_gets_the_client_comments_between_events(sim, start_gateway) -> None:
+    gateway = start_gateway(config(0.2), {**SECRETS, "SIM_URL": sim.url})
+    events = stream_events(gateway.url, CHAT, **{"x-sim-chunk-delay-ms": "700"})
+    comments = [at for at, event in events if event == KEEP_ALIVE]
+    answer = [(at, event) for at, event in events if event != KEEP_ALIVE]
+    assert answer[-1][1] == b"data: [DONE]"
+    assert all(event.startswith(b"data: ") for _, event in answer)  # every other event whole, as it was
+    # Every silence of 0.7 s (before the first event too) is broken by comments about 0.2 s apart, where the client
+    # would otherwise wait 0.7 s; none comes after the answer's end.
+    assert comments and max(comments) < answer[-1][0]
+    arrivals = [at for at, _ in events]
+    assert max(later - earlier for earlier, later in pairwise(arrivals)) < 0.5
+    assert len(comments) >= 2 * (len(answer) - 1)
+
+
+def test_the_sdk_reads_the_same_answer_and_without_silence_there_is_none(sim, start_gateway) -> None:
+    gateway = start_gateway(config(0.2), {**SECRETS, "SIM_URL": sim.url})
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=ALICE, max_retries=0)
+    slow = client.chat.completions.create(**CHAT, extra_headers={"x-sim-chunk-delay-ms": "500"})
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in slow if chunk.choices)
+    fast = client.chat.completions.create(**CHAT)
+    assert text == "".join(chunk.choices[0].delta.content or "" for chunk in fast if chunk.choices) != ""
+    assert not [event for _, event in stream_events(gateway.url, CHAT) if event == KEEP_ALIVE]
+
+
+def test_zero_turns_them_off(sim, start_gateway) -> None:
+    gateway = start_gateway(config(0), {**SECRETS, "SIM_URL": sim.url})
+    events = stream_events(gateway.url, CHAT, **{"x-sim-chunk-delay-ms": "400"})
+    assert KEEP_ALIVE not in [event for _, event in events]
