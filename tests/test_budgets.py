@@ -107,8 +107,9 @@ def test_concurrent_calls_are_admitted_only_as_far_as_their_reservations_fit(sim
     fresh_minute(30)
     body = {**CHAT, "max_tokens": 100}
     reserved = estimate_prompt_tokens(orjson.dumps(body)) + 100
-    # 40 calls at once, each held upstream for a moment: none has its usage yet when the others arrive.
-    headers = {**AUTH_JSON, "x-sim-delay-ms": "2000"}
+    # 40 calls at once, each held upstream for a moment: none has its usage yet when the others arrive. Each
+    # really costs what it reserved, so one that ends early frees nothing, however slowly the others arrive.
+    headers = {**AUTH_JSON, "x-sim-delay-ms": "2000", "x-sim-usage": str(reserved)}
     with ThreadPoolExecutor(40) as pool:
         answers = list(pool.map(lambda _: httpx.post(f"{gateway.url}/v1/chat/completions", content=orjson.dumps(body),
                                                      headers=headers, timeout=10), range(40)))  # fmt: skip
