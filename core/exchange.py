@@ -324,6 +324,8 @@ class Exchange:
         check_status(upstream, group)
         content_type = upstream.headers.get("content-type", "")
         if upstream.status >= 400:
+            if upstream.status == 401 and (refresher := self.gateway.refresher) is not None:
+                refresher.key_refused()  # a rotated key, the old one retired: read the secrets again
             body = await self.awaited(reply.read_error())
             record.upstream_ms = _ms_since(self._sent_at)
             # The error is OpenAI-shaped JSON now, whatever its type was.

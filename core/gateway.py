@@ -32,6 +32,7 @@ from core.upstream.transport import Transport
 from core.usage_table import TableAddress, UsageTable
 
 DEFAULT_REFRESH_SECONDS = 60
+DEFAULT_SECRET_REFRESH_SECONDS = 300
 # How long the Functions host's import waits for the first load: under Flex Consumption's 30 s
 # limit for app initialisation, with room for the host's own start.
 START_WAIT_SECONDS = 20.0
@@ -56,6 +57,7 @@ class Gateway:
         config: RuntimeConfig,
         *,
         refresh_seconds: float,
+        secret_refresh_seconds: float = 0.0,
         usage_table: TableAddress | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
@@ -69,7 +71,11 @@ class Gateway:
         self.pools = Pools()  # pool members' health: kept across configuration reloads
         self.fits = LearnedFits()  # what each deployment's refusals taught (core/models/fit.py), likewise
         self.tokens = TokenProvider(provider.credential)
-        self.refresher = ConfigRefresher(provider, self.replace, refresh_seconds) if provider.reloadable else None
+        self.refresher = (
+            ConfigRefresher(provider, self.replace, refresh_seconds, secret_refresh_seconds)
+            if provider.reloadable or provider.uses_secrets
+            else None
+        )
         self.budgets = Budgets(UsageTable(usage_table, provider.credential) if usage_table is not None else None)
         self.budgets.configure(settings.api_keys)
         self.telemetry = telemetry
@@ -147,6 +153,7 @@ def load(environ: Mapping[str, str], **options: Any) -> Gateway:
     gateway = Gateway(
         provider, config,
         refresh_seconds=refresh_seconds(environ),
+        secret_refresh_seconds=secret_refresh_seconds(environ),
         usage_table=TableAddress.from_environ(environ),
         telemetry=telemetry.configure(environ, provider.credential),
     )  # fmt: skip
@@ -200,4 +207,19 @@ def refresh_seconds(environ: Mapping[str, str]) -> float:
         seconds = 0
     if seconds <= 0:
         raise ConfigError([f"CONFIG_REFRESH_SECONDS must be a positive number of seconds, not {value!r}."])
+    return seconds
+
+
+def secret_refresh_seconds(environ: Mapping[str, str]) -> float:
+    """SECRET_REFRESH_SECONDS: how often the configuration's Key Vault secrets are read again (0: only when an
+    upstream refuses a key)."""
+    value = environ.get("SECRET_REFRESH_SECONDS", "").strip()
+    if not value:
+        return DEFAULT_SECRET_REFRESH_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if not seconds >= 0:
+        raise ConfigError([f"SECRET_REFRESH_SECONDS must be a number of seconds (0: never), not {value!r}."])
     return seconds

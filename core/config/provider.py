@@ -16,7 +16,7 @@ from . import ConfigError
 from .credential import LazyCredential
 from .load import ENV_SOURCE, NO_CONFIGURATION, load_config_text, load_stulzq_env
 from .model import RuntimeConfig
-from .secrets import SecretEnviron, SecretResolver
+from .secrets import SecretEnviron, SecretReference, SecretResolver
 from .sources import ConfigSource, SourceError, source_from_environ
 
 HTTP_PROXY_VARIABLES = ("AZURE_OPENAI_HTTP_PROXY", "PROXY")  # stulzq's name, then LibreChat's
@@ -37,6 +37,8 @@ class ConfigProvider:
         if secret_environ.problems:
             raise ConfigError(secret_environ.problems)
         self.etag: str | None = None
+        self._text: str | None = None  # the last text loaded: what a secret refresh loads again
+        self._secrets: dict[SecretReference, str] = {}  # the Key Vault secrets the last load used
 
     @property
     def label(self) -> str:
@@ -46,12 +48,14 @@ class ConfigProvider:
     def reloadable(self) -> bool:
         return self.source is not None and self.source.reloadable
 
+    @property
+    def uses_secrets(self) -> bool:
+        """Whether the configuration in use came with Key Vault secrets (which may be rotated)."""
+        return bool(self._secrets)
+
     def load(self) -> RuntimeConfig:
         if self.source is None:
-            secret_environ = SecretEnviron(self._environ, self._resolver.fresh())
-            if not secret_environ.get("AZURE_OPENAI_ENDPOINT", "").strip():
-                raise ConfigError([NO_CONFIGURATION])
-            return self._finish(lambda: load_stulzq_env(secret_environ), secret_environ)
+            return self._build_from_environ()
         try:
             snapshot = self.source.read()
         except SourceError as exc:
@@ -73,14 +77,47 @@ class ConfigProvider:
         finally:
             self.etag = snapshot.etag  # an invalid version is reported once, not at every check
 
+    def refresh_secrets(self) -> RuntimeConfig | None:
+        """The configuration loaded again when a Key Vault secret it used has a new value (a rotated key), else
+        None. Raises ConfigError when a secret cannot be read or the new load is invalid."""
+        if not self._secrets:
+            return None
+        resolver = self._resolver.fresh()
+        problems = []
+        for reference, value in self._secrets.items():
+            try:
+                if resolver.resolve(reference) != value:
+                    break
+            except RuntimeError as exc:
+                problems.append(str(exc))
+        else:
+            if problems:
+                raise ConfigError(problems)
+            return None
+        if self.source is None:
+            return self._build_from_environ()
+        assert self._text is not None
+        return self._build(self._text)
+
+    def _build_from_environ(self) -> RuntimeConfig:
+        resolver = self._resolver.fresh()
+        secret_environ = SecretEnviron(self._environ, resolver)
+        if not secret_environ.get("AZURE_OPENAI_ENDPOINT", "").strip():
+            raise ConfigError([NO_CONFIGURATION])
+        return self._finish(lambda: load_stulzq_env(secret_environ), secret_environ, resolver)
+
     def _build(self, text: str) -> RuntimeConfig:
         assert self.source is not None
         label = self.source.label
         resolver = self._resolver.fresh()  # every load reads its secrets afresh
         secret_environ = SecretEnviron(self._environ, resolver)
-        return self._finish(lambda: load_config_text(text, secret_environ, label, resolver), secret_environ)
+        config = self._finish(lambda: load_config_text(text, secret_environ, label, resolver), secret_environ, resolver)
+        self._text = text
+        return config
 
-    def _finish(self, build: Callable[[], RuntimeConfig], secret_environ: SecretEnviron) -> RuntimeConfig:
+    def _finish(
+        self, build: Callable[[], RuntimeConfig], secret_environ: SecretEnviron, resolver: SecretResolver
+    ) -> RuntimeConfig:
         try:
             config = build()
         except ConfigError as exc:
@@ -89,6 +126,7 @@ class ConfigProvider:
         problems = secret_environ.problems + proxy_problems
         if problems:
             raise ConfigError(problems, config.warnings)
+        self._secrets = resolver.resolved()
         return dataclasses.replace(config, settings=dataclasses.replace(config.settings, egress_proxy=proxy))
 
 

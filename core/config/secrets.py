@@ -4,7 +4,8 @@
 `@Microsoft.KeyVault(VaultName=V;SecretName=N[;SecretVersion=x])` may stand for any
 string in the configuration, and for any app setting the platform did not resolve
 (it leaves the reference text in place when it fails, and local runs never resolve
-them). Values are cached for one load, so every reload fetches them afresh.
+them). Values are cached for one load, so every reload fetches them afresh; so does a secret refresh
+(core/reload.py), which re-reads the secrets a load used and loads again when one changed.
 Problems name the setting and the secret, never a value.
 """
 
@@ -84,6 +85,10 @@ class SecretResolver:
                 raise RuntimeError(f"{reference.describe()} has no value")
             self._values[reference] = secret.value
         return self._values[reference]
+
+    def resolved(self) -> dict[SecretReference, str]:
+        """The secrets this resolver has read, by reference: what a load used."""
+        return dict(self._values)
 
     def fresh(self) -> SecretResolver:
         """A resolver for the next load: same clients, no cached values."""
