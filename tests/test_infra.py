@@ -51,6 +51,7 @@ NOT_PROVISIONED = {
     "DALLE_API_KEY": "LibreChat's DALL-E variables: the generated config serves models from groups",
     "LOG_LEVEL": "the local host's log level; on Azure host.json sets it",
     "LOCAL_FUNCTION_KEY": "the local host's function key; Azure issues its own",
+    "SECRET_REFRESH_SECONDS": "how often Key Vault secrets are read again; the 300 s default suits key rotation",
 }
 # Flex Consumption rejects these: the runtime is set in functionAppConfig instead.
 FLEX_FORBIDDEN = {
