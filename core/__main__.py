@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="answer 503 beyond this many connections or requests in flight (default 1000)",
     )
-    commands.add_parser("check", help="validate the configuration and print the route table")
+    check = commands.add_parser("check", help="validate the configuration and print the route table")
+    check.add_argument("file", nargs="?", help="the configuration file (default: CONFIG_PATH and the environment)")
+    check.add_argument("--strict", action="store_true", help="fail on warnings too (for CI)")
     commands.add_parser("schema", help="print the configuration's JSON Schema")
     commands.add_parser("usage", help="print each limited caller key's current counts from the usage table")
     args = parser.parse_args(argv)
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from core.check import run_check
 
-        return run_check(os.environ, sys.stdout)
+        environ = dict(os.environ) if args.file is None else {**os.environ, "CONFIG_PATH": args.file}
+        return run_check(environ, sys.stdout, strict=args.strict)
     if args.command == "usage":
         from core.usage_report import run_usage
 
