@@ -17,8 +17,8 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7071
-# The port config/local.yaml names (written out there, so `core check` needs no make variables).
-LOCAL_SIM_PORT := 8081
+# The simulator's port for `make run` (config/local.yaml names 8081; `core demo` points it elsewhere when asked).
+SIM_PORT ?= 8081
 # The Function App's Python (infra/main.bicep's pythonVersion); Flex Consumption runs Linux.
 LOCK_PYTHON := 3.11
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest version requirements.in allows.
@@ -46,14 +46,12 @@ run: install
 	@if [ -n "$$CONFIG_PATH" ]; then \
 	  exec $(BIN)/python -m core serve --host $(HOST) --port $(PORT); \
 	fi; \
-	$(BIN)/python -m azure_sim --host 127.0.0.1 --port $(LOCAL_SIM_PORT) & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	echo ""; \
 	echo "Try it (in another terminal):"; \
 	echo "  curl http://$(HOST):$(PORT)/v1/chat/completions -H 'Authorization: Bearer local-dev-key' \\"; \
 	echo "       -H 'Content-Type: application/json' -d '{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"; \
 	echo ""; \
-	CONFIG_PATH=config/local.yaml $(BIN)/python -m core serve --host $(HOST) --port $(PORT)
+	exec $(BIN)/python -m core demo --host $(HOST) --port $(PORT) --sim-port $(SIM_PORT)
 
 lint: install
 	$(BIN)/ruff check $(LINTED)

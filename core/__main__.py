@@ -1,4 +1,4 @@
-"""Command line: `python -m core serve | check | schema | usage`."""
+"""Command line: `python -m core serve | demo | check | schema | usage`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="answer 503 beyond this many connections or requests in flight (default 1000)",
     )
-    commands.add_parser("check", help="validate the configuration and print the route table")
+    demo = commands.add_parser("demo", help="the local Azure OpenAI simulator and the gateway before it (make run)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7071, help="the gateway's port")
+    demo.add_argument("--sim-port", type=int, default=8081, help="the simulator's port")
+    check = commands.add_parser("check", help="validate the configuration and print the route table")
+    check.add_argument("file", nargs="?", help="the configuration file (default: CONFIG_PATH and the environment)")
+    check.add_argument("--strict", action="store_true", help="fail on warnings too (for CI)")
     commands.add_parser("schema", help="print the configuration's JSON Schema")
     commands.add_parser("usage", help="print each limited caller key's current counts from the usage table")
     args = parser.parse_args(argv)
@@ -41,11 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from core.check import run_check
 
-        return run_check(os.environ, sys.stdout)
+        environ = dict(os.environ) if args.file is None else {**os.environ, "CONFIG_PATH": args.file}
+        return run_check(environ, sys.stdout, strict=args.strict)
     if args.command == "usage":
         from core.usage_report import run_usage
 
         return run_usage(os.environ, sys.stdout)
+    if args.command == "demo":
+        return _demo(args)
     return _serve(args)
 
 
@@ -60,6 +69,26 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     return parse
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import signal
+    import tempfile
+
+    from core import demo
+
+    # SIGTERM (an IDE's stop button) ends the process by an exception, so the simulator is stopped on the way out;
+    # uvicorn hands the signal back once it has shut the gateway down.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    try:
+        demo.check_ports(args.host, args.port, args.sim_port)
+        with demo.simulator(args.sim_port) as sim_url, tempfile.TemporaryDirectory() as directory:
+            os.environ["CONFIG_PATH"] = str(demo.local_config(sim_url, directory))
+            print(f"aoai-gateway: the local Azure OpenAI simulator is on {sim_url}", file=sys.stderr)
+            return _serve(args)
+    except demo.DemoError as error:
+        print(f"aoai-gateway: {error}", file=sys.stderr)
+        return 2
+
+
 def _serve(args: argparse.Namespace) -> int:
     from core import gateway, logs
 
@@ -71,7 +100,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from core.serve import run
 
-    limits = {"header_timeout": args.header_timeout, "limit_concurrency": args.limit_concurrency}
+    limits = {"header_timeout": getattr(args, "header_timeout", None),
+              "limit_concurrency": getattr(args, "limit_concurrency", None)}  # fmt: skip
     run(args.host, args.port, **{name: value for name, value in limits.items() if value is not None})
     return 0
 

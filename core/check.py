@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from core.config import ConfigError, Finding
+from core.config import ConfigError, in_file_order, located
 from core.config.api_versions import version_date as preview_or_ga_date
 from core.config.model import Backend, CallerKey, Pool, ResourceBackend, RuntimeConfig
 from core.config.provider import load_config
@@ -18,7 +18,8 @@ from core.config.redaction import redact
 from core.models.families import CHECKED
 
 
-def run_check(environ: Mapping[str, str], out: TextIO) -> int:
+def run_check(environ: Mapping[str, str], out: TextIO, *, strict: bool = False) -> int:
+    """0 when the configuration loads (with `strict`, only when it has no warning either); 1 otherwise."""
     try:
         config = load_config(environ)
     except ConfigError as error:
@@ -29,25 +30,15 @@ def run_check(environ: Mapping[str, str], out: TextIO) -> int:
             out.writelines(f"  - {located(warning)}\n" for warning in in_file_order(error.warnings))
         return 1
     out.write(describe(config))
+    if strict and config.warnings:
+        out.write(f"\nFailing (--strict): {len(config.warnings)} warning(s) above.\n")
+        return 1
     return 0
 
 
-def in_file_order(messages: list[str]) -> list[str]:
-    """By line; messages about no single place (missing variables, open relays) first."""
-    return sorted(messages, key=lambda message: _line(message) or 0)
-
-
-def located(message: str) -> str:
-    line = _line(message)
-    return f"line {line}: {message}" if line else message
-
-
-def _line(message: str) -> int | None:
-    return message.line if isinstance(message, Finding) else None
-
-
 def describe(config: RuntimeConfig) -> str:
-    lines = [f"Configuration OK: {config.source}", ""]
+    warned = f" with {len(config.warnings)} warning(s), listed at the end" if config.warnings else ""
+    lines = [f"Configuration OK{warned}: {config.source}", ""]
     rows = [("MODEL", "GROUP", "UPSTREAM", "API-VERSION", "AUTH", "PARAMS")]
     for route in config.routes.values():
         if route.pool is not None:

@@ -16,7 +16,7 @@ from typing import Any
 from core import heap, shutdown, telemetry
 from core.auth import Authenticator
 from core.budgets import Budgets
-from core.config import ConfigError
+from core.config import ConfigError, in_file_order, located
 from core.config.model import RuntimeConfig
 from core.config.provider import ConfigProvider
 from core.identity import TokenProvider
@@ -84,6 +84,7 @@ class Gateway:
 
     def replace(self, config: RuntimeConfig) -> None:
         """Serve `config` from the next request on (the egress proxy is the process's: not reloaded)."""
+        log_warnings(config)
         self.state = State.build(config)
         self.budgets.configure(config.settings.api_keys)
         if self.telemetry is not None:
@@ -158,7 +159,14 @@ def load(environ: Mapping[str, str], **options: Any) -> Gateway:
         telemetry=telemetry.configure(environ, provider.credential),
     )  # fmt: skip
     logger.info("configuration loaded from %s", provider.label)
+    log_warnings(config)
     return gateway
+
+
+def log_warnings(config: RuntimeConfig) -> None:
+    """Every warning of a configuration now in use, with its line: an unknown key is often a mistyped one."""
+    for warning in in_file_order(list(config.warnings)):
+        logger.warning("configuration warning: %s", located(warning))
 
 
 def _serve_from_now_on(gateway: Gateway) -> None:

@@ -167,3 +167,45 @@ def test_check_works_on_the_local_config_outside_make() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "http://127.0.0.1:8081/openai/deployments/gpt-4o/{operation}" in result.stdout
+
+
+MISTYPED = """endpoints:
+  azureOpenAI:
+    groups:
+      - group: east
+        apiKey: "${EASTUS_KEY}"
+        instanceName: east
+        version: "2024-10-21"
+        models:
+          gpt-4o: {deploymentName: gpt-4o-dep}
+gateway:
+  apiKey:
+    - {name: alice, key: "${ALICE_KEY}"}
+  allowAnonymous: true
+"""
+
+
+def test_check_takes_a_file_and_strict_fails_on_warnings(tmp_path) -> None:
+    path = tmp_path / "librechat.yaml"
+    path.write_text(MISTYPED)
+    command = [sys.executable, "-m", "core", "check", str(path)]
+    env = {"PATH": "/usr/bin:/bin", **SECRETS}
+    relaxed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30, env=env)
+    assert relaxed.returncode == 0, relaxed.stdout + relaxed.stderr
+    assert relaxed.stdout.startswith("Configuration OK with 1 warning(s), listed at the end: file:")
+    assert "line 11: " in relaxed.stdout and "apiKey" in relaxed.stdout
+    strict = subprocess.run([*command, "--strict"], cwd=ROOT, capture_output=True, text=True, timeout=30, env=env)
+    assert strict.returncode == 1
+    assert "Failing (--strict): 1 warning(s) above." in strict.stdout
+
+
+def test_the_server_logs_each_warning_with_its_line_and_prints_problems_with_theirs(tmp_path) -> None:
+    (tmp_path / "warned").mkdir()
+    gateway = GatewayProcess(MISTYPED, dict(SECRETS), tmp_path / "warned")
+    gateway.start()
+    try:
+        assert "configuration warning: line 11: " in gateway.logs()
+    finally:
+        gateway.stop()
+    code, stderr = GatewayProcess(INVALID, {}, tmp_path).run_to_exit()
+    assert code == 2 and "line 5: " in stderr  # the second group "a", as check prints it

@@ -122,6 +122,7 @@ def test_a_group_already_serving_the_model_wins() -> None:
 def test_dalle_key_is_a_server_side_key_for_the_open_relay_rule() -> None:
     passthrough = (
         "groups:\n  - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}\n"
+        "gateway: {groups: {byok: {auth: passthrough}}}\n"
     )
     assert list(load(passthrough, {}).routes) == ["a"]
     found = problems(passthrough, DALLE3)

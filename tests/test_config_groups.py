@@ -310,7 +310,7 @@ def test_entra_settings_problems() -> None:
         """
     )
     assert found == [
-        "gateway.groups.odd.auth: Input should be 'key' or 'entra'",
+        "gateway.groups.odd.auth: Input should be 'key', 'entra' or 'passthrough'",
         'gateway.groups.keyed.auth is "entra", but group "keyed" also sets an apiKey: use one or the other.',
         'gateway.groups.sls.auth is "entra", but group "sls" also sets an apiKey: use one or the other.',
         'gateway.groups.sls.auth is "entra", but group "sls" is serverless: serverless endpoints take keys.',

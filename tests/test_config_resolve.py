@@ -249,6 +249,7 @@ def test_passthrough_backend_has_no_auth_header() -> None:
             version: 2024-10-21
             additionalHeaders: {X-Team: blue}
             models: {gpt-4o: true}
+        gateway: {groups: {byok: {auth: passthrough}}}
         """,
         "gpt-4o",
     )

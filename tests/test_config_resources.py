@@ -103,6 +103,7 @@ def test_passthrough_group_and_additional_headers() -> None:
         groups:
           - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, assistants: true,
              additionalHeaders: {X-Team: blue}, models: {a: true}}
+        gateway: {groups: {byok: {auth: passthrough}}}
         """
     )
     (r,) = config.assistants_resources
@@ -311,7 +312,7 @@ def test_check_lists_resource_backends_after_the_route_table() -> None:
           - {group: east, instanceName: east, deploymentName: d, version: "2024-10-21",
              models: {gpt-4.1: {assistants: true}, other: true}}
         gateway:
-          groups: {east: {api: v1}}
+          groups: {east: {api: v1, auth: passthrough}}
           allowAnonymous: true
         """
     )

@@ -159,7 +159,7 @@ def test_gateway_enumerations_and_caller_strings() -> None:
         "gateway.apiKeys[0].key: Value must not be empty or blank",
         "gateway.apiKeys[0].name: Value must not be empty or blank",
         "gateway.groups.g.api: Input should be 'dated' or 'v1'",
-        "gateway.groups.g.auth: Input should be 'key' or 'entra'",
+        "gateway.groups.g.auth: Input should be 'key', 'entra' or 'passthrough'",
     ]
 
 
@@ -175,6 +175,6 @@ def test_json_schema_says_what_is_enforced() -> None:
         assert not version.search(bad), bad
     assistants = re.compile(defs["GroupSection"]["properties"]["assistantsVersion"]["anyOf"][0]["pattern"])
     assert assistants.search("2025-04-01-preview") and not assistants.search("2024-10-21")
-    assert defs["GroupSection"]["properties"]["auth"]["enum"] == ["key", "entra"]
+    assert defs["GroupSection"]["properties"]["auth"]["enum"] == ["key", "entra", "passthrough"]
     caller = defs["ApiKey"]["properties"]
     assert caller["key"]["minLength"] == 1 and caller["name"]["minLength"] == 1

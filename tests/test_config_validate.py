@@ -263,6 +263,7 @@ def test_passthrough_without_caller_keys_is_fine() -> None:
         """
         groups:
           - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
+        gateway: {groups: {byok: {auth: passthrough}}}
         """
     )
     assert config.passthrough
@@ -277,11 +278,35 @@ def test_passthrough_with_caller_keys_is_invalid() -> None:
           - {group: byok, instanceName: i, deploymentName: d, version: 2024-10-21, models: {b: true}}
         gateway:
           apiKeys: [{name: alice, key: s3cret}]
+          groups: {byok: {auth: passthrough}}
         """
     )
     assert len(found) == 1
     assert found[0].startswith('Group "byok" has no apiKey')
     assert "forwarded to Azure" in found[0]
+
+
+def test_a_group_without_a_key_must_ask_for_passthrough_in_words() -> None:
+    """A typo (`apikey:`) must not quietly send every caller's key to Azure."""
+    found = problems(
+        """
+        groups:
+          - {group: typo, apikey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
+        gateway:
+          apiKey: [{name: alice, key: s3cret}]
+        """
+    )
+    assert len(found) == 1
+    assert found[0].startswith('Group "typo" has no apiKey. Give it one')
+    assert "gateway.groups.typo.auth: passthrough" in found[0]
+    both = problems(
+        """
+        groups:
+          - {group: g, apiKey: k, instanceName: i, deploymentName: d, version: 2024-10-21, models: {a: true}}
+        gateway: {groups: {g: {auth: passthrough}}, allowAnonymous: true}
+        """
+    )
+    assert both == ['gateway.groups.g.auth is "passthrough", but group "g" also sets an apiKey: use one or the other.']
 
 
 def test_caller_key_problems() -> None:

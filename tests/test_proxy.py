@@ -250,6 +250,8 @@ endpoints:
         baseURL: "{sim.url}/v1/chat/completions"
         serverless: true
         models: {{mistral-large: true}}
+gateway:
+  groups: {{maas: {{auth: passthrough}}}}
 """
     gateway = start_gateway(config)
     key = SECRETS["SERVERLESS_KEY"]

@@ -467,8 +467,8 @@ def test_resource_calls_pooled_listed_or_plain_end_at_the_total_timeout(start_ga
         }
 
 
-# Two assistants groups with no key of their own: the caller's key goes along (passthrough),
-# unless a test makes them Entra ID groups.
+# Two assistants groups with no key of their own: the caller's key goes along when they are passthrough groups
+# (PASSTHROUGH), or the app's token when a test makes them Entra ID groups.
 KEYLESS_CONFIG = """
 endpoints:
   azureOpenAI:
@@ -479,6 +479,7 @@ endpoints:
       - {group: second, instanceName: second, baseURL: "${SECOND_URL}", version: "2025-04-01-preview",
          assistants: true, models: {model-second: {deploymentName: second-dep}}}
 """
+PASSTHROUGH = "gateway:\n  groups: {first: {auth: passthrough}, second: {auth: passthrough}}\n"
 
 
 class RegionKeyCredential:
@@ -501,7 +502,7 @@ def assistant_in(simulator: AzureSimulator) -> str:
 
 
 def test_a_passthrough_groups_probe_carries_the_callers_key(start_gateway, env, first, second) -> None:
-    gateway = start_gateway(KEYLESS_CONFIG, env)
+    gateway = start_gateway(KEYLESS_CONFIG + PASSTHROUGH, env)
     assistant = assistant_in(second)
     retrieved = httpx.get(f"{gateway.url}/v1/assistants/{assistant}", headers={"Authorization": f"Bearer {REGION_KEY}"})
     assert retrieved.status_code == 200 and retrieved.json()["id"] == assistant

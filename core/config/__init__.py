@@ -33,4 +33,19 @@ class ConfigError(Exception):
             unique.setdefault((str(problem), getattr(problem, "path", None)), problem)
         self.problems = list(unique.values())
         self.warnings = list(warnings)
-        super().__init__("\n".join(self.problems))
+        super().__init__("\n".join(located(problem) for problem in in_file_order(self.problems)))
+
+
+def in_file_order(messages: list[str]) -> list[str]:
+    """By line; messages about no single place (missing variables, open relays) first."""
+    return sorted(messages, key=lambda message: _line(message) or 0)
+
+
+def located(message: str) -> str:
+    """The message with its line in the configuration, when it has one: what `check`, `serve` and the log print."""
+    line = _line(message)
+    return f"line {line}: {message}" if line else message
+
+
+def _line(message: str) -> int | None:
+    return message.line if isinstance(message, Finding) else None

@@ -24,6 +24,7 @@ from .salvage import Unchecked, validate_salvaging
 from .schema import (
     AzureOpenAISection,
     GatewaySection,
+    GroupSection,
     GroupsFile,
     LibreChatFile,
     SectionFile,
@@ -76,6 +77,8 @@ def load_config_text(
         endpoint = parsed.endpoint()
     try:
         gateway = parsed.gateway or GatewaySection()
+        if isinstance(parsed, StulzqFile):
+            gateway = _keys_passed_through(endpoint, gateway)
         config = build(endpoint, gateway, source, problems, warnings, environ, salvage.unchecked)
     except ConfigError as error:
         raise ConfigError(lines.locate(error.problems), lines.locate(error.warnings)) from None
@@ -84,7 +87,21 @@ def load_config_text(
 
 def load_stulzq_env(environ: Mapping[str, str]) -> RuntimeConfig:
     """stulzq's env mode: one passthrough group, "default", serving the mapped models."""
-    return build(stulzq_env_endpoint(environ), GatewaySection(), ENV_SOURCE, [], [], environ)
+    endpoint = stulzq_env_endpoint(environ)
+    return build(endpoint, _keys_passed_through(endpoint, GatewaySection()), ENV_SOURCE, [], [], environ)
+
+
+def _keys_passed_through(endpoint: AzureOpenAISection, gateway: GatewaySection) -> GatewaySection:
+    """stulzq's design passes each caller's key through when no api_key is configured: its groups without one
+    are passthrough groups, as asked for in words (a group the gateway section names keeps its settings)."""
+    keyless = {
+        group.group: GroupSection.model_validate({"auth": "passthrough"})
+        for group in endpoint.groups
+        if not group.api_key and group.group not in gateway.groups
+    }
+    if not keyless:
+        return gateway
+    return gateway.model_copy(update={"groups": {**gateway.groups, **keyless}})
 
 
 def build(

@@ -198,8 +198,8 @@ class Group(Section):
         None,
         alias="apiKey",
         description=(
-            'Key sent upstream as `api-key` (e.g. "${WESTUS_API_KEY}"). '
-            "Omit it to pass each caller's own key upstream (passthrough)."
+            'Key sent upstream as `api-key` (e.g. "${WESTUS_API_KEY}"). Required, unless '
+            "gateway.groups.<group>.auth is entra or passthrough."
         ),
     )
     instance_name: str | None = Field(
@@ -395,12 +395,13 @@ class GroupSection(Section):
             '?api-version=, the default) or "v1" (/openai/v1/..., no api-version; not for serverless groups).'
         ),
     )
-    auth: Literal["key", "entra"] = Field(
+    auth: Literal["key", "entra", "passthrough"] = Field(
         "key",
         description=(
-            "How the gateway authenticates to the group's Azure resource: \"key\" (the group's apiKey, or "
-            "each caller's own key when it has none) or \"entra\" (a bearer token for the app's managed "
-            "identity, scope https://cognitiveservices.azure.com/.default; the group must not set apiKey)."
+            "How the gateway authenticates to the group's Azure resource: \"key\" (the group's apiKey, which it "
+            'must then have), "entra" (a bearer token for the app\'s managed identity, scope '
+            'https://cognitiveservices.azure.com/.default; the group must not set apiKey) or "passthrough" '
+            "(each caller's own Azure key is sent upstream; the group must not set apiKey)."
         ),
     )
     fit_to_model: StrictBool = Field(
@@ -802,4 +803,4 @@ def upstream_auth(group: Group, settings: GroupSection) -> UpstreamAuth:
     """How the gateway authenticates to a group's upstream."""
     if settings.auth == "entra":
         return "entra"
-    return "passthrough" if group.passthrough else "api-key"
+    return "passthrough" if settings.auth == "passthrough" else "api-key"

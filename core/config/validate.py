@@ -376,8 +376,29 @@ def upstream_auth_problems(
     groups: list[Group], gateway: GatewaySection, env_keyed: list[str] | None = None
 ) -> list[str]:
     problems: list[str] = []
+    for group in groups:
+        settings = gateway.group_section(group.group)
+        where = f"gateway.groups.{group.group}.auth"
+        if settings.auth == "key" and not group.api_key:
+            # A typo (`apikey:`) must not quietly send every caller's key to Azure: passthrough is asked for.
+            problems.append(
+                Finding(
+                    f'Group "{group.group}" has no apiKey. Give it one (e.g. apiKey: "${{AZURE_KEY}}" or a Key Vault '
+                    f"reference), set {where}: entra to use the app's identity, or {where}: passthrough to send "
+                    "each caller's own Azure key upstream.",
+                    group.path,
+                )
+            )
+        if settings.auth == "passthrough" and group.api_key:
+            problems.append(
+                Finding(
+                    f'{where} is "passthrough", but group "{group.group}" also sets an apiKey: use one or the other.',
+                    at(settings, "auth"),
+                )
+            )
     modes = {group.group: upstream_auth(group, gateway.group_section(group.group)) for group in groups}
-    keyed = [name for name, mode in modes.items() if mode == "api-key"] + list(env_keyed or ())
+    keys = {group.group: bool(group.api_key) for group in groups}
+    keyed = [name for name, mode in modes.items() if mode == "api-key" and keys[name]] + list(env_keyed or ())
     entra = [name for name, mode in modes.items() if mode == "entra"]
     passthrough = [name for name, mode in modes.items() if mode == "passthrough"]
     if entra and not gateway.api_keys and not gateway.allow_anonymous:
