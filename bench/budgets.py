@@ -77,8 +77,10 @@ class Plan:
     cost_warmup: int
 
 
-FULL = Plan(runs=3, drive_s=10.0, clients=48, cost_per_target=4000, cost_rounds=10, cost_warmup=300)
-QUICK = Plan(runs=1, drive_s=5.0, clients=48, cost_per_target=400, cost_rounds=4, cost_warmup=50)
+# Cost slices of about 100 requests: short enough that no kept-alive connection idles into uvicorn's 5 s timeout
+# while the other gateways take their turns on a loaded box.
+FULL = Plan(runs=3, drive_s=10.0, clients=48, cost_per_target=4000, cost_rounds=40, cost_warmup=300)
+QUICK = Plan(runs=1, drive_s=5.0, clients=48, cost_per_target=400, cost_rounds=8, cost_warmup=50)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ class Case:
     last_admitted_s: float = 0.0  # when the last 200 came, from the start of driving
     latencies: list[float] = field(default_factory=list, repr=False)  # seconds to the whole answer, every answer
     same_window: bool = True  # driving started and ended in one minute window
+    table_warnings: dict[str, int] = field(default_factory=dict)  # the instances' log lines about the table
     table_requests: int | None = None
     table_tokens: int | None = None
 
@@ -148,6 +151,11 @@ class Case:
             "p99": 1000 * latency.percentile(ordered, 99),
             "max": 1000 * ordered[-1],
         }
+
+    @property
+    def store_problems(self) -> int:
+        """Times an instance logged a store problem during the case (and admitted against the shared view)."""
+        return sum(n for text, n in self.table_warnings.items() if "reachable again" not in text)
 
     @property
     def others(self) -> int:
@@ -190,6 +198,7 @@ class Case:
             "latency_ms": self.latency_ms(),
             "answers_after_lease_wait": self.waited,
             "same_window": self.same_window,
+            "table_warnings": self.table_warnings,
             "table_requests": self.table_requests,
             "table_tokens": self.table_tokens,
         }
@@ -351,18 +360,30 @@ class Fleet:
     table_warnings: dict[str, int]
 
 
-def table_warnings(gateways: Sequence[procs.Service]) -> dict[str, int]:
-    """The gateways' log lines about the usage table (each instance logs a problem once, when it starts), by text."""
-    found: Counter[str] = Counter()
-    for gateway in gateways:
-        try:
-            text = gateway.log_path.read_text(errors="replace")
-        except OSError:
-            continue
-        for line in text.splitlines():
-            if (at := line.find("usage table ")) >= 0:
-                found[line[at:].split(":", 1)[0]] += 1
-    return dict(found)
+class TableLog:
+    """The gateways' log lines about the usage table, by text up to its detail, read as they grow: an instance
+    logs a store problem when it starts and again when the store answers, so the lines logged during a case say
+    how often its instances fell back to admitting against the shared view (core/budgets.py `_failing`)."""
+
+    def __init__(self, gateways: Sequence[procs.Service]) -> None:
+        self._paths = [gateway.log_path for gateway in gateways]
+        self._offsets = [0] * len(self._paths)
+        self.total: Counter[str] = Counter()
+
+    def read(self) -> dict[str, int]:
+        """What was logged since the last read."""
+        found: Counter[str] = Counter()
+        for index, path in enumerate(self._paths):
+            with path.open("rb") as file:
+                file.seek(self._offsets[index])
+                data = file.read()
+            data = data[: data.rfind(b"\n") + 1]  # a line being written stays for the next read
+            self._offsets[index] += len(data)
+            for line in data.decode(errors="replace").splitlines():
+                if (at := line.find("usage table ")) >= 0:
+                    found[line[at:].split(" (", 1)[0].split(":", 1)[0]] += 1
+        self.total += found
+        return dict(found)
 
 
 def overspend_phase(instances: int, plan: Plan, tables: AzuriteTable, workdir: Path, env: dict[str, str]) -> Fleet:
@@ -378,17 +399,21 @@ def overspend_phase(instances: int, plan: Plan, tables: AzuriteTable, workdir: P
     table_name = f"budgets{instances}"
     log(f"N={instances}: starting {instances} gateways sharing table {table_name}")
     gateways = start_gateways(instances, table_env(env, tables, table_name, config), workdir, f"fleet{instances}")
+    table_log = TableLog(gateways)
     try:
         urls = [f"{gateway.url}/v1/chat/completions" for gateway in gateways]
         warm(urls, "bench-key-warm")
+        table_log.read()
         for case in cases:
             run_case(case, urls, plan)
+            case.table_warnings = table_log.read()
         time.sleep(SETTLE_S)
         read_table_totals(tables, table_name, cases)
     finally:
         for gateway in gateways:
             procs.stop(gateway)
-    return Fleet(instances, cases, table_warnings(gateways))
+    table_log.read()
+    return Fleet(instances, cases, dict(table_log.total))
 
 
 # -- what a limited key costs per request
@@ -497,9 +522,10 @@ def runs_table(cases: Sequence[Case]) -> str:
     lines = [
         (
             "| limit | N | run | window left at start | admitted | overspend | 429s | other | admitted per instance "
-            "| last 200 at | answer p50 / p99 / max | answers >= 2 s | table: requests / tokens |"
+            "| last 200 at | answer p50 / p99 / max | answers >= 2 s | store problems logged "
+            "| table: requests / tokens |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---|",
     ]
     for c in sorted(cases, key=lambda c: (c.limit.kind, c.instances, c.run)):
         table = "-" if c.table_requests is None else f"{c.table_requests:,} / {c.table_tokens:,}"
@@ -509,7 +535,7 @@ def runs_table(cases: Sequence[Case]) -> str:
             f"| {c.limit.kind} {c.limit.value:,} | {c.instances} | {c.run} | {c.window_left_s:.0f} s | {c.admitted:,} "
             f"| {c.overspend:+,} | {c.statuses.get(429, 0):,} | {c.others} "
             f"| {' '.join(map(str, c.admitted_per_instance))} | {c.last_admitted_s:.2f} s | {answers} | {c.waited:,} "
-            f"| {table} |"
+            f"| {c.store_problems} | {table} |"
         )
     return "\n".join(lines)
 
@@ -565,6 +591,20 @@ def cost_table(cost: Cost, rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def print_overspend(plan: Plan, fleets: Sequence[Fleet]) -> None:
+    cases = [case for fleet in fleets for case in fleet.cases]
+    print(f"## Overspend: {plan.clients} concurrent clients per case, {plan.drive_s:.0f} s each, one minute window\n")
+    print(overspend_table(summarize_cases(cases)))
+    print("\n### Every run\n")
+    print(runs_table(cases))
+    for fleet in fleets:
+        said = "; ".join(f"{text} (x{n})" for text, n in fleet.table_warnings.items()) or "nothing"
+        print(f"\nN={fleet.instances}: the gateways' logs about the usage table: {said}")
+    if not all(c.same_window for c in cases):
+        print("\nWARNING: a case's driving crossed a minute boundary: its counts are split over two windows")
+    sys.stdout.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.budgets", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -573,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     started = time.monotonic()
-    load_before = os.getloadavg()
+    load = {"start": os.getloadavg()}
     workdir = Path(tempfile.mkdtemp(prefix="aoai-bench-budgets-"))
     sim: procs.Service | None = None
     try:
@@ -581,30 +621,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = procs.child_env(sim.url)
         with AzuriteTable() as tables:
             fleets = [overspend_phase(instances, plan, tables, workdir, env) for instances in INSTANCES]
+        load["after overspend"] = os.getloadavg()
+        print_overspend(plan, fleets)  # before the cost phase, which may fail on its own
         cost = cost_phase(plan, env, workdir)
+        load["after cost"] = os.getloadavg()
     finally:
         procs.stop(sim)
         shutil.rmtree(workdir, ignore_errors=True)
     elapsed = time.monotonic() - started
     cases = [case for fleet in fleets for case in fleet.cases]
-    load_after = os.getloadavg()
-    summary = summarize_cases(cases)
     costs = cost_rows(cost)
-
-    print(f"## Overspend: {plan.clients} concurrent clients per case, {plan.drive_s:.0f} s each, one minute window\n")
-    print(overspend_table(summary))
-    print("\n### Every run\n")
-    print(runs_table(cases))
-    for fleet in fleets:
-        said = "; ".join(f"{text} (x{n})" for text, n in fleet.table_warnings.items()) or "nothing"
-        print(f"\nN={fleet.instances}: the gateways' logs about the usage table: {said}")
     print(f"\n## Cost per request: concurrency 1, {plan.cost_per_target:,} requests per gateway, interleaved\n")
     print(cost_table(cost, costs))
-    if not all(c.same_window for c in cases):
-        print("\nWARNING: a case's driving crossed a minute boundary: its counts are split over two windows")
-    print(
-        f"\nload average {load_before[0]:.2f} before, {load_after[0]:.2f} after; {os.cpu_count()} CPUs; {elapsed:.0f} s"
-    )
+    loads = ", ".join(f"{when} {value[0]:.2f}" for when, value in load.items())
+    print(f"\nload average (1 min): {loads}; {os.cpu_count()} CPUs; {elapsed:.0f} s")
     goal = report.GOALS["budget_added_p50_ms"]
     report.write_json(
         args.output,
@@ -612,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
-            "load_average": {"before": load_before, "after": load_after},
+            "load_average": load,
             "elapsed_s": elapsed,
             "plan": {
                 **dataclasses.asdict(plan),
@@ -621,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "body": CASE_BODY.decode(),
             },
             "overspend": {
-                "summary": summary,
+                "summary": summarize_cases(cases),
                 "runs": [c.as_json() for c in cases],
                 "table_warnings": {str(fleet.instances): fleet.table_warnings for fleet in fleets},
             },
