@@ -121,6 +121,7 @@ class Case:
     latencies: list[float] = field(default_factory=list, repr=False)  # seconds to the whole answer, every answer
     same_window: bool = True  # driving started and ended in one minute window
     table_warnings: dict[str, int] = field(default_factory=dict)  # the instances' log lines about the table
+    first_refusal: str = ""  # the first 429's error message: the limit, and what was used as its instance knew
     table_requests: int | None = None
     table_tokens: int | None = None
 
@@ -199,6 +200,7 @@ class Case:
             "answers_after_lease_wait": self.waited,
             "same_window": self.same_window,
             "table_warnings": self.table_warnings,
+            "first_refusal": self.first_refusal,
             "table_requests": self.table_requests,
             "table_tokens": self.table_tokens,
         }
@@ -295,6 +297,8 @@ async def drive(case: Case, urls: Sequence[str], body: bytes, clients: int, seco
                     continue
                 case.latencies.append(loop.time() - sent)
                 statuses[status] += 1
+                if status == 429 and not case.first_refusal:
+                    case.first_refusal = str(orjson.loads(data).get("error", {}).get("message", ""))
                 if status == 200:
                     per_instance[instance] += 1
                     case.tokens += orjson.loads(data)["usage"]["total_tokens"]
@@ -476,6 +480,7 @@ def summarize_cases(cases: Sequence[Case]) -> list[dict[str, Any]]:
                     "instances": instances,
                     "runs": len(runs),
                     "admitted_median": statistics.median(c.admitted for c in runs),
+                    "admitted_fewest": min(c.admitted for c in runs),
                     "admitted_worst": worst.admitted,
                     "overspend_median": statistics.median(c.overspend for c in runs),
                     "overspend_worst": worst.overspend,
@@ -484,6 +489,10 @@ def summarize_cases(cases: Sequence[Case]) -> list[dict[str, Any]]:
                     "refused_median": statistics.median(c.statuses.get(429, 0) for c in runs),
                     "sent_median": statistics.median(c.sent for c in runs),
                     "rate_median": statistics.median(c.sent / c.seconds for c in runs),
+                    "answer_p50_ms_median": statistics.median(c.latency_ms().get("p50", 0.0) for c in runs),
+                    "answers_after_lease_wait": sum(c.waited for c in runs),
+                    "store_problems": sum(c.store_problems for c in runs),
+                    "table_matches_clients": all(c.table_total == c.admitted for c in runs),
                     "others": sum(c.others for c in runs),
                     "table_total_worst_run": worst.table_total,
                     "all_in_one_window": all(c.same_window for c in runs),
@@ -499,21 +508,22 @@ def _n(value: float) -> str:
 def overspend_table(summary: Sequence[dict[str, Any]]) -> str:
     lines = [
         (
-            "| limit | instances | runs | admitted, median / worst | overspend, median / worst | 429s, median "
-            "| sent, median (req/s) | table's total, worst run |"
+            "| limit | instances | runs | admitted, median (fewest) | overspend, median / worst | 429s, median "
+            "| answers, median (per s) | answer p50, median | answers >= 2 s | store problems logged "
+            "| table = clients |"
         ),
-        "|---|---:|---:|---|---|---:|---|---:|",
+        "|---|---:|---:|---|---|---:|---|---:|---:|---:|---|",
     ]
     for row in summary:
         unit = "requests" if row["kind"] == "requests" else "tokens"
-        table_total = "-" if row["table_total_worst_run"] is None else f"{row['table_total_worst_run']:,}"
         lines.append(
             f"| {unit} {row['limit']:,}/min | {row['instances']} | {row['runs']} "
-            f"| {_n(row['admitted_median'])} / {_n(row['admitted_worst'])} "
+            f"| {_n(row['admitted_median'])} ({_n(row['admitted_fewest'])}) "
             f"| {row['overspend_median']:+,.0f} ({row['overspend_pct_median']:+.1f}%) / "
             f"{row['overspend_worst']:+,} ({row['overspend_pct_worst']:+.1f}%) "
             f"| {_n(row['refused_median'])} | {_n(row['sent_median'])} ({row['rate_median']:,.0f}/s) "
-            f"| {table_total} |"
+            f"| {row['answer_p50_ms_median']:.0f} ms | {row['answers_after_lease_wait']} | {row['store_problems']} "
+            f"| {'yes' if row['table_matches_clients'] else '**no**'} |"
         )
     return "\n".join(lines)
 
@@ -635,6 +645,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(cost_table(cost, costs))
     loads = ", ".join(f"{when} {value[0]:.2f}" for when, value in load.items())
     print(f"\nload average (1 min): {loads}; {os.cpu_count()} CPUs; {elapsed:.0f} s")
+    if max(value[0] for value in load.values()) > (os.cpu_count() or 1):
+        print("WARNING: load above the CPU count: the latencies and rates above are the box's as much as the gateway's")
     goal = report.GOALS["budget_added_p50_ms"]
     report.write_json(
         args.output,
