@@ -24,6 +24,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -122,6 +123,7 @@ class Case:
     same_window: bool = True  # driving started and ended in one minute window
     table_warnings: dict[str, int] = field(default_factory=dict)  # the instances' log lines about the table
     first_refusal: str = ""  # the first 429's error message: the limit, and what was used as its instance knew
+    refused_with_room: int = 0  # 429s whose message says the key had used under ROOM of its limit
     table_requests: int | None = None
     table_tokens: int | None = None
 
@@ -201,6 +203,7 @@ class Case:
             "same_window": self.same_window,
             "table_warnings": self.table_warnings,
             "first_refusal": self.first_refusal,
+            "refused_with_room": self.refused_with_room,
             "table_requests": self.table_requests,
             "table_tokens": self.table_tokens,
         }
@@ -297,8 +300,10 @@ async def drive(case: Case, urls: Sequence[str], body: bytes, clients: int, seco
                     continue
                 case.latencies.append(loop.time() - sent)
                 statuses[status] += 1
-                if status == 429 and not case.first_refusal:
-                    case.first_refusal = str(orjson.loads(data).get("error", {}).get("message", ""))
+                if status == 429:
+                    message = str(orjson.loads(data).get("error", {}).get("message", ""))
+                    case.first_refusal = case.first_refusal or message
+                    case.refused_with_room += had_room(message)
                 if status == 200:
                     per_instance[instance] += 1
                     case.tokens += orjson.loads(data)["usage"]["total_tokens"]
@@ -308,6 +313,22 @@ async def drive(case: Case, urls: Sequence[str], body: bytes, clients: int, seco
     case.seconds = loop.time() - started
     case.statuses = dict(statuses)
     case.admitted_per_instance = per_instance
+
+
+# A 429 given while the key had used less than this share of its limit had room left.
+ROOM = 0.9
+_REFUSAL = re.compile(r"Limit (\d+), Used (\d+), Requested (\d+)")
+
+
+def had_room(message: str) -> bool:
+    """Whether a 429's message (core/budgets.py `_rate_limited`) says the call would have left the key under ROOM
+    of its limit, as the refusing instance knew it: refused for want of a lease, not of budget (near the limit, a
+    call may be refused with a little left: what each instance holds unused can be less than one call's cost)."""
+    found = _REFUSAL.search(message)
+    if found is None:
+        return False
+    limit, used, requested = map(int, found.groups())
+    return used + requested <= ROOM * limit
 
 
 def run_case(case: Case, urls: Sequence[str], plan: Plan) -> None:
@@ -487,6 +508,7 @@ def summarize_cases(cases: Sequence[Case]) -> list[dict[str, Any]]:
                     "overspend_pct_median": statistics.median(c.overspend_pct for c in runs),
                     "overspend_pct_worst": worst.overspend_pct,
                     "refused_median": statistics.median(c.statuses.get(429, 0) for c in runs),
+                    "refused_with_room_median": statistics.median(c.refused_with_room for c in runs),
                     "sent_median": statistics.median(c.sent for c in runs),
                     "rate_median": statistics.median(c.sent / c.seconds for c in runs),
                     "answer_p50_ms_median": statistics.median(c.latency_ms().get("p50", 0.0) for c in runs),
@@ -508,11 +530,11 @@ def _n(value: float) -> str:
 def overspend_table(summary: Sequence[dict[str, Any]]) -> str:
     lines = [
         (
-            "| limit | instances | runs | admitted, median (fewest) | overspend, median / worst | 429s, median "
-            "| answers, median (per s) | answer p50, median | answers >= 2 s | store problems logged "
-            "| table = clients |"
+            "| limit | instances | runs | admitted, median (fewest) | overspend, median / worst "
+            f"| 429s (under {ROOM:.0%} used), median | answers, median (per s) | answer p50, median | answers >= 2 s "
+            "| store problems logged | table = clients |"
         ),
-        "|---|---:|---:|---|---|---:|---|---:|---:|---:|---|",
+        "|---|---:|---:|---|---|---|---|---:|---:|---:|---|",
     ]
     for row in summary:
         unit = "requests" if row["kind"] == "requests" else "tokens"
@@ -521,7 +543,8 @@ def overspend_table(summary: Sequence[dict[str, Any]]) -> str:
             f"| {_n(row['admitted_median'])} ({_n(row['admitted_fewest'])}) "
             f"| {row['overspend_median']:+,.0f} ({row['overspend_pct_median']:+.1f}%) / "
             f"{row['overspend_worst']:+,} ({row['overspend_pct_worst']:+.1f}%) "
-            f"| {_n(row['refused_median'])} | {_n(row['sent_median'])} ({row['rate_median']:,.0f}/s) "
+            f"| {_n(row['refused_median'])} ({_n(row['refused_with_room_median'])}) "
+            f"| {_n(row['sent_median'])} ({row['rate_median']:,.0f}/s) "
             f"| {row['answer_p50_ms_median']:.0f} ms | {row['answers_after_lease_wait']} | {row['store_problems']} "
             f"| {'yes' if row['table_matches_clients'] else '**no**'} |"
         )
@@ -531,7 +554,8 @@ def overspend_table(summary: Sequence[dict[str, Any]]) -> str:
 def runs_table(cases: Sequence[Case]) -> str:
     lines = [
         (
-            "| limit | N | run | window left at start | admitted | overspend | 429s | other | admitted per instance "
+            f"| limit | N | run | window left at start | admitted | overspend | 429s (under {ROOM:.0%} used) | other "
+            "| admitted per instance "
             "| last 200 at | answer p50 / p99 / max | answers >= 2 s | store problems logged "
             "| table: requests / tokens |"
         ),
@@ -543,7 +567,7 @@ def runs_table(cases: Sequence[Case]) -> str:
         answers = f"{ms['p50']:.1f} / {ms['p99']:.0f} / {ms['max']:.0f} ms" if ms else "-"
         lines.append(
             f"| {c.limit.kind} {c.limit.value:,} | {c.instances} | {c.run} | {c.window_left_s:.0f} s | {c.admitted:,} "
-            f"| {c.overspend:+,} | {c.statuses.get(429, 0):,} | {c.others} "
+            f"| {c.overspend:+,} | {c.statuses.get(429, 0):,} ({c.refused_with_room:,}) | {c.others} "
             f"| {' '.join(map(str, c.admitted_per_instance))} | {c.last_admitted_s:.2f} s | {answers} | {c.waited:,} "
             f"| {c.store_problems} | {table} |"
         )
