@@ -387,8 +387,9 @@ class Fleet:
 
 class TableLog:
     """The gateways' log lines about the usage table, by text up to its detail, read as they grow: an instance
-    logs a store problem when it starts and again when the store answers, so the lines logged during a case say
-    how often its instances fell back to admitting against the shared view (core/budgets.py `_failing`)."""
+    logs a store problem when one begins (and `reachable again` when a write goes through), so the lines logged
+    during a case say how often its instances fell back to admitting against the shared view (core/budgets.py
+    `_failing`)."""
 
     def __init__(self, gateways: Sequence[procs.Service]) -> None:
         self._paths = [gateway.log_path for gateway in gateways]
