@@ -57,7 +57,9 @@ ABSOLUTE: dict[str, Goal] = {
 }
 # bench.usage: the gateway with a limited key and metrics on, against the same gateway with both off.
 USAGE: dict[str, Goal] = {"usage_added_p50_ms": Goal(0.1, False, "ms")}
-GOALS: dict[str, Goal] = {**VERSUS_NAIVE, **ABSOLUTE, **USAGE}
+# bench.budgets: a limited caller key (per process, or sharing a usage table) against the same key unlimited.
+BUDGETS: dict[str, Goal] = {"budget_added_p50_ms": Goal(0.1, False, "ms")}
+GOALS: dict[str, Goal] = {**VERSUS_NAIVE, **ABSOLUTE, **USAGE, **BUDGETS}
 
 
 @dataclass(frozen=True, slots=True)
