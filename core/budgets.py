@@ -128,11 +128,8 @@ class Budgets:
         for lease in leases:
             if lease.exceeds_limit(cost):
                 raise _too_large(key.name, key.limits, cost, _budgets(key.limits, leases, now), now)
-        for _ in range(2):  # a growth another call started may not cover this one too: once more
-            short = [lease for lease in leases if not lease.fits(cost)]
-            if not short or self._table is None:
-                break
-            await self._grow(short, cost, now)
+        if self._table is not None:
+            await self._claim(leases, cost, now)
         budgets = _budgets(key.limits, leases, now)
         for budget in budgets:
             if not budget.lease.fits_kind(budget.kind, cost):
@@ -175,20 +172,51 @@ class Budgets:
 
     # -- leases from the usage table
 
-    async def _grow(self, leases: list[WindowLease], cost: Counts, now: float) -> None:
-        """Ask the table for more of each lease (one request per lease at a time); within LEASE_WAIT_SECONDS,
-        else admit against the shared view."""
+    async def _claim(self, leases: tuple[WindowLease, ...], cost: Counts, now: float) -> None:
+        """Grow the leases `cost` does not fit until it fits, the table grants no more, or LEASE_WAIT_SECONDS pass
+        (then this instance admits against its part of the shared view). The calls waiting together are asked for
+        together: one growth holds them all, not one call each."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEASE_WAIT_SECONDS
+        while short := [lease for lease in leases if not lease.fits(cost)]:
+            claims = [lease.claim for lease in short]
+            # A growth already under way was asked before this call waited: only one it starts asks for it too.
+            asks = not any(isinstance(lease.growing, asyncio.Future) for lease in short)
+            for lease in short:
+                lease.pending += cost
+            try:
+                finished = await self._grow(short, now, deadline - loop.time())
+            finally:
+                for lease in short:
+                    lease.pending -= cost
+            if not finished:
+                self._failing(StoreError("busy", f"no lease within {LEASE_WAIT_SECONDS:g} s"))
+                for lease in short:
+                    lease.local_claim(shared=True)
+                return
+            if asks and [lease.claim for lease in short] == claims:
+                return  # the table has no more to grant: the others hold the rest
+
+    async def _grow(self, leases: list[WindowLease], now: float, wait: float) -> bool:
+        """Ask the table for more of each lease, for what every waiting call needs (one request per lease at a
+        time: a call arriving meanwhile waits for it). False when `wait` seconds were not enough."""
         growing: list[asyncio.Future[None]] = []
         for lease in leases:
             task = lease.growing
             if not isinstance(task, asyncio.Future) or task.done():
-                task = lease.growing = asyncio.ensure_future(self._write(lease, lease.wanted(cost, now)))
+                task = lease.growing = asyncio.ensure_future(self._grown(lease, lease.wanted(lease.pending, now)))
             growing.append(task)
         try:
-            await asyncio.wait_for(asyncio.shield(asyncio.gather(*growing)), LEASE_WAIT_SECONDS)
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*growing)), max(wait, 0.0))
         except TimeoutError:
-            for lease in leases:
-                lease.local_claim()
+            return False
+        return True
+
+    async def _grown(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> None:
+        try:
+            await self._write(lease, decide)
+        finally:
+            lease.growing = None
 
     async def _write(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> None:
         assert self._table is not None

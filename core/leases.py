@@ -23,6 +23,9 @@ RENEW_SECONDS = 5.0
 IDLE_SECONDS = 2.0
 # A slice covers this many seconds of the instance's recent rate, so a busy instance asks about once a slice.
 SLICE_SECONDS = 2.0
+# A slice is at least this share of what no instance has claimed (split among the instances writing the window),
+# so a key that turns busy at once gets room for more than the call that asked.
+FLOOR_SHARE = 16
 
 
 class WindowLease:
@@ -43,6 +46,10 @@ class WindowLease:
         "written",
         "renewed_at",
         "growing",
+        "first_reserved",
+        "pending",
+        "peers",
+        "others_hold",
     )
 
     def __init__(self, caller: str, row: str, starts_at: float, ends_at: float, limit: Counts, local: bool) -> None:
@@ -58,6 +65,10 @@ class WindowLease:
         self.in_flight = 0
         self.reserved = Counts()  # everything this instance admitted in the window: its rate
         self.last_reserved = 0.0
+        self.first_reserved = 0.0  # since when `reserved` counts: a key busy from mid-window has its own rate
+        self.pending = Counts()  # what the calls waiting for this claim to grow need, together
+        self.peers = 0  # the other instances writing this window, as last read
+        self.others_hold = Counts()  # what they may spend, claims included, as last read
         self.written: Share | None = None  # this instance's share as last written
         self.renewed_at = 0.0
         self.growing: object = None  # the claim's pending growth (an asyncio.Task), one at a time
@@ -84,6 +95,8 @@ class WindowLease:
         return self.used + self.others
 
     def reserve(self, cost: Counts, now: float) -> None:
+        if self.reserved == Counts():
+            self.first_reserved = now
         self.used += cost
         self.reserved += cost
         self.in_flight += 1
@@ -95,10 +108,17 @@ class WindowLease:
                            max(self.used.tokens - reserved.tokens + spent.tokens, 0))  # fmt: skip
         self.in_flight -= 1
 
-    def local_claim(self) -> None:
-        """The store cannot be asked: admit against what the shared view had left (fail open)."""
-        left = self.limit - self.others
-        self.claim = Counts(max(left.requests, self.used.requests), max(left.tokens, self.used.tokens))
+    def local_claim(self, *, shared: bool = False) -> None:
+        """The store cannot be asked: admit against what the shared view had left (fail open). `shared`: the
+        store answers but too slowly for this call (other instances are busy with the same window): only this
+        instance's part of what was left, so that the instances, all in the same case, do not each spend it all."""
+        if shared:  # what the others hold is theirs to spend, used or not
+            left = self.limit - self.others_hold - self.used
+            parts = self.peers + 1
+            left = Counts(left.requests // parts, left.tokens // parts)
+        else:
+            left = self.limit - self.others - self.used
+        self.claim = Counts(self.used.requests + max(left.requests, 0), self.used.tokens + max(left.tokens, 0))
 
     # -- what to write
 
@@ -106,13 +126,16 @@ class WindowLease:
         """How to decide this instance's share from the others' as stored: the claim grown to hold `need`
         on top of what is used, and a slice of the recent rate; never more than the others leave."""
         used, limit = self.used, self.limit
-        elapsed = max(now - self.starts_at, 1.0)
+        elapsed = max(now - (self.first_reserved or now), 0.5)
         rate_slice = Counts(int(self.reserved.requests / elapsed * SLICE_SECONDS),
                             int(self.reserved.tokens / elapsed * SLICE_SECONDS))  # fmt: skip
-        want = used + need + rate_slice
 
         def decide(others: WindowUsage) -> Share:
             held = others.claimed()
+            parts = FLOOR_SHARE * (len(others.shares) + 1)
+            floor = Counts(max(limit.requests - held.requests - used.requests, 0) // parts,
+                           max(limit.tokens - held.tokens - used.tokens, 0) // parts)  # fmt: skip
+            want = used + need + Counts(max(rate_slice.requests, floor.requests), max(rate_slice.tokens, floor.tokens))
             claim = Counts(_granted(limit.requests, used.requests, want.requests, held.requests),
                            _granted(limit.tokens, used.tokens, want.tokens, held.tokens))  # fmt: skip
             return Share(claim, used, now)
@@ -145,6 +168,8 @@ class WindowLease:
         self.written = share
         self.claim = share.claim
         self.others = others.used
+        self.peers = len(others.shares)
+        self.others_hold = others.claimed()
         self.renewed_at = now
 
     @property

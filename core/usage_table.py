@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,10 @@ if TYPE_CHECKING:
 
 DEFAULT_TABLE_NAME = "gatewayusage"
 # Conflicting writers retry this many times before the write waits for the next sync.
-_WRITE_ATTEMPTS = 8
+_WRITE_ATTEMPTS = 12
+# The pause after the n-th conflicting write: random, up to _BACKOFF_SECONDS x 2^n, at most _BACKOFF_CAP_SECONDS.
+_BACKOFF_SECONDS = 0.005
+_BACKOFF_CAP_SECONDS = 0.16
 # A store that does not answer fails the write quickly: counting goes on locally meanwhile.
 _TIMEOUT_SECONDS = 5
 # Windows that ended longer ago than this are deleted: nothing reads a window after its day
@@ -220,7 +224,7 @@ class UsageTable:
 
         table = self._table()
         keys = {"PartitionKey": partition_key(caller), "RowKey": window}
-        for _ in range(_WRITE_ATTEMPTS):
+        for attempt in range(_WRITE_ATTEMPTS):
             try:
                 entity = table.get_entity(partition_key=keys["PartitionKey"], row_key=window)
             except ResourceNotFoundError as missing:
@@ -245,7 +249,10 @@ class UsageTable:
                     etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
                 )  # fmt: skip
             except ResourceModifiedError:
-                continue  # another instance wrote since our read
+                # Another instance wrote since our read. Many instances busy with one key write its one entity
+                # at once: a random pause, growing, spreads their next tries apart.
+                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_SECONDS * 2**attempt)))
+                continue
             return written
         raise StoreError("busy", f"the usage entity {window} kept changing under {_WRITE_ATTEMPTS} attempts")
 
