@@ -66,7 +66,12 @@ param environmentName string
 ])
 param pythonVersion string = '3.11'
 
-@description('Maximum number of Flex Consumption instances the app scales out to.')
+// Bounds as Microsoft's "Event-driven scaling in Azure Functions" page gives them for Flex Consumption
+// (https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out, ms.date 2026-08-03):
+// "the lowest maximum instance count value is 1, and the highest supported maximum instance count value is
+// 1000". The 40 some copies quote is the preview-era floor (flex-consumption-plan, 2024). tests/test_infra.py
+// holds these bounds.
+@description('Maximum number of Flex Consumption instances the app scales out to (1-1000).')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40

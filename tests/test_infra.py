@@ -490,3 +490,63 @@ def test_the_generated_configuration_speaks_an_api_its_default_models_are_docume
             (backend,) = config.routes[deployment["name"]].backends
             assert backend.family is not None, f"{deployment['model']} is not in core/models/families.py"
             assert needed_api(backend) is None, (variable, needed_api(backend))
+
+
+# ---- issue 22: a default anyone can deploy, least privilege, a workbook and a README that tell the truth ----
+
+# Microsoft Learn, "Event-driven scaling in Azure Functions", Limit scale-out, Flex Consumption (ms.date 2026-08-03,
+# https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out): "the lowest maximum
+# instance count value is 1, and the highest supported maximum instance count value is 1000". (The 2024 preview of
+# the Flex Consumption page gave 40 as the lowest; the current page supersedes it.)
+FLEX_MAX_INSTANCES = (1, 1000)
+
+
+def _param_decorators(text: str, name: str) -> str:
+    """The decorators (and comments) written just above `param <name>`."""
+    before = text[: text.index(f"param {name} ")]
+    return before.rsplit("\nparam ", 1)[-1]
+
+
+def test_the_maximum_instance_count_is_bounded_as_flex_consumption_documents() -> None:
+    low, high = FLEX_MAX_INSTANCES
+    for path in (INFRA / "main.bicep", INFRA / "modules" / "functionapp.bicep"):
+        decorators = _param_decorators(path.read_text(), "maximumInstanceCount")
+        assert f"@minValue({low})" in decorators and f"@maxValue({high})" in decorators, path.name
+    default = re.search(r"param maximumInstanceCount int = (\d+)", (INFRA / "main.bicep").read_text())
+    assert default and low <= int(default.group(1)) <= high
+
+
+def _shell_blocks(text: str) -> list[str]:
+    return re.findall(r"```(?:sh|bash|shell)\n(.*?)```", text, re.DOTALL)
+
+
+def test_no_readme_block_publishes_twice_when_pasted_whole() -> None:
+    for readme in READMES:
+        for block in _shell_blocks(readme.read_text()):
+            publishes = ("functionapp publish" in block) + ("deployment source config-zip" in block)
+            assert publishes <= 1, f"{readme.relative_to(ROOT)}: one block runs both publish commands:\n{block}"
+
+
+def test_request_tiles_count_the_gateways_spans_only() -> None:
+    """The host writes a `requests` row per invocation besides the gateway's own span: a tile over `requests` that
+    took both would count each request twice and mix the host's timing with the gateway's."""
+    bicep = (INFRA / "modules" / "workbook.bicep").read_text()
+    queries = dict(re.findall(r"^var (\w+) = '(.*)'$", bicep, re.MULTILINE))
+    over_requests = {name: query for name, query in queries.items() if query.startswith("requests")}
+    assert over_requests, "the latency tile is gone"
+    for name, query in over_requests.items():
+        assert query.startswith('requests | where isnotempty(customDimensions["gateway.request_id"]) |'), name
+    telemetry = (ROOT / "core" / "telemetry.py").read_text()
+    assert '"gateway.request_id": record.request_id' in telemetry, "the request span must carry gateway.request_id"
+
+
+def test_the_azd_hook_runs_where_the_readmes_say() -> None:
+    hooks = (ROOT / "azure.yaml").read_text().split("hooks:", 1)[1]
+    if "windows:" in hooks:
+        assert (INFRA / "hooks" / "postprovision.ps1").is_file(), "azure.yaml names a Windows hook that is not there"
+        return
+    assert "posix:" in hooks
+    for readme in READMES:
+        assert re.search(r"POSIX[^.]*\.?[^.]*(WSL|Git Bash)", readme.read_text()), (
+            f"{readme.relative_to(ROOT)} must say the azd hook is POSIX-only and what Windows users do"
+        )
