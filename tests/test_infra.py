@@ -550,3 +550,34 @@ def test_the_azd_hook_runs_where_the_readmes_say() -> None:
         assert re.search(r"POSIX[^.]*\.?[^.]*(WSL|Git Bash)", readme.read_text()), (
             f"{readme.relative_to(ROOT)} must say the azd hook is POSIX-only and what Windows users do"
         )
+
+
+def test_the_bicep_creates_the_table_the_app_setting_names_and_scopes_the_role_to_it() -> None:
+    """The contract with core/usage_table.py: the infrastructure creates the usage table and grants the app a role
+    scoped to that table only, which may not create tables; the code reads its 403 on create as "the table exists"."""
+    main = (INFRA / "main.bicep").read_text()
+    table = re.search(r"var usageTableName = '([a-z][a-z0-9]{2,62})'", main, re.IGNORECASE)
+    assert table, "main.bicep must name the usage table once, in var usageTableName"
+    storage_module = _block(main, "module storage 'modules/storage.bicep' = {")
+    assert re.search(r"tableNames:\s*\[\s*usageTableName\s*\]", storage_module), "the host storage must create it"
+    storage = (INFRA / "modules" / "storage.bicep").read_text()
+    assert re.search(r"tableServices/tables@[^']+' = \[for tableName in tableNames:", storage)
+    app_module = _block(main, "module functionApp 'modules/functionapp.bicep' = {")
+    assert re.search(r"usageTableName:\s*usageTableName\b", app_module)
+    assert re.search(r"usageTableEndpoint:\s*storage\.outputs\.tableEndpoint\b", app_module)
+    functionapp = (INFRA / "modules" / "functionapp.bicep").read_text()
+    assert re.search(r"name: 'USAGE_TABLE_NAME'\s*value: usageTableName\b", functionapp)
+    assert re.search(r"name: 'USAGE_TABLE_ENDPOINT'\s*value: usageTableEndpoint\b", functionapp)
+    roles_module = _block(main, "module roles 'modules/roles.bicep' = {")
+    assert re.search(r"usageTableName:\s*usageTableName\b", roles_module)
+    roles = (INFRA / "modules" / "roles.bicep").read_text()
+    assert "name: '${hostStorageAccountName}/default/${usageTableName}'" in roles
+    grant = _block(roles, "resource appUsageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {")
+    assert "scope: usageTable" in grant and "roleIds.storageTableDataContributor" in grant
+    code = (ROOT / "core" / "usage_table.py").read_text()
+    assert 'DEFAULT_TABLE_NAME = "gatewayusage"' in code and table.group(1) == "gatewayusage"
+    assert re.search(r"client\.create_table\(\)\s*except ResourceExistsError:", code)
+    assert "error.status_code != 403" in code, "a 403 on create must read as exists under the table-scoped role"
+    for readme in READMES:
+        text = readme.read_text()
+        assert "creates the table" in text and "403" in text, f"{readme.relative_to(ROOT)} must state the contract"
