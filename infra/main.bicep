@@ -111,12 +111,17 @@ param openAiDeployments array = [
   }
 ]
 
-@description('The app identity\'s data-plane role on the Azure OpenAI account. Contributor: every route works with auth: entra (assistants, threads, vector stores, files, batches and responses need it), but the identity could also create or change model deployments. User: inference only (chat, completions, embeddings, images, audio); the resource-scoped routes then get 401/403 from Azure.')
+// Least privilege by default. Cognitive Services OpenAI User (infra/openai-roles.json records its definition as
+// read) has no control-plane writes: it cannot create or delete deployments, change content filters or buy
+// provisioned throughput. Its data actions serve chat, completions, embeddings, images, audio and the Assistants
+// API (assistants/*: assistants, threads, vector stores). Contributor (OpenAI/*) adds uploading files, creating
+// batches and, per that copy, writing Responses; choose it explicitly if callers need those.
+@description('The app identity\'s role on the Azure OpenAI account. cognitiveServicesOpenAiUser (default): inference and the Assistants API, no control-plane writes. cognitiveServicesOpenAiContributor: opt in for file uploads, batches and Responses (see infra/README.md, "Which OpenAI role"); it can also create and delete model deployments and change content filters.')
 @allowed([
   'cognitiveServicesOpenAiUser'
   'cognitiveServicesOpenAiContributor'
 ])
-param openAiAppRole string = 'cognitiveServicesOpenAiContributor'
+param openAiAppRole string = 'cognitiveServicesOpenAiUser'
 
 @description('Azure OpenAI data-plane api-version written in the generated configuration (the group\'s `version`); the group uses Azure\'s v1 API (`api: v1`), which needs none, unless you remove that line.')
 param openAiApiVersion string = '2024-10-21'
@@ -315,9 +320,9 @@ var configYamlSkeleton = format('''# aoai-gateway configuration SKELETON generat
 # no Azure OpenAI account was created. PLACEHOLDER: replace YOUR-AOAI-RESOURCE with your Azure
 # OpenAI resource name and the models with your deployment names, then upload:
 #   az storage blob upload --auth-mode login --account-name {4} -c config -n gateway.yaml -f gateway.yaml --overwrite
-# auth: entra needs the app's identity (principal id {5}) to hold Cognitive Services OpenAI Contributor
-# (OpenAI User is enough if you serve only chat, completions, embeddings, images and audio):
-#   az role assignment create --assignee-object-id {5} --assignee-principal-type ServicePrincipal --role "Cognitive Services OpenAI Contributor" --scope RESOURCE_ID
+# auth: entra needs the app's identity (principal id {5}) to hold Cognitive Services OpenAI User on it
+# (Cognitive Services OpenAI Contributor instead if callers upload files, create batches or write Responses):
+#   az role assignment create --assignee-object-id {5} --assignee-principal-type ServicePrincipal --role "Cognitive Services OpenAI User" --scope RESOURCE_ID
 # Or use a key: drop the group from gateway.groups and give the group
 #   apiKey: "@Microsoft.KeyVault(VaultName={3};SecretName=aoai-key)"
 endpoints:

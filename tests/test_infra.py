@@ -362,27 +362,46 @@ def test_only_flex_consumption_regions_are_offered() -> None:
         assert "beta azd feature" not in readme.read_text()
 
 
-# Which Azure OpenAI data-plane role each route family needs with `auth: entra`
-# (https://learn.microsoft.com/azure/ai-foundry/openai/how-to/role-based-access-control): inference is
-# "OpenAI User"; assistants, threads, vector stores, files, batches and (stored) responses are
-# "OpenAI Contributor" (which holds every OpenAI User permission).
-OPENAI_USER = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"
-OPENAI_CONTRIBUTOR = "a001fd3d-188f-4b5d-821b-7da978bf7442"
-ROLE_COVERS = {OPENAI_USER: {OPENAI_USER}, OPENAI_CONTRIBUTOR: {OPENAI_USER, OPENAI_CONTRIBUTOR}}
-ROUTE_FAMILY_ROLE = {
-    "v1/chat": OPENAI_USER,
-    "v1/completions": OPENAI_USER,
-    "v1/embeddings": OPENAI_USER,
-    "v1/engines": OPENAI_USER,
-    "v1/images": OPENAI_USER,
-    "v1/audio": OPENAI_USER,
-    "v1/assistants": OPENAI_CONTRIBUTOR,
-    "v1/threads": OPENAI_CONTRIBUTOR,
-    "v1/vector_stores": OPENAI_CONTRIBUTOR,
-    "v1/files": OPENAI_CONTRIBUTOR,
-    "v1/batches": OPENAI_CONTRIBUTOR,
-    "v1/responses": OPENAI_CONTRIBUTOR,
+# The data action each route family's writing call needs with `auth: entra`, as Azure names them (Microsoft's
+# resource provider operations for Microsoft.CognitiveServices, accounts/OpenAI/...; the message of Azure's 401
+# names the missing one, e.g. "lacks the required data action Microsoft.CognitiveServices/accounts/OpenAI/
+# responses/write"). Reads (GET) need OpenAI/<family>/read, which every role below has (OpenAI/*/read).
+_OPENAI = "Microsoft.CognitiveServices/accounts/OpenAI/"
+ROUTE_FAMILY_DATA_ACTION = {
+    "v1/chat": _OPENAI + "deployments/chat/completions/action",
+    "v1/completions": _OPENAI + "deployments/completions/action",
+    "v1/embeddings": _OPENAI + "deployments/embeddings/action",
+    "v1/engines": _OPENAI + "engines/completions/action",
+    "v1/images": _OPENAI + "images/generations/action",
+    "v1/audio": _OPENAI + "deployments/audio/action",
+    "v1/assistants": _OPENAI + "assistants/write",
+    "v1/threads": _OPENAI + "assistants/threads/runs/write",
+    "v1/vector_stores": _OPENAI + "assistants/vector_stores/write",
+    "v1/files": _OPENAI + "files/write",
+    "v1/batches": _OPENAI + "batch-jobs/write",
+    "v1/responses": _OPENAI + "responses/write",
 }
+OPENAI_ROLES = INFRA / "openai-roles.json"
+
+
+def _openai_roles() -> dict[str, Any]:
+    return json_object(json_object(json.loads(OPENAI_ROLES.read_text()))["roles"])
+
+
+def _grants(role: dict[str, Any], data_action: str) -> bool:
+    """Azure RBAC's matching: `*` stands for any characters, names compare without case, NotDataActions subtract."""
+
+    def matches(pattern: str) -> bool:
+        return re.fullmatch(".*".join(map(re.escape, pattern.lower().split("*"))), data_action.lower()) is not None
+
+    return any(map(matches, role["dataActions"])) and not any(map(matches, role["notDataActions"]))
+
+
+def _served_families(role_key: str) -> set[str]:
+    role = _openai_roles()[role_key]
+    return {family for family, action in ROUTE_FAMILY_DATA_ACTION.items() if _grants(role, action)}
+
+
 NOT_UPSTREAM = {"health", "v1/models", "{*path}"}  # answered by the gateway itself
 
 
@@ -400,24 +419,40 @@ def _route_families() -> set[str]:
     return {"/".join(r.split("/")[:2]) for r in routes if not any(r.startswith(n) for n in NOT_UPSTREAM)}
 
 
-def test_the_apps_openai_role_covers_every_route_family_it_serves() -> None:
+def _default_openai_role() -> str:
+    main = (INFRA / "main.bicep").read_text()
+    default_role = re.search(r"param openAiAppRole string = '(\w+)'", main)
+    assert default_role, "main.bicep must choose the app's OpenAI role in the parameter openAiAppRole"
+    return default_role.group(1)
+
+
+def test_the_apps_openai_role_is_least_privilege_and_contributor_an_explicit_opt_in() -> None:
+    """Issue 22: the default is OpenAI User (no control-plane writes); what it does not serve, by its definition as
+    read, is exactly what infra/README.md says needs the Contributor opt-in."""
     families = _route_families()
     assert {"v1/chat", "v1/assistants"} <= families
-    assert families - set(ROUTE_FAMILY_ROLE) == set(), "new route family: say which OpenAI role it needs"
+    assert families - set(ROUTE_FAMILY_DATA_ACTION) == set(), "new route family: say which data action it needs"
     roles = (INFRA / "modules" / "roles.bicep").read_text()
     opening = re.search(
         r"resource appOpenAi\w* 'Microsoft.Authorization/roleAssignments@[^']+' = if \(grantOpenAi\) \{", roles
     )
     assert opening, "roles.bicep must assign the app an OpenAI role when grantOpenAi is set"
-    assignment = _block(roles, opening.group(0))
-    main = (INFRA / "main.bicep").read_text()
-    default_role = re.search(r"param openAiAppRole string = '(\w+)'", main)
-    assert default_role, "main.bicep must choose the app's OpenAI role in the parameter openAiAppRole"
-    role_ids = dict(re.findall(r"(\w+): '([0-9a-f-]{36})'", roles))
-    assert "roleIds[openAiAppRole]" in assignment.replace(" ", "") or "openAiRoleId" in assignment
-    granted = role_ids[default_role.group(1)]
-    missing = sorted(f for f in families if ROUTE_FAMILY_ROLE[f] not in ROLE_COVERS.get(granted, set()))
-    assert not missing, f"with auth: entra these routes would get 401/403 upstream: {missing}"
+    assert "roleIds[openAiAppRole]" in _block(roles, opening.group(0)).replace(" ", "")
+    defined = _openai_roles()
+    assert _default_openai_role() == "cognitiveServicesOpenAiUser"
+    decorators = _param_decorators((INFRA / "main.bicep").read_text(), "openAiAppRole")
+    allowed = re.findall(r"'(\w+)'", _block(decorators, "@allowed(["))
+    assert set(allowed) == set(defined) == {"cognitiveServicesOpenAiUser", "cognitiveServicesOpenAiContributor"}
+    user, contributor = defined["cognitiveServicesOpenAiUser"], defined["cognitiveServicesOpenAiContributor"]
+    assert all(action.endswith("/read") for action in user["actions"]), "OpenAI User must have no control-plane writes"
+    assert "Microsoft.CognitiveServices/accounts/deployments/write" in contributor["actions"]
+    assert _served_families("cognitiveServicesOpenAiContributor") >= families, "the opt-in must serve every route"
+    opt_in_only = families - _served_families("cognitiveServicesOpenAiUser")
+    assert opt_in_only == {"v1/files", "v1/batches", "v1/responses"}, opt_in_only
+    readme = (INFRA / "README.md").read_text()
+    which = readme[readme.index("**Which OpenAI role.**") : readme.index("**The configuration is read-only")]
+    for family in sorted(opt_in_only):
+        assert ROUTE_FAMILY_DATA_ACTION[family].removeprefix("Microsoft.CognitiveServices/accounts/") in which, family
 
 
 def test_the_app_cannot_rewrite_its_own_configuration() -> None:
