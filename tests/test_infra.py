@@ -616,3 +616,32 @@ def test_the_bicep_creates_the_table_the_app_setting_names_and_scopes_the_role_t
     for readme in READMES:
         text = readme.read_text()
         assert "creates the table" in text and "403" in text, f"{readme.relative_to(ROOT)} must state the contract"
+
+
+def test_one_source_names_the_apps_openai_role() -> None:
+    """Issue 22 item 9: main.bicep's openAiAppRole default is the one choice; roles.bicep cannot default otherwise,
+    its role ids are the recorded definitions', and every text that names the app's role names that one."""
+    default_key = _default_openai_role()
+    defined = _openai_roles()
+    name = defined[default_key]["roleName"]
+    roles = (INFRA / "modules" / "roles.bicep").read_text()
+    assert re.search(r"^param openAiAppRole string$", roles, re.MULTILINE), "roles.bicep must not default the role"
+    role_ids = dict(re.findall(r"(\w+): '([0-9a-f-]{36})'", roles))
+    for key, role in defined.items():
+        assert role_ids[key] == role["id"], f"roles.bicep's {key} is not {role['roleName']}"
+    main = (INFRA / "main.bicep").read_text()
+    roles_module = _block(main, "module roles 'modules/roles.bicep' = {")
+    assert re.search(r"openAiAppRole:\s*openAiAppRole\b", roles_module)
+    skeleton = _generated_config("configYamlSkeleton")
+    assert f'--role "{name}"' in skeleton, "the skeleton's az role assignment must grant the default role"
+    readme = (ROOT / "README.md").read_text()
+    entra = readme[readme.index("### Entra ID instead of keys") :][:1200]
+    assert f"it needs the {name} role" in entra.replace("\n", " ")
+    infra_readme = (INFRA / "README.md").read_text()
+    short_id = defined[default_key]["id"][:8]
+    assert f"| app identity | `openAiAppRole`: {name} (`{short_id}-...`) by default" in infra_readme
+    texts = {path: path.read_text().replace("\n//", "").replace("\n", " ") for path in [*READMES, *BICEP_FILES]}
+    for path, text in texts.items():
+        for said in re.findall(r"(Cognitive Services OpenAI \w+)[^.|]{0,40}? by default", text):
+            assert said == name, f"{path.relative_to(ROOT)} says the app gets {said} by default, not {name}"
+    assert name in texts[INFRA / "modules" / "roles.bicep"]

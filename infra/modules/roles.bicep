@@ -41,12 +41,13 @@ param usageTableName string
 @description('Whether an Azure OpenAI account was deployed (grant openAiAppRole on it).')
 param grantOpenAi bool
 
-@description('The app\'s data-plane role on the Azure OpenAI account (a key of roleIds).')
+// No default here: main.bicep's openAiAppRole is the one place the app's OpenAI role is chosen.
+@description('The app\'s role on the Azure OpenAI account (a key of roleIds), as main.bicep chooses it.')
 @allowed([
   'cognitiveServicesOpenAiUser'
   'cognitiveServicesOpenAiContributor'
 ])
-param openAiAppRole string = 'cognitiveServicesOpenAiUser'
+param openAiAppRole string
 
 @description('Name of the Azure OpenAI account (ignored when grantOpenAi is false).')
 param openAiAccountName string = ''
