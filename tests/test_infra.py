@@ -509,22 +509,58 @@ def _generated_config(variable: str, *values: str) -> str:
     return filled
 
 
-def test_the_generated_configuration_speaks_an_api_its_default_models_are_documented_on() -> None:
-    """Every default deployment is served through an API Microsoft documents for its model (the check command
-    recommends nothing), and is recognised as that model."""
-    from core.check import needed_api
+def _group_api_lines(api_version: str) -> tuple[str, str]:
+    """main.bicep's groupVersionLine and groupApiLine for an `openAiApiVersion`, evaluated as Bicep would."""
+    text = (INFRA / "main.bicep").read_text()
+
+    def chosen(variable: str) -> str:
+        found = re.search(rf"^var {variable} = empty\(openAiApiVersion\) \? '((?:[^'\\]|\\.)*)' : '((?:[^'\\]|\\.)*)'$",
+                          text, re.MULTILINE)  # fmt: skip
+        assert found, f"main.bicep must choose {variable} on empty(openAiApiVersion)"
+        literal = found.group(1) if not api_version else found.group(2)
+        return literal.replace("\\n", "\n").replace("\\'", "'").replace("${openAiApiVersion}", api_version)
+
+    return chosen("groupVersionLine"), chosen("groupApiLine")
+
+
+def _default_api_version() -> str:
+    found = re.search(r"^param openAiApiVersion string = '([^']*)'$", (INFRA / "main.bicep").read_text(), re.MULTILINE)
+    assert found, "main.bicep must default openAiApiVersion"
+    return found.group(1)
+
+
+def _loaded_generated_config(variable: str, api_version: str) -> Any:
     from core.config.load import load_config_text
 
+    version_line, api_line = _group_api_lines(api_version)
     models = "\n".join(f'          "{d["name"]}": {{deploymentName: "{d["name"]}"}}' for d in _default_deployments())
+    values = ["oai", version_line, models, "kv", "stcfg"]
+    values += [api_line] if variable == "configYamlDeployed" else ["principal", api_line]
+    text = _generated_config(variable, *values)
+    assert not re.search(r"\{\d\}", text), f"{variable}: a placeholder was left unfilled"
+    text = text.replace("@Microsoft.KeyVault(VaultName=kv;SecretName=gateway-key-default)", "a-key")
+    text = text.replace("YOUR-AOAI-RESOURCE", "oai")
+    return load_config_text(text, {}, variable)
+
+
+def test_the_generated_configuration_speaks_an_api_its_default_models_are_documented_on() -> None:
+    """Every default deployment is served through an API Microsoft documents for its model (the check command
+    recommends nothing), and is recognised as that model. Issue 22 item 5: by default no dated api-version goes to
+    it at all (Azure's v1 API), and a dated one, when given, is what the group sends."""
+    from core.check import needed_api
+
+    assert _default_api_version() == "", "the default group must speak Azure's v1 API, with no api-version"
     for variable in ("configYamlDeployed", "configYamlSkeleton"):
-        text = _generated_config(variable, "oai", "2024-10-21", models, "kv", "stcfg", "principal")
-        text = text.replace("@Microsoft.KeyVault(VaultName=kv;SecretName=gateway-key-default)", "a-key")
-        text = text.replace("YOUR-AOAI-RESOURCE", "oai")
-        config = load_config_text(text, {}, variable)
+        config = _loaded_generated_config(variable, _default_api_version())
         for deployment in _default_deployments():
             (backend,) = config.routes[deployment["name"]].backends
             assert backend.family is not None, f"{deployment['model']} is not in core/models/families.py"
+            assert backend.api_version is None and backend.base_url.endswith("/openai/v1"), (variable, backend)
             assert needed_api(backend) is None, (variable, needed_api(backend))
+        dated = _loaded_generated_config(variable, "2025-04-01-preview")
+        for deployment in _default_deployments():
+            (backend,) = dated.routes[deployment["name"]].backends
+            assert backend.api_version == "2025-04-01-preview" and "/openai/v1" not in backend.base_url, backend
 
 
 # ---- issue 22: a default anyone can deploy, least privilege, a workbook and a README that tell the truth ----
@@ -645,3 +681,15 @@ def test_one_source_names_the_apps_openai_role() -> None:
         for said in re.findall(r"(Cognitive Services OpenAI \w+)[^.|]{0,40}? by default", text):
             assert said == name, f"{path.relative_to(ROOT)} says the app gets {said} by default, not {name}"
     assert name in texts[INFRA / "modules" / "roles.bicep"]
+
+
+def test_the_readme_says_how_to_check_the_api_after_deploying() -> None:
+    """Issue 22 item 5: one test call after deploying, with the default model, and what its answers mean."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Check the API the model gets, with one call.**") :][:2500]
+    assert "api: v1" in section and "no api-version" in section
+    name = _default_deployments()[0]["name"]
+    calls = [block for block in _shell_blocks(section) if "/v1/chat/completions" in block]
+    assert calls and f'"model":"{name}"' in calls[0], f"the check call must use the default deployment {name}"
+    for answer in ("200", "400", "401/403", "404"):
+        assert answer in section, f"say what a {answer} means"
