@@ -91,21 +91,22 @@ param configRefreshSeconds int = 60
 @description('Create an Azure OpenAI account with the deployments in openAiDeployments. false: bring your own resource and edit the configYaml skeleton.')
 param deployOpenAI bool = true
 
-@description('Region of the Azure OpenAI account (model availability differs by region).')
-param openAiLocation string = location
+@description('Region of the Azure OpenAI account. Empty (default): the app\'s region when the default model is offered there in Global Standard, else swedencentral. Set it when you deploy other models.')
+param openAiLocation string = ''
 
 // Model names, versions and SKUs change every few months: this parameter is the one place they are set.
 // Before deploying, check that each is offered in your region with that SKU:
-//   az cognitiveservices model list -l REGION --query "[?model.name=='gpt-5.2'].{version:model.version, skus:model.skus[].name}" -o table
-// and that it still takes new customers in Microsoft's retirement table
-// (https://learn.microsoft.com/azure/ai-foundry/openai/concepts/model-retirements). infra/models.json records
-// the versions this project last checked there, with the date; CI fails when a default is not in it.
+//   az cognitiveservices model list -l REGION --query "[?model.name=='gpt-5.6-luna'].{version:model.version, skus:model.skus[].name}" -o table
+// and that it still takes new customers (Microsoft's retirement schedule,
+// https://learn.microsoft.com/azure/foundry/openai/concepts/model-retirement-schedule). infra/models.json records
+// the versions this project last checked, with the date and whether each needs a registration; CI fails when a
+// default is not in it, needs a registration or closes to new customers within six months.
 @description('Azure OpenAI model deployments, created one at a time: [{ name, model, version, sku? (default GlobalStandard), capacity? (default 10 = 10K tokens per minute) }]. Each becomes a model of the same name in the gateway.')
 param openAiDeployments array = [
   {
-    name: 'gpt-5.2'
-    model: 'gpt-5.2'
-    version: '2025-12-11'
+    name: 'gpt-5.6-luna'
+    model: 'gpt-5.6-luna'
+    version: '2026-07-09'
     sku: 'GlobalStandard'
     capacity: 10
   }
@@ -146,6 +147,17 @@ var tags = {
   'azd-env-name': environmentName
   app: 'aoai-gateway'
 }
+
+// Regions that offer the default model (openAiDeployments) in Global Standard: infra/models.json's
+// globalStandardRegions for it, with where that list comes from. Only some of the regions `location` allows are
+// among them, so unless openAiLocation says otherwise the OpenAI account goes to the app's region when it is one
+// of these and to openAiFallbackRegion when it is not (a Global Standard deployment serves callers anywhere).
+var defaultModelRegions = [
+  'eastus2'
+  'swedencentral'
+]
+var openAiFallbackRegion = 'swedencentral'
+var openAiRegion = !empty(openAiLocation) ? openAiLocation : (contains(defaultModelRegions, location) ? location : openAiFallbackRegion)
 
 var identityName = 'id-aoaigw-${resourceToken}'
 var storageName = 'st${resourceToken}'
@@ -232,10 +244,22 @@ module openAi 'modules/openai.bicep' = if (deployOpenAI) {
   name: 'openai'
   params: {
     name: openAiName
-    location: openAiLocation
+    location: openAiRegion
     tags: tags
+  }
+}
+
+// Apart from the account, and nothing waits for it: a model Azure refuses to deploy leaves a working app
+// (roles and Function App need only the account) that a redeploy with another model completes.
+module openAiModels 'modules/openai-deployments.bicep' = if (deployOpenAI) {
+  name: 'openai-deployments'
+  params: {
+    accountName: openAiName
     deployments: openAiDeployments
   }
+  dependsOn: [
+    openAi
+  ]
 }
 
 module roles 'modules/roles.bicep' = {
@@ -253,6 +277,7 @@ module roles 'modules/roles.bicep' = {
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
   }
+  // The OpenAI account only, never its model deployments (module openAiModels).
   dependsOn: [
     openAi
   ]

@@ -8,7 +8,7 @@ import ast
 import json
 import re
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -309,21 +309,55 @@ def test_the_model_list_beside_the_bicep_is_dated_and_recent() -> None:
     )
 
 
+# A default must stay deployable for a while after the day CI last passed: six months of new-customer access.
+NEW_CUSTOMER_MARGIN = timedelta(days=183)
+
+
 def test_deployed_model_versions_are_in_the_dated_list_and_open_to_new_customers() -> None:
+    """Against today, not the list's `checked` date: a version that closes to new customers next week fails now
+    (issue 22: gpt-5.2 closed on 2026-12-12 while the test still compared with 2026-11-29)."""
     listed = _models_list()
-    checked = date.fromisoformat(listed["checked"])
     known = {(m["model"], m["version"]): m for m in listed["models"]}
     used = [*_default_deployments(), *_readme_deployments()]
     assert _default_deployments(), "no default openAiDeployments found in main.bicep"
+    horizon = date.today() + NEW_CUSTOMER_MARGIN
     for deployment in used:
         key = (deployment["model"], deployment["version"])
-        assert key in known, f"{key} is not in infra/models.json (checked {checked})"
+        assert key in known, f"{key} is not in infra/models.json (checked {listed['checked']})"
         entry = known[key]
         closes = entry.get("noNewCustomersFrom")
-        assert closes is None or date.fromisoformat(closes) > checked, (
-            f"{key} takes no new customers from {closes}: pick a newer version"
+        assert closes is None or date.fromisoformat(closes) > horizon, (
+            f"{key} takes no new customers from {closes}, within six months of today: pick a newer version"
         )
+        assert date.fromisoformat(entry["retirement"]) > horizon, f"{key} retires on {entry['retirement']}"
         assert deployment.get("sku", "GlobalStandard") in entry["skus"], f"{key} is not listed with that SKU"
+
+
+def test_the_default_model_needs_no_registration() -> None:
+    """A fresh subscription must be able to deploy the default: no limited-access registration, and where that was
+    read is recorded."""
+    known = {(m["model"], m["version"]): m for m in _models_list()["models"]}
+    for deployment in _default_deployments():
+        entry = known[(deployment["model"], deployment["version"])]
+        assert entry.get("registration") is False, f"{deployment['model']}: record registration: false, or pick another"
+        assert entry["registrationSource"].startswith("https://learn.microsoft.com/"), deployment["model"]
+
+
+def test_roles_and_the_app_wait_for_the_openai_account_only() -> None:
+    """Issue 22: a model deployment Azure refuses must not stop the roles and the Function App from being created."""
+    main = (INFRA / "main.bicep").read_text()
+    account = _block(main, "module openAi 'modules/openai.bicep' = if (deployOpenAI) {")
+    assert "deployments" not in account, "the account module must not create the model deployments"
+    assert "Microsoft.CognitiveServices/accounts/deployments@" not in (INFRA / "modules" / "openai.bicep").read_text()
+    models = _block(main, "module openAiModels 'modules/openai-deployments.bicep' = if (deployOpenAI) {")
+    assert re.search(r"deployments:\s*openAiDeployments\b", models)
+    roles = _block(main, "module roles 'modules/roles.bicep' = {")
+    depends = re.search(r"dependsOn:\s*\[([^\]]*)\]", roles)
+    assert depends and depends.group(1).split() == ["openAi"], "roles must depend on the OpenAI account only"
+    for name, opening in re.findall(r"^(module (\w+) '[^']+' = (?:if \([^)]*\) )?\{)", main, re.MULTILINE):
+        if opening != "openAiModels":
+            code = re.sub(r"//.*", "", _block(main, name))
+            assert not re.search(r"\bopenAiModels\b", code), f"module {opening} waits for the models"
 
 
 def test_the_model_default_is_one_parameter_with_where_to_check() -> None:
@@ -693,3 +727,37 @@ def test_the_readme_says_how_to_check_the_api_after_deploying() -> None:
     assert calls and f'"model":"{name}"' in calls[0], f"the check call must use the default deployment {name}"
     for answer in ("200", "400", "401/403", "404"):
         assert answer in section, f"say what a {answer} means"
+
+
+def _allowed_locations() -> list[str]:
+    text = (INFRA / "main.bicep").read_text()
+    return re.findall(r"'(\w+)'", _block(_param_decorators(text, "location"), "@allowed(["))
+
+
+def test_the_openai_account_lands_where_the_default_model_is_offered() -> None:
+    """Issue 22 item 2: most regions `location` allows cannot host the default model in Global Standard; whichever
+    the app's region, the OpenAI account goes to one that can, unless openAiLocation says where."""
+    main = (INFRA / "main.bicep").read_text()
+    regions = re.findall(r"'(\w+)'", _block(main, "var defaultModelRegions = ["))
+    (default,) = _default_deployments()
+    entry = next(
+        m for m in _models_list()["models"] if (m["model"], m["version"]) == (default["model"], default["version"])
+    )
+    assert regions == entry["globalStandardRegions"] and entry["regionsSource"], "keep main.bicep and models.json equal"
+    assert default.get("sku", "GlobalStandard") == "GlobalStandard"
+    fallback = re.search(r"^var openAiFallbackRegion = '(\w+)'$", main, re.MULTILINE)
+    assert fallback and fallback.group(1) in regions
+    assert re.search(r"^param openAiLocation string = ''$", main, re.MULTILINE)
+    rule = (
+        "var openAiRegion = !empty(openAiLocation) ? openAiLocation : "
+        "(contains(defaultModelRegions, location) ? location : openAiFallbackRegion)"
+    )
+    assert rule in main
+    assert re.search(
+        r"location:\s*openAiRegion\b", _block(main, "module openAi 'modules/openai.bicep' = if (deployOpenAI) {")
+    )
+    allowed = _allowed_locations()
+    assert set(allowed) - set(regions), "the allowed list has regions without the model: the fallback matters"
+    for location in allowed:
+        resolved = location if location in regions else fallback.group(1)
+        assert resolved in regions, location
