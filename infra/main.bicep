@@ -66,7 +66,12 @@ param environmentName string
 ])
 param pythonVersion string = '3.11'
 
-@description('Maximum number of Flex Consumption instances the app scales out to.')
+// Bounds as Microsoft's "Event-driven scaling in Azure Functions" page gives them for Flex Consumption
+// (https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out, ms.date 2026-08-03):
+// "the lowest maximum instance count value is 1, and the highest supported maximum instance count value is
+// 1000". The 40 some copies quote is the preview-era floor (flex-consumption-plan, 2024). tests/test_infra.py
+// holds these bounds.
+@description('Maximum number of Flex Consumption instances the app scales out to (1-1000).')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -86,35 +91,45 @@ param configRefreshSeconds int = 60
 @description('Create an Azure OpenAI account with the deployments in openAiDeployments. false: bring your own resource and edit the configYaml skeleton.')
 param deployOpenAI bool = true
 
-@description('Region of the Azure OpenAI account (model availability differs by region).')
-param openAiLocation string = location
+@description('Region of the Azure OpenAI account. Empty (default): the app\'s region when the default model is offered there in Global Standard, else swedencentral. Set it when you deploy other models.')
+param openAiLocation string = ''
 
 // Model names, versions and SKUs change every few months: this parameter is the one place they are set.
 // Before deploying, check that each is offered in your region with that SKU:
-//   az cognitiveservices model list -l REGION --query "[?model.name=='gpt-5.2'].{version:model.version, skus:model.skus[].name}" -o table
-// and that it still takes new customers in Microsoft's retirement table
-// (https://learn.microsoft.com/azure/ai-foundry/openai/concepts/model-retirements). infra/models.json records
-// the versions this project last checked there, with the date; CI fails when a default is not in it.
+//   az cognitiveservices model list -l REGION --query "[?model.name=='gpt-5.6-luna'].{version:model.version, skus:model.skus[].name}" -o table
+// and that it still takes new customers (Microsoft's retirement schedule,
+// https://learn.microsoft.com/azure/foundry/openai/concepts/model-retirement-schedule). infra/models.json records
+// the versions this project last checked, with the date and whether each needs a registration; CI fails when a
+// default is not in it, needs a registration or closes to new customers within six months.
 @description('Azure OpenAI model deployments, created one at a time: [{ name, model, version, sku? (default GlobalStandard), capacity? (default 10 = 10K tokens per minute) }]. Each becomes a model of the same name in the gateway.')
 param openAiDeployments array = [
   {
-    name: 'gpt-5.2'
-    model: 'gpt-5.2'
-    version: '2025-12-11'
+    name: 'gpt-5.6-luna'
+    model: 'gpt-5.6-luna'
+    version: '2026-07-09'
     sku: 'GlobalStandard'
     capacity: 10
   }
 ]
 
-@description('The app identity\'s data-plane role on the Azure OpenAI account. Contributor: every route works with auth: entra (assistants, threads, vector stores, files, batches and responses need it), but the identity could also create or change model deployments. User: inference only (chat, completions, embeddings, images, audio); the resource-scoped routes then get 401/403 from Azure.')
+// Least privilege by default. Cognitive Services OpenAI User (infra/openai-roles.json records its definition as
+// read) has no control-plane writes: it cannot create or delete deployments, change content filters or buy
+// provisioned throughput. Its data actions serve chat, completions, embeddings, images, audio and the Assistants
+// API (assistants/*: assistants, threads, vector stores). Contributor (OpenAI/*) adds uploading files, creating
+// batches and, per that copy, writing Responses; choose it explicitly if callers need those.
+@description('The app identity\'s role on the Azure OpenAI account. cognitiveServicesOpenAiUser (default): inference and the Assistants API, no control-plane writes. cognitiveServicesOpenAiContributor: opt in for file uploads, batches and Responses (see infra/README.md, "Which OpenAI role"); it can also create and delete model deployments and change content filters.')
 @allowed([
   'cognitiveServicesOpenAiUser'
   'cognitiveServicesOpenAiContributor'
 ])
-param openAiAppRole string = 'cognitiveServicesOpenAiContributor'
+param openAiAppRole string = 'cognitiveServicesOpenAiUser'
 
-@description('Azure OpenAI data-plane api-version written in the generated configuration (the group\'s `version`); the group uses Azure\'s v1 API (`api: v1`), which needs none, unless you remove that line.')
-param openAiApiVersion string = '2024-10-21'
+// Empty (the default): the generated group speaks Azure's v1 API (`api: v1`, /openai/v1/..., no api-version),
+// the only API Microsoft documents for the GPT-5.x models ("Azure OpenAI reasoning models",
+// https://learn.microsoft.com/azure/foundry/openai/how-to/reasoning). A dated api-version instead must be one
+// every deployed model documents; `python -m core check` says which API each model needs.
+@description('Empty (default): the generated group uses Azure\'s v1 API, with no api-version. Otherwise the dated api-version the group sends (`version`, `api: dated`); it must be one every model in openAiDeployments documents.')
+param openAiApiVersion string = ''
 
 @description('Object id of the deploying user (azd passes the signed-in user); grants Key Vault Secrets Officer and Storage Blob Data Contributor on the config storage account so the README\'s secret and blob upload steps work. Empty: no deployer roles.')
 param deployerPrincipalId string = ''
@@ -132,6 +147,17 @@ var tags = {
   'azd-env-name': environmentName
   app: 'aoai-gateway'
 }
+
+// Regions that offer the default model (openAiDeployments) in Global Standard: infra/models.json's
+// globalStandardRegions for it, with where that list comes from. Only some of the regions `location` allows are
+// among them, so unless openAiLocation says otherwise the OpenAI account goes to the app's region when it is one
+// of these and to openAiFallbackRegion when it is not (a Global Standard deployment serves callers anywhere).
+var defaultModelRegions = [
+  'eastus2'
+  'swedencentral'
+]
+var openAiFallbackRegion = 'swedencentral'
+var openAiRegion = !empty(openAiLocation) ? openAiLocation : (contains(defaultModelRegions, location) ? location : openAiFallbackRegion)
 
 var identityName = 'id-aoaigw-${resourceToken}'
 var storageName = 'st${resourceToken}'
@@ -218,10 +244,22 @@ module openAi 'modules/openai.bicep' = if (deployOpenAI) {
   name: 'openai'
   params: {
     name: openAiName
-    location: openAiLocation
+    location: openAiRegion
     tags: tags
+  }
+}
+
+// Apart from the account, and nothing waits for it: a model Azure refuses to deploy leaves a working app
+// (roles and Function App need only the account) that a redeploy with another model completes.
+module openAiModels 'modules/openai-deployments.bicep' = if (deployOpenAI) {
+  name: 'openai-deployments'
+  params: {
+    accountName: openAiName
     deployments: openAiDeployments
   }
+  dependsOn: [
+    openAi
+  ]
 }
 
 module roles 'modules/roles.bicep' = {
@@ -239,6 +277,7 @@ module roles 'modules/roles.bicep' = {
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
   }
+  // The OpenAI account only, never its model deployments (module openAiModels).
   dependsOn: [
     openAi
   ]
@@ -279,8 +318,14 @@ module functionApp 'modules/functionapp.bicep' = {
 // One model per deployment, indented under `models:`.
 var modelLines = [for d in openAiDeployments: '          "${d.name}": {deploymentName: "${d.name}"}']
 var modelsYaml = join(modelLines, '\n')
+// The group's API: Azure's v1 API unless openAiApiVersion names a dated one.
+// The config schema wants a group version either way (LibreChat's); on the v1 API it is the v1 API's own name and
+// nothing is sent.
+var groupVersionLine = empty(openAiApiVersion) ? 'version: "latest"   # unused: the v1 API takes no api-version' : 'version: "${openAiApiVersion}"'
+var groupApiLine = empty(openAiApiVersion) ? 'api: v1   # Azure\'s v1 API (/openai/v1, no api-version): what Microsoft documents for the GPT-5.x models' : 'api: dated   # the version above on every call; it must be one each model documents'
 
-// format(): {0} group/account, {1} api-version, {2} models, {3} vault, {4} config storage account.
+// format(): {0} group/account, {1} the group's version line, {2} models, {3} vault,
+// {4} config storage account, {5} the group's api line.
 var configYamlDeployed = format('''# aoai-gateway configuration generated by infra/main.bicep.
 # Upload it as the config blob (every instance reloads it within CONFIG_REFRESH_SECONDS):
 #   az storage blob upload --auth-mode login --account-name {4} -c config -n gateway.yaml -f gateway.yaml --overwrite
@@ -291,7 +336,7 @@ endpoints:
     groups:
       - group: "{0}"
         instanceName: "{0}"
-        version: "{1}"
+        {1}
         models:
 {2}
 gateway:
@@ -301,18 +346,18 @@ gateway:
   groups:
     "{0}":
       auth: entra
-      api: v1   # Azure's v1 API: what Microsoft documents for the GPT-5 models (the version above then goes unused)
-''', openAiName, openAiApiVersion, modelsYaml, keyVaultName, configStorageName)
+      {5}
+''', openAiName, groupVersionLine, modelsYaml, keyVaultName, configStorageName, groupApiLine)
 
-// format(): {0} placeholder group, {1} api-version, {2} models, {3} vault, {4} config storage account,
-// {5} identity principal id.
+// format(): {0} placeholder group, {1} the group's version line, {2} models, {3} vault, {4} config storage
+// account, {5} identity principal id, {6} the group's api line.
 var configYamlSkeleton = format('''# aoai-gateway configuration SKELETON generated by infra/main.bicep with deployOpenAI=false:
 # no Azure OpenAI account was created. PLACEHOLDER: replace YOUR-AOAI-RESOURCE with your Azure
 # OpenAI resource name and the models with your deployment names, then upload:
 #   az storage blob upload --auth-mode login --account-name {4} -c config -n gateway.yaml -f gateway.yaml --overwrite
-# auth: entra needs the app's identity (principal id {5}) to hold Cognitive Services OpenAI Contributor
-# (OpenAI User is enough if you serve only chat, completions, embeddings, images and audio):
-#   az role assignment create --assignee-object-id {5} --assignee-principal-type ServicePrincipal --role "Cognitive Services OpenAI Contributor" --scope RESOURCE_ID
+# auth: entra needs the app's identity (principal id {5}) to hold Cognitive Services OpenAI User on it
+# (Cognitive Services OpenAI Contributor instead if callers upload files, create batches or write Responses):
+#   az role assignment create --assignee-object-id {5} --assignee-principal-type ServicePrincipal --role "Cognitive Services OpenAI User" --scope RESOURCE_ID
 # Or use a key: drop the group from gateway.groups and give the group
 #   apiKey: "@Microsoft.KeyVault(VaultName={3};SecretName=aoai-key)"
 endpoints:
@@ -320,7 +365,7 @@ endpoints:
     groups:
       - group: "{0}"
         instanceName: "YOUR-AOAI-RESOURCE"   # PLACEHOLDER
-        version: "{1}"
+        {1}
         models:
 {2}
 gateway:
@@ -330,8 +375,8 @@ gateway:
   groups:
     "{0}":
       auth: entra
-      api: v1   # Azure's v1 API, which serves every model; for a dated api-version, drop this and set version
-''', 'my-aoai', openAiApiVersion, modelsYaml, keyVaultName, configStorageName, identity.outputs.principalId)
+      {6}
+''', 'my-aoai', groupVersionLine, modelsYaml, keyVaultName, configStorageName, identity.outputs.principalId, groupApiLine)
 
 // ---- outputs ----
 

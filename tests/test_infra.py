@@ -8,7 +8,7 @@ import ast
 import json
 import re
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -310,21 +310,55 @@ def test_the_model_list_beside_the_bicep_is_dated_and_recent() -> None:
     )
 
 
+# A default must stay deployable for a while after the day CI last passed: six months of new-customer access.
+NEW_CUSTOMER_MARGIN = timedelta(days=183)
+
+
 def test_deployed_model_versions_are_in_the_dated_list_and_open_to_new_customers() -> None:
+    """Against today, not the list's `checked` date: a version that closes to new customers next week fails now
+    (issue 22: gpt-5.2 closed on 2026-12-12 while the test still compared with 2026-11-29)."""
     listed = _models_list()
-    checked = date.fromisoformat(listed["checked"])
     known = {(m["model"], m["version"]): m for m in listed["models"]}
     used = [*_default_deployments(), *_readme_deployments()]
     assert _default_deployments(), "no default openAiDeployments found in main.bicep"
+    horizon = date.today() + NEW_CUSTOMER_MARGIN
     for deployment in used:
         key = (deployment["model"], deployment["version"])
-        assert key in known, f"{key} is not in infra/models.json (checked {checked})"
+        assert key in known, f"{key} is not in infra/models.json (checked {listed['checked']})"
         entry = known[key]
         closes = entry.get("noNewCustomersFrom")
-        assert closes is None or date.fromisoformat(closes) > checked, (
-            f"{key} takes no new customers from {closes}: pick a newer version"
+        assert closes is None or date.fromisoformat(closes) > horizon, (
+            f"{key} takes no new customers from {closes}, within six months of today: pick a newer version"
         )
+        assert date.fromisoformat(entry["retirement"]) > horizon, f"{key} retires on {entry['retirement']}"
         assert deployment.get("sku", "GlobalStandard") in entry["skus"], f"{key} is not listed with that SKU"
+
+
+def test_the_default_model_needs_no_registration() -> None:
+    """A fresh subscription must be able to deploy the default: no limited-access registration, and where that was
+    read is recorded."""
+    known = {(m["model"], m["version"]): m for m in _models_list()["models"]}
+    for deployment in _default_deployments():
+        entry = known[(deployment["model"], deployment["version"])]
+        assert entry.get("registration") is False, f"{deployment['model']}: record registration: false, or pick another"
+        assert entry["registrationSource"].startswith("https://learn.microsoft.com/"), deployment["model"]
+
+
+def test_roles_and_the_app_wait_for_the_openai_account_only() -> None:
+    """Issue 22: a model deployment Azure refuses must not stop the roles and the Function App from being created."""
+    main = (INFRA / "main.bicep").read_text()
+    account = _block(main, "module openAi 'modules/openai.bicep' = if (deployOpenAI) {")
+    assert "deployments" not in account, "the account module must not create the model deployments"
+    assert "Microsoft.CognitiveServices/accounts/deployments@" not in (INFRA / "modules" / "openai.bicep").read_text()
+    models = _block(main, "module openAiModels 'modules/openai-deployments.bicep' = if (deployOpenAI) {")
+    assert re.search(r"deployments:\s*openAiDeployments\b", models)
+    roles = _block(main, "module roles 'modules/roles.bicep' = {")
+    depends = re.search(r"dependsOn:\s*\[([^\]]*)\]", roles)
+    assert depends and depends.group(1).split() == ["openAi"], "roles must depend on the OpenAI account only"
+    for name, opening in re.findall(r"^(module (\w+) '[^']+' = (?:if \([^)]*\) )?\{)", main, re.MULTILINE):
+        if opening != "openAiModels":
+            code = re.sub(r"//.*", "", _block(main, name))
+            assert not re.search(r"\bopenAiModels\b", code), f"module {opening} waits for the models"
 
 
 def test_the_model_default_is_one_parameter_with_where_to_check() -> None:
@@ -363,27 +397,46 @@ def test_only_flex_consumption_regions_are_offered() -> None:
         assert "beta azd feature" not in readme.read_text()
 
 
-# Which Azure OpenAI data-plane role each route family needs with `auth: entra`
-# (https://learn.microsoft.com/azure/ai-foundry/openai/how-to/role-based-access-control): inference is
-# "OpenAI User"; assistants, threads, vector stores, files, batches and (stored) responses are
-# "OpenAI Contributor" (which holds every OpenAI User permission).
-OPENAI_USER = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"
-OPENAI_CONTRIBUTOR = "a001fd3d-188f-4b5d-821b-7da978bf7442"
-ROLE_COVERS = {OPENAI_USER: {OPENAI_USER}, OPENAI_CONTRIBUTOR: {OPENAI_USER, OPENAI_CONTRIBUTOR}}
-ROUTE_FAMILY_ROLE = {
-    "v1/chat": OPENAI_USER,
-    "v1/completions": OPENAI_USER,
-    "v1/embeddings": OPENAI_USER,
-    "v1/engines": OPENAI_USER,
-    "v1/images": OPENAI_USER,
-    "v1/audio": OPENAI_USER,
-    "v1/assistants": OPENAI_CONTRIBUTOR,
-    "v1/threads": OPENAI_CONTRIBUTOR,
-    "v1/vector_stores": OPENAI_CONTRIBUTOR,
-    "v1/files": OPENAI_CONTRIBUTOR,
-    "v1/batches": OPENAI_CONTRIBUTOR,
-    "v1/responses": OPENAI_CONTRIBUTOR,
+# The data action each route family's writing call needs with `auth: entra`, as Azure names them (Microsoft's
+# resource provider operations for Microsoft.CognitiveServices, accounts/OpenAI/...; the message of Azure's 401
+# names the missing one, e.g. "lacks the required data action Microsoft.CognitiveServices/accounts/OpenAI/
+# responses/write"). Reads (GET) need OpenAI/<family>/read, which every role below has (OpenAI/*/read).
+_OPENAI = "Microsoft.CognitiveServices/accounts/OpenAI/"
+ROUTE_FAMILY_DATA_ACTION = {
+    "v1/chat": _OPENAI + "deployments/chat/completions/action",
+    "v1/completions": _OPENAI + "deployments/completions/action",
+    "v1/embeddings": _OPENAI + "deployments/embeddings/action",
+    "v1/engines": _OPENAI + "engines/completions/action",
+    "v1/images": _OPENAI + "images/generations/action",
+    "v1/audio": _OPENAI + "deployments/audio/action",
+    "v1/assistants": _OPENAI + "assistants/write",
+    "v1/threads": _OPENAI + "assistants/threads/runs/write",
+    "v1/vector_stores": _OPENAI + "assistants/vector_stores/write",
+    "v1/files": _OPENAI + "files/write",
+    "v1/batches": _OPENAI + "batch-jobs/write",
+    "v1/responses": _OPENAI + "responses/write",
 }
+OPENAI_ROLES = INFRA / "openai-roles.json"
+
+
+def _openai_roles() -> dict[str, Any]:
+    return json_object(json_object(json.loads(OPENAI_ROLES.read_text()))["roles"])
+
+
+def _grants(role: dict[str, Any], data_action: str) -> bool:
+    """Azure RBAC's matching: `*` stands for any characters, names compare without case, NotDataActions subtract."""
+
+    def matches(pattern: str) -> bool:
+        return re.fullmatch(".*".join(map(re.escape, pattern.lower().split("*"))), data_action.lower()) is not None
+
+    return any(map(matches, role["dataActions"])) and not any(map(matches, role["notDataActions"]))
+
+
+def _served_families(role_key: str) -> set[str]:
+    role = _openai_roles()[role_key]
+    return {family for family, action in ROUTE_FAMILY_DATA_ACTION.items() if _grants(role, action)}
+
+
 NOT_UPSTREAM = {"health", "v1/models", "{*path}"}  # answered by the gateway itself
 
 
@@ -401,24 +454,40 @@ def _route_families() -> set[str]:
     return {"/".join(r.split("/")[:2]) for r in routes if not any(r.startswith(n) for n in NOT_UPSTREAM)}
 
 
-def test_the_apps_openai_role_covers_every_route_family_it_serves() -> None:
+def _default_openai_role() -> str:
+    main = (INFRA / "main.bicep").read_text()
+    default_role = re.search(r"param openAiAppRole string = '(\w+)'", main)
+    assert default_role, "main.bicep must choose the app's OpenAI role in the parameter openAiAppRole"
+    return default_role.group(1)
+
+
+def test_the_apps_openai_role_is_least_privilege_and_contributor_an_explicit_opt_in() -> None:
+    """Issue 22: the default is OpenAI User (no control-plane writes); what it does not serve, by its definition as
+    read, is exactly what infra/README.md says needs the Contributor opt-in."""
     families = _route_families()
     assert {"v1/chat", "v1/assistants"} <= families
-    assert families - set(ROUTE_FAMILY_ROLE) == set(), "new route family: say which OpenAI role it needs"
+    assert families - set(ROUTE_FAMILY_DATA_ACTION) == set(), "new route family: say which data action it needs"
     roles = (INFRA / "modules" / "roles.bicep").read_text()
     opening = re.search(
         r"resource appOpenAi\w* 'Microsoft.Authorization/roleAssignments@[^']+' = if \(grantOpenAi\) \{", roles
     )
     assert opening, "roles.bicep must assign the app an OpenAI role when grantOpenAi is set"
-    assignment = _block(roles, opening.group(0))
-    main = (INFRA / "main.bicep").read_text()
-    default_role = re.search(r"param openAiAppRole string = '(\w+)'", main)
-    assert default_role, "main.bicep must choose the app's OpenAI role in the parameter openAiAppRole"
-    role_ids = dict(re.findall(r"(\w+): '([0-9a-f-]{36})'", roles))
-    assert "roleIds[openAiAppRole]" in assignment.replace(" ", "") or "openAiRoleId" in assignment
-    granted = role_ids[default_role.group(1)]
-    missing = sorted(f for f in families if ROUTE_FAMILY_ROLE[f] not in ROLE_COVERS.get(granted, set()))
-    assert not missing, f"with auth: entra these routes would get 401/403 upstream: {missing}"
+    assert "roleIds[openAiAppRole]" in _block(roles, opening.group(0)).replace(" ", "")
+    defined = _openai_roles()
+    assert _default_openai_role() == "cognitiveServicesOpenAiUser"
+    decorators = _param_decorators((INFRA / "main.bicep").read_text(), "openAiAppRole")
+    allowed = re.findall(r"'(\w+)'", _block(decorators, "@allowed(["))
+    assert set(allowed) == set(defined) == {"cognitiveServicesOpenAiUser", "cognitiveServicesOpenAiContributor"}
+    user, contributor = defined["cognitiveServicesOpenAiUser"], defined["cognitiveServicesOpenAiContributor"]
+    assert all(action.endswith("/read") for action in user["actions"]), "OpenAI User must have no control-plane writes"
+    assert "Microsoft.CognitiveServices/accounts/deployments/write" in contributor["actions"]
+    assert _served_families("cognitiveServicesOpenAiContributor") >= families, "the opt-in must serve every route"
+    opt_in_only = families - _served_families("cognitiveServicesOpenAiUser")
+    assert opt_in_only == {"v1/files", "v1/batches", "v1/responses"}, opt_in_only
+    readme = (INFRA / "README.md").read_text()
+    which = readme[readme.index("**Which OpenAI role.**") : readme.index("**The configuration is read-only")]
+    for family in sorted(opt_in_only):
+        assert ROUTE_FAMILY_DATA_ACTION[family].removeprefix("Microsoft.CognitiveServices/accounts/") in which, family
 
 
 def test_the_app_cannot_rewrite_its_own_configuration() -> None:
@@ -475,19 +544,221 @@ def _generated_config(variable: str, *values: str) -> str:
     return filled
 
 
-def test_the_generated_configuration_speaks_an_api_its_default_models_are_documented_on() -> None:
-    """Every default deployment is served through an API Microsoft documents for its model (the check command
-    recommends nothing), and is recognised as that model."""
-    from core.check import needed_api
+def _group_api_lines(api_version: str) -> tuple[str, str]:
+    """main.bicep's groupVersionLine and groupApiLine for an `openAiApiVersion`, evaluated as Bicep would."""
+    text = (INFRA / "main.bicep").read_text()
+
+    def chosen(variable: str) -> str:
+        found = re.search(rf"^var {variable} = empty\(openAiApiVersion\) \? '((?:[^'\\]|\\.)*)' : '((?:[^'\\]|\\.)*)'$",
+                          text, re.MULTILINE)  # fmt: skip
+        assert found, f"main.bicep must choose {variable} on empty(openAiApiVersion)"
+        literal = found.group(1) if not api_version else found.group(2)
+        return literal.replace("\\n", "\n").replace("\\'", "'").replace("${openAiApiVersion}", api_version)
+
+    return chosen("groupVersionLine"), chosen("groupApiLine")
+
+
+def _default_api_version() -> str:
+    found = re.search(r"^param openAiApiVersion string = '([^']*)'$", (INFRA / "main.bicep").read_text(), re.MULTILINE)
+    assert found, "main.bicep must default openAiApiVersion"
+    return found.group(1)
+
+
+def _loaded_generated_config(variable: str, api_version: str) -> Any:
     from core.config.load import load_config_text
 
+    version_line, api_line = _group_api_lines(api_version)
     models = "\n".join(f'          "{d["name"]}": {{deploymentName: "{d["name"]}"}}' for d in _default_deployments())
+    values = ["oai", version_line, models, "kv", "stcfg"]
+    values += [api_line] if variable == "configYamlDeployed" else ["principal", api_line]
+    text = _generated_config(variable, *values)
+    assert not re.search(r"\{\d\}", text), f"{variable}: a placeholder was left unfilled"
+    text = text.replace("@Microsoft.KeyVault(VaultName=kv;SecretName=gateway-key-default)", "a-key")
+    text = text.replace("YOUR-AOAI-RESOURCE", "oai")
+    return load_config_text(text, {}, variable)
+
+
+def test_the_generated_configuration_speaks_an_api_its_default_models_are_documented_on() -> None:
+    """Every default deployment is served through an API Microsoft documents for its model (the check command
+    recommends nothing), and is recognised as that model. Issue 22 item 5: by default no dated api-version goes to
+    it at all (Azure's v1 API), and a dated one, when given, is what the group sends."""
+    from core.check import needed_api
+
+    assert _default_api_version() == "", "the default group must speak Azure's v1 API, with no api-version"
     for variable in ("configYamlDeployed", "configYamlSkeleton"):
-        text = _generated_config(variable, "oai", "2024-10-21", models, "kv", "stcfg", "principal")
-        text = text.replace("@Microsoft.KeyVault(VaultName=kv;SecretName=gateway-key-default)", "a-key")
-        text = text.replace("YOUR-AOAI-RESOURCE", "oai")
-        config = load_config_text(text, {}, variable)
+        config = _loaded_generated_config(variable, _default_api_version())
         for deployment in _default_deployments():
             (backend,) = config.routes[deployment["name"]].backends
             assert backend.family is not None, f"{deployment['model']} is not in core/models/families.py"
+            assert backend.api_version is None and backend.base_url.endswith("/openai/v1"), (variable, backend)
             assert needed_api(backend) is None, (variable, needed_api(backend))
+        dated = _loaded_generated_config(variable, "2025-04-01-preview")
+        for deployment in _default_deployments():
+            (backend,) = dated.routes[deployment["name"]].backends
+            assert backend.api_version == "2025-04-01-preview" and "/openai/v1" not in backend.base_url, backend
+
+
+# ---- issue 22: a default anyone can deploy, least privilege, a workbook and a README that tell the truth ----
+
+# Microsoft Learn, "Event-driven scaling in Azure Functions", Limit scale-out, Flex Consumption (ms.date 2026-08-03,
+# https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out): "the lowest maximum
+# instance count value is 1, and the highest supported maximum instance count value is 1000". (The 2024 preview of
+# the Flex Consumption page gave 40 as the lowest; the current page supersedes it.)
+FLEX_MAX_INSTANCES = (1, 1000)
+
+
+def _param_decorators(text: str, name: str) -> str:
+    """The decorators (and comments) written just above `param <name>`."""
+    before = text[: text.index(f"param {name} ")]
+    return before.rsplit("\nparam ", 1)[-1]
+
+
+def test_the_maximum_instance_count_is_bounded_as_flex_consumption_documents() -> None:
+    low, high = FLEX_MAX_INSTANCES
+    for path in (INFRA / "main.bicep", INFRA / "modules" / "functionapp.bicep"):
+        decorators = _param_decorators(path.read_text(), "maximumInstanceCount")
+        assert f"@minValue({low})" in decorators and f"@maxValue({high})" in decorators, path.name
+    default = re.search(r"param maximumInstanceCount int = (\d+)", (INFRA / "main.bicep").read_text())
+    assert default and low <= int(default.group(1)) <= high
+
+
+def _shell_blocks(text: str) -> list[str]:
+    return re.findall(r"```(?:sh|bash|shell)\n(.*?)```", text, re.DOTALL)
+
+
+def test_no_readme_block_publishes_twice_when_pasted_whole() -> None:
+    for readme in READMES:
+        for block in _shell_blocks(readme.read_text()):
+            publishes = ("functionapp publish" in block) + ("deployment source config-zip" in block)
+            assert publishes <= 1, f"{readme.relative_to(ROOT)}: one block runs both publish commands:\n{block}"
+
+
+def test_request_tiles_count_the_gateways_spans_only() -> None:
+    """The host writes a `requests` row per invocation besides the gateway's own span: a tile over `requests` that
+    took both would count each request twice and mix the host's timing with the gateway's."""
+    bicep = (INFRA / "modules" / "workbook.bicep").read_text()
+    queries = dict(re.findall(r"^var (\w+) = '(.*)'$", bicep, re.MULTILINE))
+    over_requests = {name: query for name, query in queries.items() if query.startswith("requests")}
+    assert over_requests, "the latency tile is gone"
+    for name, query in over_requests.items():
+        assert query.startswith('requests | where isnotempty(customDimensions["gateway.request_id"]) |'), name
+    telemetry = (ROOT / "core" / "telemetry.py").read_text()
+    assert '"gateway.request_id": record.request_id' in telemetry, "the request span must carry gateway.request_id"
+
+
+def test_the_azd_hook_runs_where_the_readmes_say() -> None:
+    hooks = (ROOT / "azure.yaml").read_text().split("hooks:", 1)[1]
+    if "windows:" in hooks:
+        assert (INFRA / "hooks" / "postprovision.ps1").is_file(), "azure.yaml names a Windows hook that is not there"
+        return
+    assert "posix:" in hooks
+    for readme in READMES:
+        assert re.search(r"POSIX[^.]*\.?[^.]*(WSL|Git Bash)", readme.read_text()), (
+            f"{readme.relative_to(ROOT)} must say the azd hook is POSIX-only and what Windows users do"
+        )
+
+
+def test_the_bicep_creates_the_table_the_app_setting_names_and_scopes_the_role_to_it() -> None:
+    """The contract with core/usage_table.py: the infrastructure creates the usage table and grants the app a role
+    scoped to that table only, which may not create tables; the code reads its 403 on create as "the table exists"."""
+    main = (INFRA / "main.bicep").read_text()
+    table = re.search(r"var usageTableName = '([a-z][a-z0-9]{2,62})'", main, re.IGNORECASE)
+    assert table, "main.bicep must name the usage table once, in var usageTableName"
+    storage_module = _block(main, "module storage 'modules/storage.bicep' = {")
+    assert re.search(r"tableNames:\s*\[\s*usageTableName\s*\]", storage_module), "the host storage must create it"
+    storage = (INFRA / "modules" / "storage.bicep").read_text()
+    assert re.search(r"tableServices/tables@[^']+' = \[for tableName in tableNames:", storage)
+    app_module = _block(main, "module functionApp 'modules/functionapp.bicep' = {")
+    assert re.search(r"usageTableName:\s*usageTableName\b", app_module)
+    assert re.search(r"usageTableEndpoint:\s*storage\.outputs\.tableEndpoint\b", app_module)
+    functionapp = (INFRA / "modules" / "functionapp.bicep").read_text()
+    assert re.search(r"name: 'USAGE_TABLE_NAME'\s*value: usageTableName\b", functionapp)
+    assert re.search(r"name: 'USAGE_TABLE_ENDPOINT'\s*value: usageTableEndpoint\b", functionapp)
+    roles_module = _block(main, "module roles 'modules/roles.bicep' = {")
+    assert re.search(r"usageTableName:\s*usageTableName\b", roles_module)
+    roles = (INFRA / "modules" / "roles.bicep").read_text()
+    assert "name: '${hostStorageAccountName}/default/${usageTableName}'" in roles
+    grant = _block(roles, "resource appUsageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {")
+    assert "scope: usageTable" in grant and "roleIds.storageTableDataContributor" in grant
+    code = (ROOT / "core" / "usage_table.py").read_text()
+    assert 'DEFAULT_TABLE_NAME = "gatewayusage"' in code and table.group(1) == "gatewayusage"
+    assert re.search(r"client\.create_table\(\)\s*except ResourceExistsError:", code)
+    assert "error.status_code != 403" in code, "a 403 on create must read as exists under the table-scoped role"
+    for readme in READMES:
+        text = readme.read_text()
+        assert "creates the table" in text and "403" in text, f"{readme.relative_to(ROOT)} must state the contract"
+
+
+def test_one_source_names_the_apps_openai_role() -> None:
+    """Issue 22 item 9: main.bicep's openAiAppRole default is the one choice; roles.bicep cannot default otherwise,
+    its role ids are the recorded definitions', and every text that names the app's role names that one."""
+    default_key = _default_openai_role()
+    defined = _openai_roles()
+    name = defined[default_key]["roleName"]
+    roles = (INFRA / "modules" / "roles.bicep").read_text()
+    assert re.search(r"^param openAiAppRole string$", roles, re.MULTILINE), "roles.bicep must not default the role"
+    role_ids = dict(re.findall(r"(\w+): '([0-9a-f-]{36})'", roles))
+    for key, role in defined.items():
+        assert role_ids[key] == role["id"], f"roles.bicep's {key} is not {role['roleName']}"
+    main = (INFRA / "main.bicep").read_text()
+    roles_module = _block(main, "module roles 'modules/roles.bicep' = {")
+    assert re.search(r"openAiAppRole:\s*openAiAppRole\b", roles_module)
+    skeleton = _generated_config("configYamlSkeleton")
+    assert f'--role "{name}"' in skeleton, "the skeleton's az role assignment must grant the default role"
+    readme = (ROOT / "README.md").read_text()
+    entra = readme[readme.index("### Entra ID instead of keys") :][:1200]
+    assert f"it needs the {name} role" in entra.replace("\n", " ")
+    infra_readme = (INFRA / "README.md").read_text()
+    short_id = defined[default_key]["id"][:8]
+    assert f"| app identity | `openAiAppRole`: {name} (`{short_id}-...`) by default" in infra_readme
+    texts = {path: path.read_text().replace("\n//", "").replace("\n", " ") for path in [*READMES, *BICEP_FILES]}
+    for path, text in texts.items():
+        for said in re.findall(r"(Cognitive Services OpenAI \w+)[^.|]{0,40}? by default", text):
+            assert said == name, f"{path.relative_to(ROOT)} says the app gets {said} by default, not {name}"
+    assert name in texts[INFRA / "modules" / "roles.bicep"]
+
+
+def test_the_readme_says_how_to_check_the_api_after_deploying() -> None:
+    """Issue 22 item 5: one test call after deploying, with the default model, and what its answers mean."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Check the API the model gets, with one call.**") :][:2500]
+    assert "api: v1" in section and "no api-version" in section
+    name = _default_deployments()[0]["name"]
+    calls = [block for block in _shell_blocks(section) if "/v1/chat/completions" in block]
+    assert calls and f'"model":"{name}"' in calls[0], f"the check call must use the default deployment {name}"
+    for answer in ("200", "400", "401/403", "404"):
+        assert answer in section, f"say what a {answer} means"
+
+
+def _allowed_locations() -> list[str]:
+    text = (INFRA / "main.bicep").read_text()
+    return re.findall(r"'(\w+)'", _block(_param_decorators(text, "location"), "@allowed(["))
+
+
+def test_the_openai_account_lands_where_the_default_model_is_offered() -> None:
+    """Issue 22 item 2: most regions `location` allows cannot host the default model in Global Standard; whichever
+    the app's region, the OpenAI account goes to one that can, unless openAiLocation says where."""
+    main = (INFRA / "main.bicep").read_text()
+    regions = re.findall(r"'(\w+)'", _block(main, "var defaultModelRegions = ["))
+    (default,) = _default_deployments()
+    entry = next(
+        m for m in _models_list()["models"] if (m["model"], m["version"]) == (default["model"], default["version"])
+    )
+    assert regions == entry["globalStandardRegions"] and entry["regionsSource"], "keep main.bicep and models.json equal"
+    assert default.get("sku", "GlobalStandard") == "GlobalStandard"
+    fallback = re.search(r"^var openAiFallbackRegion = '(\w+)'$", main, re.MULTILINE)
+    assert fallback and fallback.group(1) in regions
+    assert re.search(r"^param openAiLocation string = ''$", main, re.MULTILINE)
+    rule = (
+        "var openAiRegion = !empty(openAiLocation) ? openAiLocation : "
+        "(contains(defaultModelRegions, location) ? location : openAiFallbackRegion)"
+    )
+    assert rule in main
+    assert re.search(
+        r"location:\s*openAiRegion\b", _block(main, "module openAi 'modules/openai.bicep' = if (deployOpenAI) {")
+    )
+    allowed = _allowed_locations()
+    assert set(allowed) - set(regions), "the allowed list has regions without the model: the fallback matters"
+    for location in allowed:
+        resolved = location if location in regions else fallback.group(1)
+        assert resolved in regions, location

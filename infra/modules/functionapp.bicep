@@ -60,7 +60,7 @@ param usageTableName string
 ])
 param pythonVersion string
 
-@description('Maximum number of instances the app scales out to.')
+@description('Maximum number of instances the app scales out to (Flex Consumption: 1-1000, see main.bicep).')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int

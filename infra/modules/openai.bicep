@@ -1,7 +1,8 @@
 // Azure OpenAI account (kind OpenAI) with key (local) auth disabled: the gateway calls it with the
-// app's managed identity (Cognitive Services OpenAI User, roles.bicep; `auth: entra` in the config).
-// Model deployments are created one at a time: the service rejects parallel deployment writes
-// on one account.
+// app's managed identity (main.bicep's openAiAppRole, roles.bicep; `auth: entra` in the config).
+// The model deployments live in their own module (openai-deployments.bicep), so that a deployment Azure
+// refuses (quota, a model the region or subscription cannot have) does not hold back the role assignments
+// and the Function App, which need only this account.
 
 @description('Name of the Azure OpenAI account; also its custom subdomain (https://<name>.openai.azure.com).')
 @minLength(2)
@@ -13,9 +14,6 @@ param location string
 
 @description('Tags applied to the account.')
 param tags object = {}
-
-@description('Model deployments: [{ name, model, version, sku? (default GlobalStandard), capacity? (default 10, in thousands of tokens per minute) }].')
-param deployments array
 
 // Reachable over its public endpoint (no VNet in this template), but keys are disabled: only Entra
 // ID principals with an OpenAI data role can call it.
@@ -40,23 +38,6 @@ resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
     }
   }
 }
-
-@batchSize(1)
-resource modelDeployments 'Microsoft.CognitiveServices/accounts/deployments@2024-10-01' = [for d in deployments: {
-  parent: account
-  name: d.name
-  sku: {
-    name: contains(d, 'sku') ? d.sku : 'GlobalStandard'
-    capacity: contains(d, 'capacity') ? d.capacity : 10
-  }
-  properties: {
-    model: {
-      format: 'OpenAI'
-      name: d.model
-      version: d.version
-    }
-  }
-}]
 
 output id string = account.id
 output name string = account.name

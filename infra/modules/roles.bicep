@@ -7,10 +7,10 @@
 //   Storage Blob Data Reader        config storage account the gateway's CONFIG_PATH blob (hot reload); read
 //                                                          only: the app can never rewrite its caller keys or routing
 //   Key Vault Secrets User          Key Vault              Key Vault references (app settings and config)
-//   openAiAppRole                   OpenAI account         `auth: entra` upstream calls (when deployed): OpenAI
-//                                                          Contributor by default, because the gateway serves
-//                                                          assistants, threads, vector stores, files, batches and
-//                                                          responses; OpenAI User covers inference only
+//   openAiAppRole                   OpenAI account         `auth: entra` upstream calls (when deployed): main.bicep's
+//                                                          openAiAppRole, Cognitive Services OpenAI User by default
+//                                                          (inference and the Assistants API, no control-plane
+//                                                          writes); Contributor only when the deployer opts in
 //   Monitoring Metrics Publisher    App Insights           Entra ID telemetry ingestion (DisableLocalAuth): the
 //                                                          host's and the gateway's GenAI metrics and traces
 //   Storage Table Data Contributor  the usage table only   caller keys' usage counts shared by every instance
@@ -41,12 +41,13 @@ param usageTableName string
 @description('Whether an Azure OpenAI account was deployed (grant openAiAppRole on it).')
 param grantOpenAi bool
 
-@description('The app\'s data-plane role on the Azure OpenAI account (a key of roleIds).')
+// No default here: main.bicep's openAiAppRole is the one place the app's OpenAI role is chosen.
+@description('The app\'s role on the Azure OpenAI account (a key of roleIds), as main.bicep chooses it.')
 @allowed([
   'cognitiveServicesOpenAiUser'
   'cognitiveServicesOpenAiContributor'
 ])
-param openAiAppRole string = 'cognitiveServicesOpenAiContributor'
+param openAiAppRole string
 
 @description('Name of the Azure OpenAI account (ignored when grantOpenAi is false).')
 param openAiAccountName string = ''
@@ -142,7 +143,7 @@ resource appOpenAiRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds[openAiAppRole])
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    description: 'The gateway calls Azure OpenAI with Entra ID (auth: entra), resource-scoped routes included.'
+    description: 'The gateway calls Azure OpenAI with Entra ID (auth: entra).'
   }
 }
 

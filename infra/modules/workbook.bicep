@@ -1,7 +1,9 @@
 // An Azure Monitor workbook over the gateway's Application Insights: tokens per caller, per model and per
 // backend (group) over time, the upstreams' 429s per backend, and p50/p95 latency. Every tile is one KQL query
 // (the same text is in infra/README.md) over what the gateway exports: the GenAI metrics in customMetrics
-// (a histogram's value is its sum over the export interval) and one `requests` row per request.
+// (a histogram's value is its sum over the export interval) and one `requests` row per request. The Functions
+// host writes its own `requests` row for every invocation too; the latency tile keeps the gateway's spans only
+// (they carry gateway.request_id), so each request counts once and its duration is the gateway's.
 
 @description('Azure region.')
 param location string
@@ -19,7 +21,7 @@ var tokensPerCaller = 'customMetrics | where name == "gen_ai.client.token.usage"
 var tokensPerModel = 'customMetrics | where name == "gen_ai.client.token.usage" | summarize tokens = sum(value) by model = tostring(customDimensions["gen_ai.request.model"]), bin(timestamp, 5m) | render timechart'
 var tokensPerBackend = 'customMetrics | where name == "gen_ai.client.token.usage" | summarize tokens = sum(value) by backend = tostring(customDimensions["gateway.group"]), bin(timestamp, 5m) | render timechart'
 var throttledPerBackend = 'customMetrics | where name == "gateway.upstream.rate_limited" | summarize upstream_429s = sum(value) by backend = tostring(customDimensions["gateway.group"]), bin(timestamp, 5m) | render timechart'
-var latency = 'requests | summarize p50_ms = percentile(duration, 50), p95_ms = percentile(duration, 95) by bin(timestamp, 5m) | render timechart'
+var latency = 'requests | where isnotempty(customDimensions["gateway.request_id"]) | summarize p50_ms = percentile(duration, 50), p95_ms = percentile(duration, 95) by bin(timestamp, 5m) | render timechart'
 
 var tiles = [
   { title: 'Tokens per caller', query: tokensPerCaller }
