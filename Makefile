@@ -1,4 +1,4 @@
-# `make run`  - install into .venv and serve the gateway on 127.0.0.1:7071.
+# `make run`  - install what running needs into .venv and serve the gateway on 127.0.0.1:7071.
 #               Without CONFIG_PATH it serves config/local.yaml against a local
 #               Azure OpenAI simulator started alongside (no Azure account needed).
 # `make test` - install into .venv, run the lint and type gate (`make lint`), then every test.
@@ -12,6 +12,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What `make run` needs alone: the app and the local host (requirements-run.txt), not the test and lint tools.
+RUN_STAMP := $(VENV)/.installed-run
 # checkov pins many packages of its own: it gets a venv of its own, for the infra checks.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
@@ -28,11 +30,16 @@ LINTED := core function_app.py azure_sim tests bench
 
 .PHONY: install run lint test check bench mutate schema lock clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(RUN_STAMP): requirements.txt requirements-run.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements-run.txt
+	touch $(RUN_STAMP)
+
+$(STAMP): requirements.txt requirements-run.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 $(CHECKOV_STAMP):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -42,7 +49,7 @@ $(CHECKOV_STAMP):
 
 install: $(STAMP)
 
-run: install
+run: $(RUN_STAMP)
 	@if [ -n "$$CONFIG_PATH" ]; then \
 	  exec $(BIN)/python -m core serve --host $(HOST) --port $(PORT); \
 	fi; \

@@ -261,9 +261,10 @@ def test_v1_without_a_derivable_resource_root(base_url: str) -> None:
 
 def test_v1_with_a_base_url_naming_another_deployment() -> None:
     group = 'instanceName: r\nbaseURL: "https://r.openai.azure.com/openai/deployments/one"\nversion: 2024-10-21'
-    found = problems(config_with(group, "{api: v1}", models="a: {deploymentName: one}\n      b: {deploymentName: two}"))
-    # Reported once: the literal baseURL cannot serve "two", whatever the API flavour.
-    assert len(found) == 1 and found[0].startswith('Group "g" baseURL names the deployment "one"')
+    config = load(config_with(group, "{api: v1}", models="a: {deploymentName: one}\n      b: {deploymentName: two}"))
+    # A v1 group names the deployment in the body: the literal baseURL only shows the resource, which serves both.
+    assert config.routes["b"].backends[0].url("chat/completions") == "https://r.openai.azure.com/openai/v1/chat/completions"
+    assert not [w for w in config.warnings if "baseURL names" in w]
 
 
 def test_root_is_not_checked_for_an_already_reported_base_url() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError
+from core.config import ConfigError, in_file_order, located
 from tests.support.config_text import load, problems
 
 ANONYMOUS = "gateway:\n  allowAnonymous: true\n"
@@ -231,7 +231,8 @@ def test_every_problem_is_reported_together_in_file_order() -> None:
         error.problems[9],  # open relay
     ]
     assert "open relay" in error.problems[9]
-    assert str(error) == "\n".join(error.problems)
+    # Printed (serve's refusal, the log) in file order with their lines, as `check` prints them.
+    assert str(error) == "\n".join(located(problem) for problem in in_file_order(error.problems))
 
 
 # -- gateway rules ------------------------------------------------------------------------
@@ -362,15 +363,22 @@ gateway: {allowAnonymous: true}
         "https://gateway.ai.cloudflare.com/v1/acct/gw/azure-openai/r/one",
     ],
 )
-def test_a_literal_base_url_serves_only_the_deployment_it_names(base_url: str) -> None:
-    assert problems(LITERAL % (base_url, "b: {deploymentName: two}")) == [
+def test_a_literal_base_url_gets_every_model_of_its_group_as_librechat_sends_them(base_url: str) -> None:
+    config = load(LITERAL % (base_url, "b: {deploymentName: two}"))
+    assert [str(w) for w in config.warnings if "baseURL names" in w] == [
         (
-            'Group "g" baseURL names the deployment "one" (no ${DEPLOYMENT_NAME}), so it cannot serve model "b" '
-            '(deployment "two"): write ${DEPLOYMENT_NAME} in its place, or move the model to a group of its own.'
+            'Group "g" baseURL names the deployment "one" (no ${DEPLOYMENT_NAME}): model "b" (deployment "two") is '
+            'sent there too, as LibreChat does, so "one" answers it. Write ${DEPLOYMENT_NAME} in its place to reach '
+            "each model's own deployment."
         )
     ]
-    backend = load(LITERAL % (base_url, "c: {deploymentName: one}")).routes["c"].backends[0]
+    backend = config.routes["b"].backends[0]
     assert backend.url("chat/completions") == f"{base_url}/chat/completions?api-version=2024-10-21"
+    named = load(LITERAL % (base_url, "c: {deploymentName: one}"))
+    assert (
+        named.routes["c"].backends[0].url("chat/completions") == f"{base_url}/chat/completions?api-version=2024-10-21"
+    )
+    assert not [w for w in named.warnings if "baseURL names" in w]
 
 
 def test_a_base_url_with_the_placeholder_serves_every_deployment() -> None:

@@ -42,4 +42,21 @@ def test_the_lock_is_for_the_python_the_function_app_runs() -> None:
 
 
 def test_development_installs_the_same_pins() -> None:
-    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+    assert "-r requirements.txt" in (ROOT / "requirements-run.txt").read_text().splitlines()
+    assert "-r requirements-run.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+
+
+def test_make_run_installs_what_running_needs_and_no_test_tool(tmp_path) -> None:
+    """On a fresh machine `make run` installs requirements-run.txt (the app and the local host), not the test,
+    lint and benchmark tools `make test` adds (hundreds of MB: ruff, mypy, mutmut, litellm...)."""
+    import subprocess
+
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "run", f"VENV={tmp_path / 'venv'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert "pip install -q -r requirements-run.txt" in planned
+    assert "requirements-dev.txt" not in planned
+    lines = (line.split("#", 1)[0].strip() for line in (ROOT / "requirements-run.txt").read_text().splitlines())
+    run_only = {canonicalize_name(Requirement(line).name) for line in lines if line and not line.startswith("-r")}
+    assert run_only == {"uvicorn", "uvloop", "httptools"}  # the local host (core/serve.py) and its fast loop

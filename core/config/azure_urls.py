@@ -22,9 +22,9 @@ def deployment_url(group: Group, deployment: str) -> str:
     url = template.replace(INSTANCE_NAME, group.instance_name or "")
     url = url.replace(DEPLOYMENT_NAME, deployment).rstrip("/")
     path = urlsplit(url).path
-    # The deployment is already in the URL (placeholder, or written out as in the
-    # Cloudflare example): use it as is.
-    if DEPLOYMENT_NAME in template or deployment in path.split("/"):
+    # The deployment is already in the URL (placeholder, or written out as in the Cloudflare example), or the URL
+    # names another one, which LibreChat sends every model of the group to: use it as is.
+    if DEPLOYMENT_NAME in template or deployment in path.split("/") or named_deployment(group):
         return url
     if path.endswith("/openai"):
         return f"{url}/deployments/{deployment}"
@@ -37,7 +37,7 @@ def resource_root(group: Group, deployment: str) -> str | None:
     if not group.base_url:
         return azure_origin(group.instance_name or "")
     url = deployment_url(group, deployment)
-    suffix = f"/openai/deployments/{deployment}"
+    suffix = f"/openai/deployments/{named_deployment(group) or deployment}"  # a literal URL: as it is written
     if not deployment or not url.endswith(suffix):
         return None
     root = url[: -len(suffix)]

@@ -71,6 +71,10 @@ def validation_warnings(
                         group.path,
                     )
                 )
+    for group in endpoint.groups:
+        # A v1 group names its deployment in the body: its baseURL only gives the resource.
+        if not unchecked.covers(group) and gateway.group_section(group.group).api != "v1":
+            warnings.extend(literal_url_warnings(group))
     for pool_id, pool in gateway.pools.items():
         if len(pool.models) == 1 and not unchecked.covers(pool):
             warnings.append(
@@ -158,8 +162,7 @@ def group_setup_problems(group: Group, label: str) -> list[str]:
 
 
 def deployment_problems(group: Group, label: str, model: str, spec: ModelSpec | bool) -> list[str]:
-    """A non-serverless model needs a deployment and a version, its own or the group's; a
-    literal baseURL serves only the deployment it names."""
+    """A non-serverless model needs a deployment and a version, its own or the group's."""
     where = at(group, "models", model)
     if not group.serverless and not (group.deployment_for(spec) and group.version_for(spec)):
         if isinstance(spec, ModelSpec):
@@ -167,17 +170,28 @@ def deployment_problems(group: Group, label: str, model: str, spec: ModelSpec | 
         else:
             message = f'Model "{model}" in group {label} is missing a deploymentName or version.'
         return [Finding(message, where)]
-    named, deployment = named_deployment(group), group.deployment_for(spec)
-    if named and deployment and deployment != named:
-        return [
-            Finding(
-                f'Group {label} baseURL names the deployment "{named}" (no ${{DEPLOYMENT_NAME}}), so it cannot '
-                f'serve model "{model}" (deployment "{deployment}"): write ${{DEPLOYMENT_NAME}} in its place, '
-                "or move the model to a group of its own.",
-                where,
-            )
-        ]
     return []
+
+
+def literal_url_warnings(group: Group) -> list[str]:
+    """A literal baseURL names one deployment: LibreChat sends every model of the group to it as written, and so
+    does the gateway, but a model configured with another deployment is then answered by the named one."""
+    named = named_deployment(group)
+    if not named:
+        return []
+    warnings: list[str] = []
+    for model, spec in group.served_models().items():
+        deployment = group.deployment_for(spec)
+        if deployment and deployment != named:
+            warnings.append(
+                Finding(
+                    f'Group "{group.group}" baseURL names the deployment "{named}" (no ${{DEPLOYMENT_NAME}}): model '
+                    f'"{model}" (deployment "{deployment}") is sent there too, as LibreChat does, so "{named}" '
+                    "answers it. Write ${DEPLOYMENT_NAME} in its place to reach each model's own deployment.",
+                    at(group, "models", model),
+                )
+            )
+    return warnings
 
 
 def duplicate_model(model: str) -> str:
