@@ -263,7 +263,10 @@ def test_v1_with_a_base_url_naming_another_deployment() -> None:
     group = 'instanceName: r\nbaseURL: "https://r.openai.azure.com/openai/deployments/one"\nversion: 2024-10-21'
     config = load(config_with(group, "{api: v1}", models="a: {deploymentName: one}\n      b: {deploymentName: two}"))
     # A v1 group names the deployment in the body: the literal baseURL only shows the resource, which serves both.
-    assert config.routes["b"].backends[0].url("chat/completions") == "https://r.openai.azure.com/openai/v1/chat/completions"
+    assert (
+        config.routes["b"].backends[0].url("chat/completions")
+        == "https://r.openai.azure.com/openai/v1/chat/completions"
+    )
     assert not [w for w in config.warnings if "baseURL names" in w]
 
 
