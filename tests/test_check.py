@@ -58,7 +58,7 @@ def test_check_lists_every_problem_and_fails(tmp_path) -> None:
     assert result.returncode == 1
     out = result.stdout
     assert 'Duplicate group name detected: "a". Group names must be unique.' in out
-    assert 'Azure configuration environment variable "${MISSING_KEY}" was not found.' in out
+    assert 'line 6: Azure configuration environment variable "${MISSING_KEY}" was not found.' in out  # its apiKey
     # Two groups share the name "a": messages say which one.
     assert 'Group "a" (groups[0]) is missing an "instanceName" for non-serverless configuration.' in out
     assert 'Duplicate model name detected: "gpt-4". Model names must be unique across groups.' in out

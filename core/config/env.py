@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from . import Finding
+
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 # Inside baseURL these name the selected model's instance and deployment
@@ -33,19 +35,21 @@ class EnvReferences:
         self.environ = environ
         self.missing: list[str] = []  # variable names, first-seen order
         self.placeholders_used: set[str] = set()
+        self._where: dict[str, tuple[str | int, ...]] = {}  # each missing name's first place in the document
 
-    def resolve(self, value: Any, key: object = None) -> Any:
-        """A copy of `value` with every reference in every string replaced."""
+    def resolve(self, value: Any, key: object = None, path: tuple[str | int, ...] = ()) -> Any:
+        """A copy of `value` with every reference in every string replaced. `path`: where `value` is in the
+        document, so that a missing variable's problem has its line."""
         if isinstance(value, str):
             keep = PLACEHOLDERS.keys() if key in PLACEHOLDER_KEYS else ()
-            return self.substitute(value, keep)
+            return self.substitute(value, keep, path)
         if isinstance(value, dict):
-            return {k: self.resolve(v, k) for k, v in value.items()}
+            return {k: self.resolve(v, k, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [self.resolve(item, None, (*path, index)) for index, item in enumerate(value)]
         return value
 
-    def substitute(self, text: str, keep: Any = ()) -> str:
+    def substitute(self, text: str, keep: Any = (), path: tuple[str | int, ...] = ()) -> str:
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name in keep:
@@ -55,6 +59,8 @@ class EnvReferences:
             # must not quietly turn a group into passthrough.
             found = self.environ.get(name)
             if not found:
+                if path:
+                    self._where.setdefault(name, path)
                 if name not in self.missing:
                     self.missing.append(name)
                 return match.group(0)
@@ -63,7 +69,7 @@ class EnvReferences:
         return ENV_REFERENCE.sub(replace, text)
 
     def problems(self) -> list[str]:
-        return [missing_message(name) for name in self.missing]
+        return [Finding(missing_message(name), self._where.get(name)) for name in self.missing]
 
     def warnings(self) -> list[str]:
         return [

@@ -54,7 +54,9 @@ def load_config_text(
     shape = document_shape(document, source)
 
     references = EnvReferences(environ)
-    document = _in_gateway_sections(document, shape, lambda part, _path: references.resolve(part))
+    document = _in_gateway_sections(
+        document, shape, lambda part, path: references.resolve(part, None, tuple(path.split(".")) if path else ())
+    )
     secret_problems: list[str] = []
     document = _in_gateway_sections(
         document, shape, lambda part, path: resolve_document(part, secrets, secret_problems, path)
