@@ -25,10 +25,16 @@ _FORWARDED_REQUEST_HEADERS = frozenset(
 _FORWARDED_NAMES = frozenset(name.encode("latin-1") for name in _FORWARDED_REQUEST_HEADERS)
 
 
+def is_ascii_digits(value: str) -> bool:
+    """Whether `value` is a whole number as HTTP writes one: ASCII digits only. `str.isdigit()` alone also
+    accepts `²`, `٣` and the like, which `int()` then refuses (or reads as a number no client meant)."""
+    return value.isascii() and value.isdigit()
+
+
 async def read_body(request: Request, limit: int, guard: CallGuard) -> bytes:
     """The whole body: 413 beyond `limit` bytes; its wait bounded by `guard` (the caller's deadline)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and is_ascii_digits(declared) and int(declared) > limit:
         raise body_too_large(limit)
     receive = request.receive
     chunks = []

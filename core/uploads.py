@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from core.errors import GatewayError, body_too_large
 from core.guard import CallGuard
+from core.inbound import is_ascii_digits
 
 _MAX_FIELD_BYTES = 64 * 1024  # a form field (model, purpose...) is short; file parts are not kept
 
@@ -132,7 +133,7 @@ async def read_upload(
             415, "This endpoint takes multipart/form-data (a file upload).", code="unsupported_media_type"
         )
     declared_header = request.headers.get("content-length")
-    declared = int(declared_header) if declared_header and declared_header.isdigit() else None
+    declared = int(declared_header) if declared_header and is_ascii_digits(declared_header) else None
     if declared is not None and declared > limit:
         raise body_too_large(limit)
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from core.config.model import ResourceBackend
 from core.errors import GatewayError, upstream_bad_response
+from core.inbound import is_ascii_digits
 from core.resources.call import ResourceCall
 from core.translation.objects import ObjectsTranslator, object_ids, rewrite_models
 from core.translation.translator import answer_object
@@ -83,7 +84,7 @@ async def _page(call: ResourceCall, resource: ResourceBackend, query: dict[str, 
 def _limit(value: str | None) -> int:
     if value is None:
         return _DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
+    if not is_ascii_digits(value) or not 1 <= int(value) <= _MAX_LIMIT:
         raise GatewayError(
             400, f"limit must be an integer from 1 to {_MAX_LIMIT}.", param="limit", code="invalid_limit"
         )
