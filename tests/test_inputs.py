@@ -67,3 +67,25 @@ def test_a_list_limit_of_non_ascii_digits_is_a_400(inputs_gateway: Gateway, sim:
 def test_ascii_digits_are_what_http_calls_digits() -> None:
     assert is_ascii_digits("0123456789")
     assert not any(is_ascii_digits(value) for value in (*NON_ASCII_DIGITS, "", "-1", "1.0", " 1", "1_0"))
+
+
+# -- 12: the gateway's own query parameters, in any case, are its own
+
+
+@pytest.mark.parametrize("name", ["API-Version", "Api-Version", "API-VERSION", "api-Version", "api-version"])
+@pytest.mark.parametrize(
+    "method, path", [("GET", "/v1/assistants"), ("POST", "/v1/threads"), ("GET", "/v1/assistants/asst_abc")]
+)
+def test_a_client_api_version_in_any_case_never_reaches_azure(
+    inputs_gateway: Gateway, sim: AzureSimulator, name, method, path
+) -> None:
+    query = f"?{name}=2020-01-01&{name}=x&limit=3" if method == "GET" else f"?{name}=2020-01-01"
+    body = b"{}" if method == "POST" else None
+    response = httpx.request(method, f"{inputs_gateway.url}{path}{query}", content=body, headers=HEADERS)
+    assert response.status_code < 500, response.text
+    assert sim.requests, "the call went upstream"
+    for recorded in sim.requests:
+        pairs = [pair.partition("=") for pair in recorded.raw_query.split("&")]
+        assert [value for key, _, value in pairs if key.lower() == "api-version"] == ["2025-04-01-preview"]
+        if method == "GET" and path == "/v1/assistants":
+            assert ("limit", "=", "3") in pairs  # the client's own parameters still go
