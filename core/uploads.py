@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -21,6 +21,7 @@ from core.guard import CallGuard
 from core.inbound import is_ascii_digits
 
 _MAX_FIELD_BYTES = 64 * 1024  # a form field (model, purpose...) is short; file parts are not kept
+MAX_BOUNDARY = 70  # RFC 2046 5.1.1: a boundary is 1 to 70 characters
 
 
 class FormScanner:
@@ -35,6 +36,8 @@ class FormScanner:
         self._part_name: str | None = None
         self._part_is_file = False
         self._part_value = bytearray()
+        if len(boundary) > MAX_BOUNDARY:  # python-multipart's own limit (256) would raise as it is built
+            raise malformed_multipart(f"its boundary is longer than the {MAX_BOUNDARY} characters RFC 2046 allows")
         self._parser = MultipartParser(
             boundary,
             {
@@ -50,10 +53,11 @@ class FormScanner:
         )
 
     def feed(self, chunk: bytes) -> None:
-        """Raises a 400 GatewayError for bytes that are not multipart/form-data."""
+        """Raises a 400 GatewayError for bytes that are not multipart/form-data (as the constructor does for a
+        boundary no form may have)."""
         try:
             self._parser.write(chunk)
-        except MultipartParseError:
+        except FormParserError:  # every error python-multipart raises, not only its parse errors
             raise malformed_multipart("the body is not valid multipart/form-data") from None
 
     def _on_part_begin(self) -> None:

@@ -89,3 +89,55 @@ def test_a_client_api_version_in_any_case_never_reaches_azure(
         assert [value for key, _, value in pairs if key.lower() == "api-version"] == ["2025-04-01-preview"]
         if method == "GET" and path == "/v1/assistants":
             assert ("limit", "=", "3") in pairs  # the client's own parameters still go
+
+
+# -- 9: a multipart boundary is at most 70 characters (RFC 2046)
+
+UPLOAD_ROUTES = ("/v1/audio/transcriptions", "/v1/audio/translations", "/v1/images/edits", "/v1/files")
+
+
+def multipart(boundary: str, *parts: tuple[str, str | None, bytes]) -> bytes:
+    """A form with `boundary`: (name, filename or None, value) per part."""
+    body = b""
+    for name, filename, value in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def upload_form(route: str, boundary: str) -> bytes:
+    if route == "/v1/files":
+        return multipart(boundary, ("purpose", None, b"assistants"), ("file", "a.jsonl", b"{}"))
+    model, file_part = (b"dall-e-2", "image") if route == "/v1/images/edits" else (b"whisper", "file")
+    return multipart(boundary, ("model", None, model), ("prompt", None, b"a cat"), (file_part, "a.png", b"RIFF"))
+
+
+@pytest.mark.parametrize("length", [71, 256, 257, 1000])
+@pytest.mark.parametrize("route", UPLOAD_ROUTES)
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_a_boundary_over_70_characters_is_a_400(
+    inputs_gateway: Gateway, sim: AzureSimulator, length, route, chunked
+) -> None:
+    boundary = "b" * length
+    body = upload_form(route, boundary)
+    response = httpx.post(
+        f"{inputs_gateway.url}{route}",
+        content=iter([body]) if chunked else body,
+        headers={**HEADERS, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    error = assert_openai_error(response, 400, "invalid_multipart")
+    assert "70 characters" in str(error["message"])
+    assert sim.requests == []
+    assert "Traceback" not in inputs_gateway.logs()
+
+
+@pytest.mark.parametrize("route", UPLOAD_ROUTES)
+def test_a_boundary_of_70_characters_is_taken(inputs_gateway: Gateway, sim: AzureSimulator, route) -> None:
+    boundary = "'()+_,-./:=?" + "b" * 58
+    response = httpx.post(
+        f"{inputs_gateway.url}{route}",
+        content=upload_form(route, boundary),
+        headers={**HEADERS, "Content-Type": f'multipart/form-data; boundary="{boundary}"'},
+    )
+    assert response.status_code == 200, response.text
+    assert len(sim.requests) == 1
