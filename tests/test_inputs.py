@@ -4,10 +4,13 @@ OpenAI's shape, or forwards a request it built; nothing of the kind reaches Azur
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 
 from azure_sim import AzureSimulator
 from core.inbound import is_ascii_digits
+from core.json_depth import too_deep
+from core.translation.stream import event_json
 from tests.support.gateways import Gateway, StartGateway
 from tests.support.standard import ALICE, SECRETS
 
@@ -26,10 +29,30 @@ endpoints:
           gpt-4o: {deploymentName: gpt-4o-dep}
           whisper: {deploymentName: whisper-dep}
           dall-e-2: {deploymentName: dalle3-dep}
+      - group: modern
+        apiKey: "${EASTUS_KEY}"
+        instanceName: eastus-instance
+        baseURL: "${SIM_URL}"
+        version: "2024-10-21"
+        models:
+          gpt-4o-v1: {deploymentName: gpt-4o-dep}
+          whisper-v1: {deploymentName: whisper-dep}
+          dall-e-v1: {deploymentName: dalle3-dep}
+      - group: legacy
+        apiKey: "${EASTUS_KEY}"
+        instanceName: eastus-instance
+        baseURL: "${SIM_URL}"
+        version: "2024-10-21"
+        forcePrompt: true
+        models:
+          gpt-instruct: {deploymentName: instruct-dep}
 gateway:
   apiKeys:
-    - {name: alice, key: "${ALICE_KEY}"}
-    - {name: bob, key: "${BOB_KEY}", models: [whisper], resources: true}
+    # limits: streamed chat asks Azure for its usage, so the gateway re-encodes the body
+    - {name: alice, key: "${ALICE_KEY}", limits: {tokensPerMinute: 100000000}}
+    - {name: bob, key: "${BOB_KEY}", models: [whisper-v1], resources: true}
+  groups:
+    modern: {api: v1}
   forwardHeaders: ["x-sim-*"]
 """
 HEADERS = {"Authorization": f"Bearer {ALICE}"}
@@ -141,3 +164,89 @@ def test_a_boundary_of_70_characters_is_taken(inputs_gateway: Gateway, sim: Azur
     )
     assert response.status_code == 200, response.text
     assert len(sim.requests) == 1
+
+
+# -- 8: JSON nested deeper than the gateway re-encodes
+
+MESSAGES = [{"role": "user", "content": "Hello"}]
+# Requests the gateway re-encodes: a streamed chat it asks the usage of, a v1 group's chat (the deployment goes in
+# the body), an assistant and a response (the model becomes the deployment), forcePrompt's chat, and a thread.
+REENCODED: tuple[tuple[str, dict[str, object]], ...] = (
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES, "stream": True}),
+    ("/v1/chat/completions", {"model": "gpt-4o-v1", "messages": MESSAGES}),
+    ("/v1/chat/completions", {"model": "gpt-instruct", "messages": MESSAGES}),
+    ("/v1/assistants", {"model": "gpt-4o"}),
+    ("/v1/responses", {"model": "gpt-4o", "input": "Hello"}),
+    ("/v1/threads", {}),
+    ("/v1/embeddings", {"model": "gpt-4o-v1", "input": "Hello"}),
+)
+
+
+def nested_body(fields: dict[str, object], levels: int) -> bytes:
+    """`fields` and a `metadata` whose value makes the body nest `levels` deep (the body itself is one)."""
+    inner = levels - 2  # the body, then metadata's object
+    head = orjson.dumps(fields)[:-1] + (b", " if fields else b"")
+    return head + b'"metadata": {"deep": ' + b"[" * inner + b"]" * inner + b"}}"
+
+
+@pytest.mark.parametrize("levels", [129, 255, 256, 600, 1024, 1025, 5000])
+@pytest.mark.parametrize("route, fields", REENCODED, ids=lambda value: str(value)[:40])
+def test_json_nested_too_deep_is_a_400(inputs_gateway: Gateway, sim: AzureSimulator, levels, route, fields) -> None:
+    response = httpx.post(
+        f"{inputs_gateway.url}{route}",
+        content=nested_body(fields, levels),
+        headers={**HEADERS, "Content-Type": "application/json"},
+    )
+    error = assert_openai_error(response, 400, "json_too_deep")
+    assert "128 levels" in str(error["message"])
+    assert sim.requests == []
+    assert "Traceback" not in inputs_gateway.logs()
+
+
+@pytest.mark.parametrize("route, fields", REENCODED, ids=lambda value: str(value)[:40])
+def test_json_nested_128_levels_goes_upstream(inputs_gateway: Gateway, sim: AzureSimulator, route, fields) -> None:
+    response = httpx.post(
+        f"{inputs_gateway.url}{route}",
+        content=nested_body(fields, 128),
+        headers={**HEADERS, "Content-Type": "application/json"},
+    )
+    assert response.status_code < 500, response.text
+    assert len(sim.requests) == 1
+    if fields.get("model") != "gpt-instruct":  # forcePrompt sends a prompt, without the rest
+        assert b"[" * 126 + b"]" * 126 in sim.requests[0].body  # re-encoded or not, all of it went
+
+
+@pytest.mark.parametrize("path", ["/v1/assistants", "/v1/assistants/asst_deep", "/openai/assistants?limit=5"])
+def test_an_upstream_answer_too_deep_to_reencode_is_relayed_as_it_came(
+    inputs_gateway: Gateway, sim: AzureSimulator, path
+) -> None:
+    response = httpx.get(f"{inputs_gateway.url}{path}", headers={**HEADERS, "x-sim-fail": "deep_json"})
+    assert response.status_code == 200, response.text
+    assert response.content.count(b"[") == 1 + 596  # data, then the metadata's nesting
+    assert response.headers["content-type"].startswith("application/json")
+    assert "Traceback" not in inputs_gateway.logs()
+    # Everyone else's calls go on.
+    assert httpx.get(f"{inputs_gateway.url}/v1/assistants", headers=HEADERS).status_code == 200
+
+
+def test_an_upstream_answer_too_deep_to_translate_is_a_502(inputs_gateway: Gateway) -> None:
+    response = httpx.post(
+        f"{inputs_gateway.url}/v1/chat/completions",
+        json={"model": "gpt-instruct", "messages": MESSAGES},
+        headers={**HEADERS, "x-sim-fail": "deep_json"},
+    )
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert error["code"] == "upstream_bad_response"
+    assert "nested more than 128 levels deep" in error["message"]
+    assert "Traceback" not in inputs_gateway.logs()
+
+
+def test_depth_counts_structure_not_brackets_in_strings() -> None:
+    deep = b"[" * 129 + b"]" * 129
+    assert too_deep(deep) and not too_deep(b"[" * 128 + b"]" * 128)
+    assert not too_deep(orjson.dumps({"text": "[{" * 1000, "escaped": '\\"[[[' * 100}))
+    assert too_deep(orjson.dumps({"a": '"\\'}) + deep)  # an escaped quote does not hide what follows
+    # A deep stream event is relayed as it came (or skipped where it is translated), never re-encoded.
+    assert event_json(b"data: " + b'{"a": ' + deep + b"}\n\n") is None
+    assert event_json(b'data: {"a": [[1]]}\n\n') == {"a": [[1]]}

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from core.errors import error_body
+from core.json_depth import too_deep
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -52,6 +53,8 @@ def openai_error_body(status: int, body: bytes) -> bytes:
 
 
 def _error_object(body: bytes) -> dict[str, Any] | None:
+    if too_deep(body):  # its details could not be re-encoded: read as text
+        return None
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
