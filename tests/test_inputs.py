@@ -12,7 +12,7 @@ from core.inbound import is_ascii_digits
 from core.json_depth import too_deep
 from core.translation.stream import event_json
 from tests.support.gateways import Gateway, StartGateway
-from tests.support.standard import ALICE, SECRETS
+from tests.support.standard import ALICE, BOB, SECRETS
 
 INPUTS_CONFIG = """
 endpoints:
@@ -250,3 +250,78 @@ def test_depth_counts_structure_not_brackets_in_strings() -> None:
     # A deep stream event is relayed as it came (or skipped where it is translated), never re-encoded.
     assert event_json(b"data: " + b'{"a": ' + deep + b"}\n\n") is None
     assert event_json(b'data: {"a": [[1]]}\n\n') == {"a": [[1]]}
+
+
+# -- 11: the form's `model` is read once, and a v1 group gets its deployment there
+
+V1_UPLOADS = (("/v1/audio/transcriptions", "whisper-v1", "file"), ("/v1/images/edits", "dall-e-v1", "image"))
+
+
+def post_form(gateway: Gateway, path: str, body: bytes, *, chunked: bool = False, key: str = BOB) -> httpx.Response:
+    return httpx.post(
+        f"{gateway.url}{path}",
+        content=iter([body[:100], body[100:]]) if chunked else body,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "multipart/form-data; boundary=b"},
+    )
+
+
+@pytest.mark.parametrize("route, model, file_part", V1_UPLOADS)
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_a_v1_group_gets_the_deployment_in_the_form(
+    inputs_gateway: Gateway, sim: AzureSimulator, route, model, file_part, chunked
+) -> None:
+    audio = bytes(range(256)) * 64
+    body = multipart("b", ("model", None, model.encode()), ("prompt", None, b"a cat"), (file_part, "a.png", audio))
+    response = post_form(inputs_gateway, route, body, chunked=chunked, key=ALICE)
+    assert response.status_code == 200, response.text
+    (recorded,) = sim.requests
+    assert recorded.path == "/openai/v1" + route.removeprefix("/v1")
+    deployment = {"whisper-v1": "whisper-dep", "dall-e-v1": "dalle3-dep"}[model]
+    assert recorded.form == {"model": deployment, "prompt": "a cat"}
+    assert recorded.upload_bytes == len(audio)  # the file as it came, the length adjusted to the new model
+
+
+def test_a_v1_group_gets_a_model_part_when_the_path_names_the_model(inputs_gateway: Gateway, sim: AzureSimulator):
+    path = "/openai/deployments/whisper-v1/audio/transcriptions?api-version=2024-10-21"
+    for form in (
+        multipart("b", ("file", "a.wav", b"RIFF")),  # no model part: one is added
+        multipart("b", ("model", None, b"gpt-4o-dep"), ("file", "a.wav", b"RIFF")),  # another deployment: rewritten
+    ):
+        response = post_form(inputs_gateway, path, form)
+        assert response.status_code == 200, response.text
+        assert sim.requests[-1].form == {"model": "whisper-dep"}
+
+
+@pytest.mark.parametrize("route", ["/v1/audio/transcriptions", "/openai/v1/audio/translations", "/v1/images/edits"])
+@pytest.mark.parametrize("where", ["before-file", "after-file", "after-big-file"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_a_second_model_field_is_a_400(inputs_gateway: Gateway, sim: AzureSimulator, route, where, chunked) -> None:
+    file_part = "image" if route.endswith("edits") else "file"
+    allowed = ("model", None, b"whisper-v1")
+    other = ("model", None, b"gpt-4o-dep")  # a deployment bob may not use
+    upload = (file_part, "a.wav", b"R" * (200_000 if where == "after-big-file" else 10))
+    parts = (allowed, other, upload) if where == "before-file" else (allowed, upload, other)
+    response = post_form(inputs_gateway, route, multipart("b", *parts), chunked=chunked)
+    error = assert_openai_error(response, 400, "duplicate_field")
+    assert error["param"] == "model"
+    # Nothing reached Azure whole: a refusal while the upload streamed leaves the upstream a request cut short.
+    assert not [recorded for recorded in sim.requests if recorded.completed]
+    assert "Traceback" not in inputs_gateway.logs()
+
+
+def test_repeated_fields_the_gateway_does_not_route_by_still_go(inputs_gateway: Gateway, sim: AzureSimulator):
+    form = multipart(
+        "b",
+        ("model", None, b"whisper"),
+        ("timestamp_granularities[]", None, b"word"),
+        ("timestamp_granularities[]", None, b"segment"),
+        ("file", "a.wav", b"RIFF"),
+    )
+    response = post_form(inputs_gateway, "/v1/audio/transcriptions", form, key=ALICE)
+    assert response.status_code == 200, response.text
+
+
+def test_a_second_purpose_on_a_file_upload_is_a_400(inputs_gateway: Gateway, sim: AzureSimulator) -> None:
+    form = multipart("b", ("purpose", None, b"assistants"), ("file", "a.jsonl", b"{}"), ("purpose", None, b"batch"))
+    error = assert_openai_error(post_form(inputs_gateway, "/v1/files", form, key=ALICE), 400, "duplicate_field")
+    assert error["param"] == "purpose"
