@@ -10,6 +10,7 @@ import pytest
 from azure_sim import AzureSimulator
 from core.inbound import is_ascii_digits
 from core.json_depth import too_deep
+from core.translation.errors import openai_error_body
 from core.translation.stream import event_json
 from tests.support.gateways import Gateway, StartGateway
 from tests.support.standard import ALICE, BOB, SECRETS
@@ -325,3 +326,52 @@ def test_a_second_purpose_on_a_file_upload_is_a_400(inputs_gateway: Gateway, sim
     form = multipart("b", ("purpose", None, b"assistants"), ("file", "a.jsonl", b"{}"), ("purpose", None, b"batch"))
     error = assert_openai_error(post_form(inputs_gateway, "/v1/files", form, key=ALICE), 400, "duplicate_field")
     assert error["param"] == "purpose"
+
+
+TWO_GROUPS_CONFIG = """
+endpoints:
+  azureOpenAI:
+    assistants: true
+    groups:
+      - group: first
+        apiKey: "${EASTUS_KEY}"
+        instanceName: first
+        baseURL: "${SIM_URL}"
+        version: "2025-04-01-preview"
+        assistants: true
+        models:
+          gpt-4o: {deploymentName: gpt-4o-dep}
+      - group: second
+        apiKey: "${EASTUS_KEY}"
+        instanceName: second
+        baseURL: "${SECOND_URL}"
+        version: "2025-04-01-preview"
+        assistants: true
+        models:
+          gpt-4o-second: {deploymentName: gpt-4o-dep}
+gateway:
+  apiKeys: [{name: alice, key: "${ALICE_KEY}"}]
+  forwardHeaders: ["x-sim-*"]
+"""
+
+
+def test_a_list_too_deep_to_merge_with_another_groups_is_a_502(
+    sim: AzureSimulator, start_gateway: StartGateway
+) -> None:
+    second = AzureSimulator(name="second", api_keys={SECRETS["EASTUS_KEY"]}, deployments={"gpt-4o-dep"}).start()
+    try:
+        gateway = start_gateway(TWO_GROUPS_CONFIG, {**SECRETS, "SIM_URL": sim.url, "SECOND_URL": second.url})
+        response = httpx.get(f"{gateway.url}/v1/assistants", headers={**HEADERS, "x-sim-fail": "deep_json"})
+        assert response.status_code == 502, response.text
+        error = response.json()["error"]
+        assert error["code"] == "upstream_bad_response"
+        assert "cannot merge" in error["message"]
+        assert "Traceback" not in gateway.logs()
+    finally:
+        second.stop()
+
+
+def test_an_upstream_error_too_deep_to_reencode_is_read_as_text() -> None:
+    deep = b'{"error": {"message": "no", "code": "deep", "details": ' + b"[" * 600 + b"]" * 600 + b"}}"
+    error = orjson.loads(openai_error_body(400, deep))["error"]
+    assert error["code"] == "400" and error["message"].startswith("Upstream returned HTTP 400: ")
