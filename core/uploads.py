@@ -118,7 +118,7 @@ class Upload:
     """A multipart request body: the part already read, and the rest still on the wire."""
 
     content_type: str
-    length: int | None  # the client's Content-Length, sent on unchanged (less what name_model changed)
+    length: int | None  # the client's Content-Length, sent on unchanged (but for what name_model changed)
     fields: dict[str, str]
     scanner: FormScanner  # reads the rest too, as it streams
     head: list[bytes] = field(default_factory=list)
@@ -127,8 +127,9 @@ class Upload:
 
     def name_model(self, deployment: str) -> None:
         """The form's `model` becomes `deployment` (Azure's v1 API reads the deployment there, not the path): the
-        client's part rewritten, or one added first when it sent none. Every field part before the file part is
-        whole in the head, and `model` appears there at most once (a later one is refused as the rest streams)."""
+        client's part replaced by a plain one (its own headers, a transfer encoding say, do not go with the new
+        value), or one added first when it sent none. Every field part before the file part is whole in the head,
+        and `model` appears there at most once (a later one is refused as the rest streams)."""
         old = b"".join(self.head)
         boundary = self.scanner.boundary
         value = deployment.encode()
@@ -140,7 +141,7 @@ class Upload:
             piece = pieces[index]
             ends = piece.find(b"\r\n\r\n")
             if ends >= 0 and _is_model_part(piece[:ends]):
-                pieces[index] = piece[: ends + 4] + value
+                pieces[index] = _MODEL_PART_HEAD + value
                 named = True
         new = old[:start] + delimiter.join(pieces)[2:]
         if not named:

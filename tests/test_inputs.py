@@ -287,6 +287,9 @@ def test_a_v1_group_gets_a_model_part_when_the_path_names_the_model(inputs_gatew
     for form in (
         multipart("b", ("file", "a.wav", b"RIFF")),  # no model part: one is added
         multipart("b", ("model", None, b"gpt-4o-dep"), ("file", "a.wav", b"RIFF")),  # another deployment: rewritten
+        # A part with headers of its own: replaced by a plain one (a transfer encoding must not apply to the new value).
+        b'--b\r\nContent-Disposition: form-data; name="model"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        b"Z3B0LTRvLWRlcA==\r\n" + multipart("b", ("file", "a.wav", b"RIFF")),
     ):
         response = post_form(inputs_gateway, path, form)
         assert response.status_code == 200, response.text
