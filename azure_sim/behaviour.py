@@ -25,8 +25,11 @@ CANNED_FAIL_MODES = frozenset(
         "invalid_json",
         "bad_list",
         "bad_choices",
+        "deep_json",
     }
 )
+# Levels of a deep_json answer: more than orjson encodes (254), fewer than it parses (1024).
+DEEP_JSON_LEVELS = 600
 # Faults in the middle of an answer the operation writes itself (see streams.send_sse and streams.send_chunks):
 #   abort: drop the connection part-way (streams and byte answers; other answers before any byte)
 #   truncate_chunked / truncate_length: cut a byte answer (speech, file content) half-way, sent chunked / with its

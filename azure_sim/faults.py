@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .behaviour import Behaviour
+from .behaviour import DEEP_JSON_LEVELS, Behaviour
 from .wire import (
     DOWNLOAD_CHUNK,
     ERR_CONTENT_FILTER,
@@ -57,9 +57,25 @@ async def canned_failure(request: web.Request, mode: str, azure_name: str, behav
         return json_answer(request, {"object": "list", "data": [1, "two", None], "has_more": False})
     if mode == "bad_choices":
         return json_answer(request, {"id": "cmpl-bad", "object": "text_completion", "choices": ["Echo", None]})
+    if mode == "deep_json":
+        return web.Response(body=_deep_answer(request), headers=azure_headers(request, JSON_TYPE))
     if mode in ("huge", "huge_chunked", "huge_error"):
         return await _send_huge(request, mode, behaviour.huge_bytes)
     raise AssertionError(f"unhandled fail mode {mode!r}")
+
+
+def _deep_answer(request: web.Request) -> bytes:
+    """A 200 that is at once a list (of one assistant) and an object, whose metadata nests DEEP_JSON_LEVELS levels:
+    valid JSON that orjson reads but cannot write again (so it is written here as text). It names the deployment in
+    its path (a resource route: gpt-4o-dep) as its model, which a gateway maps back to a public id."""
+    model = request.match_info.get("deployment", "gpt-4o-dep")
+    nested = b"[" * (DEEP_JSON_LEVELS - 4) + b"]" * (DEEP_JSON_LEVELS - 4)
+    item = b'{"id": "asst_deep", "object": "assistant", "model": ' + orjson.dumps(model) + b', "metadata": {"deep": '
+    item += nested + b"}}"
+    return (
+        b'{"object": "list", "id": "asst_deep", "model": ' + orjson.dumps(model) + b', "data": [' + item + b"], "
+        b'"first_id": "asst_deep", "last_id": "asst_deep", "has_more": false}'
+    )
 
 
 async def _send_huge(request: web.Request, mode: str, size: int) -> web.StreamResponse:

@@ -79,7 +79,10 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
         headers = exchange.upstream_headers(backend, bearer)
         body: bytes | AsyncIterator[bytes]
         if upload is not None:
-            headers += upload.headers()  # multipart goes as it came: Azure takes the deployment from the URL
+            if backend.flavor == "v1" and backend.deployment is not None:
+                upload.name_model(backend.deployment)  # Azure's v1 API takes the deployment from the form's model
+            # Otherwise multipart goes as it came: Azure takes the deployment from the URL.
+            headers += upload.headers()
             body = upload.chunks()
         else:
             headers.append(("content-type", JSON))

@@ -125,6 +125,7 @@ class Exchange:
         "_finished",
         "_logged",
         "_gateway_known",
+        "_upload",
     )
     gateway: Gateway
     state: State  # the configuration snapshot this call uses to its end (a reload may land meanwhile)
@@ -153,6 +154,7 @@ class Exchange:
         self._finished = False
         self._logged = False  # the access record was emitted as the answer went out
         self._gateway_known = False  # the gateway is known (a call refused while it loads has none)
+        self._upload: Upload | None = None  # the call's multipart body, which may refuse itself as it streams
 
     # -- admission
 
@@ -219,17 +221,34 @@ class Exchange:
         self.record.group = group  # the group a timeout names
         self._sent = True
         if self.trace is None:
-            return UpstreamReply(await self.gateway.transport.send(method, url, headers, body), group, translator)
+            return UpstreamReply(await self._send(method, url, headers, body), group, translator)
         span = self.trace.upstream_call(self.record, method, url)
         # The upstream call's own span replaces the client's traceparent.
         headers = [(name, value) for name, value in headers if name not in _TRACE_HEADERS] + span.headers
         try:
-            response = await self.gateway.transport.send(method, url, headers, body)
+            response = await self._send(method, url, headers, body)
         except BaseException:
             span.end(None)
             raise
         span.end(response.status)
         return UpstreamReply(response, group, translator)
+
+    async def _send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | AsyncIterable[bytes] | None
+    ) -> UpstreamResponse:
+        """The transport's send; an upload that refused itself as it streamed (core/uploads.py) ends the call with
+        the caller's 400 instead of whatever became of the request cut short."""
+        upload = self._upload
+        try:
+            response = await self.gateway.transport.send(method, url, headers, body)
+        except TransportError:
+            if upload is not None and upload.refusal is not None:
+                raise upload.refusal from None
+            raise
+        if upload is not None and upload.refusal is not None:
+            response.close()
+            raise upload.refusal
+        return response
 
     async def send(self, attempt: Callable[[], Awaitable[UpstreamReply]], *, streams_body: bool) -> UpstreamReply:
         """The call's one attempt, within the call's deadline. `streams_body`: an upload still arriving
@@ -313,7 +332,9 @@ class Exchange:
         guard = self.guarded()
         seconds = settings.total_timeout
         guard.expect(asyncio.get_running_loop().time() + seconds, partial(body_too_slow, seconds), watch=False)
-        return await read_upload(self.request, settings.max_body_bytes, guard, fields=fields, file_part=file_part)
+        upload = await read_upload(self.request, settings.max_body_bytes, guard, fields=fields, file_part=file_part)
+        self._upload = upload
+        return upload
 
     # -- answering
 

@@ -10,6 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from core.errors import GatewayError, body_too_large
 from core.guard import CallGuard
+from core.json_depth import MAX_DEPTH, too_deep
 
 # Client request headers that go upstream, whatever the configuration: an allow-list, so a
 # credential in a header we never heard of (X-Api-Key, Ocp-Apim-Subscription-Key, ...) stays here.
@@ -25,10 +26,16 @@ _FORWARDED_REQUEST_HEADERS = frozenset(
 _FORWARDED_NAMES = frozenset(name.encode("latin-1") for name in _FORWARDED_REQUEST_HEADERS)
 
 
+def is_ascii_digits(value: str) -> bool:
+    """Whether `value` is a whole number as HTTP writes one: ASCII digits only. `str.isdigit()` alone also
+    accepts `²`, `٣` and the like, which `int()` then refuses (or reads as a number no client meant)."""
+    return value.isascii() and value.isdigit()
+
+
 async def read_body(request: Request, limit: int, guard: CallGuard) -> bytes:
     """The whole body: 413 beyond `limit` bytes; its wait bounded by `guard` (the caller's deadline)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and is_ascii_digits(declared) and int(declared) > limit:
         raise body_too_large(limit)
     receive = request.receive
     chunks = []
@@ -47,6 +54,14 @@ async def read_body(request: Request, limit: int, guard: CallGuard) -> bytes:
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The client's JSON body, which must be an object nested at most MAX_DEPTH levels deep (the gateway
+    re-encodes what it forwards, and a deeper body is no real request): else a 400."""
+    if too_deep(raw):
+        raise GatewayError(
+            400,
+            f"The JSON body of your request is nested more than {MAX_DEPTH} levels deep.",
+            code="json_too_deep",
+        )
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:

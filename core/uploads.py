@@ -5,6 +5,10 @@ The fields that choose the backend (`model`) and the part the upstream requires
 are kept and the rest is streamed upstream unchanged, so a large upload is never
 held twice in memory. A body of unknown length is read whole first (bounded by
 the size limit), so bad input is refused before anything is sent upstream.
+
+A field the gateway routes by (`model`, and the fields a route reads) may appear once: the gateway checks one
+value, and the upstream might honour another. The rest of a streamed upload is still parsed as it goes, so a
+second `model` after the file part ends the upload before the upstream has all of it, and the caller gets the 400.
 """
 
 from __future__ import annotations
@@ -12,21 +16,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from core.errors import GatewayError, body_too_large
 from core.guard import CallGuard
+from core.inbound import is_ascii_digits
 
 _MAX_FIELD_BYTES = 64 * 1024  # a form field (model, purpose...) is short; file parts are not kept
+MAX_BOUNDARY = 70  # RFC 2046 5.1.1: a boundary is 1 to 70 characters
+# Form fields that decide where an upload goes, whatever the route: Azure's v1 API takes the deployment from `model`.
+ROUTING_FIELDS = frozenset({"model"})
 
 
 class FormScanner:
     """Feeds multipart bytes to python-multipart, keeping small field values and noting file parts."""
 
-    def __init__(self, boundary: bytes) -> None:
+    def __init__(self, boundary: bytes, unique: frozenset[str] = ROUTING_FIELDS) -> None:
         self.fields: dict[str, str] = {}
+        self.boundary = boundary
+        self._unique = unique  # field names that may appear once (feed refuses a second)
+        self._repeated: str | None = None
         self.file_parts: list[str] = []  # names of parts that carry a filename, as they begin
         self.finished = False
         self._header_name = b""
@@ -34,6 +45,8 @@ class FormScanner:
         self._part_name: str | None = None
         self._part_is_file = False
         self._part_value = bytearray()
+        if len(boundary) > MAX_BOUNDARY:  # python-multipart's own limit (256) would raise as it is built
+            raise malformed_multipart(f"its boundary is longer than the {MAX_BOUNDARY} characters RFC 2046 allows")
         self._parser = MultipartParser(
             boundary,
             {
@@ -49,11 +62,20 @@ class FormScanner:
         )
 
     def feed(self, chunk: bytes) -> None:
-        """Raises a 400 GatewayError for bytes that are not multipart/form-data."""
+        """Raises a 400 GatewayError for bytes that are not multipart/form-data (as the constructor does for a
+        boundary no form may have), and for a second value of a field that may have one."""
         try:
             self._parser.write(chunk)
-        except MultipartParseError:
+        except FormParserError:  # every error python-multipart raises, not only its parse errors
             raise malformed_multipart("the body is not valid multipart/form-data") from None
+        if self._repeated is not None:
+            name = self._repeated
+            raise GatewayError(
+                400,
+                f"The '{name}' form field appears more than once; send it once.",
+                param=name,
+                code="duplicate_field",
+            )
 
     def _on_part_begin(self) -> None:
         self._part_name, self._part_is_file = None, False
@@ -81,8 +103,11 @@ class FormScanner:
             self._part_value += data[start:end]
 
     def _on_part_end(self) -> None:
-        if self._part_name is not None and not self._part_is_file:
-            self.fields[self._part_name] = self._part_value.decode("utf-8", "replace")
+        name = self._part_name
+        if name is not None and not self._part_is_file:
+            if name in self.fields and name in self._unique and self._repeated is None:
+                self._repeated = name
+            self.fields[name] = self._part_value.decode("utf-8", "replace")
 
     def _on_end(self) -> None:
         self.finished = True
@@ -93,10 +118,37 @@ class Upload:
     """A multipart request body: the part already read, and the rest still on the wire."""
 
     content_type: str
-    length: int | None  # the client's Content-Length, sent on unchanged
+    length: int | None  # the client's Content-Length, sent on unchanged (but for what name_model changed)
     fields: dict[str, str]
+    scanner: FormScanner  # reads the rest too, as it streams
     head: list[bytes] = field(default_factory=list)
     rest: AsyncIterator[bytes] | None = None
+    refusal: GatewayError | None = None  # what ended the upload as it streamed: the caller's answer
+
+    def name_model(self, deployment: str) -> None:
+        """The form's `model` becomes `deployment` (Azure's v1 API reads the deployment there, not the path): the
+        client's part replaced by a plain one (its own headers, a transfer encoding say, do not go with the new
+        value), or one added first when it sent none. Every field part before the file part is whole in the head,
+        and `model` appears there at most once (a later one is refused as the rest streams)."""
+        old = b"".join(self.head)
+        boundary = self.scanner.boundary
+        value = deployment.encode()
+        start = old.find(b"--" + boundary)
+        delimiter = b"\r\n--" + boundary
+        pieces = (b"\r\n" + old[start:]).split(delimiter)
+        named = False
+        for index in range(1, len(pieces) - 1):  # whole parts only: the last piece is still arriving
+            piece = pieces[index]
+            ends = piece.find(b"\r\n\r\n")
+            if ends >= 0 and _is_model_part(piece[:ends]):
+                pieces[index] = _MODEL_PART_HEAD + value
+                named = True
+        new = old[:start] + delimiter.join(pieces)[2:]
+        if not named:
+            new = old[:start] + b"--" + boundary + _MODEL_PART_HEAD + value + b"\r\n" + old[start:]
+        self.head = [new]
+        if self.length is not None:
+            self.length += len(new) - len(old)
 
     def headers(self) -> list[tuple[str, str]]:
         """The body's own headers upstream: the client's multipart type (its boundary) and length."""
@@ -110,9 +162,37 @@ class Upload:
             yield chunk
         self.head = []  # sent: no need to keep it
         if self.rest is not None:
+            scanner = self.scanner
             async for chunk in self.rest:
                 if chunk:
+                    self._scan(chunk)
                     yield chunk
+            if not scanner.finished:
+                self._refuse(malformed_multipart("the body ends before its closing boundary"))
+
+    def _scan(self, chunk: bytes) -> None:
+        try:
+            self.scanner.feed(chunk)
+        except GatewayError as refusal:
+            self._refuse(refusal)
+
+    def _refuse(self, refusal: GatewayError) -> None:
+        """End the upload before the upstream has all of it (so it acts on none of it); the caller gets `refusal`."""
+        self.refusal = refusal
+        raise refusal
+
+
+_MODEL_PART_HEAD = b'\r\nContent-Disposition: form-data; name="model"\r\n\r\n'
+
+
+def _is_model_part(headers: bytes) -> bool:
+    """Whether a part's header block (from the CRLF after its delimiter) names the `model` field, not a file."""
+    for line in headers.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-disposition":
+            _, options = parse_options_header(value.strip())
+            return options.get(b"name") == b"model" and b"filename" not in options
+    return False
 
 
 async def read_upload(
@@ -132,12 +212,12 @@ async def read_upload(
             415, "This endpoint takes multipart/form-data (a file upload).", code="unsupported_media_type"
         )
     declared_header = request.headers.get("content-length")
-    declared = int(declared_header) if declared_header and declared_header.isdigit() else None
+    declared = int(declared_header) if declared_header and is_ascii_digits(declared_header) else None
     if declared is not None and declared > limit:
         raise body_too_large(limit)
 
-    scanner = FormScanner(boundary)
-    upload = Upload(content_type, declared, scanner.fields)
+    scanner = FormScanner(boundary, ROUTING_FIELDS.union(fields))
+    upload = Upload(content_type, declared, scanner.fields, scanner)
     stream = request.stream()
     size = 0
     exhausted = True

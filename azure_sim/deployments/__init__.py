@@ -5,7 +5,7 @@ the route table that serves each of them under each of its scopes.
 from __future__ import annotations
 
 from ..models import CHAT_COMPLETION, COMPLETION
-from ..routing import AZURE, MULTIPART_BODY, Operation
+from ..routing import AZURE, AZURE_V1, MULTIPART_BODY, Operation
 from ..wire import CHAT_MODEL, COMPLETIONS_MODEL, EMBEDDINGS_MODEL, IMAGES_MODEL, SPEECH_MODEL, TRANSCRIPTION_MODEL
 from .audio import audio_speech, audio_transcriptions, audio_translations
 from .chat import chat_completions
@@ -15,6 +15,9 @@ from .images import image_edits, image_generations
 
 # The route table: each operation is served under each of its scopes (all of SCOPES unless the row says otherwise).
 DEPLOYMENT_ONLY = (AZURE,)
+# Uploads Azure's v1 API serves as OpenAI's, the deployment named by the form's `model` field (the v1 GA spec lists
+# none of them; the v1 preview serves them).
+DEPLOYMENT_OR_V1 = (AZURE, AZURE_V1)
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "chat/completions",
@@ -30,7 +33,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("embeddings", "Embeddings_Create", EMBEDDINGS_MODEL, embeddings),
     Operation("images/generations", "ImageGenerations_Create", IMAGES_MODEL, image_generations, scopes=DEPLOYMENT_ONLY),
     Operation(
-        "images/edits", "ImageEdits_Create", IMAGES_MODEL, image_edits, body=MULTIPART_BODY, scopes=DEPLOYMENT_ONLY
+        "images/edits", "ImageEdits_Create", IMAGES_MODEL, image_edits, body=MULTIPART_BODY, scopes=DEPLOYMENT_OR_V1
     ),
     Operation(
         "audio/transcriptions",
@@ -38,7 +41,7 @@ OPERATIONS: tuple[Operation, ...] = (
         TRANSCRIPTION_MODEL,
         audio_transcriptions,
         body=MULTIPART_BODY,
-        scopes=DEPLOYMENT_ONLY,
+        scopes=DEPLOYMENT_OR_V1,
     ),
     Operation(
         "audio/translations",
@@ -46,7 +49,7 @@ OPERATIONS: tuple[Operation, ...] = (
         TRANSCRIPTION_MODEL,
         audio_translations,
         body=MULTIPART_BODY,
-        scopes=DEPLOYMENT_ONLY,
+        scopes=DEPLOYMENT_OR_V1,
     ),
     Operation("audio/speech", "Speech_Create", SPEECH_MODEL, audio_speech, scopes=DEPLOYMENT_ONLY, always_streams=True),
 )

@@ -12,6 +12,10 @@ from core.resources.paths import ResourcePath
 from core.uploads import Upload
 from core.upstream.transport import UpstreamResponse
 
+# The query parameters the gateway sets itself upstream: a client's, in any case, never go with them (Azure reads
+# `API-Version` as `api-version`, so a second one would reach it).
+OWN_QUERY_PARAMETERS = frozenset({"api-version"})
+
 
 class ResourceCall:
     def __init__(self, exchange: Exchange, path: ResourcePath) -> None:
@@ -32,8 +36,9 @@ class ResourceCall:
 
     @property
     def query(self) -> list[tuple[str, str]]:
-        """The client's query parameters, less any api-version (the group's is added)."""
-        return [(k, v) for k, v in self.exchange.request.query_params.multi_items() if k != "api-version"]
+        """The client's query parameters, less the gateway's own in any case (the group's api-version is added)."""
+        items = self.exchange.request.query_params.multi_items()
+        return [(k, v) for k, v in items if k.lower() not in OWN_QUERY_PARAMETERS]
 
     @property
     def max_bytes(self) -> int:

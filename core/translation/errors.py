@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from core.errors import error_body
+from core.json_depth import too_deep
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -63,6 +64,8 @@ def _openai_error(status: int, error: dict[str, Any] | None, body: bytes) -> byt
 
 
 def _error_object(body: bytes) -> dict[str, Any] | None:
+    if too_deep(body):  # its details could not be re-encoded: read as text
+        return None
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:

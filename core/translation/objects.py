@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from core.json_depth import too_deep
 from core.translation.sse import EventSplitter
 from core.translation.stream import event_json
 from core.translation.translator import answer_object
@@ -101,15 +102,20 @@ class ObjectsTranslator:
             return body
         answer = self._parse(body)
         if answer is None:
+            if too_deep(body):
+                return body  # too deep to rewrite or re-encode (core/json_depth.py): relayed as it came
             answer = answer_object(body, self._group)  # its 502
         self._remember(object_ids(answer))
         return orjson.dumps(answer) if rewrite_models(answer, self._public_models) else body
 
     def _parse(self, body: bytes) -> dict[str, Any] | None:
-        """The answer as a JSON object (None when it is not one), parsed once for `usage` and `answer`."""
+        """The answer as a JSON object (None when it is not one, or is nested too deep to walk), parsed once for
+        `usage` and `answer`."""
         parsed = self._parsed
         if parsed is not None and parsed[0] is body:
             return parsed[1]
+        if too_deep(body):
+            return None
         try:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from core.json_depth import too_deep
 from core.translation.sse import EventSplitter, event_data
 from core.translation.usage import Usage, estimate_prompt_tokens, read_usage
 
@@ -27,9 +28,11 @@ def is_filter_only(event: bytes) -> bool:
 
 
 def event_json(event: bytes) -> dict[str, Any] | None:
-    """An event's data as a JSON object; None for `[DONE]`, comments and anything else."""
+    """An event's data as a JSON object; None for `[DONE]`, comments and anything else, and for data nested too
+    deep to re-encode (core/json_depth.py): such an event is relayed as it came, or skipped where it must be
+    translated."""
     data = event_data(event)
-    if data is None or data == b"[DONE]":
+    if data is None or data == b"[DONE]" or too_deep(data):
         return None
     try:
         parsed = orjson.loads(data)

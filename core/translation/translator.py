@@ -16,6 +16,7 @@ import orjson
 
 from core.config.model import Backend
 from core.errors import upstream_bad_response
+from core.json_depth import MAX_DEPTH, too_deep
 from core.models.fit import Fit
 from core.translation import force_prompt, request, responses_bridge
 from core.translation.sse import EventSplitter
@@ -237,7 +238,10 @@ def for_deployment(
 
 
 def answer_object(body: bytes, group: str) -> dict[str, Any]:
-    """A 2xx JSON answer the gateway must read: GatewayError 502 when it is not a JSON object."""
+    """A 2xx JSON answer the gateway must read: GatewayError 502 when it is not a JSON object, or one nested too deep
+    for the gateway to rewrite (core/json_depth.py)."""
+    if too_deep(body):
+        raise upstream_bad_response(group, f"answered with JSON nested more than {MAX_DEPTH} levels deep")
     try:
         answer = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 from core.config.model import Breaker
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")  # ASCII digits: \d takes any script's
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -117,7 +117,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _number(value: str | None) -> float | None:
-    if value is None:
+    if value is None or not value.isascii():  # float() also reads other scripts' digits ("٣")
         return None
     try:
         number = float(value.strip())
