@@ -187,7 +187,7 @@ def pool_summary(pool: Pool) -> str:
         f"strategy {pool.strategy}",
         f"up to {pool.max_attempts} attempt(s)",
         f"time budget {pool.time_budget:g}s" if pool.time_budget else "time budget gateway.timeouts.total",
-        f"cooldown {pool.cooldown:g}s",
+        f"cooldown {pool.cooldown:g}s (at most {pool.max_cooldown:g}s)",
         f"breaker {breaker.failures} failure(s) in {breaker.window:g}s -> open {breaker.trip:g}s"
         + (" (or Retry-After)" if breaker.accept_retry_after else ""),
         "retries after a read timeout" if pool.retry_on_timeout else "no retry after a read timeout",

@@ -192,7 +192,9 @@ def test_a_429_fails_over_and_benches_the_member_for_its_retry_after() -> None:
         ({"Retry-After": "0.5"}, 0.5),
         ({"retry-after-ms": "-1", "Retry-After": "2"}, 2.0),  # a negative or infinite hint is no hint
         ({"Retry-After": "inf"}, None),
-        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),  # a date gone by: now
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, None),  # a date gone by names no wait
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT", "x-ratelimit-reset-tokens": "4"}, 4.0),
+        ({"retry-after-ms": "99999999999999"}, 99999999999.999),  # uncapped here: the pool caps it
         ({"x-ratelimit-reset-tokens": "1m30sx"}, None),  # a duration with anything else is no duration
     ],
 )
@@ -359,8 +361,8 @@ def test_most_remaining_breaks_a_token_tie_by_requests() -> None:
     p = pool(("a", 1, 1), ("b", 1, 1), ("c", 1, 1), strategy="most-remaining")
     ups.health.succeeded("a", {"x-ratelimit-remaining-tokens": "100", "x-ratelimit-remaining-requests": "5"})
     ups.health.succeeded("b", {"x-ratelimit-remaining-tokens": "100", "x-ratelimit-remaining-requests": "9"})
-    ups.health.succeeded("c", {"x-ratelimit-remaining-tokens": "100"})  # no request count: plenty
-    assert [m.model for m in ups.selector.order("p", p, 1000.0)] == ["c", "b", "a"]
+    ups.health.succeeded("c", {"x-ratelimit-remaining-tokens": "100"})  # it answered with no request count: none
+    assert [m.model for m in ups.selector.order("p", p, 1000.0)] == ["b", "a", "c"]
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,7 @@ class Pool:
     first_byte_timeout: float | None = None
     cooldown: float = 10.0
     breaker: Breaker = Breaker()
+    max_cooldown: float = 300.0  # gateway.maxCooldown: the longest any cooldown lasts, whatever the upstream asks
 
 
 @dataclass(frozen=True, slots=True)

@@ -617,6 +617,15 @@ class GatewaySection(Section):
         ),
     )
 
+    max_cooldown: float = Field(
+        300.0,
+        gt=0,
+        alias="maxCooldown",
+        description=(
+            "Longest a pool member is benched on an upstream's word (Retry-After, retry-after-ms, "
+            "x-ratelimit-reset-*) or a pool's cooldown, and so the longest Retry-After the gateway tells a caller."
+        ),
+    )
     pools: dict[str, PoolSection] = Field(
         default_factory=dict,
         description=(

@@ -142,7 +142,9 @@ async def send(
             tried.served_by = member.model
             return Sent(member, reply)
         hint = retry_after(reply.headers)
-        cooldown = pool.cooldown if reply.status == 429 and hint is None else hint
+        if hint is not None:
+            hint = min(hint, pool.max_cooldown)  # an upstream may ask for years: nobody waits past the cap
+        cooldown = min(pool.cooldown, pool.max_cooldown) if reply.status == 429 and hint is None else hint
         health.failed(member.model, pool.breaker, cooldown, hint)
         tried.failures.append(f"{member.model}:{reply.status}")
         last = Sent(member, reply)

@@ -21,14 +21,15 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class MemberHealth:
-    __slots__ = ("benched_until", "failures", "open", "probing", "remaining_tokens", "remaining_requests")
+    __slots__ = ("benched_until", "failures", "open", "probing", "reported", "remaining_tokens", "remaining_requests")
 
     def __init__(self) -> None:
         self.benched_until = 0.0  # the clock's time from which the member may be tried again
         self.failures: list[float] = []  # when the consecutive failures happened
         self.open = False  # the circuit breaker tripped; once benched_until passes, one probe may go
         self.probing = False  # that probe is under way
-        self.remaining_tokens: int | None = None  # as the member's last answer reported them
+        self.reported = False  # the member has answered (a success): its counts below are what it said
+        self.remaining_tokens: int | None = None  # as the member's last answer reported them; None: unknown
         self.remaining_requests: int | None = None
 
 
@@ -67,8 +68,12 @@ class Health:
         health = self.of(member)
         health.failures.clear()
         health.open = health.probing = False
-        health.remaining_tokens = _integer(headers.get("x-ratelimit-remaining-tokens"))
-        health.remaining_requests = _integer(headers.get("x-ratelimit-remaining-requests"))
+        health.reported = True
+        tokens, requests = headers.get("x-ratelimit-remaining-tokens"), headers.get("x-ratelimit-remaining-requests")
+        if tokens is not None:  # an answer without the header leaves what the member said last
+            health.remaining_tokens = _remaining(tokens)
+        if requests is not None:
+            health.remaining_requests = _remaining(requests)
 
     def failed(self, member: str, breaker: Breaker, cooldown: float | None, retry_after: float | None = None) -> None:
         """`cooldown`: seconds to bench the member for (a 429, or an answer naming a Retry-After);
@@ -97,7 +102,9 @@ class Health:
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds the upstream asks to wait: retry-after-ms, Retry-After (seconds or a date),
-    else x-ratelimit-reset-requests / -tokens (Azure's seconds, or OpenAI's "6m0s"); None when it names none."""
+    else x-ratelimit-reset-requests / -tokens (Azure's seconds, or OpenAI's "6m0s"); None when it names none.
+    A negative, non-finite or unparsable value, or a date gone by, names none: the next header is read.
+    Uncapped: the pool caps what it benches a member for (gateway.maxCooldown)."""
     millis = _number(headers.get("retry-after-ms"))
     if millis is not None:
         return millis / 1000
@@ -107,8 +114,8 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         if seconds is not None:
             return seconds
         when = _date(value)
-        if when is not None:
-            return max(when - time.time(), 0.0)
+        if when is not None and when > time.time():  # a date gone by names no wait
+            return when - time.time()
     for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"):
         seconds = _duration(headers.get(name))
         if seconds is not None:
@@ -126,9 +133,16 @@ def _number(value: str | None) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
-def _integer(value: str | None) -> int | None:
-    number = _number(value)
-    return None if number is None else int(number)
+def _remaining(value: str) -> int | None:
+    """A remaining count as a member reports it: below zero is none left (0); None when it is
+    unparsable or not finite (unknown: never "plenty", which only a member not heard from yet has)."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    return max(int(number), 0)
 
 
 def _duration(value: str | None) -> float | None:

@@ -46,14 +46,14 @@ class Selector:
 
     def _most_remaining(self, members: Sequence[PoolMember]) -> list[PoolMember]:
         """The most x-ratelimit-remaining-tokens (then -requests) first; a member that has not
-        reported yet counts as having plenty, so it gets tried and reports."""
+        answered yet counts as having plenty, so it gets tried and reports. A count it never sent, or
+        that could not be read, is unknown and counts as none left, as a negative one does."""
 
         def remaining(member: PoolMember) -> tuple[float, float]:
             health = self.health.of(member.model)
+            if not health.reported:
+                return (float("inf"), float("inf"))
             tokens, requests = health.remaining_tokens, health.remaining_requests
-            return (
-                float("inf") if tokens is None else tokens,
-                float("inf") if requests is None else requests,
-            )
+            return (0 if tokens is None else tokens, 0 if requests is None else requests)
 
         return sorted(members, key=remaining, reverse=True)

@@ -1,0 +1,163 @@
+"""What benches a pool member, and for how long (issue 21, "Pools and health"), end to end: real
+simulators as members, a real gateway, the official openai SDK with its own retries off.
+
+Each scenario is a pool of its own members ("{scenario}-east", "{scenario}-west"), since health is
+kept per member and per gateway instance. The callers steer the simulators with x-sim-* headers,
+which this gateway forwards: a header stands for a prompt that makes Azure misbehave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+
+from azure_sim import AzureSimulator
+from tests.support.access_log import access_line
+from tests.support.gateways import Gateway, StartGateway
+
+KEY = "azure-key-health-0123"
+TENANTS = {"alice": "gw-key-health-alice", "bob": "gw-key-health-bob"}
+REGIONS = ("east", "west")
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello pool"}]
+MAX_COOLDOWN = 120
+# scenario -> pool settings (YAML flow mapping, less `models`); members are "{scenario}-{region}".
+SCENARIOS = {
+    "capped": "{}",
+    "capdate": "{}",
+    "hintpast": "{}",
+    "hintnegative": "{}",
+    "hintjunk": "{}",
+    "remainingnegative": "{strategy: most-remaining}",
+    "remainingjunk": "{strategy: most-remaining}",
+}
+
+
+def health_config(urls: dict[str, str]) -> str:
+    lines = ["endpoints:", "  azureOpenAI:", "    groups:"]
+    for region in REGIONS:
+        lines += [
+            f"      - group: {region}",
+            f"        apiKey: {KEY}",
+            f"        instanceName: {region}",
+            f'        baseURL: "{urls[region]}"',
+            "        version: 2024-10-21",
+            "        deploymentName: chat-dep",
+            "        models:",
+        ]
+        lines += [f"          {scenario}-{region}: true" for scenario in SCENARIOS]
+    lines += ["gateway:", "  apiKeys:"]
+    lines += [f"    - {{name: {name}, key: {key}}}" for name, key in TENANTS.items()]
+    lines += [
+        "  timeouts: {connect: 2, read: 5}",
+        '  forwardHeaders: ["x-sim-*"]',
+        f"  maxCooldown: {MAX_COOLDOWN}",
+        "  pools:",
+    ]
+    for scenario, settings in SCENARIOS.items():
+        members = ", ".join(
+            f"{{model: {scenario}-{region}, priority: {rank}}}" for rank, region in enumerate(REGIONS, 1)
+        )
+        lines.append(f"    {scenario}: {{models: [{members}], {settings[1:-1]}}}".replace(", }", "}"))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[dict[str, AzureSimulator]]:
+    started = {
+        region: AzureSimulator(api_keys={KEY}, deployments={"chat-dep"}, name=region).start() for region in REGIONS
+    }
+    yield started
+    for simulator in started.values():
+        simulator.stop()
+
+
+@pytest.fixture(autouse=True)
+def _healthy(sims: dict[str, AzureSimulator]) -> None:
+    for simulator in sims.values():
+        simulator.reset()
+
+
+@pytest.fixture(scope="module")
+def pooled(sims: dict[str, AzureSimulator], start_gateway_session: StartGateway) -> Gateway:
+    return start_gateway_session(health_config({region: sim.url for region, sim in sims.items()}), {})
+
+
+def client_of(pooled: Gateway, tenant: str = "alice") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{pooled.url}/v1", api_key=TENANTS[tenant], max_retries=0, timeout=10)
+
+
+@pytest.fixture
+def client(pooled: Gateway) -> openai.OpenAI:
+    return client_of(pooled)
+
+
+def calls(sim: AzureSimulator) -> int:
+    return sum(1 for request in sim.requests if "/openai/deployments/" in request.path)
+
+
+def chat(client: openai.OpenAI, model: str, headers: dict[str, str] | None = None) -> tuple[str, str]:
+    """The answer's text and the request id the gateway gave it."""
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, extra_headers=headers)
+    return raw.parse().choices[0].message.content or "", raw.headers["x-request-id"]
+
+
+# -- issue 21.2: an upstream's wait is capped, and a wait that makes no sense is no wait
+
+
+@pytest.mark.parametrize(
+    ("scenario", "behaviour"),
+    [
+        ("capped", {"retry_after_ms": 99999999999999}),
+        ("capdate", {"retry_after": "Fri, 31 Dec 9999 23:59:59 GMT"}),
+    ],
+    ids=["retry-after-ms", "http-date"],
+)
+def test_a_retry_after_of_millennia_benches_for_max_cooldown_at_most(client, sims, scenario, behaviour) -> None:
+    for simulator in sims.values():
+        simulator.behaviour.fail = "429"
+        for name, value in behaviour.items():
+            setattr(simulator.behaviour, name, value)
+    for _ in range(2):  # the first call benches both members; the second finds them benched
+        with pytest.raises(openai.RateLimitError) as caught:
+            chat(client, scenario)
+        headers = caught.value.response.headers
+        assert 0 <= int(headers["retry-after"]) <= MAX_COOLDOWN
+        assert 0 <= int(headers["retry-after-ms"]) <= MAX_COOLDOWN * 1000
+    assert [calls(simulator) for simulator in sims.values()] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "retry_after"),
+    [("hintpast", "Thu, 01 Jan 2015 00:00:00 GMT"), ("hintnegative", "-5"), ("hintjunk", "soon")],
+    ids=["past", "negative", "junk"],
+)
+def test_a_retry_after_that_names_no_wait_is_absent_and_the_cooldown_applies(
+    client, pooled, sims, scenario, retry_after
+) -> None:
+    east, west = sims["east"], sims["west"]
+    east.behaviour.fail, east.behaviour.retry_after = "429", retry_after
+    text, request_id = chat(client, scenario)
+    assert text == "Echo: Hello pool" and access_line(pooled, request_id)["failed"] == [f"{scenario}-east:429"]
+    east.behaviour.fail = None
+    chat(client, scenario)  # east sits out the pool's cooldown (10 s), not "no time at all"
+    assert (calls(east), calls(west)) == (1, 2)
+
+
+# -- issue 21.5: a negative or unreadable remaining count is none left, never plenty
+
+
+@pytest.mark.parametrize(
+    ("scenario", "remaining"),
+    [("remainingnegative", "-5"), ("remainingjunk", "lots")],
+    ids=["negative", "unparsable"],
+)
+def test_most_remaining_ranks_a_member_reporting_nothing_left_last(client, sims, scenario, remaining) -> None:
+    east, west = sims["east"], sims["west"]
+    east.behaviour.remaining_tokens = remaining
+    for _ in range(4):
+        chat(client, scenario)
+    # east (first in order) answers first and says it has nothing left; from then on west, which has plenty.
+    assert (calls(east), calls(west)) == (1, 3)
