@@ -30,6 +30,7 @@ SCENARIOS = {
     "hintpast": "{}",
     "hintnegative": "{}",
     "hintjunk": "{}",
+    "throttled": "{}",
     "remainingnegative": "{strategy: most-remaining}",
     "remainingjunk": "{strategy: most-remaining}",
 }
@@ -161,3 +162,18 @@ def test_most_remaining_ranks_a_member_reporting_nothing_left_last(client, sims,
         chat(client, scenario)
     # east (first in order) answers first and says it has nothing left; from then on west, which has plenty.
     assert (calls(east), calls(west)) == (1, 3)
+
+
+# -- issue 21.3: a 429 is a cooldown, never a breaker failure
+
+
+def test_429s_bench_a_member_for_their_retry_after_only_never_trip_its_breaker(client, pooled, sims) -> None:
+    east, west = sims["east"], sims["west"]
+    east.behaviour.fail, east.behaviour.retry_after_ms = "429", 1  # back in a millisecond, each time
+    for _ in range(8):  # more than the breaker's volume, all within its window
+        text, request_id = chat(client, "throttled")
+        assert text == "Echo: Hello pool" and access_line(pooled, request_id)["failed"] == ["throttled-east:429"]
+    east.behaviour.fail = None
+    text, request_id = chat(client, "throttled")
+    assert access_line(pooled, request_id)["member"] == "throttled-east"
+    assert (calls(east), calls(west)) == (9, 8)

@@ -144,8 +144,10 @@ async def send(
         hint = retry_after(reply.headers)
         if hint is not None:
             hint = min(hint, pool.max_cooldown)  # an upstream may ask for years: nobody waits past the cap
-        cooldown = min(pool.cooldown, pool.max_cooldown) if reply.status == 429 and hint is None else hint
-        health.failed(member.model, pool.breaker, cooldown, hint)
+        if reply.status == 429:  # busy, not broken: a cooldown, never a breaker failure
+            health.throttled(member.model, min(pool.cooldown, pool.max_cooldown) if hint is None else hint)
+        else:
+            health.failed(member.model, pool.breaker, hint, hint)
         tried.failures.append(f"{member.model}:{reply.status}")
         last = Sent(member, reply)
     return _give_up(pools, pool_id, pool, last, tried)

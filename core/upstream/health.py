@@ -1,5 +1,5 @@
 """Each pool member's health, per gateway instance: a cooldown after a 429 (as long as the
-upstream asks), and a circuit breaker that takes a member out after consecutive failures,
+upstream asks, within gateway.maxCooldown), and a circuit breaker that takes a member out after consecutive failures,
 then lets one probe request through (half-open) before trusting it again.
 
 Members are known by their own model id, so every pool a member is in sees one health.
@@ -74,6 +74,13 @@ class Health:
             health.remaining_tokens = _remaining(tokens)
         if requests is not None:
             health.remaining_requests = _remaining(requests)
+
+    def throttled(self, member: str, cooldown: float) -> None:
+        """A 429: the member is up but busy. It sits out `cooldown` seconds and that is all: a 429 is
+        never a breaker failure (nor a success). A probe that meets one ends with no verdict."""
+        health = self.of(member)
+        health.benched_until = max(health.benched_until, self.clock() + cooldown)
+        health.probing = False
 
     def failed(self, member: str, breaker: Breaker, cooldown: float | None, retry_after: float | None = None) -> None:
         """`cooldown`: seconds to bench the member for (a 429, or an answer naming a Retry-After);
