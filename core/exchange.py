@@ -252,7 +252,15 @@ class Exchange:
         self.going_upstream(streams_body=streams_body)
         try:
             sent = await self.awaited(
-                failover.send(self.gateway.pools, pool_id, pool, attempt, tried, single_shot=streams_body)
+                failover.send(
+                    self.gateway.pools,
+                    pool_id,
+                    pool,
+                    attempt,
+                    tried,
+                    single_shot=streams_body,
+                    streamed=self.record.stream is True,
+                )
             )
         finally:
             record = self.record

@@ -31,6 +31,8 @@ SCENARIOS = {
     "hintnegative": "{}",
     "hintjunk": "{}",
     "throttled": "{}",
+    "poisoned": "{}",
+    "slowwhole": "{firstByteTimeout: 0.3}",
     "remainingnegative": "{strategy: most-remaining}",
     "remainingjunk": "{strategy: most-remaining}",
 }
@@ -177,3 +179,31 @@ def test_429s_bench_a_member_for_their_retry_after_only_never_trip_its_breaker(c
     text, request_id = chat(client, "throttled")
     assert access_line(pooled, request_id)["member"] == "throttled-east"
     assert (calls(east), calls(west)) == (9, 8)
+
+
+# -- issue 21.1: one caller cannot bench a pool for everyone; firstByteTimeout spares whole answers
+
+POISON = {"x-sim-fail": "500"}  # a prompt Azure answers with a 500, every time, in every region
+
+
+def test_one_tenants_failing_prompts_do_not_bench_the_pool_for_the_others(pooled, sims) -> None:
+    alice, bob = client_of(pooled, "alice"), client_of(pooled, "bob")
+    for _ in range(12):  # past the breaker's volume (10): both members' breakers open on alice's 500s
+        with pytest.raises(openai.InternalServerError):  # her own answer, each time: never a 429
+            chat(alice, "poisoned", POISON)
+    assert [calls(simulator) for simulator in sims.values()] == [12, 12]
+    text, request_id = chat(bob, "poisoned")  # every breaker open: the members are tried anyway
+    assert text == "Echo: Hello pool" and access_line(pooled, request_id)["member"] == "poisoned-east"
+    for _ in range(3):
+        assert chat(bob, "poisoned")[0] == "Echo: Hello pool"
+
+
+def test_first_byte_timeout_does_not_give_up_on_a_whole_answer_being_generated(client, pooled, sims) -> None:
+    east, west = sims["east"], sims["west"]
+    east.behaviour.delay = 0.8  # a non-streamed answer's headers come once it is generated
+    text, request_id = chat(client, "slowwhole")
+    assert text == "Echo: Hello pool" and access_line(pooled, request_id)["member"] == "slowwhole-east"
+    assert calls(west) == 0  # not asked (and billed) a second time
+    stream = client.chat.completions.create(model="slowwhole", messages=MESSAGES, stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "Echo: Hello pool"
+    assert calls(west) == 1  # a stream's first event is late: the next member serves it

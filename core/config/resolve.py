@@ -92,8 +92,15 @@ def resolve_pool(
         time_budget=section.time_budget,
         retry_on_timeout=section.retry_on_timeout,
         first_byte_timeout=section.first_byte_timeout,
+        first_byte_timeout_for=section.first_byte_timeout_for,
         cooldown=section.cooldown,
-        breaker=Breaker(breaker.failures, breaker.window, breaker.trip, breaker.accept_retry_after),
+        breaker=Breaker(
+            breaker.failure_percent,
+            breaker.minimum_requests,
+            breaker.window,
+            breaker.trip,
+            breaker.accept_retry_after,
+        ),
         max_cooldown=max_cooldown,
     )
     return ModelRoute(pool_id, tuple(member.backend for member in members), pool)
