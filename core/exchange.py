@@ -46,6 +46,9 @@ T = TypeVar("T")
 _ANONYMOUS = Caller("anonymous", None, None)
 _TRACE_HEADERS = ("traceparent", "tracestate")
 _JSON_TYPE = (b"content-type", JSON.encode())
+# How an answer whose headers came ends when it breaks off on the upstream's side (cut, or stalled): a
+# failure of the pool member that served it. A client that went away (client_closed_request) is not one.
+_BROKEN_BY_UPSTREAM = frozenset({"upstream_closed_connection", "upstream_timeout"})
 # How a call that got no answer ended when the upstream may have generated for it meanwhile.
 _MAY_HAVE_GENERATED = frozenset({None, "upstream_timeout", "upstream_closed_connection", "client_closed_request"})
 
@@ -110,6 +113,7 @@ class Exchange:
         "trace",
         "guard",
         "tried",
+        "_served",
         "answer_by",
         "stream_by",
         "_client_headers",
@@ -137,6 +141,7 @@ class Exchange:
         self.trace: RequestTrace | None = None
         self.guard: CallGuard | None = None
         self.tried: Tried | None = None  # a pooled call's attempts
+        self._served: tuple[Pool, PoolMember] | None = None  # the pool member whose answer (2xx) is relayed
         self.answer_by = self.stream_by = 0.0  # event loop times, set when the call goes upstream
         self._client_headers: list[tuple[str, str]] | None = None
         # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
@@ -265,6 +270,8 @@ class Exchange:
         finally:
             record = self.record
             record.attempts, record.member, record.failed = tried.attempts, tried.served_by, tried.failures or None
+        if sent.reply.status < 400:
+            self._served = (pool, sent.member)
         return sent.reply
 
     def going_upstream(self, *, streams_body: bool = False) -> None:
@@ -414,8 +421,8 @@ class Exchange:
         return response
 
     def finish(self) -> None:
-        """The call is over: the budget settled, the metrics recorded, the access record emitted (unless
-        it was when the answer went out)."""
+        """The call is over: a pool member whose answer broke off on its side charged with a failure, the
+        budget settled, the metrics recorded, the access record emitted (unless it was when the answer went out)."""
         if self._finished:
             return
         self._finished = True
@@ -423,6 +430,9 @@ class Exchange:
         if self.guard is not None:
             self.guard.close()
         record = self.record
+        if self._served is not None and record.error_code in _BROKEN_BY_UPSTREAM:
+            pool, member = self._served  # its headers counted as a success; the answer broke off after all
+            self.gateway.pools.health.broke(member.model, pool.breaker)
         if self._reservation is not None:
             self.gateway.budgets.settle(self._reservation, self._spent(self._reservation))
         telemetry = self.gateway.telemetry if self._gateway_known else None

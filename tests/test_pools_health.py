@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
@@ -33,6 +34,8 @@ SCENARIOS = {
     "throttled": "{}",
     "poisoned": "{}",
     "slowwhole": "{firstByteTimeout: 0.3}",
+    "brokenstream": "{circuitBreaker: {minimumRequests: 2, trip: 60}}",
+    "clientgone": "{circuitBreaker: {minimumRequests: 2, trip: 60}}",
     "remainingnegative": "{strategy: most-remaining}",
     "remainingjunk": "{strategy: most-remaining}",
 }
@@ -207,3 +210,47 @@ def test_first_byte_timeout_does_not_give_up_on_a_whole_answer_being_generated(c
     stream = client.chat.completions.create(model="slowwhole", messages=MESSAGES, stream=True)
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "Echo: Hello pool"
     assert calls(west) == 1  # a stream's first event is late: the next member serves it
+
+
+# -- issue 21.4: a member that breaks its streams is charged with failures; a client that leaves is not
+
+
+def stream_request_id(client: openai.OpenAI, model: str) -> tuple[str, str]:
+    """A streamed chat read to its end: its text and request id (the stream may end in an error event)."""
+    text = ""
+    with client.chat.completions.with_streaming_response.create(model=model, messages=MESSAGES, stream=True) as raw:
+        request_id = raw.headers["x-request-id"]
+        try:
+            for chunk in raw.parse():
+                text += "".join(choice.delta.content or "" for choice in chunk.choices)
+        except openai.APIError:
+            pass  # the in-band error event the gateway sends when the upstream breaks off
+    return text, request_id
+
+
+def test_a_member_that_breaks_its_streams_is_benched(client, pooled, sims) -> None:
+    east, west = sims["east"], sims["west"]
+    east.behaviour.fail = "abort"  # every stream east serves is cut half-way
+    for _ in range(2):  # the breaker's volume: both served by east (its headers came), both broken
+        _, request_id = stream_request_id(client, "brokenstream")
+        line = access_line(pooled, request_id)
+        assert (line["member"], line["error_code"]) == ("brokenstream-east", "upstream_closed_connection")
+    east.behaviour.fail = None
+    text, request_id = stream_request_id(client, "brokenstream")
+    assert text == "Echo: Hello pool" and access_line(pooled, request_id)["member"] == "brokenstream-west"
+    assert (calls(east), calls(west)) == (2, 1)
+
+
+def test_a_client_that_leaves_a_stream_charges_no_member(pooled, sims) -> None:
+    east, west = sims["east"], sims["west"]
+    east.behaviour.chunk_delay, east.behaviour.chunks = 0.2, 20
+    body = {"model": "clientgone", "messages": MESSAGES, "stream": True}
+    headers = {"Authorization": f"Bearer {TENANTS['alice']}"}
+    for _ in range(3):
+        with httpx.stream("POST", f"{pooled.url}/v1/chat/completions", json=body, headers=headers) as response:
+            request_id = response.headers["x-request-id"]
+            next(response.iter_lines())  # the first event, then the client goes
+        assert access_line(pooled, request_id)["error_code"] == "client_closed_request"
+    east.behaviour.chunk_delay, east.behaviour.chunks = 0.0, 5
+    _, request_id = stream_request_id(client_of(pooled), "clientgone")
+    assert access_line(pooled, request_id)["member"] == "clientgone-east" and calls(west) == 0
