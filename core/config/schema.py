@@ -56,6 +56,8 @@ class Section(BaseModel):
 
     # False for wrappers whose other keys belong to LibreChat, not to us.
     warn_unknown: ClassVar[bool] = True
+    # Keys this section once had, and what replaced them: warned about with that, instead of "unknown".
+    replaced_keys: ClassVar[dict[str, str]] = {}
 
     _path: Path | None = PrivateAttr(None)
 
@@ -452,6 +454,10 @@ class CircuitBreaker(Section):
     """When a member is taken out of its pool for failing too often (per gateway instance). 429s never count,
     and it never takes out the last members a pool could try: then they are tried anyway."""
 
+    replaced_keys: ClassVar[dict[str, str]] = {
+        "failures": "the breaker judges a failure rate, not a count (failurePercent, over at least minimumRequests)"
+    }
+
     failure_percent: int = Field(
         50,
         ge=1,
@@ -779,7 +785,9 @@ def unknown_keys(model: BaseModel) -> list[Finding]:
             path = (*(model.path or ()), key)
             message = f'Unknown key "{error_path(path)}" is ignored.'
             close = difflib.get_close_matches(str(key), known, n=1)
-            if close:
+            if key in model.replaced_keys:
+                message = f'"{error_path(path)}" is ignored: {model.replaced_keys[key]}.'
+            elif close:
                 message = message[:-1] + f' (did you mean "{close[0]}"?)'
             warnings.append(Finding(message, path))
     for name in type(model).model_fields:

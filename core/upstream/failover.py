@@ -4,8 +4,8 @@ byte reaches the client.
 A failed attempt moves on when the failure is the upstream's (unreachable, reset, 408, 429,
 5xx, slower than firstByteTimeout, or a read timeout where the pool allows it); anything else
 is the caller's answer. Attempts are bounded by maxAttempts and the pool's time budget. When
-every member is benched the call ends in AllBenched (the caller's 429, with the soonest return),
-never in a 5xx.
+every member is cooling down (429s, Retry-After) the call ends in AllBenched (the caller's 429,
+with the soonest return), never in a 5xx; open breakers alone never end it (health.py's panic rule).
 
 The loop knows nothing of the call it serves: it is handed an attempt function and a `Tried`
 it fills in, and returns the member that answered with its answer, or raises.
