@@ -36,6 +36,7 @@ SCENARIOS = {
     "slowwhole": "{firstByteTimeout: 0.3}",
     "brokenstream": "{circuitBreaker: {minimumRequests: 2, trip: 60}}",
     "clientgone": "{circuitBreaker: {minimumRequests: 2, trip: 60}}",
+    "stalledstream": "{circuitBreaker: {minimumRequests: 2, trip: 60}}",
     "remainingnegative": "{strategy: most-remaining}",
     "remainingjunk": "{strategy: most-remaining}",
 }
@@ -57,7 +58,7 @@ def health_config(urls: dict[str, str]) -> str:
     lines += ["gateway:", "  apiKeys:"]
     lines += [f"    - {{name: {name}, key: {key}}}" for name, key in TENANTS.items()]
     lines += [
-        "  timeouts: {connect: 2, read: 5}",
+        "  timeouts: {connect: 2, read: 5, idle: 1}",
         '  forwardHeaders: ["x-sim-*"]',
         f"  maxCooldown: {MAX_COOLDOWN}",
         "  pools:",
@@ -238,6 +239,19 @@ def test_a_member_that_breaks_its_streams_is_benched(client, pooled, sims) -> No
     east.behaviour.fail = None
     text, request_id = stream_request_id(client, "brokenstream")
     assert text == "Echo: Hello pool" and access_line(pooled, request_id)["member"] == "brokenstream-west"
+    assert (calls(east), calls(west)) == (2, 1)
+
+
+def test_a_member_whose_streams_stall_past_the_idle_timeout_is_benched(client, pooled, sims) -> None:
+    east, west = sims["east"], sims["west"]
+    east.behaviour.chunk_delay, east.behaviour.chunks = 1.5, 3  # past gateway.timeouts.idle (1 s) between events
+    for _ in range(2):
+        _, request_id = stream_request_id(client, "stalledstream")
+        line = access_line(pooled, request_id)
+        assert (line["member"], line["error_code"]) == ("stalledstream-east", "upstream_timeout")
+    east.behaviour.chunk_delay = 0.0
+    text, request_id = stream_request_id(client, "stalledstream")
+    assert text == "Echo: Hello pool" and access_line(pooled, request_id)["member"] == "stalledstream-west"
     assert (calls(east), calls(west)) == (2, 1)
 
 
