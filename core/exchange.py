@@ -10,6 +10,7 @@ metrics recorded, for every kind of answer, however the call ended (an error, a 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from functools import partial
@@ -39,6 +40,7 @@ from core.translation.translator import Translator
 from core.uploads import Upload, read_upload
 from core.upstream import failover
 from core.upstream.failover import PoolError, Tried
+from core.upstream.health import retry_after
 from core.upstream.transport import TransportError, UpstreamResponse
 from core.usage_table import Counts
 
@@ -114,6 +116,7 @@ class Exchange:
         "guard",
         "tried",
         "_served",
+        "_max_wait",
         "answer_by",
         "stream_by",
         "_client_headers",
@@ -142,6 +145,7 @@ class Exchange:
         self.guard: CallGuard | None = None
         self.tried: Tried | None = None  # a pooled call's attempts
         self._served: tuple[Pool, PoolMember] | None = None  # the pool member whose answer (2xx) is relayed
+        self._max_wait: float | None = None  # a pooled call's gateway.maxCooldown: the longest wait it relays
         self.answer_by = self.stream_by = 0.0  # event loop times, set when the call goes upstream
         self._client_headers: list[tuple[str, str]] | None = None
         # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
@@ -270,6 +274,7 @@ class Exchange:
         finally:
             record = self.record
             record.attempts, record.member, record.failed = tried.attempts, tried.served_by, tried.failures or None
+        self._max_wait = pool.max_cooldown
         if sent.reply.status < 400:
             self._served = (pool, sent.member)
         return sent.reply
@@ -343,6 +348,8 @@ class Exchange:
             record.upstream_ms = _ms_since(self._sent_at)
             # The error is OpenAI-shaped JSON now, whatever its type was.
             headers = [pair for pair in relayed_headers(upstream.raw_headers) if pair[0] != b"content-type"]
+            if self._max_wait is not None:
+                headers = _waits_capped(headers, upstream.headers, self._max_wait)
             return self.response(openai_error_body(upstream.status, body), upstream.status, headers, json=True)
         record.upstream_ms = _ms_since(self._sent_at)
         if content_type.startswith("text/event-stream") and (events := reply.translator.events()) is not None:
@@ -456,6 +463,18 @@ class Exchange:
         if record.usage_estimated or (not answered and record.error_code in _MAY_HAVE_GENERATED):
             tokens = max(tokens, reservation.cost.tokens)
         return Counts(1, tokens)
+
+
+def _waits_capped(
+    headers: list[tuple[bytes, bytes]], upstream: Mapping[str, str], most: float
+) -> list[tuple[bytes, bytes]]:
+    """A pooled call's relayed failure asks the caller to wait no longer than the pool benches its member
+    (gateway.maxCooldown): an upstream's Retry-After of millennia is told as `most` seconds."""
+    wait = retry_after(upstream)
+    if wait is None or wait <= most:
+        return headers
+    kept = [pair for pair in headers if pair[0] not in (b"retry-after", b"retry-after-ms")]
+    return [*kept, (b"retry-after", str(math.ceil(most)).encode()), (b"retry-after-ms", str(int(most * 1000)).encode())]
 
 
 def _ms_since(started: float) -> float:

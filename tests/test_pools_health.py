@@ -28,6 +28,7 @@ MAX_COOLDOWN = 120
 SCENARIOS = {
     "capped": "{}",
     "capdate": "{}",
+    "caponce": "{maxAttempts: 1}",
     "hintpast": "{}",
     "hintnegative": "{}",
     "hintjunk": "{}",
@@ -134,6 +135,14 @@ def test_a_retry_after_of_millennia_benches_for_max_cooldown_at_most(client, sim
         assert 0 <= int(headers["retry-after"]) <= MAX_COOLDOWN
         assert 0 <= int(headers["retry-after-ms"]) <= MAX_COOLDOWN * 1000
     assert [calls(simulator) for simulator in sims.values()] == [1, 1]
+
+
+def test_a_relayed_429_asks_the_caller_to_wait_max_cooldown_at_most(client, sims) -> None:
+    sims["east"].behaviour.fail, sims["east"].behaviour.retry_after_ms = "429", 99999999999999
+    with pytest.raises(openai.RateLimitError) as caught:  # one attempt: east's own 429 is the caller's answer
+        chat(client, "caponce")
+    headers = caught.value.response.headers
+    assert (headers["retry-after"], headers["retry-after-ms"]) == (str(MAX_COOLDOWN), str(MAX_COOLDOWN * 1000))
 
 
 @pytest.mark.parametrize(
