@@ -9,6 +9,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from aiohttp import web
+
 # Canned answers, sent instead of the operation's own (see faults.canned_failure).
 CANNED_FAIL_MODES = frozenset(
     {
@@ -71,6 +73,10 @@ class Behaviour:
     read_delay: float = 0.0  # seconds before reading the request body        (x-sim-read-delay-ms)
     # Every count of a JSON answer's top-level usage, as this JSON text: a misreporting upstream (x-sim-usage)
     usage: str | None = None
+    # A 429's Retry-After exactly as given (a date, a negative or absurd number...)   (x-sim-retry-after)
+    retry_after: str | None = None
+    # x-ratelimit-remaining-tokens on every answer, exactly as given (-5, "lots")      (x-sim-remaining-tokens)
+    remaining_tokens: str | None = None
 
     def reset(self) -> None:
         for f in fields(self):
@@ -112,6 +118,8 @@ class Behaviour:
         usage = get("x-sim-usage", self.usage)
         if usage is not None:
             json.loads(usage)  # ValueError (a JSONDecodeError) when it is not JSON
+        retry_after = get("x-sim-retry-after", self.retry_after)
+        remaining_tokens = get("x-sim-remaining-tokens", self.remaining_tokens)
         fail_rate = float(get("x-sim-fail-rate", self.fail_rate))
         if fail is not None and fail_rate < 1.0 and random.random() >= fail_rate:
             fail = None
@@ -130,11 +138,17 @@ class Behaviour:
             fail_rate,
             read_delay,
             usage,
+            retry_after,
+            remaining_tokens,
         )
 
     def read_delay_for(self, headers: Mapping[str, str]) -> float:
         """How long to leave the request body unread (a slow upstream: what the client sends backs up)."""
         return _ms_header(headers.get("x-sim-read-delay-ms"), self.read_delay)
+
+
+# Where the server keeps a request's effective behaviour, for the writes after the handler and the answer's headers.
+BEHAVIOUR_KEY = web.RequestKey("sim.behaviour", Behaviour)
 
 
 def _ms_header(raw: str | None, default_seconds: float) -> float:

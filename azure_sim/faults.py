@@ -38,6 +38,8 @@ async def canned_failure(request: web.Request, mode: str, azure_name: str, behav
         if behaviour.retry_after_ms is not None:
             extra["retry-after-ms"] = str(int(behaviour.retry_after_ms))
             extra["Retry-After"] = str(math.ceil(behaviour.retry_after_ms / 1000))
+        if behaviour.retry_after is not None:
+            extra["Retry-After"] = behaviour.retry_after
         return error_answer(request, 429, {"code": "429", "message": message}, extra)
     if mode == "content_filter":
         return error_answer(request, 400, ERR_CONTENT_FILTER)

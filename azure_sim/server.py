@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from .behaviour import CANNED_FAIL_MODES, Behaviour
+from .behaviour import BEHAVIOUR_KEY, CANNED_FAIL_MODES, Behaviour
 from .deployments import OPERATIONS
 from .faults import canned_failure, misreport_usage
 from .models import DEFAULT_PROFILE, deployed_profile
@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover - e.g. Windows
     new_event_loop = asyncio.new_event_loop
 
 
-_BEHAVIOUR = web.RequestKey("sim.behaviour", Behaviour)  # the effective behaviour, for the writes after the handler
+_BEHAVIOUR = BEHAVIOUR_KEY
 
 
 class AzureSimulator:

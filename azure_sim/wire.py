@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .behaviour import BEHAVIOUR_KEY
+
 CHAT_MODEL = "gpt-4o-2024-08-06"
 COMPLETIONS_MODEL = "gpt-35-turbo-instruct"
 EMBEDDINGS_MODEL = "text-embedding-ada-002"
@@ -210,6 +212,9 @@ def azure_headers(request: web.Request, content_type: str) -> dict[str, str]:
         "x-ratelimit-remaining-requests": "99",
         "x-ratelimit-remaining-tokens": "99000",
     }
+    behaviour = request.get(BEHAVIOUR_KEY)
+    if behaviour is not None and behaviour.remaining_tokens is not None:
+        headers["x-ratelimit-remaining-tokens"] = behaviour.remaining_tokens
     client_request_id = request.headers.get("x-ms-client-request-id")
     if client_request_id is not None:
         headers["x-ms-client-request-id"] = client_request_id

@@ -35,6 +35,7 @@ class Target:
     port: int
     path: str  # with query string
     auth_header: tuple[str, str]
+    extra_headers: tuple[tuple[str, str], ...] = ()  # more request headers (a bench tenant's x-sim-*)
 
     @property
     def url(self) -> str:
@@ -42,10 +43,11 @@ class Target:
 
     def request(self, body: bytes) -> bytes:
         """The whole request, built once and re-sent as-is."""
+        headers = [self.auth_header, *self.extra_headers]
         head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"{self.auth_header[0]}: {self.auth_header[1]}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in headers)
+            + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
 

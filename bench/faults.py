@@ -3,7 +3,11 @@
 Two simulators serve the same deployment; one answers 429 with Retry-After: 1 (and retry-after-ms: 1000) to 30% of
 requests. Interleaved slices (ABC, then CBA) at 200 concurrent clients compare the healthy single-member model, a
 pool of two healthy members (what the pool itself costs) and the pool over both simulators: the client-visible
-errors (goal: 0) and the added p50/p99. See bench/README.md.
+errors (goal: 0) and the added p50/p99.
+
+Then one tenant poisons a pool: a `poisoner` key sends, alone for a while, then alongside the others, only prompts
+Azure answers with a 500 (x-sim-fail: 500) to a pool of two healthy members; its failures open both members'
+breakers, and the other tenant's clients must still be served (goal: 0 errors, no 429). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -12,16 +16,21 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 
 from bench import procs
-from bench.client import gateway_target
+from bench.client import Target, gateway_target
 from bench.load import LoadResult, python_generator
 
+POISONED = "gpt-4o-poisoned"
+POISON_LEAD_SECONDS = 3  # the poisoner alone first, so that its failures are all the pool sees
 CONFIG_PATH = Path(__file__).resolve().parent / "faults.yaml"
 _MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
 MODELS = {
@@ -57,13 +66,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in MODELS if index == 0 else reversed(list(MODELS)):
                 print(f"[faults {time.strftime('%H:%M:%S')}] {name}: {slice_seconds} s", file=sys.stderr, flush=True)
                 results[name].add(python_generator(target, _body(MODELS[name]), args.concurrency, slice_seconds))
+        print(f"[faults {time.strftime('%H:%M:%S')}] one tenant poisons a pool", file=sys.stderr, flush=True)
+        tenant = _poisoned(target, args.concurrency, slice_seconds)
         procs.stop(gateway)  # flushes its access log
-        failovers = sum('"failed":[' in line for line in (workdir / "gw.log").read_text().splitlines())
+        lines = (workdir / "gw.log").read_text().splitlines()
+        failovers = sum('"failed":[' in line for line in lines)
         _report(results, args, failovers)
+        _report_poisoned(tenant, lines)
     finally:
         for service in reversed(services):
             procs.stop(service)
     return 0
+
+
+def _poisoned(target: Target, concurrency: int, seconds: int) -> LoadResult:
+    """The poisoner's 500s alone for POISON_LEAD_SECONDS, then the other tenant's load alongside for `seconds`."""
+    poisoner = replace(target, auth_header=("Authorization", "Bearer bench-poisoner-key"))
+    poisoner = replace(poisoner, extra_headers=(("x-sim-fail", "500"),))
+    body = _body(POISONED)
+    thread = threading.Thread(
+        target=python_generator, args=(poisoner, body, 4, POISON_LEAD_SECONDS + seconds), daemon=True
+    )
+    thread.start()
+    time.sleep(POISON_LEAD_SECONDS)
+    tenant = python_generator(target, body, concurrency, seconds)
+    thread.join()
+    return tenant
+
+
+def _report_poisoned(tenant: LoadResult, log_lines: list[str]) -> None:
+    statuses: dict[str, Counter[int]] = {"bench": Counter(), "poisoner": Counter()}
+    for line in log_lines:
+        if line.startswith('{"request_id"') and POISONED in line:
+            record = orjson.loads(line)
+            if record.get("model") == POISONED and record.get("caller") in statuses:
+                statuses[record["caller"]][record.get("status", 0)] += 1
+    print(f"\nOne tenant poisons `{POISONED}` (2 healthy members): 4 poisoner clients sending prompts Azure answers")
+    print(f"with a 500, alone for {POISON_LEAD_SECONDS} s, then alongside the other tenant's clients\n")
+    print("| tenant | answers by status | client-visible errors |")
+    print("|---|---|---|")
+    for caller, counter in statuses.items():
+        by_status = ", ".join(f"{status}: {count}" for status, count in sorted(counter.items())) or "-"
+        errors = tenant.errors if caller == "bench" else sum(c for s, c in counter.items() if s != 200)
+        print(f"| {caller} | {by_status} | {errors} |")
 
 
 def _body(model: str) -> bytes:

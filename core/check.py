@@ -178,13 +178,14 @@ def pool_summary(pool: Pool) -> str:
         f"strategy {pool.strategy}",
         f"up to {pool.max_attempts} attempt(s)",
         f"time budget {pool.time_budget:g}s" if pool.time_budget else "time budget gateway.timeouts.total",
-        f"cooldown {pool.cooldown:g}s",
-        f"breaker {breaker.failures} failure(s) in {breaker.window:g}s -> open {breaker.trip:g}s"
-        + (" (or Retry-After)" if breaker.accept_retry_after else ""),
+        f"cooldown {pool.cooldown:g}s (at most {pool.max_cooldown:g}s)",
+        f"breaker {breaker.failure_percent}% of {breaker.minimum_requests}+ attempt(s) in {breaker.window:g}s"
+        f" failed -> open {breaker.trip:g}s" + (" (or Retry-After)" if breaker.accept_retry_after else ""),
         "retries after a read timeout" if pool.retry_on_timeout else "no retry after a read timeout",
     ]
     if pool.first_byte_timeout:
-        parts.append(f"first byte within {pool.first_byte_timeout:g}s")
+        which = "streams" if pool.first_byte_timeout_for == "streams" else "every call"
+        parts.append(f"first byte within {pool.first_byte_timeout:g}s ({which})")
     return "; ".join(parts)
 
 

@@ -10,6 +10,7 @@ metrics recorded, for every kind of answer, however the call ended (an error, a 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from functools import partial
@@ -39,6 +40,7 @@ from core.translation.translator import Translator
 from core.uploads import Upload, read_upload
 from core.upstream import failover
 from core.upstream.failover import PoolError, Tried
+from core.upstream.health import retry_after
 from core.upstream.transport import TransportError, UpstreamResponse
 from core.usage_table import Counts
 
@@ -46,6 +48,9 @@ T = TypeVar("T")
 _ANONYMOUS = Caller("anonymous", None, None)
 _TRACE_HEADERS = ("traceparent", "tracestate")
 _JSON_TYPE = (b"content-type", JSON.encode())
+# How an answer whose headers came ends when it breaks off on the upstream's side (cut, or stalled): a
+# failure of the pool member that served it. A client that went away (client_closed_request) is not one.
+_BROKEN_BY_UPSTREAM = frozenset({"upstream_closed_connection", "upstream_timeout"})
 # How a call that got no answer ended when the upstream may have generated for it meanwhile.
 _MAY_HAVE_GENERATED = frozenset({None, "upstream_timeout", "upstream_closed_connection", "client_closed_request"})
 
@@ -110,6 +115,8 @@ class Exchange:
         "trace",
         "guard",
         "tried",
+        "_served",
+        "_max_wait",
         "answer_by",
         "stream_by",
         "_client_headers",
@@ -138,6 +145,8 @@ class Exchange:
         self.trace: RequestTrace | None = None
         self.guard: CallGuard | None = None
         self.tried: Tried | None = None  # a pooled call's attempts
+        self._served: tuple[Pool, PoolMember] | None = None  # the pool member whose answer (2xx) is relayed
+        self._max_wait: float | None = None  # a pooled call's gateway.maxCooldown: the longest wait it relays
         self.answer_by = self.stream_by = 0.0  # event loop times, set when the call goes upstream
         self._client_headers: list[tuple[str, str]] | None = None
         # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
@@ -271,11 +280,22 @@ class Exchange:
         self.going_upstream(streams_body=streams_body)
         try:
             sent = await self.awaited(
-                failover.send(self.gateway.pools, pool_id, pool, attempt, tried, single_shot=streams_body)
+                failover.send(
+                    self.gateway.pools,
+                    pool_id,
+                    pool,
+                    attempt,
+                    tried,
+                    single_shot=streams_body,
+                    streamed=self.record.stream is True,
+                )
             )
         finally:
             record = self.record
             record.attempts, record.member, record.failed = tried.attempts, tried.served_by, tried.failures or None
+        self._max_wait = pool.max_cooldown
+        if sent.reply.status < 400:
+            self._served = (pool, sent.member)
         return sent.reply
 
     def going_upstream(self, *, streams_body: bool = False) -> None:
@@ -351,6 +371,8 @@ class Exchange:
             record.upstream_ms = _ms_since(self._sent_at)
             # The error is OpenAI-shaped JSON now, whatever its type was.
             headers = [pair for pair in relayed_headers(upstream.raw_headers) if pair[0] != b"content-type"]
+            if self._max_wait is not None:
+                headers = _waits_capped(headers, upstream.headers, self._max_wait)
             answer, record.error_code = upstream_error(upstream.status, body)
             return self.response(answer, upstream.status, headers, json=True)
         record.upstream_ms = _ms_since(self._sent_at)
@@ -431,8 +453,8 @@ class Exchange:
         return response
 
     def finish(self) -> None:
-        """The call is over: the budget settled, the metrics recorded, the access record emitted (unless
-        it was when the answer went out)."""
+        """The call is over: a pool member whose answer broke off on its side charged with a failure, the
+        budget settled, the metrics recorded, the access record emitted (unless it was when the answer went out)."""
         if self._finished:
             return
         self._finished = True
@@ -440,6 +462,9 @@ class Exchange:
         if self.guard is not None:
             self.guard.close()
         record = self.record
+        if self._served is not None and record.error_code in _BROKEN_BY_UPSTREAM:
+            pool, member = self._served  # its headers counted as a success; the answer broke off after all
+            self.gateway.pools.health.broke(member.model, pool.breaker)
         if self._reservation is not None:
             self.gateway.budgets.settle(self._reservation, self._spent(self._reservation))
         telemetry = self.gateway.telemetry if self._gateway_known else None
@@ -463,6 +488,18 @@ class Exchange:
         if record.usage_estimated or (not answered and record.error_code in _MAY_HAVE_GENERATED):
             tokens = max(tokens, reservation.cost.tokens)
         return Counts(1, tokens)
+
+
+def _waits_capped(
+    headers: list[tuple[bytes, bytes]], upstream: Mapping[str, str], most: float
+) -> list[tuple[bytes, bytes]]:
+    """A pooled call's relayed failure asks the caller to wait no longer than the pool benches its member
+    (gateway.maxCooldown): an upstream's Retry-After of millennia is told as `most` seconds."""
+    wait = retry_after(upstream)
+    if wait is None or wait <= most:
+        return headers
+    kept = [pair for pair in headers if pair[0] not in (b"retry-after", b"retry-after-ms")]
+    return [*kept, (b"retry-after", str(math.ceil(most)).encode()), (b"retry-after-ms", str(int(most * 1000)).encode())]
 
 
 def _ms_since(started: float) -> float:

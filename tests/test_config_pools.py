@@ -119,3 +119,47 @@ def test_check_shows_each_pool_with_its_members_strategy_and_order() -> None:
         ["2", "gpt-4o-paygo-east", "east", "1", "1"],
         ["3", "gpt-4o-paygo-west", "west", "2", "3"],
     ]
+
+
+def test_pool_health_settings_resolve_with_the_gateways_cooldown_cap() -> None:
+    loaded = load(
+        config(
+            """
+            maxCooldown: 90
+            pools:
+              gpt-4o:
+                models: [gpt-4o-ptu-east, gpt-4o-paygo-west]
+                firstByteTimeout: 2
+                circuitBreaker: {failurePercent: 25, minimumRequests: 40, window: 30, trip: 15}
+              other: {models: [gpt-4o-paygo-east, embed]}
+            """
+        )
+    )
+    pool = loaded.routes["gpt-4o"].pool
+    assert pool is not None and pool.max_cooldown == 90 and pool.first_byte_timeout_for == "streams"
+    breaker = pool.breaker
+    assert (breaker.failure_percent, breaker.minimum_requests, breaker.window, breaker.trip) == (25, 40, 30, 15)
+    plain = loaded.routes["other"].pool
+    assert plain is not None and (plain.breaker.failure_percent, plain.breaker.minimum_requests) == (50, 10)
+    out = describe(loaded)
+    assert "cooldown 10s (at most 90s); breaker 25% of 40+ attempt(s) in 30s failed -> open 15s" in out
+    assert "first byte within 2s (streams)" in out
+
+
+def test_the_breakers_old_failure_count_is_ignored_with_a_word_on_what_replaced_it() -> None:
+    loaded = load(
+        config("pools:\n  p: {models: [gpt-4o-ptu-east, gpt-4o-paygo-west], circuitBreaker: {failures: 3}}\n")
+    )
+    assert any(
+        '"gateway.pools.p.circuitBreaker.failures" is ignored: the breaker judges a failure rate' in warning
+        for warning in loaded.warnings
+    )
+
+
+def test_a_breaker_rate_outside_one_to_a_hundred_percent_is_refused() -> None:
+    found = problems(
+        config("pools:\n  p: {models: [gpt-4o-ptu-east, gpt-4o-paygo-west], circuitBreaker: {failurePercent: 0}}\n")
+    )
+    assert any("failurePercent" in problem for problem in found)
+    found = problems(config("maxCooldown: 0\n"))
+    assert any("maxCooldown" in problem for problem in found)

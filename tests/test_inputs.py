@@ -10,7 +10,7 @@ import pytest
 from azure_sim import AzureSimulator
 from core.inbound import is_ascii_digits
 from core.json_depth import too_deep
-from core.translation.errors import openai_error_body
+from core.translation.errors import upstream_error
 from core.translation.stream import event_json
 from tests.support.gateways import Gateway, StartGateway
 from tests.support.standard import ALICE, BOB, SECRETS
@@ -376,5 +376,5 @@ def test_a_list_too_deep_to_merge_with_another_groups_is_a_502(
 
 def test_an_upstream_error_too_deep_to_reencode_is_read_as_text() -> None:
     deep = b'{"error": {"message": "no", "code": "deep", "details": ' + b"[" * 600 + b"]" * 600 + b"}}"
-    error = orjson.loads(openai_error_body(400, deep))["error"]
+    error = orjson.loads(upstream_error(400, deep)[0])["error"]
     assert error["code"] == "400" and error["message"].startswith("Upstream returned HTTP 400: ")

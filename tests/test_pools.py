@@ -37,7 +37,7 @@ SCENARIOS = {
     "stream": "{}",
     "caller": "{}",
     "rr": "{strategy: round-robin}",
-    "breaker": "{circuitBreaker: {failures: 2, window: 30, trip: 1}}",
+    "breaker": "{circuitBreaker: {minimumRequests: 2, window: 30, trip: 1}}",
     "upload": "{}",
     "responses": "{}",
 }

@@ -192,7 +192,9 @@ def test_a_429_fails_over_and_benches_the_member_for_its_retry_after() -> None:
         ({"Retry-After": "0.5"}, 0.5),
         ({"retry-after-ms": "-1", "Retry-After": "2"}, 2.0),  # a negative or infinite hint is no hint
         ({"Retry-After": "inf"}, None),
-        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),  # a date gone by: now
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, None),  # a date gone by names no wait
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT", "x-ratelimit-reset-tokens": "4"}, 4.0),
+        ({"retry-after-ms": "99999999999999"}, 99999999999.999),  # uncapped here: the pool caps it
         ({"x-ratelimit-reset-tokens": "1m30sx"}, None),  # a duration with anything else is no duration
     ],
 )
@@ -261,7 +263,17 @@ def test_a_read_timeout_is_not_retried_unless_the_pool_says_so() -> None:
 
 def test_first_byte_timeout_moves_on_to_the_next_member() -> None:
     transport = FakeTransport({"a": [5.0]})
+    served, _, tried = run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport, streamed=True)
+    assert served == "b" and tried.failures == ["a:first-byte-timeout"]
+
+
+def test_first_byte_timeout_leaves_a_whole_answer_alone_unless_the_pool_says_all() -> None:
+    # A non-streamed answer's headers come once it is generated: asking another member then bills twice.
+    transport = FakeTransport({"a": [0.2]})
     served, _, tried = run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport)
+    assert served == "a" and tried.failures == []
+    transport = FakeTransport({"a": [5.0]})
+    served, _, tried = run(upstreams(), pool(*TWO, first_byte_timeout=0.05, first_byte_timeout_for="all"), transport)
     assert served == "b" and tried.failures == ["a:first-byte-timeout"]
 
 
@@ -274,7 +286,7 @@ def test_an_upload_is_sent_once() -> None:
 def test_the_breaker_opens_then_lets_one_probe_through_then_closes() -> None:
     clock = Clock()
     ups = upstreams(clock)
-    p = pool(*TWO, breaker=Breaker(failures=3, window=10.0, trip=30.0))
+    p = pool(*TWO, breaker=Breaker(minimum_requests=3, window=10.0, trip=30.0))
     for _ in range(3):
         assert run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))[0] == "b"
     transport = FakeTransport()
@@ -298,7 +310,7 @@ def test_the_breaker_opens_then_lets_one_probe_through_then_closes() -> None:
 def test_the_breaker_counts_only_failures_within_its_window() -> None:
     clock = Clock()
     ups = upstreams(clock)
-    p = pool(*TWO, breaker=Breaker(failures=2, window=5.0, trip=30.0))
+    p = pool(*TWO, breaker=Breaker(minimum_requests=2, window=5.0, trip=30.0))
     run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
     clock.now += 6.0
     run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
@@ -308,7 +320,7 @@ def test_the_breaker_counts_only_failures_within_its_window() -> None:
 def test_accept_retry_after_keeps_the_breaker_open_longer() -> None:
     clock = Clock()
     ups = upstreams(clock)
-    p = pool(*TWO, breaker=Breaker(failures=1, window=5.0, trip=2.0, accept_retry_after=True))
+    p = pool(*TWO, breaker=Breaker(minimum_requests=1, window=5.0, trip=2.0, accept_retry_after=True))
     run(ups, p, FakeTransport({"a": [FakeAnswer(503, {"Retry-After": "20"})]}))
     clock.now += 19.0
     assert run(ups, p, FakeTransport())[0] == "b"
@@ -325,7 +337,7 @@ class SlowToDiscard(FakeAnswer):
 def test_only_one_request_probes_a_half_open_member() -> None:
     clock = Clock()
     ups = upstreams(clock)
-    p = pool(("c", 1, 1), ("a", 2, 1), ("b", 3, 1), breaker=Breaker(failures=1, window=10.0, trip=5.0))
+    p = pool(("c", 1, 1), ("a", 2, 1), ("b", 3, 1), breaker=Breaker(minimum_requests=1, window=10.0, trip=5.0))
     ups.health.failed("a", p.breaker, None)  # a's breaker is open
     clock.now += 5.0  # and half-open now: one probe may go
     transport = FakeTransport({"c": [SlowToDiscard(500), SlowToDiscard(500)]})
@@ -359,8 +371,8 @@ def test_most_remaining_breaks_a_token_tie_by_requests() -> None:
     p = pool(("a", 1, 1), ("b", 1, 1), ("c", 1, 1), strategy="most-remaining")
     ups.health.succeeded("a", {"x-ratelimit-remaining-tokens": "100", "x-ratelimit-remaining-requests": "5"})
     ups.health.succeeded("b", {"x-ratelimit-remaining-tokens": "100", "x-ratelimit-remaining-requests": "9"})
-    ups.health.succeeded("c", {"x-ratelimit-remaining-tokens": "100"})  # no request count: plenty
-    assert [m.model for m in ups.selector.order("p", p, 1000.0)] == ["c", "b", "a"]
+    ups.health.succeeded("c", {"x-ratelimit-remaining-tokens": "100"})  # it answered with no request count: none
+    assert [m.model for m in ups.selector.order("p", p, 1000.0)] == ["b", "a", "c"]
 
 
 @pytest.mark.parametrize(
@@ -435,7 +447,7 @@ def test_members_benched_for_less_than_a_second_say_so_in_milliseconds() -> None
 def test_a_failure_exactly_one_window_old_no_longer_counts() -> None:
     clock = Clock()
     ups = upstreams(clock)
-    p = pool(*TWO, breaker=Breaker(failures=2, window=5.0, trip=30.0))
+    p = pool(*TWO, breaker=Breaker(minimum_requests=2, window=5.0, trip=30.0))
     run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
     clock.now += 5.0
     run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
@@ -446,13 +458,14 @@ def test_a_failure_exactly_one_window_old_no_longer_counts() -> None:
 def test_accept_retry_after_holds_a_tripped_breaker_open_without_a_cooldown(probing: bool) -> None:
     clock = Clock()
     health = Health(clock)
-    breaker = Breaker(failures=1, window=5.0, trip=2.0, accept_retry_after=True)
+    breaker = Breaker(minimum_requests=1, window=5.0, trip=2.0, accept_retry_after=True)
     if probing:
         health.failed("a", breaker, None)
         clock.now += 2.0
         assert health.start("a")
     health.failed("a", breaker, None, retry_after=20.0)
-    assert health.returns_at("a") == clock.now + 20.0
+    assert not health.available("a", clock.now + 19.9) and health.available("a", clock.now + 20.0)
+    assert health.usable("a", clock.now) and health.returns_at("a") == 0.0  # no cooldown: its breaker alone
 
 
 def test_a_member_never_heard_of_returns_at_once() -> None:
@@ -472,7 +485,7 @@ def test_round_robin_keeps_each_pools_turns_apart() -> None:
 
 def test_connection_failures_count_towards_the_members_breaker() -> None:
     ups = upstreams()
-    p = pool(*TWO, breaker=Breaker(failures=1, window=10.0, trip=30.0))
+    p = pool(*TWO, breaker=Breaker(minimum_requests=1, window=10.0, trip=30.0))
     run(ups, p, FakeTransport({"a": [ConnectFailed()]}))
     transport = FakeTransport()
     assert run(ups, p, transport)[0] == "b" and transport.calls == ["b"]
@@ -481,7 +494,7 @@ def test_connection_failures_count_towards_the_members_breaker() -> None:
 def test_first_byte_timeouts_on_every_member_are_a_504() -> None:
     transport = FakeTransport({"a": [5.0], "b": [5.0]})
     with pytest.raises(GatewayError) as caught:
-        run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport)
+        run(upstreams(), pool(*TWO, first_byte_timeout=0.05), transport, streamed=True)
     assert (caught.value.status, caught.value.message) == (504, "The upstream for group `g` did not answer in time.")
 
 
@@ -495,7 +508,7 @@ def test_most_remaining_counts_a_member_that_only_failed_as_having_plenty() -> N
 def test_a_cancelled_request_ends_its_probe_and_closes_the_failure_it_held() -> None:
     clock = Clock()
     ups = upstreams(clock)
-    p = pool(("c", 1, 1), ("a", 2, 1), breaker=Breaker(failures=1, window=10.0, trip=5.0))
+    p = pool(("c", 1, 1), ("a", 2, 1), breaker=Breaker(minimum_requests=1, window=10.0, trip=5.0))
     ups.health.failed("a", p.breaker, None)
     clock.now += 5.0  # a is half-open
     failed = FakeAnswer(500)
@@ -511,3 +524,49 @@ def test_a_cancelled_request_ends_its_probe_and_closes_the_failure_it_held() -> 
 
     asyncio.run(cancelled())
     assert failed.closed and ups.health.available("a", clock.now)  # the next request probes
+
+
+def test_the_breaker_judges_a_failure_rate_once_the_window_holds_enough_attempts() -> None:
+    ups = upstreams()
+    p = pool(*TWO, breaker=Breaker(failure_percent=50, minimum_requests=4, window=60.0, trip=30.0))
+    for outcome in (500, 200, 200, 200, 500):  # 2 failures in 5 attempts: 40%, under 50%
+        run(ups, p, FakeTransport({"a": [FakeAnswer(outcome)]}))
+    assert run(ups, p, FakeTransport())[0] == "a"  # 2 in 6
+    for _ in range(2):  # 4 failures in 8 attempts: 50%
+        run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
+    transport = FakeTransport()
+    assert run(ups, p, transport)[0] == "b" and transport.calls == ["b"]
+
+
+def test_failures_alone_under_the_minimum_volume_do_not_open_it() -> None:
+    ups = upstreams()
+    p = pool(*TWO, breaker=Breaker(minimum_requests=10))
+    for _ in range(9):
+        run(ups, p, FakeTransport({"a": [FakeAnswer(500)]}))
+    assert run(ups, p, FakeTransport())[0] == "a"
+
+
+def test_when_every_breaker_is_open_the_members_are_tried_anyway() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(*TWO, breaker=Breaker(minimum_requests=1, trip=30.0))
+    served, answer, _ = run(ups, p, FakeTransport({"a": [FakeAnswer(500)], "b": [FakeAnswer(500)]}))
+    assert (served, answer.status) == ("b", 500)  # both breakers open now
+    assert not ups.health.available("a", clock.now) and not ups.health.available("b", clock.now)
+    transport = FakeTransport()
+    assert run(ups, p, transport)[0] == "a" and transport.calls == ["a"]  # panic: tried, and it closes a's breaker
+    assert ups.health.available("a", clock.now) and not ups.health.available("b", clock.now)
+
+
+def test_a_cooldown_is_absolute_even_in_panic() -> None:
+    clock = Clock()
+    ups = upstreams(clock)
+    p = pool(*TWO, breaker=Breaker(minimum_requests=1, trip=30.0))
+    ups.health.failed("a", p.breaker, None)  # a's breaker is open
+    ups.health.throttled("b", 5.0)  # b is cooling down
+    transport = FakeTransport()
+    assert run(ups, p, transport)[0] == "a"  # the breaker gives way; the cooldown does not
+    ups.health.failed("a", p.breaker, 5.0)
+    with pytest.raises(GatewayError) as caught:
+        run(ups, p, FakeTransport())
+    assert caught.value.status == 429

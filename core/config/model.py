@@ -134,7 +134,8 @@ Strategy = Literal["priority", "round-robin", "weighted", "most-remaining"]
 class Breaker:
     """A pool member's circuit breaker (gateway.pools.*.circuitBreaker)."""
 
-    failures: int = 5  # consecutive failed attempts within `window` open it
+    failure_percent: int = 50  # this share of the attempts within `window` failed: it opens
+    minimum_requests: int = 10  # ...once the window holds at least this many attempts
     window: float = 60.0
     trip: float = 30.0  # seconds open before one probe
     accept_retry_after: bool = True  # a longer Retry-After keeps it open longer
@@ -158,8 +159,10 @@ class Pool:
     time_budget: float | None = None  # None: gateway.timeouts.total alone bounds the attempts
     retry_on_timeout: bool = False
     first_byte_timeout: float | None = None
+    first_byte_timeout_for: Literal["streams", "all"] = "streams"  # which calls firstByteTimeout bounds
     cooldown: float = 10.0
     breaker: Breaker = Breaker()
+    max_cooldown: float = 300.0  # gateway.maxCooldown: the longest any cooldown lasts, whatever the upstream asks
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,11 +73,13 @@ def resolve_pools(gateway: GatewaySection, routes: dict[str, ModelRoute]) -> dic
     """`routes` with each pool's route added, or put in place of the member whose id it takes."""
     pooled = dict(routes)
     for pool_id, section in gateway.pools.items():
-        pooled[pool_id] = resolve_pool(pool_id, section, routes)
+        pooled[pool_id] = resolve_pool(pool_id, section, routes, gateway.max_cooldown)
     return pooled
 
 
-def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, ModelRoute]) -> ModelRoute:
+def resolve_pool(
+    pool_id: str, section: PoolSection, routes: Mapping[str, ModelRoute], max_cooldown: float = 300.0
+) -> ModelRoute:
     members = tuple(
         PoolMember(member.model, routes[member.model].backends[0], member.priority, member.weight)
         for member in section.members()
@@ -90,8 +92,16 @@ def resolve_pool(pool_id: str, section: PoolSection, routes: Mapping[str, ModelR
         time_budget=section.time_budget,
         retry_on_timeout=section.retry_on_timeout,
         first_byte_timeout=section.first_byte_timeout,
+        first_byte_timeout_for=section.first_byte_timeout_for,
         cooldown=section.cooldown,
-        breaker=Breaker(breaker.failures, breaker.window, breaker.trip, breaker.accept_retry_after),
+        breaker=Breaker(
+            breaker.failure_percent,
+            breaker.minimum_requests,
+            breaker.window,
+            breaker.trip,
+            breaker.accept_retry_after,
+        ),
+        max_cooldown=max_cooldown,
     )
     return ModelRoute(pool_id, tuple(member.backend for member in members), pool)
 

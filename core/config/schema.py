@@ -56,6 +56,8 @@ class Section(BaseModel):
 
     # False for wrappers whose other keys belong to LibreChat, not to us.
     warn_unknown: ClassVar[bool] = True
+    # Keys this section once had, and what replaced them: warned about with that, instead of "unknown".
+    replaced_keys: ClassVar[dict[str, str]] = {}
 
     _path: Path | None = PrivateAttr(None)
 
@@ -460,10 +462,28 @@ PoolMemberValue = Annotated[
 
 
 class CircuitBreaker(Section):
-    """When a member is taken out of its pool after failing again and again (per gateway instance)."""
+    """When a member is taken out of its pool for failing too often (per gateway instance). 429s never count,
+    and it never takes out the last members a pool could try: then they are tried anyway."""
 
-    failures: int = Field(5, ge=1, description="Consecutive failed attempts (429, 5xx, connection) that open it.")
-    window: float = Field(60.0, gt=0, description="Seconds within which those failures must fall.")
+    replaced_keys: ClassVar[dict[str, str]] = {
+        "failures": "the breaker judges a failure rate, not a count (failurePercent, over at least minimumRequests)"
+    }
+
+    failure_percent: int = Field(
+        50,
+        ge=1,
+        le=100,
+        alias="failurePercent",
+        description="Percent of the attempts within `window` that failed (5xx, 408, unreachable, too slow, a "
+        "stream broken by the upstream) for it to open.",
+    )
+    minimum_requests: int = Field(
+        10,
+        ge=1,
+        alias="minimumRequests",
+        description="Attempts the window must hold before their failure rate is judged.",
+    )
+    window: float = Field(60.0, gt=0, description="Seconds of attempts the failure rate is taken over.")
     trip: float = Field(30.0, gt=0, description="Seconds it stays open before one probe request may try the member.")
     accept_retry_after: StrictBool = Field(
         True,
@@ -507,7 +527,19 @@ class PoolSection(Section):
         None,
         gt=0,
         alias="firstByteTimeout",
-        description="Seconds a member may take to send its response headers before the next member is tried.",
+        description=(
+            "Seconds a member may take to send its response headers before the next member is tried; "
+            "streamed calls only, unless firstByteTimeoutFor is all."
+        ),
+    )
+    first_byte_timeout_for: Literal["streams", "all"] = Field(
+        "streams",
+        alias="firstByteTimeoutFor",
+        description=(
+            "Which calls firstByteTimeout bounds: streams (their headers come with the first event), or all. "
+            "A non-streamed answer's headers come only once it is generated: giving up on it and asking the "
+            "next member may bill the call twice."
+        ),
     )
     cooldown: float = Field(
         10.0,
@@ -518,7 +550,7 @@ class PoolSection(Section):
         ),
     )
     circuit_breaker: CircuitBreaker = Field(
-        default_factory=CircuitBreaker, alias="circuitBreaker", description="Consecutive failures take a member out."
+        default_factory=CircuitBreaker, alias="circuitBreaker", description="Frequent failures take a member out."
     )
 
     def members(self) -> list[PoolMemberSection]:
@@ -628,6 +660,15 @@ class GatewaySection(Section):
         ),
     )
 
+    max_cooldown: float = Field(
+        300.0,
+        gt=0,
+        alias="maxCooldown",
+        description=(
+            "Longest a pool member is benched on an upstream's word (Retry-After, retry-after-ms, "
+            "x-ratelimit-reset-*) or a pool's cooldown, and so the longest Retry-After the gateway tells a caller."
+        ),
+    )
     pools: dict[str, PoolSection] = Field(
         default_factory=dict,
         description=(
@@ -755,7 +796,9 @@ def unknown_keys(model: BaseModel) -> list[Finding]:
             path = (*(model.path or ()), key)
             message = f'Unknown key "{error_path(path)}" is ignored.'
             close = difflib.get_close_matches(str(key), known, n=1)
-            if close:
+            if key in model.replaced_keys:
+                message = f'"{error_path(path)}" is ignored: {model.replaced_keys[key]}.'
+            elif close:
                 message = message[:-1] + f' (did you mean "{close[0]}"?)'
             warnings.append(Finding(message, path))
     for name in type(model).model_fields:

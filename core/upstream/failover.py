@@ -4,8 +4,8 @@ byte reaches the client.
 A failed attempt moves on when the failure is the upstream's (unreachable, reset, 408, 429,
 5xx, slower than firstByteTimeout, or a read timeout where the pool allows it); anything else
 is the caller's answer. Attempts are bounded by maxAttempts and the pool's time budget. When
-every member is benched the call ends in AllBenched (the caller's 429, with the soonest return),
-never in a 5xx.
+every member is cooling down (429s, Retry-After) the call ends in AllBenched (the caller's 429,
+with the soonest return), never in a 5xx; open breakers alone never end it (health.py's panic rule).
 
 The loop knows nothing of the call it serves: it is handed an attempt function and a `Tried`
 it fills in, and returns the member that answered with its answer, or raises.
@@ -99,11 +99,15 @@ async def send(
     tried: Tried,
     *,
     single_shot: bool = False,
+    streamed: bool = False,
 ) -> Sent[R]:
     """The member that answered and its answer (possibly the last member's failure, relayed as is).
     Raises AllBenched, OutOfTime or the last attempt's TransportError.
-    `single_shot`: the body can be sent once (a streamed upload), so there is no second attempt."""
+    `single_shot`: the body can be sent once (a streamed upload), so there is no second attempt.
+    `streamed`: the answer is an event stream, whose headers come with its first event; firstByteTimeout
+    bounds only those unless the pool says `all` (a whole answer's headers come once it is generated)."""
     health, loop = pools.health, asyncio.get_running_loop()
+    first_byte = pool.first_byte_timeout if streamed or pool.first_byte_timeout_for == "all" else None
     budget_ends = None if pool.time_budget is None else loop.time() + pool.time_budget
     max_attempts = 1 if single_shot else pool.max_attempts
     names: set[str] = set()
@@ -119,7 +123,7 @@ async def send(
         try:
             if isinstance(last, Sent):
                 await last.reply.read_error()  # a failure nobody will see: its connection goes back to the pool
-            reply = await _timed(attempt(member), pool, budget_ends, loop.time())
+            reply = await _timed(attempt(member), first_byte, budget_ends, loop.time())
         except (TransportError, FirstByteTimedOut, OutOfTime) as error:
             health.failed(member.model, pool.breaker, None)
             tried.failures.append(f"{member.model}:{_label(error)}")
@@ -138,20 +142,23 @@ async def send(
                 last.reply.close()
             raise
         if not is_retryable_status(reply.status):
-            health.succeeded(member.model, reply.headers)
+            health.succeeded(member.model, reply.headers, pool.breaker)
             tried.served_by = member.model
             return Sent(member, reply)
         hint = retry_after(reply.headers)
-        cooldown = pool.cooldown if reply.status == 429 and hint is None else hint
-        health.failed(member.model, pool.breaker, cooldown, hint)
+        if hint is not None:
+            hint = min(hint, pool.max_cooldown)  # an upstream may ask for years: nobody waits past the cap
+        if reply.status == 429:  # busy, not broken: a cooldown, never a breaker failure
+            health.throttled(member.model, min(pool.cooldown, pool.max_cooldown) if hint is None else hint)
+        else:
+            health.failed(member.model, pool.breaker, hint, hint)
         tried.failures.append(f"{member.model}:{reply.status}")
         last = Sent(member, reply)
     return _give_up(pools, pool_id, pool, last, tried)
 
 
-async def _timed(work: Awaitable[R], pool: Pool, budget_ends: float | None, now: float) -> R:
-    """`work` within firstByteTimeout (then the next member) and the time budget (then the end)."""
-    first_byte = pool.first_byte_timeout
+async def _timed(work: Awaitable[R], first_byte: float | None, budget_ends: float | None, now: float) -> R:
+    """`work` within `first_byte` (then the next member) and the time budget (then the end)."""
     budget = None if budget_ends is None else budget_ends - now
     if first_byte is None and budget is None:
         return await work
@@ -177,7 +184,7 @@ def _label(error: Exception) -> str:
 def _give_up(pools: Pools, pool_id: str, pool: Pool, last: Sent[R] | Exception | None, tried: Tried) -> Sent[R]:
     health = pools.health
     now = health.clock()
-    if all(not health.available(member.model, now) for member in pool.members):
+    if all(not health.usable(member.model, now) for member in pool.members):  # all cooling down
         if isinstance(last, Sent):
             last.reply.close()
         soonest = min(health.returns_at(member.model) for member in pool.members)

@@ -1,6 +1,8 @@
 """Which members of a pool a request tries, in order (Caddy's selection policies, APIM's pools).
 
-Only members whose health lets them be tried are listed; the failover loop takes them in turn.
+Only members whose health lets them be tried are listed; the failover loop takes them in turn. When
+every member not cooling down has its breaker open, those are listed (Envoy's panic threshold):
+a breaker benches a member only while another can serve.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ class Selector:
         self._turns: dict[str, int] = {}  # pool id -> the next round-robin start
 
     def order(self, pool_id: str, pool: Pool, now: float) -> list[PoolMember]:
-        available = [member for member in pool.members if self.health.available(member.model, now)]
+        health = self.health
+        available = [member for member in pool.members if health.available(member.model, now)]
+        if not available:  # the panic rule: breakers alone never take the last members out
+            available = [member for member in pool.members if health.usable(member.model, now)]
         if len(available) < 2:
             return available
         if pool.strategy == "priority":
@@ -46,14 +51,14 @@ class Selector:
 
     def _most_remaining(self, members: Sequence[PoolMember]) -> list[PoolMember]:
         """The most x-ratelimit-remaining-tokens (then -requests) first; a member that has not
-        reported yet counts as having plenty, so it gets tried and reports."""
+        answered yet counts as having plenty, so it gets tried and reports. A count it never sent, or
+        that could not be read, is unknown and counts as none left, as a negative one does."""
 
         def remaining(member: PoolMember) -> tuple[float, float]:
             health = self.health.of(member.model)
+            if not health.reported:
+                return (float("inf"), float("inf"))
             tokens, requests = health.remaining_tokens, health.remaining_requests
-            return (
-                float("inf") if tokens is None else tokens,
-                float("inf") if requests is None else requests,
-            )
+            return (0 if tokens is None else tokens, 0 if requests is None else requests)
 
         return sorted(members, key=remaining, reverse=True)
