@@ -17,9 +17,11 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from core import cors as cors_module
 from core import deployments
 from core import gateway as gateway_module
 from core.api import Endpoint, Kind
+from core.config.model import Cors
 from core.errors import ClientDisconnected, GatewayError, truncated
 from core.exchange import Exchange
 from core.relay import JSON
@@ -38,9 +40,14 @@ async def serve(request: Request, endpoint: Endpoint) -> Response:
     if endpoint.kind == "health":
         return _health()
     exchange = Exchange(request)
+    cors = _cors()
+    preflight = cors is not None and cors_module.is_preflight(request)
     try:
-        await exchange.admit(endpoint)
-        response = await _HANDLERS[endpoint.kind](exchange, endpoint)
+        if cors is not None and preflight:
+            response = cors_module.preflight(request, cors)  # before any key: browsers send none with it
+        else:
+            await exchange.admit(endpoint)
+            response = await _HANDLERS[endpoint.kind](exchange, endpoint)
     except ClientDisconnect:  # gone while sending its body
         response = exchange.error(ClientDisconnected())
     except GatewayError as error:
@@ -53,7 +60,18 @@ async def serve(request: Request, endpoint: Endpoint) -> Response:
             exchange.record.request_id,
         )
         response = exchange.error(_INTERNAL_ERROR)
-    return exchange.respond(response)
+    response = exchange.respond(response)
+    if cors is not None and not preflight:  # a preflight's answer carries its own
+        cors_module.add_headers(request, response, cors)
+    return response
+
+
+def _cors() -> Cors | None:
+    """The configuration's CORS settings; None without them, or while no configuration is loaded."""
+    try:
+        return gateway_module.current().state.config.settings.cors
+    except GatewayError:
+        return None
 
 
 def _health() -> Response:

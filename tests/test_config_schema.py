@@ -53,7 +53,7 @@ def test_document_shapes_and_keys() -> None:
     }  # fmt: skip
     assert set(defs["GatewaySection"]["properties"]) == {
         "apiKeys", "allowAnonymous", "timeouts", "maxBodyBytes", "maxResponseBytes", "normalizeStreams", "groups",
-        "forwardHeaders", "maxCooldown", "pools",
+        "forwardHeaders", "maxCooldown", "pools", "cors",
     }  # fmt: skip
     assert defs["GatewaySection"]["properties"]["groups"]["additionalProperties"] == {"$ref": "#/$defs/GroupSection"}
     group_section = defs["GroupSection"]

@@ -203,6 +203,15 @@ class CallerKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Cors:
+    """The web origins whose pages may call the gateway: `any_origin` for "*"."""
+
+    origins: frozenset[str]
+    any_origin: bool
+    max_age: int
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """The project's own settings (the top-level `gateway:` key)."""
 
@@ -224,6 +233,7 @@ class GatewaySettings:
     # Client headers forwarded upstream besides the built-in ones: lower-cased names, or
     # prefixes ending in `*` (gateway.forwardHeaders, validated against credentials).
     forward_headers: tuple[str, ...] = ()
+    cors: Cors | None = None  # browser-based clients (core/cors.py); None: no CORS headers at all
 
     @property
     def has_limits(self) -> bool:

@@ -19,6 +19,7 @@ from .model import (
     Backend,
     Breaker,
     CallerKey,
+    Cors,
     GatewaySettings,
     Limits,
     ModelRoute,
@@ -29,6 +30,7 @@ from .model import (
 )
 from .schema import (
     AzureOpenAISection,
+    CorsSection,
     GatewaySection,
     Group,
     GroupSection,
@@ -295,4 +297,12 @@ def resolve_settings(gateway: GatewaySection) -> GatewaySettings:
         max_response_bytes=gateway.max_response_bytes,
         normalize_streams=gateway.normalize_streams,
         forward_headers=tuple(gateway.forward_headers),
+        cors=_cors(gateway.cors),
     )
+
+
+def _cors(section: CorsSection | None) -> Cors | None:
+    if section is None:
+        return None
+    origins = frozenset(origin.lower() for origin in section.allow_origins)
+    return Cors(origins, "*" in origins, section.max_age)

@@ -387,6 +387,24 @@ class Timeouts(Section):
     )
 
 
+def _origin(value: str) -> str:
+    """`*`, or an origin as browsers send it: scheme://host[:port], nothing after."""
+    if value == "*" or re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", value):
+        return value
+    raise PydanticCustomError("origin", 'an origin is "*" or scheme://host[:port], e.g. https://chat.example.com')
+
+
+class CorsSection(Section):
+    """Browser-based clients (gateway.cors): which web origins may call the gateway."""
+
+    allow_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(
+        alias="allowOrigins",
+        min_length=1,
+        description='Origins whose pages may call the gateway ("https://chat.example.com"), or ["*"] for any.',
+    )
+    max_age: int = Field(600, alias="maxAge", ge=0, description="Seconds a browser may keep a preflight's answer.")
+
+
 class GroupSection(Section):
     """The gateway's own settings for one azureOpenAI group, kept out of the group for LibreChat."""
 
@@ -649,6 +667,10 @@ class GatewaySection(Section):
     groups: dict[str, GroupSection] = Field(
         default_factory=dict,
         description="Per-group gateway settings, keyed by the azureOpenAI group's name.",
+    )
+    cors: CorsSection | None = Field(
+        None,
+        description="Let web pages on these origins call the gateway from the browser (CORS); none by default.",
     )
     forward_headers: list[Annotated[str, AfterValidator(forwardable_header)]] = Field(
         default_factory=list,
