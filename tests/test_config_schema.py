@@ -145,7 +145,7 @@ def test_an_unresolved_version_is_reported_once() -> None:
 
 def test_web_search_in_add_params_must_be_a_boolean() -> None:
     assert problems(GROUP % "addParams: {web_search: 'yes'}," + ANONYMOUS) == [
-        "groups[0].addParams: `web_search` must be a boolean in addParams"
+        "groups[0].addParams.web_search: Input should be a valid boolean"
     ]
     backend = load(GROUP % "addParams: {web_search: true, max_tokens: 9}," + ANONYMOUS).routes["m"].backends[0]
     assert backend.add_params == {"web_search": True, "max_tokens": 9}

@@ -110,7 +110,8 @@ def _not_blank(value: str) -> str:
 def _web_search_boolean(params: dict[str, Any]) -> dict[str, Any]:
     """LibreChat's rule: its runtime reads addParams.web_search as a boolean."""
     if "web_search" in params and not isinstance(params["web_search"], bool):
-        raise PydanticCustomError("web_search", "`web_search` must be a boolean in addParams")
+        # `within` names the entry, so the problem says addParams.web_search, as LibreChat does (describe_errors).
+        raise PydanticCustomError("web_search", "Input should be a valid boolean", {"within": ("web_search",)})
     return params
 
 
@@ -803,9 +804,10 @@ def describe_errors(error: ValidationError) -> list[Finding]:
     """Every pydantic error as `path: message`, in document order."""
     problems = []
     for item in error.errors():
-        path = error_path(item["loc"])
+        loc = (*item["loc"], *item.get("ctx", {}).get("within", ()))  # a validator of a whole mapping may name an entry
+        path = error_path(loc)
         message = f"{path}: {item['msg']}" if path else item["msg"]
-        problems.append(Finding(message, document_path(item["loc"])))
+        problems.append(Finding(message, document_path(loc)))
     return problems
 
 
