@@ -40,7 +40,10 @@ def flush_on_terminate(flush: Callable[[], Awaitable[None]]) -> bool:
         task = loop.create_task(_flush_then(flush))
         task.add_done_callback(lambda _: signal.raise_signal(signal.SIGTERM))
 
-    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows' loops take no signal handlers
+        return False
     return True
 
 
