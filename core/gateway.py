@@ -206,28 +206,27 @@ def retry_after_seconds() -> int:
 
 
 def refresh_seconds(environ: Mapping[str, str]) -> float:
-    value = environ.get("CONFIG_REFRESH_SECONDS", "").strip()
-    if not value:
-        return DEFAULT_REFRESH_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0
-    if seconds <= 0:
-        raise ConfigError([f"CONFIG_REFRESH_SECONDS must be a positive number of seconds, not {value!r}."])
-    return seconds
+    return _seconds(environ, "CONFIG_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS, never_allowed=False)
 
 
 def secret_refresh_seconds(environ: Mapping[str, str]) -> float:
     """SECRET_REFRESH_SECONDS: how often the configuration's Key Vault secrets are read again (0: only when an
     upstream refuses a key)."""
-    value = environ.get("SECRET_REFRESH_SECONDS", "").strip()
+    return _seconds(environ, "SECRET_REFRESH_SECONDS", DEFAULT_SECRET_REFRESH_SECONDS, never_allowed=True)
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float, *, never_allowed: bool) -> float:
+    """An app setting in seconds: `default` when unset; positive, or also 0 ("never") when `never_allowed`."""
+    value = environ.get(name, "").strip()
     if not value:
-        return DEFAULT_SECRET_REFRESH_SECONDS
+        return default
     try:
         seconds = float(value)
     except ValueError:
-        seconds = -1
-    if not seconds >= 0:
-        raise ConfigError([f"SECRET_REFRESH_SECONDS must be a number of seconds (0: never), not {value!r}."])
-    return seconds
+        seconds = -1.0
+    if never_allowed and seconds >= 0:
+        return seconds
+    if not never_allowed and seconds > 0:
+        return seconds
+    what = "a number of seconds (0: never)" if never_allowed else "a positive number of seconds"
+    raise ConfigError([f"{name} must be {what}, not {value!r}."])

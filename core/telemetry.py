@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from core.accesslog import AccessRecord
+from core.inbound import is_ascii_digits
 from core.models.families import FAMILIES
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def configure(environ: Mapping[str, str], credential: Any) -> Telemetry | None:
     resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "aoai-gateway")})
     reader = PeriodicExportingMetricReader(
         AzureMonitorMetricExporter(connection_string=connection_string, credential=credential),
-        export_interval_millis=float(interval) if interval.isascii() and interval.isdigit() else DEFAULT_EXPORT_MILLIS,
+        export_interval_millis=float(interval) if is_ascii_digits(interval) else DEFAULT_EXPORT_MILLIS,
     )
     tracer_provider = TracerProvider(resource=resource)
     span_exporter = AzureMonitorTraceExporter(

@@ -479,8 +479,8 @@ def chat_usage(usage: Any) -> dict[str, Any] | None:
     """The Responses API's usage in chat's names; None when there is none."""
     if not isinstance(usage, dict):
         return None
-    prompt, completion = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
-    total = _count(usage.get("total_tokens"))
+    prompt, completion = token_count(usage.get("input_tokens")), token_count(usage.get("output_tokens"))
+    total = token_count(usage.get("total_tokens"))
     if total is None and prompt is not None and completion is not None:
         total = prompt + completion
     chat: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
@@ -495,11 +495,7 @@ def chat_usage(usage: Any) -> dict[str, Any] | None:
 
 def _detail(usage: dict[str, Any], group: str, name: str) -> int | None:
     details = usage.get(group)
-    return _count(details.get(name)) if isinstance(details, dict) else None
-
-
-def _count(value: Any) -> int | None:
-    return token_count(value)  # what the client sees is what is counted: clamped, a count or nothing
+    return token_count(details.get(name)) if isinstance(details, dict) else None
 
 
 def checked_response(response: dict[str, Any], group: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import orjson
 
+from tests.support.access_log import WAIT_SECONDS, access_lines
 from tests.support.gateway_process import GatewayProcess
 from tests.support.json_values import json_object
 from tests.support.standard import ALICE
@@ -43,12 +44,12 @@ def stream_events(url: str, body: dict[str, Any], **headers: str) -> list[tuple[
 
 def access_line(gateway: GatewayProcess, mark: int) -> dict[str, Any]:
     """The first access-log line the gateway wrote after `mark` (a length of its log), once it is written."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        lines = [line for line in gateway.logs()[mark:].splitlines() if line.startswith('{"request_id"')]
+        lines = access_lines(gateway.logs()[mark:])
         if lines or time.monotonic() > deadline:
             assert lines, gateway.logs()[mark:]
-            return json_object(orjson.loads(lines[0]))
+            return lines[0]
         time.sleep(0.05)
 
 
