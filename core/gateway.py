@@ -33,6 +33,8 @@ from core.usage_table import TableAddress, UsageTable
 
 DEFAULT_REFRESH_SECONDS = 60
 DEFAULT_SECRET_REFRESH_SECONDS = 300
+CONFIG_REFRESH_VARIABLE = "CONFIG_REFRESH_SECONDS"
+SECRET_REFRESH_VARIABLE = "SECRET_REFRESH_SECONDS"
 # How long the Functions host's import waits for the first load: under Flex Consumption's 30 s
 # limit for app initialisation, with room for the host's own start.
 START_WAIT_SECONDS = 20.0
@@ -206,13 +208,13 @@ def retry_after_seconds() -> int:
 
 
 def refresh_seconds(environ: Mapping[str, str]) -> float:
-    return _seconds(environ, "CONFIG_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS, never_allowed=False)
+    return _seconds(environ, CONFIG_REFRESH_VARIABLE, DEFAULT_REFRESH_SECONDS, never_allowed=False)
 
 
 def secret_refresh_seconds(environ: Mapping[str, str]) -> float:
     """SECRET_REFRESH_SECONDS: how often the configuration's Key Vault secrets are read again (0: only when an
     upstream refuses a key)."""
-    return _seconds(environ, "SECRET_REFRESH_SECONDS", DEFAULT_SECRET_REFRESH_SECONDS, never_allowed=True)
+    return _seconds(environ, SECRET_REFRESH_VARIABLE, DEFAULT_SECRET_REFRESH_SECONDS, never_allowed=True)
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float, *, never_allowed: bool) -> float:
