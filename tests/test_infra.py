@@ -344,6 +344,22 @@ def test_the_default_model_needs_no_registration() -> None:
         assert entry["registrationSource"].startswith("https://learn.microsoft.com/"), deployment["model"]
 
 
+def test_the_default_models_quota_is_recorded_and_a_tier_without_it_is_told_what_to_do() -> None:
+    """No registration is not enough for a first answer: the subscription needs quota. Microsoft's quota tiers give
+    the default model quota from Tier 1 up; a Tier 0 subscription has none and must ask (a quota request, not a
+    registration), and both READMEs say so."""
+    known = {(m["model"], m["version"]): m for m in _models_list()["models"]}
+    for deployment in _default_deployments():
+        quota = json_object(known[(deployment["model"], deployment["version"])]["quota"])
+        assert quota["source"].startswith("https://learn.microsoft.com/")
+        capacity = int(deployment.get("capacity", 10)) * 1000  # thousands of tokens per minute
+        assert quota["tier1GlobalStandardTokensPerMinute"] >= capacity, "the default capacity exceeds Tier 1's quota"
+        if quota["tier0GlobalStandardTokensPerMinute"] < capacity:
+            for readme in READMES:
+                text = readme.read_text().replace("\n", " ")
+                assert "Tier 0" in text and "https://aka.ms/oai/stuquotarequest" in text, readme.name
+
+
 def test_roles_and_the_app_wait_for_the_openai_account_only() -> None:
     """Issue 22: a model deployment Azure refuses must not stop the roles and the Function App from being created."""
     main = (INFRA / "main.bicep").read_text()
