@@ -117,7 +117,7 @@ param openAiDeployments array = [
 // provisioned throughput. Its data actions serve chat, completions, embeddings, images, audio and the Assistants
 // API (assistants/*: assistants, threads, vector stores). Contributor (OpenAI/*) adds uploading files, creating
 // batches and, per that copy, writing Responses; choose it explicitly if callers need those.
-@description('The app identity\'s role on the Azure OpenAI account. cognitiveServicesOpenAiUser (default): inference and the Assistants API, no control-plane writes. cognitiveServicesOpenAiContributor: opt in for file uploads, batches and Responses (see infra/README.md, "Which OpenAI role"); it can also create and delete model deployments and change content filters.')
+@description('The app identity\'s role on the Azure OpenAI account. cognitiveServicesOpenAiUser (default): inference, the Assistants and Responses APIs, no control-plane writes. cognitiveServicesOpenAiContributor: opt in for file uploads and batches (see infra/README.md, "Which OpenAI role"); it can also create and delete model deployments and change content filters.')
 @allowed([
   'cognitiveServicesOpenAiUser'
   'cognitiveServicesOpenAiContributor'
@@ -356,7 +356,7 @@ var configYamlSkeleton = format('''# aoai-gateway configuration SKELETON generat
 # OpenAI resource name and the models with your deployment names, then upload:
 #   az storage blob upload --auth-mode login --account-name {4} -c config -n gateway.yaml -f gateway.yaml --overwrite
 # auth: entra needs the app's identity (principal id {5}) to hold Cognitive Services OpenAI User on it
-# (Cognitive Services OpenAI Contributor instead if callers upload files, create batches or write Responses):
+# (Cognitive Services OpenAI Contributor instead if callers upload files or create batches):
 #   az role assignment create --assignee-object-id {5} --assignee-principal-type ServicePrincipal --role "Cognitive Services OpenAI User" --scope RESOURCE_ID
 # Or use a key: drop the group from gateway.groups and give the group
 #   apiKey: "@Microsoft.KeyVault(VaultName={3};SecretName=aoai-key)"

@@ -499,11 +499,19 @@ def test_the_apps_openai_role_is_least_privilege_and_contributor_an_explicit_opt
     assert "Microsoft.CognitiveServices/accounts/deployments/write" in contributor["actions"]
     assert _served_families("cognitiveServicesOpenAiContributor") >= families, "the opt-in must serve every route"
     opt_in_only = families - _served_families("cognitiveServicesOpenAiUser")
-    assert opt_in_only == {"v1/files", "v1/batches", "v1/responses"}, opt_in_only
+    # OpenAI User carries OpenAI/responses/* since 2025-04-28 (infra/openai-roles.json says where that was read).
+    assert opt_in_only == {"v1/files", "v1/batches"}, opt_in_only
+    assert user["definitionUpdatedOn"] and "responses" in json.loads(OPENAI_ROLES.read_text())["read"]
     readme = (INFRA / "README.md").read_text()
     which = readme[readme.index("**Which OpenAI role.**") : readme.index("**The configuration is read-only")]
     for family in sorted(opt_in_only):
         assert ROUTE_FAMILY_DATA_ACTION[family].removeprefix("Microsoft.CognitiveServices/accounts/") in which, family
+    # No text sends an identity to the opt-in for what the default already serves.
+    texts = [*(p.read_text() for p in READMES), (INFRA / "main.bicep").read_text()]
+    for said in re.findall(r"opt(?:-| )in for ([^.(]{0,80})", " ".join(t.replace("\n", " ") for t in texts)):
+        assert "Responses" not in said and "Assistants" not in said, said
+    entra = (ROOT / "README.md").read_text().replace("\n", " ")
+    assert "uploading files and creating batches need Cognitive Services OpenAI Contributor" in entra
 
 
 def test_the_app_cannot_rewrite_its_own_configuration() -> None:
