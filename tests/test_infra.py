@@ -786,3 +786,50 @@ def test_the_openai_account_lands_where_the_default_model_is_offered() -> None:
     for location in allowed:
         resolved = location if location in regions else fallback.group(1)
         assert resolved in regions, location
+
+
+# Azure Functions' front end answers 502 to a request that has not completed within 230 s, and cuts a response that
+# sends nothing for 230 s (https://learn.microsoft.com/azure/azure-functions/functions-scale#timeout).
+FRONT_END_LIMIT_SECONDS = 230
+
+
+def test_what_the_deployed_app_runs_with_stays_under_the_front_ends_230_s() -> None:
+    """Issue 22 item 4: the configuration the Bicep generates sets no timeouts, so the app runs with the defaults;
+    those answer a non-streamed call within 230 s, and a stream silent upstream (a model reasoning) sends the client a
+    keep-alive comment well before 230 s of silence, whatever timeouts.idle allows between events."""
+    from core.config.schema import Timeouts
+
+    for variable in ("configYamlDeployed", "configYamlSkeleton"):
+        assert "timeouts" not in _generated_config(variable), f"{variable} must leave the timeouts at their defaults"
+        settings = _loaded_generated_config(variable, _default_api_version()).settings
+        assert settings.total_timeout < FRONT_END_LIMIT_SECONDS, settings.total_timeout
+        assert 0 < settings.keep_alive < FRONT_END_LIMIT_SECONDS, settings.keep_alive
+        if settings.idle_timeout >= FRONT_END_LIMIT_SECONDS:
+            assert settings.keep_alive <= FRONT_END_LIMIT_SECONDS / 2, "one lost keep-alive must not cut the stream"
+    defaults = Timeouts()
+    assert (defaults.total, defaults.keepAlive) == (settings.total_timeout, settings.keep_alive)
+    with pytest.raises(ValueError):
+        Timeouts(keepAlive=FRONT_END_LIMIT_SECONDS)
+    readme = (ROOT / "README.md").read_text()
+    assert f"{FRONT_END_LIMIT_SECONDS} s" in readme and "`timeouts.keepAlive` | `15`" in readme
+
+
+def test_a_rotated_key_vault_secret_reaches_every_instance_without_a_redeploy() -> None:
+    """Issue 22 item 6: every Key Vault reference the Bicep writes follows the secret's current version (no
+    SecretVersion), and the app leaves SECRET_REFRESH_SECONDS to the code's default, a timer that is on; the README's
+    rotation walk-through names that default."""
+    from core.gateway import DEFAULT_SECRET_REFRESH_SECONDS, SECRET_REFRESH_VARIABLE
+
+    texts = {path.name: path.read_text() for path in BICEP_FILES}
+    references = [
+        (name, ref) for name, text in texts.items() for ref in re.findall(r"@Microsoft\.KeyVault\([^)]*\)", text)
+    ]
+    assert any(name == "main.bicep" for name, _ in references), "the generated configuration names its Key Vault keys"
+    for name, reference in references:
+        assert "SecretVersion=" not in reference and "SecretUri=" not in reference, (name, reference)
+    assert SECRET_REFRESH_VARIABLE == "SECRET_REFRESH_SECONDS" and SECRET_REFRESH_VARIABLE in NOT_PROVISIONED
+    assert SECRET_REFRESH_VARIABLE not in app_settings_in_bicep()
+    assert 0 < DEFAULT_SECRET_REFRESH_SECONDS <= 3600, "a rotated secret must be read again within the hour"
+    readme = (ROOT / "README.md").read_text()
+    rotation = readme[readme.index("**Rotation without a restart.**") :][:1500]
+    assert f"`SECRET_REFRESH_SECONDS` (default {DEFAULT_SECRET_REFRESH_SECONDS}" in rotation.replace("\n", " ")
