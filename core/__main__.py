@@ -90,9 +90,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from core import gateway, logs
+    from core import accesslog, gateway, logs
 
-    logs.configure(os.environ.get("LOG_LEVEL", "INFO"), sys.stderr)
+    handler = logs.configure(os.environ.get("LOG_LEVEL", "INFO"), sys.stderr)
+    accesslog.write_lines_to(handler.write_line)  # what logging would write, without a record per call
     try:
         gateway.start()
     except ConfigError as error:

@@ -23,12 +23,18 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + self.terminator
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
+        self.write_line(line, at_once=record.levelno >= logging.WARNING)
+
+    def write_line(self, line: str, *, at_once: bool = False) -> None:
+        """`line` as `emit` writes an informational record's message: at the end of the loop's turn. A
+        caller with the message alone (the access log) comes here without building a record."""
+        line += self.terminator
         loop = asyncio._get_running_loop()
-        if loop is None or record.levelno >= logging.WARNING:
+        if loop is None or at_once:
             self._pending.append(line)
             self.flush()
             return
@@ -52,8 +58,8 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
             self.release()
 
 
-def configure(level: str, stream: TextIO) -> None:
-    """The root logger for `serve`: `level` and up, the message alone."""
+def configure(level: str, stream: TextIO) -> TurnBatchingHandler:
+    """The root logger for `serve`: `level` and up, the message alone, written by the handler returned."""
     handler = TurnBatchingHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler])
@@ -62,3 +68,4 @@ def configure(level: str, stream: TextIO) -> None:
     # (The logging HOWTO's "Optimization" section.)
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    return handler

@@ -86,3 +86,23 @@ def test_nothing_waiting_is_lost_when_logging_shuts_down() -> None:
     for handler in log.handlers:
         handler.flush()  # what logging.shutdown does at exit
     assert stream.getvalue() == "the last line\n"
+
+
+def test_a_line_written_without_a_record_joins_the_turn_in_order() -> None:
+    """The access log's path (core/accesslog.py, under `serve`): the message alone, batched with what is logged."""
+    stream = RecordingStream()
+    log = logger_writing_to(stream)
+    handler = log.handlers[0]
+    assert isinstance(handler, TurnBatchingHandler)
+
+    async def calls() -> None:
+        handler.write_line('{"request_id":"a"}')
+        log.info("logged")
+        handler.write_line('{"request_id":"b"}')
+        assert stream.writes == []
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(calls())
+    handler.write_line("outside the loop")
+    assert stream.writes == ['{"request_id":"a"}\nlogged\n{"request_id":"b"}\n', "outside the loop\n"]
