@@ -83,6 +83,7 @@ mutate: install
 
 schema: install
 	$(BIN)/python -m core schema > config/schema.json
+	$(BIN)/python -m core schema --doc docs/configuration.md
 
 # Keeps the current pins where requirements.in still allows them, so a new dependency moves only what it must.
 lock: install
