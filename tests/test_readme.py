@@ -92,6 +92,15 @@ def test_the_layout_names_every_module() -> None:
     assert all((ROOT / path).exists() for path in cited)
 
 
+def test_the_request_path_names_modules_that_exist() -> None:
+    section = LAYOUT.read_text().split("## One request's path", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"\b((?:core|azure_sim)/[\w/]+\.py)\b", section)) | {"function_app.py"}
+    assert len(named) > 15 and "core/exchange.py" in named
+    assert sorted(path for path in named if not (ROOT / path).is_file()) == []
+    bare = set(re.findall(r"[<(, ]([a-z_]+\.py)\b", section)) - {Path(path).name for path in named}
+    assert sorted(name for name in bare if not list(ROOT.joinpath("core").rglob(name))) == []
+
+
 def test_the_testing_page_documents_every_simulator_directive() -> None:
     from azure_sim import FAIL_MODES
 
