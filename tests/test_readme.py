@@ -5,8 +5,10 @@ module and every top-level entry, each where it is."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,3 +131,23 @@ def test_the_functions_host_setup_says_what_its_storage_setting_needs() -> None:
         assert "Azurite" in section and "azurite" in section, "UseDevelopmentStorage=true needs Azurite running"
     for name in example:
         assert f"`{name}" in section, f"say what local.settings.json.example's {name} is for"
+
+
+def test_the_quoted_refusal_is_what_check_prints(tmp_path: Path) -> None:
+    """The pages quote `python -m core check` on a librechat.yaml without `gateway:`: the quote must stay the output."""
+    librechat = tmp_path / "librechat.yaml"
+    librechat.write_text(
+        "version: 1.2.1\nendpoints:\n  azureOpenAI:\n    titleModel: gpt-4o-mini\n    groups:\n"
+        "      - group: westus\n        apiKey: ${WESTUS_API_KEY}\n        instanceName: my-resource-westus\n"
+        '        version: "2024-10-21"\n        deploymentName: gpt-4o\n        models: {gpt-4o: true}\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "check", str(librechat)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WESTUS_API_KEY": "x"},
+    )
+    assert result.returncode == 1 and "open relay" in result.stdout
+    for page in (README, ROOT / "docs" / "configuration.md"):
+        assert f"```\n{result.stdout}```" in page.read_text(), f"{page.relative_to(ROOT)} quotes another message"
