@@ -65,7 +65,7 @@ QUICK = Plan(300, 100, 4, 50, 2, 2, 32, 5, 3, 20.0)
 
 @dataclass(frozen=True, slots=True)
 class Pinning:
-    """CPU lists for taskset, or None everywhere (the default: see README "Pinning")."""
+    """CPU lists for taskset, or None everywhere (the default: see bench/README.md, "Pinning")."""
 
     simulator: str | None = None
     gateway: str | None = None  # the naive proxy too: it stands in for the gateway

@@ -1,4 +1,4 @@
-"""Command line: `python -m core serve | demo | check | schema | usage`."""
+"""Command line: `python -m core serve | demo | check | schema [--markdown | --doc PAGE] | usage`."""
 
 from __future__ import annotations
 
@@ -35,15 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate the configuration and print the route table")
     check.add_argument("file", nargs="?", help="the configuration file (default: CONFIG_PATH and the environment)")
     check.add_argument("--strict", action="store_true", help="fail on warnings too (for CI)")
-    commands.add_parser("schema", help="print the configuration's JSON Schema")
+    schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
+    schema.add_argument("--markdown", action="store_true", help="print the key reference in Markdown instead")
+    schema.add_argument("--doc", metavar="PAGE", help="write the key reference between PAGE's markers (make schema)")
     commands.add_parser("usage", help="print each limited caller key's current counts from the usage table")
     args = parser.parse_args(argv)
 
     if args.command == "schema":
-        from core.config.schema import main as schema_main
-
-        schema_main()
-        return 0
+        return _schema(args)
     if args.command == "check":
         from core.check import run_check
 
@@ -56,6 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args)
     return _serve(args)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    if not args.markdown and args.doc is None:
+        from core.config.schema import main as schema_main
+
+        schema_main()
+        return 0
+    from pathlib import Path
+
+    from core.config import reference
+    from core.config.schema import json_schema
+
+    text = reference.markdown(json_schema())
+    if args.doc is None:
+        sys.stdout.write(text)
+    else:
+        page = Path(args.doc)
+        page.write_text(reference.replaced(page.read_text(), text))
+    return 0
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:

@@ -113,7 +113,7 @@ def models_section(config: RuntimeConfig) -> list[str]:
                 advice.append(f"  {route.model}: {need}")
     lines = [
         "",
-        f'Models behind the deployments (the gateway\'s table of {CHECKED}; README "Models"):',
+        f'Models behind the deployments (the gateway\'s table of {CHECKED}; docs/clients.md, "Models"):',
         *table(rows, "  "),
     ]
     if advice:

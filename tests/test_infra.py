@@ -241,7 +241,10 @@ FLEX_DEPRECATED_SETTINGS = {
 }
 MODELS_LIST = INFRA / "models.json"
 MODELS_LIST_MAX_AGE_DAYS = 183  # model versions stop taking new customers about a year after release
-READMES = [ROOT / "README.md", INFRA / "README.md"]
+# The pages that document deploying (each must show what a deployer needs), and every page a reader may follow
+# (none may say something wrong): the README sums the deploy up and links docs/operations.md for the rest.
+DEPLOY_DOCS = [ROOT / "docs" / "operations.md", INFRA / "README.md"]
+READMES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), INFRA / "README.md"]
 
 
 def _block(text: str, opening: str) -> str:
@@ -355,9 +358,9 @@ def test_the_default_models_quota_is_recorded_and_a_tier_without_it_is_told_what
         capacity = int(deployment.get("capacity", 10)) * 1000  # thousands of tokens per minute
         assert quota["tier1GlobalStandardTokensPerMinute"] >= capacity, "the default capacity exceeds Tier 1's quota"
         if quota["tier0GlobalStandardTokensPerMinute"] < capacity:
-            for readme in READMES:
-                text = readme.read_text().replace("\n", " ")
-                assert "Tier 0" in text and "https://aka.ms/oai/stuquotarequest" in text, readme.name
+            for page in DEPLOY_DOCS:
+                text = page.read_text().replace("\n", " ")
+                assert "Tier 0" in text and "https://aka.ms/oai/stuquotarequest" in text, page.name
 
 
 def test_roles_and_the_app_wait_for_the_openai_account_only() -> None:
@@ -388,7 +391,7 @@ def test_publish_commands_carry_the_runtime() -> None:
     # local.settings.json is git-ignored, so a fresh clone has no FUNCTIONS_WORKER_RUNTIME for Core Tools to read.
     for readme in READMES:
         commands = re.findall(r"func azure functionapp publish[^\n`]*", readme.read_text())
-        assert commands, f"{readme.relative_to(ROOT)} shows no publish command"
+        assert commands or readme not in DEPLOY_DOCS, f"{readme.relative_to(ROOT)} shows no publish command"
         for command in commands:
             assert "--python" in command.split(), f"{readme.relative_to(ROOT)}: `{command}` lacks --python"
 
@@ -510,7 +513,7 @@ def test_the_apps_openai_role_is_least_privilege_and_contributor_an_explicit_opt
     texts = [*(p.read_text() for p in READMES), (INFRA / "main.bicep").read_text()]
     for said in re.findall(r"opt(?:-| )in for ([^.(]{0,80})", " ".join(t.replace("\n", " ") for t in texts)):
         assert "Responses" not in said and "Assistants" not in said, said
-    entra = (ROOT / "README.md").read_text().replace("\n", " ")
+    entra = (ROOT / "docs" / "configuration.md").read_text().replace("\n", " ")
     assert "uploading files and creating batches need Cognitive Services OpenAI Contributor" in entra
 
 
@@ -677,6 +680,8 @@ def test_the_azd_hook_runs_where_the_readmes_say() -> None:
         return
     assert "posix:" in hooks
     for readme in READMES:
+        if readme not in DEPLOY_DOCS and not any("azd up" in block for block in _shell_blocks(readme.read_text())):
+            continue  # a page that only names azd, without telling anyone to run it
         assert re.search(r"POSIX[^.]*\.?[^.]*(WSL|Git Bash)", readme.read_text()), (
             f"{readme.relative_to(ROOT)} must say the azd hook is POSIX-only and what Windows users do"
         )
@@ -708,7 +713,7 @@ def test_the_bicep_creates_the_table_the_app_setting_names_and_scopes_the_role_t
     assert 'DEFAULT_TABLE_NAME = "gatewayusage"' in code and table.group(1) == "gatewayusage"
     assert re.search(r"client\.create_table\(\)\s*except ResourceExistsError:", code)
     assert "error.status_code != 403" in code, "a 403 on create must read as exists under the table-scoped role"
-    for readme in READMES:
+    for readme in DEPLOY_DOCS:
         text = readme.read_text()
         assert "creates the table" in text and "403" in text, f"{readme.relative_to(ROOT)} must state the contract"
 
@@ -729,8 +734,8 @@ def test_one_source_names_the_apps_openai_role() -> None:
     assert re.search(r"openAiAppRole:\s*openAiAppRole\b", roles_module)
     skeleton = _generated_config("configYamlSkeleton")
     assert f'--role "{name}"' in skeleton, "the skeleton's az role assignment must grant the default role"
-    readme = (ROOT / "README.md").read_text()
-    entra = readme[readme.index("### Entra ID instead of keys") :][:1200]
+    configuration = (ROOT / "docs" / "configuration.md").read_text()
+    entra = configuration[configuration.index("## Entra ID instead of keys") :][:1200]
     assert f"it needs the {name} role" in entra.replace("\n", " ")
     infra_readme = (INFRA / "README.md").read_text()
     short_id = defined[default_key]["id"][:8]
@@ -744,8 +749,8 @@ def test_one_source_names_the_apps_openai_role() -> None:
 
 def test_the_readme_says_how_to_check_the_api_after_deploying() -> None:
     """Issue 22 item 5: one test call after deploying, with the default model, and what its answers mean."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("**Check the API the model gets, with one call.**") :][:2500]
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    section = operations[operations.index("**Check the API the model gets, with one call.**") :][:2500]
     assert "api: v1" in section and "no api-version" in section
     name = _default_deployments()[0]["name"]
     calls = [block for block in _shell_blocks(section) if "/v1/chat/completions" in block]
@@ -810,8 +815,8 @@ def test_what_the_deployed_app_runs_with_stays_under_the_front_ends_230_s() -> N
     assert (defaults.total, defaults.keepAlive) == (settings.total_timeout, settings.keep_alive)
     with pytest.raises(ValueError):
         Timeouts(keepAlive=FRONT_END_LIMIT_SECONDS)
-    readme = (ROOT / "README.md").read_text()
-    assert f"{FRONT_END_LIMIT_SECONDS} s" in readme and "`timeouts.keepAlive` | `15`" in readme
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    assert f"{FRONT_END_LIMIT_SECONDS} s" in reference and "`timeouts.keepAlive` | `15`" in reference
 
 
 def test_a_rotated_key_vault_secret_reaches_every_instance_without_a_redeploy() -> None:
@@ -830,6 +835,6 @@ def test_a_rotated_key_vault_secret_reaches_every_instance_without_a_redeploy() 
     assert SECRET_REFRESH_VARIABLE == "SECRET_REFRESH_SECONDS" and SECRET_REFRESH_VARIABLE in NOT_PROVISIONED
     assert SECRET_REFRESH_VARIABLE not in app_settings_in_bicep()
     assert 0 < DEFAULT_SECRET_REFRESH_SECONDS <= 3600, "a rotated secret must be read again within the hour"
-    readme = (ROOT / "README.md").read_text()
-    rotation = readme[readme.index("**Rotation without a restart.**") :][:1500]
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    rotation = operations[operations.index("## Rotating keys without a restart") :][:1500]
     assert f"`SECRET_REFRESH_SECONDS` (default {DEFAULT_SECRET_REFRESH_SECONDS}" in rotation.replace("\n", " ")

@@ -38,7 +38,7 @@ gateway:
     - {name: alice, key: "${ALICE_KEY}", limits: {tokensPerMinute: 100000000}}
   forwardHeaders: ["x-sim-*"]
 """
-# The most one count of one call may be (core/translation/usage.py): the README says so too.
+# The most one count of one call may be (core/translation/usage.py): docs/operations.md says so too.
 MAX_COUNT = 10**9
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
 HOSTILE_METADATA = {

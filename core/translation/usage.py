@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 # The most one count of one call may be: no model reads or writes a billion tokens in one call (the largest contexts
-# are some millions), so a count beyond is Azure misreporting, never spending. The README says so.
+# are some millions), so a count beyond is Azure misreporting, never spending. docs/operations.md says so.
 MAX_COUNT = 10**9
 # The longest model name kept (Azure's are some 30 characters); a longer one is no name at all.
 _MAX_MODEL = 200

@@ -3,7 +3,7 @@
 Why aiohttp and not httpx: measured on this project's 2-core machines, httpx's
 default pool (httpcore) collapses under concurrency (about 160 req/s at 32
 concurrent requests, 6 ms CPU per request) while aiohttp sustains over 2,000
-req/s at under 0.5 ms; see README "Performance" and bench/.
+req/s at under 0.5 ms; see docs/architecture.md, "Performance", and bench/.
 
 The transport knows nothing about OpenAI, Azure or groups: it sends bytes and hands
 back status, headers and a body that can be read whole or streamed as it arrives.
