@@ -54,6 +54,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
 
     async def attempt(backend: Backend) -> UpstreamReply:
         record.group = backend.group  # the group a timeout names, the token's wait included
+        exchange.priced(backend.price)
         bearer = await exchange.gateway.tokens.token() if backend.auth == "entra" else None
         key = (backend.group, backend.deployment or "")
         fit = None if backend.fit is None else learned.get(key) or backend.fit

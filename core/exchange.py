@@ -31,6 +31,7 @@ from core.gateway import Gateway, State
 from core.gateway import current as current_gateway
 from core.guard import CallGuard
 from core.inbound import forwarded_request_headers, read_body
+from core.models.prices import MICROS, Price
 from core.outbound import upstream_headers
 from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
 from core.reservation import tokens_reserved
@@ -133,6 +134,8 @@ class Exchange:
         "_logged",
         "_gateway_known",
         "_upload",
+        "_price",
+        "cost",
     )
     gateway: Gateway
     state: State  # the configuration snapshot this call uses to its end (a reload may land meanwhile)
@@ -164,6 +167,8 @@ class Exchange:
         self._logged = False  # the access record was emitted as the answer went out
         self._gateway_known = False  # the gateway is known (a call refused while it loads has none)
         self._upload: Upload | None = None  # the call's multipart body, which may refuse itself as it streams
+        self._price: Price | None = None  # the price of the deployment asked last (core/models/prices.py)
+        self.cost = 0  # what the call cost, in micro-units, once priced at its end
 
     # -- admission
 
@@ -297,6 +302,10 @@ class Exchange:
         if sent.reply.status < 400:
             self._served = (pool, sent.member)
         return sent.reply
+
+    def priced(self, price: Price | None) -> None:
+        """The price of the deployment an attempt goes to: the call's cost is its usage at that price."""
+        self._price = price
 
     def going_upstream(self, *, streams_body: bool = False) -> None:
         """The call's deadlines start now; the client is watched for, unless its body is still on its way."""
@@ -448,6 +457,8 @@ class Exchange:
             return response
         if self.guard is not None:
             self.guard.close()  # the call is answered: neither a deadline nor the client may interrupt the sending
+        if self._price is not None:
+            self._priced_usage()
         record.emit()
         self._logged = True
         return response
@@ -462,6 +473,8 @@ class Exchange:
         if self.guard is not None:
             self.guard.close()
         record = self.record
+        if self._price is not None and not self._logged:
+            self._priced_usage()
         if self._served is not None and record.error_code in _BROKEN_BY_UPSTREAM:
             pool, member = self._served  # its headers counted as a success; the answer broke off after all
             self.gateway.pools.health.broke(member.model, pool.breaker)
@@ -474,6 +487,15 @@ class Exchange:
             telemetry.record(record)
         if not self._logged:
             record.emit()
+
+    def _priced_usage(self) -> None:
+        """The call's cost, from the usage its answer reported (or the estimate of a stream cut short)."""
+        record, price = self.record, self._price
+        assert price is not None
+        if record.prompt_tokens is None and record.completion_tokens is None:
+            return
+        self.cost = price.cost(record.prompt_tokens or 0, record.cached_tokens or 0, record.completion_tokens or 0)
+        record.cost = self.cost / MICROS
 
     def _spent(self, reservation: Reservation) -> Counts:
         """What the call cost: nothing when nothing went upstream; else one request and the answer's tokens.
