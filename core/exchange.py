@@ -34,7 +34,7 @@ from core.inbound import forwarded_request_headers, read_body
 from core.models.prices import MICROS, Price
 from core.outbound import upstream_headers
 from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
-from core.reservation import tokens_reserved
+from core.reservation import reserved_parts
 from core.telemetry import RequestTrace
 from core.translation.errors import upstream_error
 from core.translation.translator import Translator
@@ -123,6 +123,7 @@ class Exchange:
         "_client_headers",
         "_own_headers",
         "reserve_tokens",
+        "_reserve_output",
         "_budget_names",
         "_budgeted",
         "_reservation",
@@ -157,6 +158,7 @@ class Exchange:
         self._budget_names: frozenset[bytes] = frozenset()  # the caller's x-ratelimit-* replace the upstream's
         # The tokens the call reserves of its key's budget as it goes upstream (core/reservation.py).
         self.reserve_tokens = 0
+        self._reserve_output = 0  # of those, the output cap (a cost limit prices it as output)
         self._budgeted = False
         self._reservation: Reservation | None = None
         self._sent = False  # a request went upstream on the caller's behalf
@@ -197,14 +199,19 @@ class Exchange:
         if self._budgeted:
             key = self.caller.key
             assert key is not None and key.limits is not None
-            self.reserve_tokens = tokens_reserved(operation, raw, payload, key.limits.reserve_output_tokens)
+            prompt, self._reserve_output = reserved_parts(operation, raw, payload, key.limits.reserve_output_tokens)
+            self.reserve_tokens = prompt + self._reserve_output
 
     async def reserve(self) -> None:
         """Reserve the call's cost of its key's budget (once, however many attempts follow): GatewayError
         429 when it does not fit. The answer then carries the key's x-ratelimit-* headers."""
         if not self._budgeted or self._reservation is not None:
             return
-        reservation, headers = await self.gateway.budgets.reserve(self.caller, self.reserve_tokens)
+        micros = 0
+        if self._price is not None:  # the dearest deployment the call may go to, at most (its price when one)
+            output = self._reserve_output
+            micros = self._price.cost(self.reserve_tokens - output, 0, output)
+        reservation, headers = await self.gateway.budgets.reserve(self.caller, self.reserve_tokens, micros)
         self._reservation = reservation
         budget = [(name.encode(), value.encode()) for name, value in headers.items()]
         self._own_headers += budget
@@ -505,11 +512,12 @@ class Exchange:
         if not self._sent:
             return Counts()
         record = self.record
-        tokens = record.tokens
+        tokens, cost = record.tokens, self.cost
         answered = record.upstream_ms is not None
         if record.usage_estimated or (not answered and record.error_code in _MAY_HAVE_GENERATED):
             tokens = max(tokens, reservation.cost.tokens)
-        return Counts(1, tokens)
+            cost = max(cost, reservation.cost.cost)
+        return Counts(1, tokens, cost)
 
 
 def _waits_capped(

@@ -1,4 +1,5 @@
-"""`python -m core usage`: each limited caller key's counts in the current windows, from the usage table."""
+"""`python -m core usage`: each limited caller key's counts in the current windows, from the usage table: requests
+and tokens this minute, tokens and cost today, cost this month (the windows the key's limits count in)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import time
 from collections.abc import Mapping
 from typing import TextIO
 
-from core.budgets import day_window, minute_window
+from core.budgets import day_window, minute_window, month_window
 from core.config import ConfigError
 from core.config.credential import LazyCredential
 from core.config.model import CallerKey
 from core.config.provider import load_config
+from core.models.prices import money
 from core.usage_table import TableAddress, UsageTable
 
 
@@ -44,22 +46,33 @@ def run_usage(environ: Mapping[str, str], out: TextIO) -> int:
 async def _lines(table: UsageTable, keys: list[CallerKey], now: float) -> list[str]:
     minute, _ = minute_window(now)
     day, _ = day_window(now)
+    month, _, _ = month_window(now)
     width = max(len(key.name) for key in keys)
     lines = []
     for key in keys:
         assert key.limits is not None
         limits = key.limits
-        # The day's entity exists only for keys with a daily budget.
-        counts = await table.read(key.name, [minute, day] if limits.tokens_per_day is not None else [minute])
+        # The day's entity exists only for keys with a daily budget, the month's for a monthly cost limit.
+        daily = limits.tokens_per_day is not None or limits.cost_per_day is not None
+        windows = [minute] + ([day] if daily else []) + ([month] if limits.cost_per_month is not None else [])
+        counts = await table.read(key.name, windows)
         line = (
             f"{key.name.ljust(width)}  this minute: requests {_of(counts[minute].requests, limits.requests_per_minute)}"
             f", tokens {_of(counts[minute].tokens, limits.tokens_per_minute)}"
         )
         if day in counts:
             line += f"; today: tokens {_of(counts[day].tokens, limits.tokens_per_day)}"
+            if limits.cost_per_day is not None:
+                line += f", cost {_money_of(counts[day].cost, limits.cost_per_day)}"
+        if month in counts:
+            line += f"; this month: cost {_money_of(counts[month].cost, limits.cost_per_month)}"
         lines.append(line)
     return lines
 
 
 def _of(used: int, limit: int | None) -> str:
     return f"{used}/{limit}" if limit is not None else str(used)
+
+
+def _money_of(used: int, limit: int | None) -> str:
+    return f"{money(used)}/{money(limit)}" if limit is not None else money(used)

@@ -11,6 +11,7 @@ cached prompt tokens are billed at `cachedInput`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 MICROS = 1_000_000  # micro-units in one unit of the currency
@@ -62,6 +63,19 @@ class Price:
         cached = min(max(cached, 0), prompt)
         total = (prompt - cached) * self.input + cached * self.cached_input + completion * self.output
         return -(-total // MICROS)
+
+
+def dearest(prices: Iterable[Price | None]) -> Price | None:
+    """What a call that may go to any of these deployments (a pool's members) reserves at: each kind of token at
+    its highest price; None when none is priced."""
+    known = [price for price in prices if price is not None]
+    if not known:
+        return None
+    if len(known) == 1:
+        return known[0]
+    return Price(
+        max(p.input for p in known), max(p.cached_input for p in known), max(p.output for p in known), known[0].default
+    )
 
 
 def micros(amount: float) -> int:
