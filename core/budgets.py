@@ -160,11 +160,11 @@ class Budgets:
             lease.reserve(cost, now)
         return Reservation(leases, cost), _headers(_budgets(key.limits, leases, now), now)
 
-    def settle(self, reservation: Reservation, spent: Counts) -> None:
-        """A call ended: what it `spent` replaces what it reserved."""
+    def settle(self, reservation: Reservation, spent: Counts, model: str | None = None) -> None:
+        """A call ended: what it `spent` (of `model`'s cost) replaces what it reserved."""
         spent = Counts(max(spent.requests, 0), max(spent.tokens, 0), max(spent.cost, 0))
         for lease in reservation.leases:
-            lease.settle(reservation.cost, spent)
+            lease.settle(reservation.cost, spent, model)
 
     def _current(self, caller: str, limits: Limits, now: float) -> tuple[WindowLease, ...]:
         minute_row, minute_ends = minute_window(now)
@@ -189,6 +189,7 @@ class Budgets:
             fresh = WindowLease(caller, row, starts_at, ends_at, limit, local=self._table is None)
             if lease is not None:  # the limits changed (a reload): what was used stays used
                 fresh.used, fresh.others, fresh.in_flight = lease.used, lease.others, lease.in_flight
+                fresh.models = lease.models
             lease = self._leases[(caller, row)] = fresh
         return lease
 
@@ -306,7 +307,7 @@ class Budgets:
         writes = []
         for lease in list(leases):
             if lease.written is None or lease.written.used != lease.used or lease.written.claim != Counts():
-                writes.append(self._write(lease, _release(lease.used, self._clock())))
+                writes.append(self._write(lease, _release(lease.used, lease.models, self._clock())))
         await asyncio.gather(*writes)
 
 
@@ -318,9 +319,11 @@ _PROBLEMS: dict[StoreProblem, str] = {
 }
 
 
-def _release(used: Counts, now: float) -> Callable[[WindowUsage], Share]:
+def _release(used: Counts, models: dict[str, int], now: float) -> Callable[[WindowUsage], Share]:
+    models = dict(models)
+
     def decide(others: WindowUsage) -> Share:
-        return Share(Counts(), used, now)
+        return Share(Counts(), used, now, models)
 
     return decide
 

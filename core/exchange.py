@@ -486,7 +486,7 @@ class Exchange:
             pool, member = self._served  # its headers counted as a success; the answer broke off after all
             self.gateway.pools.health.broke(member.model, pool.breaker)
         if self._reservation is not None:
-            self.gateway.budgets.settle(self._reservation, self._spent(self._reservation))
+            self.gateway.budgets.settle(self._reservation, self._spent(self._reservation), record.model)
         telemetry = self.gateway.telemetry if self._gateway_known else None
         if telemetry is not None:
             if self.trace is not None:

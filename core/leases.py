@@ -50,6 +50,7 @@ class WindowLease:
         "pending",
         "peers",
         "others_hold",
+        "models",
     )
 
     def __init__(self, caller: str, row: str, starts_at: float, ends_at: float, limit: Counts, local: bool) -> None:
@@ -72,6 +73,7 @@ class WindowLease:
         self.written: Share | None = None  # this instance's share as last written
         self.renewed_at = 0.0
         self.growing: object = None  # the claim's pending growth (an asyncio.Task), one at a time
+        self.models: dict[str, int] = {}  # of the cost used, each model's (settled calls)
 
     def fits(self, cost: Counts) -> bool:
         """Whether `cost` fits this instance's claim."""
@@ -108,8 +110,10 @@ class WindowLease:
         self.in_flight += 1
         self.last_reserved = now
 
-    def settle(self, reserved: Counts, spent: Counts) -> None:
-        """A call admitted here ended: its reservation gives way to what it really cost."""
+    def settle(self, reserved: Counts, spent: Counts, model: str | None = None) -> None:
+        """A call admitted here ended: its reservation gives way to what it really cost (of `model`'s)."""
+        if model is not None and spent.cost:
+            self.models[model] = self.models.get(model, 0) + spent.cost
         self.used = Counts(max(self.used.requests - reserved.requests + spent.requests, 0),
                            max(self.used.tokens - reserved.tokens + spent.tokens, 0),
                            max(self.used.cost - reserved.cost + spent.cost, 0))  # fmt: skip
@@ -134,7 +138,7 @@ class WindowLease:
     def wanted(self, need: Counts, now: float) -> Callable[[WindowUsage], Share]:
         """How to decide this instance's share from the others' as stored: the claim grown to hold `need`
         on top of what is used, and a slice of the recent rate; never more than the others leave."""
-        used, limit = self.used, self.limit
+        used, limit, models = self.used, self.limit, dict(self.models)
         elapsed = max(now - (self.first_reserved or now), 0.5)
         reserved = self.reserved
         rate_slice = Counts(int(reserved.requests / elapsed * SLICE_SECONDS),
@@ -152,7 +156,7 @@ class WindowLease:
             claim = Counts(_granted(limit.requests, used.requests, want.requests, held.requests),
                            _granted(limit.tokens, used.tokens, want.tokens, held.tokens),
                            _granted(limit.cost, used.cost, want.cost, held.cost))  # fmt: skip
-            return Share(claim, used, now)
+            return Share(claim, used, now, models)
 
         return decide
 
@@ -168,10 +172,10 @@ class WindowLease:
         elif written.used == self.used and (not holds or (not idle and now - self.renewed_at < RENEW_SECONDS)):
             return None
         if idle:
-            used = self.used
+            used, models = self.used, dict(self.models)
 
             def release(others: WindowUsage) -> Share:
-                return Share(Counts(), used, now)
+                return Share(Counts(), used, now, models)
 
             return release
         return self.wanted(Counts(), now)

@@ -1,5 +1,6 @@
 """`python -m core usage`: each limited caller key's counts in the current windows, from the usage table: requests
-and tokens this minute, tokens and cost today, cost this month (the windows the key's limits count in)."""
+and tokens this minute, tokens and cost today, cost this month (the windows the key's limits count in); with a
+cost limit, its cost per model too."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from core.config.credential import LazyCredential
 from core.config.model import CallerKey
 from core.config.provider import load_config
 from core.models.prices import money
-from core.usage_table import TableAddress, UsageTable
+from core.usage_table import TableAddress, UsageTable, WindowUsage
 
 
 def run_usage(environ: Mapping[str, str], out: TextIO) -> int:
@@ -55,7 +56,8 @@ async def _lines(table: UsageTable, keys: list[CallerKey], now: float) -> list[s
         # The day's entity exists only for keys with a daily budget, the month's for a monthly cost limit.
         daily = limits.tokens_per_day is not None or limits.cost_per_day is not None
         windows = [minute] + ([day] if daily else []) + ([month] if limits.cost_per_month is not None else [])
-        counts = await table.read(key.name, windows)
+        stored = await table.read_usage(key.name, windows)
+        counts = {window: usage.used for window, usage in stored.items()}
         line = (
             f"{key.name.ljust(width)}  this minute: requests {_of(counts[minute].requests, limits.requests_per_minute)}"
             f", tokens {_of(counts[minute].tokens, limits.tokens_per_minute)}"
@@ -67,6 +69,21 @@ async def _lines(table: UsageTable, keys: list[CallerKey], now: float) -> list[s
         if month in counts:
             line += f"; this month: cost {_money_of(counts[month].cost, limits.cost_per_month)}"
         lines.append(line)
+        lines += _per_model(stored.get(day) if limits.cost_per_day is not None else None, stored.get(month))
+    return lines
+
+
+def _per_model(day: WindowUsage | None, month: WindowUsage | None) -> list[str]:
+    """A key's cost per model today and this month, one line each, dearest first."""
+    today = day.by_model() if day is not None else {}
+    this_month = month.by_model() if month is not None else {}
+    models = sorted({*today, *this_month}, key=lambda model: (-this_month.get(model, 0), -today.get(model, 0), model))
+    lines = []
+    for model in models:
+        parts = ([f"today {money(today.get(model, 0))}"] if day is not None else []) + (
+            [f"this month {money(this_month.get(model, 0))}"] if month is not None else []
+        )
+        lines.append(f"    {model}: cost {', '.join(parts)}")
     return lines
 
 

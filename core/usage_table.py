@@ -92,6 +92,8 @@ class Share:
     claim: Counts
     used: Counts
     renewed_at: float
+    # Of `used.cost`, what each model's settled calls cost (public model ids): for `core usage`.
+    models: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,15 @@ class WindowUsage:
     @property
     def used(self) -> Counts:
         return sum((share.used for share in self.shares.values()), self.retired)
+
+    def by_model(self) -> dict[str, int]:
+        """What each model's calls cost in the window, as the live shares tell it (folded into `retired`, a share
+        no longer tells its models)."""
+        total: dict[str, int] = {}
+        for share in self.shares.values():
+            for model, cost in share.models.items():
+                total[model] = total.get(model, 0) + cost
+        return total
 
     def without(self, instance: str) -> WindowUsage:
         return WindowUsage({name: s for name, s in self.shares.items() if name != instance}, self.retired)
@@ -124,7 +135,7 @@ class WindowUsage:
         MAX_SHARES entries (a day of restarts), the longest silent are folded into `retired` for good."""
         shares = {
             name: share if share.renewed_at > now - ttl or share.claim == share.used else
-            Share(share.used, share.used, share.renewed_at)
+            Share(share.used, share.used, share.renewed_at, share.models)
             for name, share in self.shares.items()
         }  # fmt: skip
         retired = self.retired
@@ -162,6 +173,10 @@ class UsageTable:
 
     async def read(self, caller: str, windows: list[str]) -> dict[str, Counts]:
         """What each window's instances have spent so far."""
+        return {window: usage.used for window, usage in (await self.read_usage(caller, windows)).items()}
+
+    async def read_usage(self, caller: str, windows: list[str]) -> dict[str, WindowUsage]:
+        """Each window as stored (an empty one when there is none)."""
         return await asyncio.to_thread(self._guarded, self._read, caller, windows)
 
     def _guarded(self, operation: Callable[..., Any], *args: Any) -> Any:
@@ -275,18 +290,18 @@ class UsageTable:
                 with contextlib.suppress(ResourceNotFoundError):  # another instance pruned it first
                     table.delete_entity(partition_key=key, row_key=entity["RowKey"])
 
-    def _read(self, caller: str, windows: list[str]) -> dict[str, Counts]:
+    def _read(self, caller: str, windows: list[str]) -> dict[str, WindowUsage]:
         from azure.core.exceptions import ResourceNotFoundError
 
         table = self._table()
-        found: dict[str, Counts] = {}
+        found: dict[str, WindowUsage] = {}
         for window in windows:
             try:
-                found[window] = _window_usage(table.get_entity(partition_key(caller), window)).used
+                found[window] = _window_usage(table.get_entity(partition_key(caller), window))
             except ResourceNotFoundError as missing:
                 if getattr(missing, "error_code", None) == "TableNotFound":
                     raise
-                found[window] = Counts()
+                found[window] = WindowUsage()
         return found
 
 
@@ -303,10 +318,11 @@ def _properties(caller: str, usage: WindowUsage) -> dict[str, Any]:
     from azure.data.tables import EdmType, EntityProperty
 
     used = usage.used
-    # Cost after the renewal time: an entry of five numbers (written before cost limits) reads as costing nothing.
+    # Cost after the renewal time, then the cost per model when there is any: an entry of five numbers (written
+    # before cost limits) reads as costing nothing.
     shares = {
         name: [s.claim.requests, s.claim.tokens, s.used.requests, s.used.tokens, round(s.renewed_at, 3),
-               s.claim.cost, s.used.cost]
+               s.claim.cost, s.used.cost, *([dict(s.models)] if s.models else [])]
         for name, s in usage.shares.items()
     }  # fmt: skip
     # Int64: a day's tokens can exceed Int32, Table storage's default for Python ints. `requests` and
@@ -333,13 +349,17 @@ def _window_usage(entity: Mapping[str, Any]) -> WindowUsage:
     except orjson.JSONDecodeError:
         raw = {}
     for name, values in raw.items() if isinstance(raw, dict) else ():
-        if isinstance(values, list) and len(values) in (5, 7) and all(_is_number(v) for v in values):
-            claim_requests, claim_tokens, used_requests, used_tokens, renewed_at, *cost = values
+        if not isinstance(values, list) or len(values) not in (5, 7, 8):
+            continue
+        numbers, models = values[:7], values[7] if len(values) == 8 else {}
+        if all(_is_number(v) for v in numbers) and isinstance(models, dict):
+            claim_requests, claim_tokens, used_requests, used_tokens, renewed_at, *cost = numbers
             claim_cost, used_cost = cost or (0, 0)
             shares[str(name)] = Share(
                 Counts(_clamped(claim_requests), _clamped(claim_tokens), _clamped(claim_cost)),
                 Counts(_clamped(used_requests), _clamped(used_tokens), _clamped(used_cost)),
                 float(renewed_at),
+                {str(model): _clamped(spent) for model, spent in models.items() if _is_number(spent)},
             )
     retired = Counts(
         _int(entity.get("retiredRequests")), _int(entity.get("retiredTokens")), _int(entity.get("retiredCost"))

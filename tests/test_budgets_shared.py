@@ -121,12 +121,13 @@ def test_a_cost_limit_on_two_instances_refuses_the_calls_that_would_pass_it(
     assert row["cost"].value == round(spent * 1_000_000)  # micro-units, every instance's
     config_path = tmp_path / "usage.yaml"
     config_path.write_text(config)
-    [alice] = [
-        line for line in usage_report(environ(sim, tables), config_path).splitlines() if line.startswith("alice")
-    ]
-    assert (
-        f"today: tokens {sum(line['total_tokens'] for line in lines)}, cost {money(row['cost'].value)}/0.004" in alice
-    )
+    report = usage_report(environ(sim, tables), config_path).splitlines()
+    [alice] = [line for line in report if line.startswith("alice")]
+    # And per model, under the key: what its calls cost today and this month.
+    cost = money(row["cost"].value)
+    assert report[report.index(alice) + 1] == f"    gpt-4o: cost today {cost}, this month {cost}"
+    assert f"today: tokens {sum(line['total_tokens'] for line in lines)}, cost {cost}/0.004" in alice
+    assert alice.endswith(f"; this month: cost {cost}/10.00")
 
 
 def test_counts_survive_a_clean_shutdown_and_a_restart(sim, start_gateway, tables, tmp_path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -72,3 +73,12 @@ def test_a_share_written_before_cost_limits_reads_as_costing_nothing_and_cost_is
     assert written.used == Counts(3, 50, 1234)
     assert asyncio.run(table.read("alice", [row])) == {row: Counts(3, 50, 1234)}
     assert client.get_entity(partition_key("alice"), row)["cost"].value == 1234
+
+    # Each instance's cost per model is kept with its share, and summed over the instances.
+    def by_model(models: dict[str, int]) -> Callable[[WindowUsage], Share]:
+        return lambda others: Share(Counts(), Counts(1, 10, sum(models.values())), now, models)
+
+    asyncio.run(table.update("alice", row, "new", by_model({"gpt-4o": 1000, "embed": 234}), ttl=15))
+    asyncio.run(table.update("alice", row, "third", by_model({"gpt-4o": 66}), ttl=15))
+    [usage] = asyncio.run(table.read_usage("alice", [row])).values()
+    assert usage.by_model() == {"gpt-4o": 1066, "embed": 234} and usage.used.cost == 1300
