@@ -136,3 +136,18 @@ def test_prices_and_cost_limits_must_not_be_negative() -> None:
     assert "embed.price.input: Input should be greater than or equal to 0" in text
     assert "limits.costPerDay: Input should be greater than 0" in text
     assert "limits.costPerMonth: Input should be greater than 0" in text
+
+
+def test_a_key_with_a_cost_limit_that_may_start_assistant_runs_is_warned_about() -> None:
+    text = config(
+        """
+        apiKeys:
+          - {name: runner, key: k1, limits: {costPerDay: 5}, models: [gpt-4o-east], resources: true}
+          - {name: safe, key: k2, limits: {costPerDay: 5}, models: [gpt-4o-east]}
+        """
+    )
+    assert not any("Assistants API" in warning for warning in load(text).warnings)  # assistants off: no runs
+    with_assistants = "assistants: true\n" + text.replace("    models:\n", "    assistants: true\n    models:\n", 1)
+    warnings = [warning for warning in load(with_assistants).warnings if "Assistants API" in warning]
+    assert len(warnings) == 1 and warnings[0].startswith("gateway.apiKeys[0] (runner) has a cost limit and may use")
+    assert getattr(warnings[0], "line", None)

@@ -97,6 +97,29 @@ def validation_warnings(
             )
         elif not (endpoint.assistants and named.assistants_deployments()):
             warnings.append(Finding(f'{where} is ignored: group "{name}" does not serve the Assistants API.', path))
+    if endpoint.assistants:
+        warnings.extend(unpriced_runs_warnings(gateway))
+    return warnings
+
+
+def unpriced_runs_warnings(gateway: GatewaySection) -> list[str]:
+    """A key with a cost limit that may use the Assistants API: a run is priced only when it names its model."""
+    warnings: list[str] = []
+    for position, caller in enumerate(gateway.api_keys):
+        limits = caller.limits
+        if limits is None or (limits.cost_per_day is None and limits.cost_per_month is None):
+            continue
+        if caller.resources is False or (caller.resources is None and caller.models is not None):
+            continue
+        index = caller.path[-1] if caller.path else position
+        warnings.append(
+            Finding(
+                f"gateway.apiKeys[{index}] ({caller.name}) has a cost limit and may use the Assistants API, whose "
+                "runs cost nothing against it unless they name their `model`: set `resources: false` on the key "
+                "to keep its spending within the limit.",
+                at(caller, "limits"),
+            )
+        )
     return warnings
 
 
