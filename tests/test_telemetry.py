@@ -20,7 +20,7 @@ import httpx
 import pytest
 from azure.core.credentials import AccessToken
 
-from core.models.prices import default_price
+from core.models.prices import Price, default_price
 from tests.support.access_log import access_line
 from tests.support.azurite import make_self_signed_cert
 from tests.support.inprocess_gateway import InProcessGateway
@@ -260,7 +260,7 @@ endpoints:
         version: "2024-05-01-preview"
         assistants: true
         models:
-          gpt-4o-west: {deploymentName: gpt-4o-dep}
+          gpt-4o-west: {deploymentName: gpt-4o-dep, price: {input: 3, output: 12}}
 gateway:
   apiKeys:
     - {name: alice, key: "${ALICE_KEY}"}
@@ -320,6 +320,14 @@ def test_only_calls_made_for_the_caller_are_spans_each_lasting_as_long_as_itself
     slow, fast = sorted(chat_spans, key=lambda span: seconds(span["duration"]), reverse=True)
     assert seconds(slow["duration"]) >= 0.4 > seconds(fast["duration"])
     assert (slow["resultCode"], fast["resultCode"]) == ("429", "200")
+
+    # The call cost what the member that served charges, and the cost metric names that member.
+    usage = chat.json()["usage"]
+    [cost] = ingestion.metrics("gen_ai.client.cost")
+    assert cost["properties"]["gateway.member"] == "gpt-4o-west" and cost["properties"]["gateway.group"] == "west"
+    assert cost["value"] == pytest.approx(
+        Price.of(3, 3, 12).cost(usage["prompt_tokens"], 0, usage["completion_tokens"]) / 1e6
+    )
 
 
 def test_model_names_a_client_chose_never_become_dimensions_or_span_names(sim, ingestion) -> None:
