@@ -16,7 +16,6 @@ from core.config.model import Backend, ModelRoute
 from core.errors import GatewayError
 from core.exchange import Exchange, UpstreamReply
 from core.inbound import parse_json_object
-from core.models.prices import dearest
 from core.relay import JSON
 from core.translation.translator import ClientRequest, DeploymentTranslator, for_deployment
 from core.uploads import Upload
@@ -91,7 +90,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
             body = translator.body()
         return await exchange.attempt("POST", translator.upstream_url(), headers, body, backend.group, translator)
 
-    exchange.priced(dearest(backend.price for backend in route.backends))  # what the call reserves of a cost limit
+    exchange.priced(route.price)  # what the call reserves of a cost limit
     pool = route.pool
     if pool is None:
         backend = route.backends[0]

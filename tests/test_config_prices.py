@@ -73,6 +73,8 @@ def test_prices_resolve_from_the_config_then_the_default_table_and_a_pool_member
         ("gpt-4o-west", Price.of(3, 3, 12), "pool member price"),
     ]
     assert west.price is not None and west.price.input == 2_500_000  # outside the pool, its model's price
+    # A call to the pool reserves each kind of token at its dearest member's price.
+    assert loaded.routes["gpt-4o"].price == Price(3_000_000, 3_000_000, 12_000_000)
 
 
 def test_check_says_which_prices_are_the_default_tables_and_how_old_it_is() -> None:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from core.models.families import Family
 from core.models.fit import Fit
-from core.models.prices import Price
+from core.models.prices import Price, dearest
 
 # Output tokens a caller key's generating call reserves when it sets no cap (limits.reserveOutputTokens).
 DEFAULT_OUTPUT_RESERVATION = 1024
@@ -178,6 +178,11 @@ class ModelRoute:
     model: str
     backends: tuple[Backend, ...]
     pool: Pool | None = None
+    # What a call reserves of a cost limit at: each kind of token at its dearest backend's price.
+    price: Price | None = field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "price", dearest(backend.price for backend in self.backends))
 
 
 @dataclass(frozen=True, slots=True)
