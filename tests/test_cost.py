@@ -141,3 +141,11 @@ def test_a_response_is_priced_with_its_cached_and_reasoning_tokens(gateway) -> N
     assert second["cached_tokens"] == 1280 and second["reasoning_tokens"] == 16
     assert second["cost"] == pytest.approx(_cost(second, Price.of(1.10, 0.275, 4.40)))
     assert second["cost"] < lines[0]["cost"]
+
+
+def test_a_response_from_a_pool_is_priced_at_the_member_that_served(gateway) -> None:
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=ALICE, max_retries=0)
+    raw = client.responses.with_raw_response.create(model="pooled", input="one two three", store=False)
+    line = access_line(gateway, raw.headers["x-request-id"])
+    assert line["member"] == "gpt-4o-cheap"
+    assert line["cost"] == pytest.approx(_cost(line, Price.of(0.5, 0.5, 0.5))) and line["cost"] > 0

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from core.config.model import Pool, PoolMember, ResourceBackend
 from core.errors import GatewayError, truncated
 from core.exchange import UpstreamReply
-from core.models.prices import Price, dearest
+from core.models.prices import Price
 from core.resources.call import ResourceCall
 from core.resources.targeting import deployment_in
 from core.translation.objects import Counting, ObjectsTranslator
@@ -59,7 +59,8 @@ async def forward_pooled(call: ResourceCall, pool_id: str, pool: Pool) -> Respon
             code="model_not_available",
         )
     query = urlencode(call.query)
-    call.exchange.priced(dearest(member.backend.price for member in pool.members))  # reserved of a cost limit
+    route = call.exchange.state.config.routes.get(pool_id)
+    call.exchange.priced(route.price if route is not None else None)  # what the call reserves of a cost limit
 
     async def attempt(member: PoolMember) -> UpstreamReply:
         call.exchange.priced(member.backend.price)
