@@ -175,8 +175,11 @@ def token_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def chat_usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
-    """Azure's chat usage, keys sorted as Azure sends them; ``completion_tokens`` counts the reasoning tokens too."""
+def chat_usage(
+    prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0, cached_tokens: int = 0
+) -> dict[str, Any]:
+    """Azure's chat usage, keys sorted as Azure sends them; ``completion_tokens`` counts the reasoning tokens too,
+    ``prompt_tokens`` the cached ones."""
     return {
         "completion_tokens": completion_tokens,
         "completion_tokens_details": {
@@ -186,7 +189,7 @@ def chat_usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int
             "rejected_prediction_tokens": 0,
         },
         "prompt_tokens": prompt_tokens,
-        "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": 0},
+        "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": cached_tokens},
         "total_tokens": prompt_tokens + completion_tokens,
     }
 

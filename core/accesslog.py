@@ -75,6 +75,7 @@ class AccessRecord:
     cached_tokens: int | None = None  # of the prompt's, read from Azure's prompt cache
     reasoning_tokens: int | None = None  # of the completion's, spent reasoning
     usage_estimated: bool | None = None  # a stream cut short before its usage chunk: counted, not reported
+    cost: float | None = None  # what the call cost, in the prices' currency (core/models/prices.py); None: unpriced
     error_code: str | None = None
     # Pooled models (gateway.pools): the member that served, the attempts made, and each failed
     # attempt as "member:status" (or member:unreachable / :timeout / :first-byte-timeout).

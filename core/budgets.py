@@ -1,12 +1,14 @@
-"""Caller-key budgets (`gateway.apiKeys[].limits`): requests and tokens per UTC minute, tokens per UTC day.
+"""Caller-key budgets (`gateway.apiKeys[].limits`): requests and tokens per UTC minute, tokens per UTC day, money
+per UTC day and calendar month (in micro-units: core/models/prices.py).
 
 A call reserves its cost as it goes upstream, not before: one request, and the tokens core/reservation.py
 estimates (its prompt, and the most it may generate). What the gateway refuses itself (401, 403, 404, 400, 413,
 429) never goes upstream and counts against nothing. When the call ends, what it really cost replaces the
 reservation: the answer's usage; for a stream cut before its usage, the reservation. So what one instance admits
 in a window never exceeds a limit by more than what calls used beyond their reservations. Over a limit, the
-caller gets OpenAI's 429 `rate_limit_exceeded`; every answer to a limited key carries OpenAI's `x-ratelimit-*`
-headers, from what every instance has used as far as this one knows.
+caller gets OpenAI's 429 `rate_limit_exceeded` (over a cost limit, `insufficient_quota`); every answer to a
+limited key carries OpenAI's `x-ratelimit-*` headers and, with a cost limit, the gateway's `x-gateway-cost-*`,
+from what every instance has used as far as this one knows.
 
 Across instances (a usage table configured, core/usage_table.py) an instance admits only within its lease of
 the window (core/leases.py), which it takes from the table before it admits against it; the leases of all
@@ -19,6 +21,7 @@ writes its use when the store answers again.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import functools
 import logging
@@ -32,7 +35,18 @@ from core.auth import Caller
 from core.config.model import CallerKey, Limits
 from core.errors import GatewayError
 from core.leases import LEASE_TTL_SECONDS, WindowLease
-from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, Share, StoreError, StoreProblem, UsageTable, WindowUsage
+from core.models.prices import money
+from core.usage_table import (
+    DAY_ROW,
+    MINUTE_ROW,
+    MONTH_ROW,
+    Counts,
+    Share,
+    StoreError,
+    StoreProblem,
+    UsageTable,
+    WindowUsage,
+)
 
 SYNC_SECONDS = 1.0
 # A call waits at most this long for a lease from the table; then it is admitted against the shared view.
@@ -53,6 +67,14 @@ def day_window(now: float) -> tuple[str, float]:
     return _row(DAY_ROW, start), start + 86400
 
 
+def month_window(now: float) -> tuple[str, float, float]:
+    """The UTC calendar month's row key, when it started and when it ends (epoch seconds)."""
+    year, month = time.gmtime(now)[:2]
+    start = calendar.timegm((year, month, 1, 0, 0, 0))
+    end = calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
+    return _row(MONTH_ROW, start), start, end
+
+
 @functools.lru_cache(maxsize=8)
 def _row(form: str, start: float) -> str:
     """A window's row key: formatted once per window, not per call."""
@@ -64,7 +86,7 @@ class _Budget:
     """One limit as the caller sees it."""
 
     what: str  # "requests per min (RPM)", ...
-    kind: str  # "requests" or "tokens": OpenAI's header suffix and error type
+    kind: str  # "requests", "tokens" or "cost": OpenAI's header suffix and error type (the gateway's, for cost)
     limit: int
     used: int
     resets_at: float
@@ -114,15 +136,15 @@ class Budgets:
             if budget.remaining <= 0:
                 raise _rate_limited(key.name, budget, budgets, now, Counts(1, 0))
 
-    async def reserve(self, caller: Caller, tokens: int) -> tuple[Reservation | None, dict[str, str]]:
-        """Reserve one request and `tokens` for a call going upstream; the rate-limit headers for its
-        answer. GatewayError 429 when it does not fit a limit."""
+    async def reserve(self, caller: Caller, tokens: int, micros: int = 0) -> tuple[Reservation | None, dict[str, str]]:
+        """Reserve one request, `tokens` and `micros` of money for a call going upstream; the rate-limit
+        headers for its answer. GatewayError 429 when it does not fit a limit."""
         key = caller.key
         if key is None or key.limits is None:
             return None, {}
         if self._table is not None:
             self._ensure_syncing()
-        cost = Counts(1, tokens)
+        cost = Counts(1, tokens, micros)
         now = self._clock()
         leases = self._current(key.name, key.limits, now)
         for lease in leases:
@@ -138,20 +160,26 @@ class Budgets:
             lease.reserve(cost, now)
         return Reservation(leases, cost), _headers(_budgets(key.limits, leases, now), now)
 
-    def settle(self, reservation: Reservation, spent: Counts) -> None:
-        """A call ended: what it `spent` replaces what it reserved."""
-        spent = Counts(max(spent.requests, 0), max(spent.tokens, 0))
+    def settle(self, reservation: Reservation, spent: Counts, model: str | None = None) -> None:
+        """A call ended: what it `spent` (of `model`'s cost) replaces what it reserved."""
+        spent = Counts(max(spent.requests, 0), max(spent.tokens, 0), max(spent.cost, 0))
         for lease in reservation.leases:
-            lease.settle(reservation.cost, spent)
+            lease.settle(reservation.cost, spent, model)
 
     def _current(self, caller: str, limits: Limits, now: float) -> tuple[WindowLease, ...]:
         minute_row, minute_ends = minute_window(now)
         minute = self._lease(caller, minute_row, minute_ends - 60, minute_ends,
                              Counts(limits.requests_per_minute or 0, limits.tokens_per_minute or 0))  # fmt: skip
-        if limits.tokens_per_day is None:
-            return (minute,)
-        day_row, day_ends = day_window(now)
-        return minute, self._lease(caller, day_row, day_ends - 86400, day_ends, Counts(0, limits.tokens_per_day))
+        leases = [minute]
+        if limits.tokens_per_day is not None or limits.cost_per_day is not None:
+            day_row, day_ends = day_window(now)
+            day_limit = Counts(0, limits.tokens_per_day or 0, limits.cost_per_day or 0)
+            leases.append(self._lease(caller, day_row, day_ends - 86400, day_ends, day_limit))
+        if limits.cost_per_month is not None:
+            month_row, month_starts, month_ends = month_window(now)
+            month_limit = Counts(0, 0, limits.cost_per_month)
+            leases.append(self._lease(caller, month_row, month_starts, month_ends, month_limit))
+        return tuple(leases)
 
     def _lease(self, caller: str, row: str, starts_at: float, ends_at: float, limit: Counts) -> WindowLease:
         lease = self._leases.get((caller, row))
@@ -161,6 +189,7 @@ class Budgets:
             fresh = WindowLease(caller, row, starts_at, ends_at, limit, local=self._table is None)
             if lease is not None:  # the limits changed (a reload): what was used stays used
                 fresh.used, fresh.others, fresh.in_flight = lease.used, lease.others, lease.in_flight
+                fresh.models = lease.models
             lease = self._leases[(caller, row)] = fresh
         return lease
 
@@ -278,7 +307,7 @@ class Budgets:
         writes = []
         for lease in list(leases):
             if lease.written is None or lease.written.used != lease.used or lease.written.claim != Counts():
-                writes.append(self._write(lease, _release(lease.used, self._clock())))
+                writes.append(self._write(lease, _release(lease.used, lease.models, self._clock())))
         await asyncio.gather(*writes)
 
 
@@ -290,14 +319,18 @@ _PROBLEMS: dict[StoreProblem, str] = {
 }
 
 
-def _release(used: Counts, now: float) -> Callable[[WindowUsage], Share]:
+def _release(used: Counts, models: dict[str, int], now: float) -> Callable[[WindowUsage], Share]:
+    models = dict(models)
+
     def decide(others: WindowUsage) -> Share:
-        return Share(Counts(), used, now)
+        return Share(Counts(), used, now, models)
 
     return decide
 
 
 def _budgets(limits: Limits, leases: tuple[WindowLease, ...], now: float) -> list[_Budget]:
+    """The key's limits, each with its window's use (leases as _current gives them: the minute, then the day and
+    the month when limited)."""
     minute = leases[0]
     used = minute.shared_used
     budgets = []
@@ -307,10 +340,20 @@ def _budgets(limits: Limits, leases: tuple[WindowLease, ...], now: float) -> lis
     if limits.tokens_per_minute is not None:
         tpm = limits.tokens_per_minute
         budgets.append(_Budget("tokens per min (TPM)", "tokens", tpm, used.tokens, minute.ends_at, minute))
-    if limits.tokens_per_day is not None and len(leases) > 1:
-        day = leases[1]
-        tpd = limits.tokens_per_day
-        budgets.append(_Budget("tokens per day (TPD)", "tokens", tpd, day.shared_used.tokens, day.ends_at, day))
+    for lease in leases[1:]:
+        lease_used = lease.shared_used
+        if lease.row[0] == DAY_ROW[0]:
+            if limits.tokens_per_day is not None:
+                tpd = limits.tokens_per_day
+                budgets.append(_Budget("tokens per day (TPD)", "tokens", tpd, lease_used.tokens, lease.ends_at, lease))
+            if limits.cost_per_day is not None:
+                budgets.append(
+                    _Budget("cost per day", "cost", limits.cost_per_day, lease_used.cost, lease.ends_at, lease)
+                )
+        elif limits.cost_per_month is not None:
+            budgets.append(
+                _Budget("cost per month", "cost", limits.cost_per_month, lease_used.cost, lease.ends_at, lease)
+            )
     return budgets
 
 
@@ -325,6 +368,12 @@ def _headers(budgets: list[_Budget], now: float) -> dict[str, str]:
         headers[f"x-ratelimit-limit-{kind}"] = str(budget.limit)
         headers[f"x-ratelimit-remaining-{kind}"] = str(budget.remaining)
         headers[f"x-ratelimit-reset-{kind}"] = duration(budget.resets_at - now)
+    costs = [budget for budget in budgets if budget.kind == "cost"]
+    if costs:  # the gateway's own: OpenAI has no money headers
+        budget = min(costs, key=lambda b: b.remaining)
+        headers["x-gateway-cost-limit"] = money(budget.limit)
+        headers["x-gateway-cost-remaining"] = money(budget.remaining)
+        headers["x-gateway-cost-reset"] = duration(budget.resets_at - now)
     return headers
 
 
@@ -341,6 +390,16 @@ def duration(seconds: float) -> str:
 def _rate_limited(caller: str, over: _Budget, budgets: list[_Budget], now: float, cost: Counts) -> GatewayError:
     wait = max(math.ceil(over.resets_at - now), 1)
     headers = {**_headers(budgets, now), "retry-after": str(wait)}
+    if over.kind == "cost":
+        return GatewayError(
+            429,
+            f"You exceeded the {over.what} of caller key {caller}: Limit {money(over.limit)}, Used "
+            f"{money(over.used)}, Requested {money(cost.cost)}. Please try again in {duration(over.resets_at - now)}, "
+            "when the window starts again, or ask for a higher limit.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+            headers=headers,
+        )
     requested = cost.requests if over.kind == "requests" else cost.tokens
     return GatewayError(
         429,
@@ -353,7 +412,18 @@ def _rate_limited(caller: str, over: _Budget, budgets: list[_Budget], now: float
 
 
 def _too_large(caller: str, limits: Limits, cost: Counts, budgets: list[_Budget], now: float) -> GatewayError:
-    """A call whose reservation alone is more than a token limit: no wait makes it fit."""
+    """A call whose reservation alone is more than a token or cost limit: no wait makes it fit."""
+    costs = [limit for limit in (limits.cost_per_day, limits.cost_per_month) if limit is not None]
+    if costs and cost.cost > min(costs):
+        return GatewayError(
+            429,
+            f"Request too large for caller key {caller}: Limit {money(min(costs))}, Requested {money(cost.cost)} "
+            "at its model's price. The prompt, or its max_tokens (max_completion_tokens, max_output_tokens; the "
+            "key's reserveOutputTokens when it sets none), must be reduced for it to fit.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+            headers=_headers(budgets, now),
+        )
     limit = min(limit for limit in (limits.tokens_per_minute, limits.tokens_per_day) if limit is not None)
     return GatewayError(
         429,

@@ -16,6 +16,7 @@ from core.config.model import Backend, CallerKey, Pool, ResourceBackend, Runtime
 from core.config.provider import load_config
 from core.config.redaction import redact
 from core.models.families import CHECKED
+from core.models.prices import DEFAULT_PRICES_DATE, DEFAULT_PRICES_SOURCE, money
 
 
 def run_check(environ: Mapping[str, str], out: TextIO, *, strict: bool = False) -> int:
@@ -60,6 +61,7 @@ def describe(config: RuntimeConfig) -> str:
     lines += models_section(config)
     lines += pools_section(config)
     lines += resources_section(config)
+    lines += prices_section(config)
     settings = config.settings
     lines.append("")
     if settings.api_keys:
@@ -118,6 +120,36 @@ def models_section(config: RuntimeConfig) -> list[str]:
     ]
     if advice:
         lines += ["Recommended:", *advice]
+    return lines
+
+
+def prices_section(config: RuntimeConfig) -> list[str]:
+    """Each deployment's price per million tokens and where it comes from: which are the built-in table's
+    fallbacks, and how old that table is."""
+    rows = [("MODEL", "INPUT", "CACHED INPUT", "OUTPUT", "FROM")]
+    defaults = False
+    for route in config.routes.values():
+        backends = route.backends if route.pool is None else ()
+        named = [(route.model, backend) for backend in backends]
+        if route.pool is not None:
+            named = [(f"{route.model} ({member.model})", member.backend) for member in route.pool.members]
+        for name, backend in named:
+            price = backend.price
+            if price is None:
+                rows.append((name, "-", "-", "-", "unpriced"))
+                continue
+            defaults |= price.default
+            source = f"default table ({backend.price_from})" if price.default else backend.price_from or "price"
+            rows.append((name, money(price.input), money(price.cached_input), money(price.output), source))
+    if all(row[4] == "unpriced" for row in rows[1:]):
+        return []
+    lines = ["", "Prices per million tokens (cost in the access log and metrics, and keys' cost limits):"]
+    lines += table(rows, "  ")
+    if defaults:
+        lines.append(
+            f"  Default prices are a fallback: the built-in table of {DEFAULT_PRICES_DATE} (Azure OpenAI Global "
+            f"Standard, USD, {DEFAULT_PRICES_SOURCE}); set `price` for what your account is billed."
+        )
     return lines
 
 

@@ -16,11 +16,13 @@ from core.config.model import Cors
 from core.errors import GatewayError
 
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
-# What an OpenAI client reads from an answer: its request id, rate limits, retry hints, what the gateway changed.
+# What an OpenAI client reads from an answer: its request id, rate limits, retry hints, what the gateway changed,
+# what is left of its key's cost limit.
 EXPOSED_HEADERS = (
     "x-request-id, retry-after, retry-after-ms, x-ratelimit-limit-requests, x-ratelimit-limit-tokens, "
     "x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, x-ratelimit-reset-requests, "
-    "x-ratelimit-reset-tokens, openai-processing-ms, x-gateway-adjusted"
+    "x-ratelimit-reset-tokens, openai-processing-ms, x-gateway-adjusted, x-gateway-cost-limit, "
+    "x-gateway-cost-remaining, x-gateway-cost-reset"
 )
 
 

@@ -54,6 +54,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
 
     async def attempt(backend: Backend) -> UpstreamReply:
         record.group = backend.group  # the group a timeout names, the token's wait included
+        exchange.priced(backend.price)
         bearer = await exchange.gateway.tokens.token() if backend.auth == "entra" else None
         key = (backend.group, backend.deployment or "")
         fit = None if backend.fit is None else learned.get(key) or backend.fit
@@ -89,6 +90,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
             body = translator.body()
         return await exchange.attempt("POST", translator.upstream_url(), headers, body, backend.group, translator)
 
+    exchange.priced(route.price)  # what the call reserves of a cost limit
     pool = route.pool
     if pool is None:
         backend = route.backends[0]

@@ -31,9 +31,10 @@ from core.gateway import Gateway, State
 from core.gateway import current as current_gateway
 from core.guard import CallGuard
 from core.inbound import forwarded_request_headers, read_body
+from core.models.prices import MICROS, Price
 from core.outbound import upstream_headers
 from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
-from core.reservation import tokens_reserved
+from core.reservation import reserved_parts
 from core.telemetry import RequestTrace
 from core.translation.errors import upstream_error
 from core.translation.translator import Translator
@@ -122,6 +123,7 @@ class Exchange:
         "_client_headers",
         "_own_headers",
         "reserve_tokens",
+        "_reserve_output",
         "_budget_names",
         "_budgeted",
         "_reservation",
@@ -133,6 +135,8 @@ class Exchange:
         "_logged",
         "_gateway_known",
         "_upload",
+        "_price",
+        "cost",
     )
     gateway: Gateway
     state: State  # the configuration snapshot this call uses to its end (a reload may land meanwhile)
@@ -154,6 +158,7 @@ class Exchange:
         self._budget_names: frozenset[bytes] = frozenset()  # the caller's x-ratelimit-* replace the upstream's
         # The tokens the call reserves of its key's budget as it goes upstream (core/reservation.py).
         self.reserve_tokens = 0
+        self._reserve_output = 0  # of those, the output cap (a cost limit prices it as output)
         self._budgeted = False
         self._reservation: Reservation | None = None
         self._sent = False  # a request went upstream on the caller's behalf
@@ -164,6 +169,8 @@ class Exchange:
         self._logged = False  # the access record was emitted as the answer went out
         self._gateway_known = False  # the gateway is known (a call refused while it loads has none)
         self._upload: Upload | None = None  # the call's multipart body, which may refuse itself as it streams
+        self._price: Price | None = None  # the price of the deployment asked last (core/models/prices.py)
+        self.cost = 0  # what the call cost, in micro-units, once priced at its end
 
     # -- admission
 
@@ -192,14 +199,19 @@ class Exchange:
         if self._budgeted:
             key = self.caller.key
             assert key is not None and key.limits is not None
-            self.reserve_tokens = tokens_reserved(operation, raw, payload, key.limits.reserve_output_tokens)
+            prompt, self._reserve_output = reserved_parts(operation, raw, payload, key.limits.reserve_output_tokens)
+            self.reserve_tokens = prompt + self._reserve_output
 
     async def reserve(self) -> None:
         """Reserve the call's cost of its key's budget (once, however many attempts follow): GatewayError
         429 when it does not fit. The answer then carries the key's x-ratelimit-* headers."""
         if not self._budgeted or self._reservation is not None:
             return
-        reservation, headers = await self.gateway.budgets.reserve(self.caller, self.reserve_tokens)
+        micros = 0
+        if self._price is not None:  # the dearest deployment the call may go to, at most (its price when one)
+            output = self._reserve_output
+            micros = self._price.cost(self.reserve_tokens - output, 0, output)
+        reservation, headers = await self.gateway.budgets.reserve(self.caller, self.reserve_tokens, micros)
         self._reservation = reservation
         budget = [(name.encode(), value.encode()) for name, value in headers.items()]
         self._own_headers += budget
@@ -297,6 +309,10 @@ class Exchange:
         if sent.reply.status < 400:
             self._served = (pool, sent.member)
         return sent.reply
+
+    def priced(self, price: Price | None) -> None:
+        """The price of the deployment an attempt goes to: the call's cost is its usage at that price."""
+        self._price = price
 
     def going_upstream(self, *, streams_body: bool = False) -> None:
         """The call's deadlines start now; the client is watched for, unless its body is still on its way."""
@@ -448,6 +464,8 @@ class Exchange:
             return response
         if self.guard is not None:
             self.guard.close()  # the call is answered: neither a deadline nor the client may interrupt the sending
+        if self._price is not None:
+            self._priced_usage()
         record.emit()
         self._logged = True
         return response
@@ -462,11 +480,13 @@ class Exchange:
         if self.guard is not None:
             self.guard.close()
         record = self.record
+        if self._price is not None and not self._logged:
+            self._priced_usage()
         if self._served is not None and record.error_code in _BROKEN_BY_UPSTREAM:
             pool, member = self._served  # its headers counted as a success; the answer broke off after all
             self.gateway.pools.health.broke(member.model, pool.breaker)
         if self._reservation is not None:
-            self.gateway.budgets.settle(self._reservation, self._spent(self._reservation))
+            self.gateway.budgets.settle(self._reservation, self._spent(self._reservation), record.model)
         telemetry = self.gateway.telemetry if self._gateway_known else None
         if telemetry is not None:
             if self.trace is not None:
@@ -474,6 +494,15 @@ class Exchange:
             telemetry.record(record)
         if not self._logged:
             record.emit()
+
+    def _priced_usage(self) -> None:
+        """The call's cost, from the usage its answer reported (or the estimate of a stream cut short)."""
+        record, price = self.record, self._price
+        assert price is not None
+        if record.prompt_tokens is None and record.completion_tokens is None:
+            return
+        self.cost = price.cost(record.prompt_tokens or 0, record.cached_tokens or 0, record.completion_tokens or 0)
+        record.cost = self.cost / MICROS
 
     def _spent(self, reservation: Reservation) -> Counts:
         """What the call cost: nothing when nothing went upstream; else one request and the answer's tokens.
@@ -483,11 +512,12 @@ class Exchange:
         if not self._sent:
             return Counts()
         record = self.record
-        tokens = record.tokens
+        tokens, cost = record.tokens, self.cost
         answered = record.upstream_ms is not None
         if record.usage_estimated or (not answered and record.error_code in _MAY_HAVE_GENERATED):
             tokens = max(tokens, reservation.cost.tokens)
-        return Counts(1, tokens)
+            cost = max(cost, reservation.cost.cost)
+        return Counts(1, tokens, cost)
 
 
 def _waits_capped(

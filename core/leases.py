@@ -50,6 +50,7 @@ class WindowLease:
         "pending",
         "peers",
         "others_hold",
+        "models",
     )
 
     def __init__(self, caller: str, row: str, starts_at: float, ends_at: float, limit: Counts, local: bool) -> None:
@@ -57,7 +58,7 @@ class WindowLease:
         self.row = row
         self.starts_at = starts_at
         self.ends_at = ends_at
-        # 0: the dimension is not limited in this window (a day window limits tokens only).
+        # 0: the dimension is not limited in this window (a day window limits no requests, a month window only cost).
         self.limit = limit
         self.claim = limit if local else Counts()
         self.used = Counts()  # settled usage and in-flight reservations
@@ -72,22 +73,29 @@ class WindowLease:
         self.written: Share | None = None  # this instance's share as last written
         self.renewed_at = 0.0
         self.growing: object = None  # the claim's pending growth (an asyncio.Task), one at a time
+        self.models: dict[str, int] = {}  # of the cost used, each model's (settled calls)
 
     def fits(self, cost: Counts) -> bool:
         """Whether `cost` fits this instance's claim."""
-        return _fits(self.limit.requests, self.claim.requests, self.used.requests, cost.requests) and _fits(
-            self.limit.tokens, self.claim.tokens, self.used.tokens, cost.tokens
+        limit, claim, used = self.limit, self.claim, self.used
+        return (
+            _fits(limit.requests, claim.requests, used.requests, cost.requests)
+            and _fits(limit.tokens, claim.tokens, used.tokens, cost.tokens)
+            and _fits(limit.cost, claim.cost, used.cost, cost.cost)
         )
 
     def fits_kind(self, kind: str, cost: Counts) -> bool:
-        """Whether `cost` fits the claim in one dimension: "requests" or "tokens"."""
+        """Whether `cost` fits the claim in one dimension: "requests", "tokens" or "cost"."""
         if kind == "requests":
             return _fits(self.limit.requests, self.claim.requests, self.used.requests, cost.requests)
+        if kind == "cost":
+            return _fits(self.limit.cost, self.claim.cost, self.used.cost, cost.cost)
         return _fits(self.limit.tokens, self.claim.tokens, self.used.tokens, cost.tokens)
 
     def exceeds_limit(self, cost: Counts) -> bool:
         """Whether `cost` alone is more than the window's limit: it can never be admitted."""
-        return (0 < self.limit.requests < cost.requests) or (0 < self.limit.tokens < cost.tokens)
+        limit = self.limit
+        return (0 < limit.requests < cost.requests) or (0 < limit.tokens < cost.tokens) or (0 < limit.cost < cost.cost)
 
     @property
     def shared_used(self) -> Counts:
@@ -102,10 +110,13 @@ class WindowLease:
         self.in_flight += 1
         self.last_reserved = now
 
-    def settle(self, reserved: Counts, spent: Counts) -> None:
-        """A call admitted here ended: its reservation gives way to what it really cost."""
+    def settle(self, reserved: Counts, spent: Counts, model: str | None = None) -> None:
+        """A call admitted here ended: its reservation gives way to what it really cost (of `model`'s)."""
+        if model is not None and spent.cost:
+            self.models[model] = self.models.get(model, 0) + spent.cost
         self.used = Counts(max(self.used.requests - reserved.requests + spent.requests, 0),
-                           max(self.used.tokens - reserved.tokens + spent.tokens, 0))  # fmt: skip
+                           max(self.used.tokens - reserved.tokens + spent.tokens, 0),
+                           max(self.used.cost - reserved.cost + spent.cost, 0))  # fmt: skip
         self.in_flight -= 1
 
     def local_claim(self, *, shared: bool = False) -> None:
@@ -115,30 +126,37 @@ class WindowLease:
         if shared:  # what the others hold is theirs to spend, used or not
             left = self.limit - self.others_hold - self.used
             parts = self.peers + 1
-            left = Counts(left.requests // parts, left.tokens // parts)
+            left = Counts(left.requests // parts, left.tokens // parts, left.cost // parts)
         else:
             left = self.limit - self.others - self.used
-        self.claim = Counts(self.used.requests + max(left.requests, 0), self.used.tokens + max(left.tokens, 0))
+        used = self.used
+        self.claim = Counts(used.requests + max(left.requests, 0), used.tokens + max(left.tokens, 0),
+                            used.cost + max(left.cost, 0))  # fmt: skip
 
     # -- what to write
 
     def wanted(self, need: Counts, now: float) -> Callable[[WindowUsage], Share]:
         """How to decide this instance's share from the others' as stored: the claim grown to hold `need`
         on top of what is used, and a slice of the recent rate; never more than the others leave."""
-        used, limit = self.used, self.limit
+        used, limit, models = self.used, self.limit, dict(self.models)
         elapsed = max(now - (self.first_reserved or now), 0.5)
-        rate_slice = Counts(int(self.reserved.requests / elapsed * SLICE_SECONDS),
-                            int(self.reserved.tokens / elapsed * SLICE_SECONDS))  # fmt: skip
+        reserved = self.reserved
+        rate_slice = Counts(int(reserved.requests / elapsed * SLICE_SECONDS),
+                            int(reserved.tokens / elapsed * SLICE_SECONDS),
+                            int(reserved.cost / elapsed * SLICE_SECONDS))  # fmt: skip
 
         def decide(others: WindowUsage) -> Share:
             held = others.claimed()
             parts = FLOOR_SHARE * (len(others.shares) + 1)
             floor = Counts(max(limit.requests - held.requests - used.requests, 0) // parts,
-                           max(limit.tokens - held.tokens - used.tokens, 0) // parts)  # fmt: skip
-            want = used + need + Counts(max(rate_slice.requests, floor.requests), max(rate_slice.tokens, floor.tokens))
+                           max(limit.tokens - held.tokens - used.tokens, 0) // parts,
+                           max(limit.cost - held.cost - used.cost, 0) // parts)  # fmt: skip
+            want = used + need + Counts(max(rate_slice.requests, floor.requests), max(rate_slice.tokens, floor.tokens),
+                                        max(rate_slice.cost, floor.cost))  # fmt: skip
             claim = Counts(_granted(limit.requests, used.requests, want.requests, held.requests),
-                           _granted(limit.tokens, used.tokens, want.tokens, held.tokens))  # fmt: skip
-            return Share(claim, used, now)
+                           _granted(limit.tokens, used.tokens, want.tokens, held.tokens),
+                           _granted(limit.cost, used.cost, want.cost, held.cost))  # fmt: skip
+            return Share(claim, used, now, models)
 
         return decide
 
@@ -154,10 +172,10 @@ class WindowLease:
         elif written.used == self.used and (not holds or (not idle and now - self.renewed_at < RENEW_SECONDS)):
             return None
         if idle:
-            used = self.used
+            used, models = self.used, dict(self.models)
 
             def release(others: WindowUsage) -> Share:
-                return Share(Counts(0, 0), used, now)
+                return Share(Counts(), used, now, models)
 
             return release
         return self.wanted(Counts(), now)
@@ -191,4 +209,4 @@ def _granted(limit: int, used: int, want: int, held: int) -> int:
 
 
 def _unused(claim: Counts, used: Counts) -> bool:
-    return claim.requests > used.requests or claim.tokens > used.tokens
+    return claim.requests > used.requests or claim.tokens > used.tokens or claim.cost > used.cost

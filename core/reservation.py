@@ -1,5 +1,6 @@
 """What a call reserves of its caller key's token budget at admission (core/budgets.py): an estimate of its
-prompt, plus the most it may generate. The answer's real usage replaces the reservation when the call ends.
+prompt, plus the most it may generate; of a cost limit, those tokens at its deployment's price (the prompt as
+input, none of it cached; the cap as output). The answer's real usage replaces the reservation when the call ends.
 
 The prompt estimate is read from the request's bytes, not tokenized: see core/translation/usage.py.
 """
@@ -43,6 +44,7 @@ def output_cap(operation: str, payload: dict[str, Any] | None, default: int) -> 
     return default
 
 
-def tokens_reserved(operation: str, raw: bytes, payload: dict[str, Any] | None, default_output: int) -> int:
-    """The tokens a call reserves: its prompt's estimate and its output cap."""
-    return estimate_prompt_tokens(raw) + output_cap(operation, payload, default_output)
+def reserved_parts(operation: str, raw: bytes, payload: dict[str, Any] | None, default_output: int) -> tuple[int, int]:
+    """The tokens a call reserves, apart: its prompt's estimate, and its output cap (a cost limit reserves each at
+    its own price)."""
+    return estimate_prompt_tokens(raw), output_cap(operation, payload, default_output)

@@ -7,7 +7,9 @@ as the conventions' newer `gen_ai.client.inference.usage.cache_read.input_tokens
 (histogram, seconds) with `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`,
 `gen_ai.response.model`, `error.type`; plus the gateway's own dimensions (`gateway.caller`,
 `gateway.group`, `http.response.status_code`) and `gateway.upstream.rate_limited`, the upstream's
-429s per group. Only names and numbers are exported: never a prompt, a completion or a key.
+429s per group. `gen_ai.client.cost` (histogram, the prices' currency; not in the conventions, which price
+nothing) is a priced call's cost, with the same dimensions and a pool's `gateway.member`. Only names and numbers
+are exported: never a prompt, a completion or a key.
 
 Exported when APPLICATIONINSIGHTS_CONNECTION_STRING is set; with APPLICATIONINSIGHTS_AUTHENTICATION_STRING
 `Authorization=AAD` (what the infra sets) authenticated with the app's credential (managed identity:
@@ -37,6 +39,8 @@ AUTHENTICATION_STRING_VARIABLE = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
 DEFAULT_EXPORT_MILLIS = 60_000
 _OPERATION_NAMES = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 TOKEN_BUCKETS = [float(4**power) for power in range(14)]  # 1, 4, 16, ... 67108864, as the conventions recommend
+# A call's cost, in the currency: a millionth (a few embedding tokens) to about a hundred (a long reasoning run).
+COST_BUCKETS = [1e-6 * 4**power for power in range(14)]
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 # What a model name the configuration does not give becomes: clients choose model names (a run's, a Responses
 # call's), and a dimension or span name of their choosing would be theirs to multiply (as the conventions' `_OTHER`).
@@ -107,6 +111,11 @@ class Telemetry:
             description="Of an answer's output tokens, those spent reasoning.",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
         )  # fmt: skip
+        self._cost = meter.create_histogram(
+            "gen_ai.client.cost", unit="{currency}",
+            description="What an answer cost at its deployment's price, in the prices' currency.",
+            explicit_bucket_boundaries_advisory=COST_BUCKETS,
+        )  # fmt: skip
         self._rate_limited = meter.create_counter(
             "gateway.upstream.rate_limited", unit="{response}", description="The upstream's 429 answers, per group."
         )
@@ -150,6 +159,9 @@ class Telemetry:
             self._cached.record(record.cached_tokens, attributes)
         if record.reasoning_tokens:
             self._reasoning.record(record.reasoning_tokens, attributes)
+        if record.cost is not None:  # per deployment: a pool's members may differ in price
+            member = {} if record.member is None else {"gateway.member": record.member}
+            self._cost.record(record.cost, {**attributes, **member})
         self._duration.record(time.perf_counter() - record.started, attributes)
         if record.status == 429 and record.group is not None:  # the gateway's own 429s come before any group
             self._rate_limited.add(1, {"gateway.group": record.group, **self._request_model(record)})

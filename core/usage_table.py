@@ -41,6 +41,9 @@ KEEP_SECONDS = 2 * 86400
 # Row keys: a window's start, UTC, in a form that sorts by time within its kind (the first letter).
 MINUTE_ROW = "m%Y%m%dT%H%M"
 DAY_ROW = "d%Y%m%d"
+MONTH_ROW = "M%Y%m"  # cost limits per calendar month
+# Month windows are kept this long after they end: `core usage` shows this month's and the last.
+KEEP_MONTH_SECONDS = 62 * 86400
 # Counts are Int64 in the table; no window of one key comes near this.
 MAX_COUNT = 2**53
 # Entries kept per window: a property holds 64 KiB, about 700 entries; a day window collects one per instance.
@@ -73,12 +76,13 @@ class TableAddress:
 class Counts:
     requests: int = 0
     tokens: int = 0
+    cost: int = 0  # money, in micro-units of the prices' currency (core/models/prices.py)
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(self.requests + other.requests, self.tokens + other.tokens)
+        return Counts(self.requests + other.requests, self.tokens + other.tokens, self.cost + other.cost)
 
     def __sub__(self, other: Counts) -> Counts:
-        return Counts(self.requests - other.requests, self.tokens - other.tokens)
+        return Counts(self.requests - other.requests, self.tokens - other.tokens, self.cost - other.cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,8 @@ class Share:
     claim: Counts
     used: Counts
     renewed_at: float
+    # Of `used.cost`, what each model's settled calls cost (public model ids): for `core usage`.
+    models: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,15 @@ class WindowUsage:
     def used(self) -> Counts:
         return sum((share.used for share in self.shares.values()), self.retired)
 
+    def by_model(self) -> dict[str, int]:
+        """What each model's calls cost in the window, as the live shares tell it (folded into `retired`, a share
+        no longer tells its models)."""
+        total: dict[str, int] = {}
+        for share in self.shares.values():
+            for model, cost in share.models.items():
+                total[model] = total.get(model, 0) + cost
+        return total
+
     def without(self, instance: str) -> WindowUsage:
         return WindowUsage({name: s for name, s in self.shares.items() if name != instance}, self.retired)
 
@@ -108,7 +123,10 @@ class WindowUsage:
         """What the live shares may spend at most: the larger of each one's claim and its use."""
         total = Counts()
         for share in self.shares.values():
-            total += Counts(max(share.claim.requests, share.used.requests), max(share.claim.tokens, share.used.tokens))
+            claim, used = share.claim, share.used
+            total += Counts(
+                max(claim.requests, used.requests), max(claim.tokens, used.tokens), max(claim.cost, used.cost)
+            )
         return total
 
     def expired(self, now: float, ttl: float) -> WindowUsage:
@@ -117,7 +135,7 @@ class WindowUsage:
         MAX_SHARES entries (a day of restarts), the longest silent are folded into `retired` for good."""
         shares = {
             name: share if share.renewed_at > now - ttl or share.claim == share.used else
-            Share(share.used, share.used, share.renewed_at)
+            Share(share.used, share.used, share.renewed_at, share.models)
             for name, share in self.shares.items()
         }  # fmt: skip
         retired = self.retired
@@ -155,6 +173,10 @@ class UsageTable:
 
     async def read(self, caller: str, windows: list[str]) -> dict[str, Counts]:
         """What each window's instances have spent so far."""
+        return {window: usage.used for window, usage in (await self.read_usage(caller, windows)).items()}
+
+    async def read_usage(self, caller: str, windows: list[str]) -> dict[str, WindowUsage]:
+        """Each window as stored (an empty one when there is none)."""
         return await asyncio.to_thread(self._guarded, self._read, caller, windows)
 
     def _guarded(self, operation: Callable[..., Any], *args: Any) -> Any:
@@ -260,26 +282,26 @@ class UsageTable:
         from azure.core.exceptions import ResourceNotFoundError
 
         key = partition_key(caller)
-        cutoff = time.gmtime(time.time() - KEEP_SECONDS)
-        for row_format in (MINUTE_ROW, DAY_ROW):
-            kind, older = row_format[0], time.strftime(row_format, cutoff)
+        now = time.time()
+        for row_format, keep in ((MINUTE_ROW, KEEP_SECONDS), (DAY_ROW, KEEP_SECONDS), (MONTH_ROW, KEEP_MONTH_SECONDS)):
+            kind, older = row_format[0], time.strftime(row_format, time.gmtime(now - keep))
             query = f"PartitionKey eq '{key}' and RowKey ge '{kind}' and RowKey lt '{older}'"
             for entity in table.query_entities(query, select=["RowKey"]):
                 with contextlib.suppress(ResourceNotFoundError):  # another instance pruned it first
                     table.delete_entity(partition_key=key, row_key=entity["RowKey"])
 
-    def _read(self, caller: str, windows: list[str]) -> dict[str, Counts]:
+    def _read(self, caller: str, windows: list[str]) -> dict[str, WindowUsage]:
         from azure.core.exceptions import ResourceNotFoundError
 
         table = self._table()
-        found: dict[str, Counts] = {}
+        found: dict[str, WindowUsage] = {}
         for window in windows:
             try:
-                found[window] = _window_usage(table.get_entity(partition_key(caller), window)).used
+                found[window] = _window_usage(table.get_entity(partition_key(caller), window))
             except ResourceNotFoundError as missing:
                 if getattr(missing, "error_code", None) == "TableNotFound":
                     raise
-                found[window] = Counts()
+                found[window] = WindowUsage()
         return found
 
 
@@ -296,10 +318,13 @@ def _properties(caller: str, usage: WindowUsage) -> dict[str, Any]:
     from azure.data.tables import EdmType, EntityProperty
 
     used = usage.used
+    # Cost after the renewal time, then the cost per model when there is any: an entry of five numbers (written
+    # before cost limits) reads as costing nothing.
     shares = {
-        name: [s.claim.requests, s.claim.tokens, s.used.requests, s.used.tokens, round(s.renewed_at, 3)]
+        name: [s.claim.requests, s.claim.tokens, s.used.requests, s.used.tokens, round(s.renewed_at, 3),
+               s.claim.cost, s.used.cost, *([dict(s.models)] if s.models else [])]
         for name, s in usage.shares.items()
-    }
+    }  # fmt: skip
     # Int64: a day's tokens can exceed Int32, Table storage's default for Python ints. `requests` and
     # `tokens` are every instance's total, for people and `core usage` reading the table.
     return {
@@ -308,6 +333,8 @@ def _properties(caller: str, usage: WindowUsage) -> dict[str, Any]:
         "tokens": EntityProperty(_clamped(used.tokens), EdmType.INT64),
         "retiredRequests": EntityProperty(_clamped(usage.retired.requests), EdmType.INT64),
         "retiredTokens": EntityProperty(_clamped(usage.retired.tokens), EdmType.INT64),
+        "cost": EntityProperty(_clamped(used.cost), EdmType.INT64),  # micro-units
+        "retiredCost": EntityProperty(_clamped(usage.retired.cost), EdmType.INT64),
         "shares": orjson.dumps(shares).decode(),
     }
 
@@ -322,14 +349,21 @@ def _window_usage(entity: Mapping[str, Any]) -> WindowUsage:
     except orjson.JSONDecodeError:
         raw = {}
     for name, values in raw.items() if isinstance(raw, dict) else ():
-        if isinstance(values, list) and len(values) == 5 and all(_is_number(v) for v in values):
-            claim_requests, claim_tokens, used_requests, used_tokens, renewed_at = values
+        if not isinstance(values, list) or len(values) not in (5, 7, 8):
+            continue
+        numbers, models = values[:7], values[7] if len(values) == 8 else {}
+        if all(_is_number(v) for v in numbers) and isinstance(models, dict):
+            claim_requests, claim_tokens, used_requests, used_tokens, renewed_at, *cost = numbers
+            claim_cost, used_cost = cost or (0, 0)
             shares[str(name)] = Share(
-                Counts(_clamped(claim_requests), _clamped(claim_tokens)),
-                Counts(_clamped(used_requests), _clamped(used_tokens)),
+                Counts(_clamped(claim_requests), _clamped(claim_tokens), _clamped(claim_cost)),
+                Counts(_clamped(used_requests), _clamped(used_tokens), _clamped(used_cost)),
                 float(renewed_at),
+                {str(model): _clamped(spent) for model, spent in models.items() if _is_number(spent)},
             )
-    retired = Counts(_int(entity.get("retiredRequests")), _int(entity.get("retiredTokens")))
+    retired = Counts(
+        _int(entity.get("retiredRequests")), _int(entity.get("retiredTokens")), _int(entity.get("retiredCost"))
+    )
     return WindowUsage(shares, retired)
 
 

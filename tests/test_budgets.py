@@ -4,6 +4,7 @@ upstream, counted per process; shared through Azurite's table service in tests/t
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import openai
@@ -152,3 +153,71 @@ def test_a_stream_cut_before_its_usage_costs_its_reservation(sim, start) -> None
     after = httpx.post(f"{gateway.url}/v1/chat/completions", content=orjson.dumps(CHAT), headers=AUTH_JSON)
     reserved_cut, reserved_now = estimate_prompt_tokens(body) + 300, estimate_prompt_tokens(orjson.dumps(CHAT)) + 300
     assert int(after.headers["x-ratelimit-remaining-tokens"]) == 10000 - reserved_cut - reserved_now
+
+
+def _seconds_to(end: datetime) -> float:
+    return (end - datetime.now(UTC)).total_seconds()
+
+
+def test_a_cost_limit_per_day_refuses_the_call_that_would_pass_it_with_openais_insufficient_quota(start) -> None:
+    """gpt-4o has the built-in table's price (2.50 / 1.25 / 10.00 per million): each call reserves its prompt
+    estimate and reserveOutputTokens at that price and settles at its usage's cost."""
+    gateway = start("{costPerDay: 0.002, reserveOutputTokens: 20}")
+    answers = []
+    for _ in range(60):
+        answers.append(post(gateway, ALICE))
+        if answers[-1].status_code == 429:
+            break
+    admitted, over = answers[:-1], answers[-1]
+    assert len(admitted) >= 5 and all(a.status_code == 200 for a in admitted), len(admitted)
+    assert all(a.headers["x-gateway-cost-limit"] == "0.002" for a in answers)
+    remaining = [float(a.headers["x-gateway-cost-remaining"]) for a in admitted]
+    assert remaining == sorted(remaining, reverse=True) and remaining[0] < 0.002
+
+    assert over.status_code == 429
+    error = over.json()["error"]
+    assert error["code"] == "insufficient_quota" and error["type"] == "insufficient_quota"
+    assert "cost per day of caller key alice: Limit 0.002, Used 0.00" in error["message"]
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    assert abs(int(over.headers["retry-after"]) - _seconds_to(midnight)) <= 5
+    assert over.headers["x-gateway-cost-reset"].endswith("s")
+
+    # What was admitted cost no more than the limit: each call's cost was within its reservation.
+    spent = sum(access_line(gateway, a.headers["x-request-id"])["cost"] for a in admitted)
+    assert 0.002 - 0.0003 < spent <= 0.002, spent
+    # Another key is its own; the official SDK reads the refusal as a RateLimitError.
+    assert post(gateway, BOB).status_code == 200
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=ALICE, max_retries=0)
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(**CHAT)
+    assert raised.value.code == "insufficient_quota"
+
+
+def test_a_call_whose_reservation_alone_costs_more_than_the_limit_is_told_so(start) -> None:
+    gateway = start("{costPerMonth: 0.005}")
+    # 1000 output tokens at 10.00 a million: 0.01, more than the month allows.
+    too_large = post(gateway, ALICE, body={**CHAT, "max_tokens": 1000})
+    assert too_large.status_code == 429
+    error = too_large.json()["error"]
+    assert error["code"] == "insufficient_quota" and "Request too large for caller key alice" in error["message"]
+    assert "Limit 0.005, Requested 0.01" in error["message"]
+    fits = post(gateway, ALICE, body={**CHAT, "max_tokens": 100})
+    assert fits.status_code == 200 and float(fits.headers["x-gateway-cost-remaining"]) < 0.005
+    # Embeddings reserve their prompt at the input price only.
+    embedded = post(gateway, ALICE, "/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"})
+    assert embedded.status_code == 200
+
+
+def test_a_cost_limit_per_month_waits_for_the_months_end(start) -> None:
+    gateway = start("{costPerMonth: 0.001, costPerDay: 5, reserveOutputTokens: 50}")
+    answers = [post(gateway, ALICE)]
+    while answers[-1].status_code == 200 and len(answers) < 60:
+        answers.append(post(gateway, ALICE))
+    over = answers[-1]
+    assert len(answers) > 2 and over.status_code == 429
+    assert "cost per month of caller key alice: Limit 0.001" in over.json()["error"]["message"]
+    now = datetime.now(UTC)
+    next_month = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    assert abs(int(over.headers["retry-after"]) - _seconds_to(next_month)) <= 5
+    # The header tells the limit with the least left: the month's.
+    assert over.headers["x-gateway-cost-limit"] == "0.001"

@@ -18,6 +18,8 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableClient, TableSasPermissions, TableServiceClient, generate_table_sas
 
+from core.models.prices import money
+from tests.support.access_log import access_line
 from tests.support.azurite import ACCOUNT_KEY, ACCOUNT_NAME, AzuriteTable
 from tests.support.budgets import CHAT, fresh_minute, limited, post, usage_report
 from tests.support.standard import ALICE, BOB, SECRETS
@@ -87,6 +89,45 @@ def test_tokens_on_two_instances_stay_within_the_limit(sim, start_gateway, table
     assert limit * 0.5 < spent <= limit, spent
     refused = [a for a in answers if a.status_code == 429]
     assert refused and all("tokens per min (TPM)" in a.json()["error"]["message"] for a in refused)
+
+
+def test_a_cost_limit_on_two_instances_refuses_the_calls_that_would_pass_it(
+    sim, start_gateway, tables, tmp_path
+) -> None:
+    """Money is leased like tokens: concurrent clients on two instances spend no more than the key's costPerDay
+    (gpt-4o at the built-in table's price), and the calls past it get 429 insufficient_quota."""
+    limit = 0.004
+    config = limited(f"{{costPerDay: {limit}, costPerMonth: 10, reserveOutputTokens: 20}}")
+    first, second = start_gateway(config, environ(sim, tables)), start_gateway(config, environ(sim, tables))
+    answers = hammer([first, second], clients=12, seconds=6)
+    admitted = [a for a in answers if a.status_code == 200]
+    refused = [a for a in answers if a.status_code == 429]
+    assert admitted and refused, (len(admitted), len(answers))
+    assert {a.headers["x-gateway-cost-limit"] for a in answers} == {"0.004"}
+    for answer in refused:
+        error = answer.json()["error"]
+        assert error["code"] == "insufficient_quota" and "cost per day of caller key alice" in error["message"]
+        assert int(answer.headers["retry-after"]) > 60  # to the day's end, not the minute's
+    # Each call settled at its real cost, within its reservation: together within the limit, on both instances.
+    by_instance = {id(g): [a for a in admitted if a.url.host and str(a.url).startswith(g.url)] for g in (first, second)}
+    assert all(by_instance.values())  # both instances admitted calls
+    lines = [access_line(g, a.headers["x-request-id"]) for g in (first, second) for a in by_instance[id(g)]]
+    spent = sum(line["cost"] for line in lines)
+    assert limit * 0.5 < spent <= limit, spent
+    time.sleep(1.5)  # each instance writes its use within a second
+    day = datetime.now(UTC).strftime("d%Y%m%d")
+    [row] = [r for r in TableClient.from_connection_string(tables.connection_string, TABLE).list_entities()
+             if r["caller"] == "alice" and r["RowKey"] == day]  # fmt: skip
+    assert row["cost"].value == round(spent * 1_000_000)  # micro-units, every instance's
+    config_path = tmp_path / "usage.yaml"
+    config_path.write_text(config)
+    report = usage_report(environ(sim, tables), config_path).splitlines()
+    [alice] = [line for line in report if line.startswith("alice")]
+    # And per model, under the key: what its calls cost today and this month.
+    cost = money(row["cost"].value)
+    assert report[report.index(alice) + 1] == f"    gpt-4o: cost today {cost}, this month {cost}"
+    assert f"today: tokens {sum(line['total_tokens'] for line in lines)}, cost {cost}/0.004" in alice
+    assert alice.endswith(f"; this month: cost {cost}/10.00")
 
 
 def test_counts_survive_a_clean_shutdown_and_a_restart(sim, start_gateway, tables, tmp_path) -> None:

@@ -329,7 +329,8 @@ def test_check_lists_resource_backends_after_the_route_table() -> None:
     assert east.split() == [
         "east", "https://east.openai.azure.com/openai/v1", "v1", "v1", "pass-through", "gpt-4.1=d",
     ]  # fmt: skip
-    assert lines[start + 4] == "" and lines[start + 5].startswith("Callers:")
+    # Then the prices (these models are in the built-in table), then the callers.
+    assert lines[start + 4] == "" and lines[start + 5].startswith("Prices per million tokens")
     assert "sweden-secret" not in describe(config)
 
 

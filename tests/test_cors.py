@@ -39,6 +39,7 @@ def test_a_page_on_an_allowed_origin_may_call_the_gateway(sim, start_gateway: St
     assert answer.status_code == 200
     assert answer.headers["access-control-allow-origin"] == PAGE
     assert "x-request-id" in answer.headers["access-control-expose-headers"]
+    assert "x-gateway-cost-remaining" in answer.headers["access-control-expose-headers"]
     refused = httpx.post(url, json=CHAT, headers={"Origin": PAGE})  # no key: the page still reads the error
     assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == PAGE
 

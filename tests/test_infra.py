@@ -548,6 +548,7 @@ def test_the_usage_workbook_shows_the_tiles_its_readme_documents_over_what_the_g
         "Tokens per backend (group)",
         "Upstream 429s per backend (group)",
         "Latency p50 / p95 (ms)",
+        "Cost per caller and model",
     }
     readme = (INFRA / "README.md").read_text()
     telemetry = (ROOT / "core" / "telemetry.py").read_text()

@@ -17,12 +17,14 @@ import orjson
 import pytest
 from aiohttp import web
 
+from core.models.prices import DEFAULT_PRICES, Price
 from core.upstream.transport import ERROR_BODY_BYTES
 from tests.support.access_log import access_line
 from tests.support.gateways import Gateway, StartGateway
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
+GPT_4O = Price.of(*DEFAULT_PRICES["gpt-4o"])
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three"}]}
 DOWNLOADS_CONFIG = (
     STANDARD_CONFIG.replace("  azureOpenAI:\n", "  azureOpenAI:\n    assistants: true\n", 1)
@@ -60,6 +62,8 @@ def test_a_streamed_answer_writes_one_access_line_with_its_usage_and_timing(gate
         "total_tokens": usage["total_tokens"],
         "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
         "reasoning_tokens": usage["completion_tokens_details"]["reasoning_tokens"],
+        # At the built-in table's price for gpt-4o: the standard configuration sets none.
+        "cost": GPT_4O.cost(usage["prompt_tokens"], 0, usage["completion_tokens"]) / 1_000_000,
     }
     # When the call ended, in UTC, to the millisecond.
     ended = datetime.fromisoformat(line["time"])

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from azure.core.credentials import AccessToken
 
+from core.models.prices import Price, default_price
 from tests.support.access_log import access_line
 from tests.support.azurite import make_self_signed_cert
 from tests.support.inprocess_gateway import InProcessGateway
@@ -182,6 +183,19 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
     assert sum(p["count"] for p in by_type["input"]) == 2 and sum(p["count"] for p in by_type["output"]) == 2
     assert all(p["properties"]["gen_ai.response.model"] for p in tokens)
 
+    # Cost, at the built-in table's price for gpt-4o (the standard config sets none): the two answers' usage.
+    costs = ingestion.metrics("gen_ai.client.cost")
+    assert sum(p["count"] for p in costs) == 2  # the 429 and the 500 reported no usage: no cost
+    for point in costs:
+        props = point["properties"]
+        assert props["gateway.caller"] == "alice" and props["gen_ai.request.model"] == "gpt-4o"
+        assert props["gen_ai.operation.name"] == "chat" and props["gateway.group"] == "eastus"
+    gpt_4o = default_price("gpt-4o")
+    assert gpt_4o is not None
+    usage = plain["usage"]
+    plain_cost = gpt_4o[0].cost(usage["prompt_tokens"], 0, usage["completion_tokens"]) / 1_000_000
+    assert sum(p["value"] for p in costs) >= plain_cost > 0
+
     durations = ingestion.metrics("gen_ai.client.operation.duration")
     statuses = {p["properties"]["http.response.status_code"] for p in durations}
     assert statuses == {"200", "429", "500"} and all(p["value"] > 0 for p in durations)
@@ -246,7 +260,7 @@ endpoints:
         version: "2024-05-01-preview"
         assistants: true
         models:
-          gpt-4o-west: {deploymentName: gpt-4o-dep}
+          gpt-4o-west: {deploymentName: gpt-4o-dep, price: {input: 3, output: 12}}
 gateway:
   apiKeys:
     - {name: alice, key: "${ALICE_KEY}"}
@@ -306,6 +320,14 @@ def test_only_calls_made_for_the_caller_are_spans_each_lasting_as_long_as_itself
     slow, fast = sorted(chat_spans, key=lambda span: seconds(span["duration"]), reverse=True)
     assert seconds(slow["duration"]) >= 0.4 > seconds(fast["duration"])
     assert (slow["resultCode"], fast["resultCode"]) == ("429", "200")
+
+    # The call cost what the member that served charges, and the cost metric names that member.
+    usage = chat.json()["usage"]
+    [cost] = ingestion.metrics("gen_ai.client.cost")
+    assert cost["properties"]["gateway.member"] == "gpt-4o-west" and cost["properties"]["gateway.group"] == "west"
+    assert cost["value"] == pytest.approx(
+        Price.of(3, 3, 12).cost(usage["prompt_tokens"], 0, usage["completion_tokens"]) / 1e6
+    )
 
 
 def test_model_names_a_client_chose_never_become_dimensions_or_span_names(sim, ingestion) -> None:

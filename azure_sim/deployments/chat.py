@@ -44,14 +44,17 @@ class ToolCall:
 
 async def chat_completions(call: Call) -> web.StreamResponse:
     """One choice: a tool call or content (see the module docstring), as Azure JSON or an Azure-flavoured stream.
-    A reasoning model's usage counts its reasoning tokens (``models.REASONING_TOKENS``, by effort)."""
+    A reasoning model's usage counts its reasoning tokens (``models.REASONING_TOKENS``, by effort); a long prompt
+    sent again, its cached tokens (``Store.cached_tokens``)."""
     checked = check_chat_request(call.body, call.profile, call.request.query.get("api-version"))
     messages = checked.messages
     tool_call = _tool_call(call.body, messages)
     answer = tool_call.arguments if tool_call is not None else _content(call.body, messages)
-    prompt_tokens = sum(count_words(content_text(m.get("content"))) for m in messages)
+    texts = [content_text(m.get("content")) for m in messages]
+    prompt_tokens = sum(count_words(text) for text in texts)
+    cached_tokens = call.store.cached_tokens(call.model, "\n".join(texts), prompt_tokens)
     reasoning_tokens = call.profile.reasoning_tokens(checked.effort)
-    usage = chat_usage(prompt_tokens, count_words(answer) + reasoning_tokens, reasoning_tokens)
+    usage = chat_usage(prompt_tokens, count_words(answer) + reasoning_tokens, reasoning_tokens, cached_tokens)
     response_id = next_id("chatcmpl-")
     finish_reason = "tool_calls" if tool_call is not None and not tool_call.forced else "stop"
     if wants_stream(call.body):

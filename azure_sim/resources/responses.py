@@ -329,7 +329,9 @@ async def create_response(call: Call) -> web.StreamResponse:
         answer = {"type": "message", "id": random_id("msg_"), "status": "completed", "role": "assistant"}
         answer["content"] = [part]
     output.append(answer)
-    input_tokens = sum(count_words(_item_text(item)) for item in items)
+    texts = [_item_text(item) for item in items]
+    input_tokens = sum(count_words(text) for text in texts)
+    cached_tokens = store.cached_tokens(model, "\n".join(texts), input_tokens)
     reasoning_tokens = profile.reasoning_tokens(effort)
     output_tokens = count_words(_item_text(answer)) + reasoning_tokens
     now = unix_now()
@@ -358,7 +360,7 @@ async def create_response(call: Call) -> web.StreamResponse:
         "truncation": body.get("truncation") or "disabled",
         "usage": {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": cached_tokens},
             "output_tokens": output_tokens,
             "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
             "total_tokens": input_tokens + output_tokens,

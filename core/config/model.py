@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from core.models.families import Family
 from core.models.fit import Fit
+from core.models.prices import Price, dearest
 
 # Output tokens a caller key's generating call reserves when it sets no cap (limits.reserveOutputTokens).
 DEFAULT_OUTPUT_RESERVATION = 1024
@@ -66,6 +67,10 @@ class Backend:
     # Its resource's Responses API, which a Responses-only model's chat completions go to
     # (core/translation/translator.py's ChatViaResponses); None when the group shows no resource (serverless).
     responses_url: str | None = None
+    # What its tokens cost (core/models/prices.py); None: unpriced. `price_from` says where the price came from:
+    # "price", "pool member price", or the default table's model name.
+    price: Price | None = None
+    price_from: str | None = None
 
     @property
     def rewrites_body(self) -> bool:
@@ -173,6 +178,11 @@ class ModelRoute:
     model: str
     backends: tuple[Backend, ...]
     pool: Pool | None = None
+    # What a call reserves of a cost limit at: each kind of token at its dearest backend's price.
+    price: Price | None = field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "price", dearest(backend.price for backend in self.backends))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +192,9 @@ class Limits:
     tokens_per_minute: int | None = None
     requests_per_minute: int | None = None
     tokens_per_day: int | None = None
+    # Money per UTC day and calendar month, in micro-units of the prices' currency (core/models/prices.py).
+    cost_per_day: int | None = None
+    cost_per_month: int | None = None
     # Output tokens a generating call reserves when it sets no cap of its own (core/reservation.py).
     reserve_output_tokens: int = DEFAULT_OUTPUT_RESERVATION
 

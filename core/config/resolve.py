@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 
 from core.models.families import Family, family_of
 from core.models.fit import Fit
+from core.models.prices import Price, default_price, micros
 
 from .api_versions import (
     ASSISTANTS_MIN_DATE,
@@ -37,6 +39,7 @@ from .schema import (
     LimitsSection,
     ModelSpec,
     PoolSection,
+    PriceSection,
     upstream_auth,
 )
 
@@ -83,7 +86,12 @@ def resolve_pool(
     pool_id: str, section: PoolSection, routes: Mapping[str, ModelRoute], max_cooldown: float = 300.0
 ) -> ModelRoute:
     members = tuple(
-        PoolMember(member.model, routes[member.model].backends[0], member.priority, member.weight)
+        PoolMember(
+            member.model,
+            _member_backend(routes[member.model].backends[0], member.price),
+            member.priority,
+            member.weight,
+        )
         for member in section.members()
     )
     breaker = section.circuit_breaker
@@ -108,6 +116,33 @@ def resolve_pool(
     return ModelRoute(pool_id, tuple(member.backend for member in members), pool)
 
 
+def _member_backend(backend: Backend, price: PriceSection | None) -> Backend:
+    """A pool member's backend: its model's, at the member's own price when it has one."""
+    if price is None:
+        return backend
+    return dataclasses.replace(backend, price=_price(price), price_from="pool member price")
+
+
+def _price(section: PriceSection) -> Price:
+    return Price.of(section.input, section.cached_input, section.output)
+
+
+def model_price(
+    group: Group, model: ModelSpec | bool, model_id: str | None, deployment: str | None
+) -> tuple[Price | None, str | None]:
+    """A deployment's price and where it comes from: its model's `price`, else the built-in table's price for its
+    baseModel, model id or deployment name (serverless models are no Azure OpenAI models: unpriced by default)."""
+    if isinstance(model, ModelSpec) and model.price is not None:
+        return _price(model.price), "price"
+    if group.serverless:
+        return None, None
+    base_model = model.base_model if isinstance(model, ModelSpec) else None
+    found = default_price(base_model, model_id, deployment)
+    if found is None:
+        return None, None
+    return found[0], found[1]
+
+
 def resolve_backend(
     group: Group, model: ModelSpec | bool, settings: GroupSection | None = None, model_id: str | None = None
 ) -> Backend:
@@ -130,6 +165,7 @@ def resolve_backend(
             if (resource := resource_root(group, deployment)) is not None:
                 responses_url = f"{resource}/openai/responses?api-version={responses_api_version(group, settings)}"
     family, family_from = model_family(group, model, model_id, deployment)
+    price, price_from = model_price(group, model, model_id, deployment)
     fit_to_model = model.fit_to_model if isinstance(model, ModelSpec) and model.fit_to_model is not None else None
     fits = settings.fit_to_model if fit_to_model is None else fit_to_model
     # Serverless endpoints version another API (Azure AI model inference): its roles are not Azure OpenAI's.
@@ -151,6 +187,8 @@ def resolve_backend(
         family_from=family_from,
         fit=Fit.of(family, developer_as_system=old_roles) if fits else None,
         responses_url=responses_url,
+        price=price,
+        price_from=price_from,
     )
 
 
@@ -269,7 +307,12 @@ def _limits(limits: LimitsSection | None) -> Limits | None:
     if limits is None:
         return None
     resolved = Limits(
-        limits.tokens_per_minute, limits.requests_per_minute, limits.tokens_per_day, limits.reserve_output_tokens
+        limits.tokens_per_minute,
+        limits.requests_per_minute,
+        limits.tokens_per_day,
+        None if limits.cost_per_day is None else max(micros(limits.cost_per_day), 1),
+        None if limits.cost_per_month is None else max(micros(limits.cost_per_month), 1),
+        limits.reserve_output_tokens,
     )
     return resolved if resolved != Limits(reserve_output_tokens=limits.reserve_output_tokens) else None
 

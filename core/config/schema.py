@@ -137,6 +137,23 @@ AddParams = Annotated[
 # -- endpoints.azureOpenAI ---------------------------------------------------------
 
 
+class PriceSection(Section):
+    """What a model's tokens cost, per million, in the account's currency (this project's key, not LibreChat's)."""
+
+    input: float = Field(ge=0, description="Price of a million prompt (input) tokens.")
+    cached_input: float | None = Field(
+        None,
+        ge=0,
+        alias="cachedInput",
+        description="Price of a million prompt tokens read from Azure's prompt cache; default: the input price.",
+    )
+    output: float = Field(
+        0.0,
+        ge=0,
+        description="Price of a million completion (output) tokens, reasoning tokens included; 0 for embeddings.",
+    )
+
+
 class ModelSpec(Section):
     """A model given as an object; unset fields inherit from the group."""
 
@@ -164,6 +181,13 @@ class ModelSpec(Section):
         None,
         alias="fitToModel",
         description="Fit requests to what the model accepts (overrides the group's gateway.groups setting).",
+    )
+    price: PriceSection | None = Field(
+        None,
+        description=(
+            "What this deployment's tokens cost (cost in the access log and metrics, and keys' cost limits). "
+            "Default: the built-in table's price for the model, when it lists it."
+        ),
     )
 
 
@@ -317,7 +341,8 @@ class AzureOpenAISection(Section):
 
 
 class LimitsSection(Section):
-    """A caller key's budgets; any subset. Over one, the caller gets OpenAI's 429 `rate_limit_exceeded`."""
+    """A caller key's budgets; any subset. Over one, the caller gets OpenAI's 429 `rate_limit_exceeded` (a cost
+    limit: `insufficient_quota`)."""
 
     tokens_per_minute: int | None = Field(
         None, gt=0, alias="tokensPerMinute", description="Tokens (prompt + completion) per minute."
@@ -325,6 +350,18 @@ class LimitsSection(Section):
     requests_per_minute: int | None = Field(None, gt=0, alias="requestsPerMinute", description="Requests per minute.")
     tokens_per_day: int | None = Field(
         None, gt=0, alias="tokensPerDay", description="Tokens (prompt + completion) per UTC day."
+    )
+    cost_per_day: float | None = Field(
+        None,
+        gt=0,
+        alias="costPerDay",
+        description="Money per UTC day, in the prices' currency (the models' `price`); over it: 429.",
+    )
+    cost_per_month: float | None = Field(
+        None,
+        gt=0,
+        alias="costPerMonth",
+        description="Money per UTC calendar month, in the prices' currency; over it: 429 insufficient_quota.",
     )
     reserve_output_tokens: int = Field(
         DEFAULT_OUTPUT_RESERVATION,
@@ -456,6 +493,9 @@ class PoolMemberSection(Section):
         1, ge=1, description="Lower numbers are used first (strategy priority); members that tie share by weight."
     )
     weight: int = Field(1, ge=1, description="Relative share of requests among members of equal priority.")
+    price: PriceSection | None = Field(
+        None, description="What this member's tokens cost when this pool serves them; default: its model's price."
+    )
 
 
 POOL_ID = "id"

@@ -17,6 +17,7 @@ from . import Finding, Path
 from .azure_urls import named_deployment, resource_root, url_problem
 from .env import has_unresolved
 from .model import ModelRoute
+from .resolve import model_price
 from .salvage import Unchecked
 from .schema import AzureOpenAISection, GatewaySection, Group, ModelSpec, PoolSection, Section, upstream_auth
 
@@ -51,6 +52,7 @@ def validate(
         *(upstream_auth_problems(endpoint.groups, gateway, env_keyed) if whole else []),
         *pool_problems(gateway, served, set(env_routes), unchecked),
         *caller_key_problems(gateway, served | set(gateway.pools) | unchecked.model_names),
+        *(cost_limit_problems(endpoint, gateway, env_routes) if whole else []),
     ]
 
 
@@ -95,6 +97,29 @@ def validation_warnings(
             )
         elif not (endpoint.assistants and named.assistants_deployments()):
             warnings.append(Finding(f'{where} is ignored: group "{name}" does not serve the Assistants API.', path))
+    if endpoint.assistants:
+        warnings.extend(unpriced_runs_warnings(gateway))
+    return warnings
+
+
+def unpriced_runs_warnings(gateway: GatewaySection) -> list[str]:
+    """A key with a cost limit that may use the Assistants API: a run is priced only when it names its model."""
+    warnings: list[str] = []
+    for position, caller in enumerate(gateway.api_keys):
+        limits = caller.limits
+        if limits is None or (limits.cost_per_day is None and limits.cost_per_month is None):
+            continue
+        if caller.resources is False or (caller.resources is None and caller.models is not None):
+            continue
+        index = caller.path[-1] if caller.path else position
+        warnings.append(
+            Finding(
+                f"gateway.apiKeys[{index}] ({caller.name}) has a cost limit and may use the Assistants API, whose "
+                "runs cost nothing against it unless they name their `model`: set `resources: false` on the key "
+                "to keep its spending within the limit.",
+                at(caller, "limits"),
+            )
+        )
     return warnings
 
 
@@ -476,3 +501,38 @@ def caller_key_problems(gateway: GatewaySection, served: set[str]) -> list[str]:
 def _groups(names: list[str], verb: tuple[str, str] = ("holds", "hold")) -> str:
     quoted = ", ".join(f'"{name}"' for name in names)
     return f"Group {quoted} {verb[0]}" if len(names) == 1 else f"Groups {quoted} {verb[1]}"
+
+
+def cost_limit_problems(
+    endpoint: AzureOpenAISection, gateway: GatewaySection, env_routes: Mapping[str, ModelRoute]
+) -> list[str]:
+    """A key with a cost limit must reach only priced models: a call of an unpriced one would cost nothing
+    against the limit."""
+    priced: dict[str, bool] = {}
+    for group in endpoint.groups:
+        for model, spec in group.served_models().items():
+            price, _ = model_price(group, spec, model, None if group.serverless else group.deployment_for(spec))
+            priced[model] = price is not None
+    for model, route in env_routes.items():
+        priced[model] = all(backend.price is not None for backend in route.backends)
+    for pool_id, pool in gateway.pools.items():
+        priced[pool_id] = all(member.price is not None or priced.get(member.model, False) for member in pool.members())
+    problems: list[str] = []
+    for position, caller in enumerate(gateway.api_keys):
+        limits = caller.limits
+        if limits is None or (limits.cost_per_day is None and limits.cost_per_month is None):
+            continue
+        reached = caller.models if caller.models is not None else list(priced)
+        unpriced = [model for model in dict.fromkeys(reached) if not priced.get(model, True)]
+        if unpriced:
+            index = caller.path[-1] if caller.path else position
+            names = ", ".join(f'"{model}"' for model in unpriced)
+            problems.append(
+                Finding(
+                    f"gateway.apiKeys[{index}] ({caller.name}) has a cost limit, but may call {names}, which "
+                    "has no price: give each a `price: {input, cachedInput, output}` (per million tokens), or "
+                    "leave it out of the key's `models`.",
+                    at(caller, "limits"),
+                )
+            )
+    return problems

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from core.config.model import Pool, PoolMember, ResourceBackend
 from core.errors import GatewayError, truncated
 from core.exchange import UpstreamReply
+from core.models.prices import Price
 from core.resources.call import ResourceCall
 from core.resources.targeting import deployment_in
 from core.translation.objects import Counting, ObjectsTranslator
@@ -32,6 +33,8 @@ async def forward(call: ResourceCall, resource: ResourceBackend) -> Response:
                 code="model_not_available",
             )
     upload = call.body if isinstance(call.body, Upload) else None
+    if isinstance(model, str) and deployment is not None:
+        call.exchange.priced(_price(call, resource, model))
 
     async def attempt() -> UpstreamReply:
         body = upload.chunks() if upload is not None else _with_deployment(call, deployment)
@@ -56,8 +59,11 @@ async def forward_pooled(call: ResourceCall, pool_id: str, pool: Pool) -> Respon
             code="model_not_available",
         )
     query = urlencode(call.query)
+    route = call.exchange.state.config.routes.get(pool_id)
+    call.exchange.priced(route.price if route is not None else None)  # what the call reserves of a cost limit
 
     async def attempt(member: PoolMember) -> UpstreamReply:
+        call.exchange.priced(member.backend.price)
         resource = by_group[member.backend.group]
         deployment = resource.deployments[member.model]
         translator = _translator(call, resource, deployment)
@@ -67,6 +73,16 @@ async def forward_pooled(call: ResourceCall, pool_id: str, pool: Pool) -> Respon
 
     reply = await call.exchange.send_pooled(pool_id, pool, attempt, streams_body=False)
     return await call.exchange.answer(reply)
+
+
+def _price(call: ResourceCall, resource: ResourceBackend, model: str) -> Price | None:
+    """The price of `model` in the group serving the call; a call that names no model, or a run that uses its
+    assistant's, is unpriced."""
+    route = call.exchange.state.config.routes.get(model)
+    for backend in route.backends if route is not None else ():
+        if backend.group == resource.group:
+            return backend.price
+    return None
 
 
 def _with_deployment(call: ResourceCall, deployment: str | None) -> bytes | None:

@@ -1,5 +1,5 @@
 // An Azure Monitor workbook over the gateway's Application Insights: tokens per caller, per model and per
-// backend (group) over time, the upstreams' 429s per backend, and p50/p95 latency. Every tile is one KQL query
+// backend (group) over time, the upstreams' 429s per backend, p50/p95 latency, and cost per caller and model. Every tile is one KQL query
 // (the same text is in infra/README.md) over what the gateway exports: the GenAI metrics in customMetrics
 // (a histogram's value is its sum over the export interval) and one `requests` row per request. The Functions
 // host writes its own `requests` row for every invocation too; the latency tile keeps the gateway's spans only
@@ -21,6 +21,7 @@ var tokensPerCaller = 'customMetrics | where name == "gen_ai.client.token.usage"
 var tokensPerModel = 'customMetrics | where name == "gen_ai.client.token.usage" | summarize tokens = sum(value) by model = tostring(customDimensions["gen_ai.request.model"]), bin(timestamp, 5m) | render timechart'
 var tokensPerBackend = 'customMetrics | where name == "gen_ai.client.token.usage" | summarize tokens = sum(value) by backend = tostring(customDimensions["gateway.group"]), bin(timestamp, 5m) | render timechart'
 var throttledPerBackend = 'customMetrics | where name == "gateway.upstream.rate_limited" | summarize upstream_429s = sum(value) by backend = tostring(customDimensions["gateway.group"]), bin(timestamp, 5m) | render timechart'
+var costPerCallerAndModel = 'customMetrics | where name == "gen_ai.client.cost" | summarize cost = sum(value) by caller_model = strcat(tostring(customDimensions["gateway.caller"]), " / ", tostring(customDimensions["gen_ai.request.model"])), bin(timestamp, 1h) | render timechart'
 var latency = 'requests | where isnotempty(customDimensions["gateway.request_id"]) | summarize p50_ms = percentile(duration, 50), p95_ms = percentile(duration, 95) by bin(timestamp, 5m) | render timechart'
 
 var tiles = [
@@ -29,6 +30,7 @@ var tiles = [
   { title: 'Tokens per backend (group)', query: tokensPerBackend }
   { title: 'Upstream 429s per backend (group)', query: throttledPerBackend }
   { title: 'Latency p50 / p95 (ms)', query: latency }
+  { title: 'Cost per caller and model', query: costPerCallerAndModel }
 ]
 
 var tileItems = [for tile in tiles: {
@@ -55,7 +57,7 @@ var content = {
       type: 1
       name: 'intro'
       content: {
-        json: '## aoai-gateway usage\nTokens are prompt + completion as Azure reported them (streams included); the time range is the last 24 hours.'
+        json: '## aoai-gateway usage\nTokens are prompt + completion as Azure reported them (streams included); cost is at the prices the gateway is configured with, in their currency; the time range is the last 24 hours.'
       }
     }
   ], tileItems)
