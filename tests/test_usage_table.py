@@ -1,17 +1,31 @@
 """The shared usage table on Azurite's table service: windows long over are deleted, so the table
-holds about two days per key instead of growing by one entity per key and minute for ever."""
+holds about two days per key instead of growing by one entity per key and minute for ever; every instance's
+counts, tokens too, are read back as written; the endpoint with the app's identity (what Azure uses) reaches it;
+a store that never answers fails within the read timeout."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
 import time
 
 import pytest
-from azure.data.tables import TableClient
+from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 
 from core.budgets import day_window, minute_window
-from core.usage_table import Counts, Share, TableAddress, UsageTable, partition_key
-from tests.support.azurite import AzuriteTable
+from core.usage_table import (
+    _TIMEOUT_SECONDS,
+    Counts,
+    Share,
+    StoreError,
+    TableAddress,
+    UsageTable,
+    WindowUsage,
+    partition_key,
+)
+from tests.support.azurite import ACCOUNT_KEY, ACCOUNT_NAME, STORAGE_SCOPE, AzuriteTable, FakeStorageCredential
 
 TABLE = "usageprune"
 DAY = 86400
@@ -43,3 +57,116 @@ def test_a_new_window_deletes_the_keys_windows_that_ended_two_days_ago(tables) -
     assert left == {*recent, current}
     # Another key's windows are its own business: pruned when that key next opens a window.
     assert [e["RowKey"] for e in client.query_entities(f"PartitionKey eq '{partition_key('bob')}'")] == [old[0]]
+
+
+def test_every_instances_token_counts_are_read_back_so_no_sync_overwrites_the_others(tables) -> None:
+    """Each instance writes its own share and reads the others': the tokens read back must be the tokens written,
+    or each write would replace the shared total by its own use and token budgets would stop being shared."""
+    table = UsageTable(TableAddress(TABLE, connection_string=tables.connection_string), credential=None)
+    now = time.time()
+    window = minute_window(now)[0]
+    seen: list[WindowUsage] = []
+
+    def first(others: WindowUsage) -> Share:
+        return Share(Counts(10, 900), Counts(3, 700), now)
+
+    def second(others: WindowUsage) -> Share:
+        seen.append(others)
+        return Share(Counts(5, 400), Counts(2, 250), now)
+
+    asyncio.run(table.update("alice", window, "one", first, ttl=15))
+    written = asyncio.run(table.update("alice", window, "two", second, ttl=15))
+    assert seen[-1].used == Counts(3, 700)
+    assert seen[-1].claimed() == Counts(10, 900)  # what the first may still spend is not the second's to take
+    assert written.used == Counts(5, 950)
+    assert asyncio.run(table.read("alice", [window])) == {window: Counts(5, 950)}
+    rewritten = asyncio.run(table.update("alice", window, "one", first, ttl=15))
+    assert rewritten.used == Counts(5, 950)  # the first's second write keeps the second's tokens
+
+    # What instances that stopped writing spent, and a window written before shares existed, count too.
+    client = TableClient.from_connection_string(tables.connection_string, TABLE)
+    entity = client.get_entity(partition_key("alice"), window)
+    entity["retiredRequests"] = EntityProperty(4, EdmType.INT64)
+    entity["retiredTokens"] = EntityProperty(3000, EdmType.INT64)
+    client.update_entity(entity, mode=UpdateMode.REPLACE)
+    older = minute_window(now - 60)[0]
+    totals = {"requests": EntityProperty(7, EdmType.INT64), "tokens": EntityProperty(5000, EdmType.INT64)}
+    client.create_entity({"PartitionKey": partition_key("alice"), "RowKey": older, "caller": "alice", **totals})
+    assert asyncio.run(table.read("alice", [window, older])) == {window: Counts(9, 3950), older: Counts(7, 5000)}
+
+
+def test_the_endpoint_and_the_apps_identity_reach_the_table(monkeypatch) -> None:
+    """What Azure uses: the table's endpoint and a token from the app's identity (Azurite's basic OAuth, over
+    HTTPS). The identity is asked for storage's scope; the table is created, written and read."""
+    credential = FakeStorageCredential()
+    with AzuriteTable(oauth=True) as service:
+        assert service.cert_path is not None
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(service.cert_path))
+        table = UsageTable(TableAddress(TABLE, endpoint=service.endpoint), credential=credential)
+        now = time.time()
+        window = minute_window(now)[0]
+        written = asyncio.run(table.update("alice", window, "one", lambda _: Share(Counts(), Counts(1, 42), now), 15))
+        assert written.used == Counts(1, 42)
+        assert asyncio.run(table.read("alice", [window])) == {window: Counts(1, 42)}
+        assert credential.scopes and set(credential.scopes) == {(STORAGE_SCOPE,)}
+        shared_key = TableClient.from_connection_string(service.connection_string, TABLE)
+        assert [(e["caller"], e["tokens"].value) for e in shared_key.list_entities()] == [("alice", 42)]
+
+        # Without a token Azurite accepts (another audience), the store refuses the identity: "denied".
+        refused = UsageTable(TableAddress(TABLE, endpoint=service.endpoint),
+                             credential=FakeStorageCredential(audience="https://vault.azure.net"))  # fmt: skip
+        with pytest.raises(StoreError) as denied:
+            asyncio.run(refused.read("alice", [window]))
+        assert denied.value.problem == "denied"
+
+
+@pytest.mark.parametrize("address", ["connection string", "endpoint"])
+def test_a_store_that_accepts_and_never_answers_fails_within_the_read_timeout(address: str) -> None:
+    """A store whose port takes connections but never answers (a hung proxy, a stopped VM behind a load balancer):
+    the read fails as "unreachable" within _TIMEOUT_SECONDS, so the sync goes on counting locally; it must not wait
+    for the HTTP client's default of minutes. Over HTTPS (the endpoint) the TLS handshake is what never ends."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(server.accept()[0])  # read nothing, answer nothing
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    silent = (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+        f"TableEndpoint=http://127.0.0.1:{port}/{ACCOUNT_NAME};"
+    )
+    if address == "endpoint":
+        endpoint = f"https://127.0.0.1:{port}/{ACCOUNT_NAME}"
+        table = UsageTable(TableAddress(TABLE, endpoint=endpoint), credential=FakeStorageCredential())
+    else:
+        table = UsageTable(TableAddress(TABLE, connection_string=silent), credential=None)
+    outcome: list[BaseException | dict[str, Counts]] = []
+
+    def read() -> None:
+        try:
+            outcome.append(asyncio.run(table.read("alice", ["m"])))
+        except BaseException as error:  # the outcome is checked below
+            outcome.append(error)
+
+    started = time.monotonic()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(_TIMEOUT_SECONDS + 5)
+    elapsed = time.monotonic() - started
+    stop.set()
+    acceptor.join()
+    for connection in held:  # lets a reader still waiting (the check failed) end
+        connection.close()
+    server.close()
+    assert held, "the client never connected"
+    assert outcome, f"the read still waits after {elapsed:.1f} s"
+    error = outcome[0]
+    assert isinstance(error, StoreError) and error.problem == "unreachable", error
+    assert elapsed < _TIMEOUT_SECONDS + 3
