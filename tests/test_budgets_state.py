@@ -1,0 +1,74 @@
+"""What a Budgets object keeps between calls: its windows line up with UTC minutes and days; a store that comes
+back is logged once, and the next outage again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from core.auth import Caller
+from core.budgets import Budgets, day_window, minute_window
+from core.config.model import CallerKey, Limits
+from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, TableAddress, UsageTable
+from tests.support.azurite import AzuriteTable
+
+# 2023-11-14T22:13:20Z, and moments around it: none on a minute's edge, nor on a multiple of another period.
+MOMENTS = [1_700_000_000.0, 1_700_000_030.5, 1_700_000_059.999, 1_700_000_061.0, 1_700_003_599.25, 1_699_920_001.0]
+
+
+def caller(limits: Limits | None) -> Caller:
+    return Caller("alice", CallerKey("alice", "alice-key", limits=limits), "alice-key")
+
+
+@pytest.mark.parametrize("now", MOMENTS)
+def test_windows_are_utc_minutes_and_days(now: float) -> None:
+    row, ends = minute_window(now)
+    assert row == time.strftime(MINUTE_ROW, time.gmtime(now))
+    assert ends % 60 == 0 and ends - 60 <= now < ends
+    day, day_ends = day_window(now)
+    assert day == time.strftime(DAY_ROW, time.gmtime(now))
+    assert day_ends % 86400 == 0 and day_ends - 86400 <= now < day_ends
+
+
+@pytest.fixture
+def tables() -> Iterator[AzuriteTable]:
+    with AzuriteTable() as service:
+        yield service
+
+
+def test_a_store_that_comes_back_is_logged_once_and_its_next_outage_again(
+    tables: AzuriteTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    budgets = Budgets(UsageTable(TableAddress("usagelog", connection_string=tables.connection_string), None))
+    alice = caller(Limits(tokens_per_minute=100_000))
+
+    async def call_and_sync() -> None:
+        reservation, _ = await budgets.reserve(alice, 10)
+        assert reservation is not None
+        budgets.settle(reservation, Counts(1, 5))  # the use changed: the sync writes it
+        await budgets.sync()
+
+    def logged(text: str) -> int:
+        return sum(text in record.getMessage() for record in caplog.records)
+
+    async def scenario() -> None:
+        await call_and_sync()
+        tables.stop()
+        await call_and_sync()
+        await call_and_sync()
+        assert (logged("usage table unreachable"), logged("reachable again")) == (1, 0)
+        tables.start()
+        await call_and_sync()
+        await call_and_sync()
+        assert (logged("usage table unreachable"), logged("reachable again")) == (1, 1)
+        tables.stop()
+        await call_and_sync()
+        assert (logged("usage table unreachable"), logged("reachable again")) == (2, 1)
+        await budgets.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="aoai_gateway"):
+        asyncio.run(scenario())
