@@ -1,5 +1,6 @@
 """What a Budgets object keeps between calls: its windows line up with UTC minutes and days; a store that comes
-back is logged once, and the next outage again."""
+back is logged once, and the next outage again; a reload that changes or removes a key's limits while its calls
+are in flight settles them where they were counted."""
 
 from __future__ import annotations
 
@@ -72,3 +73,35 @@ def test_a_store_that_comes_back_is_logged_once_and_its_next_outage_again(
 
     with caplog.at_level(logging.WARNING, logger="aoai_gateway"):
         asyncio.run(scenario())
+
+
+def test_a_reload_that_removes_a_keys_limits_mid_call_settles_without_error() -> None:
+    async def scenario() -> None:
+        budgets = Budgets(None, clock=lambda: MOMENTS[1])  # one window throughout
+        limited = caller(Limits(tokens_per_minute=1000))
+        reservation, _ = await budgets.reserve(limited, 500)
+        assert reservation is not None
+        budgets.configure((CallerKey("alice", "alice-key"),))  # the reload: alice has no limits any more
+        budgets.settle(reservation, Counts(1, 20))  # the call in flight ends
+        assert await budgets.reserve(caller(None), 500) == (None, {})
+        budgets.configure((CallerKey("alice", "alice-key", limits=Limits(tokens_per_minute=1000)),))
+        _, headers = await budgets.reserve(limited, 100)  # limited again: a fresh window, the call fits
+        assert int(headers["x-ratelimit-remaining-tokens"]) >= 1000 - 20 - 100
+
+    asyncio.run(scenario())
+
+
+def test_a_reload_that_changes_a_keys_limits_mid_call_settles_the_call_in_the_new_limits() -> None:
+    async def scenario() -> None:
+        budgets = Budgets(None, clock=lambda: MOMENTS[1])  # one window throughout
+        reservation, _ = await budgets.reserve(caller(Limits(tokens_per_minute=1000)), 500)
+        assert reservation is not None
+        raised = caller(Limits(tokens_per_minute=2000))  # the reload: alice may spend more
+        budgets.configure((raised.key,))  # type: ignore[arg-type]
+        _, during = await budgets.reserve(raised, 10)
+        assert during["x-ratelimit-remaining-tokens"] == str(2000 - 500 - 10)  # what was reserved stays reserved
+        budgets.settle(reservation, Counts(1, 20))  # the first call ends: it cost 20 tokens, not 500
+        _, after = await budgets.reserve(raised, 10)
+        assert after["x-ratelimit-remaining-tokens"] == str(2000 - 20 - 10 - 10)
+
+    asyncio.run(scenario())
