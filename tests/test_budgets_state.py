@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Iterator
 
+import orjson
 import pytest
+from azure.data.tables import TableClient
 
 from core.auth import Caller
 from core.budgets import Budgets, day_window, minute_window
 from core.config.model import CallerKey, Limits
+from core.errors import GatewayError
 from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, TableAddress, UsageTable
 from tests.support.azurite import AzuriteTable
 
@@ -54,25 +58,63 @@ def test_a_store_that_comes_back_is_logged_once_and_its_next_outage_again(
         await budgets.sync()
 
     def logged(text: str) -> int:
-        return sum(text in record.getMessage() for record in caplog.records)
+        return sum(record.getMessage().startswith(text) for record in caplog.records)
 
     async def scenario() -> None:
         await call_and_sync()
         tables.stop()
         await call_and_sync()
         await call_and_sync()
-        assert (logged("usage table unreachable"), logged("reachable again")) == (1, 0)
+        assert (logged("usage table unreachable"), logged("usage table reachable again")) == (1, 0)
         tables.start()
         await call_and_sync()
         await call_and_sync()
-        assert (logged("usage table unreachable"), logged("reachable again")) == (1, 1)
+        assert (logged("usage table unreachable"), logged("usage table reachable again")) == (1, 1)
         tables.stop()
         await call_and_sync()
-        assert (logged("usage table unreachable"), logged("reachable again")) == (2, 1)
+        assert (logged("usage table unreachable"), logged("usage table reachable again")) == (2, 1)
         await budgets.aclose()
 
     with caplog.at_level(logging.WARNING, logger="aoai_gateway"):
         asyncio.run(scenario())
+    messages = {record.getMessage() for record in caplog.records}
+    assert "usage table reachable again: counts are shared again" in messages
+    down = next(message for message in messages if message.startswith("usage table unreachable"))
+    assert re.fullmatch(
+        r"usage table unreachable \(.+\): admitting against the last shared counts until it answers", down
+    )
+    assert "(None)" not in down  # names what failed
+
+
+def test_a_clean_shutdown_writes_what_was_used_and_hands_back_what_is_held(tables: AzuriteTable) -> None:
+    address = TableAddress("usageflush", connection_string=tables.connection_string)
+    moment = time.time()
+    budgets = Budgets(UsageTable(address, None), clock=lambda: moment)
+
+    async def scenario() -> None:
+        reservation, _ = await budgets.reserve(caller(Limits(tokens_per_minute=100_000)), 500)
+        assert reservation is not None
+        budgets.settle(reservation, Counts(1, 42))
+        await budgets.aclose()
+
+    asyncio.run(scenario())
+    entity = TableClient.from_connection_string(tables.connection_string, "usageflush").list_entities()
+    (shares,) = [orjson.loads(e["shares"]) for e in entity]
+    assert list(shares.values()) == [[0, 0, 1, 42, round(moment, 3)]]  # no claim held; the use; when
+
+
+def test_a_call_no_wait_can_make_fit_is_told_so_in_openais_terms() -> None:
+    budgets = Budgets(None, clock=lambda: MOMENTS[1])
+    with pytest.raises(GatewayError) as refused:
+        asyncio.run(budgets.reserve(caller(Limits(tokens_per_minute=500, tokens_per_day=400)), 450))
+    error = refused.value
+    assert (error.status, error.type, error.code) == (429, "tokens", "rate_limit_exceeded")
+    assert error.message == (
+        "Request too large for caller key alice: Limit 400 tokens, Requested 450. The prompt, or its max_tokens "
+        "(max_completion_tokens, max_output_tokens; the key's reserveOutputTokens when it sets none), must be "
+        "reduced for it to fit."
+    )
+    assert error.headers["x-ratelimit-limit-tokens"] == "400" and error.headers["x-ratelimit-remaining-tokens"] == "400"
 
 
 def test_a_reload_that_removes_a_keys_limits_mid_call_settles_without_error() -> None:

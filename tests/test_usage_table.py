@@ -10,19 +10,23 @@ import contextlib
 import socket
 import threading
 import time
+from typing import Any
 
+import orjson
 import pytest
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 
 from core.budgets import day_window, minute_window
 from core.usage_table import (
     _TIMEOUT_SECONDS,
+    MAX_SHARES,
     Counts,
     Share,
     StoreError,
     TableAddress,
     UsageTable,
     WindowUsage,
+    _window_usage,
     partition_key,
 )
 from tests.support.azurite import ACCOUNT_KEY, ACCOUNT_NAME, STORAGE_SCOPE, AzuriteTable, FakeStorageCredential
@@ -170,3 +174,58 @@ def test_a_store_that_accepts_and_never_answers_fails_within_the_read_timeout(ad
     error = outcome[0]
     assert isinstance(error, StoreError) and error.problem == "unreachable", error
     assert elapsed < _TIMEOUT_SECONDS + 3
+
+
+def test_shares_not_renewed_within_the_ttl_keep_only_what_they_used() -> None:
+    now, ttl = 1_000_000.0, 15.0
+    usage = WindowUsage(
+        {
+            "live": Share(Counts(10, 900), Counts(2, 100), now - 1),
+            "edge": Share(Counts(10, 900), Counts(3, 300), now - ttl),  # exactly ttl ago: expired
+            "silent": Share(Counts(10, 900), Counts(4, 400), now - 60),
+            "spent": Share(Counts(5, 50), Counts(5, 50), now - 60),  # holds nothing unused: unchanged
+        },
+        Counts(1, 10),
+    )
+    expired = usage.expired(now, ttl)
+    assert expired == WindowUsage(
+        {
+            "live": Share(Counts(10, 900), Counts(2, 100), now - 1),
+            "edge": Share(Counts(3, 300), Counts(3, 300), now - ttl),
+            "silent": Share(Counts(4, 400), Counts(4, 400), now - 60),
+            "spent": Share(Counts(5, 50), Counts(5, 50), now - 60),
+        },
+        Counts(1, 10),
+    )
+    assert expired.used == usage.used == Counts(15, 860)
+    assert Counts(5, 50) - Counts(2, 20) == Counts(3, 30)
+
+
+def test_beyond_max_shares_the_longest_silent_are_folded_into_retired() -> None:
+    now, ttl = 1_000_000.0, 15.0
+    shares = {f"old{n}": Share(Counts(1, 10), Counts(1, 10), now - 100 - n) for n in range(5)}
+    shares |= {f"live{n}": Share(Counts(1, 10), Counts(1, 10), now - 1 - n / 1000) for n in range(MAX_SHARES - 2)}
+    expired = WindowUsage(shares, Counts(2, 20)).expired(now, ttl)
+    # Three too many: the three silent longest go, their use kept in `retired`; the live ones all stay.
+    assert set(shares) - set(expired.shares) == {"old4", "old3", "old2"}
+    assert len(expired.shares) == MAX_SHARES
+    assert expired.retired == Counts(2 + 3, 20 + 30)
+    assert expired.used == WindowUsage(shares, Counts(2, 20)).used
+    crowded = {f"live{n}": Share(Counts(1, 10), Counts(1, 10), now - n / 1000) for n in range(MAX_SHARES + 1)}
+    # Too many, but none silent: none is folded, however many they are.
+    assert len(WindowUsage(crowded).expired(now, ttl).shares) == MAX_SHARES + 1
+    assert len(WindowUsage(dict(list(crowded.items())[:MAX_SHARES])).expired(now, ttl).shares) == MAX_SHARES
+
+
+def test_a_stored_window_is_read_whatever_another_writer_put_in_it() -> None:
+    def stored(shares: str, **totals: Any) -> WindowUsage:
+        return _window_usage({"shares": shares, **totals})
+
+    good = [1, 10, 1, 5, 1000.0]
+    assert stored(orjson.dumps({"a": good}).decode()).used == Counts(1, 5)
+    assert stored("not json").shares == {} and stored("[1, 2]").shares == {}
+    odd = {"short": [1, 10, 1, 5], "text": [1, 10, "1", 5, 1000.0], "flag": [1, 10, True, 5, 1000.0], "x": "1"}
+    assert stored(orjson.dumps({**odd, "a": good}).decode()).shares.keys() == {"a"}
+    retired = {"retiredRequests": EntityProperty(3, EdmType.INT64), "retiredTokens": 7}
+    assert stored("{}", **retired).retired == Counts(3, 7)
+    assert stored("{}", retiredRequests="3", retiredTokens=None).retired == Counts(0, 0)
