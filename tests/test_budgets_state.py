@@ -15,11 +15,12 @@ import pytest
 from azure.data.tables import TableClient
 
 from core.auth import Caller
-from core.budgets import Budgets, day_window, minute_window
+from core.budgets import LEASE_WAIT_SECONDS, Budgets, day_window, minute_window
 from core.config.model import CallerKey, Limits
 from core.errors import GatewayError
 from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, TableAddress, UsageTable
 from tests.support.azurite import AzuriteTable
+from tests.support.silent_store import SilentStore
 
 # 2023-11-14T22:13:20Z, and moments around it: none on a minute's edge, nor on a multiple of another period.
 MOMENTS = [1_700_000_000.0, 1_700_000_030.5, 1_700_000_059.999, 1_700_000_061.0, 1_700_003_599.25, 1_699_920_001.0]
@@ -147,3 +148,27 @@ def test_a_reload_that_changes_a_keys_limits_mid_call_settles_the_call_in_the_ne
         assert after["x-ratelimit-remaining-tokens"] == str(2000 - 20 - 10 - 10)
 
     asyncio.run(scenario())
+
+
+def test_a_store_too_slow_to_grant_a_lease_admits_after_the_wait_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """A store that takes the connection and never answers: the call waits LEASE_WAIT_SECONDS for its lease, no
+    longer, then is admitted against what was left (fail open), and the log says the store was too busy."""
+    with SilentStore() as store, caplog.at_level(logging.WARNING, logger="aoai_gateway"):
+        budgets = Budgets(UsageTable(TableAddress("usageslow", connection_string=store.connection_string), None))
+        alice = caller(Limits(requests_per_minute=10))
+
+        async def scenario() -> tuple[float, dict[str, str], dict[str, str]]:
+            started = time.monotonic()
+            _, first = await budgets.reserve(alice, 0)
+            waited = time.monotonic() - started
+            _, second = await budgets.reserve(alice, 0)  # the claim taken locally holds it: no second wait
+            return waited, first, second
+
+        waited, first, second = asyncio.run(scenario())
+    assert LEASE_WAIT_SECONDS - 0.1 <= waited < LEASE_WAIT_SECONDS + 1.5
+    assert (first["x-ratelimit-remaining-requests"], second["x-ratelimit-remaining-requests"]) == ("9", "8")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == (
+        f"usage table too busy with other instances' writes (no lease within {LEASE_WAIT_SECONDS:g} s): "
+        "admitting against the last shared counts until it answers"
+    )

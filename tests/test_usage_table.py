@@ -6,8 +6,6 @@ a store that never answers fails within the read timeout."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import threading
 import time
 from typing import Any
@@ -29,7 +27,8 @@ from core.usage_table import (
     _window_usage,
     partition_key,
 )
-from tests.support.azurite import ACCOUNT_KEY, ACCOUNT_NAME, STORAGE_SCOPE, AzuriteTable, FakeStorageCredential
+from tests.support.azurite import STORAGE_SCOPE, AzuriteTable, FakeStorageCredential
+from tests.support.silent_store import SilentStore
 
 TABLE = "usageprune"
 DAY = 86400
@@ -129,28 +128,21 @@ def test_a_store_that_accepts_and_never_answers_fails_within_the_read_timeout(ad
     """A store whose port takes connections but never answers (a hung proxy, a stopped VM behind a load balancer):
     the read fails as "unreachable" within _TIMEOUT_SECONDS, so the sync goes on counting locally; it must not wait
     for the HTTP client's default of minutes. Over HTTPS (the endpoint) the TLS handshake is what never ends."""
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-    held: list[socket.socket] = []
-    stop = threading.Event()
+    with SilentStore() as store:
+        if address == "endpoint":
+            table = UsageTable(TableAddress(TABLE, endpoint=store.endpoint), credential=FakeStorageCredential())
+        else:
+            table = UsageTable(TableAddress(TABLE, connection_string=store.connection_string), credential=None)
+        outcome, elapsed = _read_in_a_thread(table)
+        assert store.held, "the client never connected"
+    assert outcome, f"the read still waits after {elapsed:.1f} s"
+    error = outcome[0]
+    assert isinstance(error, StoreError) and error.problem == "unreachable", error
+    assert elapsed < _TIMEOUT_SECONDS + 3
 
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                held.append(server.accept()[0])  # read nothing, answer nothing
 
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    silent = (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-        f"TableEndpoint=http://127.0.0.1:{port}/{ACCOUNT_NAME};"
-    )
-    if address == "endpoint":
-        endpoint = f"https://127.0.0.1:{port}/{ACCOUNT_NAME}"
-        table = UsageTable(TableAddress(TABLE, endpoint=endpoint), credential=FakeStorageCredential())
-    else:
-        table = UsageTable(TableAddress(TABLE, connection_string=silent), credential=None)
+def _read_in_a_thread(table: UsageTable) -> tuple[list[BaseException | dict[str, Counts]], float]:
+    """A read, its outcome (none while it still waits after the timeout and a margin) and how long it took."""
     outcome: list[BaseException | dict[str, Counts]] = []
 
     def read() -> None:
@@ -163,17 +155,7 @@ def test_a_store_that_accepts_and_never_answers_fails_within_the_read_timeout(ad
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     reader.join(_TIMEOUT_SECONDS + 5)
-    elapsed = time.monotonic() - started
-    stop.set()
-    acceptor.join()
-    for connection in held:  # lets a reader still waiting (the check failed) end
-        connection.close()
-    server.close()
-    assert held, "the client never connected"
-    assert outcome, f"the read still waits after {elapsed:.1f} s"
-    error = outcome[0]
-    assert isinstance(error, StoreError) and error.problem == "unreachable", error
-    assert elapsed < _TIMEOUT_SECONDS + 3
+    return outcome, time.monotonic() - started
 
 
 def test_shares_not_renewed_within_the_ttl_keep_only_what_they_used() -> None:
@@ -198,6 +180,8 @@ def test_shares_not_renewed_within_the_ttl_keep_only_what_they_used() -> None:
         Counts(1, 10),
     )
     assert expired.used == usage.used == Counts(15, 860)
+    # What an instance reads as the others' use: every share but its own, and what the retired spent.
+    assert usage.without("live").used == Counts(13, 760)
     assert Counts(5, 50) - Counts(2, 20) == Counts(3, 30)
 
 
