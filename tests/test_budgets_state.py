@@ -172,3 +172,29 @@ def test_a_store_too_slow_to_grant_a_lease_admits_after_the_wait_and_says_so(cap
         f"usage table too busy with other instances' writes (no lease within {LEASE_WAIT_SECONDS:g} s): "
         "admitting against the last shared counts until it answers"
     )
+
+
+def test_a_spent_limit_is_refused_before_the_body_is_read_in_openais_terms() -> None:
+    budgets = Budgets(None, clock=lambda: MOMENTS[1])  # 50.5 s into the minute: it resets in 9.5 s
+    alice = caller(Limits(requests_per_minute=2, tokens_per_minute=1000))
+    for _ in range(2):
+        budgets.check(alice)
+        asyncio.run(budgets.reserve(alice, 100))
+    budgets.check(caller(None))  # a key without limits is never refused
+    with pytest.raises(GatewayError) as refused:
+        budgets.check(alice)
+    error = refused.value
+    assert (error.status, error.type, error.code) == (429, "requests", "rate_limit_exceeded")
+    assert error.message == (
+        "Rate limit reached for caller key alice on requests per min (RPM): Limit 2, Used 2, Requested 1. "
+        "Please try again in 10s."
+    )
+    assert error.headers == {
+        "x-ratelimit-limit-requests": "2",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "10s",
+        "x-ratelimit-limit-tokens": "1000",
+        "x-ratelimit-remaining-tokens": "800",
+        "x-ratelimit-reset-tokens": "10s",
+        "retry-after": "10",
+    }

@@ -129,3 +129,32 @@ def test_a_claim_is_unused_when_either_dimension_has_room() -> None:
     spent.reserve(Counts(2, 100), START + 10)
     spent.written_as(Share(Counts(2, 100), Counts(2, 100), START), others(), START)
     assert spent.sync_wanted(START + 11) is None  # holds nothing unused: nothing to renew
+
+
+def test_a_slice_is_the_recent_rate_over_slice_seconds() -> None:
+    busy = lease()
+    busy.reserve(Counts(10, 1000), START)
+    held = others(Counts(500, 15_000))  # the floor, a share of what nobody claimed, is below the rate here
+    share = busy.wanted(Counts(1, 10), START + 4)(held)
+    # used, the call, and 2 s of the rate since the first reservation (10 calls, 1000 tokens in 4 s)
+    assert share.claim == Counts(10 + 1 + 5, 1000 + 10 + 500)
+    early = busy.wanted(Counts(1, 10), START + 1)(held)  # one second in: the rate of that second
+    assert early.claim == Counts(10 + 1 + 20, 1000 + 10 + 2000)
+
+
+def test_what_is_admitted_without_the_store_is_what_was_left_in_each_dimension() -> None:
+    slow = lease()
+    slow.written_as(Share(Counts(10, 500), NOTHING, START), others(Counts(50, 1000), Counts(50, 1000)), START)
+    slow.reserve(Counts(10, 100), START + 1)
+    slow.local_claim(shared=True)
+    assert slow.claim == Counts(10 + (600 - 100 - 10) // 3, 100 + (20_000 - 2000 - 100) // 3)
+    down = lease()
+    down.written_as(Share(Counts(10, 500), NOTHING, START), others(NOTHING, used=Counts(20, 700)), START)
+    down.reserve(Counts(5, 300), START + 1)
+    down.local_claim()
+    assert down.claim == Counts(600 - 20, 20_000 - 700)  # its own use, and all that was left
+    over = lease(Counts(10, 1000))
+    over.written_as(Share(Counts(5, 500), NOTHING, START), others(NOTHING, used=Counts(10, 1000)), START)
+    over.reserve(Counts(2, 50), START + 1)
+    over.local_claim()
+    assert over.claim == Counts(2, 50)  # nothing was left: no more than it already used

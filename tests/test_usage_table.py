@@ -85,6 +85,18 @@ def test_every_instances_token_counts_are_read_back_so_no_sync_overwrites_the_ot
     assert asyncio.run(table.read("alice", [window])) == {window: Counts(5, 950)}
     rewritten = asyncio.run(table.update("alice", window, "one", first, ttl=15))
     assert rewritten.used == Counts(5, 950)  # the first's second write keeps the second's tokens
+    raw = TableClient.from_connection_string(tables.connection_string, TABLE).get_entity(partition_key("alice"), window)
+    # Every instance's total, as Int64 (a day's tokens exceed Int32), for people and `core usage` reading the table.
+    assert {name: (raw[name].value, raw[name].edm_type) for name in ("requests", "tokens", "retiredRequests")} == {
+        "requests": (5, EdmType.INT64),
+        "tokens": (950, EdmType.INT64),
+        "retiredRequests": (0, EdmType.INT64),
+    }
+    assert raw["caller"] == "alice" and raw["retiredTokens"].value == 0
+    assert orjson.loads(raw["shares"]) == {
+        "one": [10, 900, 3, 700, round(now, 3)],
+        "two": [5, 400, 2, 250, round(now, 3)],
+    }
 
     # What instances that stopped writing spent, and a window written before shares existed, count too.
     client = TableClient.from_connection_string(tables.connection_string, TABLE)
@@ -213,3 +225,15 @@ def test_a_stored_window_is_read_whatever_another_writer_put_in_it() -> None:
     retired = {"retiredRequests": EntityProperty(3, EdmType.INT64), "retiredTokens": 7}
     assert stored("{}", **retired).retired == Counts(3, 7)
     assert stored("{}", retiredRequests="3", retiredTokens=None).retired == Counts(0, 0)
+
+
+def test_the_table_is_found_from_the_app_settings() -> None:
+    assert TableAddress.from_environ({}) is None
+    assert TableAddress.from_environ({"USAGE_TABLE_ENDPOINT": " ", "USAGE_TABLE_CONNECTION_STRING": ""}) is None
+    endpoint = TableAddress.from_environ({"USAGE_TABLE_ENDPOINT": " https://acct.table.core.windows.net "})
+    assert endpoint == TableAddress("gatewayusage", "https://acct.table.core.windows.net", None)
+    assert endpoint.label == "table gatewayusage at https://acct.table.core.windows.net"
+    local = TableAddress.from_environ({"USAGE_TABLE_CONNECTION_STRING": " UseDevelopmentStorage=true ",
+                                       "USAGE_TABLE_NAME": " mine "})  # fmt: skip
+    assert local == TableAddress("mine", None, "UseDevelopmentStorage=true")
+    assert local.label == "table mine"  # the connection string is a secret: never in a label
