@@ -158,3 +158,12 @@ def test_what_is_admitted_without_the_store_is_what_was_left_in_each_dimension()
     over.reserve(Counts(2, 50), START + 1)
     over.local_claim()
     assert over.claim == Counts(2, 50)  # nothing was left: no more than it already used
+
+
+def test_the_floor_is_a_share_of_what_neither_the_others_nor_this_instance_use() -> None:
+    steady = lease()
+    steady.reserve(Counts(50, 2000), START)
+    share = steady.wanted(Counts(1, 75), START + 59)(others(Counts(100, 4000)))  # a slow rate: the floor wins
+    parts = FLOOR_SHARE * 2
+    floor = Counts((600 - 100 - 50) // parts, (20_000 - 4000 - 2000) // parts)
+    assert share.claim == Counts(50 + 1 + floor.requests, 2000 + 75 + floor.tokens)

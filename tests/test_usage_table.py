@@ -208,6 +208,9 @@ def test_beyond_max_shares_the_longest_silent_are_folded_into_retired() -> None:
     assert expired.retired == Counts(2 + 3, 20 + 30)
     assert expired.used == WindowUsage(shares, Counts(2, 20)).used
     crowded = {f"live{n}": Share(Counts(1, 10), Counts(1, 10), now - n / 1000) for n in range(MAX_SHARES + 1)}
+    edge = {"edge": Share(Counts(1, 10), Counts(1, 10), now - ttl)} | dict(list(shares.items())[5:])
+    edge |= {"new1": Share(Counts(1, 10), Counts(1, 10), now), "new2": Share(Counts(1, 10), Counts(1, 10), now)}
+    assert "edge" not in WindowUsage(edge).expired(now, ttl).shares  # silent exactly ttl long: folded too
     # Too many, but none silent: none is folded, however many they are.
     assert len(WindowUsage(crowded).expired(now, ttl).shares) == MAX_SHARES + 1
     assert len(WindowUsage(dict(list(crowded.items())[:MAX_SHARES])).expired(now, ttl).shares) == MAX_SHARES
