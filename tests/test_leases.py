@@ -167,3 +167,9 @@ def test_the_floor_is_a_share_of_what_neither_the_others_nor_this_instance_use()
     parts = FLOOR_SHARE * 2
     floor = Counts((600 - 100 - 50) // parts, (20_000 - 4000 - 2000) // parts)
     assert share.claim == Counts(50 + 1 + floor.requests, 2000 + 75 + floor.tokens)
+
+
+def test_a_limit_of_one_is_granted_and_an_unlimited_dimension_is_never_claimed() -> None:
+    single = lease(Counts(1, 0))  # one request a minute, tokens not limited
+    share = single.wanted(Counts(1, 500), START)(others())
+    assert share.claim == Counts(1, 0)
