@@ -108,6 +108,8 @@ def test_every_instances_token_counts_are_read_back_so_no_sync_overwrites_the_ot
     totals = {"requests": EntityProperty(7, EdmType.INT64), "tokens": EntityProperty(5000, EdmType.INT64)}
     client.create_entity({"PartitionKey": partition_key("alice"), "RowKey": older, "caller": "alice", **totals})
     assert asyncio.run(table.read("alice", [window, older])) == {window: Counts(9, 3950), older: Counts(7, 5000)}
+    again = asyncio.run(table.update("alice", window, "two", second, ttl=15))
+    assert again.retired == Counts(4, 3000) and again.used == Counts(9, 3950)  # a write keeps what retired spent
 
 
 def test_the_endpoint_and_the_apps_identity_reach_the_table(monkeypatch) -> None:
