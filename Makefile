@@ -5,7 +5,7 @@
 # `make lint` - ruff (lint and format check) and mypy over every Python file: core/, function_app.py, azure_sim/,
 #               tests/, bench/ (settings in pyproject.toml).
 # `make bench` - measure added latency, throughput, CPU, memory, against a naive proxy (see bench/README.md).
-# `make mutate` - mutation testing of the request path (mutmut; over an hour, not in CI; docs/testing.md, "Mutation testing").
+# `make mutate` - mutation testing of every module that serves or counts a call (mutmut; hours, not in CI; docs/testing.md, "Mutation testing").
 # `make lock` - pin requirements.txt (what Azure installs) from requirements.in.
 
 PYTHON ?= python3

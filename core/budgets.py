@@ -183,14 +183,16 @@ class Budgets:
 
     def _lease(self, caller: str, row: str, starts_at: float, ends_at: float, limit: Counts) -> WindowLease:
         lease = self._leases.get((caller, row))
-        if lease is None or lease.limit != limit:
+        if lease is None:
             if self._table is None:
                 self._forget_ended()
-            fresh = WindowLease(caller, row, starts_at, ends_at, limit, local=self._table is None)
-            if lease is not None:  # the limits changed (a reload): what was used stays used
-                fresh.used, fresh.others, fresh.in_flight = lease.used, lease.others, lease.in_flight
-                fresh.models = lease.models
-            lease = self._leases[(caller, row)] = fresh
+            lease = self._leases[(caller, row)] = WindowLease(caller, row, starts_at, ends_at, limit,
+                                                              local=self._table is None)  # fmt: skip
+        elif lease.limit != limit:
+            # The limits changed (a reload): the same lease, so what was used stays used and the calls in flight,
+            # whose reservations hold it, settle where they were counted. Its claim is asked for again.
+            lease.limit = limit
+            lease.claim = limit if self._table is None else Counts()
         return lease
 
     def _forget_ended(self) -> None:

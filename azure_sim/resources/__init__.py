@@ -23,6 +23,7 @@ from .runs import (
 from .threads import (
     create_message,
     create_thread,
+    delete_message,
     delete_thread,
     get_message,
     get_thread,
@@ -68,6 +69,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("POST", "threads/{thread_id}/messages", "Messages_Create", _A, create_message, body=JSON_BODY),
     Resource("GET", "threads/{thread_id}/messages/{message_id}", "Messages_Get", _A, get_message),
     Resource("POST", "threads/{thread_id}/messages/{message_id}", "Messages_Modify", _A, modify_message),
+    Resource("DELETE", "threads/{thread_id}/messages/{message_id}", "Messages_Delete", _A, delete_message),
     Resource("GET", "threads/{thread_id}/runs", "Runs_List", _A, list_runs),
     Resource("POST", "threads/{thread_id}/runs", "Runs_Create", _A, create_run, body=JSON_BODY, streams=True),
     Resource("GET", _RUN, "Runs_Get", _A, get_run),

@@ -176,3 +176,10 @@ async def modify_message(call: Call) -> web.StreamResponse:
         message = _message(call)
         message["metadata"] = metadata_field(call.body, message["metadata"])
         return json_answer(call.request, message)
+
+
+async def delete_message(call: Call) -> web.StreamResponse:
+    with call.store.lock:
+        message = _message(call)
+        del call.store.messages[message["thread_id"]][message["id"]]
+    return json_answer(call.request, deleted_answer(message["id"], "thread.message.deleted"))

@@ -506,16 +506,21 @@ class Azurite:
 
 
 class AzuriteTable:
-    """Azurite's table service on 127.0.0.1 (HTTP + shared key). `stop()` keeps its data and port, so
-    `start()` again brings back the same tables: a store that went away and came back.
+    """Azurite's table service on 127.0.0.1 (HTTP + shared key; or HTTPS + basic OAuth + shared key). `stop()`
+    keeps its data and port, so `start()` again brings back the same tables: a store that went away and came back.
 
         with AzuriteTable() as tables:
             env = {"USAGE_TABLE_CONNECTION_STRING": tables.connection_string}
+
+        with AzuriteTable(oauth=True) as tables:  # what Azure uses: the endpoint and the app's identity
+            TableClient(tables.endpoint, "t", credential=FakeStorageCredential(), connection_verify=tables.cert_path)
     """
 
-    def __init__(self, *, startup_timeout: float = 30.0, debug: bool = False) -> None:
+    def __init__(self, *, startup_timeout: float = 30.0, debug: bool = False, oauth: bool = False) -> None:
         self.startup_timeout = startup_timeout
         self.debug = debug  # Azurite logs every request it serves: `requests_served` reads them
+        self.oauth = oauth
+        self.cert_path: Path | None = None
         self.port = 0
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -527,6 +532,11 @@ class AzuriteTable:
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="azurite-table-"))
             atexit.register(self.close)
+        tls: list[str] = []
+        if self.oauth:
+            if self.cert_path is None:
+                self.cert_path, _ = make_self_signed_cert(self.workdir)
+            tls = ["--cert", str(self.cert_path), "--key", str(self.workdir / "azurite-key.pem"), "--oauth", "basic"]
         for _ in range(3):
             self.port = self.port or _free_port()
             cmd = [
@@ -542,6 +552,7 @@ class AzuriteTable:
                 "--skipApiVersionCheck",
                 "--loose",
                 *(["--debug", str(self.workdir / "debug.log")] if self.debug else []),
+                *tls,
             ]
             log = (self.workdir / "azurite-table.log").open("ab")
             self._process = subprocess.Popen(
@@ -603,11 +614,11 @@ class AzuriteTable:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{HOST}:{self.port}/{ACCOUNT_NAME}"
+        return f"{'https' if self.oauth else 'http'}://{HOST}:{self.port}/{ACCOUNT_NAME}"
 
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-            f"TableEndpoint={self.endpoint};"
+            f"DefaultEndpointsProtocol={'https' if self.oauth else 'http'};"
+            f"AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};TableEndpoint={self.endpoint};"
         )

@@ -1,0 +1,200 @@
+"""What a Budgets object keeps between calls: its windows line up with UTC minutes and days; a store that comes
+back is logged once, and the next outage again; a reload that changes or removes a key's limits while its calls
+are in flight settles them where they were counted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from azure.data.tables import TableClient
+
+from core.auth import Caller
+from core.budgets import LEASE_WAIT_SECONDS, Budgets, day_window, minute_window
+from core.config.model import CallerKey, Limits
+from core.errors import GatewayError
+from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, TableAddress, UsageTable
+from tests.support.azurite import AzuriteTable
+from tests.support.silent_store import SilentStore
+
+# 2023-11-14T22:13:20Z, and moments around it: none on a minute's edge, nor on a multiple of another period.
+MOMENTS = [1_700_000_000.0, 1_700_000_030.5, 1_700_000_059.999, 1_700_000_061.0, 1_700_003_599.25, 1_699_920_001.0]
+
+
+def caller(limits: Limits | None) -> Caller:
+    return Caller("alice", CallerKey("alice", "alice-key", limits=limits), "alice-key")
+
+
+@pytest.mark.parametrize("now", MOMENTS)
+def test_windows_are_utc_minutes_and_days(now: float) -> None:
+    row, ends = minute_window(now)
+    assert row == time.strftime(MINUTE_ROW, time.gmtime(now))
+    assert ends % 60 == 0 and ends - 60 <= now < ends
+    day, day_ends = day_window(now)
+    assert day == time.strftime(DAY_ROW, time.gmtime(now))
+    assert day_ends % 86400 == 0 and day_ends - 86400 <= now < day_ends
+
+
+@pytest.fixture
+def tables() -> Iterator[AzuriteTable]:
+    with AzuriteTable() as service:
+        yield service
+
+
+def test_a_store_that_comes_back_is_logged_once_and_its_next_outage_again(
+    tables: AzuriteTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    budgets = Budgets(UsageTable(TableAddress("usagelog", connection_string=tables.connection_string), None))
+    alice = caller(Limits(tokens_per_minute=100_000))
+
+    async def call_and_sync() -> None:
+        reservation, _ = await budgets.reserve(alice, 10)
+        assert reservation is not None
+        budgets.settle(reservation, Counts(1, 5))  # the use changed: the sync writes it
+        await budgets.sync()
+
+    def logged(text: str) -> int:
+        return sum(record.getMessage().startswith(text) for record in caplog.records)
+
+    async def scenario() -> None:
+        await call_and_sync()
+        tables.stop()
+        await call_and_sync()
+        await call_and_sync()
+        assert (logged("usage table unreachable"), logged("usage table reachable again")) == (1, 0)
+        tables.start()
+        await call_and_sync()
+        await call_and_sync()
+        assert (logged("usage table unreachable"), logged("usage table reachable again")) == (1, 1)
+        tables.stop()
+        await call_and_sync()
+        assert (logged("usage table unreachable"), logged("usage table reachable again")) == (2, 1)
+        await budgets.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="aoai_gateway"):
+        asyncio.run(scenario())
+    messages = {record.getMessage() for record in caplog.records}
+    assert "usage table reachable again: counts are shared again" in messages
+    down = next(message for message in messages if message.startswith("usage table unreachable"))
+    assert re.fullmatch(
+        r"usage table unreachable \(.+\): admitting against the last shared counts until it answers", down
+    )
+    assert "(None)" not in down  # names what failed
+
+
+def test_a_clean_shutdown_writes_what_was_used_and_hands_back_what_is_held(tables: AzuriteTable) -> None:
+    address = TableAddress("usageflush", connection_string=tables.connection_string)
+    moment = time.time()
+    budgets = Budgets(UsageTable(address, None), clock=lambda: moment)
+
+    async def scenario() -> None:
+        reservation, _ = await budgets.reserve(caller(Limits(tokens_per_minute=100_000)), 500)
+        assert reservation is not None
+        budgets.settle(reservation, Counts(1, 42))
+        await budgets.aclose()
+
+    asyncio.run(scenario())
+    entity = TableClient.from_connection_string(tables.connection_string, "usageflush").list_entities()
+    (shares,) = [orjson.loads(e["shares"]) for e in entity]
+    assert list(shares.values()) == [[0, 0, 1, 42, round(moment, 3), 0, 0]]  # no claim held; the use; when; no cost
+
+
+def test_a_call_no_wait_can_make_fit_is_told_so_in_openais_terms() -> None:
+    budgets = Budgets(None, clock=lambda: MOMENTS[1])
+    with pytest.raises(GatewayError) as refused:
+        asyncio.run(budgets.reserve(caller(Limits(tokens_per_minute=500, tokens_per_day=400)), 450))
+    error = refused.value
+    assert (error.status, error.type, error.code) == (429, "tokens", "rate_limit_exceeded")
+    assert error.message == (
+        "Request too large for caller key alice: Limit 400 tokens, Requested 450. The prompt, or its max_tokens "
+        "(max_completion_tokens, max_output_tokens; the key's reserveOutputTokens when it sets none), must be "
+        "reduced for it to fit."
+    )
+    assert error.headers["x-ratelimit-limit-tokens"] == "400" and error.headers["x-ratelimit-remaining-tokens"] == "400"
+
+
+def test_a_reload_that_removes_a_keys_limits_mid_call_settles_without_error() -> None:
+    async def scenario() -> None:
+        budgets = Budgets(None, clock=lambda: MOMENTS[1])  # one window throughout
+        limited = caller(Limits(tokens_per_minute=1000))
+        reservation, _ = await budgets.reserve(limited, 500)
+        assert reservation is not None
+        budgets.configure((CallerKey("alice", "alice-key"),))  # the reload: alice has no limits any more
+        budgets.settle(reservation, Counts(1, 20))  # the call in flight ends
+        assert await budgets.reserve(caller(None), 500) == (None, {})
+        budgets.configure((CallerKey("alice", "alice-key", limits=Limits(tokens_per_minute=1000)),))
+        _, headers = await budgets.reserve(limited, 100)  # limited again: a fresh window, the call fits
+        assert int(headers["x-ratelimit-remaining-tokens"]) >= 1000 - 20 - 100
+
+    asyncio.run(scenario())
+
+
+def test_a_reload_that_changes_a_keys_limits_mid_call_settles_the_call_in_the_new_limits() -> None:
+    async def scenario() -> None:
+        budgets = Budgets(None, clock=lambda: MOMENTS[1])  # one window throughout
+        reservation, _ = await budgets.reserve(caller(Limits(tokens_per_minute=1000)), 500)
+        assert reservation is not None
+        raised = caller(Limits(tokens_per_minute=2000))  # the reload: alice may spend more
+        budgets.configure((raised.key,))  # type: ignore[arg-type]
+        _, during = await budgets.reserve(raised, 10)
+        assert during["x-ratelimit-remaining-tokens"] == str(2000 - 500 - 10)  # what was reserved stays reserved
+        budgets.settle(reservation, Counts(1, 20))  # the first call ends: it cost 20 tokens, not 500
+        _, after = await budgets.reserve(raised, 10)
+        assert after["x-ratelimit-remaining-tokens"] == str(2000 - 20 - 10 - 10)
+
+    asyncio.run(scenario())
+
+
+def test_a_store_too_slow_to_grant_a_lease_admits_after_the_wait_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """A store that takes the connection and never answers: the call waits LEASE_WAIT_SECONDS for its lease, no
+    longer, then is admitted against what was left (fail open), and the log says the store was too busy."""
+    with SilentStore() as store, caplog.at_level(logging.WARNING, logger="aoai_gateway"):
+        budgets = Budgets(UsageTable(TableAddress("usageslow", connection_string=store.connection_string), None))
+        alice = caller(Limits(requests_per_minute=10))
+
+        async def scenario() -> tuple[float, dict[str, str], dict[str, str]]:
+            started = time.monotonic()
+            _, first = await budgets.reserve(alice, 0)
+            waited = time.monotonic() - started
+            _, second = await budgets.reserve(alice, 0)  # the claim taken locally holds it: no second wait
+            return waited, first, second
+
+        waited, first, second = asyncio.run(scenario())
+    assert LEASE_WAIT_SECONDS - 0.1 <= waited < LEASE_WAIT_SECONDS + 1.5
+    assert (first["x-ratelimit-remaining-requests"], second["x-ratelimit-remaining-requests"]) == ("9", "8")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == (
+        f"usage table too busy with other instances' writes (no lease within {LEASE_WAIT_SECONDS:g} s): "
+        "admitting against the last shared counts until it answers"
+    )
+
+
+def test_a_spent_limit_is_refused_before_the_body_is_read_in_openais_terms() -> None:
+    budgets = Budgets(None, clock=lambda: MOMENTS[1])  # 50.5 s into the minute: it resets in 9.5 s
+    alice = caller(Limits(requests_per_minute=2, tokens_per_minute=1000))
+    for _ in range(2):
+        budgets.check(alice)
+        asyncio.run(budgets.reserve(alice, 100))
+    budgets.check(caller(None))  # a key without limits is never refused
+    with pytest.raises(GatewayError) as refused:
+        budgets.check(alice)
+    error = refused.value
+    assert (error.status, error.type, error.code) == (429, "requests", "rate_limit_exceeded")
+    assert error.message == (
+        "Rate limit reached for caller key alice on requests per min (RPM): Limit 2, Used 2, Requested 1. "
+        "Please try again in 10s."
+    )
+    assert error.headers == {
+        "x-ratelimit-limit-requests": "2",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "10s",
+        "x-ratelimit-limit-tokens": "1000",
+        "x-ratelimit-remaining-tokens": "800",
+        "x-ratelimit-reset-tokens": "10s",
+        "retry-after": "10",
+    }
