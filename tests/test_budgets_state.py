@@ -198,3 +198,20 @@ def test_a_spent_limit_is_refused_before_the_body_is_read_in_openais_terms() -> 
         "x-ratelimit-reset-tokens": "10s",
         "retry-after": "10",
     }
+
+
+def test_a_spent_token_limit_is_refused_before_the_body_asking_for_no_tokens_yet() -> None:
+    """Before its body is read a call asks for no tokens of a spent token limit (its 429 says `Requested 0`), and
+    a window that ends within a second still asks the caller to wait a whole second, never 0."""
+    budgets = Budgets(None, clock=lambda: 1_700_000_039.75)  # a quarter second before 22:14:00Z
+    alice = caller(Limits(tokens_per_minute=100))
+    asyncio.run(budgets.reserve(alice, 100))
+    with pytest.raises(GatewayError) as refused:
+        budgets.check(alice)
+    error = refused.value
+    assert (error.status, error.type, error.code) == (429, "tokens", "rate_limit_exceeded")
+    assert error.message.startswith(
+        "Rate limit reached for caller key alice on tokens per min (TPM): Limit 100, Used 100, Requested 0. "
+    )
+    assert error.headers["retry-after"] == "1"
+    assert error.headers["x-ratelimit-remaining-tokens"] == "0"
