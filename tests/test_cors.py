@@ -67,3 +67,18 @@ def test_an_origin_must_look_like_one(sim, start_gateway: StartGateway) -> None:
 
     found = problems(with_cors('["chat.example.com/app"]'))
     assert any("gateway.cors.allowOrigins" in problem and "scheme://host[:port]" in problem for problem in found)
+
+
+def test_only_a_browsers_preflight_is_answered_as_one(sim, start_gateway: StartGateway) -> None:
+    """A preflight is an OPTIONS with both an Origin and an Access-Control-Request-Method; a request with only
+    some of them is served as what it is."""
+    gateway = start_gateway(with_cors(f'["{PAGE}"]'), {**SECRETS, "SIM_URL": sim.url})
+    url = f"{gateway.url}/v1/chat/completions"
+    stray = {"Access-Control-Request-Method": "POST", "Authorization": f"Bearer {ALICE}"}
+    call = httpx.post(url, json=CHAT, headers=stray)
+    assert call.status_code == 200 and call.json()["object"] == "chat.completion"
+    for partial in ({"Origin": PAGE}, {"Access-Control-Request-Method": "POST"}):
+        unanswered = httpx.options(url, headers=partial)
+        assert unanswered.status_code == 404 and unanswered.json()["error"]["code"] == "unknown_url", partial
+        assert "access-control-allow-methods" not in unanswered.headers
+    assert len(sim.requests) == 1
