@@ -395,6 +395,12 @@ class ApiKey(Section):
         ),
     )
 
+    @property
+    def limits_cost(self) -> bool:
+        """Whether the key has a limit in money (costPerDay or costPerMonth)."""
+        limits = self.limits
+        return limits is not None and (limits.cost_per_day is not None or limits.cost_per_month is not None)
+
 
 class Timeouts(Section):
     """Upstream timeouts, in seconds."""

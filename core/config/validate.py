@@ -19,7 +19,7 @@ from .env import has_unresolved
 from .model import ModelRoute
 from .resolve import model_price
 from .salvage import Unchecked
-from .schema import AzureOpenAISection, GatewaySection, Group, ModelSpec, PoolSection, Section, upstream_auth
+from .schema import ApiKey, AzureOpenAISection, GatewaySection, Group, ModelSpec, PoolSection, Section, upstream_auth
 
 # LibreChat's message (api/server/services/start/azureOpenAI.js, azureConfigSetup).
 NO_ASSISTANTS_MODELS = (
@@ -106,15 +106,14 @@ def unpriced_runs_warnings(gateway: GatewaySection) -> list[str]:
     """A key with a cost limit that may use the Assistants API: a run is priced only when it names its model."""
     warnings: list[str] = []
     for position, caller in enumerate(gateway.api_keys):
-        limits = caller.limits
-        if limits is None or (limits.cost_per_day is None and limits.cost_per_month is None):
+        if not caller.limits_cost:
             continue
         if caller.resources is False or (caller.resources is None and caller.models is not None):
             continue
-        index = caller.path[-1] if caller.path else position
+        where = f"gateway.apiKeys[{_key_index(caller, position)}]"
         warnings.append(
             Finding(
-                f"gateway.apiKeys[{index}] ({caller.name}) has a cost limit and may use the Assistants API, whose "
+                f"{where} ({caller.name}) has a cost limit and may use the Assistants API, whose "
                 "runs cost nothing against it unless they name their `model`: set `resources: false` on the key "
                 "to keep its spending within the limit.",
                 at(caller, "limits"),
@@ -468,7 +467,7 @@ def caller_key_problems(gateway: GatewaySection, served: set[str]) -> list[str]:
     keys: dict[str, str | int] = {}  # key -> where it first appeared (the entry's index)
     names: dict[str, str | int] = {}
     for position, caller in enumerate(gateway.api_keys):
-        index = caller.path[-1] if caller.path else position
+        index = _key_index(caller, position)
         where = f"gateway.apiKeys[{index}]"
         # Keys are secrets: messages point at entries, never print a key.
         if caller.key in keys:
@@ -498,6 +497,11 @@ def caller_key_problems(gateway: GatewaySection, served: set[str]) -> list[str]:
     return problems
 
 
+def _key_index(caller: ApiKey, position: int) -> str | int:
+    """The caller key's index in gateway.apiKeys as written: messages name the entry, never the key itself."""
+    return caller.path[-1] if caller.path else position
+
+
 def _groups(names: list[str], verb: tuple[str, str] = ("holds", "hold")) -> str:
     quoted = ", ".join(f'"{name}"' for name in names)
     return f"Group {quoted} {verb[0]}" if len(names) == 1 else f"Groups {quoted} {verb[1]}"
@@ -519,17 +523,16 @@ def cost_limit_problems(
         priced[pool_id] = all(member.price is not None or priced.get(member.model, False) for member in pool.members())
     problems: list[str] = []
     for position, caller in enumerate(gateway.api_keys):
-        limits = caller.limits
-        if limits is None or (limits.cost_per_day is None and limits.cost_per_month is None):
+        if not caller.limits_cost:
             continue
         reached = caller.models if caller.models is not None else list(priced)
         unpriced = [model for model in dict.fromkeys(reached) if not priced.get(model, True)]
         if unpriced:
-            index = caller.path[-1] if caller.path else position
             names = ", ".join(f'"{model}"' for model in unpriced)
+            where = f"gateway.apiKeys[{_key_index(caller, position)}]"
             problems.append(
                 Finding(
-                    f"gateway.apiKeys[{index}] ({caller.name}) has a cost limit, but may call {names}, which "
+                    f"{where} ({caller.name}) has a cost limit, but may call {names}, which "
                     "has no price: give each a `price: {input, cachedInput, output}` (per million tokens), or "
                     "leave it out of the key's `models`.",
                     at(caller, "limits"),
