@@ -19,6 +19,7 @@ from azure_sim import AzureSimulator
 from tests.support.access_log import access_line
 from tests.support.gateways import Gateway, StartGateway
 from tests.support.json_values import json_object
+from tests.support.simulators import regional_simulators
 
 KEY, CALLER, LIMITED = "azure-key-pools-0123", "gw-key-pools-alice", "gw-key-pools-bob"
 REGIONS = ("east", "west", "north")
@@ -83,13 +84,8 @@ def pool_config(urls: dict[str, str], refused_url: str) -> str:
 
 @pytest.fixture(scope="module")
 def sims() -> Iterator[dict[str, AzureSimulator]]:
-    started = {
-        region: AzureSimulator(api_keys={KEY}, deployments={"chat-dep", "whisper-dep"}, name=region).start()
-        for region in REGIONS
-    }
-    yield started
-    for simulator in started.values():
-        simulator.stop()
+    with regional_simulators(REGIONS, KEY, {"chat-dep", "whisper-dep"}) as started:
+        yield started
 
 
 @pytest.fixture(autouse=True)

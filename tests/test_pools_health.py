@@ -18,6 +18,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from azure_sim import AzureSimulator
 from tests.support.access_log import access_line
 from tests.support.gateways import Gateway, StartGateway
+from tests.support.simulators import regional_simulators
 
 KEY = "azure-key-health-0123"
 TENANTS = {"alice": "gw-key-health-alice", "bob": "gw-key-health-bob"}
@@ -74,12 +75,8 @@ def health_config(urls: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def sims() -> Iterator[dict[str, AzureSimulator]]:
-    started = {
-        region: AzureSimulator(api_keys={KEY}, deployments={"chat-dep"}, name=region).start() for region in REGIONS
-    }
-    yield started
-    for simulator in started.values():
-        simulator.stop()
+    with regional_simulators(REGIONS, KEY, {"chat-dep"}) as started:
+        yield started
 
 
 @pytest.fixture(autouse=True)
