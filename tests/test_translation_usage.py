@@ -19,6 +19,7 @@ from core.translation.usage import (
     estimate_prompt_tokens,
     read_usage,
     response_event_usage,
+    tail_usage,
     token_count,
 )
 
@@ -303,8 +304,10 @@ def test_the_tail_read_is_the_whole_answers_usage(answer: dict[str, Any], usage_
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:  # an integer beyond 64 bits, which json writes and orjson does not read
         assert read_usage(body) is None
+        assert tail_usage(body) is None
         return
     assert read_usage(body) == answer_usage(parsed)
+    assert tail_usage(body) == answer_usage(parsed)  # small answers are parsed whole: the tail read on its own
 
 
 def test_the_prompt_estimate_counts_dense_bytes_one_token_more() -> None:

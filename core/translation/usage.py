@@ -51,15 +51,13 @@ def token_count(value: Any) -> int | None:
     """A count as the gateway keeps it: a whole number from 0, clamped to MAX_COUNT; None for anything else (a
     negative or fractional number, a boolean, a string, null). JSON has numbers, not integers, and orjson reads one
     past 64 bits as a float: 18446744073709551616 is as whole as 7."""
-    if isinstance(value, bool):
-        return None
+    if type(value) is int:  # the usual case first (a bool is an int, but not of this type)
+        return None if value < 0 else min(value, MAX_COUNT)
     if isinstance(value, float):
         if not (value >= 0 and value.is_integer()):  # NaN and the infinities are not whole either
             return None
         return min(int(value), MAX_COUNT)
-    if not isinstance(value, int) or value < 0:
-        return None
-    return min(value, MAX_COUNT)
+    return None
 
 
 def usage_of(usage: Any, model: Any = None) -> Usage | None:
@@ -67,13 +65,18 @@ def usage_of(usage: Any, model: Any = None) -> Usage | None:
     None when it reports no count at all."""
     if not isinstance(usage, dict):
         return None
-    prompt = _first_count(usage, "prompt_tokens", "input_tokens")
-    completion = _first_count(usage, "completion_tokens", "output_tokens")
-    total = token_count(usage.get("total_tokens"))
+    get = usage.get
+    prompt = token_count(get("prompt_tokens"))
+    if prompt is None:
+        prompt = token_count(get("input_tokens"))
+    completion = token_count(get("completion_tokens"))
+    if completion is None:
+        completion = token_count(get("output_tokens"))
+    total = token_count(get("total_tokens"))
     if prompt is None and completion is None and total is None:
         return None
-    cached = _detail(usage, ("prompt_tokens_details", "input_tokens_details"), "cached_tokens")
-    reasoning = _detail(usage, ("completion_tokens_details", "output_tokens_details"), "reasoning_tokens")
+    cached = _detail(get("prompt_tokens_details"), get("input_tokens_details"), "cached_tokens")
+    reasoning = _detail(get("completion_tokens_details"), get("output_tokens_details"), "reasoning_tokens")
     return Usage(prompt, completion, total, model_name(model), cached, reasoning)
 
 
@@ -93,17 +96,9 @@ def model_name(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= _MAX_MODEL else None
 
 
-def _first_count(usage: dict[str, Any], *names: str) -> int | None:
-    for name in names:
-        count = token_count(usage.get(name))
-        if count is not None:
-            return count
-    return None
-
-
-def _detail(usage: dict[str, Any], groups: tuple[str, ...], name: str) -> int | None:
-    for group in groups:
-        details = usage.get(group)
+def _detail(chat: Any, responses: Any, name: str) -> int | None:
+    """`name`'s count in the first of a usage's detail objects (chat's, then the Responses API's) that has one."""
+    for details in (chat, responses):
         if isinstance(details, dict) and (count := token_count(details.get(name))) is not None:
             return count
     return None
@@ -134,6 +129,11 @@ def read_usage(data: bytes) -> Usage | None:
             return answer_usage(orjson.loads(data))
         except orjson.JSONDecodeError:
             pass  # not JSON as a whole (a name not UTF-8, say): its tail may still be
+    return tail_usage(data)
+
+
+def tail_usage(data: bytes) -> Usage | None:
+    """read_usage's answer, read from the tail of `data` whatever its size (see read_usage)."""
     found: dict[str, Any] = {}
     wanted = [_USAGE_KEY, _MODEL_KEY]
     end = len(data)
