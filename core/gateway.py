@@ -46,10 +46,14 @@ class State:
     config: RuntimeConfig
     router: ModelRouter
     auth: Authenticator
+    # Some caller key has limits: answers' tokens are counted. Known once per configuration, not looked up
+    # among the keys on every call (a thousand keys cost each call a thousand steps).
+    limited: bool
 
     @classmethod
     def build(cls, config: RuntimeConfig) -> State:
-        return cls(config, ModelRouter(config.routes), Authenticator(config.settings))
+        limited = any(key.limits is not None for key in config.settings.api_keys)
+        return cls(config, ModelRouter(config.routes), Authenticator(config.settings), limited)
 
 
 class Gateway:
@@ -95,7 +99,7 @@ class Gateway:
 
     def counts_usage(self, state: State) -> bool:
         """Whether answers' tokens are needed (metrics or budgets on), streams' too; off, nothing extra is asked."""
-        return self.telemetry is not None or state.config.settings.has_limits
+        return self.telemetry is not None or state.limited
 
     def on_request(self) -> None:
         if self.refresher is not None:

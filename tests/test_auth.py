@@ -38,3 +38,18 @@ def test_a_gateway_key_names_its_caller_and_is_not_passed_on() -> None:
         with pytest.raises(GatewayError) as refused:
             authenticator.authenticate(headers)
         assert (refused.value.status, refused.value.code) == (401, "invalid_api_key")
+
+
+def test_among_many_keys_each_names_its_own_caller_and_nothing_near_one_is_a_key() -> None:
+    """A gateway serving many tenants: each key is found among thousands (by its digest), and a key's prefix, a
+    longer key, another case or a key of the same length differing in one character is refused."""
+    keys = tuple(CallerKey(f"tenant-{i}", f"sk-tenant-{i:05d}-{'x' * 24}") for i in range(5000))
+    authenticator = Authenticator(GatewaySettings(api_keys=keys))
+    for key in (keys[0], keys[2500], keys[-1]):
+        assert authenticator.authenticate({"api-key": key.key}) == Caller(key.name, key, None)
+        assert authenticator.authenticate({"authorization": f"Bearer {key.key}"}).name == key.name
+    near = keys[1234].key
+    for presented in (near[:-1], near + "x", near.upper(), near[:-1] + "y", ""):
+        with pytest.raises(GatewayError) as refused:
+            authenticator.authenticate({"api-key": presented} if presented else {})
+        assert (refused.value.status, refused.value.code) == (401, "invalid_api_key")

@@ -248,10 +248,6 @@ class GatewaySettings:
     forward_headers: tuple[str, ...] = ()
     cors: Cors | None = None  # browser-based clients (core/cors.py); None: no CORS headers at all
 
-    @property
-    def has_limits(self) -> bool:
-        return any(key.limits is not None for key in self.api_keys)
-
 
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
