@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from core.accesslog import AccessRecord, new_request_id
+import orjson
+
+from core.accesslog import LOGGED_FIELDS, AccessRecord, new_request_id
+from core.errors import ECHO_LIMIT
 
 
 def test_request_ids_are_128_random_bits_in_hex() -> None:
@@ -30,3 +33,26 @@ def test_the_time_is_when_the_line_is_written_in_utc_to_the_millisecond() -> Non
         at = datetime.fromisoformat(stamp.group(1))
         assert before - timedelta(milliseconds=1) < at <= after
         seconds.add(at.second)
+
+
+def test_the_line_has_every_field_but_the_start_in_the_records_order_and_leaves_out_none() -> None:
+    """`line` names each field itself: a field added to the record and not to the line fails here."""
+    record = AccessRecord("id", "POST", "/v1/chat/completions")
+    for index, name in enumerate(LOGGED_FIELDS[3:], start=1):  # request_id, method and path are set
+        setattr(record, name, f"value-{index}")
+    line = orjson.loads(record.line())
+    assert list(line) == ["request_id", "time", "method", "path", *LOGGED_FIELDS[3:]]
+    assert all(line[name] == f"value-{index}" for index, name in enumerate(LOGGED_FIELDS[3:], start=1))
+    bare = orjson.loads(AccessRecord("id", "GET", "/v1/models").line())
+    assert list(bare) == ["request_id", "time", "method", "path", "stream", "status"]  # None is left out
+
+
+def test_client_text_in_the_line_is_bounded() -> None:
+    long = "m" * (ECHO_LIMIT + 50)
+    record = AccessRecord("id", long, "/" + long)
+    record.operation, record.model, record.response_model = long, long, long
+    line = orjson.loads(record.line())
+    for name in ("method", "path", "operation", "model", "response_model"):
+        assert len(line[name]) == ECHO_LIMIT + 3 and line[name].endswith("...")
+    short = orjson.loads(AccessRecord("id", "m" * ECHO_LIMIT, "/").line())
+    assert short["method"] == "m" * ECHO_LIMIT  # at the limit: kept whole
