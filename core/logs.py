@@ -32,28 +32,26 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
     def write_line(self, line: str, *, at_once: bool = False) -> None:
         """`line` as `emit` writes an informational record's message: at the end of the loop's turn. A
         caller with the message alone (the access log) comes here without building a record."""
-        line += self.terminator
-        loop = asyncio._get_running_loop()
-        if loop is None or at_once:
-            self._pending.append(line)
+        pending = self._pending
+        if at_once or (loop := asyncio._get_running_loop()) is None:
+            pending.append(line)
             self.flush()
             return
-        if not self._pending:
-            loop.call_soon(self._end_of_turn)
-        self._pending.append(line)
-
-    def _end_of_turn(self) -> None:
-        self.flush()
+        if not pending:
+            loop.call_soon(self.flush)
+        pending.append(line)
 
     def flush(self) -> None:
-        """Write what waits, then flush the stream."""
+        """Write what waits, each line ended, then flush the stream."""
         self.acquire()
         try:
             if self._pending:
-                lines, self._pending = "".join(self._pending), []
+                lines, self._pending = self.terminator.join(self._pending) + self.terminator, []
                 with contextlib.suppress(Exception):  # nowhere left to report it: stderr itself failed
                     self.stream.write(lines)
-            super().flush()
+                    self.stream.flush()
+            elif self.stream and hasattr(self.stream, "flush"):  # what logging's own flush does
+                self.stream.flush()
         finally:
             self.release()
 
