@@ -29,7 +29,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from core.auth import Caller
 from core.config.model import CallerKey, Limits
@@ -81,16 +80,20 @@ def _row(form: str, start: float) -> str:
     return time.strftime(form, time.gmtime(start))
 
 
-@dataclass(frozen=True, slots=True)
 class _Budget:
-    """One limit as the caller sees it."""
+    """One limit as the caller sees it. (A plain class: a limited key's calls make several each, and a frozen
+    dataclass sets each field through object.__setattr__.)"""
 
-    what: str  # "requests per min (RPM)", ...
-    kind: str  # "requests", "tokens" or "cost": OpenAI's header suffix and error type (the gateway's, for cost)
-    limit: int
-    used: int
-    resets_at: float
-    lease: WindowLease
+    __slots__ = ("what", "kind", "limit", "used", "resets_at", "lease")
+
+    def __init__(self, what: str, kind: str, limit: int, used: int, resets_at: float, lease: WindowLease) -> None:
+        self.what = what  # "requests per min (RPM)", ...
+        # "requests", "tokens" or "cost": OpenAI's header suffix and error type (the gateway's, for cost)
+        self.kind = kind
+        self.limit = limit
+        self.used = used
+        self.resets_at = resets_at
+        self.lease = lease
 
     @property
     def remaining(self) -> int:
