@@ -11,7 +11,8 @@ project's 2-core machine the user CPU per request of both proxies followed their
 Starts the simulator, then each target (the gateway, the naive proxy) under `valgrind --tool=callgrind` with
 counting off; sends --warmup requests (bench's chat completion, one keep-alive connection, one at a time), turns
 counting on for --requests more, turns it off, stops the target and reads callgrind's total. Prints a markdown table.
-`--keys N` gives the gateway N caller keys (the benchmark's last), as a gateway serving many tenants has.
+`--keys N` gives the gateway N caller keys (the benchmark's last), as a gateway serving many tenants has;
+`--limited` gives every key limits (requests and tokens per minute, counted per process).
 Needs valgrind (`apt-get install valgrind`); a target starts in some 10 to 60 seconds under it.
 """
 
@@ -66,13 +67,16 @@ def count_instructions(
     return _total(counts)
 
 
-def with_keys(keys: int, workdir: Path) -> Path:
-    """bench/config.yaml with `keys` caller keys in all, the benchmark's own last: what a gateway serving many
-    tenants checks each call's key against."""
+def configured(keys: int, limited: bool, workdir: Path) -> Path:
+    """bench/config.yaml with `keys` caller keys in all, the benchmark's own last (what a gateway serving many
+    tenants checks each call's key against), each with limits when `limited` (what bench.usage gives its key)."""
     config = yaml.safe_load(procs.CONFIG_PATH.read_text())
     tenants = [{"name": f"tenant-{i}", "key": f"tenant-{i:06d}-{'k' * 32}"} for i in range(keys - 1)]
     config["gateway"]["apiKeys"] = tenants + config["gateway"]["apiKeys"]
-    path = workdir / f"config-{keys}-keys.yaml"
+    if limited:
+        for key in config["gateway"]["apiKeys"]:
+            key["limits"] = {"requestsPerMinute": 100_000_000, "tokensPerMinute": 100_000_000_000}
+    path = workdir / f"config-{keys}-keys{'-limited' if limited else ''}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -110,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=50, help="requests before counting (default 50)")
     parser.add_argument("--target", choices=("gateway", "naive", "both"), default="both")
     parser.add_argument("--keys", type=int, default=1, help="caller keys in the gateway's configuration (default 1)")
+    parser.add_argument("--limited", action="store_true", help="every caller key with limits (per process)")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -118,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_request: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
         workdir = Path(tmp)
-        config = with_keys(args.keys, workdir) if args.keys > 1 else None
+        config = configured(args.keys, args.limited, workdir) if args.keys > 1 or args.limited else None
         sim = procs.spawn("simulator", procs.sim_argv(), dict(os.environ), procs.SIM_READY, workdir / "sim.log", 30)
         try:
             for name in names:
