@@ -88,7 +88,8 @@ class _Budget:
 
     def __init__(self, what: str, kind: str, limit: int, used: int, resets_at: float, lease: WindowLease) -> None:
         self.what = what  # "requests per min (RPM)", ...
-        # "requests", "tokens" or "cost": OpenAI's header suffix and error type (the gateway's, for cost)
+        # "requests", "tokens" or "cost": OpenAI's header suffix and error type (the gateway's, for cost), and the
+        # name of what it counts in Counts
         self.kind = kind
         self.limit = limit
         self.used = used
@@ -161,7 +162,9 @@ class Budgets:
                 raise _rate_limited(key.name, budget, budgets, now, cost)
         for lease in leases:
             lease.reserve(cost, now)
-        return Reservation(leases, cost), _headers(_budgets(key.limits, leases, now), now)
+        for budget in budgets:  # what each window now has used: this call's reservation counted in
+            budget.used += getattr(cost, budget.kind)
+        return Reservation(leases, cost), _headers(budgets, now)
 
     def settle(self, reservation: Reservation, spent: Counts, model: str | None = None) -> None:
         """A call ended: what it `spent` (of `model`'s cost) replaces what it reserved."""
