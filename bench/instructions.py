@@ -12,7 +12,9 @@ Starts the simulator, then each target (the gateway, the naive proxy) under `val
 counting off; sends --warmup requests (bench's chat completion, one keep-alive connection, one at a time), turns
 counting on for --requests more, turns it off, stops the target and reads callgrind's total. Prints a markdown table.
 `--keys N` gives the gateway N caller keys (the benchmark's last), as a gateway serving many tenants has;
-`--limited` gives every key limits (requests and tokens per minute, counted per process).
+`--limited` gives every key limits (requests and tokens per minute, counted per process); `--metrics` turns the
+gateway's metrics on, to a local ingestion sink (bench.usage's): what recording them costs each call is counted, not
+their export, which runs every minute on a real gateway and would here land on a few hundred calls.
 Needs valgrind (`apt-get install valgrind`); a target starts in some 10 to 60 seconds under it.
 """
 
@@ -24,22 +26,33 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
-from bench import procs
+from bench import procs, usage
 from bench.client import CHAT_BODY, Connection, Target, gateway_target, naive_target, timed_request
 
 START_TIMEOUT_S = 300.0  # a process under valgrind starts some 20 to 50 times slower
+# Metrics are exported once the counting is over: under valgrind 300 calls take a minute, where they take a tenth of
+# a second, so an export every few seconds would be charged to a few hundred calls instead of tens of thousands.
+EXPORT_MILLIS = 600_000
 
 
 def count_instructions(
-    target_name: str, sim_url: str, warmup: int, requests: int, workdir: Path, config: Path | None = None
+    target_name: str,
+    sim_url: str,
+    warmup: int,
+    requests: int,
+    workdir: Path,
+    config: Path | None = None,
+    metrics_to: str | None = None,
 ) -> int:
     """The instructions `target_name` ("gateway" or "naive") runs in user space for `requests` chat completions;
-    `config`: the gateway's configuration instead of bench/config.yaml."""
+    `config`: the gateway's configuration instead of bench/config.yaml; `metrics_to`: an ingestion sink's URL, the
+    gateway's metrics on (recorded per call; exported after the counting, see EXPORT_MILLIS)."""
     argv, ready, make_target = (
         (procs.gateway_argv(), procs.GATEWAY_READY, gateway_target)
         if target_name == "gateway"
@@ -51,6 +64,19 @@ def count_instructions(
     env["PYTHONHASHSEED"] = "0"  # the same hashing in every run: dict and set probes take the same paths
     if config is not None:
         env["CONFIG_PATH"] = str(config)
+    if metrics_to is not None:
+        ingestion = f"InstrumentationKey={uuid.uuid4()};IngestionEndpoint={metrics_to}"
+        env.update(
+            {
+                "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion,
+                "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_MILLIS),
+                "OTEL_TRACES_SAMPLER": "always_off",
+                # The exporter's own telemetry and remote settings: off, so nothing leaves 127.0.0.1.
+                "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+                "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+                "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+            }
+        )
     service = procs.spawn(target_name, valgrind + argv, env, ready, workdir / f"{target_name}.log", START_TIMEOUT_S)
     try:
         target = make_target(service.url)
@@ -115,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", choices=("gateway", "naive", "both"), default="both")
     parser.add_argument("--keys", type=int, default=1, help="caller keys in the gateway's configuration (default 1)")
     parser.add_argument("--limited", action="store_true", help="every caller key with limits (per process)")
+    parser.add_argument("--metrics", action="store_true", help="the gateway's metrics on, to a local sink")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -125,13 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(tmp)
         config = configured(args.keys, args.limited, workdir) if args.keys > 1 or args.limited else None
         sim = procs.spawn("simulator", procs.sim_argv(), dict(os.environ), procs.SIM_READY, workdir / "sim.log", 30)
+        sink = usage.IngestionSink() if args.metrics else None
         try:
             for name in names:
                 print(f"[bench.instructions] {name}: {args.requests} requests under callgrind", file=sys.stderr)
-                total = count_instructions(name, sim.url, args.warmup, args.requests, workdir, config)
+                metrics_to = sink.url if sink is not None and name == "gateway" else None
+                total = count_instructions(name, sim.url, args.warmup, args.requests, workdir, config, metrics_to)
                 per_request[name] = total / args.requests
         finally:
             procs.stop(sim)
+            if sink is not None:
+                sink.stop()
     print(table(per_request))
     return 0
 
