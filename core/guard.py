@@ -37,6 +37,7 @@ class CallGuard:
         "_watching",
         "_watcher",
         "_timer",
+        "_timer_at",
         "_grace_over",
         "_held",
         "reason",
@@ -55,7 +56,10 @@ class CallGuard:
         self._held = False  # the response is with the server: a cancellation must not land in its code
         self.reason: GatewayError | None = None  # why the guard ended the call
         self._grace_over = False
-        self._timer: asyncio.TimerHandle | None = loop.call_at(self._grace_at, self._tick)
+        # The timer and when it is due. (uvloop answers call_at for a moment already come with a plain Handle,
+        # which has no when(): the guard keeps the time itself.)
+        self._timer: asyncio.Handle | None = loop.call_at(self._grace_at, self._tick)
+        self._timer_at = self._grace_at
 
     def expect(self, deadline: float, expired: Callable[[], GatewayError], *, watch: bool) -> None:
         """From now on the call must be through by `deadline` (event loop time), else it ends in
@@ -64,10 +68,10 @@ class CallGuard:
         if watch and self._watcher is None and self._grace_over:
             self._watch()
         timer = self._timer
-        if timer is None or timer.when() > deadline:  # a later deadline waits for the timer to fire
+        if timer is None or self._timer_at > deadline:  # a later deadline waits for the timer to fire
             if timer is not None:
                 timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._tick)
+            self._timer, self._timer_at = self._loop.call_at(deadline, self._tick), deadline
 
     def _tick(self) -> None:
         self._timer = None
@@ -82,7 +86,7 @@ class CallGuard:
             return
         due = self._deadline if self._grace_over else min(self._grace_at, self._deadline)
         if due != math.inf:
-            self._timer = self._loop.call_at(due, self._tick)
+            self._timer, self._timer_at = self._loop.call_at(due, self._tick), due
 
     def _watch(self) -> None:
         self._watcher = asyncio.ensure_future(_wait_for_disconnect(self._request))

@@ -4,10 +4,11 @@ a client gone, a watch that only starts after the grace period, and one timer pe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
+import uvloop
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
@@ -27,10 +28,13 @@ async def gone() -> Message:
 
 
 def guarded(
-    receive: Receive, work: Callable[[CallGuard], Awaitable[object]]
+    receive: Receive,
+    work: Callable[[CallGuard], Awaitable[object]],
+    run: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run,
 ) -> tuple[object, list[dict[str, Any]], CallGuard]:
     """Run `work` under a guard whose request reads from `receive`; its result (or exception), what the
-    event loop reported as unhandled once the guard is closed, and the guard."""
+    event loop reported as unhandled once the guard is closed, and the guard. `run`: the event loop's runner
+    (uvloop's is what `python -m core serve` uses)."""
 
     async def scenario() -> tuple[object, list[dict[str, Any]], CallGuard]:
         reported: list[dict[str, Any]] = []
@@ -47,7 +51,8 @@ def guarded(
             await asyncio.sleep(0)  # the closed watcher's callbacks run
         return outcome, reported, guard
 
-    return asyncio.run(scenario())
+    result: tuple[object, list[dict[str, Any]], CallGuard] = run(scenario())
+    return result
 
 
 def sleeping(seconds: float, *, deadline_in: float = 60.0, watch: bool = True) -> Callable[[CallGuard], Awaitable[str]]:
@@ -111,9 +116,9 @@ def test_a_later_deadline_moves_no_timer_and_an_earlier_one_does() -> None:
         now = loop.time()
         guard.expect(now + 10, lambda: LATE, watch=True)
         guard.expect(now + 20, lambda: LATE, watch=True)
-        armed = [guard._timer.when() if guard._timer else 0.0]  # the grace timer, untouched
+        armed = [guard._timer_at]  # the grace timer, untouched
         guard.expect(now + 0.01, lambda: LATE, watch=True)
-        armed.append(guard._timer.when() if guard._timer else 0.0)
+        armed.append(guard._timer_at)
         return [round(when - now, 2) for when in armed]
 
     outcome, _, _ = guarded(waiting, work)
@@ -155,3 +160,22 @@ def test_a_held_call_only_notes_the_client_gone_until_it_resumes() -> None:
 
     outcome, _, _ = guarded(gone, work)
     assert outcome == "gone, said at resume"
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_a_deadline_already_come_and_then_a_later_one(run: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+    """uvloop answers call_at for a moment already come with a plain Handle, which has no when(): the next
+    deadline set (a call that moves on to its answer, under a loop running late) must not fail on it. It did,
+    and the call was answered 500."""
+
+    async def work(guard: CallGuard) -> str:
+        loop = asyncio.get_running_loop()
+        guard.expect(loop.time(), lambda: LATE, watch=False)  # already come: the loop is late
+        guard.expect(loop.time() + 60, lambda: LATE, watch=False)  # the call moves on before the timer runs
+        return await asyncio.sleep(0.01, "answer")
+
+    outcome, reported, _ = guarded(waiting, work, run)
+    assert outcome == "answer" and reported == []
+
+    late, _, guard = guarded(waiting, sleeping(5, deadline_in=-1), run)  # a deadline passed still ends the call
+    assert late is LATE and guard.reason is LATE
