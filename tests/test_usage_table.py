@@ -346,8 +346,7 @@ def test_a_window_that_keeps_changing_under_every_attempt_is_busy_and_the_backof
     assert str(busy.value) == f"the usage entity {window} kept changing under {_WRITE_ATTEMPTS} attempts"
     assert len(attempts) == _WRITE_ATTEMPTS
     # The pauses: random, at most 5 ms doubling per attempt and never above 160 ms: 1.3 s for all of them at most.
-    pauses = sum(_BACKOFF_CAP_SECONDS if 2**n * _BACKOFF_SECONDS > _BACKOFF_CAP_SECONDS else 2**n * _BACKOFF_SECONDS
-                 for n in range(_WRITE_ATTEMPTS))  # fmt: skip
+    pauses = sum(min(2**n * _BACKOFF_SECONDS, _BACKOFF_CAP_SECONDS) for n in range(_WRITE_ATTEMPTS))
     assert pauses < 1.3 and elapsed < pauses + 3, elapsed
     assert set(_window_usage(client.get_entity(partition_key("alice"), window)).shares) == {"one"}
 
