@@ -123,6 +123,10 @@ def test_azure_openai_reaches_the_resource_apis_at_their_azure_paths(sim, start_
     assert response.output_text == "Echo: Hello responses" and response.model == "gpt-4o"
     assert sim.requests[-1].path == "/openai/responses"
     assert client.responses.retrieve(response.id).id == response.id
+    # And at Azure's v1 surface, `/openai/v1/...`.
+    v1 = openai.OpenAI(base_url=f"{gateway.url}/openai/v1", api_key=ALICE, max_retries=0)
+    assert uploaded.id in {listed.id for listed in v1.files.list()}
+    assert v1.responses.retrieve(response.id).id == response.id
 
 
 def test_litellms_azure_provider(pooled, monkeypatch) -> None:

@@ -215,3 +215,24 @@ def test_a_spent_token_limit_is_refused_before_the_body_asking_for_no_tokens_yet
     )
     assert error.headers["retry-after"] == "1"
     assert error.headers["x-ratelimit-remaining-tokens"] == "0"
+
+
+def test_a_call_whose_cost_alone_passes_a_cost_limit_is_told_so_in_money() -> None:
+    """A reservation that costs more than the smaller cost limit can never fit: OpenAI's insufficient_quota, in
+    the currency; one that costs exactly the limit but has too many tokens is told about its tokens."""
+    budgets = Budgets(None, clock=lambda: MOMENTS[1])
+    alice = caller(Limits(tokens_per_minute=1000, cost_per_day=5_000_000, cost_per_month=2_500_000))
+    with pytest.raises(GatewayError) as refused:
+        asyncio.run(budgets.reserve(alice, 10, micros=2_500_001))
+    error = refused.value
+    assert (error.status, error.type, error.code) == (429, "insufficient_quota", "insufficient_quota")
+    assert error.message == (
+        "Request too large for caller key alice: Limit 2.50, Requested 2.500001 at its model's price. The prompt, or "
+        "its max_tokens (max_completion_tokens, max_output_tokens; the key's reserveOutputTokens when it sets none), "
+        "must be reduced for it to fit."
+    )
+    assert error.headers["x-gateway-cost-limit"] == "2.50" and error.headers["x-ratelimit-limit-tokens"] == "1000"
+    with pytest.raises(GatewayError) as tokens:
+        asyncio.run(budgets.reserve(alice, 1001, micros=2_500_000))
+    assert (tokens.value.type, tokens.value.code) == ("tokens", "rate_limit_exceeded")
+    assert tokens.value.message.startswith("Request too large for caller key alice: Limit 1000 tokens, Requested 1001.")

@@ -33,6 +33,7 @@ def test_a_page_on_an_allowed_origin_may_call_the_gateway(sim, start_gateway: St
     assert preflight.headers["access-control-allow-headers"] == PREFLIGHT["Access-Control-Request-Headers"]
     assert preflight.headers["access-control-max-age"] == "300"
     assert "access-control-allow-credentials" not in preflight.headers
+    assert preflight.headers["vary"] == "Origin"  # a cache must not hand this answer to another origin's page
     assert len(sim.requests) == 0  # answered by the gateway itself
 
     answer = httpx.post(url, json=CHAT, headers={"Origin": PAGE, "Authorization": f"Bearer {ALICE}"})
@@ -40,12 +41,17 @@ def test_a_page_on_an_allowed_origin_may_call_the_gateway(sim, start_gateway: St
     assert answer.headers["access-control-allow-origin"] == PAGE
     assert "x-request-id" in answer.headers["access-control-expose-headers"]
     assert "x-gateway-cost-remaining" in answer.headers["access-control-expose-headers"]
+    assert answer.headers["vary"] == "Origin"
+    # Added to the answer's own headers, none of which goes.
+    assert answer.headers["content-type"] == "application/json" and answer.headers["x-request-id"]
+    assert answer.json()["object"] == "chat.completion"
     refused = httpx.post(url, json=CHAT, headers={"Origin": PAGE})  # no key: the page still reads the error
     assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == PAGE
 
     elsewhere = httpx.options(url, headers={**PREFLIGHT, "Origin": "https://evil.example"})
     assert elsewhere.status_code == 400
     assert elsewhere.json()["error"]["code"] == "cors_origin_not_allowed"
+    assert elsewhere.json()["error"]["message"] == "This origin may not call the gateway from a browser (gateway.cors)."
     assert "access-control-allow-origin" not in elsewhere.headers
     other = httpx.post(url, json=CHAT, headers={"Origin": "https://evil.example", "Authorization": f"Bearer {ALICE}"})
     assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
@@ -55,6 +61,10 @@ def test_any_origin_and_no_cors_at_all(sim, start_gateway: StartGateway) -> None
     anyone = start_gateway(with_cors('["*"]'), {**SECRETS, "SIM_URL": sim.url})
     preflight = httpx.options(f"{anyone.url}/v1/models", headers={**PREFLIGHT, "Origin": "https://x.example"})
     assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+    answer = httpx.get(
+        f"{anyone.url}/v1/models", headers={"Origin": "https://x.example", "Authorization": f"Bearer {ALICE}"}
+    )
+    assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "*"
 
     plain = start_gateway(STANDARD_CONFIG, {**SECRETS, "SIM_URL": sim.url})
     unanswered = httpx.options(f"{plain.url}/v1/chat/completions", headers=PREFLIGHT)

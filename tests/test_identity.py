@@ -1,6 +1,8 @@
 """Entra ID to Azure OpenAI: tokens from an injected credential, cached and refreshed early."""
 
 import asyncio
+import gc
+import logging
 import threading
 import time
 
@@ -77,6 +79,65 @@ def test_a_hung_identity_endpoint_is_a_bounded_502_not_a_hung_request() -> None:
     error, waited = asyncio.run(run())
     assert (error.status, error.code) == (502, "upstream_auth_failed")
     assert waited < 0.9  # gave up at its own limit, not when the credential answered
+
+
+class FixedCredential:
+    """Hands out t1, t2, ... expiring at the given moments in turn; fails when the moment is None."""
+
+    def __init__(self, expiries: list[float | None]) -> None:
+        self._expiries = expiries
+        self.calls = 0
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        self.calls += 1
+        expires = self._expiries[min(self.calls, len(self._expiries)) - 1]
+        if expires is None:
+            raise RuntimeError("the identity endpoint said no")
+        return AccessToken(f"t{self.calls}", int(expires))
+
+
+NOW = 1_700_000_000
+
+
+@pytest.mark.parametrize(("left", "second"), [(300, ["t1", "t2"]), (30, ["t2", "t2"])])
+def test_the_margins_are_exclusive(left: int, second: list[str]) -> None:
+    """A token with exactly REFRESH_MARGIN_SECONDS left is refreshed (still served meanwhile); one with exactly
+    MIN_VALIDITY_SECONDS left is no longer served: callers wait for the new one."""
+
+    async def run() -> list[str]:
+        provider = TokenProvider(FixedCredential([NOW + left, NOW + 3600]), clock=lambda: NOW)
+        assert await provider.token() == "t1"
+        served = await provider.token()
+        await asyncio.sleep(0.05)  # the background refresh, if one started, is done
+        return [served, await provider.token()]
+
+    assert asyncio.run(run()) == second
+
+
+def test_a_credential_that_fails_is_a_502_and_a_logged_refresh_failure(caplog: pytest.LogCaptureFixture) -> None:
+    """No token: the caller gets the gateway's 502 in OpenAI's shape, and the log says which scope failed. A
+    background refresh that fails with nobody waiting is logged the same way, and only that way (asyncio must not
+    report an exception nobody retrieved)."""
+
+    async def run() -> GatewayError:
+        provider = TokenProvider(FixedCredential([None]))
+        with pytest.raises(GatewayError) as refused:
+            await provider.token()
+        background = TokenProvider(FixedCredential([NOW + 100, None]), clock=lambda: NOW)
+        assert await background.token() == "t1"
+        assert await background.token() == "t1"  # inside the margin: served while a refresh runs, and fails
+        await asyncio.sleep(0.05)
+        return refused.value
+
+    with caplog.at_level(logging.ERROR):
+        error = asyncio.run(run())
+        gc.collect()
+    assert (error.status, error.code, error.type) == (502, "upstream_auth_failed", "api_error")
+    assert error.message == "The gateway could not get an Entra ID token for the upstream."
+    failures = [r for r in caplog.records if r.name == "aoai_gateway"]
+    assert [r.getMessage() for r in failures] == [f"Entra ID token refresh failed for {COGNITIVE_SERVICES_SCOPE}"] * 2
+    assert all(r.exc_info for r in failures)
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 
 
 ENTRA_CONFIG = """

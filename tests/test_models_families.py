@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.models.families import FAMILIES, family_of
+from core.models.families import FAMILIES, MODELS_SOURCE, NONE_EFFORT_SOURCE, REASONING_SOURCE, family_of
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,25 @@ def test_every_row_cites_a_source_and_no_row_hides_behind_an_earlier_one() -> No
         assert family.source.startswith("https://"), family.name
         assert family_of(family.name) is family, f"{family.name} is caught by an earlier row"
         assert all(other.name != family.name for other in FAMILIES[:index])
+
+
+@pytest.mark.parametrize(
+    ("name", "api_version", "source"),
+    [
+        ("gpt-5-mini", "v1", REASONING_SOURCE),
+        ("gpt-5.1-chat", "v1", REASONING_SOURCE),
+        ("o3-mini", "2025-04-01-preview", REASONING_SOURCE),
+        ("gpt-5-codex", "v1", MODELS_SOURCE),
+        ("computer-use-preview", "v1", MODELS_SOURCE),
+        ("gpt-5.1", "v1", NONE_EFFORT_SOURCE),
+        ("gpt-5-chat", None, MODELS_SOURCE),
+        ("gpt-4o", None, MODELS_SOURCE),
+    ],
+)
+def test_each_row_names_the_oldest_api_version_documented_for_it_and_its_source(
+    name: str, api_version: str | None, source: str
+) -> None:
+    """What `core check` compares a group's api-version with ("v1": only the v1 API is documented; None: any), and
+    the page that says so."""
+    found = family_of(name)
+    assert found is not None and (found.api_version, found.source) == (api_version, source)

@@ -55,7 +55,9 @@ def test_absent_everywhere_goes_to_the_primary_for_its_own_404() -> None:
 def test_an_unanswered_group_is_a_502_not_a_wrong_404() -> None:
     with pytest.raises(GatewayError) as raised:
         asyncio.run(ResourceLocator().locate("files", "file-x", [EAST, WEST], probe_with({"west": 0}, [])))
-    assert raised.value.status == 502 and "west" in raised.value.message
+    error = raised.value
+    assert (error.status, error.type, error.code) == (502, "api_error", "upstream_unreachable")
+    assert error.message == "Could not tell which group holds `file-x`: west did not answer."
 
 
 def test_the_cache_is_bounded_least_recent_first() -> None:
@@ -64,7 +66,8 @@ def test_the_cache_is_bounded_least_recent_first() -> None:
     locator.remember(["a", "b", "c"], "west")
     probe = probe_with({"west": 200}, calls)
     assert asyncio.run(locator.locate("files", "c", [EAST, WEST], probe)) is WEST
-    assert calls == []  # kept
+    assert asyncio.run(locator.locate("files", "b", [EAST, WEST], probe)) is WEST
+    assert calls == []  # kept: as many as max_entries, not one fewer
     asyncio.run(locator.locate("files", "a", [EAST, WEST], probe))
     assert ("west", "files/a") in calls  # evicted, so asked again
 

@@ -273,10 +273,18 @@ def test_what_the_responses_api_cannot_express_is_refused_naming_the_parameter(n
 
 
 @pytest.mark.parametrize(
-    ("payload", "param"),
+    ("payload", "param", "what"),
     [
-        ({"tools": [{"type": "custom", "custom": {"name": "apply_patch"}}]}, "tools[0].type"),
-        ({"tool_choice": {"type": "custom", "custom": {"name": "apply_patch"}}}, "tool_choice.type"),
+        (
+            {"tools": [{"type": "custom", "custom": {"name": "apply_patch"}}]},
+            "tools[0].type",
+            "a tool of type `custom`",
+        ),
+        (
+            {"tool_choice": {"type": "custom", "custom": {"name": "apply_patch"}}},
+            "tool_choice.type",
+            "a tool choice of type `custom`",
+        ),
         (
             {
                 "tool_choice": {
@@ -285,21 +293,33 @@ def test_what_the_responses_api_cannot_express_is_refused_naming_the_parameter(n
                 }
             },
             "tool_choice.allowed_tools.tools[0]",
+            "an allowed tool that is not a function",
         ),
-        ({"response_format": {"type": "grammar"}}, "response_format.type"),
+        ({"response_format": {"type": "grammar"}}, "response_format.type", "a response format of type `grammar`"),
         (
             {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklG"}}]}]},
             "messages[0].content[0].type",
+            "a content part of type `input_audio` here",
         ),
         (
             {"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}]},
             "messages[0].content[0].type",
+            "a content part of type `image_url` here",
         ),
-        ({"messages": [{"role": "function", "name": "f", "content": "1"}]}, "messages[0].role"),
-        ({"messages": [{"role": "assistant", "audio": {"id": "audio_1"}}]}, "messages[0].audio"),
+        (
+            {"messages": [{"role": "function", "name": "f", "content": "1"}]},
+            "messages[0].role",
+            "a message whose role is `function`",
+        ),
+        (
+            {"messages": [{"role": "assistant", "audio": {"id": "audio_1"}}]},
+            "messages[0].audio",
+            "`audio` in a message whose role is assistant",
+        ),
         (
             {"messages": [{"role": "assistant", "function_call": {"name": "f", "arguments": "{}"}}]},
             "messages[0].function_call",
+            "`function_call` in a message whose role is assistant",
         ),
         (
             {
@@ -308,52 +328,129 @@ def test_what_the_responses_api_cannot_express_is_refused_naming_the_parameter(n
                 ]
             },
             "messages[0].tool_calls[0].type",
+            "a tool call of type `custom`",
         ),
         (
             {"messages": [{"role": "tool", "tool_call_id": "c", "content": [{"type": "image_url"}]}]},
             "messages[0].content[0].type",
+            "a content part of type `image_url` here",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"text": "Hello"}]}]},
+            "messages[0].content[0].type",
+            "a content part of type missing here",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": 5, "text": "Hello"}]}]},
+            "messages[0].content[0].type",
+            "a content part of type not a string here",
         ),
     ],
 )
-def test_tools_parts_and_messages_it_cannot_map_are_refused(payload, param) -> None:
+def test_tools_parts_and_messages_it_cannot_map_are_refused(payload, param, what) -> None:
     error = refusal({"messages": HELLO, **payload})
     assert (error.status, error.code, error.param) == (400, "unsupported_by_bridge", param)
+    assert error.message == (
+        "This model serves only the Responses API, to which the gateway translates chat completions; it cannot "
+        f"translate {what} (`{param}`)."
+    )
 
 
 @pytest.mark.parametrize(
-    ("payload", "param"),
+    ("payload", "param", "what"),
     [
-        ({"messages": []}, "messages"),
-        ({"messages": "Hello"}, "messages"),
-        ({"messages": ["Hello"]}, "messages[0]"),
-        ({"messages": [{"role": "tool", "content": "1"}]}, "messages[0].tool_call_id"),
-        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+        ({"messages": []}, "messages", "a non-empty array of messages"),
+        ({"messages": "Hello"}, "messages", "a non-empty array of messages"),
+        ({"messages": ["Hello"]}, "messages[0]", "a message object"),
+        ({"messages": [{"role": "tool", "content": "1"}]}, "messages[0].tool_call_id", "a string"),
+        (
+            {"messages": [{"role": "user", "content": 5}]},
+            "messages[0].content",
+            "a string or an array of content parts",
+        ),
         (
             {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "u"}]}]},
             "messages[0].content[0].image_url",
+            "an object with a `url`",
         ),
-        ({"tools": {"type": "function"}}, "tools"),
-        ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0].function"),
-        ({"tool_choice": "any"}, "tool_choice"),
-        ({"tool_choice": 1}, "tool_choice"),
-        ({"tool_choice": {"type": "function", "name": "f"}}, "tool_choice.function"),  # the Responses form
-        ({"tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": []}}, "tool_choice.allowed_tools"),
-        ({"tools": ["get_weather"]}, "tools[0]"),
-        ({"response_format": "json"}, "response_format"),
-        ({"messages": [{"role": "assistant", "tool_calls": {"id": "c"}}]}, "messages[0].tool_calls"),
-        ({"messages": [{"role": "assistant", "tool_calls": ["c"]}]}, "messages[0].tool_calls[0]"),
-        ({"messages": [{"role": "assistant", "tool_calls": [{"type": "function"}]}]}, "messages[0].tool_calls[0]"),
-        ({"messages": [{"role": "assistant", "content": {"text": "a"}}]}, "messages[0].content"),
-        ({"messages": [{"role": "assistant", "content": [{"type": "refusal"}]}]}, "messages[0].content[0].refusal"),
-        ({"messages": [{"role": "user", "content": ["Hello"]}]}, "messages[0].content[0]"),
-        ({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}, "messages[0].content[0].text"),
-        ({"messages": [{"role": "user", "content": [{"type": "file", "file": "f"}]}]}, "messages[0].content[0].file"),
-        ({"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}, "response_format.json_schema"),
+        ({"tools": {"type": "function"}}, "tools", "an array of tools"),
+        (
+            {"tools": [{"type": "function", "function": {"description": "no name"}}]},
+            "tools[0].function",
+            "an object with a `name`",
+        ),
+        ({"tool_choice": "any"}, "tool_choice", "none, auto, required or an object"),
+        ({"tool_choice": 1}, "tool_choice", "a string or an object"),
+        (
+            {"tool_choice": {"type": "function", "name": "f"}},
+            "tool_choice.function",
+            "an object with a `name`",
+        ),  # the Responses form
+        (
+            {"tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": []}},
+            "tool_choice.allowed_tools",
+            "an object with `mode` and `tools`",
+        ),
+        ({"tools": ["get_weather"]}, "tools[0]", "a tool object"),
+        ({"response_format": "json"}, "response_format", "an object"),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": {"id": "c"}}]},
+            "messages[0].tool_calls",
+            "an array of tool calls",
+        ),
+        ({"messages": [{"role": "assistant", "tool_calls": ["c"]}]}, "messages[0].tool_calls[0]", "a tool call object"),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": [{"type": "function"}]}]},
+            "messages[0].tool_calls[0]",
+            "a function tool call with an `id` and a `function` naming it",
+        ),
+        (
+            {"messages": [{"role": "assistant", "content": {"text": "a"}}]},
+            "messages[0].content",
+            "a string or an array of content parts",
+        ),
+        (
+            {"messages": [{"role": "assistant", "content": [{"type": "refusal"}]}]},
+            "messages[0].content[0].refusal",
+            "a string",
+        ),
+        ({"messages": [{"role": "user", "content": ["Hello"]}]}, "messages[0].content[0]", "a content part object"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]},
+            "messages[0].content[0].text",
+            "a string",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "file", "file": "f"}]}]},
+            "messages[0].content[0].file",
+            "an object",
+        ),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
+            "response_format.json_schema",
+            "an object with a `name`",
+        ),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f"}}]}]},
+            "messages[0].tool_calls[0]",
+            "a function tool call with an `id` and a `function` naming it",
+        ),
+        (
+            {
+                "tool_choice": {
+                    "type": "allowed_tools",
+                    "allowed_tools": {"mode": "auto", "tools": [{"type": "function"}]},
+                }
+            },
+            "tool_choice.allowed_tools.tools[0].function",
+            "an object with a `name`",
+        ),
     ],
 )
-def test_a_shape_the_bridge_must_read_and_cannot_is_an_invalid_request(payload, param) -> None:
+def test_a_shape_the_bridge_must_read_and_cannot_is_an_invalid_request(payload, param, what) -> None:
     error = refusal({"messages": HELLO, **payload})
     assert (error.status, error.code, error.param) == (400, "invalid_type", param)
+    assert error.message == f"`{param}` must be {what}."
 
 
 # -- the whole answer
@@ -663,6 +760,47 @@ def test_a_function_call_streams_as_tool_call_deltas() -> None:
     ]
     assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
     assert events[-1] == "[DONE]"
+
+
+def test_function_calls_without_ids_or_names_stream_each_by_its_output_index() -> None:
+    """Items and events that name no item id are matched by their output index; a call's missing name and call id
+    are sent empty."""
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.output_item.added", "output_index": 0, "item": {"type": "function_call", "arguments": ""}},
+        {"type": "response.output_item.added", "output_index": 1, "item": {"type": "function_call", "arguments": ""}},
+        {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": '{"a":'},
+        {"type": "response.function_call_arguments.delta", "output_index": 1, "delta": "{}"},
+        {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": "1}"},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": {"type": "function_call", "arguments": '{"a":1}'},
+        },
+        {"type": "response.output_item.done", "output_index": 1, "item": {"type": "function_call", "arguments": "{}"}},
+        {"type": "response.completed", "response": a_response([])},
+    )
+    events = chunks(ChatChunksFromResponseEvents("codex", include_usage=False).feed(stream))
+    header = {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+    assert deltas(events)[1:] == [
+        {"tool_calls": [{"index": 0, **header}]},
+        {"tool_calls": [{"index": 1, **header}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"a":'}}]},
+        {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]},
+        {},
+    ]
+
+
+def test_a_tool_call_sent_back_without_arguments_goes_with_empty_arguments() -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f"}}
+    conversation = [*HELLO, {"role": "assistant", "tool_calls": [call]}]
+    assert chat_to_responses({"messages": conversation}, "dep")["input"][1] == {
+        "type": "function_call",
+        "call_id": "call_1",
+        "name": "f",
+        "arguments": "",
+    }
 
 
 def test_what_only_a_done_event_carries_is_sent_once() -> None:

@@ -17,7 +17,10 @@ from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 
 from core.budgets import day_window, minute_window, month_window
 from core.usage_table import (
+    _BACKOFF_CAP_SECONDS,
+    _BACKOFF_SECONDS,
     _TIMEOUT_SECONDS,
+    _WRITE_ATTEMPTS,
     MAX_SHARES,
     Counts,
     Share,
@@ -280,3 +283,86 @@ def test_the_table_is_found_from_the_app_settings() -> None:
                                        "USAGE_TABLE_NAME": " mine "})  # fmt: skip
     assert local == TableAddress("mine", None, "UseDevelopmentStorage=true")
     assert local.label == "table mine"  # the connection string is a secret: never in a label
+
+
+def test_a_write_that_meets_another_instances_write_reads_again_and_keeps_both(tables) -> None:
+    """Two instances write one window at once: the loser of the race (its ETag no longer matches) reads again and
+    decides from what the winner wrote, so neither instance's share is lost; the same when both create the window."""
+    table = UsageTable(TableAddress(TABLE, connection_string=tables.connection_string), credential=None)
+    rival = UsageTable(TableAddress(TABLE, connection_string=tables.connection_string), credential=None)
+    now = time.time()
+
+    def racing(window: str, rival_share: Share) -> tuple[Callable[[WindowUsage], Share], list[WindowUsage]]:
+        """`decide` for "two" that lets "three" write the window between its read and its write, the first time."""
+        seen: list[WindowUsage] = []
+
+        def decide(others: WindowUsage) -> Share:
+            seen.append(others)
+            if len(seen) == 1:  # a worker thread: no event loop here, the rival's write runs to its end
+                asyncio.run(rival.update("alice", window, "three", lambda _: rival_share, ttl=15))
+            return Share(Counts(5, 400), Counts(2, 250), now)
+
+        return decide, seen
+
+    # The window exists: the rival's write changes its ETag between this instance's read and its write.
+    window = minute_window(now)[0]
+    asyncio.run(table.update("alice", window, "one", lambda _: Share(Counts(10, 900), Counts(3, 700), now), 15))
+    decide, seen = racing(window, Share(Counts(1, 100), Counts(1, 30), now))
+    written = asyncio.run(table.update("alice", window, "two", decide, ttl=15))
+    assert [usage.used for usage in seen] == [Counts(3, 700), Counts(4, 730)]  # the second read has the rival's
+    assert set(written.shares) == {"one", "two", "three"} and written.used == Counts(6, 980)
+    assert asyncio.run(table.read("alice", [window])) == {window: Counts(6, 980)}
+
+    # A new window: the rival creates it first; this instance writes into theirs.
+    later = minute_window(now + 60)[0]
+    decide, seen = racing(later, Share(Counts(1, 100), Counts(1, 30), now))
+    written = asyncio.run(table.update("alice", later, "two", decide, ttl=15))
+    assert [usage.used for usage in seen] == [Counts(), Counts(1, 30)]
+    assert set(written.shares) == {"two", "three"}
+    assert asyncio.run(table.read("alice", [later])) == {later: Counts(3, 280)}
+
+
+def test_a_window_that_keeps_changing_under_every_attempt_is_busy_and_the_backoff_stays_short(tables) -> None:
+    """Other writers win every race: after _WRITE_ATTEMPTS reads and writes the update gives up as "busy" (the sync
+    counts locally meanwhile), and its pauses between attempts, capped, keep the whole of it short."""
+    table = UsageTable(TableAddress(TABLE, connection_string=tables.connection_string), credential=None)
+    client = TableClient.from_connection_string(tables.connection_string, TABLE)
+    now = time.time()
+    window = minute_window(now)[0]
+    asyncio.run(table.update("alice", window, "one", lambda _: Share(Counts(10, 900), Counts(3, 700), now), 15))
+    attempts: list[float] = []
+
+    def decide(others: WindowUsage) -> Share:
+        attempts.append(time.monotonic())
+        entity = client.get_entity(partition_key("alice"), window)  # another writer, each time in between
+        client.update_entity(entity, mode=UpdateMode.REPLACE)
+        return Share(Counts(5, 400), Counts(2, 250), now)
+
+    started = time.monotonic()
+    with pytest.raises(StoreError) as busy:
+        asyncio.run(table.update("alice", window, "two", decide, ttl=15))
+    elapsed = time.monotonic() - started
+    assert busy.value.problem == "busy"
+    assert str(busy.value) == f"the usage entity {window} kept changing under {_WRITE_ATTEMPTS} attempts"
+    assert len(attempts) == _WRITE_ATTEMPTS
+    # The pauses: random, at most 5 ms doubling per attempt and never above 160 ms: 1.3 s for all of them at most.
+    pauses = sum(min(2**n * _BACKOFF_SECONDS, _BACKOFF_CAP_SECONDS) for n in range(_WRITE_ATTEMPTS))
+    assert pauses < 1.3 and elapsed < pauses + 3, elapsed
+    assert set(_window_usage(client.get_entity(partition_key("alice"), window)).shares) == {"one"}
+
+
+def test_a_table_deleted_under_a_read_or_a_write_is_created_again(tables) -> None:
+    """Someone deletes the table while the gateway runs: the next read finds empty windows and the table is there
+    again at once; the next write goes through into the new table."""
+    table = UsageTable(TableAddress(TABLE, connection_string=tables.connection_string), credential=None)
+    client = TableClient.from_connection_string(tables.connection_string, TABLE)
+    now = time.time()
+    window = minute_window(now)[0]
+    asyncio.run(table.update("alice", window, "one", lambda _: Share(Counts(), Counts(1, 5), now), 15))
+    client.delete_table()
+    assert asyncio.run(table.read("alice", [window])) == {window: Counts()}
+    assert list(client.list_entities()) == []  # the read created the table again: listing it does not fail
+    client.delete_table()
+    written = asyncio.run(table.update("alice", window, "one", lambda _: Share(Counts(), Counts(2, 9), now), 15))
+    assert written.used == Counts(2, 9)
+    assert asyncio.run(table.read("alice", [window])) == {window: Counts(2, 9)}
