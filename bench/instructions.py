@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,18 +64,7 @@ def count_instructions(
     if config is not None:
         env["CONFIG_PATH"] = str(config)
     if metrics_to is not None:
-        ingestion = f"InstrumentationKey={uuid.uuid4()};IngestionEndpoint={metrics_to}"
-        env.update(
-            {
-                "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion,
-                "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_MILLIS),
-                "OTEL_TRACES_SAMPLER": "always_off",
-                # The exporter's own telemetry and remote settings: off, so nothing leaves 127.0.0.1.
-                "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
-                "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
-                "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
-            }
-        )
+        env.update(usage.metrics_env(metrics_to, EXPORT_MILLIS, traces=False))
     service = procs.spawn(target_name, valgrind + argv, env, ready, workdir / f"{target_name}.log", START_TIMEOUT_S)
     try:
         target = make_target(service.url)

@@ -67,12 +67,15 @@ def usage_on_env(env: dict[str, str], workdir: Path, sink: IngestionSink, *, tra
     assert LIMITED_KEY in config
     path = workdir / "usage-on.yaml"
     path.write_text(config)
+    return {**env, "CONFIG_PATH": str(path), **metrics_env(sink.url, EXPORT_MILLIS, traces=traces)}
+
+
+def metrics_env(sink_url: str, export_millis: int, *, traces: bool) -> dict[str, str]:
+    """A gateway's environment for its metrics, exported to `sink_url` every `export_millis`; with `traces`, every
+    request's trace too, else none sampled."""
     return {
-        **env,
-        "CONFIG_PATH": str(path),
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={uuid.uuid4()};IngestionEndpoint={sink.url}",
-        "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_MILLIS),
-        # Metrics always; traces only with --traces (every request sampled), else none sampled.
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={uuid.uuid4()};IngestionEndpoint={sink_url}",
+        "OTEL_METRIC_EXPORT_INTERVAL": str(export_millis),
         "OTEL_TRACES_SAMPLER": "always_on" if traces else "always_off",
         # The exporter's own telemetry and remote settings: off, so nothing leaves 127.0.0.1.
         "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
