@@ -27,16 +27,17 @@ from urllib.parse import urlsplit
 
 from core.accesslog import AccessRecord
 from core.inbound import is_ascii_digits
+from core.metrics import Counter, Histogram, MetricsExport
 from core.models.families import FAMILIES
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span
 
 CONNECTION_STRING_VARIABLE = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 AUTHENTICATION_STRING_VARIABLE = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
 DEFAULT_EXPORT_MILLIS = 60_000
+SCOPE = "aoai_gateway"  # the instrumentation scope of the gateway's metrics and spans
 _OPERATION_NAMES = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 TOKEN_BUCKETS = [float(4**power) for power in range(14)]  # 1, 4, 16, ... 67108864, as the conventions recommend
 # A call's cost, in the currency: a millionth (a few embedding tokens) to about a hundred (a long reasoning run).
@@ -60,8 +61,6 @@ def configure(environ: Mapping[str, str], credential: Any) -> Telemetry | None:
     if not connection_string:
         return None
     from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -71,54 +70,65 @@ def configure(environ: Mapping[str, str], credential: Any) -> Telemetry | None:
         credential = None  # a resource with local auth on takes the connection string alone
     interval = environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip()
     resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "aoai-gateway")})
-    reader = PeriodicExportingMetricReader(
+    instruments = Instruments()
+    metrics = MetricsExport(
         AzureMonitorMetricExporter(connection_string=connection_string, credential=credential),
-        export_interval_millis=float(interval) if is_ascii_digits(interval) else DEFAULT_EXPORT_MILLIS,
+        resource,
+        instruments.all(),
+        interval=(float(interval) if is_ascii_digits(interval) else DEFAULT_EXPORT_MILLIS) / 1000,
+        scope=SCOPE,
     )
     tracer_provider = TracerProvider(resource=resource)
     span_exporter = AzureMonitorTraceExporter(
         connection_string=connection_string, credential=credential, tracer_provider=tracer_provider
     )
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
-    return Telemetry(MeterProvider(metric_readers=[reader], resource=resource), tracer_provider)
+    return Telemetry(instruments, metrics, tracer_provider)
+
+
+class Instruments:
+    """The gateway's metrics, summed in the process (core/metrics.py says why)."""
+
+    def __init__(self) -> None:
+        self.tokens = Histogram(
+            "gen_ai.client.token.usage", unit="{token}", description="Tokens used, per answer and token type.",
+            boundaries=TOKEN_BUCKETS,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "gen_ai.client.operation.duration", unit="s", description="Request duration, to the answer's end.",
+            boundaries=DURATION_BUCKETS,
+        )  # fmt: skip
+        self.cached = Histogram(
+            "gen_ai.client.inference.usage.cache_read.input_tokens", unit="{token}",
+            description="Of an answer's input tokens, those read from the prompt cache.", boundaries=TOKEN_BUCKETS,
+        )  # fmt: skip
+        self.reasoning = Histogram(
+            "gen_ai.client.inference.usage.reasoning.output_tokens", unit="{token}",
+            description="Of an answer's output tokens, those spent reasoning.", boundaries=TOKEN_BUCKETS,
+        )  # fmt: skip
+        self.cost = Histogram(
+            "gen_ai.client.cost", unit="{currency}",
+            description="What an answer cost at its deployment's price, in the prices' currency.",
+            boundaries=COST_BUCKETS,
+        )  # fmt: skip
+        self.rate_limited = Counter(
+            "gateway.upstream.rate_limited", unit="{response}", description="The upstream's 429 answers, per group."
+        )
+
+    def all(self) -> tuple[Histogram | Counter, ...]:
+        return (self.tokens, self.duration, self.cached, self.reasoning, self.cost, self.rate_limited)
 
 
 class Telemetry:
-    def __init__(self, meter_provider: MeterProvider, tracer_provider: TracerProvider) -> None:
+    def __init__(self, instruments: Instruments, metrics: MetricsExport, tracer_provider: TracerProvider) -> None:
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        self._meter_provider = meter_provider
+        self._instruments = instruments
+        self._metrics = metrics
         self._tracer_provider = tracer_provider
         self._models: frozenset[str] = frozenset()  # the names the configuration gives models
-        self.tracer = tracer_provider.get_tracer("aoai_gateway")
+        self.tracer = tracer_provider.get_tracer(SCOPE)
         self.propagator = TraceContextTextMapPropagator()
-        meter = meter_provider.get_meter("aoai_gateway")
-        self._tokens = meter.create_histogram(
-            "gen_ai.client.token.usage", unit="{token}", description="Tokens used, per answer and token type.",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )  # fmt: skip
-        self._duration = meter.create_histogram(
-            "gen_ai.client.operation.duration", unit="s", description="Request duration, to the answer's end.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )  # fmt: skip
-        self._cached = meter.create_histogram(
-            "gen_ai.client.inference.usage.cache_read.input_tokens", unit="{token}",
-            description="Of an answer's input tokens, those read from the prompt cache.",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )  # fmt: skip
-        self._reasoning = meter.create_histogram(
-            "gen_ai.client.inference.usage.reasoning.output_tokens", unit="{token}",
-            description="Of an answer's output tokens, those spent reasoning.",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )  # fmt: skip
-        self._cost = meter.create_histogram(
-            "gen_ai.client.cost", unit="{currency}",
-            description="What an answer cost at its deployment's price, in the prices' currency.",
-            explicit_bucket_boundaries_advisory=COST_BUCKETS,
-        )  # fmt: skip
-        self._rate_limited = meter.create_counter(
-            "gateway.upstream.rate_limited", unit="{response}", description="The upstream's 429 answers, per group."
-        )
 
     def know_models(self, names: frozenset[str]) -> None:
         """The model names the configuration gives (public ids, deployments): only these, and Azure's own model
@@ -149,22 +159,24 @@ class Telemetry:
         return RequestTrace(self, span)
 
     def record(self, record: AccessRecord) -> None:
-        attributes = self.dimensions(record)
+        instruments = self._instruments
+        dimensions = tuple(self.dimensions(record).items())
         if record.prompt_tokens is not None:
-            self._tokens.record(record.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
+            instruments.tokens.record(record.prompt_tokens, (*dimensions, ("gen_ai.token.type", "input")))
         if record.completion_tokens is not None:
-            self._tokens.record(record.completion_tokens, {**attributes, "gen_ai.token.type": "output"})
+            instruments.tokens.record(record.completion_tokens, (*dimensions, ("gen_ai.token.type", "output")))
         # Parts of those counts, as the GenAI conventions' newer inference metrics name them; only when there are any.
         if record.cached_tokens:
-            self._cached.record(record.cached_tokens, attributes)
+            instruments.cached.record(record.cached_tokens, dimensions)
         if record.reasoning_tokens:
-            self._reasoning.record(record.reasoning_tokens, attributes)
+            instruments.reasoning.record(record.reasoning_tokens, dimensions)
         if record.cost is not None:  # per deployment: a pool's members may differ in price
-            member = {} if record.member is None else {"gateway.member": record.member}
-            self._cost.record(record.cost, {**attributes, **member})
-        self._duration.record(time.perf_counter() - record.started, attributes)
+            member = () if record.member is None else (("gateway.member", record.member),)
+            instruments.cost.record(record.cost, (*dimensions, *member))
+        instruments.duration.record(time.perf_counter() - record.started, dimensions)
         if record.status == 429 and record.group is not None:  # the gateway's own 429s come before any group
-            self._rate_limited.add(1, {"gateway.group": record.group, **self._request_model(record)})
+            model = tuple(self._request_model(record).items())
+            instruments.rate_limited.add(1, (("gateway.group", record.group), *model))
 
     def dimensions(self, record: AccessRecord) -> dict[str, str | int]:
         """A record's names and numbers: never a prompt, a completion or a key."""
@@ -189,7 +201,7 @@ class Telemetry:
 
     def shutdown(self) -> None:
         """Export what is still buffered (a scale-in must not lose the last minute)."""
-        self._meter_provider.shutdown()
+        self._metrics.shutdown()
         self._tracer_provider.shutdown()
 
 
