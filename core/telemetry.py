@@ -121,8 +121,12 @@ class Instruments:
 
 class Telemetry:
     def __init__(self, instruments: Instruments, metrics: MetricsExport, tracer_provider: TracerProvider) -> None:
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+        # OTEL_TRACES_SAMPLER=always_off samples nothing, whatever the client's traceparent says: no request then
+        # pays for reading its traceparent and starting a span only to learn that (some 44 thousand instructions).
+        self._traces_off = tracer_provider.sampler is ALWAYS_OFF
         self._instruments = instruments
         self._metrics = metrics
         self._tracer_provider = tracer_provider
@@ -143,6 +147,8 @@ class Telemetry:
         sampler leaves this request out (OTEL_TRACES_SAMPLER): no span work at all then, and the client's
         own traceparent goes upstream as it came. Named and described as the HTTP conventions say (method,
         route template, path), so Application Insights shows a request with its result code."""
+        if self._traces_off:
+            return None
         from opentelemetry.trace import SpanKind
 
         carrier = {name: headers[name] for name in ("traceparent", "tracestate") if name in headers}

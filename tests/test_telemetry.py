@@ -367,3 +367,34 @@ def test_model_names_a_client_chose_never_become_dimensions_or_span_names(sim, i
     assert models == {"gpt-4o", "_OTHER"}
     names = sorted(r["name"] for r in ingestion.of_type("RequestData"))  # Application Insights: method and route
     assert names == ["POST /v1/chat/completions", "POST /v1/chat/completions", "POST /v1/responses"]
+
+
+def test_with_traces_off_metrics_are_exported_and_the_clients_traceparent_goes_upstream_as_it_came(
+    sim, ingestion, monkeypatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    env = {
+        **SECRETS,
+        "CONFIG_YAML": STANDARD_CONFIG,
+        "SIM_URL": sim.url,
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+            f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
+        ),
+    }
+    client_traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with InProcessGateway(env) as gateway:
+        answer = httpx.post(
+            f"{gateway.url}/v1/chat/completions",
+            timeout=10,
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": PROMPT}]},
+            headers={"Authorization": f"Bearer {ALICE}", "traceparent": client_traceparent},
+        )
+        assert answer.status_code == 200
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not ingestion.metrics("gen_ai.client.operation.duration"):
+            time.sleep(0.1)
+    [duration] = ingestion.metrics("gen_ai.client.operation.duration")
+    assert duration["count"] == 1 and duration["properties"]["gen_ai.request.model"] == "gpt-4o"
+    assert ingestion.of_type("RequestData") == [] and ingestion.of_type("RemoteDependencyData") == []
+    assert sim.requests[-1].headers["traceparent"] == client_traceparent
