@@ -117,6 +117,8 @@ class Budgets:
         self._clock = clock
         self._instance = os.urandom(8).hex()  # this process's name in the table's shares
         self._leases: dict[tuple[str, str], WindowLease] = {}
+        # Per key: the minute they are current for (its start and end), the limits they were made for, the leases.
+        self._current_leases: dict[str, tuple[float, float, Limits, tuple[WindowLease, ...]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._store_problem: StoreProblem | None = None
 
@@ -124,6 +126,7 @@ class Budgets:
         """The caller keys of the configuration being served (on start and on reload): a key whose limits
         changed starts its windows again with the new limits."""
         limits = {key.name: key.limits for key in keys}
+        self._current_leases.clear()
         for id_, lease in list(self._leases.items()):
             if limits.get(lease.caller) is None:
                 del self._leases[id_]
@@ -135,10 +138,11 @@ class Budgets:
         if key is None or key.limits is None:
             return
         now = self._clock()
-        budgets = _budgets(key.limits, self._current(key.name, key.limits, now), now)
-        for budget in budgets:
-            if budget.remaining <= 0:
-                raise _rate_limited(key.name, budget, budgets, now, Counts(1, 0))
+        leases = self._current(key.name, key.limits, now)
+        for lease in leases:
+            if lease.spent():
+                over = next(budget for budget in _budgets(key.limits, leases, now) if budget.remaining <= 0)
+                raise _rate_limited(key.name, over, leases, now, Counts(1, 0))
 
     async def reserve(self, caller: Caller, tokens: int, micros: int = 0) -> tuple[Reservation | None, dict[str, str]]:
         """Reserve one request, `tokens` and `micros` of money for a call going upstream; the rate-limit
@@ -153,18 +157,17 @@ class Budgets:
         leases = self._current(key.name, key.limits, now)
         for lease in leases:
             if lease.exceeds_limit(cost):
-                raise _too_large(key.name, key.limits, cost, _budgets(key.limits, leases, now), now)
+                raise _too_large(key.name, key.limits, cost, leases, now)
         if self._table is not None:
             await self._claim(leases, cost, now)
-        budgets = _budgets(key.limits, leases, now)
-        for budget in budgets:
-            if not budget.lease.fits_kind(budget.kind, cost):
-                raise _rate_limited(key.name, budget, budgets, now, cost)
+        for lease in leases:
+            if not lease.fits(cost):
+                budgets = _budgets(key.limits, leases, now)
+                over = next(budget for budget in budgets if not budget.lease.fits_kind(budget.kind, cost))
+                raise _rate_limited(key.name, over, leases, now, cost)
         for lease in leases:
             lease.reserve(cost, now)
-        for budget in budgets:  # what each window now has used: this call's reservation counted in
-            budget.used += getattr(cost, budget.kind)
-        return Reservation(leases, cost), _headers(budgets, now)
+        return Reservation(leases, cost), _headers(leases, now)  # what each window has used, this call counted in
 
     def settle(self, reservation: Reservation, spent: Counts, model: str | None = None) -> None:
         """A call ended: what it `spent` (of `model`'s cost) replaces what it reserved."""
@@ -173,6 +176,16 @@ class Budgets:
             lease.settle(reservation.cost, spent, model)
 
     def _current(self, caller: str, limits: Limits, now: float) -> tuple[WindowLease, ...]:
+        """The key's leases on the windows `now` is in: the minute, then the day and the month when limited.
+        Looked up once per key and minute (a day or a month ends when a minute does)."""
+        current = self._current_leases.get(caller)
+        if current is not None and current[0] <= now < current[1] and current[2] is limits:
+            return current[3]
+        leases = self._windows(caller, limits, now)
+        self._current_leases[caller] = (leases[0].starts_at, leases[0].ends_at, limits, leases)
+        return leases
+
+    def _windows(self, caller: str, limits: Limits, now: float) -> tuple[WindowLease, ...]:
         minute_row, minute_ends = minute_window(now)
         minute = self._lease(caller, minute_row, minute_ends - 60, minute_ends,
                              Counts(limits.requests_per_minute or 0, limits.tokens_per_minute or 0))  # fmt: skip
@@ -365,29 +378,41 @@ def _budgets(limits: Limits, leases: tuple[WindowLease, ...], now: float) -> lis
     return budgets
 
 
-def _headers(budgets: list[_Budget], now: float) -> dict[str, str]:
-    """OpenAI's x-ratelimit-* headers; of two token budgets, the one with less left."""
+def _headers(leases: tuple[WindowLease, ...], now: float) -> dict[str, str]:
+    """OpenAI's x-ratelimit-* headers, from the key's windows as this instance knows them (leases as _current
+    gives them); of two token (or cost) limits, the one with less left, the shorter window's on a tie."""
+    minute = leases[0]
+    limit, used = minute.limit, minute.shared_used
     headers: dict[str, str] = {}
-    for kind in ("requests", "tokens"):
-        of_kind = [budget for budget in budgets if budget.kind == kind]
-        if not of_kind:
-            continue
-        budget = min(of_kind, key=lambda b: b.remaining)
-        headers[f"x-ratelimit-limit-{kind}"] = str(budget.limit)
-        headers[f"x-ratelimit-remaining-{kind}"] = str(budget.remaining)
-        headers[f"x-ratelimit-reset-{kind}"] = duration(budget.resets_at - now)
-    costs = [budget for budget in budgets if budget.kind == "cost"]
-    if costs:  # the gateway's own: OpenAI has no money headers
-        budget = min(costs, key=lambda b: b.remaining)
-        headers["x-gateway-cost-limit"] = money(budget.limit)
-        headers["x-gateway-cost-remaining"] = money(budget.remaining)
-        headers["x-gateway-cost-reset"] = duration(budget.resets_at - now)
+    if limit.requests:
+        headers["x-ratelimit-limit-requests"] = str(limit.requests)
+        headers["x-ratelimit-remaining-requests"] = str(max(limit.requests - used.requests, 0))
+        headers["x-ratelimit-reset-requests"] = duration(minute.ends_at - now)
+    # (limit, remaining, when it resets) of the token and the cost limit with the least left
+    tokens = (limit.tokens, max(limit.tokens - used.tokens, 0), minute.ends_at) if limit.tokens else None
+    cost: tuple[int, int, float] | None = None
+    for lease in leases[1:]:
+        limit, used = lease.limit, lease.shared_used
+        if limit.tokens and (tokens is None or max(limit.tokens - used.tokens, 0) < tokens[1]):
+            tokens = (limit.tokens, max(limit.tokens - used.tokens, 0), lease.ends_at)
+        if limit.cost and (cost is None or max(limit.cost - used.cost, 0) < cost[1]):
+            cost = (limit.cost, max(limit.cost - used.cost, 0), lease.ends_at)
+    if tokens is not None:
+        headers["x-ratelimit-limit-tokens"] = str(tokens[0])
+        headers["x-ratelimit-remaining-tokens"] = str(tokens[1])
+        headers["x-ratelimit-reset-tokens"] = duration(tokens[2] - now)
+    if cost is not None:  # the gateway's own: OpenAI has no money headers
+        headers["x-gateway-cost-limit"] = money(cost[0])
+        headers["x-gateway-cost-remaining"] = money(cost[1])
+        headers["x-gateway-cost-reset"] = duration(cost[2] - now)
     return headers
 
 
 def duration(seconds: float) -> str:
     """OpenAI's reset format: `45s`, `6m0s`, `2h30m0s`."""
     whole = max(math.ceil(seconds), 1)
+    if whole < 60:  # a minute's window, the common case
+        return f"{whole}s"
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -395,9 +420,11 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
-def _rate_limited(caller: str, over: _Budget, budgets: list[_Budget], now: float, cost: Counts) -> GatewayError:
+def _rate_limited(
+    caller: str, over: _Budget, leases: tuple[WindowLease, ...], now: float, cost: Counts
+) -> GatewayError:
     wait = max(math.ceil(over.resets_at - now), 1)
-    headers = {**_headers(budgets, now), "retry-after": str(wait)}
+    headers = {**_headers(leases, now), "retry-after": str(wait)}
     if over.kind == "cost":
         return GatewayError(
             429,
@@ -419,7 +446,7 @@ def _rate_limited(caller: str, over: _Budget, budgets: list[_Budget], now: float
     )
 
 
-def _too_large(caller: str, limits: Limits, cost: Counts, budgets: list[_Budget], now: float) -> GatewayError:
+def _too_large(caller: str, limits: Limits, cost: Counts, leases: tuple[WindowLease, ...], now: float) -> GatewayError:
     """A call whose reservation alone is more than a token or cost limit: no wait makes it fit."""
     costs = [limit for limit in (limits.cost_per_day, limits.cost_per_month) if limit is not None]
     if costs and cost.cost > min(costs):
@@ -430,7 +457,7 @@ def _too_large(caller: str, limits: Limits, cost: Counts, budgets: list[_Budget]
             "key's reserveOutputTokens when it sets none), must be reduced for it to fit.",
             type="insufficient_quota",
             code="insufficient_quota",
-            headers=_headers(budgets, now),
+            headers=_headers(leases, now),
         )
     limit = min(limit for limit in (limits.tokens_per_minute, limits.tokens_per_day) if limit is not None)
     return GatewayError(
@@ -440,5 +467,5 @@ def _too_large(caller: str, limits: Limits, cost: Counts, budgets: list[_Budget]
         "none), must be reduced for it to fit.",
         type="tokens",
         code="rate_limit_exceeded",
-        headers=_headers(budgets, now),
+        headers=_headers(leases, now),
     )

@@ -97,6 +97,15 @@ class WindowLease:
         limit = self.limit
         return (0 < limit.requests < cost.requests) or (0 < limit.tokens < cost.tokens) or (0 < limit.cost < cost.cost)
 
+    def spent(self) -> bool:
+        """Whether a limited dimension is used up, as far as this instance knows (its use and the others')."""
+        limit, used, others = self.limit, self.used, self.others
+        return (
+            0 < limit.requests <= used.requests + others.requests
+            or 0 < limit.tokens <= used.tokens + others.tokens
+            or 0 < limit.cost <= used.cost + others.cost
+        )
+
     @property
     def shared_used(self) -> Counts:
         """The key's use in the window as this instance knows it: its own, and the others' as last read."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -13,11 +14,14 @@ from collections.abc import Iterator
 import orjson
 import pytest
 from azure.data.tables import TableClient
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from core.auth import Caller
 from core.budgets import LEASE_WAIT_SECONDS, Budgets, day_window, minute_window
 from core.config.model import CallerKey, Limits
 from core.errors import GatewayError
+from core.models.prices import money
 from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, TableAddress, UsageTable
 from tests.support.azurite import AzuriteTable
 from tests.support.silent_store import SilentStore
@@ -236,3 +240,99 @@ def test_a_call_whose_cost_alone_passes_a_cost_limit_is_told_so_in_money() -> No
         asyncio.run(budgets.reserve(alice, 1001, micros=2_500_000))
     assert (tokens.value.type, tokens.value.code) == ("tokens", "rate_limit_exceeded")
     assert tokens.value.message.startswith("Request too large for caller key alice: Limit 1000 tokens, Requested 1001.")
+
+
+_OPTIONAL = st.none() | st.integers(min_value=1, max_value=400)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    limits=st.builds(
+        Limits,
+        requests_per_minute=_OPTIONAL,
+        tokens_per_minute=_OPTIONAL,
+        tokens_per_day=_OPTIONAL,
+        cost_per_day=_OPTIONAL,
+        cost_per_month=_OPTIONAL,
+    ),
+    calls=st.lists(
+        st.tuples(
+            st.sampled_from([0.0, 0.5, 7.25, 59.0, 3600.0, 86_400.0]),  # how long after the last call it comes
+            st.integers(min_value=0, max_value=100),  # tokens reserved
+            st.integers(min_value=0, max_value=100),  # micros reserved
+            st.integers(min_value=0, max_value=100),  # tokens spent
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+@example(  # a tie: in the next minute 50 tokens are left of the minute's 60 and of the day's 100
+    limits=Limits(tokens_per_minute=60, tokens_per_day=100),
+    calls=[(0.0, 40, 0, 40), (60.0, 10, 0, 10)],
+)
+def test_the_headers_name_for_each_kind_the_limit_with_the_least_left(
+    limits: Limits, calls: list[tuple[float, int, int, int]]
+) -> None:
+    """After each admitted call, from a count kept apart: each kind's headers are its limit with the least left
+    (never below 0) once the call is counted in, the shorter window's on a tie, and when that window ends; with
+    the clock moving across minutes and days, each window counts only its own calls."""
+    now = MOMENTS[0]
+    budgets = Budgets(None, clock=lambda: now)
+    alice = caller(limits)
+    used: dict[tuple[str, str], int] = {}  # (window row, what) -> used, as the oracle counts it
+    for pause, tokens, micros, spent in calls:
+        now += pause
+        minute, minute_ends = minute_window(now)
+        day, day_ends = day_window(now)
+        month = time.strftime("%Y-%m", time.gmtime(now))
+        month_ends = float(_month_end(now))
+        try:
+            reservation, headers = asyncio.run(budgets.reserve(alice, tokens, micros))
+        except GatewayError:
+            continue
+        assert reservation is not None
+        for row, what, amount in ((minute, "requests", 1), (minute, "tokens", tokens), (day, "tokens", tokens),
+                                  (day, "cost", micros), (month, "cost", micros)):  # fmt: skip
+            used[(row, what)] = used.get((row, what), 0) + amount
+        windows = {
+            "requests": [(limits.requests_per_minute, used[(minute, "requests")], minute_ends)],
+            "tokens": [
+                (limits.tokens_per_minute, used[(minute, "tokens")], minute_ends),
+                (limits.tokens_per_day, used[(day, "tokens")], day_ends),
+            ],
+            "cost": [
+                (limits.cost_per_day, used[(day, "cost")], day_ends),
+                (limits.cost_per_month, used[(month, "cost")], month_ends),
+            ],
+        }
+        expected: dict[str, str] = {}
+        for kind, candidates in windows.items():
+            limited = [(limit, max(limit - so_far, 0), ends) for limit, so_far, ends in candidates if limit is not None]
+            if not limited:
+                continue
+            limit, left, ends = min(limited, key=lambda candidate: candidate[1])  # the first on a tie
+            if kind == "cost":
+                expected |= {"x-gateway-cost-limit": money(limit), "x-gateway-cost-remaining": money(left)}
+                expected["x-gateway-cost-reset"] = _reset(ends - now)
+            else:
+                expected |= {f"x-ratelimit-limit-{kind}": str(limit), f"x-ratelimit-remaining-{kind}": str(left)}
+                expected[f"x-ratelimit-reset-{kind}"] = _reset(ends - now)
+        assert headers == expected
+        budgets.settle(reservation, Counts(1, spent, micros))
+        for row, what, amount in ((minute, "tokens", spent - tokens), (day, "tokens", spent - tokens)):
+            used[(row, what)] = max(used[(row, what)] + amount, 0)
+
+
+def _reset(seconds: float) -> str:
+    """OpenAI's reset format: whole seconds rounded up, at least one, as `45s`, `6m0s`, `2h30m0s`."""
+    whole = max(math.ceil(seconds), 1)
+    if whole >= 3600:
+        return f"{whole // 3600}h{whole % 3600 // 60}m{whole % 60}s"
+    return f"{whole // 60}m{whole % 60}s" if whole >= 60 else f"{whole}s"
+
+
+def _month_end(now: float) -> int:
+    import calendar
+
+    year, month = time.gmtime(now)[:2]
+    return calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
