@@ -144,12 +144,14 @@ class Budgets:
                 over = next(budget for budget in _budgets(key.limits, leases, now) if budget.remaining <= 0)
                 raise _rate_limited(key.name, over, leases, now, Counts(1, 0))
 
-    async def reserve(self, caller: Caller, tokens: int, micros: int = 0) -> tuple[Reservation | None, dict[str, str]]:
+    async def reserve(
+        self, caller: Caller, tokens: int, micros: int = 0
+    ) -> tuple[Reservation | None, list[tuple[bytes, bytes]]]:
         """Reserve one request, `tokens` and `micros` of money for a call going upstream; the rate-limit
-        headers for its answer. GatewayError 429 when it does not fit a limit."""
+        headers for its answer, as it sends them. GatewayError 429 when it does not fit a limit."""
         key = caller.key
         if key is None or key.limits is None:
-            return None, {}
+            return None, []
         if self._table is not None:
             self._ensure_syncing()
         cost = Counts(1, tokens, micros)
@@ -378,16 +380,19 @@ def _budgets(limits: Limits, leases: tuple[WindowLease, ...], now: float) -> lis
     return budgets
 
 
-def _headers(leases: tuple[WindowLease, ...], now: float) -> dict[str, str]:
+def _headers(leases: tuple[WindowLease, ...], now: float) -> list[tuple[bytes, bytes]]:
     """OpenAI's x-ratelimit-* headers, from the key's windows as this instance knows them (leases as _current
-    gives them); of two token (or cost) limits, the one with less left, the shorter window's on a tie."""
+    gives them); of two token (or cost) limits, the one with less left, the shorter window's on a tie. As the
+    answer sends them (bytes): a limited key's every call has them."""
     minute = leases[0]
     limit, used = minute.limit, minute.shared_used
-    headers: dict[str, str] = {}
+    headers: list[tuple[bytes, bytes]] = []
     if limit.requests:
-        headers["x-ratelimit-limit-requests"] = str(limit.requests)
-        headers["x-ratelimit-remaining-requests"] = str(max(limit.requests - used.requests, 0))
-        headers["x-ratelimit-reset-requests"] = duration(minute.ends_at - now)
+        headers += (
+            (b"x-ratelimit-limit-requests", b"%d" % limit.requests),
+            (b"x-ratelimit-remaining-requests", b"%d" % max(limit.requests - used.requests, 0)),
+            (b"x-ratelimit-reset-requests", duration(minute.ends_at - now).encode()),
+        )
     # (limit, remaining, when it resets) of the token and the cost limit with the least left
     tokens = (limit.tokens, max(limit.tokens - used.tokens, 0), minute.ends_at) if limit.tokens else None
     cost: tuple[int, int, float] | None = None
@@ -398,14 +403,23 @@ def _headers(leases: tuple[WindowLease, ...], now: float) -> dict[str, str]:
         if limit.cost and (cost is None or max(limit.cost - used.cost, 0) < cost[1]):
             cost = (limit.cost, max(limit.cost - used.cost, 0), lease.ends_at)
     if tokens is not None:
-        headers["x-ratelimit-limit-tokens"] = str(tokens[0])
-        headers["x-ratelimit-remaining-tokens"] = str(tokens[1])
-        headers["x-ratelimit-reset-tokens"] = duration(tokens[2] - now)
+        headers += (
+            (b"x-ratelimit-limit-tokens", b"%d" % tokens[0]),
+            (b"x-ratelimit-remaining-tokens", b"%d" % tokens[1]),
+            (b"x-ratelimit-reset-tokens", duration(tokens[2] - now).encode()),
+        )
     if cost is not None:  # the gateway's own: OpenAI has no money headers
-        headers["x-gateway-cost-limit"] = money(cost[0])
-        headers["x-gateway-cost-remaining"] = money(cost[1])
-        headers["x-gateway-cost-reset"] = duration(cost[2] - now)
+        headers += (
+            (b"x-gateway-cost-limit", money(cost[0]).encode()),
+            (b"x-gateway-cost-remaining", money(cost[1]).encode()),
+            (b"x-gateway-cost-reset", duration(cost[2] - now).encode()),
+        )
     return headers
+
+
+def _header_dict(leases: tuple[WindowLease, ...], now: float) -> dict[str, str]:
+    """The headers of a 429, as a GatewayError carries them."""
+    return {name.decode(): value.decode() for name, value in _headers(leases, now)}
 
 
 def duration(seconds: float) -> str:
@@ -424,7 +438,7 @@ def _rate_limited(
     caller: str, over: _Budget, leases: tuple[WindowLease, ...], now: float, cost: Counts
 ) -> GatewayError:
     wait = max(math.ceil(over.resets_at - now), 1)
-    headers = {**_headers(leases, now), "retry-after": str(wait)}
+    headers = {**_header_dict(leases, now), "retry-after": str(wait)}
     if over.kind == "cost":
         return GatewayError(
             429,
@@ -457,7 +471,7 @@ def _too_large(caller: str, limits: Limits, cost: Counts, leases: tuple[WindowLe
             "key's reserveOutputTokens when it sets none), must be reduced for it to fit.",
             type="insufficient_quota",
             code="insufficient_quota",
-            headers=_headers(leases, now),
+            headers=_header_dict(leases, now),
         )
     limit = min(limit for limit in (limits.tokens_per_minute, limits.tokens_per_day) if limit is not None)
     return GatewayError(
@@ -467,5 +481,5 @@ def _too_large(caller: str, limits: Limits, cost: Counts, leases: tuple[WindowLe
         "none), must be reduced for it to fit.",
         type="tokens",
         code="rate_limit_exceeded",
-        headers=_headers(leases, now),
+        headers=_header_dict(leases, now),
     )

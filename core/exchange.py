@@ -213,9 +213,8 @@ class Exchange:
             micros = self._price.cost(self.reserve_tokens - output, 0, output)
         reservation, headers = await self.gateway.budgets.reserve(self.caller, self.reserve_tokens, micros)
         self._reservation = reservation
-        budget = [(name.encode(), value.encode()) for name, value in headers.items()]
-        self._own_headers += budget
-        self._budget_names = frozenset(name for name, _ in budget)
+        self._own_headers += headers
+        self._budget_names = frozenset(dict(headers))
 
     # -- going upstream
 

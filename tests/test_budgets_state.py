@@ -18,7 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.auth import Caller
-from core.budgets import LEASE_WAIT_SECONDS, Budgets, day_window, minute_window
+from core.budgets import LEASE_WAIT_SECONDS, Budgets, Reservation, day_window, minute_window
 from core.config.model import CallerKey, Limits
 from core.errors import GatewayError
 from core.models.prices import money
@@ -32,6 +32,14 @@ MOMENTS = [1_700_000_000.0, 1_700_000_030.5, 1_700_000_059.999, 1_700_000_061.0,
 
 def caller(limits: Limits | None) -> Caller:
     return Caller("alice", CallerKey("alice", "alice-key", limits=limits), "alice-key")
+
+
+async def reserve(
+    budgets: Budgets, caller: Caller, tokens: int, micros: int = 0
+) -> tuple[Reservation | None, dict[str, str]]:
+    """Budgets.reserve, its headers as text."""
+    reservation, headers = await budgets.reserve(caller, tokens, micros)
+    return reservation, {name.decode(): value.decode() for name, value in headers}
 
 
 @pytest.mark.parametrize("now", MOMENTS)
@@ -57,7 +65,7 @@ def test_a_store_that_comes_back_is_logged_once_and_its_next_outage_again(
     alice = caller(Limits(tokens_per_minute=100_000))
 
     async def call_and_sync() -> None:
-        reservation, _ = await budgets.reserve(alice, 10)
+        reservation, _ = await reserve(budgets, alice, 10)
         assert reservation is not None
         budgets.settle(reservation, Counts(1, 5))  # the use changed: the sync writes it
         await budgets.sync()
@@ -97,7 +105,7 @@ def test_a_clean_shutdown_writes_what_was_used_and_hands_back_what_is_held(table
     budgets = Budgets(UsageTable(address, None), clock=lambda: moment)
 
     async def scenario() -> None:
-        reservation, _ = await budgets.reserve(caller(Limits(tokens_per_minute=100_000)), 500)
+        reservation, _ = await reserve(budgets, caller(Limits(tokens_per_minute=100_000)), 500)
         assert reservation is not None
         budgets.settle(reservation, Counts(1, 42))
         await budgets.aclose()
@@ -111,7 +119,7 @@ def test_a_clean_shutdown_writes_what_was_used_and_hands_back_what_is_held(table
 def test_a_call_no_wait_can_make_fit_is_told_so_in_openais_terms() -> None:
     budgets = Budgets(None, clock=lambda: MOMENTS[1])
     with pytest.raises(GatewayError) as refused:
-        asyncio.run(budgets.reserve(caller(Limits(tokens_per_minute=500, tokens_per_day=400)), 450))
+        asyncio.run(reserve(budgets, caller(Limits(tokens_per_minute=500, tokens_per_day=400)), 450))
     error = refused.value
     assert (error.status, error.type, error.code) == (429, "tokens", "rate_limit_exceeded")
     assert error.message == (
@@ -126,13 +134,13 @@ def test_a_reload_that_removes_a_keys_limits_mid_call_settles_without_error() ->
     async def scenario() -> None:
         budgets = Budgets(None, clock=lambda: MOMENTS[1])  # one window throughout
         limited = caller(Limits(tokens_per_minute=1000))
-        reservation, _ = await budgets.reserve(limited, 500)
+        reservation, _ = await reserve(budgets, limited, 500)
         assert reservation is not None
         budgets.configure((CallerKey("alice", "alice-key"),))  # the reload: alice has no limits any more
         budgets.settle(reservation, Counts(1, 20))  # the call in flight ends
-        assert await budgets.reserve(caller(None), 500) == (None, {})
+        assert await reserve(budgets, caller(None), 500) == (None, {})
         budgets.configure((CallerKey("alice", "alice-key", limits=Limits(tokens_per_minute=1000)),))
-        _, headers = await budgets.reserve(limited, 100)  # limited again: a fresh window, the call fits
+        _, headers = await reserve(budgets, limited, 100)  # limited again: a fresh window, the call fits
         assert int(headers["x-ratelimit-remaining-tokens"]) >= 1000 - 20 - 100
 
     asyncio.run(scenario())
@@ -141,14 +149,14 @@ def test_a_reload_that_removes_a_keys_limits_mid_call_settles_without_error() ->
 def test_a_reload_that_changes_a_keys_limits_mid_call_settles_the_call_in_the_new_limits() -> None:
     async def scenario() -> None:
         budgets = Budgets(None, clock=lambda: MOMENTS[1])  # one window throughout
-        reservation, _ = await budgets.reserve(caller(Limits(tokens_per_minute=1000)), 500)
+        reservation, _ = await reserve(budgets, caller(Limits(tokens_per_minute=1000)), 500)
         assert reservation is not None
         raised = caller(Limits(tokens_per_minute=2000))  # the reload: alice may spend more
         budgets.configure((raised.key,))  # type: ignore[arg-type]
-        _, during = await budgets.reserve(raised, 10)
+        _, during = await reserve(budgets, raised, 10)
         assert during["x-ratelimit-remaining-tokens"] == str(2000 - 500 - 10)  # what was reserved stays reserved
         budgets.settle(reservation, Counts(1, 20))  # the first call ends: it cost 20 tokens, not 500
-        _, after = await budgets.reserve(raised, 10)
+        _, after = await reserve(budgets, raised, 10)
         assert after["x-ratelimit-remaining-tokens"] == str(2000 - 20 - 10 - 10)
 
     asyncio.run(scenario())
@@ -163,9 +171,9 @@ def test_a_store_too_slow_to_grant_a_lease_admits_after_the_wait_and_says_so(cap
 
         async def scenario() -> tuple[float, dict[str, str], dict[str, str]]:
             started = time.monotonic()
-            _, first = await budgets.reserve(alice, 0)
+            _, first = await reserve(budgets, alice, 0)
             waited = time.monotonic() - started
-            _, second = await budgets.reserve(alice, 0)  # the claim taken locally holds it: no second wait
+            _, second = await reserve(budgets, alice, 0)  # the claim taken locally holds it: no second wait
             return waited, first, second
 
         waited, first, second = asyncio.run(scenario())
@@ -183,7 +191,7 @@ def test_a_spent_limit_is_refused_before_the_body_is_read_in_openais_terms() -> 
     alice = caller(Limits(requests_per_minute=2, tokens_per_minute=1000))
     for _ in range(2):
         budgets.check(alice)
-        asyncio.run(budgets.reserve(alice, 100))
+        asyncio.run(reserve(budgets, alice, 100))
     budgets.check(caller(None))  # a key without limits is never refused
     with pytest.raises(GatewayError) as refused:
         budgets.check(alice)
@@ -209,7 +217,7 @@ def test_a_spent_token_limit_is_refused_before_the_body_asking_for_no_tokens_yet
     a window that ends within a second still asks the caller to wait a whole second, never 0."""
     budgets = Budgets(None, clock=lambda: 1_700_000_039.75)  # a quarter second before 22:14:00Z
     alice = caller(Limits(tokens_per_minute=100))
-    asyncio.run(budgets.reserve(alice, 100))
+    asyncio.run(reserve(budgets, alice, 100))
     with pytest.raises(GatewayError) as refused:
         budgets.check(alice)
     error = refused.value
@@ -227,7 +235,7 @@ def test_a_call_whose_cost_alone_passes_a_cost_limit_is_told_so_in_money() -> No
     budgets = Budgets(None, clock=lambda: MOMENTS[1])
     alice = caller(Limits(tokens_per_minute=1000, cost_per_day=5_000_000, cost_per_month=2_500_000))
     with pytest.raises(GatewayError) as refused:
-        asyncio.run(budgets.reserve(alice, 10, micros=2_500_001))
+        asyncio.run(reserve(budgets, alice, 10, micros=2_500_001))
     error = refused.value
     assert (error.status, error.type, error.code) == (429, "insufficient_quota", "insufficient_quota")
     assert error.message == (
@@ -237,7 +245,7 @@ def test_a_call_whose_cost_alone_passes_a_cost_limit_is_told_so_in_money() -> No
     )
     assert error.headers["x-gateway-cost-limit"] == "2.50" and error.headers["x-ratelimit-limit-tokens"] == "1000"
     with pytest.raises(GatewayError) as tokens:
-        asyncio.run(budgets.reserve(alice, 1001, micros=2_500_000))
+        asyncio.run(reserve(budgets, alice, 1001, micros=2_500_000))
     assert (tokens.value.type, tokens.value.code) == ("tokens", "rate_limit_exceeded")
     assert tokens.value.message.startswith("Request too large for caller key alice: Limit 1000 tokens, Requested 1001.")
 
@@ -287,7 +295,7 @@ def test_the_headers_name_for_each_kind_the_limit_with_the_least_left(
         month = time.strftime("%Y-%m", time.gmtime(now))
         month_ends = float(_month_end(now))
         try:
-            reservation, headers = asyncio.run(budgets.reserve(alice, tokens, micros))
+            reservation, headers = asyncio.run(reserve(budgets, alice, tokens, micros))
         except GatewayError:
             continue
         assert reservation is not None
