@@ -2,10 +2,10 @@
 
 Why not the OpenTelemetry SDK's instruments: opentelemetry-sdk copies and cleans a measurement's attributes each
 time one is recorded (`Measurement.__post_init__`), some 110 thousand instructions for one with the gateway's
-dimensions, and a chat completion records five. Here recording is a dict lookup by a tuple of the dimensions and
-a few additions; the attributes are built once per set of dimensions and export. What is exported is the SDK's own
-data (`MetricsData`), through its exporter interface, with delta temporality (what Application Insights takes):
-each export hands on what was recorded since the one before.
+dimensions, and a chat completion records five. Here recording is a dict lookup by a set of dimensions made once
+(a `DimensionSet`, hashed by identity) and a few additions; the attributes are built once per set and export.
+What is exported is the SDK's own data (`MetricsData`), through its exporter interface, with delta temporality
+(what Application Insights takes): each export hands on what was recorded since the one before.
 """
 
 from __future__ import annotations
@@ -23,9 +23,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# A measurement's dimensions, as (name, value) pairs in a fixed order: a dict key as they are, the exported
-# attributes once per export.
+# A measurement's dimensions, as (name, value) pairs in a fixed order.
 Dimensions = tuple[tuple[str, str | int], ...]
+
+
+class DimensionSet:
+    """A set of dimensions, made once by its user and kept: a key by identity, since hashing a tuple of pairs
+    on every measurement costs more than the rest of it. Two sets with the same pairs are one point at export."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: Dimensions) -> None:
+        self.pairs = pairs
 
 
 class _Distribution:
@@ -40,6 +49,13 @@ class _Distribution:
         self.high = value
         self.buckets = [0] * buckets
 
+    def add(self, other: _Distribution) -> None:
+        self.count += other.count
+        self.total += other.total
+        self.low = min(self.low, other.low)
+        self.high = max(self.high, other.high)
+        self.buckets = [mine + theirs for mine, theirs in zip(self.buckets, other.buckets, strict=True)]
+
 
 class Histogram:
     """An explicit-bucket histogram, as OpenTelemetry's: bucket i counts the values in
@@ -50,11 +66,11 @@ class Histogram:
         self.unit = unit
         self.description = description
         self.boundaries = tuple(boundaries)
-        self._distributions: dict[Dimensions, _Distribution] = {}
+        self._distributions: dict[DimensionSet, _Distribution] = {}
         # Recorded on the event loop, taken by the export thread: the swap and an update must not interleave.
         self._lock = threading.Lock()
 
-    def record(self, value: float, dimensions: Dimensions) -> None:
+    def record(self, value: float, dimensions: DimensionSet) -> None:
         with self._lock:
             distribution = self._distributions.get(dimensions)
             if distribution is None:
@@ -77,9 +93,16 @@ class Histogram:
             distributions, self._distributions = self._distributions, {}
         if not distributions:
             return None
+        merged: dict[Dimensions, _Distribution] = {}
+        for dimensions, distribution in distributions.items():
+            same = merged.get(dimensions.pairs)
+            if same is None:
+                merged[dimensions.pairs] = distribution
+            else:
+                same.add(distribution)
         points = [
             HistogramDataPoint(
-                attributes=dict(dimensions),
+                attributes=dict(pairs),
                 start_time_unix_nano=start_ns,
                 time_unix_nano=end_ns,
                 count=distribution.count,
@@ -89,7 +112,7 @@ class Histogram:
                 min=distribution.low,
                 max=distribution.high,
             )
-            for dimensions, distribution in distributions.items()
+            for pairs, distribution in merged.items()
         ]
         data = HistogramData(data_points=points, aggregation_temporality=AggregationTemporality.DELTA)
         return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
@@ -102,10 +125,10 @@ class Counter:
         self.name = name
         self.unit = unit
         self.description = description
-        self._sums: dict[Dimensions, int] = {}
+        self._sums: dict[DimensionSet, int] = {}
         self._lock = threading.Lock()
 
-    def add(self, amount: int, dimensions: Dimensions) -> None:
+    def add(self, amount: int, dimensions: DimensionSet) -> None:
         with self._lock:
             self._sums[dimensions] = self._sums.get(dimensions, 0) + amount
 
@@ -116,9 +139,12 @@ class Counter:
             sums, self._sums = self._sums, {}
         if not sums:
             return None
+        merged: dict[Dimensions, int] = {}
+        for dimensions, amount in sums.items():
+            merged[dimensions.pairs] = merged.get(dimensions.pairs, 0) + amount
         points = [
-            NumberDataPoint(attributes=dict(dimensions), start_time_unix_nano=start_ns, time_unix_nano=end_ns, value=n)
-            for dimensions, n in sums.items()
+            NumberDataPoint(attributes=dict(pairs), start_time_unix_nano=start_ns, time_unix_nano=end_ns, value=n)
+            for pairs, n in merged.items()
         ]
         data = Sum(data_points=points, aggregation_temporality=AggregationTemporality.DELTA, is_monotonic=True)
         return Metric(name=self.name, description=self.description, unit=self.unit, data=data)

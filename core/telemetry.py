@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from core.accesslog import AccessRecord
 from core.inbound import is_ascii_digits
-from core.metrics import Counter, Histogram, MetricsExport
+from core.metrics import Counter, DimensionSet, Histogram, MetricsExport
 from core.models.families import FAMILIES
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 
 # What a model name the configuration does not give becomes: clients choose model names (a run's, a Responses
 # call's), and a dimension or span name of their choosing would be theirs to multiply (as the conventions' `_OTHER`).
 OTHER_MODEL = "_OTHER"
+# The dimension sets kept between calls, at most; past it they are made again (a client choosing model names could
+# otherwise grow them without end; sets made twice within one export are one point there).
+MAX_DIMENSION_SETS = 4096
 # The names Azure answers with for the models it serves: a known family, perhaps with its version's date.
 _AZURE_MODEL = re.compile("(?:" + "|".join(re.escape(f.name) for f in FAMILIES) + r")(?:-\d{4}-\d{2}-\d{2})?")
 
@@ -119,6 +122,27 @@ class Instruments:
         return (self.tokens, self.duration, self.cached, self.reasoning, self.cost, self.rate_limited)
 
 
+class _Series:
+    """The dimension sets one kind of call (as its access record's fields say) records its metrics under."""
+
+    __slots__ = ("plain", "input_tokens", "output_tokens", "priced", "rate_limited")
+
+    def __init__(
+        self,
+        *,
+        plain: DimensionSet,
+        input_tokens: DimensionSet,
+        output_tokens: DimensionSet,
+        priced: DimensionSet,
+        rate_limited: DimensionSet | None,
+    ) -> None:
+        self.plain = plain
+        self.input_tokens = input_tokens  # token usage, of the input tokens
+        self.output_tokens = output_tokens
+        self.priced = priced  # cost: per pool member too
+        self.rate_limited = rate_limited  # an upstream 429's, None for any other answer
+
+
 class Telemetry:
     def __init__(self, instruments: Instruments, metrics: MetricsExport, tracer_provider: TracerProvider) -> None:
         from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
@@ -131,6 +155,7 @@ class Telemetry:
         self._metrics = metrics
         self._tracer_provider = tracer_provider
         self._models: frozenset[str] = frozenset()  # the names the configuration gives models
+        self._series: dict[tuple[object, ...], _Series] = {}
         self.tracer = tracer_provider.get_tracer(SCOPE)
         self.propagator = TraceContextTextMapPropagator()
 
@@ -138,6 +163,7 @@ class Telemetry:
         """The model names the configuration gives (public ids, deployments): only these, and Azure's own model
         names, become dimensions; any other is `_OTHER`."""
         self._models = names
+        self._series.clear()  # a name known or not any more: its dimension sets are made again
 
     def model_name(self, name: str) -> str:
         return name if name in self._models or _AZURE_MODEL.fullmatch(name) else OTHER_MODEL
@@ -165,24 +191,45 @@ class Telemetry:
         return RequestTrace(self, span)
 
     def record(self, record: AccessRecord) -> None:
+        key = (record.operation, record.status, record.model, record.response_model, record.caller, record.group,
+               record.error_code, record.member)  # fmt: skip
+        series = self._series.get(key)
+        if series is None:
+            series = self._series_of(key, record)
         instruments = self._instruments
-        dimensions = tuple(self.dimensions(record).items())
         if record.prompt_tokens is not None:
-            instruments.tokens.record(record.prompt_tokens, (*dimensions, ("gen_ai.token.type", "input")))
+            instruments.tokens.record(record.prompt_tokens, series.input_tokens)
         if record.completion_tokens is not None:
-            instruments.tokens.record(record.completion_tokens, (*dimensions, ("gen_ai.token.type", "output")))
+            instruments.tokens.record(record.completion_tokens, series.output_tokens)
         # Parts of those counts, as the GenAI conventions' newer inference metrics name them; only when there are any.
         if record.cached_tokens:
-            instruments.cached.record(record.cached_tokens, dimensions)
+            instruments.cached.record(record.cached_tokens, series.plain)
         if record.reasoning_tokens:
-            instruments.reasoning.record(record.reasoning_tokens, dimensions)
+            instruments.reasoning.record(record.reasoning_tokens, series.plain)
         if record.cost is not None:  # per deployment: a pool's members may differ in price
-            member = () if record.member is None else (("gateway.member", record.member),)
-            instruments.cost.record(record.cost, (*dimensions, *member))
-        instruments.duration.record(time.perf_counter() - record.started, dimensions)
+            instruments.cost.record(record.cost, series.priced)
+        instruments.duration.record(time.perf_counter() - record.started, series.plain)
+        if series.rate_limited is not None:
+            instruments.rate_limited.add(1, series.rate_limited)
+
+    def _series_of(self, key: tuple[object, ...], record: AccessRecord) -> _Series:
+        """The dimension sets of the calls whose records have `key`'s fields, made once and kept."""
+        dimensions = tuple(self.dimensions(record).items())
+        member = () if record.member is None else (("gateway.member", record.member),)
+        rate_limited = None
         if record.status == 429 and record.group is not None:  # the gateway's own 429s come before any group
-            model = tuple(self._request_model(record).items())
-            instruments.rate_limited.add(1, (("gateway.group", record.group), *model))
+            rate_limited = DimensionSet((("gateway.group", record.group), *self._request_model(record).items()))
+        series = _Series(
+            plain=DimensionSet(dimensions),
+            input_tokens=DimensionSet((*dimensions, ("gen_ai.token.type", "input"))),
+            output_tokens=DimensionSet((*dimensions, ("gen_ai.token.type", "output"))),
+            priced=DimensionSet((*dimensions, *member)),
+            rate_limited=rate_limited,
+        )
+        if len(self._series) >= MAX_DIMENSION_SETS:
+            self._series.clear()
+        self._series[key] = series
+        return series
 
     def dimensions(self, record: AccessRecord) -> dict[str, str | int]:
         """A record's names and numbers: never a prompt, a completion or a key."""

@@ -24,12 +24,23 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 
-from core.metrics import Counter, Dimensions, Histogram, MetricsExport
-from core.telemetry import COST_BUCKETS, DURATION_BUCKETS, TOKEN_BUCKETS
+from core.accesslog import AccessRecord
+from core.metrics import Counter, Dimensions, DimensionSet, Histogram, MetricsExport
+from core.telemetry import (
+    COST_BUCKETS,
+    DURATION_BUCKETS,
+    MAX_DIMENSION_SETS,
+    OTHER_MODEL,
+    TOKEN_BUCKETS,
+    Instruments,
+    Telemetry,
+)
 
-EAST: Dimensions = (("gen_ai.operation.name", "chat"), ("http.response.status_code", 200))
-WEST: Dimensions = (("gen_ai.operation.name", "chat"), ("http.response.status_code", 429))
+EAST_PAIRS: Dimensions = (("gen_ai.operation.name", "chat"), ("http.response.status_code", 200))
+EAST = DimensionSet(EAST_PAIRS)
+WEST = DimensionSet((("gen_ai.operation.name", "chat"), ("http.response.status_code", 429)))
 
 
 class RecordingExporter(MetricExporter):
@@ -73,7 +84,7 @@ def sdk_points(values: Sequence[float], boundaries: Sequence[float]) -> list[His
     provider = MeterProvider(metric_readers=[reader])
     histogram = provider.get_meter("oracle").create_histogram("h", explicit_bucket_boundaries_advisory=boundaries)
     for value in values:
-        histogram.record(value, dict(EAST))
+        histogram.record(value, dict(EAST_PAIRS))
     data = reader.get_metrics_data()
     provider.shutdown()
     assert data is not None
@@ -105,7 +116,7 @@ def test_a_histogram_makes_the_point_the_sdk_makes_of_the_same_values(
     [ours] = metric.data.data_points
     [theirs] = sdk_points(values, boundaries)
     assert isinstance(ours, HistogramDataPoint)
-    assert ours.attributes == theirs.attributes == dict(EAST)
+    assert ours.attributes == theirs.attributes == dict(EAST_PAIRS)
     assert (ours.count, ours.min, ours.max, list(ours.explicit_bounds)) == (
         theirs.count,
         theirs.min,
@@ -136,6 +147,52 @@ def test_each_set_of_dimensions_is_its_own_point_and_a_take_starts_again_from_no
     assert again is not None
     [point] = again.data.data_points
     assert isinstance(point, HistogramDataPoint) and (point.count, list(point.bucket_counts)) == (1, [1, 0, 0])
+
+
+def test_sets_made_twice_with_the_same_dimensions_are_one_point() -> None:
+    histogram = Histogram("h", unit="1", description="", boundaries=[1.0, 2.0])
+    counter = Counter("c", unit="1", description="")
+    again = DimensionSet(EAST_PAIRS)
+    histogram.record(0.5, EAST)
+    histogram.record(3.0, again)
+    histogram.record(1.5, WEST)
+    counter.add(1, EAST)
+    counter.add(2, again)
+    metric = histogram.take(1, 2)
+    assert metric is not None
+    east = [p for p in metric.data.data_points if p.attributes == dict(EAST_PAIRS)]
+    assert len(east) == 1 and len(metric.data.data_points) == 2
+    [point] = east
+    assert isinstance(point, HistogramDataPoint)
+    assert (point.count, point.sum, point.min, point.max, list(point.bucket_counts)) == (2, 3.5, 0.5, 3.0, [1, 0, 1])
+    sums = counter.take(1, 2)
+    assert sums is not None and [p.value for p in sums.data.data_points] == [3]  # type: ignore[union-attr]
+
+
+def test_a_client_choosing_model_names_cannot_grow_the_kept_dimension_sets_and_no_call_is_lost() -> None:
+    """Names the configuration does not give are `_OTHER`; the sets kept between calls stay bounded however
+    many names come, and every call is counted, under its name's one point."""
+    exporter = RecordingExporter()
+    instruments = Instruments()
+    export = MetricsExport(exporter, Resource.create({}), instruments.all(), interval=3600, scope="test-scope")
+    telemetry = Telemetry(instruments, export, TracerProvider())
+    telemetry.know_models(frozenset({"gpt-4o"}))
+    names = ["gpt-4o", *(f"client-name-{n}" for n in range(MAX_DIMENSION_SETS + 10)), "gpt-4o"]
+    for name in names:
+        telemetry.record(AccessRecord("id", "POST", "/v1/chat/completions", operation="chat/completions", model=name,
+                                      status=200, prompt_tokens=1, completion_tokens=2))  # fmt: skip
+        assert len(telemetry._series) <= MAX_DIMENSION_SETS
+    export.shutdown(timeout=5)
+    durations = exporter.points()["gen_ai.client.operation.duration"]
+    counts = {p.attributes["gen_ai.request.model"]: p.count for p in durations}
+    assert counts == {"gpt-4o": 2, OTHER_MODEL: MAX_DIMENSION_SETS + 10}
+    tokens = exporter.points()["gen_ai.client.token.usage"]
+    assert sorted((p.attributes["gen_ai.token.type"], p.attributes["gen_ai.request.model"], p.sum) for p in tokens) == [
+        ("input", "_OTHER", MAX_DIMENSION_SETS + 10),
+        ("input", "gpt-4o", 2),
+        ("output", "_OTHER", 2 * (MAX_DIMENSION_SETS + 10)),
+        ("output", "gpt-4o", 4),
+    ]
 
 
 def test_a_counter_sums_per_set_of_dimensions_as_a_monotonic_delta() -> None:
