@@ -111,6 +111,7 @@ def run(
         limit_concurrency=limit_concurrency,
         access_log=False,  # the gateway writes its own structured line per request
         proxy_headers=False,  # nothing reads the client's address; X-Forwarded-* would cost every request a parse
+        server_header=False,  # no `server: uvicorn` telling every caller what to probe for (Date stays: HTTP asks it)
         log_level="warning",
         lifespan="on",
     )

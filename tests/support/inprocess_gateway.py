@@ -88,7 +88,9 @@ class InProcessGateway:
             app: ASGIApp = build_app()
             if self._wrap_app is not None:
                 app = self._wrap_app(app)
-            config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", log_config=None, lifespan="on")
+            config = uvicorn.Config(
+                app, host="127.0.0.1", port=0, log_level="warning", log_config=None, lifespan="on", server_header=False
+            )
             self._server = uvicorn.Server(config)
         except Exception as exc:  # reported by start(), with the log
             self._failure = exc
