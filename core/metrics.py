@@ -10,6 +10,7 @@ What is exported is the SDK's own data (`MetricsData`), through its exporter int
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -173,6 +174,8 @@ class MetricsExport:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics-export", daemon=True)
         self._thread.start()
+        # A process that exits without its host's shutdown (an interpreter ending normally) still exports the rest.
+        atexit.register(self.shutdown)
 
     def _run(self) -> None:
         while not self._stopped.wait(self._interval):
@@ -197,6 +200,10 @@ class MetricsExport:
                 logger.exception("exporting metrics failed")
 
     def shutdown(self, timeout: float = 30.0) -> None:
+        """Export the rest and shut the exporter down; once (later calls do nothing)."""
+        if self._stopped.is_set():
+            return
+        atexit.unregister(self.shutdown)
         self._stopped.set()
         self._thread.join(timeout)
         self.export()

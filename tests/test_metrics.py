@@ -4,10 +4,12 @@ one export to the next, none lost to an export running while calls record, and e
 from __future__ import annotations
 
 import itertools
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -268,6 +270,10 @@ def test_the_export_thread_hands_on_each_interval_and_the_rest_at_shutdown() -> 
     finally:
         export.shutdown(timeout=5)
     assert exporter.shut_down
+    exports = len(exporter.exports)
+    histogram.record(5.0, EAST)
+    export.shutdown(timeout=5)  # once shut down, again is nothing: the exporter is not asked again
+    assert len(exporter.exports) == exports
     points = exporter.points()
     assert sum(p.count for p in points["h"]) == 2 and [p.value for p in points["c"]] == [1]
     # Each export starts where the one before ended: no interval counted twice, none left out.
@@ -306,3 +312,18 @@ def _all_points(data: MetricsData) -> list[Any]:
         for metric in scope_metrics.metrics
         for point in metric.data.data_points
     ]
+
+
+def test_a_process_that_exits_without_shutting_down_still_exports_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "exported.json"
+    code = (
+        "from opentelemetry.sdk.metrics.export import ConsoleMetricExporter\n"
+        "from opentelemetry.sdk.resources import Resource\n"
+        "from core.metrics import DimensionSet, Histogram, MetricsExport\n"
+        "histogram = Histogram('left.at.exit', unit='1', description='', boundaries=[1.0])\n"
+        f"exporter = ConsoleMetricExporter(out=open({str(out)!r}, 'w'))\n"
+        "MetricsExport(exporter, Resource.create({}), [histogram], interval=3600, scope='test-scope')\n"
+        "histogram.record(0.5, DimensionSet((('k', 'v'),)))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert '"name": "left.at.exit"' in out.read_text()
