@@ -436,11 +436,11 @@ class Direct:
         self.spans = InMemorySpanExporter()
         self.tracer_provider = tracer_provider or TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        instruments = Instruments()
+        self.instruments = Instruments()
         self.export = MetricsExport(
-            self.metric_exporter, Resource.create({}), instruments.all(), interval=3600, scope=SCOPE
+            self.metric_exporter, Resource.create({}), self.instruments.all(), interval=3600, scope=SCOPE
         )
-        self.telemetry = Telemetry(instruments, self.export, self.tracer_provider)
+        self.telemetry = Telemetry(self.instruments, self.export, self.tracer_provider)
 
     def exported(self) -> dict[str, list[Any]]:
         """Each metric's points, by name, of what was recorded since the last call."""
@@ -602,6 +602,17 @@ def test_the_rate_limited_counter_counts_only_an_upstreams_429_per_group_and_mod
         ([("gateway.group", "eastus"), ("gen_ai.request.model", "gpt-4o")], 2),
         ([("gateway.group", "westus")], 1),
     ]
+
+
+def test_a_kind_of_calls_dimension_sets_are_made_once_and_kept_for_the_next_such_call(direct) -> None:
+    telemetry, instruments = direct.telemetry, direct.instruments
+    telemetry.record(chat_record(cost=1.0, member="gpt-4o-east"))
+    telemetry.record(chat_record(cost=2.0, member="gpt-4o-east"))
+    # Recorded under the very same sets: one sum each, not one per call merged at export.
+    assert (len(instruments.tokens._distributions), len(instruments.duration._distributions)) == (2, 1)
+    assert len(instruments.cost._distributions) == 1
+    [series] = telemetry._series.values()
+    assert set(instruments.tokens._distributions) == {series.input_tokens, series.output_tokens}
 
 
 def test_records_differing_in_any_one_field_the_metrics_read_are_points_of_their_own(direct) -> None:
@@ -872,6 +883,8 @@ def test_with_aad_authentication_both_exporters_use_the_apps_credential(closed_e
         metrics = telemetry._metrics
         assert (metrics._interval, metrics._scope) == (0.3, SCOPE)
         assert metrics._resource is telemetry._tracer_provider.resource
+        # The calls recorded are what the export hands on: one set of instruments.
+        assert metrics._instruments == telemetry._instruments.all() and len(metrics._instruments) == 6
         assert metrics._resource.attributes["service.name"] == "gateway-under-test"
     finally:
         telemetry.shutdown()
