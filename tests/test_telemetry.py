@@ -1,6 +1,7 @@
 """Metrics and traces through the real Azure Monitor exporter, its connection string's IngestionEndpoint pointed at a
 recording server on 127.0.0.1: the GenAI names, dimensions and values are right, the upstream call is the request
-span's child and carries its traceparent to Azure, and no prompt, key or completion text is ever exported."""
+span's child and carries its traceparent to Azure, and no prompt, key or completion text is ever exported. Then
+direct tests, fast: Telemetry built from real OpenTelemetry SDK parts and held to exactly what it exports."""
 
 from __future__ import annotations
 
