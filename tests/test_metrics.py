@@ -3,11 +3,13 @@ one export to the next, none lost to an export running while calls record, and e
 
 from __future__ import annotations
 
+import gc
 import itertools
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,6 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     HistogramDataPoint,
     InMemoryMetricReader,
-    MetricExporter,
-    MetricExportResult,
     MetricsData,
     NumberDataPoint,
 )
@@ -39,45 +39,11 @@ from core.telemetry import (
     Instruments,
     Telemetry,
 )
+from tests.support.metric_exporter import RecordingExporter
 
 EAST_PAIRS: Dimensions = (("gen_ai.operation.name", "chat"), ("http.response.status_code", 200))
 EAST = DimensionSet(EAST_PAIRS)
 WEST = DimensionSet((("gen_ai.operation.name", "chat"), ("http.response.status_code", 429)))
-
-
-class RecordingExporter(MetricExporter):
-    """Keeps what it is given; fails on request."""
-
-    def __init__(self) -> None:
-        super().__init__(preferred_temporality={})
-        self.exports: list[MetricsData] = []
-        self.failures = 0
-        self.shut_down = False
-        self.exported = threading.Event()
-
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionError("the ingestion endpoint went away")
-        self.exports.append(metrics_data)
-        self.exported.set()
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.shut_down = True
-
-    def points(self) -> dict[str, list[Any]]:
-        found: dict[str, list[Any]] = {}
-        for data in self.exports:
-            for resource_metrics in data.resource_metrics:
-                for scope_metrics in resource_metrics.scope_metrics:
-                    assert scope_metrics.scope.name == "test-scope"
-                    for metric in scope_metrics.metrics:
-                        found.setdefault(metric.name, []).extend(metric.data.data_points)
-        return found
 
 
 def sdk_points(values: Sequence[float], boundaries: Sequence[float]) -> list[HistogramDataPoint]:
@@ -299,7 +265,9 @@ def test_a_failed_export_is_logged_and_the_next_interval_exports_again(caplog: p
         assert exporter.exported.wait(5)
     finally:
         export.shutdown(timeout=5)
-    assert "exporting metrics failed" in caplog.text
+    assert [(r.name, r.getMessage(), r.exc_info is not None) for r in caplog.records] == [
+        ("core.metrics", "exporting metrics failed", True)
+    ]
     # What the failed export held is gone (as with the SDK's delta export); what came after is exported.
     assert [p.sum for p in exporter.points()["h"]] == [0.7]
 
@@ -327,3 +295,64 @@ def test_a_process_that_exits_without_shutting_down_still_exports_the_rest(tmp_p
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=Path(__file__).parent.parent)
     assert '"name": "left.at.exit"' in out.read_text()
+
+
+def test_a_counters_points_name_it_and_span_the_take_they_were_taken_for() -> None:
+    counter = Counter("c", unit="{response}", description="d")
+    counter.add(1, EAST)
+    metric = counter.take(10, 20)
+    assert metric is not None and (metric.name, metric.unit, metric.description) == ("c", "{response}", "d")
+    [point] = metric.data.data_points
+    assert isinstance(point, NumberDataPoint)
+    assert (point.start_time_unix_nano, point.time_unix_nano, point.value, point.attributes) == (
+        10,
+        20,
+        1,
+        dict(EAST_PAIRS),
+    )
+
+
+def test_an_export_hands_the_exporter_its_resource_scope_and_the_interval_as_its_timeout() -> None:
+    exporter = RecordingExporter()
+    histogram = Histogram("h", unit="1", description="", boundaries=[1.0])
+    counter = Counter("c", unit="1", description="")
+    resource = Resource.create({"service.name": "gateway-under-test"})
+    before = time.time_ns()
+    export = MetricsExport(exporter, resource, [histogram, counter], interval=3600, scope="test-scope")
+    try:
+        export.export()
+        assert exporter.export_timeouts == []  # nothing recorded: the exporter is not asked
+        counter.add(2, WEST)
+        export.export()
+        assert exporter.export_timeouts == [3_600_000]
+        [data] = exporter.exports
+        assert data.resource_metrics[0].resource is resource
+        assert [m.name for m in exporter.metrics()] == ["c"]
+        [point] = exporter.points()["c"]
+        assert before <= point.start_time_unix_nano < point.time_unix_nano <= time.time_ns()
+        histogram.record(0.5, EAST)
+        export.export()
+        [_, later] = exporter.exports
+        [metric] = later.resource_metrics[0].scope_metrics[0].metrics
+        assert metric.data.data_points[0].start_time_unix_nano == point.time_unix_nano  # where the last one ended
+    finally:
+        export.shutdown(timeout=5)
+    assert exporter.shutdown_timeouts == [5000]
+
+
+def test_the_export_thread_is_a_named_daemon_that_ends_at_shutdown_and_the_exit_hook_goes_with_it() -> None:
+    exporter = RecordingExporter()
+    threads = set(threading.enumerate())
+    export = MetricsExport(exporter, Resource.create({}), [], interval=3600, scope="test-scope")
+    [thread] = set(threading.enumerate()) - threads
+    assert (thread.name, thread.daemon) == ("metrics-export", True)
+    started = time.monotonic()
+    export.shutdown()
+    assert time.monotonic() - started < 5  # the thread is woken, not waited for to the end of its interval
+    assert not thread.is_alive()
+    assert exporter.shutdown_timeouts == [30_000]  # the default: 30 seconds
+    # The exit hook is gone: nothing keeps a shut-down export alive.
+    gone = weakref.ref(export)
+    del export
+    gc.collect()
+    assert gone() is None
