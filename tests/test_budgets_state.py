@@ -15,11 +15,14 @@ import pytest
 from azure.data.tables import TableClient
 
 from core.auth import Caller
-from core.budgets import LEASE_WAIT_SECONDS, Budgets, day_window, minute_window
+from core.budgets import LEASE_WAIT_SECONDS, Budgets, day_window, minute_window, month_window
 from core.config.model import CallerKey, Limits
 from core.errors import GatewayError
+from core.leases import IDLE_SECONDS
+from core.models.prices import money
 from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, TableAddress, UsageTable
 from tests.support.azurite import AzuriteTable
+from tests.support.held_threads import HeldThreads, quiet
 from tests.support.silent_store import SilentStore
 
 # 2023-11-14T22:13:20Z, and moments around it: none on a minute's edge, nor on a multiple of another period.
@@ -236,3 +239,48 @@ def test_a_call_whose_cost_alone_passes_a_cost_limit_is_told_so_in_money() -> No
         asyncio.run(budgets.reserve(alice, 1001, micros=2_500_000))
     assert (tokens.value.type, tokens.value.code) == ("tokens", "rate_limit_exceeded")
     assert tokens.value.message.startswith("Request too large for caller key alice: Limit 1000 tokens, Requested 1001.")
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["answers-together", "answers-one-by-one"])
+def test_a_write_decided_before_a_growth_never_lands_after_it(tables: AzuriteTable, together: bool) -> None:
+    """A call that needs more of its lease while the sync is writing that lease (here handing back an idle
+    lease's claim) is admitted on the claim it asked for, whatever order the store and the loop take the two writes
+    in: a loop too busy to run between their answers (seen under load: a 429 on a month's limit of 10.00 with
+    0.0036 used), or one answer at a time (the table left claiming less than the instance admitted, which the
+    other instances would then take)."""
+    address = TableAddress("usageorder", connection_string=tables.connection_string)
+    moment = time.time()
+    budgets = Budgets(UsageTable(address, None), clock=lambda: moment)
+    alice = caller(Limits(cost_per_month=10_000_000))  # 10.00
+    held = HeldThreads()
+
+    async def scenario() -> dict[str, str]:
+        nonlocal moment
+        asyncio.get_running_loop().set_default_executor(held)
+        first, _ = await budgets.reserve(alice, 10, micros=300)
+        second, _ = await budgets.reserve(alice, 10, micros=300)
+        assert first is not None and second is not None
+        budgets.settle(first, Counts(1, 8, 200))
+        moment += IDLE_SECONDS + 0.5  # idle: the sync hands the unused claim back
+        await budgets.sync()
+        budgets.settle(second, Counts(1, 8, 200))  # the use changed: the next sync writes it, handing back again
+        held.hold()
+        sync = asyncio.ensure_future(budgets.sync())
+        await quiet()
+        call = asyncio.ensure_future(budgets.reserve(alice, 10, micros=300))  # its lease holds nothing: it asks
+        await quiet()
+        await held.release(together=together)  # the newest write reaches the store first
+        _, headers = await call
+        await sync
+        return headers
+
+    headers = asyncio.run(scenario())
+    assert headers["x-gateway-cost-remaining"] == money(10_000_000 - 200 - 200 - 300)
+    month, _, _ = month_window(moment)
+    (entity,) = TableClient.from_connection_string(tables.connection_string, "usageorder").query_entities(
+        f"RowKey eq '{month}'"
+    )
+    (share,) = orjson.loads(entity["shares"]).values()
+    claim_cost, used_cost = share[5], share[6]
+    assert claim_cost >= 200 + 200 + 300 > used_cost  # what the instance admitted stays claimed in the table
+    asyncio.run(budgets.aclose())
