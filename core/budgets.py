@@ -223,36 +223,40 @@ class Budgets:
             for lease in short:
                 lease.pending += cost
             try:
-                finished = await self._grow(short, now, deadline - loop.time())
+                granted = await self._grow(short, now, deadline - loop.time())
             finally:
                 for lease in short:
                     lease.pending -= cost
-            if not finished:
+            if granted is None:
                 self._failing(StoreError("busy", f"no lease within {LEASE_WAIT_SECONDS:g} s"))
                 for lease in short:
                     lease.local_claim(shared=True)
                 return
-            if asks and [lease.claim for lease in short] == claims:
+            # What its own growths were granted, not the claims as they are now: a write that landed since (the
+            # sync's, decided after them) may have changed those, and says nothing about what the table has left.
+            if asks and granted == claims:
                 return  # the table has no more to grant: the others hold the rest
 
-    async def _grow(self, leases: list[WindowLease], now: float, wait: float) -> bool:
+    async def _grow(self, leases: list[WindowLease], now: float, wait: float) -> list[Counts] | None:
         """Ask the table for more of each lease, for what every waiting call needs (one write per lease at a
-        time: a call arriving meanwhile waits for it). False when `wait` seconds were not enough."""
+        time: a call arriving meanwhile waits for it). Each lease's claim as its write left it; None when `wait`
+        seconds were not enough."""
         writes = [_under_way(lease) or self._start_write(lease, lease.wanted(lease.pending, now)) for lease in leases]
         try:
-            await asyncio.wait_for(asyncio.shield(asyncio.gather(*writes)), max(wait, 0.0))
+            return await asyncio.wait_for(asyncio.shield(asyncio.gather(*writes)), max(wait, 0.0))
         except TimeoutError:
-            return False
-        return True
+            return None
 
-    def _start_write(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> asyncio.Task[None]:
+    def _start_write(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> asyncio.Task[Counts]:
         """Write `lease` as `decide` makes it; the caller checked that no other write of it is under way."""
         task = lease.writing = asyncio.ensure_future(self._written(lease, decide))
         return task
 
-    async def _written(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> None:
+    async def _written(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> Counts:
+        """The claim this write left (before any later write changes it)."""
         try:
             await self._write(lease, decide)
+            return lease.claim
         finally:
             lease.writing = None
 
@@ -327,7 +331,7 @@ class Budgets:
             await self._start_write(lease, _release(lease.used, lease.models, self._clock()))
 
 
-def _under_way(lease: WindowLease) -> asyncio.Future[None] | None:
+def _under_way(lease: WindowLease) -> asyncio.Future[Counts] | None:
     """The write of `lease` under way, if any."""
     write = lease.writing
     return write if isinstance(write, asyncio.Future) and not write.done() else None
