@@ -227,14 +227,17 @@ class Budgets:
             finally:
                 for lease in short:
                     lease.pending -= cost
+            # Every lease is looked at again, not only those it waited for: meanwhile the sync may have handed
+            # another one's claim back (idle), or a call settled below its reservation made room.
             if granted is None:
                 self._failing(StoreError("busy", f"no lease within {LEASE_WAIT_SECONDS:g} s"))
-                for lease in short:
-                    lease.local_claim(shared=True)
+                for lease in leases:
+                    if not lease.fits(cost):
+                        lease.local_claim(shared=True)
                 return
             # What its own growths were granted, not the claims as they are now: a write that landed since (the
             # sync's, decided after them) may have changed those, and says nothing about what the table has left.
-            if asks and granted == claims:
+            if asks and granted == claims and all(lease in short for lease in leases if not lease.fits(cost)):
                 return  # the table has no more to grant: the others hold the rest
 
     async def _grow(self, leases: list[WindowLease], now: float, wait: float) -> list[Counts] | None:

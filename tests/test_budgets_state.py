@@ -284,3 +284,46 @@ def test_a_write_decided_before_a_growth_never_lands_after_it(tables: AzuriteTab
     claim_cost, used_cost = share[5], share[6]
     assert claim_cost >= 200 + 200 + 300 > used_cost  # what the instance admitted stays claimed in the table
     asyncio.run(budgets.aclose())
+
+
+@pytest.mark.parametrize("growth", ["answered", "too-slow"])
+def test_a_lease_handed_back_while_a_call_waits_for_another_is_asked_for_again(
+    tables: AzuriteTable, growth: str
+) -> None:
+    """A call waiting for one lease (the day's, all of the limit claimed already) while the sync hands another back
+    (the month's, idle) looks at every lease again when the wait ends, and asks for the month's again: whether the
+    day's growth answered (nothing more to grant, but a call settled below its reservation meanwhile, so the call
+    fits the day) or did not answer in time (admitted against what was left). Before, the call got a 429 on the
+    month's limit with next to nothing used: the refusal test_budgets_shared met under load."""
+    address = TableAddress("usagewait", connection_string=tables.connection_string)
+    moment = time.time()
+    budgets = Budgets(UsageTable(address, None), clock=lambda: moment)
+    alice = caller(Limits(cost_per_day=1000, cost_per_month=10_000_000))  # 0.001 a day, 10.00 a month
+    held = HeldThreads()
+
+    async def scenario() -> dict[str, str]:
+        nonlocal moment
+        asyncio.get_running_loop().set_default_executor(held)
+        first, _ = await budgets.reserve(alice, 10, micros=600)
+        await budgets.reserve(alice, 10, micros=300)  # the day's lease grows to the whole limit
+        assert first is not None
+        moment += IDLE_SECONDS + 0.5  # idle: the sync hands back what the leases hold unused
+        held.hold()
+        call = asyncio.ensure_future(budgets.reserve(alice, 10, micros=300))  # 900 of 1000 used: it asks
+        await quiet()
+        sync = asyncio.ensure_future(budgets.sync())  # the day's lease is being written: the month's is handed back
+        await quiet()
+        budgets.settle(first, Counts(1, 8, 100))  # room in the day's claim after all
+        if growth == "answered":
+            await held.release(together=False)  # the sync's writes land first, then the day's growth
+        else:
+            await held.release(together=False, newest=2)  # the sync's writes; the day's growth still held
+            await asyncio.sleep(LEASE_WAIT_SECONDS + 0.5)
+            await held.release(together=False)
+        _, headers = await call
+        await sync
+        await budgets.aclose()
+        return headers
+
+    headers = asyncio.run(scenario())
+    assert headers["x-gateway-cost-remaining"] == money(1000 - 100 - 300 - 300)  # the day's, the smaller

@@ -48,12 +48,17 @@ class HeldThreads(ThreadPoolExecutor):
         self.held.append((future, functools.partial(fn, *args, **kwargs)))
         return future
 
-    async def release(self, *, together: bool) -> None:
-        """Stop holding; run the held calls one after the other, the newest first (it reaches the store first),
-        then hand their answers to the loop in the same order: `together`, all of them before the loop runs
-        again (a loop too busy to run between them); otherwise one at a time, the loop quiet between them."""
-        self._holding = False
-        held, self.held = self.held, []
+    async def release(self, *, together: bool, newest: int | None = None) -> None:
+        """Run the held calls one after the other, the newest first (it reaches the store first), then hand their
+        answers to the loop in the same order: `together`, all of them before the loop runs again (a loop too
+        busy to run between them); otherwise one at a time, the loop quiet between them. `newest`: only that many
+        of the newest, the others still held (and the calls submitted meanwhile too); else all, and stop
+        holding."""
+        if newest is None:
+            self._holding = False
+            held, self.held = self.held, []
+        else:
+            held, self.held = self.held[len(self.held) - newest :], self.held[: len(self.held) - newest]
         answers: list[tuple[Future[Any], Any, BaseException | None]] = []
         for future, call in reversed(held):
             try:
