@@ -232,43 +232,51 @@ class Budgets:
         deadline = loop.time() + LEASE_WAIT_SECONDS
         while short := [lease for lease in leases if not lease.fits(cost)]:
             claims = [lease.claim for lease in short]
-            # A growth already under way was asked before this call waited: only one it starts asks for it too.
-            asks = not any(isinstance(lease.growing, asyncio.Future) for lease in short)
+            # A write already under way (another call's growth, the sync's) was decided before this call waited:
+            # it is waited for, then asked again. Only growths this call starts ask for it too.
+            asks = not any(_under_way(lease) for lease in short)
             for lease in short:
                 lease.pending += cost
             try:
-                finished = await self._grow(short, now, deadline - loop.time())
+                granted = await self._grow(short, now, deadline - loop.time())
             finally:
                 for lease in short:
                     lease.pending -= cost
-            if not finished:
+            # Every lease is looked at again, not only those it waited for: meanwhile the sync may have handed
+            # another one's claim back (idle), or a call settled below its reservation made room.
+            if granted is None:
                 self._failing(StoreError("busy", f"no lease within {LEASE_WAIT_SECONDS:g} s"))
-                for lease in short:
-                    lease.local_claim(shared=True)
+                for lease in leases:
+                    if not lease.fits(cost):
+                        lease.local_claim(shared=True)
                 return
-            if asks and [lease.claim for lease in short] == claims:
+            # What its own growths were granted, not the claims as they are now: a write that landed since (the
+            # sync's, decided after them) may have changed those, and says nothing about what the table has left.
+            if asks and granted == claims and all(lease in short for lease in leases if not lease.fits(cost)):
                 return  # the table has no more to grant: the others hold the rest
 
-    async def _grow(self, leases: list[WindowLease], now: float, wait: float) -> bool:
-        """Ask the table for more of each lease, for what every waiting call needs (one request per lease at a
-        time: a call arriving meanwhile waits for it). False when `wait` seconds were not enough."""
-        growing: list[asyncio.Future[None]] = []
-        for lease in leases:
-            task = lease.growing
-            if not isinstance(task, asyncio.Future) or task.done():
-                task = lease.growing = asyncio.ensure_future(self._grown(lease, lease.wanted(lease.pending, now)))
-            growing.append(task)
+    async def _grow(self, leases: list[WindowLease], now: float, wait: float) -> list[Counts] | None:
+        """Ask the table for more of each lease, for what every waiting call needs (one write per lease at a
+        time: a call arriving meanwhile waits for it). Each lease's claim as its write left it; None when `wait`
+        seconds were not enough."""
+        writes = [_under_way(lease) or self._start_write(lease, lease.wanted(lease.pending, now)) for lease in leases]
         try:
-            await asyncio.wait_for(asyncio.shield(asyncio.gather(*growing)), max(wait, 0.0))
+            return await asyncio.wait_for(asyncio.shield(asyncio.gather(*writes)), max(wait, 0.0))
         except TimeoutError:
-            return False
-        return True
+            return None
 
-    async def _grown(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> None:
+    def _start_write(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> asyncio.Task[Counts]:
+        """Write `lease` as `decide` makes it; the caller checked that no other write of it is under way."""
+        task = lease.writing = asyncio.ensure_future(self._written(lease, decide))
+        return task
+
+    async def _written(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> Counts:
+        """The claim this write left (before any later write changes it)."""
         try:
             await self._write(lease, decide)
+            return lease.claim
         finally:
-            lease.growing = None
+            lease.writing = None
 
     async def _write(self, lease: WindowLease, decide: Callable[[WindowUsage], Share]) -> None:
         assert self._table is not None
@@ -306,14 +314,18 @@ class Budgets:
         now = self._clock()
         writes = []
         for id_, lease in list(self._leases.items()):
-            if isinstance(lease.growing, asyncio.Future) and not lease.growing.done():
-                continue  # its growth writes its use too
+            if _under_way(lease):
+                continue  # that write writes its use too
             decide = lease.sync_wanted(now)
             if decide is not None:
-                writes.append(self._write(lease, decide))
+                writes.append(self._start_write(lease, decide))
             elif lease.ends_at <= now and lease.done:
                 del self._leases[id_]
-        await asyncio.gather(*writes)
+        if writes:
+            # Not gathered: cancelling the sync (at shutdown) must not cancel writes a call may be waiting for.
+            await asyncio.wait(writes)
+            for write in writes:
+                write.result()
 
     async def aclose(self) -> None:
         """Stop syncing; write what this process used and hand back what it holds."""
@@ -327,11 +339,20 @@ class Budgets:
             await asyncio.wait_for(self._flush(self._leases.values()), FLUSH_SECONDS)
 
     async def _flush(self, leases: Iterable[WindowLease]) -> None:
-        writes = []
-        for lease in list(leases):
-            if lease.written is None or lease.written.used != lease.used or lease.written.claim != Counts():
-                writes.append(self._write(lease, _release(lease.used, lease.models, self._clock())))
-        await asyncio.gather(*writes)
+        await asyncio.gather(*(self._hand_back(lease) for lease in list(leases)))
+
+    async def _hand_back(self, lease: WindowLease) -> None:
+        """Write `lease`'s use, holding nothing, after the write under way: the last write must be this one."""
+        while (write := _under_way(lease)) is not None:
+            await asyncio.wait([write])
+        if lease.written is None or lease.written.used != lease.used or lease.written.claim != Counts():
+            await self._start_write(lease, _release(lease.used, lease.models, self._clock()))
+
+
+def _under_way(lease: WindowLease) -> asyncio.Future[Counts] | None:
+    """The write of `lease` under way, if any."""
+    write = lease.writing
+    return write if isinstance(write, asyncio.Future) and not write.done() else None
 
 
 _PROBLEMS: dict[StoreProblem, str] = {

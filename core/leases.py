@@ -45,7 +45,7 @@ class WindowLease:
         "last_reserved",
         "written",
         "renewed_at",
-        "growing",
+        "writing",
         "first_reserved",
         "pending",
         "peers",
@@ -72,7 +72,9 @@ class WindowLease:
         self.others_hold = Counts()  # what they may spend, claims included, as last read
         self.written: Share | None = None  # this instance's share as last written
         self.renewed_at = 0.0
-        self.growing: object = None  # the claim's pending growth (an asyncio.Task), one at a time
+        # The write of this lease under way (an asyncio.Task): a growth, the sync's, the flush's. One at a time, so that
+        # they land in the order they were decided: a write decided earlier never undoes a later one.
+        self.writing: object = None
         self.models: dict[str, int] = {}  # of the cost used, each model's (settled calls)
 
     def fits(self, cost: Counts) -> bool:

@@ -18,12 +18,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.auth import Caller
-from core.budgets import LEASE_WAIT_SECONDS, Budgets, Reservation, day_window, minute_window
+from core.budgets import LEASE_WAIT_SECONDS, Budgets, Reservation, day_window, minute_window, month_window
 from core.config.model import CallerKey, Limits
 from core.errors import GatewayError
+from core.leases import IDLE_SECONDS
 from core.models.prices import money
 from core.usage_table import DAY_ROW, MINUTE_ROW, Counts, TableAddress, UsageTable
 from tests.support.azurite import AzuriteTable
+from tests.support.held_threads import HeldThreads, quiet
 from tests.support.silent_store import SilentStore
 
 # 2023-11-14T22:13:20Z, and moments around it: none on a minute's edge, nor on a multiple of another period.
@@ -344,3 +346,91 @@ def _month_end(now: float) -> int:
 
     year, month = time.gmtime(now)[:2]
     return calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["answers-together", "answers-one-by-one"])
+def test_a_write_decided_before_a_growth_never_lands_after_it(tables: AzuriteTable, together: bool) -> None:
+    """A call that needs more of its lease while the sync is writing that lease (here handing back an idle
+    lease's claim) is admitted on the claim it asked for, whatever order the store and the loop take the two writes
+    in: a loop too busy to run between their answers (seen under load: a 429 on a month's limit of 10.00 with
+    0.0036 used), or one answer at a time (the table left claiming less than the instance admitted, which the
+    other instances would then take)."""
+    address = TableAddress("usageorder", connection_string=tables.connection_string)
+    moment = time.time()
+    budgets = Budgets(UsageTable(address, None), clock=lambda: moment)
+    alice = caller(Limits(cost_per_month=10_000_000))  # 10.00
+    held = HeldThreads()
+
+    async def scenario() -> dict[str, str]:
+        nonlocal moment
+        asyncio.get_running_loop().set_default_executor(held)
+        first, _ = await budgets.reserve(alice, 10, micros=300)
+        second, _ = await budgets.reserve(alice, 10, micros=300)
+        assert first is not None and second is not None
+        budgets.settle(first, Counts(1, 8, 200))
+        moment += IDLE_SECONDS + 0.5  # idle: the sync hands the unused claim back
+        await budgets.sync()
+        budgets.settle(second, Counts(1, 8, 200))  # the use changed: the next sync writes it, handing back again
+        held.hold()
+        sync = asyncio.ensure_future(budgets.sync())
+        await quiet()
+        call = asyncio.ensure_future(reserve(budgets, alice, 10, micros=300))  # its lease holds nothing: it asks
+        await quiet()
+        await held.release(together=together)  # the newest write reaches the store first
+        _, headers = await call
+        await sync
+        return headers
+
+    headers = asyncio.run(scenario())
+    assert headers["x-gateway-cost-remaining"] == money(10_000_000 - 200 - 200 - 300)
+    month, _, _ = month_window(moment)
+    (entity,) = TableClient.from_connection_string(tables.connection_string, "usageorder").query_entities(
+        f"RowKey eq '{month}'"
+    )
+    (share,) = orjson.loads(entity["shares"]).values()
+    claim_cost, used_cost = share[5], share[6]
+    assert claim_cost >= 200 + 200 + 300 > used_cost  # what the instance admitted stays claimed in the table
+    asyncio.run(budgets.aclose())
+
+
+@pytest.mark.parametrize("growth", ["answered", "too-slow"])
+def test_a_lease_handed_back_while_a_call_waits_for_another_is_asked_for_again(
+    tables: AzuriteTable, growth: str
+) -> None:
+    """A call waiting for one lease (the day's, all of the limit claimed already) while the sync hands another back
+    (the month's, idle) looks at every lease again when the wait ends, and asks for the month's again: whether the
+    day's growth answered (nothing more to grant, but a call settled below its reservation meanwhile, so the call
+    fits the day) or did not answer in time (admitted against what was left). Before, the call got a 429 on the
+    month's limit with next to nothing used: the refusal test_budgets_shared met under load."""
+    address = TableAddress("usagewait", connection_string=tables.connection_string)
+    moment = time.time()
+    budgets = Budgets(UsageTable(address, None), clock=lambda: moment)
+    alice = caller(Limits(cost_per_day=1000, cost_per_month=10_000_000))  # 0.001 a day, 10.00 a month
+    held = HeldThreads()
+
+    async def scenario() -> dict[str, str]:
+        nonlocal moment
+        asyncio.get_running_loop().set_default_executor(held)
+        first, _ = await budgets.reserve(alice, 10, micros=600)
+        await budgets.reserve(alice, 10, micros=300)  # the day's lease grows to the whole limit
+        assert first is not None
+        moment += IDLE_SECONDS + 0.5  # idle: the sync hands back what the leases hold unused
+        held.hold()
+        call = asyncio.ensure_future(reserve(budgets, alice, 10, micros=300))  # 900 of 1000 used: it asks
+        await quiet()
+        sync = asyncio.ensure_future(budgets.sync())  # the day's lease is being written: the month's is handed back
+        await quiet()
+        budgets.settle(first, Counts(1, 8, 100))  # room in the day's claim after all
+        if growth == "answered":
+            await held.release(together=False)  # the sync's writes land first, then the day's growth
+        else:
+            await held.release(together=False, newest=2)  # the sync's writes; the day's growth still held
+            await asyncio.sleep(LEASE_WAIT_SECONDS + 0.5)
+            await held.release(together=False)
+        _, headers = await call
+        await sync
+        await budgets.aclose()
+        return headers
+
+    headers = asyncio.run(scenario())
+    assert headers["x-gateway-cost-remaining"] == money(1000 - 100 - 300 - 300)  # the day's, the smaller

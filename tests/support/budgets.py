@@ -49,6 +49,14 @@ def fresh_minute(needed: float) -> None:
         time.sleep(left + 0.05)
 
 
+def fresh_day(needed: float) -> None:
+    """Wait for the next UTC day when fewer than `needed` seconds are left in this one: a test's calls and the
+    rows it reads must fall in one day (and month) window."""
+    left = 86400 - time.time() % 86400
+    if left < needed:
+        time.sleep(left + 0.05)
+
+
 def post(gateway, key: str, path: str = "/v1/chat/completions", body: dict[str, Any] | None = None) -> httpx.Response:
     return httpx.post(f"{gateway.url}{path}", json=body or CHAT, headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
