@@ -1011,6 +1011,7 @@ def test_an_end_event_without_its_response_still_ends_the_stream() -> None:
     events = chunks(transform.feed(sse({"type": "response.completed", "response": None})))
     assert deltas(events) == [{"role": "assistant", "content": "", "refusal": None}, {}]
     assert events[-2]["choices"][0]["finish_reason"] == "stop" and events[-1] == "[DONE]"
+    assert ids(events) == {("", 0, "")}
     assert transform.finish() == b"" and transform.usage is None
 
 
