@@ -1195,11 +1195,19 @@ def test_the_translator_answers_with_the_chat_completion() -> None:
     assert answer == response_to_chat(response)
 
 
-@pytest.mark.parametrize("body", [b"[]", b"nope", orjson.dumps(a_response([], status="failed"))])
-def test_an_answer_that_is_no_finished_response_is_a_bad_gateway(body) -> None:
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[]", "answered with a body that is not a JSON object"),
+        (b"nope", "answered with a body that is not a JSON object"),
+        (orjson.dumps(a_response([], status="failed")), "failed the response"),
+    ],
+)
+def test_an_answer_that_is_no_finished_response_is_a_bad_gateway(body, says) -> None:
     with pytest.raises(GatewayError) as caught:
         bridge({"messages": HELLO}).answer(body)
     assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
+    assert caught.value.message == f"The upstream for group `codex` {says}."
 
 
 def test_the_translator_streams_usage_only_when_the_caller_asked() -> None:
@@ -1210,6 +1218,28 @@ def test_the_translator_streams_usage_only_when_the_caller_asked() -> None:
     assert b'"usage"' not in silent.feed(text_stream(["Hi"], COMPLETED))
     assert silent.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex", 12, 64), False)  # counted all the same
     assert b'"choices":[],"usage":{' in asked.feed(text_stream(["Hi"], COMPLETED))
+
+
+def test_the_translators_stream_names_its_group_when_it_fails_and_is_estimated_when_cut_short() -> None:
+    failing = bridge({"messages": HELLO, "stream": True}).events()
+    assert failing is not None
+    failing.feed(sse({"type": "error", "code": "server_error", "message": "Boom."}))
+    with pytest.raises(GatewayError) as caught:
+        failing.finish()
+    assert caught.value.message == "The upstream for group `codex` failed the response (server_error: Boom.)."
+    cut = bridge({"messages": HELLO, "stream": True}, count_usage=True).events()
+    assert cut is not None
+    cut.feed(sse({"type": "response.created", "response": CREATED}))
+    usage, estimated = cut.counted_usage()
+    assert estimated and usage is not None and usage.completion_tokens == 0
+
+
+def test_a_serverless_group_names_the_clients_model_and_none_when_it_names_none() -> None:
+    """A serverless group has no deployment name: the body's `model` is the client's, or empty when it is not a
+    string."""
+    for payload, model in (({"model": "gpt-5-codex"}, "gpt-5-codex"), ({"model": 5}, ""), ({}, "")):
+        translator = bridge({**payload, "messages": HELLO}, deployment=None)
+        assert orjson.loads(translator.body())["model"] == model, payload
 
 
 # -- through the relay
