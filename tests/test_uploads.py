@@ -117,3 +117,23 @@ def test_naming_the_model_of_a_form_without_one_adds_it_first_and_a_file_named_m
     ]
     assert given.length is None
     assert given.headers() == [("content-type", "multipart/form-data; boundary=" + BOUNDARY.decode())]
+
+
+def test_naming_the_model_reads_the_head_as_it_came_in_pieces_and_the_first_part_too() -> None:
+    body = form(("model", b"whisper-1", None), ("file", b"RIFF", "a.wav"))
+    body = body.replace(b'name="model"', b'name="model"; note="a:b"')  # a colon in a header's value
+    given = upload(body)
+    given.head = [body[:10], body[10:50], body[50:]]
+    given.name_model("whisper-dep")
+    assert given.head == [form(("model", b"whisper-dep", None), ("file", b"RIFF", "a.wav"))]
+    assert given.length == len(given.head[0])
+
+
+def test_a_parts_value_is_never_read_as_its_headers() -> None:
+    """A part without a Content-Disposition whose value looks like a model part's headers is not the model."""
+    odd = b"--" + BOUNDARY + b'\r\nX-Note: 1\r\n\r\nContent-Disposition: form-data; name="model"\r\n\r\nx\r\n'
+    body = odd + form(("file", b"RIFF", "a.wav"))
+    given = upload(body)
+    given.name_model("whisper-dep")
+    named = b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-dep\r\n'
+    assert given.head == [named + body]
