@@ -156,6 +156,25 @@ def test_a_malformed_body_is_named_in_the_400(uploads_gateway, kind, reason) -> 
     }
 
 
+def test_an_upload_whose_rest_streams_upstream_and_ends_before_its_form_does_is_a_400_naming_why(
+    uploads_gateway,
+) -> None:
+    """Its model and file are known with its length, so the rest streams upstream; the form never closes."""
+    body = GOOD_HEAD + b'--real\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF'
+    response = httpx.post(
+        f"{uploads_gateway.url}/v1/audio/transcriptions",
+        content=body,
+        headers={"Authorization": f"Bearer {ALICE}", "Content-Type": "multipart/form-data; boundary=real"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {
+        "message": "Could not parse the multipart form: the body ends before its closing boundary.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_multipart",
+    }
+
+
 @pytest.mark.parametrize("content_type", ["multipart/form-data", "application/json; boundary=b"])
 def test_a_body_that_is_not_a_multipart_form_with_a_boundary_is_a_415(uploads_gateway, sim, content_type) -> None:
     response = httpx.post(

@@ -79,6 +79,7 @@ def test_a_conversation_becomes_input_items_in_its_order_and_roles() -> None:
         {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "noon"}]},
         {"role": "assistant", "content": None, "refusal": "I can't help with that."},
         {"role": "assistant", "content": [{"type": "text", "text": "Sure"}, {"type": "refusal", "refusal": "!"}]},
+        {"role": "assistant", "content": "Here it is.", "refusal": "Not all of it."},  # the refusal only alone
         {"role": "assistant", "content": ""},  # nothing said: no item
         {"role": "user", "content": "Thanks"},
     ]
@@ -107,6 +108,7 @@ def test_a_conversation_becomes_input_items_in_its_order_and_roles() -> None:
         {"type": "function_call_output", "call_id": "call_2", "output": "noon"},
         {"type": "message", "role": "assistant", "content": "I can't help with that."},
         {"type": "message", "role": "assistant", "content": "Sure!"},
+        {"type": "message", "role": "assistant", "content": "Here it is."},
         {"type": "message", "role": "user", "content": "Thanks"},
     ]
 
@@ -241,27 +243,27 @@ def test_the_tool_choice_takes_the_responses_form(choice, expected) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
+    ("name", "value", "what"),
     [
-        ("n", 2),
-        ("logprobs", True),
-        ("top_logprobs", 3),
-        ("frequency_penalty", 0.5),
-        ("presence_penalty", -1),
-        ("stop", ["\n\n"]),
-        ("stop", "END"),
-        ("logit_bias", {"50256": -100}),
-        ("modalities", ["text", "audio"]),
-        ("audio", {"voice": "alloy", "format": "wav"}),
-        ("prediction", {"type": "content", "content": "x"}),
-        ("web_search_options", {}),
-        ("functions", [{"name": "f"}]),
-        ("function_call", "auto"),
-        ("data_sources", [{"type": "azure_search"}]),  # Azure's chat-only extension
-        ("user_security_context", {"application_name": "a"}),
+        ("n", 2, "more than one choice"),
+        ("logprobs", True, "log probabilities"),
+        ("top_logprobs", 3, "log probabilities"),
+        ("frequency_penalty", 0.5, "a frequency penalty"),
+        ("presence_penalty", -1, "a presence penalty"),
+        ("stop", ["\n\n"], "stop sequences"),
+        ("stop", "END", "stop sequences"),
+        ("logit_bias", {"50256": -100}, "token biases"),
+        ("modalities", ["text", "audio"], "output other than text"),
+        ("audio", {"voice": "alloy", "format": "wav"}, "audio output"),
+        ("prediction", {"type": "content", "content": "x"}, "predicted outputs"),
+        ("web_search_options", {}, "chat's web search options"),
+        ("functions", [{"name": "f"}], "the legacy functions (use `tools`)"),
+        ("function_call", "auto", "the legacy function_call (use `tool_choice`)"),
+        ("data_sources", [{"type": "azure_search"}], "a parameter it does not know"),  # Azure's chat-only extension
+        ("user_security_context", {"application_name": "a"}, "a parameter it does not know"),
     ],
 )
-def test_what_the_responses_api_cannot_express_is_refused_naming_the_parameter(name, value) -> None:
+def test_what_the_responses_api_cannot_express_is_refused_naming_the_parameter(name, value, what) -> None:
     error = refusal({"messages": HELLO, name: value})
     assert (error.status, error.code, error.param, error.type) == (
         400,
@@ -269,7 +271,10 @@ def test_what_the_responses_api_cannot_express_is_refused_naming_the_parameter(n
         name,
         "invalid_request_error",
     )
-    assert f"(`{name}`)" in error.message and "Responses API" in error.message
+    assert error.message == (
+        "This model serves only the Responses API, to which the gateway translates chat completions; it cannot "
+        f"translate {what} (`{name}`)."
+    )
 
 
 @pytest.mark.parametrize(
@@ -344,6 +349,16 @@ def test_what_the_responses_api_cannot_express_is_refused_naming_the_parameter(n
             {"messages": [{"role": "user", "content": [{"type": 5, "text": "Hello"}]}]},
             "messages[0].content[0].type",
             "a content part of type not a string here",
+        ),
+        (
+            {"messages": [{"role": "tool", "tool_call_id": "c", "content": ["12 degrees"]}]},
+            "messages[0].content[0].type",
+            "a content part of type missing here",
+        ),
+        (
+            {"messages": [{"role": ["user"], "content": "Hello"}]},
+            "messages[0].role",
+            "a message whose role is not a string",
         ),
     ],
 )
@@ -576,6 +591,60 @@ def test_a_refusal_is_the_messages_refusal() -> None:
     }
 
 
+def test_text_said_beside_tool_calls_or_a_refusal_is_kept() -> None:
+    response = a_response([message(text("Let me check.")), function_call("call_1", "get_weather", "{}")])
+    said = response_to_chat(response)["choices"][0]["message"]
+    assert said["content"] == "Let me check." and [call["id"] for call in said["tool_calls"]] == ["call_1"]
+    refused = message(text("Here is part of it."), {"type": "refusal", "refusal": "Not the rest."})
+    assert response_to_chat(a_response([refused]))["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "Here is part of it.",
+        "refusal": "Not the rest.",
+    }
+
+
+def test_refusal_parts_are_joined_and_parts_neither_text_nor_refusal_are_skipped() -> None:
+    parts = [
+        {"type": "refusal", "refusal": "I can't"},
+        "not a part",  # skipped, and the parts after it still read
+        {"type": "reasoning_text", "text": "hmm", "refusal": "x"},  # carries both keys, is neither
+        {"type": "output_text", "text": None},
+        {"type": "refusal", "refusal": None},
+        text("Hi"),
+        {"type": "refusal", "refusal": " do that."},
+    ]
+    assert response_to_chat(a_response([message(*parts)]))["choices"][0]["message"] == {  # type: ignore[arg-type]
+        "role": "assistant",
+        "content": "Hi",
+        "refusal": "I can't do that.",
+    }
+
+
+def test_a_function_call_that_names_no_call_id_name_or_arguments_has_them_empty() -> None:
+    choice = response_to_chat(a_response([{"type": "function_call"}]))["choices"][0]
+    assert choice["message"]["tool_calls"] == [
+        {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+    ]
+    assert choice["finish_reason"] == "tool_calls"
+
+
+def test_a_response_without_id_time_or_model_answers_with_empty_ones() -> None:
+    assert response_to_chat({"output": [message(text("Hi"))], "service_tier": None}) == {
+        "id": "",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+    }
+
+
 @pytest.mark.parametrize(
     ("details", "output", "reason"),
     [
@@ -596,6 +665,16 @@ def test_usage_without_details_or_total_keeps_what_there_is() -> None:
     assert chat["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
     assert chat["choices"][0]["message"]["content"] == ""
     assert "usage" not in response_to_chat(a_response([], usage=None))
+    for usage, expected in (
+        ({"output_tokens": 2}, {"prompt_tokens": None, "completion_tokens": 2, "total_tokens": None}),
+        ({"total_tokens": 9}, {"prompt_tokens": None, "completion_tokens": None, "total_tokens": 9}),
+        # The upstream's total as it counted it, not recomputed.
+        (
+            {"input_tokens": 5, "output_tokens": 2, "total_tokens": 9},
+            {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 9},
+        ),
+    ):
+        assert response_to_chat(a_response([], usage=usage))["usage"] == expected, usage
 
 
 @pytest.mark.parametrize(
@@ -844,6 +923,98 @@ def test_a_refusal_streams_as_refusal_deltas() -> None:
     assert events[-2]["choices"][0]["finish_reason"] == "stop"
 
 
+def test_each_parts_text_is_made_up_from_its_own_deltas() -> None:
+    """A done event's whole text is matched with the deltas of the same item and part only."""
+
+    def part(item_id: str, index: int) -> dict[str, Any]:
+        return {"item_id": item_id, "output_index": 0, "content_index": index}
+
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.output_text.delta", **part("msg_1", 0), "delta": "Hel"},
+        {"type": "response.output_text.done", **part("msg_1", 0), "text": "Hello"},
+        {"type": "response.output_text.delta", **part("msg_1", 1), "delta": "Wor"},
+        {"type": "response.output_text.done", **part("msg_1", 1), "text": "World"},
+        {"type": "response.output_text.delta", **part("msg_2", 0), "delta": "Bye"},
+        {"type": "response.output_text.done", **part("msg_2", 0), "text": "Bye!"},
+        {"type": "response.completed", "response": a_response([])},
+    )
+    events = chunks(ChatChunksFromResponseEvents("codex", include_usage=False).feed(stream))
+    assert [delta.get("content") for delta in deltas(events)[1:-1]] == ["Hel", "lo", "Wor", "ld", "Bye", "!"]
+
+
+@pytest.mark.parametrize("kind", ["response.created", "response.in_progress", "response.queued"])
+def test_the_first_response_event_sends_the_role_chunk_with_its_ids(kind) -> None:
+    out = ChatChunksFromResponseEvents("codex", include_usage=False).feed(sse({"type": kind, "response": CREATED}))
+    assert chunks(out) == [
+        {
+            "id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41",
+            "object": "chat.completion.chunk",
+            "created": 1741476777,
+            "model": "gpt-5-codex",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": "", "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ],
+        }
+    ]
+
+
+def ids(events: list[Any]) -> set[tuple[Any, Any, Any]]:
+    return {(e["id"], e["created"], e["model"]) for e in events if isinstance(e, dict)}
+
+
+def test_every_chunk_carries_the_first_response_events_ids_whatever_later_ones_say() -> None:
+    later = {"id": "resp_other", "created_at": 1741476999, "model": "gpt-5-codex-2025-09-15"}
+    stream = sse(
+        {"type": "response.created", "response": CREATED},
+        {"type": "response.in_progress", "response": {**CREATED, **later}},
+        {"type": "response.output_text.delta", "item_id": "msg_1", "content_index": 0, "delta": "Hi"},
+        {"type": "response.completed", "response": a_response([message(text("Hi"))], **later)},
+    )
+    events = chunks(ChatChunksFromResponseEvents("codex", include_usage=False).feed(stream))
+    assert len(events) == 4 and ids(events) == {
+        ("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", 1741476777, "gpt-5-codex")
+    }
+
+
+def test_a_stream_that_starts_with_its_answer_has_empty_ids_in_every_chunk() -> None:
+    """No response event came first to name them: the chunks already sent cannot change, so none does."""
+    stream = sse(
+        {"type": "response.output_text.delta", "item_id": "msg_1", "content_index": 0, "delta": "Hi"},
+        {"type": "response.completed", "response": a_response([message(text("Hi"))])},
+    )
+    events = chunks(ChatChunksFromResponseEvents("codex", include_usage=False).feed(stream))
+    assert deltas(events) == [{"role": "assistant", "content": "", "refusal": None}, {"content": "Hi"}, {}]
+    assert ids(events) == {("", 0, "")}
+
+
+def test_a_stream_that_is_only_its_end_takes_its_ids_and_finish_from_the_response() -> None:
+    """The function call is only in the final response's output: the answer still finishes in tool_calls."""
+    completed = a_response([REASONING, function_call("call_1", "f", "{}")])
+    events = chunks(
+        ChatChunksFromResponseEvents("codex", include_usage=False).feed(
+            sse({"type": "response.completed", "response": completed})
+        )
+    )
+    assert deltas(events) == [{"role": "assistant", "content": "", "refusal": None}, {}]
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls" and events[-1] == "[DONE]"
+    assert ids(events) == {("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", 1741476777, "gpt-5-codex")}
+
+
+def test_an_end_event_without_its_response_still_ends_the_stream() -> None:
+    transform = ChatChunksFromResponseEvents("codex", include_usage=True)
+    events = chunks(transform.feed(sse({"type": "response.completed", "response": None})))
+    assert deltas(events) == [{"role": "assistant", "content": "", "refusal": None}, {}]
+    assert events[-2]["choices"][0]["finish_reason"] == "stop" and events[-1] == "[DONE]"
+    assert ids(events) == {("", 0, "")}
+    assert transform.finish() == b"" and transform.usage is None
+
+
 def test_an_incomplete_response_ends_the_stream_with_its_reason() -> None:
     incomplete = a_response([], status="incomplete", incomplete_details={"reason": "max_output_tokens"})
     events = chunks(
@@ -883,6 +1054,7 @@ def test_nothing_after_the_responses_end_is_read() -> None:
             "failed the response (server_error: The model failed to generate a response.)",
         ),
         ({"type": "error"}, "failed the response"),
+        ({"type": "response.failed", "response": None}, "failed the response"),
     ],
 )
 def test_a_failed_response_ends_the_stream_in_an_error_the_relay_sends(failure, says) -> None:
@@ -914,6 +1086,9 @@ def test_a_stream_that_ends_before_its_response_does_is_an_error_counted_by_esti
     with pytest.raises(GatewayError) as caught:
         transform.finish()
     assert caught.value.code == "upstream_closed_connection"
+    assert caught.value.message == (
+        "The upstream for group `codex` closed the connection before its answer was complete."
+    )
     assert transform.counted_usage() == (Usage(10, 3, 13), True)
 
 
@@ -1020,11 +1195,19 @@ def test_the_translator_answers_with_the_chat_completion() -> None:
     assert answer == response_to_chat(response)
 
 
-@pytest.mark.parametrize("body", [b"[]", b"nope", orjson.dumps(a_response([], status="failed"))])
-def test_an_answer_that_is_no_finished_response_is_a_bad_gateway(body) -> None:
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[]", "answered with a body that is not a JSON object"),
+        (b"nope", "answered with a body that is not a JSON object"),
+        (orjson.dumps(a_response([], status="failed")), "failed the response"),
+    ],
+)
+def test_an_answer_that_is_no_finished_response_is_a_bad_gateway(body, says) -> None:
     with pytest.raises(GatewayError) as caught:
         bridge({"messages": HELLO}).answer(body)
     assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
+    assert caught.value.message == f"The upstream for group `codex` {says}."
 
 
 def test_the_translator_streams_usage_only_when_the_caller_asked() -> None:
@@ -1035,6 +1218,28 @@ def test_the_translator_streams_usage_only_when_the_caller_asked() -> None:
     assert b'"usage"' not in silent.feed(text_stream(["Hi"], COMPLETED))
     assert silent.counted_usage() == (Usage(36, 87, 123, "gpt-5-codex", 12, 64), False)  # counted all the same
     assert b'"choices":[],"usage":{' in asked.feed(text_stream(["Hi"], COMPLETED))
+
+
+def test_the_translators_stream_names_its_group_when_it_fails_and_is_estimated_when_cut_short() -> None:
+    failing = bridge({"messages": HELLO, "stream": True}).events()
+    assert failing is not None
+    failing.feed(sse({"type": "error", "code": "server_error", "message": "Boom."}))
+    with pytest.raises(GatewayError) as caught:
+        failing.finish()
+    assert caught.value.message == "The upstream for group `codex` failed the response (server_error: Boom.)."
+    cut = bridge({"messages": HELLO, "stream": True}, count_usage=True).events()
+    assert cut is not None
+    cut.feed(sse({"type": "response.created", "response": CREATED}))
+    usage, estimated = cut.counted_usage()
+    assert estimated and usage is not None and usage.completion_tokens == 0
+
+
+def test_a_serverless_group_names_the_clients_model_and_none_when_it_names_none() -> None:
+    """A serverless group has no deployment name: the body's `model` is the client's, or empty when it is not a
+    string."""
+    for payload, model in (({"model": "gpt-5-codex"}, "gpt-5-codex"), ({"model": 5}, ""), ({}, "")):
+        translator = bridge({**payload, "messages": HELLO}, deployment=None)
+        assert orjson.loads(translator.body())["model"] == model, payload
 
 
 # -- through the relay
