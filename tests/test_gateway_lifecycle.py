@@ -1,0 +1,362 @@
+"""The process's gateway from its start to its stop, run in this process: the Functions host's start in the
+background (a 503 on /health with the reason while the configuration cannot be loaded, served once it can), a
+reload that puts new timeouts in force, and the last flush when SIGTERM comes.
+
+test_startup.py and test_shutdown.py check the same through a subprocess, the way the Functions host runs it; these
+reach the functions in this process, where coverage and mutation tools see them."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+import httpx
+import orjson
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+
+from core import endpoints, shutdown
+from core import gateway as gateway_module
+from core.api import ENDPOINTS
+from core.config.load import load_config_text
+from core.errors import GatewayError
+from core.upstream.transport import ConnectTimedOut, HeadersTimedOut
+from tests.support.never_accepting import never_accepting
+from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
+
+HEALTH = next(endpoint for endpoint in ENDPOINTS if endpoint.kind == "health")
+QUICK_CONFIG = STANDARD_CONFIG.replace("    connect: 2\n    read: 2\n", "    connect: 0.3\n    read: 0.3\n")
+assert QUICK_CONFIG != STANDARD_CONFIG
+WARNED_CONFIG = STANDARD_CONFIG.replace("  maxBodyBytes: 65536\n", "  maxBodyBytes: 65536\n  maxBodyByte: 1\n")
+assert WARNED_CONFIG != STANDARD_CONFIG
+
+
+@pytest.fixture
+def no_process_gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process as the Functions host starts it: no gateway yet, none loading; put back as it was afterwards."""
+    monkeypatch.setattr(gateway_module, "_gateway", None)
+    monkeypatch.setattr(gateway_module, "_background", None)
+    threshold = gc.get_threshold()
+    yield
+    loaded = gateway_module._gateway
+    if loaded is not None:
+        asyncio.run(loaded.aclose())
+    gc.unfreeze()  # the loaded gateway settles the heap (core/heap.py): the rest of the tests run as before
+    gc.set_threshold(*threshold)
+
+
+def health() -> httpx.Response:
+    """GET /health, served by core.endpoints in this process (the process's gateway, none bound here)."""
+
+    async def serve(request: Request) -> Response:
+        return await endpoints.serve(request, HEALTH)
+
+    async def get() -> httpx.Response:
+        app = Router([Route("/health", serve)])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+            return await client.get("/health")
+
+    return asyncio.run(get())
+
+
+def wait_until_ready(timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while gateway_module.unready_reason() is not None:
+        assert time.monotonic() < deadline, gateway_module.unready_reason()
+        time.sleep(0.05)
+
+
+def in_a_thread_bound_to(gateway: gateway_module.Gateway, work: Callable[[], object]) -> object:
+    """What `work()` returns when run in a thread that serves `gateway` (core.gateway.bind)."""
+    results: list[object] = []
+
+    def run() -> None:
+        gateway_module.bind(gateway)
+        results.append(work())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    return results[0]
+
+
+def test_before_any_start_health_says_the_gateway_has_not_been_started(no_process_gateway) -> None:
+    assert gateway_module.unready_reason() == "the gateway has not been started"
+    assert gateway_module.retry_after_seconds() == 1
+    response = health()
+    assert response.status_code == 503
+    assert response.content == b'{"status":"unavailable","reason":"the gateway has not been started"}'
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_the_background_start_is_a_503_with_the_reason_until_the_configuration_loads_then_serves_it(
+    no_process_gateway, sim, tmp_path: Path
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    gateway_module.start_in_background(environ)
+
+    reason = f"Cannot read CONFIG_PATH {path}: No such file or directory."
+    assert gateway_module.unready_reason() == reason
+    assert gateway_module.retry_after_seconds() == 1  # the first retry comes a second after the first attempt
+    response = health()
+    assert response.status_code == 503
+    assert response.content == orjson.dumps({"status": "unavailable", "reason": reason})
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/json"
+    with pytest.raises(GatewayError) as unavailable:
+        gateway_module.current()
+    assert (unavailable.value.status, unavailable.value.code) == (503, "config_unavailable")
+
+    # Loading already: a second start (function_app.py imported again) starts nothing, even with a good configuration.
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(STANDARD_CONFIG)
+    gateway_module.start_in_background({**environ, "CONFIG_PATH": str(elsewhere)})
+    time.sleep(0.2)
+    assert gateway_module.unready_reason() == reason
+
+    path.write_text(STANDARD_CONFIG)
+    wait_until_ready()
+    served = gateway_module.current()
+    assert served.state.config.settings.connect_timeout == 2
+    response = health()
+    assert (response.status_code, response.content) == (200, b'{"status":"ok"}')
+    assert response.headers["content-type"] == "application/json"
+    assert "retry-after" not in response.headers
+
+    # Served: a start once more changes nothing.
+    gateway_module.start_in_background({**environ, "CONFIG_PATH": str(elsewhere)})
+    assert gateway_module.current() is served
+
+
+def test_a_context_serving_its_own_gateway_is_ready_and_starts_no_other(no_process_gateway, sim, tmp_path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)
+    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    bound = gateway_module.load(environ)
+    try:
+
+        def start_there() -> str | None:
+            gateway_module.start_in_background(environ)
+            return gateway_module.unready_reason()
+
+        assert in_a_thread_bound_to(bound, start_there) is None
+        time.sleep(0.2)
+        assert gateway_module.unready_reason() == "the gateway has not been started"
+    finally:
+        asyncio.run(bound.aclose())
+
+
+def test_a_reload_puts_the_new_connect_and_read_timeouts_in_force(sim, tmp_path: Path, caplog) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)  # connect 2 s, read 2 s
+    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    gateway = gateway_module.load(environ)
+    reloaded = load_config_text(QUICK_CONFIG, environ, "reloaded")
+    with caplog.at_level(logging.WARNING, logger="aoai_gateway"):
+        gateway.replace(reloaded)
+    assert gateway.state.config is reloaded
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]  # no warning to log
+    chat = f"{sim.url}/openai/deployments/gpt-4o-dep/chat/completions?api-version=2024-10-21"
+    headers = [("api-key", SECRETS["EASTUS_KEY"]), ("content-type", "application/json"), ("x-sim-delay-ms", "1500")]
+    body = orjson.dumps({"messages": [{"role": "user", "content": "hi"}]})
+
+    async def calls() -> tuple[float, float]:
+        try:
+            with never_accepting() as url:
+                started = time.monotonic()
+                with pytest.raises(ConnectTimedOut):
+                    await asyncio.wait_for(gateway.transport.send("GET", f"{url}/", [], None), 5)
+                connecting = time.monotonic() - started
+            started = time.monotonic()
+            with pytest.raises(HeadersTimedOut):
+                await asyncio.wait_for(gateway.transport.send("POST", chat, headers, body), 5)
+            return connecting, time.monotonic() - started
+        finally:
+            await gateway.aclose()
+
+    connecting, reading = asyncio.run(calls())
+    assert connecting < 1.5 and reading < 1.2, (connecting, reading)  # 0.3 s each, not the first load's 2 s
+
+
+def test_a_reload_logs_each_warning_of_the_new_configuration(sim, tmp_path: Path, caplog) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)
+    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    gateway = gateway_module.load(environ)
+    try:
+        with caplog.at_level(logging.WARNING, logger="aoai_gateway"):
+            gateway.replace(load_config_text(WARNED_CONFIG, environ, "reloaded"))
+    finally:
+        asyncio.run(gateway.aclose())
+    warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("configuration warning: "), warnings
+    assert "maxBodyByte" in warnings[0]
+
+
+def test_a_reload_serves_the_new_keys_limits(sim, tmp_path: Path) -> None:
+    """A key's limits dropped by a reload take its used windows with them: limited again later, it starts afresh."""
+    path = tmp_path / "gateway.yaml"
+    limited = STANDARD_CONFIG.replace(
+        '    - name: alice\n      key: "${ALICE_KEY}"\n',
+        '    - name: alice\n      key: "${ALICE_KEY}"\n      limits: {requestsPerMinute: 1}\n',
+    )
+    assert limited != STANDARD_CONFIG
+    path.write_text(limited)
+    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    gateway = gateway_module.load(environ)
+
+    async def one_call() -> None:
+        caller = gateway.state.auth.authenticate({"authorization": f"Bearer {ALICE}"})
+        gateway.budgets.check(caller)
+        await gateway.budgets.reserve(caller, 10)
+
+    try:
+        assert gateway.state.limited and gateway.counts_usage(gateway.state)
+        asyncio.run(one_call())
+        with pytest.raises(GatewayError) as spent:
+            asyncio.run(one_call())
+        assert spent.value.status == 429
+        gateway.replace(load_config_text(STANDARD_CONFIG, environ, "unlimited"))
+        unlimited = gateway.state
+        assert not unlimited.limited and not gateway.counts_usage(unlimited)
+        gateway.replace(load_config_text(limited, environ, "limited again"))
+        asyncio.run(one_call())
+    finally:
+        asyncio.run(gateway.aclose())
+
+
+# -- SIGTERM ------------------------------------------------------------------------------------
+
+
+class Recorded:
+    """A SIGTERM handler that only records, installed for the test and put back afterwards."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.events.append(f"signal {signum}")
+
+
+@pytest.fixture
+def sigterm_recorded() -> Iterator[Recorded]:
+    recorded = Recorded()
+    original = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, recorded)
+    try:
+        yield recorded
+    finally:
+        signal.signal(signal.SIGTERM, original)
+
+
+async def until(condition: Callable[[], object]) -> None:
+    deadline = time.monotonic() + 5.0
+    while not condition():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+def test_sigterm_runs_the_flush_once_then_the_handler_that_was_there_before(sigterm_recorded) -> None:
+    events = sigterm_recorded.events
+
+    async def flush() -> None:
+        events.append("flushing")
+        await asyncio.sleep(0.05)
+        events.append("flushed")
+
+    async def run() -> bool:
+        installed = shutdown.flush_on_terminate(flush)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await until(lambda: "signal 15" in events)
+        await asyncio.sleep(0.2)  # time for a second round, were there one
+        return installed and not asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+
+    assert asyncio.run(run()) is True  # installed, and gone once it ran: a second SIGTERM acts at once
+    assert events == ["flushing", "flushed", f"signal {signal.SIGTERM}"]
+    assert signal.getsignal(signal.SIGTERM) is sigterm_recorded
+
+
+def test_a_flush_that_fails_is_logged_and_the_signal_still_acts(sigterm_recorded, caplog) -> None:
+    async def flush() -> None:
+        raise RuntimeError("the table is gone")
+
+    async def run() -> bool:
+        installed = shutdown.flush_on_terminate(flush)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await until(lambda: sigterm_recorded.events)
+        return installed
+
+    with caplog.at_level(logging.INFO, logger="aoai_gateway"):
+        assert asyncio.run(run()) is True
+    assert sigterm_recorded.events == [f"signal {signal.SIGTERM}"]
+    [record] = [record for record in caplog.records if record.name == "aoai_gateway"]
+    assert record.getMessage() == "flushing before the process stops failed" and record.levelno == logging.ERROR
+    assert record.exc_info is not None and str(record.exc_info[1]) == "the table is gone"
+
+
+def test_without_a_running_loop_nothing_is_installed(sigterm_recorded) -> None:
+    async def flush() -> None:
+        raise AssertionError("never run")
+
+    assert shutdown.flush_on_terminate(flush) is False
+    assert signal.getsignal(signal.SIGTERM) is sigterm_recorded
+
+
+def test_a_loop_that_takes_no_signal_handlers_gets_none(sigterm_recorded) -> None:
+    class NoSignals(asyncio.SelectorEventLoop):  # as Windows' loops
+        def add_signal_handler(self, *args: object) -> None:
+            raise NotImplementedError
+
+    async def flush() -> None:
+        raise AssertionError("never run")
+
+    async def install() -> bool:
+        return shutdown.flush_on_terminate(flush)
+
+    with asyncio.Runner(loop_factory=NoSignals) as runner:
+        assert runner.run(install()) is False
+
+
+def test_a_loop_outside_the_main_thread_gets_no_handler(sigterm_recorded) -> None:
+    async def flush() -> None:
+        raise AssertionError("never run")
+
+    async def install() -> bool:
+        return shutdown.flush_on_terminate(flush)
+
+    results: list[bool] = []
+    thread = threading.Thread(target=lambda: results.append(asyncio.run(install())))
+    thread.start()
+    thread.join(10)
+    assert results == [False]
+    assert signal.getsignal(signal.SIGTERM) is sigterm_recorded
+
+
+def test_a_previous_handler_not_set_from_python_is_restored_as_the_default(sigterm_recorded) -> None:
+    shutdown._restore(None)  # the default ends the process: nothing sends SIGTERM before the fixture puts it back
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_the_flush_before_stopping_writes_the_process_gateways_counts(no_process_gateway, sim, tmp_path, caplog):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)
+    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    with caplog.at_level(logging.INFO, logger="aoai_gateway"):
+        asyncio.run(gateway_module._flush_before_stopping())  # no gateway yet: nothing to flush
+        assert "stopping: usage counts flushed" not in caplog.messages
+        gateway_module.start_in_background(environ)
+        wait_until_ready()
+        asyncio.run(gateway_module._flush_before_stopping())
+    assert caplog.messages.count("stopping: usage counts flushed") == 1
