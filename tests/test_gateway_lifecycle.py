@@ -28,6 +28,7 @@ from starlette.routing import Route, Router
 from core import endpoints, shutdown
 from core import gateway as gateway_module
 from core.api import ENDPOINTS
+from core.config import ConfigError
 from core.config.load import load_config_text
 from core.errors import GatewayError
 from core.upstream.transport import ConnectTimedOut, HeadersTimedOut
@@ -360,3 +361,53 @@ def test_the_flush_before_stopping_writes_the_process_gateways_counts(no_process
         wait_until_ready()
         asyncio.run(gateway_module._flush_before_stopping())
     assert caplog.messages.count("stopping: usage counts flushed") == 1
+
+
+# -- settings in seconds ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, seconds",
+    [(None, 60.0), ("", 60.0), ("  ", 60.0), ("30", 30.0), (" 0.5 ", 0.5), ("1e-3", 0.001)],
+)
+def test_config_refresh_seconds_is_positive_and_60_unless_set(value, seconds) -> None:
+    environ = {} if value is None else {"CONFIG_REFRESH_SECONDS": value}
+    assert gateway_module.refresh_seconds(environ) == seconds
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan"])
+def test_config_refresh_seconds_that_is_not_positive_is_refused_by_name(value) -> None:
+    with pytest.raises(ConfigError) as refused:
+        gateway_module.refresh_seconds({"CONFIG_REFRESH_SECONDS": value})
+    assert refused.value.problems == [f"CONFIG_REFRESH_SECONDS must be a positive number of seconds, not {value!r}."]
+
+
+@pytest.mark.parametrize("value, seconds", [(None, 300.0), ("", 300.0), ("0", 0.0), ("45", 45.0), ("0.25", 0.25)])
+def test_secret_refresh_seconds_may_be_0_for_never_and_is_300_unless_set(value, seconds) -> None:
+    environ = {} if value is None else {"SECRET_REFRESH_SECONDS": value}
+    assert gateway_module.secret_refresh_seconds(environ) == seconds
+
+
+@pytest.mark.parametrize("value", ["-0.5", "often", "nan"])
+def test_secret_refresh_seconds_below_0_is_refused_by_name(value) -> None:
+    with pytest.raises(ConfigError) as refused:
+        gateway_module.secret_refresh_seconds({"SECRET_REFRESH_SECONDS": value})
+    assert refused.value.problems == [f"SECRET_REFRESH_SECONDS must be a number of seconds (0: never), not {value!r}."]
+
+
+def test_loading_names_the_source_and_quiets_the_azure_sdks_info_lines(sim, tmp_path: Path, caplog) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(WARNED_CONFIG)
+    azure = logging.getLogger("azure")
+    level = azure.level
+    azure.setLevel(logging.NOTSET)
+    try:
+        with caplog.at_level(logging.INFO, logger="aoai_gateway"):
+            loaded = gateway_module.load({**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)})
+        assert azure.level == logging.WARNING
+    finally:
+        azure.setLevel(level)
+    asyncio.run(loaded.aclose())
+    messages = [record.getMessage() for record in caplog.records if record.name == "aoai_gateway"]
+    assert messages[0] == f"configuration loaded from file:{path}"
+    assert len(messages) == 2 and messages[1].startswith("configuration warning: ") and "maxBodyByte" in messages[1]
