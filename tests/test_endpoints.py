@@ -34,7 +34,9 @@ def test_health(gateway) -> None:
 
 
 def test_models_lists_every_configured_model_once_as_openai_objects(gateway) -> None:
-    body = httpx.get(f"{gateway.url}/v1/models", headers=auth(ALICE)).json()
+    response = httpx.get(f"{gateway.url}/v1/models", headers=auth(ALICE))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    body = response.json()
     assert body["object"] == "list"
     assert [m["id"] for m in body["data"]] == ALL_MODELS
     for model in body["data"]:

@@ -21,6 +21,8 @@ from types import FrameType
 import httpx
 import orjson
 import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
@@ -30,8 +32,12 @@ from core import gateway as gateway_module
 from core.api import ENDPOINTS
 from core.config import ConfigError
 from core.config.load import load_config_text
+from core.config.provider import ConfigProvider
 from core.errors import GatewayError
+from core.metrics import MetricsExport
+from core.telemetry import OTHER_MODEL, SCOPE, Instruments, Telemetry
 from core.upstream.transport import ConnectTimedOut, HeadersTimedOut
+from tests.support.metric_exporter import RecordingExporter
 from tests.support.never_accepting import never_accepting
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
@@ -119,6 +125,14 @@ def test_the_background_start_is_a_503_with_the_reason_until_the_configuration_l
     with pytest.raises(GatewayError) as unavailable:
         gateway_module.current()
     assert (unavailable.value.status, unavailable.value.code) == (503, "config_unavailable")
+
+    # The second attempt fails too, a second after the first: the next is 2 s away, and /health says so.
+    deadline = time.monotonic() + 5
+    while gateway_module.retry_after_seconds() == 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert gateway_module.retry_after_seconds() == 2
+    assert health().headers["retry-after"] == "2"
 
     # Loading already: a second start (function_app.py imported again) starts nothing, even with a good configuration.
     elsewhere = tmp_path / "elsewhere.yaml"
@@ -234,6 +248,25 @@ def test_a_reload_serves_the_new_keys_limits(sim, tmp_path: Path) -> None:
         assert not unlimited.limited and not gateway.counts_usage(unlimited)
         gateway.replace(load_config_text(limited, environ, "limited again"))
         asyncio.run(one_call())
+    finally:
+        asyncio.run(gateway.aclose())
+
+
+def test_a_reload_makes_the_new_configurations_models_the_metrics_model_names(sim, tmp_path: Path) -> None:
+    environ = {**SECRETS, "SIM_URL": sim.url}
+    instruments = Instruments()
+    export = MetricsExport(
+        RecordingExporter(scope=SCOPE), Resource.create({}), instruments.all(), interval=3600, scope=SCOPE
+    )
+    telemetry = Telemetry(instruments, export, TracerProvider())
+    first = load_config_text(STANDARD_CONFIG, environ, "first")
+    gateway = gateway_module.Gateway(ConfigProvider(environ), first, refresh_seconds=60, telemetry=telemetry)
+    renamed = STANDARD_CONFIG.replace("          gpt-tuned: true\n", "          house-model: true\n")
+    assert renamed != STANDARD_CONFIG
+    try:
+        assert (telemetry.model_name("gpt-tuned"), telemetry.model_name("house-model")) == ("gpt-tuned", OTHER_MODEL)
+        gateway.replace(load_config_text(renamed, environ, "reloaded"))
+        assert (telemetry.model_name("gpt-tuned"), telemetry.model_name("house-model")) == (OTHER_MODEL, "house-model")
     finally:
         asyncio.run(gateway.aclose())
 
