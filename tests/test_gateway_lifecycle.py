@@ -173,6 +173,65 @@ def test_a_context_serving_its_own_gateway_is_ready_and_starts_no_other(no_proce
         asyncio.run(bound.aclose())
 
 
+def test_the_functions_hosts_start_reads_the_process_environment_unless_given_one(
+    no_process_gateway, sim, tmp_path: Path, monkeypatch
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)
+    for name, value in {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}.items():
+        monkeypatch.setenv(name, value)
+    gateway_module.start_in_background()  # a good configuration: served once start returns
+    assert gateway_module.unready_reason() is None
+    assert gateway_module.current().state.config.source == f"file:{path}"
+
+
+def test_the_functions_hosts_start_waits_for_the_first_attempt_only_so_long(
+    no_process_gateway, sim, tmp_path: Path, monkeypatch
+) -> None:
+    """A load that hangs (here a named pipe nobody writes yet) must not hold the host's import past its limit."""
+    path = tmp_path / "gateway.yaml"
+    os.mkfifo(path)
+    monkeypatch.setattr(gateway_module, "START_WAIT_SECONDS", 0.2)
+    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    starting = threading.Thread(target=gateway_module.start_in_background, args=(environ,))
+    starting.start()
+    starting.join(5)
+    returned = not starting.is_alive()
+    assert gateway_module.unready_reason() == "the configuration is still loading"
+    with open(path, "w") as pipe:  # the load goes on, and ends: served
+        pipe.write(STANDARD_CONFIG)
+    starting.join(5)
+    wait_until_ready()
+    assert returned
+
+
+def test_a_fresh_gateway_has_its_configurations_connect_and_read_timeouts(sim, tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(QUICK_CONFIG)
+    gateway = gateway_module.load({**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)})
+    connecting, reading = asyncio.run(timed_out_calls(gateway, sim.url))
+    assert connecting < 1.5 and reading < 1.2, (connecting, reading)  # 0.3 s each
+
+
+async def timed_out_calls(gateway: gateway_module.Gateway, sim_url: str) -> tuple[float, float]:
+    """How long a connect to an address that never accepts, then a call answered 1.5 s late, took to time out."""
+    chat = f"{sim_url}/openai/deployments/gpt-4o-dep/chat/completions?api-version=2024-10-21"
+    headers = [("api-key", SECRETS["EASTUS_KEY"]), ("content-type", "application/json"), ("x-sim-delay-ms", "1500")]
+    body = orjson.dumps({"messages": [{"role": "user", "content": "hi"}]})
+    try:
+        with never_accepting() as url:
+            started = time.monotonic()
+            with pytest.raises(ConnectTimedOut):
+                await asyncio.wait_for(gateway.transport.send("GET", f"{url}/", [], None), 5)
+            connecting = time.monotonic() - started
+        started = time.monotonic()
+        with pytest.raises(HeadersTimedOut):
+            await asyncio.wait_for(gateway.transport.send("POST", chat, headers, body), 5)
+        return connecting, time.monotonic() - started
+    finally:
+        await gateway.aclose()
+
+
 def test_a_reload_puts_the_new_connect_and_read_timeouts_in_force(sim, tmp_path: Path, caplog) -> None:
     path = tmp_path / "gateway.yaml"
     path.write_text(STANDARD_CONFIG)  # connect 2 s, read 2 s
@@ -183,25 +242,7 @@ def test_a_reload_puts_the_new_connect_and_read_timeouts_in_force(sim, tmp_path:
         gateway.replace(reloaded)
     assert gateway.state.config is reloaded
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]  # no warning to log
-    chat = f"{sim.url}/openai/deployments/gpt-4o-dep/chat/completions?api-version=2024-10-21"
-    headers = [("api-key", SECRETS["EASTUS_KEY"]), ("content-type", "application/json"), ("x-sim-delay-ms", "1500")]
-    body = orjson.dumps({"messages": [{"role": "user", "content": "hi"}]})
-
-    async def calls() -> tuple[float, float]:
-        try:
-            with never_accepting() as url:
-                started = time.monotonic()
-                with pytest.raises(ConnectTimedOut):
-                    await asyncio.wait_for(gateway.transport.send("GET", f"{url}/", [], None), 5)
-                connecting = time.monotonic() - started
-            started = time.monotonic()
-            with pytest.raises(HeadersTimedOut):
-                await asyncio.wait_for(gateway.transport.send("POST", chat, headers, body), 5)
-            return connecting, time.monotonic() - started
-        finally:
-            await gateway.aclose()
-
-    connecting, reading = asyncio.run(calls())
+    connecting, reading = asyncio.run(timed_out_calls(gateway, sim.url))
     assert connecting < 1.5 and reading < 1.2, (connecting, reading)  # 0.3 s each, not the first load's 2 s
 
 
@@ -338,6 +379,25 @@ def test_a_flush_that_fails_is_logged_and_the_signal_still_acts(sigterm_recorded
     [record] = [record for record in caplog.records if record.name == "aoai_gateway"]
     assert record.getMessage() == "flushing before the process stops failed" and record.levelno == logging.ERROR
     assert record.exc_info is not None and str(record.exc_info[1]) == "the table is gone"
+
+
+def test_the_functions_workers_start_flushes_the_counts_when_sigterm_comes(
+    no_process_gateway, sigterm_recorded, sim, tmp_path: Path, caplog
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)
+    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+
+    async def worker() -> None:  # the worker imports function_app.py on its running loop
+        gateway_module.start_in_background(environ)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await until(lambda: sigterm_recorded.events)
+
+    with caplog.at_level(logging.INFO, logger="aoai_gateway"):
+        asyncio.run(worker())
+    assert sigterm_recorded.events == [f"signal {signal.SIGTERM}"]
+    assert "stopping: usage counts flushed" in caplog.messages
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
 def test_without_a_running_loop_nothing_is_installed(sigterm_recorded) -> None:
