@@ -37,6 +37,7 @@ from core.errors import GatewayError
 from core.metrics import MetricsExport
 from core.telemetry import OTHER_MODEL, SCOPE, Instruments, Telemetry
 from core.upstream.transport import ConnectTimedOut, HeadersTimedOut
+from tests.support.fake_keyvault import FakeCredential, FakeKeyVaultTransport, reset_challenge_cache
 from tests.support.metric_exporter import RecordingExporter
 from tests.support.never_accepting import never_accepting
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
@@ -310,6 +311,46 @@ def test_a_reload_makes_the_new_configurations_models_the_metrics_model_names(si
         assert (telemetry.model_name("gpt-tuned"), telemetry.model_name("house-model")) == (OTHER_MODEL, "house-model")
     finally:
         asyncio.run(gateway.aclose())
+
+
+VAULT_CONFIG = """
+endpoints:
+  azureOpenAI:
+    groups:
+      - group: east
+        apiKey: "@Microsoft.KeyVault(SecretUri=https://gw-vault.vault.azure.net/secrets/eastus-key)"
+        instanceName: east
+        deploymentName: d
+        version: "2024-10-21"
+        models: {gpt-4o: true}
+gateway:
+  apiKeys:
+    - {name: alice, key: "${ALICE_KEY}"}
+"""
+
+
+@pytest.mark.parametrize("secret_refresh, reads_again", [(None, False), (0.5, True)])
+def test_a_gateways_key_vault_secrets_are_read_again_only_when_it_is_told_how_often(
+    tmp_path: Path, secret_refresh, reads_again
+) -> None:
+    reset_challenge_cache()
+    path = tmp_path / "gateway.yaml"
+    path.write_text(VAULT_CONFIG)
+    vault = FakeKeyVaultTransport({("gw-vault", "eastus-key"): "azure-key-from-vault"})
+    environ = {**SECRETS, "CONFIG_PATH": str(path)}
+    provider = ConfigProvider(environ, credential=FakeCredential(), secret_transport=vault)
+    config = provider.load()
+    options = {} if secret_refresh is None else {"secret_refresh_seconds": secret_refresh}
+    gateway = gateway_module.Gateway(provider, config, refresh_seconds=60, **options)
+
+    async def serving() -> int:
+        read = len(vault.requests)
+        gateway.on_request()  # the first request starts the refresher
+        await asyncio.sleep(1.5)
+        await gateway.aclose()
+        return len(vault.requests) - read
+
+    assert (asyncio.run(serving()) > 0) is reads_again
 
 
 # -- SIGTERM ------------------------------------------------------------------------------------
