@@ -174,6 +174,31 @@ def test_a_context_serving_its_own_gateway_is_ready_and_starts_no_other(no_proce
         asyncio.run(bound.aclose())
 
 
+def test_the_local_hosts_start_loads_once_per_process_from_the_process_environment(
+    no_process_gateway, sim, tmp_path: Path, monkeypatch
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)
+    for name, value in {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}.items():
+        monkeypatch.setenv(name, value)
+    first = gateway_module.start()
+    assert first.state.config.source == f"file:{path}"
+    assert gateway_module.start({"CONFIG_PATH": str(tmp_path / "absent.yaml")}) is first
+    assert gateway_module.current() is first
+    assert gateway_module.unready_reason() is None
+
+
+def test_with_no_gateway_started_the_first_request_starts_one_and_an_invalid_configuration_refuses_it(
+    no_process_gateway, tmp_path: Path, monkeypatch
+) -> None:
+    absent = tmp_path / "absent.yaml"
+    monkeypatch.setenv("CONFIG_PATH", str(absent))
+    with pytest.raises(ConfigError) as refused:
+        gateway_module.current()
+    assert refused.value.problems == [f"Cannot read CONFIG_PATH {absent}: No such file or directory."]
+    assert gateway_module.unready_reason() == "the gateway has not been started"
+
+
 def test_the_functions_hosts_start_reads_the_process_environment_unless_given_one(
     no_process_gateway, sim, tmp_path: Path, monkeypatch
 ) -> None:
