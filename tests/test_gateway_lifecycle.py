@@ -378,6 +378,24 @@ def test_a_gateways_key_vault_secrets_are_read_again_only_when_it_is_told_how_of
     assert (asyncio.run(serving()) > 0) is reads_again
 
 
+def test_a_loaded_gateway_reads_its_secrets_again_as_often_as_secret_refresh_seconds_says(tmp_path: Path) -> None:
+    reset_challenge_cache()
+    path = tmp_path / "gateway.yaml"
+    path.write_text(VAULT_CONFIG)
+    vault = FakeKeyVaultTransport({("gw-vault", "eastus-key"): "azure-key-from-vault"})
+    environ = {**SECRETS, "CONFIG_PATH": str(path), "SECRET_REFRESH_SECONDS": "0.5"}
+    gateway = gateway_module.load(environ, credential=FakeCredential(), secret_transport=vault)
+
+    async def serving() -> int:
+        read = len(vault.requests)
+        gateway.on_request()
+        await asyncio.sleep(1.5)
+        await gateway.aclose()
+        return len(vault.requests) - read
+
+    assert asyncio.run(serving()) > 0
+
+
 # -- SIGTERM ------------------------------------------------------------------------------------
 
 
