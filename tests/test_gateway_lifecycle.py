@@ -188,6 +188,17 @@ def test_the_local_hosts_start_loads_once_per_process_from_the_process_environme
     assert gateway_module.unready_reason() is None
 
 
+def test_the_local_hosts_start_reads_the_environment_it_is_given(
+    no_process_gateway, sim, tmp_path: Path, monkeypatch
+) -> None:
+    for name in ("CONFIG_PATH", "CONFIG_YAML", "CONFIG_BLOB_CONNECTION_STRING", "AZURE_OPENAI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)  # the process's environment names no configuration
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)
+    started = gateway_module.start({**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)})
+    assert started.state.config.source == f"file:{path}"
+
+
 def test_with_no_gateway_started_the_first_request_starts_one_and_an_invalid_configuration_refuses_it(
     no_process_gateway, tmp_path: Path, monkeypatch
 ) -> None:
