@@ -34,7 +34,9 @@ def test_health(gateway) -> None:
 
 
 def test_models_lists_every_configured_model_once_as_openai_objects(gateway) -> None:
-    body = httpx.get(f"{gateway.url}/v1/models", headers=auth(ALICE)).json()
+    response = httpx.get(f"{gateway.url}/v1/models", headers=auth(ALICE))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    body = response.json()
     assert body["object"] == "list"
     assert [m["id"] for m in body["data"]] == ALL_MODELS
     for model in body["data"]:
@@ -52,6 +54,22 @@ def test_get_model(gateway) -> None:
     assert_openai_error(httpx.get(f"{gateway.url}/v1/models/nope", headers=auth(ALICE)), 404, "model_not_found")
     # A model the key may not use looks like one that does not exist (no probing for configured ids).
     assert_openai_error(httpx.get(f"{gateway.url}/v1/models/gpt-4o", headers=auth(BOB)), 404, "model_not_found")
+
+
+def test_a_model_is_the_same_openai_object_the_list_has_and_the_access_log_names_it(gateway) -> None:
+    listed = httpx.get(f"{gateway.url}/v1/models", headers=auth(ALICE)).json()["data"]
+    response = httpx.get(f"{gateway.url}/v1/models/gpt-4o-mini", headers=auth(BOB))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    model = response.json()
+    assert model == {"id": "gpt-4o-mini", "object": "model", "created": model["created"], "owned_by": "azure-openai"}
+    assert model == next(entry for entry in listed if entry["id"] == "gpt-4o-mini")
+    assert access_line(gateway, response.headers["x-request-id"])["model"] == "gpt-4o-mini"
+    refused = httpx.get(f"{gateway.url}/v1/models/gpt-4o", headers=auth(BOB))
+    error = assert_openai_error(refused, 404, "model_not_found")
+    assert error["message"] == assert_openai_error(
+        httpx.get(f"{gateway.url}/v1/models/nope", headers=auth(BOB)), 404, "model_not_found"
+    )["message"].replace("nope", "gpt-4o")
+    assert access_line(gateway, refused.headers["x-request-id"])["model"] == "gpt-4o"
 
 
 @pytest.mark.parametrize("headers", [{}, auth("wrong-key"), {"api-key": "wrong-key"}, {"Authorization": "Basic xyz"}])

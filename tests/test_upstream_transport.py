@@ -16,6 +16,7 @@ from aiohttp import web
 
 from core.upstream.transport import Transport
 from tests.support.forward_proxies import Socks5Proxy
+from tests.support.never_accepting import never_accepting
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
@@ -70,27 +71,6 @@ def test_a_gateway_stops_with_its_upstream_connections_closed(sim, start_gateway
         gateway.stop()
         logs = gateway.logs()
         assert "Unclosed" not in logs and "Traceback" not in logs and "shutdown failed" not in logs, logs[-2000:]
-
-
-@contextlib.contextmanager
-def never_accepting() -> Iterator[str]:
-    """A URL whose TCP connects never complete: a listener whose accept queue is full drops new SYNs."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    for _ in range(3):
-        filler = socket.socket()
-        filler.setblocking(False)
-        filler.connect_ex(("127.0.0.1", port))
-        fillers.append(filler)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        for filler in fillers:
-            filler.close()
-        listener.close()
 
 
 def test_an_upstream_that_never_accepts_the_connection_is_a_504_after_the_connect_timeout(start_gateway) -> None:
