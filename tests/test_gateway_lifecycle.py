@@ -98,6 +98,13 @@ def in_a_thread_bound_to(gateway: gateway_module.Gateway, work: Callable[[], obj
     return results[0]
 
 
+def standard_environ(sim, tmp_path: Path) -> dict[str, str]:
+    """A gateway's environment: the standard configuration in a file, its secrets, the simulator as upstream."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(STANDARD_CONFIG)
+    return {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+
+
 def test_before_any_start_health_says_the_gateway_has_not_been_started(no_process_gateway) -> None:
     assert gateway_module.unready_reason() == "the gateway has not been started"
     assert gateway_module.retry_after_seconds() == 1
@@ -157,9 +164,7 @@ def test_the_background_start_is_a_503_with_the_reason_until_the_configuration_l
 
 
 def test_a_context_serving_its_own_gateway_is_ready_and_starts_no_other(no_process_gateway, sim, tmp_path) -> None:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(STANDARD_CONFIG)
-    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    environ = standard_environ(sim, tmp_path)
     bound = gateway_module.load(environ)
     try:
 
@@ -177,12 +182,11 @@ def test_a_context_serving_its_own_gateway_is_ready_and_starts_no_other(no_proce
 def test_the_local_hosts_start_loads_once_per_process_from_the_process_environment(
     no_process_gateway, sim, tmp_path: Path, monkeypatch
 ) -> None:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(STANDARD_CONFIG)
-    for name, value in {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}.items():
+    environ = standard_environ(sim, tmp_path)
+    for name, value in environ.items():
         monkeypatch.setenv(name, value)
     first = gateway_module.start()
-    assert first.state.config.source == f"file:{path}"
+    assert first.state.config.source == f"file:{environ['CONFIG_PATH']}"
     assert gateway_module.start({"CONFIG_PATH": str(tmp_path / "absent.yaml")}) is first
     assert gateway_module.current() is first
     assert gateway_module.unready_reason() is None
@@ -193,10 +197,9 @@ def test_the_local_hosts_start_reads_the_environment_it_is_given(
 ) -> None:
     for name in ("CONFIG_PATH", "CONFIG_YAML", "CONFIG_BLOB_CONNECTION_STRING", "AZURE_OPENAI_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)  # the process's environment names no configuration
-    path = tmp_path / "gateway.yaml"
-    path.write_text(STANDARD_CONFIG)
-    started = gateway_module.start({**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)})
-    assert started.state.config.source == f"file:{path}"
+    environ = standard_environ(sim, tmp_path)
+    started = gateway_module.start(environ)
+    assert started.state.config.source == f"file:{environ['CONFIG_PATH']}"
 
 
 def test_with_no_gateway_started_the_first_request_starts_one_and_an_invalid_configuration_refuses_it(
@@ -213,13 +216,12 @@ def test_with_no_gateway_started_the_first_request_starts_one_and_an_invalid_con
 def test_the_functions_hosts_start_reads_the_process_environment_unless_given_one(
     no_process_gateway, sim, tmp_path: Path, monkeypatch
 ) -> None:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(STANDARD_CONFIG)
-    for name, value in {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}.items():
+    environ = standard_environ(sim, tmp_path)
+    for name, value in environ.items():
         monkeypatch.setenv(name, value)
     gateway_module.start_in_background()  # a good configuration: served once start returns
     assert gateway_module.unready_reason() is None
-    assert gateway_module.current().state.config.source == f"file:{path}"
+    assert gateway_module.current().state.config.source == f"file:{environ['CONFIG_PATH']}"
 
 
 def test_the_functions_hosts_start_waits_for_the_first_attempt_only_so_long(
@@ -284,9 +286,7 @@ def test_a_reload_puts_the_new_connect_and_read_timeouts_in_force(sim, tmp_path:
 
 
 def test_a_reload_logs_each_warning_of_the_new_configuration(sim, tmp_path: Path, caplog) -> None:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(STANDARD_CONFIG)
-    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    environ = standard_environ(sim, tmp_path)
     gateway = gateway_module.load(environ)
     try:
         with caplog.at_level(logging.WARNING, logger="aoai_gateway"):
@@ -479,9 +479,7 @@ def test_a_flush_that_fails_is_logged_and_the_signal_still_acts(sigterm_recorded
 def test_the_functions_workers_start_flushes_the_counts_when_sigterm_comes(
     no_process_gateway, sigterm_recorded, sim, tmp_path: Path, caplog
 ) -> None:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(STANDARD_CONFIG)
-    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    environ = standard_environ(sim, tmp_path)
 
     async def worker() -> None:  # the worker imports function_app.py on its running loop
         gateway_module.start_in_background(environ)
@@ -539,9 +537,7 @@ def test_a_previous_handler_not_set_from_python_is_restored_as_the_default(sigte
 
 
 def test_the_flush_before_stopping_writes_the_process_gateways_counts(no_process_gateway, sim, tmp_path, caplog):
-    path = tmp_path / "gateway.yaml"
-    path.write_text(STANDARD_CONFIG)
-    environ = {**SECRETS, "SIM_URL": sim.url, "CONFIG_PATH": str(path)}
+    environ = standard_environ(sim, tmp_path)
     with caplog.at_level(logging.INFO, logger="aoai_gateway"):
         asyncio.run(gateway_module._flush_before_stopping())  # no gateway yet: nothing to flush
         assert "stopping: usage counts flushed" not in caplog.messages

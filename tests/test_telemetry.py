@@ -93,6 +93,13 @@ class Ingestion:
         self.key = str(uuid.uuid4())
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
+    def gateway_env(self) -> dict[str, str]:
+        """A gateway's settings for its telemetry to reach this recorder, metrics exported every 0.3 s."""
+        return {
+            "OTEL_METRIC_EXPORT_INTERVAL": "300",
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={self.key};IngestionEndpoint={self.url}",
+        }
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -146,11 +153,8 @@ def test_genai_metrics_and_traces_reach_application_insights_without_any_text(si
         **SECRETS,
         "CONFIG_YAML": STANDARD_CONFIG,
         "SIM_URL": sim.url,
-        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        **ingestion.gateway_env(),
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=00000000-0000-4000-8000-0000000000aa;Authorization=AAD",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
-            f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
-        ),
     }
     headers = {"Authorization": f"Bearer {ALICE}"}
     client_trace = "0af7651916cd43dd8448eb211c80319c"
@@ -304,10 +308,7 @@ def test_only_calls_made_for_the_caller_are_spans_each_lasting_as_long_as_itself
         "CONFIG_YAML": TWO_REGIONS,
         "EAST_URL": east.url,
         "WEST_URL": west.url,
-        "OTEL_METRIC_EXPORT_INTERVAL": "300",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
-            f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
-        ),
+        **ingestion.gateway_env(),
     }
     try:
         with InProcessGateway(env) as gateway:
@@ -359,10 +360,7 @@ def test_model_names_a_client_chose_never_become_dimensions_or_span_names(sim, i
         **SECRETS,
         "CONFIG_YAML": STANDARD_CONFIG,
         "SIM_URL": sim.url,
-        "OTEL_METRIC_EXPORT_INTERVAL": "300",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
-            f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
-        ),
+        **ingestion.gateway_env(),
     }
     headers = {"Authorization": f"Bearer {ALICE}"}
     with InProcessGateway(env) as gateway:
@@ -399,10 +397,7 @@ def test_with_traces_off_metrics_are_exported_and_the_clients_traceparent_goes_u
         **SECRETS,
         "CONFIG_YAML": STANDARD_CONFIG,
         "SIM_URL": sim.url,
-        "OTEL_METRIC_EXPORT_INTERVAL": "300",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
-            f"InstrumentationKey={ingestion.key};IngestionEndpoint={ingestion.url}"
-        ),
+        **ingestion.gateway_env(),
     }
     client_traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     with InProcessGateway(env) as gateway:
