@@ -630,3 +630,20 @@ def test_a_group_hint_naming_no_assistants_group_is_a_400(gateway, first, second
             "code": "unknown_group",
         }
     assert first.requests == [] and second.requests == []
+
+
+@pytest.mark.parametrize("cursor", ["after", "before"])
+def test_a_malformed_list_cursor_is_a_400_naming_it_before_any_group_is_asked(gateway, first, second, cursor) -> None:
+    assert error_of(list_assistants(gateway, f"{cursor}=not%2Fan%2Fid"), 400) == {
+        "message": "Invalid object id: ids are 1 to 128 letters, digits, `_` or `-`, starting with a letter or digit.",
+        "type": "invalid_request_error",
+        "param": cursor,
+        "code": "invalid_id",
+    }
+    assert first.requests == [] and second.requests == []
+
+
+def test_a_resource_calls_access_line_names_its_api_by_the_paths_first_segment(gateway, first, second) -> None:
+    for path in ("/v1/threads/thread_abc/messages", "/openai/threads/thread_abc/runs/run_abc"):
+        response = httpx.get(f"{gateway.url}{path}", headers=HEADERS)
+        assert access_line(gateway, response.headers["x-request-id"])["operation"] == "threads", path

@@ -15,8 +15,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.requests import Request
 
 from azure_sim import AzureSimulator
+from core.resources.handler import _raw_path
 from tests.support.gateway_process import gateway_environ
 from tests.support.inprocess_gateway import InProcessGateway
 from tests.support.json_values import json_object
@@ -306,3 +308,10 @@ def test_a_valid_id_reaches_its_segment_when_the_server_gives_no_raw_path(gatewa
     assert status == 404  # the simulator's own answer: no such file
     (upstream,) = sim.requests
     assert upstream.path == "/openai/files/file-abc/content"
+
+
+def test_the_path_checked_is_the_one_sent_or_the_decoded_one_encoded_again_when_the_server_omits_it() -> None:
+    sent = {"type": "http", "path": "/v1/files/a/b c", "raw_path": b"/v1/files/a%2Fb%20c"}
+    assert _raw_path(Request(sent)) == b"/v1/files/a%2Fb%20c"
+    omitted = {"type": "http", "path": "/v1/files/a/b c"}
+    assert _raw_path(Request(omitted)) == b"/v1/files/a/b%20c"
