@@ -4,10 +4,13 @@ responses (Azure Functions': 230 s) never sees one; the SDK reads the same answe
 
 from __future__ import annotations
 
+import asyncio
 from itertools import pairwise
 
 import openai
+from starlette.types import Message
 
+from core.keepalive import KeepAlive
 from tests.support.standard import ALICE, SECRETS, STANDARD_CONFIG
 from tests.support.streams import CHAT, stream_events
 
@@ -48,3 +51,36 @@ def test_zero_turns_them_off(sim, start_gateway) -> None:
     gateway = start_gateway(config(0), {**SECRETS, "SIM_URL": sim.url})
     events = stream_events(gateway.url, CHAT, **{"x-sim-chunk-delay-ms": "400"})
     assert KEEP_ALIVE not in [event for _, event in events]
+
+
+def comments_sent(*, heard_every: float | None, interval: float = 0.2, lasting: float = 0.7) -> int:
+    """Keep-alives sent while the relay waits `lasting` seconds for an upstream heard every `heard_every` seconds
+    (None: silent throughout)."""
+
+    async def scenario() -> int:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        keep_alive = KeepAlive(send, interval)
+        keep_alive.waiting = True
+        loop = asyncio.get_running_loop()
+        end = loop.time() + lasting
+        while loop.time() < end:
+            await asyncio.sleep(heard_every or lasting)
+            if heard_every is not None:
+                keep_alive.heard()
+        keep_alive.stop()
+        assert all(message["body"] == b": keep-alive\n\n" for message in sent)
+        return len(sent)
+
+    return asyncio.run(scenario())
+
+
+def test_an_upstream_heard_more_often_than_the_interval_gets_no_comment_in_between() -> None:
+    assert comments_sent(heard_every=0.05) == 0
+
+
+def test_an_upstream_silent_throughout_gets_a_comment_every_interval() -> None:
+    assert 2 <= comments_sent(heard_every=None) <= 3  # at 0.2, 0.4 and 0.6 s, but for a loop running late
