@@ -53,9 +53,11 @@ def test_zero_turns_them_off(sim, start_gateway) -> None:
     assert KEEP_ALIVE not in [event for _, event in events]
 
 
-def comments_sent(*, heard_every: float | None, interval: float = 0.2, lasting: float = 0.7) -> int:
-    """Keep-alives sent while the relay waits `lasting` seconds for an upstream heard every `heard_every` seconds
-    (None: silent throughout)."""
+def comments_sent(
+    *, heard_every: float | None, interval: float = 0.2, lasting: float = 0.7, waiting: bool = True
+) -> int:
+    """Keep-alives sent over `lasting` seconds of an upstream heard every `heard_every` seconds (None: silent
+    throughout), while the relay waits for it (`waiting`) or sends something else."""
 
     async def scenario() -> int:
         sent: list[Message] = []
@@ -64,7 +66,7 @@ def comments_sent(*, heard_every: float | None, interval: float = 0.2, lasting: 
             sent.append(message)
 
         keep_alive = KeepAlive(send, interval)
-        keep_alive.waiting = True
+        keep_alive.waiting = waiting
         loop = asyncio.get_running_loop()
         end = loop.time() + lasting
         while loop.time() < end:
@@ -84,3 +86,7 @@ def test_an_upstream_heard_more_often_than_the_interval_gets_no_comment_in_betwe
 
 def test_an_upstream_silent_throughout_gets_a_comment_every_interval() -> None:
     assert 2 <= comments_sent(heard_every=None) <= 3  # at 0.2, 0.4 and 0.6 s, but for a loop running late
+
+
+def test_no_comment_is_sent_while_the_relay_is_sending_something_else() -> None:
+    assert comments_sent(heard_every=None, waiting=False) == 0
