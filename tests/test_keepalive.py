@@ -5,6 +5,7 @@ responses (Azure Functions': 230 s) never sees one; the SDK reads the same answe
 from __future__ import annotations
 
 import asyncio
+import gc
 from itertools import pairwise
 
 import openai
@@ -90,3 +91,27 @@ def test_an_upstream_silent_throughout_gets_a_comment_every_interval() -> None:
 
 def test_no_comment_is_sent_while_the_relay_is_sending_something_else() -> None:
     assert comments_sent(heard_every=None, waiting=False) == 0
+
+
+def test_a_client_gone_while_a_comment_is_sent_is_left_for_the_relays_next_write() -> None:
+    async def scenario() -> tuple[int, list[dict[str, object]]]:
+        reported: list[dict[str, object]] = []
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reported.append(context))
+        tries: list[Message] = []
+
+        async def send(message: Message) -> None:
+            tries.append(message)
+            raise OSError("the client is gone")
+
+        keep_alive = KeepAlive(send, 0.05)
+        keep_alive.waiting = True
+        await asyncio.sleep(0.2)
+        keep_alive.stop()
+        del keep_alive
+        gc.collect()  # a task whose exception nobody retrieved says so when it goes
+        await asyncio.sleep(0)
+        return len(tries), reported
+
+    tries, reported = asyncio.run(scenario())
+    assert tries >= 2 and reported == []  # each comment tried, no error left unhandled
