@@ -193,6 +193,30 @@ def test_a_held_call_only_notes_the_client_gone_until_it_resumes() -> None:
     assert outcome == "gone, said at resume"
 
 
+def test_a_deadline_set_before_a_hold_passes_quietly_while_held() -> None:
+    async def work(guard: CallGuard) -> str:
+        guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=True)
+        guard.hold()
+        await asyncio.sleep(0.2)  # its timer fires meanwhile
+        guard.resume()
+        return "answer"
+
+    outcome, reported, guard = guarded(waiting, work)
+    assert (outcome, reported, guard.reason) == ("answer", [], None)
+
+
+def test_a_deadline_set_after_resuming_ends_the_call_again() -> None:
+    async def work(guard: CallGuard) -> str:
+        guard.hold()
+        await asyncio.sleep(0)
+        guard.resume()
+        guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=True)
+        return await asyncio.sleep(2, "answer")
+
+    outcome, _, _ = guarded(waiting, work)
+    assert outcome is LATE
+
+
 @pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
 def test_a_deadline_already_come_and_then_a_later_one(run: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
     """uvloop answers call_at for a moment already come with a plain Handle, which has no when(): the next

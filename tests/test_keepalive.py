@@ -115,3 +115,41 @@ def test_a_client_gone_while_a_comment_is_sent_is_left_for_the_relays_next_write
 
     tries, reported = asyncio.run(scenario())
     assert tries >= 2 and reported == []  # each comment tried, no error left unhandled
+
+
+def test_a_keep_alive_not_told_the_relay_waits_sends_nothing() -> None:
+    async def scenario() -> list[Message]:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        keep_alive = KeepAlive(send, 0.05)
+        await asyncio.sleep(0.2)
+        keep_alive.stop()
+        return sent
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_stop_cancels_a_comment_still_being_sent() -> None:
+    async def scenario() -> list[str]:
+        happened: list[str] = []
+
+        async def send(message: Message) -> None:
+            happened.append("sending")
+            try:
+                await asyncio.sleep(1)  # a client slow to take it
+            except asyncio.CancelledError:
+                happened.append("cancelled")
+                raise
+            happened.append("sent")
+
+        keep_alive = KeepAlive(send, 0.05)
+        keep_alive.waiting = True
+        await asyncio.sleep(0.08)
+        keep_alive.stop()
+        await asyncio.sleep(0.01)
+        return list(happened)  # as it was then: asyncio.run cancels what still runs when it ends
+
+    assert asyncio.run(scenario()) == ["sending", "cancelled"]
