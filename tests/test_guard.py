@@ -193,6 +193,19 @@ def test_a_held_call_only_notes_the_client_gone_until_it_resumes() -> None:
     assert outcome == "gone, said at resume"
 
 
+def test_a_call_that_sets_no_deadline_has_none_and_its_client_is_not_watched() -> None:
+    async def work(guard: CallGuard) -> str:
+        return await asyncio.sleep(0.2, "answer")  # past the grace period; the body may still be being read
+
+    outcome, reported, guard = guarded(gone, work)
+    assert (outcome, reported, guard.reason) == ("answer", [], None)
+
+
+def test_a_call_answered_within_the_grace_period_never_watches_its_client() -> None:
+    outcome, reported, _ = guarded(gone, sleeping(0.01))
+    assert (outcome, reported) == ("answer", [])
+
+
 def test_a_deadline_set_before_a_hold_passes_quietly_while_held() -> None:
     async def work(guard: CallGuard) -> str:
         guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=True)
