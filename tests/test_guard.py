@@ -98,6 +98,18 @@ def test_the_client_is_not_watched_while_its_body_is_read() -> None:
     assert outcome == "answer"  # receive() was never called: it would have taken the body
 
 
+def test_a_deadline_set_after_the_grace_period_while_the_body_is_read_watches_no_client() -> None:
+    async def work(guard: CallGuard) -> str:
+        loop = asyncio.get_running_loop()
+        guard.expect(loop.time() + 60, lambda: LATE, watch=False)
+        await asyncio.sleep(0.1)  # the grace period is over, the body still being read
+        guard.expect(loop.time() + 60, lambda: LATE, watch=False)
+        return await asyncio.sleep(0.1, "answer")
+
+    outcome, _, _ = guarded(gone, work)
+    assert outcome == "answer"
+
+
 def test_watching_starts_when_allowed_after_the_grace_period() -> None:
     async def work(guard: CallGuard) -> str:
         loop = asyncio.get_running_loop()
