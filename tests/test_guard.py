@@ -213,6 +213,16 @@ def test_a_call_that_sets_no_deadline_has_none_and_its_client_is_not_watched() -
     assert (outcome, reported, guard.reason) == ("answer", [], None)
 
 
+def test_a_first_deadline_set_after_the_grace_period_ends_the_call() -> None:
+    async def work(guard: CallGuard) -> str:
+        await asyncio.sleep(0.1)  # the grace period's timer fired, and no other was due
+        guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=False)
+        return await asyncio.sleep(2, "answer")
+
+    outcome, _, _ = guarded(waiting, work)
+    assert outcome is LATE
+
+
 def test_a_call_answered_within_the_grace_period_never_watches_its_client() -> None:
     outcome, reported, _ = guarded(gone, sleeping(0.01))
     assert (outcome, reported) == ("answer", [])
