@@ -137,6 +137,17 @@ def test_a_later_deadline_moves_no_timer_and_an_earlier_one_does() -> None:
     assert outcome == [0.05, 0.01]
 
 
+def test_past_the_grace_period_the_timer_waits_for_the_deadline() -> None:
+    async def work(guard: CallGuard) -> float:
+        now = asyncio.get_running_loop().time()
+        guard.expect(now + 10, lambda: LATE, watch=True)
+        await asyncio.sleep(0.1)  # the grace period's timer fired
+        return round(guard._timer_at - now, 2)
+
+    outcome, _, _ = guarded(waiting, work)
+    assert outcome == 10.0  # not the grace period's moment again, which would fire at every turn of the loop
+
+
 def test_a_cancellation_that_is_not_the_guards_goes_on() -> None:
     async def scenario() -> bool:
         request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, waiting)
