@@ -148,6 +148,19 @@ def test_past_the_grace_period_the_timer_waits_for_the_deadline() -> None:
     assert outcome == 10.0  # not the grace period's moment again, which would fire at every turn of the loop
 
 
+def test_a_guard_closed_twice_stays_closed_quietly() -> None:
+    """The relay closes it when the stream ends, and again on its way out."""
+
+    async def work(guard: CallGuard) -> str:
+        guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=True)
+        guard.close()
+        guard.close()
+        return await asyncio.sleep(0.1, "answer")  # past the deadline: no timer left to end it
+
+    outcome, reported, _ = guarded(waiting, work)
+    assert (outcome, reported) == ("answer", [])
+
+
 def test_a_cancellation_that_is_not_the_guards_goes_on() -> None:
     async def scenario() -> bool:
         request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, waiting)
