@@ -152,7 +152,8 @@ def test_a_guard_closed_twice_stays_closed_quietly() -> None:
     """The relay closes it when the stream ends, and again on its way out."""
 
     async def work(guard: CallGuard) -> str:
-        guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=True)
+        guard.expect(asyncio.get_running_loop().time() + 0.15, lambda: LATE, watch=True)
+        await asyncio.sleep(0.1)  # the client is watched
         guard.close()
         guard.close()
         return await asyncio.sleep(0.1, "answer")  # past the deadline: no timer left to end it
