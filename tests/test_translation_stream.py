@@ -1,7 +1,7 @@
 import orjson
 
 from core.translation.force_prompt import CompletionEventsAsChat
-from core.translation.stream import StreamRewriter, is_filter_only
+from core.translation.stream import StreamRewriter, event_json, is_filter_only
 from core.translation.usage import Usage
 
 FILTER_FIRST = (
@@ -215,3 +215,9 @@ def test_an_event_whose_data_is_not_json_is_relayed_as_it_came_with_usage_hidden
         chunk = b'data: {"id":"c-1","object":"chunk","usage":null}' + after + b"\n\n"
         rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
         assert rewriter.feed(chunk) == chunk
+
+
+def test_an_event_nested_deeper_than_the_gateway_re_encodes_is_no_json_object() -> None:
+    """orjson reads 200 levels; the gateway re-encodes no more than core/json_depth.py's limit (128)."""
+    assert event_json(b'data: {"a":' + b"[" * 10 + b"]" * 10 + b"}\n\n") == {"a": [[[[[[[[[[]]]]]]]]]]}
+    assert event_json(b'data: {"a":' + b"[" * 200 + b"]" * 200 + b"}\n\n") is None
