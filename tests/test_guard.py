@@ -98,6 +98,18 @@ def test_the_client_is_not_watched_while_its_body_is_read() -> None:
     assert outcome == "answer"  # receive() was never called: it would have taken the body
 
 
+def test_a_deadline_set_after_the_grace_period_while_the_body_is_read_watches_no_client() -> None:
+    async def work(guard: CallGuard) -> str:
+        loop = asyncio.get_running_loop()
+        guard.expect(loop.time() + 60, lambda: LATE, watch=False)
+        await asyncio.sleep(0.1)  # the grace period is over, the body still being read
+        guard.expect(loop.time() + 60, lambda: LATE, watch=False)
+        return await asyncio.sleep(0.1, "answer")
+
+    outcome, _, _ = guarded(gone, work)
+    assert outcome == "answer"
+
+
 def test_watching_starts_when_allowed_after_the_grace_period() -> None:
     async def work(guard: CallGuard) -> str:
         loop = asyncio.get_running_loop()
@@ -125,6 +137,31 @@ def test_a_later_deadline_moves_no_timer_and_an_earlier_one_does() -> None:
     assert outcome == [0.05, 0.01]
 
 
+def test_past_the_grace_period_the_timer_waits_for_the_deadline() -> None:
+    async def work(guard: CallGuard) -> float:
+        now = asyncio.get_running_loop().time()
+        guard.expect(now + 10, lambda: LATE, watch=True)
+        await asyncio.sleep(0.1)  # the grace period's timer fired
+        return round(guard._timer_at - now, 2)
+
+    outcome, _, _ = guarded(waiting, work)
+    assert outcome == 10.0  # not the grace period's moment again, which would fire at every turn of the loop
+
+
+def test_a_guard_closed_twice_stays_closed_quietly() -> None:
+    """The relay closes it when the stream ends, and again on its way out."""
+
+    async def work(guard: CallGuard) -> str:
+        guard.expect(asyncio.get_running_loop().time() + 0.15, lambda: LATE, watch=True)
+        await asyncio.sleep(0.1)  # the client is watched
+        guard.close()
+        guard.close()
+        return await asyncio.sleep(0.1, "answer")  # past the deadline: no timer left to end it
+
+    outcome, reported, _ = guarded(waiting, work)
+    assert (outcome, reported) == ("answer", [])
+
+
 def test_a_cancellation_that_is_not_the_guards_goes_on() -> None:
     async def scenario() -> bool:
         request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, waiting)
@@ -147,6 +184,37 @@ def test_a_cancellation_that_is_not_the_guards_goes_on() -> None:
     assert asyncio.run(scenario())
 
 
+def test_a_cancellation_that_is_not_the_guards_stays_counted_on_the_task() -> None:
+    """asyncio.timeout and TaskGroup read the task's count of cancellations asked for to tell their own from someone
+    else's: the guard takes back only a cancellation it asked for."""
+
+    async def scenario() -> int:
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, waiting)
+        counted: list[int] = []
+
+        async def call() -> None:
+            guard = CallGuard(request)
+            guard.expect(asyncio.get_running_loop().time() + 60, lambda: LATE, watch=True)
+            try:
+                await guard.run(asyncio.sleep(5))
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                assert task is not None
+                counted.append(task.cancelling())
+                raise
+            finally:
+                guard.close()
+
+        task = asyncio.ensure_future(call())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return counted[0]
+
+    assert asyncio.run(scenario()) == 1
+
+
 def test_a_held_call_only_notes_the_client_gone_until_it_resumes() -> None:
     async def work(guard: CallGuard) -> str:
         guard.expect(asyncio.get_running_loop().time() + 60, lambda: LATE, watch=True)
@@ -160,6 +228,53 @@ def test_a_held_call_only_notes_the_client_gone_until_it_resumes() -> None:
 
     outcome, _, _ = guarded(gone, work)
     assert outcome == "gone, said at resume"
+
+
+def test_a_call_that_sets_no_deadline_has_none_and_its_client_is_not_watched() -> None:
+    async def work(guard: CallGuard) -> str:
+        return await asyncio.sleep(0.2, "answer")  # past the grace period; the body may still be being read
+
+    outcome, reported, guard = guarded(gone, work)
+    assert (outcome, reported, guard.reason) == ("answer", [], None)
+
+
+def test_a_first_deadline_set_after_the_grace_period_ends_the_call() -> None:
+    async def work(guard: CallGuard) -> str:
+        await asyncio.sleep(0.1)  # the grace period's timer fired, and no other was due
+        guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=False)
+        return await asyncio.sleep(2, "answer")
+
+    outcome, _, _ = guarded(waiting, work)
+    assert outcome is LATE
+
+
+def test_a_call_answered_within_the_grace_period_never_watches_its_client() -> None:
+    outcome, reported, _ = guarded(gone, sleeping(0.01))
+    assert (outcome, reported) == ("answer", [])
+
+
+def test_a_deadline_set_before_a_hold_passes_quietly_while_held() -> None:
+    async def work(guard: CallGuard) -> str:
+        guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=True)
+        guard.hold()
+        await asyncio.sleep(0.2)  # its timer fires meanwhile
+        guard.resume()
+        return "answer"
+
+    outcome, reported, guard = guarded(waiting, work)
+    assert (outcome, reported, guard.reason) == ("answer", [], None)
+
+
+def test_a_deadline_set_after_resuming_ends_the_call_again() -> None:
+    async def work(guard: CallGuard) -> str:
+        guard.hold()
+        await asyncio.sleep(0)
+        guard.resume()
+        guard.expect(asyncio.get_running_loop().time() + 0.05, lambda: LATE, watch=True)
+        return await asyncio.sleep(2, "answer")
+
+    outcome, _, _ = guarded(waiting, work)
+    assert outcome is LATE
 
 
 @pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])

@@ -1,7 +1,7 @@
 import orjson
 
 from core.translation.force_prompt import CompletionEventsAsChat
-from core.translation.stream import StreamRewriter, is_filter_only
+from core.translation.stream import StreamRewriter, event_json, is_filter_only
 from core.translation.usage import Usage
 
 FILTER_FIRST = (
@@ -198,3 +198,26 @@ def test_only_a_chunks_own_usage_counts() -> None:
     split = StreamRewriter(drop_filter_events=False)
     split.feed(lines)
     assert split.usage == Usage(None, None, 4)
+
+
+def test_a_null_usage_over_several_data_lines_is_removed_by_reading_the_chunk_into_one_line() -> None:
+    """Only a chunk on one data line has its bytes cut; one whose JSON spans lines (LF or bare CR endings) is
+    read and written again."""
+    lf = b'data: {"id":"c-1","object":"chunk"\ndata: ,"usage":null}\n\n'
+    cr = b'data: {"id":"c-1","object":"chunk"\rdata: ,"usage":null}\r\r'
+    for chunk in (lf, cr):
+        rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
+        assert rewriter.feed(chunk) == b'data: {"id":"c-1","object":"chunk"}\n\n'
+
+
+def test_an_event_whose_data_is_not_json_is_relayed_as_it_came_with_usage_hidden() -> None:
+    for after in (b"X", b"\x0c"):  # a form feed is no JSON whitespace
+        chunk = b'data: {"id":"c-1","object":"chunk","usage":null}' + after + b"\n\n"
+        rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
+        assert rewriter.feed(chunk) == chunk
+
+
+def test_an_event_nested_deeper_than_the_gateway_re_encodes_is_no_json_object() -> None:
+    """orjson reads 200 levels; the gateway re-encodes no more than core/json_depth.py's limit (128)."""
+    assert event_json(b'data: {"a":' + b"[" * 10 + b"]" * 10 + b"}\n\n") == {"a": [[[[[[[[[[]]]]]]]]]]}
+    assert event_json(b'data: {"a":' + b"[" * 200 + b"]" * 200 + b"}\n\n") is None
