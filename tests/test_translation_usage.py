@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.translation import usage
 from core.translation.usage import (
     MAX_COUNT,
     CountedOnce,
@@ -325,3 +326,18 @@ def test_the_prompt_estimate_counts_dense_bytes_one_token_more() -> None:
 @given(st.binary(max_size=200))
 def test_the_prompt_estimate_is_never_below_a_quarter_token_per_byte(body: bytes) -> None:
     assert -(-len(body) // 4) <= estimate_prompt_tokens(body) <= -(-len(body) // 4) + len(body)
+
+
+def test_the_members_before_the_usage_are_proved_once_and_remembered_within_a_bound() -> None:
+    """A chat answer's usage is read from its tail, its model from the members just before it; those members are
+    the same from one answer to the next, so their proof is kept, by their bytes, a bounded number of them."""
+    usage._PROVED_MODELS.clear()
+    answer = b'{"choices":[{"message":{"content":"\xff"}}],"model":"gpt-4o","object":"chat.completion",' + USAGE + b"}"
+    assert read_usage(answer) == Usage(3, 2, 5, "gpt-4o")  # not UTF-8 in the choices: never parsed
+    assert list(usage._PROVED_MODELS.values()) == ["gpt-4o"]
+    for n in range(usage._MAX_PROVED + 10):
+        assert read_usage(b'{"model":"m%d",' % n + USAGE + b"}") == Usage(3, 2, 5, f"m{n}")
+    assert 0 < len(usage._PROVED_MODELS) <= usage._MAX_PROVED
+    nested = b'{"model":"top","x":{"model":"inner",' + USAGE + b"}," + USAGE + b"}"
+    assert read_usage(nested) == Usage(3, 2, 5, "top")  # the inner model's members do not close: not proved
+    assert b'"model":"inner",' + USAGE + b"}," not in usage._PROVED_MODELS

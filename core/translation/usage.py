@@ -34,6 +34,11 @@ _TAIL_ATTEMPTS = 8
 # tail's keys costs (a 0.5 KB chat answer: 2 us whole, 12 us by its tail; bench/usage_read.py).
 _WHOLE_PARSE_BYTES = 4096
 _SPACE = b" \t\r\n"
+# The members before an answer's usage proved to be its top-level ones, by their bytes, with the model they name
+# (see _last_usage): some hundred bytes each, a few per deployment; forgotten all at once when full.
+_PROVED_MODELS: dict[bytes, Any] = {}
+_MAX_PROVED = 256
+_PROVED_MEMBERS_BYTES = 2048
 
 
 @dataclass(slots=True)
@@ -62,22 +67,43 @@ def token_count(value: Any) -> int | None:
 
 def usage_of(usage: Any, model: Any = None) -> Usage | None:
     """A parsed `usage` object in either API's names (chat's prompt/completion, the Responses API's input/output);
-    None when it reports no count at all."""
-    if not isinstance(usage, dict):
+    None when it reports no count at all.
+
+    Every answer counts through here, most with plain whole numbers: those are taken as they are, and only anything
+    else goes through token_count (each call of which would cost the common case more than its test)."""
+    if type(usage) is not dict:
         return None
     get = usage.get
-    prompt = token_count(get("prompt_tokens"))
-    if prompt is None:
-        prompt = token_count(get("input_tokens"))
-    completion = token_count(get("completion_tokens"))
-    if completion is None:
-        completion = token_count(get("output_tokens"))
-    total = token_count(get("total_tokens"))
+    prompt = get("prompt_tokens")
+    if type(prompt) is not int or not 0 <= prompt <= MAX_COUNT:
+        prompt = token_count(prompt)
+        if prompt is None:
+            prompt = token_count(get("input_tokens"))
+    completion = get("completion_tokens")
+    if type(completion) is not int or not 0 <= completion <= MAX_COUNT:
+        completion = token_count(completion)
+        if completion is None:
+            completion = token_count(get("output_tokens"))
+    total = get("total_tokens")
+    if type(total) is not int or not 0 <= total <= MAX_COUNT:
+        total = token_count(total)
     if prompt is None and completion is None and total is None:
         return None
-    cached = _detail(get("prompt_tokens_details"), get("input_tokens_details"), "cached_tokens")
-    reasoning = _detail(get("completion_tokens_details"), get("output_tokens_details"), "reasoning_tokens")
-    return Usage(prompt, completion, total, model_name(model), cached, reasoning)
+    details = get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if type(details) is dict else None
+    if type(cached) is not int or not 0 <= cached <= MAX_COUNT:
+        cached = _detail(details, "cached_tokens")
+        if cached is None:
+            cached = _detail(get("input_tokens_details"), "cached_tokens")
+    details = get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if type(details) is dict else None
+    if type(reasoning) is not int or not 0 <= reasoning <= MAX_COUNT:
+        reasoning = _detail(details, "reasoning_tokens")
+        if reasoning is None:
+            reasoning = _detail(get("output_tokens_details"), "reasoning_tokens")
+    if not (type(model) is str and 0 < len(model) <= _MAX_MODEL):
+        model = None
+    return Usage(prompt, completion, total, model, cached, reasoning)
 
 
 def answer_usage(answer: Any) -> Usage | None:
@@ -96,18 +122,22 @@ def model_name(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= _MAX_MODEL else None
 
 
-def _detail(chat: Any, responses: Any, name: str) -> int | None:
-    """`name`'s count in the first of a usage's detail objects (chat's, then the Responses API's) that has one."""
-    for details in (chat, responses):
-        if isinstance(details, dict) and (count := token_count(details.get(name))) is not None:
-            return count
-    return None
+def _detail(details: Any, name: str) -> int | None:
+    """`name`'s count in a usage's detail object, when it is one and has one."""
+    if type(details) is not dict:
+        return None
+    count = details.get(name)
+    if type(count) is int and 0 <= count <= MAX_COUNT:
+        return count
+    return token_count(count)
 
 
 def read_usage(data: bytes) -> Usage | None:
     """The top-level usage (and model) of a JSON object's bytes: a whole answer, or a stream event's data.
 
-    A small answer (up to _WHOLE_PARSE_BYTES) is parsed whole; a larger one from its tail when it can be. An
+    An answer whose usage and model sit where Azure's deployments put them is read from its last members
+    (_last_usage). Any other small answer (up to _WHOLE_PARSE_BYTES) is parsed whole; a larger one from its tail
+    when it can be. An
     embeddings answer is megabytes of floats and orjson parses them at some 3.6 us a kilobyte (100 inputs of 1536
     dimensions: 3.2 MB, 11.5 ms; 1000 inputs: 32 MB, 167 ms), where its tail, `"model": ..., "usage": {...}}`,
     parses in about a microsecond whatever the size. Azure writes `usage` (and `model`) among the last keys of every
@@ -124,12 +154,61 @@ def read_usage(data: bytes) -> Usage | None:
     names after its own: only an answer echoing the caller's tools or schemas after its usage could (an extra
     parse, never a wrong count).
     """
+    try:
+        return _last_usage(data)
+    except _Unread:
+        pass
     if len(data) <= _WHOLE_PARSE_BYTES:
         try:
             return answer_usage(orjson.loads(data))
         except orjson.JSONDecodeError:
             pass  # not JSON as a whole (a name not UTF-8, say): its tail may still be
     return tail_usage(data)
+
+
+def _last_usage(data: bytes) -> Usage | None:
+    """read_usage's answer when the answer's last `"usage"` key is its top-level one and its `model` comes after it
+    or in the members just before it, as in every answer of Azure's deployments; _Unread when that is not so.
+
+    The whole answer is not parsed: its content-filter results alone (a score of small objects, a chat answer's
+    choices have one set and its prompt another) cost orjson more than the rest (bench/README.md). The usage is
+    proved top-level as read_usage says, by `{` + the tail parsing. The members from the `model` key before it up
+    to it are proved members of the same object the same way: `{` + them + `}` parses only when they open and close
+    no more than they hold. Those members (the model, the object's kind, the prompt's filter results, the system
+    fingerprint) are the same from one answer of a deployment to the next, so their proof is kept, by their bytes,
+    for the next (_PROVED_MODELS).
+    """
+    at = data.rfind(_USAGE_KEY)
+    if at <= 0 or ((data[at - 1] == 0x5C or data[at + 7 : at + 8] != b":") and not _is_key(data, at)):
+        raise _Unread  # (a quote no backslash escapes, a colon right after: a key, without _is_key's walk)
+    try:
+        tail = orjson.loads(b"{" + data[at:])
+    except orjson.JSONDecodeError:
+        raise _Unread from None
+    model = tail.get("model")
+    if model is None and "model" not in tail:
+        before = data.rfind(_MODEL_KEY, 0, at)
+        if before < 0:
+            raise _Unread  # no model at all, or a key of another name holding one: read_usage's way
+        members = data[before:at].rstrip(_SPACE)
+        if members in _PROVED_MODELS:
+            model = _PROVED_MODELS[members]
+        else:
+            if not members.endswith(b",") or not _is_key(data, before):
+                raise _Unread
+            try:
+                model = orjson.loads(b"{" + members[:-1] + b"}").get("model")
+            except orjson.JSONDecodeError:
+                raise _Unread from None
+            if len(members) <= _PROVED_MEMBERS_BYTES:
+                if len(_PROVED_MODELS) >= _MAX_PROVED:
+                    _PROVED_MODELS.clear()
+                _PROVED_MODELS[members] = model
+    return usage_of(tail["usage"], model)
+
+
+class _Unread(Exception):
+    """_last_usage cannot read the answer's usage its quick way."""
 
 
 def tail_usage(data: bytes) -> Usage | None:
