@@ -42,13 +42,32 @@ def relayed_headers(
     upstream: Iterable[tuple[bytes, bytes]], *, byte_for_byte: bool = False
 ) -> list[tuple[bytes, bytes]]:
     """The upstream's headers worth relaying, in their wire form (lower-case names)."""
-    relayed = _RELAYED_BYTES if not byte_for_byte else _RELAYED_BYTE_FOR_BYTE
+    names = _RELAYED_NAMES if not byte_for_byte else _RELAYED_NAMES_BYTE_FOR_BYTE
     headers = []
     for name, value in upstream:
-        lower = name.lower()
-        if lower in relayed or lower.startswith(b"x-ratelimit-"):
-            headers.append((lower, value))
+        relayed = names.get(name, _UNSEEN)
+        if relayed is _UNSEEN:
+            relayed = _relayed_name(names, name, _RELAYED_BYTES if not byte_for_byte else _RELAYED_BYTE_FOR_BYTE)
+        if relayed is not None:
+            headers.append((relayed, value))
     return headers
+
+
+# An upstream sends the same few header names, spelled the same way, with every answer: what each spelling is
+# relayed as (its lower-case name, or None) is decided once, not lower-cased and matched for every answer.
+_RELAYED_NAMES: dict[bytes, bytes | None] = {}
+_RELAYED_NAMES_BYTE_FOR_BYTE: dict[bytes, bytes | None] = {}
+_MAX_NAMES = 256  # spellings remembered; an upstream sending ever new names makes the gateway forget them all
+_UNSEEN = b""
+
+
+def _relayed_name(names: dict[bytes, bytes | None], name: bytes, relayed: frozenset[bytes]) -> bytes | None:
+    lower = name.lower()
+    kept = lower if lower in relayed or lower.startswith(b"x-ratelimit-") else None
+    if len(names) >= _MAX_NAMES:
+        names.clear()
+    names[name] = kept
+    return kept
 
 
 def check_status(upstream: UpstreamResponse, group: str) -> None:

@@ -506,3 +506,16 @@ def test_a_body_that_does_not_decode_is_a_502_that_says_so(scripted_gateway) -> 
 def test_a_redirect_is_not_followed(scripted_gateway) -> None:
     response = ask(scripted_gateway, "redirect")
     assert response.status_code == 502 and "302" in response.json()["error"]["message"], response.text
+
+
+def test_each_spelling_of_a_header_name_is_judged_once_and_the_spellings_kept_are_bounded() -> None:
+    from core import relay
+
+    upstream = [(b"X-RateLimit-Limit-Tokens", b"1"), (b"x-ratelimit-limit-tokens", b"2"), (b"Set-Cookie", b"a=1")]
+    assert relay.relayed_headers(upstream) == [(b"x-ratelimit-limit-tokens", b"1"), (b"x-ratelimit-limit-tokens", b"2")]
+    assert relay._RELAYED_NAMES[b"Set-Cookie"] is None
+    assert relay.relayed_headers([(b"Content-Length", b"3")]) == []
+    assert relay.relayed_headers([(b"Content-Length", b"3")], byte_for_byte=True) == [(b"content-length", b"3")]
+    many = [(b"X-Ms-%d" % n, b"v") for n in range(relay._MAX_NAMES * 2)] + [(b"Apim-Request-Id", b"id")]
+    assert relay.relayed_headers(many) == [(b"apim-request-id", b"id")]  # judged right, whatever was forgotten
+    assert len(relay._RELAYED_NAMES) <= relay._MAX_NAMES
