@@ -62,7 +62,8 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
             translator = for_deployment(
                 backend, client, count_usage=count_usage, normalize_streams=settings.normalize_streams, fit=fit
             )
-            reply = await send(backend, translator, bearer)
+            headers, body = upstream_request(backend, translator, bearer)
+            reply = await exchange.attempt("POST", translator.upstream_url(), headers, body, backend.group, translator)
             if reply.status != 400 or fit is None or client.payload is None or operation != "chat/completions":
                 break
             # Azure refused something before generating anything: repair it and send again, when it can be.
@@ -76,7 +77,10 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
         exchange.note_adjusted(translator.adjusted)
         return reply
 
-    async def send(backend: Backend, translator: DeploymentTranslator, bearer: str | None) -> UpstreamReply:
+    def upstream_request(
+        backend: Backend, translator: DeploymentTranslator, bearer: str | None
+    ) -> tuple[list[tuple[str, str]], bytes | AsyncIterator[bytes]]:
+        """The headers and body of an attempt's request to `backend`."""
         headers = exchange.upstream_headers(backend, bearer)
         body: bytes | AsyncIterator[bytes]
         if upload is not None:
@@ -88,7 +92,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
         else:
             headers.append(("content-type", JSON))
             body = translator.body()
-        return await exchange.attempt("POST", translator.upstream_url(), headers, body, backend.group, translator)
+        return headers, body
 
     exchange.priced(route.price)  # what the call reserves of a cost limit
     pool = route.pool

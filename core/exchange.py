@@ -237,43 +237,39 @@ class Exchange:
         group: str,
         translator: Translator,
     ) -> UpstreamReply:
-        """One request upstream on the caller's behalf, in its own span of the caller's trace."""
+        """One request upstream on the caller's behalf, in its own span of the caller's trace. An upload that
+        refused itself as it streamed (core/uploads.py) ends the call with the caller's 400 instead of whatever
+        became of the request cut short."""
         self.record.group = group  # the group a timeout names
         self._sent = True
-        if self.trace is None:
-            return UpstreamReply(await self._send(method, url, headers, body), group, translator)
-        span = self.trace.upstream_call(self.record, method, url)
-        # The upstream call's own span replaces the client's traceparent.
-        headers = [(name, value) for name, value in headers if name not in _TRACE_HEADERS] + span.headers
-        try:
-            response = await self._send(method, url, headers, body)
-        except BaseException:
-            span.end(None)
-            raise
-        span.end(response.status)
-        return UpstreamReply(response, group, translator)
-
-    async def _send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | AsyncIterable[bytes] | None
-    ) -> UpstreamResponse:
-        """The transport's send; an upload that refused itself as it streamed (core/uploads.py) ends the call with
-        the caller's 400 instead of whatever became of the request cut short."""
+        span = None
+        if self.trace is not None:
+            span = self.trace.upstream_call(self.record, method, url)
+            # The upstream call's own span replaces the client's traceparent.
+            headers = [(name, value) for name, value in headers if name not in _TRACE_HEADERS] + span.headers
         upload = self._upload
         try:
             response = await self.gateway.transport.send(method, url, headers, body)
-        except TransportError:
-            if upload is not None and upload.refusal is not None:
+        except BaseException as error:
+            if span is not None:
+                span.end(None)
+            if isinstance(error, TransportError) and upload is not None and upload.refusal is not None:
                 raise upload.refusal from None
             raise
         if upload is not None and upload.refusal is not None:
             response.close()
+            if span is not None:
+                span.end(None)
             raise upload.refusal
-        return response
+        if span is not None:
+            span.end(response.status)
+        return UpstreamReply(response, group, translator)
 
     async def send(self, attempt: Callable[[], Awaitable[UpstreamReply]], *, streams_body: bool) -> UpstreamReply:
         """The call's one attempt, within the call's deadline. `streams_body`: an upload still arriving
         from the client goes up as it comes (the client must not be watched meanwhile: core/guard.py)."""
-        await self.reserve()
+        if self._budgeted:
+            await self.reserve()
         self.going_upstream(streams_body=streams_body)
         return await self.awaited(attempt())
 
@@ -286,7 +282,8 @@ class Exchange:
         streams_body: bool,
     ) -> UpstreamReply:
         """The call through a pool: members tried in the pool's order until one answers (core/upstream/)."""
-        await self.reserve()
+        if self._budgeted:
+            await self.reserve()
         tried = self.tried = Tried()
         self.going_upstream(streams_body=streams_body)
         try:

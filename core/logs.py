@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from typing import TextIO
 
 
@@ -20,6 +21,9 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
+        # Taken around what waits and its writing (logging's own acquire and release would cost each flush a call
+        # of each): under logging's lock when a record is written at once, alone at the end of a loop's turn.
+        self._writing = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -43,8 +47,7 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
 
     def flush(self) -> None:
         """Write what waits, each line ended, then flush the stream."""
-        self.acquire()
-        try:
+        with self._writing:
             if self._pending:
                 lines, self._pending = self.terminator.join(self._pending) + self.terminator, []
                 with contextlib.suppress(Exception):  # nowhere left to report it: stderr itself failed
@@ -52,8 +55,6 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
                     self.stream.flush()
             elif self.stream and hasattr(self.stream, "flush"):  # what logging's own flush does
                 self.stream.flush()
-        finally:
-            self.release()
 
 
 def configure(level: str, stream: TextIO) -> TurnBatchingHandler:

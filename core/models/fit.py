@@ -70,7 +70,7 @@ class Fit:
         if self.developer_as_system and (messages := _developer_as_system(payload.get("messages"))) is not None:
             fitted = {**payload, "messages": messages}
             changes.append("developer->system")
-        if not self.changes_parameters or not any(name in payload for name in _REPAIRABLE):
+        if not self.changes_parameters or _REPAIRABLE.isdisjoint(payload):
             return fitted, changes
         fitted = dict(fitted)
         if self.rename_max_tokens and "max_tokens" in fitted:
@@ -115,9 +115,12 @@ class Fit:
 
 def _developer_as_system(messages: Any) -> list[Any] | None:
     """`messages` with each developer message as a system message; None when there is none to change."""
-    if not isinstance(messages, list) or not any(
-        isinstance(message, dict) and message.get("role") == "developer" for message in messages
-    ):
+    if not isinstance(messages, list):
+        return None
+    for message in messages:  # (a loop, not any() over a generator: every chat completion of such a model asks)
+        if isinstance(message, dict) and message.get("role") == "developer":
+            break
+    else:
         return None
     return [
         {**message, "role": "system"} if isinstance(message, dict) and message.get("role") == "developer" else message
