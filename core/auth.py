@@ -45,20 +45,21 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 class Authenticator:
     def __init__(self, settings: GatewaySettings) -> None:
         # (Validation refuses two entries with one key; were there two, the last would be the one matched.)
-        self._keys = {_digest(k.key): k for k in settings.api_keys}
+        # Each key's caller is made once: a frozen dataclass costs each call that would make it several calls more.
+        self._callers = {_digest(key.key): Caller(key.name, key, None) for key in settings.api_keys}
 
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
         presented = presented_key(headers)
-        if not self._keys:
+        if not self._callers:
             # Anonymous access was allowed explicitly, or the upstream checks the
             # caller's own key (pass-through); config validation ensures one of them.
             return Caller("pass-through" if presented else "anonymous", None, presented)
         if presented is None:
             raise invalid_api_key()
-        matched = self._keys.get(_digest(presented))
-        if matched is None:
+        caller = self._callers.get(_digest(presented))
+        if caller is None:
             raise invalid_api_key()
-        return Caller(matched.name, matched, None)
+        return caller
 
 
 def _digest(key: str) -> bytes:

@@ -32,7 +32,7 @@ async def serve(exchange: Exchange, endpoint: Endpoint) -> Response:
     record.operation = operation
     upload: Upload | None = None
     if endpoint.body == "multipart" or (
-        endpoint.body == "json-or-multipart" and not request.headers.get("content-type", "").startswith(JSON)
+        endpoint.body == "json-or-multipart" and not exchange.head.get("content-type", "").startswith(JSON)
     ):
         assert endpoint.file_part is not None
         # The `model` form field picks the deployment, unless the path names the model.

@@ -30,7 +30,7 @@ from core.failures import client_error
 from core.gateway import Gateway, State
 from core.gateway import current as current_gateway
 from core.guard import CallGuard
-from core.inbound import forwarded_request_headers, read_body
+from core.inbound import forwarded_request_headers, read_body, read_headers
 from core.models.prices import MICROS, Price
 from core.outbound import upstream_headers
 from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
@@ -108,6 +108,7 @@ class UpstreamReply:
 class Exchange:
     __slots__ = (
         "request",
+        "head",
         "record",
         "gateway",
         "state",
@@ -144,6 +145,7 @@ class Exchange:
 
     def __init__(self, request: Request) -> None:
         self.request = request
+        self.head = read_headers(request.scope["headers"])  # the request headers every call reads
         self.record = AccessRecord(new_request_id(), request.method, request.scope["path"])
         self.caller = _ANONYMOUS
         self.trace: RequestTrace | None = None
@@ -184,10 +186,10 @@ class Exchange:
         self.settings = state.config.settings
         record = self.record
         if gateway.telemetry is not None:
-            self.trace = gateway.telemetry.start(record, self.request.headers, route=endpoint.route)
+            self.trace = gateway.telemetry.start(record, self.head, route=endpoint.route)
         if not endpoint.authenticate:
             return
-        caller = self.caller = state.auth.authenticate(self.request.headers)
+        caller = self.caller = state.auth.authenticate(self.head)
         record.caller = caller.name
         if endpoint.budgeted and caller.key is not None and caller.key.limits is not None:
             gateway.budgets.check(caller)
@@ -355,7 +357,7 @@ class Exchange:
         guard = self.guarded()
         seconds = settings.total_timeout
         guard.expect(asyncio.get_running_loop().time() + seconds, partial(body_too_slow, seconds), watch=False)
-        return await read_body(self.request, settings.max_body_bytes, guard)
+        return await read_body(self.request, settings.max_body_bytes, guard, self.head.get("content-length"))
 
     async def upload(self, *, fields: tuple[str, ...], file_part: str) -> Upload:
         """A multipart body, read until its routing fields and the start of `file_part`; the rest

@@ -3,6 +3,7 @@ the headers that may travel upstream."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -32,9 +33,28 @@ def is_ascii_digits(value: str) -> bool:
     return value.isascii() and value.isdigit()
 
 
-async def read_body(request: Request, limit: int, guard: CallGuard) -> bytes:
-    """The whole body: 413 beyond `limit` bytes; its wait bounded by `guard` (the caller's deadline)."""
-    declared = request.headers.get("content-length")
+# The request headers every call reads (its key, its body's length and type, its trace), each by its name in the
+# ASGI scope, lower-case as the server gives it (and as Starlette's Headers looks it up).
+_READ_HEADERS = {
+    name.encode("latin-1"): name
+    for name in ("authorization", "api-key", "content-length", "content-type", "traceparent", "tracestate")
+}
+
+
+def read_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The headers of _READ_HEADERS the request has, the first of each, found in one pass over the scope's (where
+    Starlette's Headers, built for the request, would pass over them again for each name asked)."""
+    found: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = _READ_HEADERS.get(raw_name)
+        if name is not None and name not in found:
+            found[name] = raw_value.decode("latin-1")
+    return found
+
+
+async def read_body(request: Request, limit: int, guard: CallGuard, declared: str | None) -> bytes:
+    """The whole body: 413 beyond `limit` bytes (or a `declared` content-length beyond it); its wait bounded by
+    `guard` (the caller's deadline)."""
     if declared is not None and is_ascii_digits(declared) and int(declared) > limit:
         raise body_too_large(limit)
     receive = request.receive

@@ -175,3 +175,28 @@ def test_forward_headers_refuses_wildcards_that_would_match_a_credential(pattern
 def test_forward_headers_refuses_what_is_not_a_header_name(name) -> None:
     (problem,) = forward_headers_problems(f'["{name}"]')
     assert problem.startswith("gateway.forwardHeaders[0]: ")
+
+
+def test_the_headers_every_call_reads_are_found_in_one_pass_the_first_of_each_as_starlette_reads_them() -> None:
+    from starlette.datastructures import Headers
+
+    from core.inbound import read_headers
+
+    raw = [
+        (b"host", b"gw"),
+        (b"authorization", b"Bearer first"),
+        (b"content-length", b"12"),
+        (b"authorization", b"Bearer second"),
+        (b"x-api-key", b"never read"),
+        (b"api-key", b"caf\xe9"),
+        (b"traceparent", b"00-abc"),
+    ]
+    found = read_headers(raw)
+    assert found == {
+        "authorization": "Bearer first",
+        "content-length": "12",
+        "api-key": "café",
+        "traceparent": "00-abc",
+    }
+    starlette = Headers(raw=raw)
+    assert all(starlette.get(name) == value for name, value in found.items())
