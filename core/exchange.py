@@ -70,8 +70,11 @@ class WholeResponse(Response):
         self._ended = ended
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Starlette's Response.__call__ less what the gateway never has (a websocket, a background task), in
+        # this frame: every whole answer goes out here.
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": self.body})
         finally:
             self._ended()
 

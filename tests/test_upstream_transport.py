@@ -151,3 +151,60 @@ def test_an_upstreams_cookies_are_never_sent_back() -> None:
     assert {address[4][0] for address in socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP)} == {"127.0.0.1"}
     asyncio.run(two_calls())
     assert cookies_received == [None, None]
+
+
+def test_a_body_of_known_length_is_read_whole_its_connection_reused_and_a_short_or_stalled_one_fails() -> None:
+    """A body whose length is known is read by aiohttp's own read: whole, and its connection kept for the next
+    call; a body the upstream cuts short is ReadFailed, one that stops arriving is ReadTimedOut."""
+    from core.upstream.transport import ReadFailed, ReadTimedOut
+
+    connections = 0
+    finished = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            path = head.split(b" ", 2)[1]
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n")
+            if path == b"/whole":
+                writer.write(b'{"ok": true}')
+            elif path == b"/short":
+                writer.write(b'{"ok"')
+                await writer.drain()
+                writer.close()
+                return
+            else:
+                writer.write(b'{"ok"')  # then nothing more
+                await finished.wait()
+                writer.close()
+                return
+
+    async def reads() -> tuple[list[bytes], list[type[BaseException]]]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        transport = Transport(connect_timeout=2, read_timeout=0.3)
+        bodies, failures = [], []
+        try:
+            for _ in range(2):
+                bodies.append(await (await transport.send("GET", f"{url}/whole", [], None)).read(100))
+            for path in ("/short", "/stalled"):
+                upstream = await transport.send("GET", url + path, [], None)
+                with pytest.raises((ReadFailed, ReadTimedOut)) as failed:
+                    await upstream.read(100)
+                failures.append(failed.type)
+        finally:
+            finished.set()
+            await transport.aclose()
+            server.close()
+            await server.wait_closed()
+        return bodies, failures
+
+    bodies, failures = asyncio.run(reads())
+    assert bodies == [b'{"ok": true}'] * 2
+    assert failures == [ReadFailed, ReadTimedOut]
+    assert connections == 2  # the whole answers and the short one over one connection, a new one after it broke

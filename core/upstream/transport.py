@@ -25,6 +25,7 @@ ERROR_BODY_BYTES = 64 * 1024  # of an upstream error body: its message is at the
 _COMPRESSED = frozenset({"gzip", "x-gzip", "deflate"})
 _GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS  # zlib detects the gzip or zlib header itself
 _DECODED_PIECE = 1024 * 1024  # at most this much decoded data per compressed chunk of a stream
+_MAX_URLS = 1024  # parsed URLs kept; a resource call's names an object, so they are forgotten, all at once, when full
 
 
 class TransportError(Exception):
@@ -98,6 +99,15 @@ class UpstreamResponse:
             length = self._response.content_length
             if length is not None and length > limit:
                 raise BodyTooLarge(limit)
+            if length is not None and self._decoder is None:
+                # Its length is known and within the limit, and aiohttp reads no more than the length says:
+                # aiohttp's own read, which gives the connection back at the end.
+                try:
+                    return await self._response.read()
+                except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
+                    raise ReadTimedOut() from exc
+                except aiohttp.ClientError as exc:
+                    raise ReadFailed() from exc
             parts: list[bytes] = []
             size = 0
             while chunk := await self._next(limit + 1 - size):
@@ -178,6 +188,9 @@ class Transport:
         self._socks_proxy = proxy if proxy is not None and proxy.startswith("socks") else None
         self._http_proxy = proxy if self._socks_proxy is None else None
         self._session: aiohttp.ClientSession | None = None
+        # The URLs requested, parsed: a deployment's is the same for every call, and yarl keeps what aiohttp asks of
+        # one (its host, port, path) once worked out, so a call to a URL seen before parses nothing.
+        self._urls: dict[str, yarl.URL] = {}
 
     def set_timeouts(self, connect_timeout: float, read_timeout: float) -> None:
         """Applies to requests sent from now on (a reloaded configuration may change them)."""
@@ -217,11 +230,17 @@ class Transport:
         was dropped unanswered, and HeadersTimedOut when it was sent but not answered in time.
         """
         session = self._get_session()
+        target = self._urls.get(url)
+        if target is None:
+            # Sent exactly as built: aiohttp would otherwise re-normalise it (resolve dot-segments, re-encode).
+            target = yarl.URL(url, encoded=True)
+            if len(self._urls) >= _MAX_URLS:
+                self._urls.clear()
+            self._urls[url] = target
         try:
             response = await session.request(
-                # Sent exactly as built: aiohttp would otherwise re-normalise it (resolve dot-segments, re-encode).
                 method,
-                yarl.URL(url, encoded=True),
+                target,
                 headers=list(headers),
                 data=body,
                 allow_redirects=False,
