@@ -188,7 +188,8 @@ def test_a_body_of_known_length_is_read_whole_its_connection_reused_and_a_short_
         server = await asyncio.start_server(serve, "127.0.0.1", 0)
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         transport = Transport(connect_timeout=2, read_timeout=0.3)
-        bodies, failures = [], []
+        bodies: list[bytes] = []
+        failures: list[type[BaseException]] = []
         try:
             for _ in range(2):
                 bodies.append(await (await transport.send("GET", f"{url}/whole", [], None)).read(100))
