@@ -23,7 +23,7 @@ def upstream_headers(
     """Headers for an upstream call, less the body's own (content type and length). `bearer` is
     the Entra ID token for targets with `auth == "entra"`."""
     # The group's own headers (auth, additionalHeaders) win over same-named client headers.
-    configured = {name for name, _ in target.headers}
+    configured = target.header_names
     headers = [(name, value) for name, value in client_headers if name not in configured]
     headers.append(("accept-encoding", "identity"))
     # Azure logs this id, which ties its diagnostics to our access log.

@@ -71,14 +71,26 @@ class Backend:
     # "price", "pool member price", or the default table's model name.
     price: Price | None = None
     price_from: str | None = None
+    # Worked out once from the fields above, which every call asks about (core/translation/translator.py,
+    # core/outbound.py): whether a request body must be parsed and re-encoded for this backend, the names of its
+    # static headers, and its URL per operation.
+    rewrites_body: bool = field(init=False, repr=False, compare=False)
+    header_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    _urls: dict[str, str] = field(init=False, repr=False, compare=False, default_factory=dict)
 
-    @property
-    def rewrites_body(self) -> bool:
-        """True when a request body must be parsed and re-encoded for this backend."""
-        return bool(self.add_params or self.drop_params or self.force_prompt or self.serverless or self.flavor == "v1")
+    def __post_init__(self) -> None:
+        rewrites = self.add_params or self.drop_params or self.force_prompt or self.serverless or self.flavor == "v1"
+        object.__setattr__(self, "rewrites_body", bool(rewrites))
+        object.__setattr__(self, "header_names", frozenset(name for name, _ in self.headers))
 
     def url(self, operation: str) -> str:
         """The full upstream URL for an operation, api-version included once."""
+        url = self._urls.get(operation)
+        if url is None:
+            url = self._urls[operation] = self._url(operation)
+        return url
+
+    def _url(self, operation: str) -> str:
         if self.serverless:
             base = _serverless_base(self.base_url, operation)
         elif self.flavor == "v1":
@@ -121,6 +133,10 @@ class ResourceBackend:
     # The group's assistants-capable models: public id -> deployment, and back.
     deployments: dict[str, str] = field(default_factory=dict)
     public_models: dict[str, str] = field(default_factory=dict)
+    header_names: frozenset[str] = field(init=False, repr=False, compare=False)  # of `headers`, worked out once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header_names", frozenset(name for name, _ in self.headers))
 
     def url(self, segments: tuple[str, ...], query: str = "") -> str:
         """`segments` are the path after /v1/ (e.g. ("threads", "t1", "runs")), each
