@@ -276,7 +276,10 @@ class Exchange:
         if self._budgeted:
             await self.reserve()
         self.going_upstream(streams_body=streams_body)
-        return await self.awaited(attempt())
+        try:
+            return await attempt()
+        except (asyncio.CancelledError, TransportError, PoolError) as error:
+            raise self._failure(error) from None
 
     async def send_pooled(
         self,
@@ -343,15 +346,19 @@ class Exchange:
         (the deadline's 504, ClientDisconnected), the client's 502 or 504 for an upstream failure."""
         try:
             return await work
-        except asyncio.CancelledError as cancelled:
-            raise self._cancelled(cancelled) from None
-        except (TransportError, PoolError) as error:
-            raise client_error(error, self.record.group or "?") from None
+        except (asyncio.CancelledError, TransportError, PoolError) as error:
+            raise self._failure(error) from None
 
-    def _cancelled(self, cancelled: asyncio.CancelledError) -> BaseException:
-        guard = self.guard
-        reason = guard.claim() if guard is not None else None
-        return cancelled if reason is None else reason
+    def _failure(self, error: asyncio.CancelledError | TransportError | PoolError) -> BaseException:
+        """What an upstream wait that ended in `error` raises: the guard's reason for a cancellation the guard made,
+        the cancellation itself otherwise, the client's 502 or 504 for an upstream failure. (A call's attempt and its
+        answer's body, awaited by every call, catch their errors in their own frames rather than through `awaited`,
+        whose coroutine would cost every call more.)"""
+        if isinstance(error, asyncio.CancelledError):
+            guard = self.guard
+            reason = guard.claim() if guard is not None else None
+            return error if reason is None else reason
+        return client_error(error, self.record.group or "?")
 
     async def body(self) -> bytes:
         """The whole request body: 413 beyond gateway.maxBodyBytes, 408 when it takes longer than
@@ -410,7 +417,10 @@ class Exchange:
             relay = Relay(upstream, record, group, None, ends_at=self.stream_by)
             headers = relayed_headers(upstream.raw_headers, byte_for_byte=True)
             return self._stream_of(relay, upstream.status, headers)
-        body = await self.awaited(upstream.read(self.settings.max_response_bytes))
+        try:
+            body = await upstream.read(self.settings.max_response_bytes)
+        except (asyncio.CancelledError, TransportError) as error:
+            raise self._failure(error) from None
         record.upstream_ms = _ms_since(self._sent_at)
         record.set_usage(reply.translator.usage(body))
         body = reply.translator.answer(body)

@@ -5,11 +5,12 @@ minutes, a stream for half an hour). When a wait passes its deadline, or the cli
 guard cancels the request's task, which drops the upstream call, and `run` turns that cancellation
 into the call's error: the deadline's, or ClientDisconnected.
 
-One timer per call does both. It first fires after a short grace period, when most answers are in
-already: only then does the guard watch the client (a task and a pending receive()), and never while
-the request body is still being read (receive() would take body chunks away). Then it waits for the
-deadline. Each phase of a call sets its own deadline; a later one moves no timer until the timer
-fires, so a fast call costs one timer, not one per wait.
+A call answered within a short grace period (most are) costs no timer of its own: the guards of one
+event loop still in their grace period are looked at together, a few times per grace period (GraceSweep).
+Past its grace period a guard watches the client (a task and a pending receive()), never while the
+request body is still being read (receive() would take body chunks away), and waits for its deadline
+with one timer. Each phase of a call sets its own deadline; a later one moves no timer until the timer
+fires, so a slow call costs one timer, not one per wait.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class CallGuard:
         "_timer_at",
         "_grace_over",
         "_held",
+        "_sweep",
         "reason",
     )
     GRACE_SECONDS = 0.05
@@ -56,10 +58,15 @@ class CallGuard:
         self._held = False  # the response is with the server: a cancellation must not land in its code
         self.reason: GatewayError | None = None  # why the guard ended the call
         self._grace_over = False
-        # The timer and when it is due. (uvloop answers call_at for a moment already come with a plain Handle,
-        # which has no when(): the guard keeps the time itself.)
-        self._timer: asyncio.Handle | None = loop.call_at(self._grace_at, self._tick)
-        self._timer_at = self._grace_at
+        # The guard's own timer, once it needs one, and when it is due. (uvloop answers call_at for a moment already
+        # come with a plain Handle, which has no when(): the guard keeps the time itself.)
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = math.inf
+        sweep = _sweep
+        if sweep is None or sweep.loop is not loop:
+            sweep = _new_sweep(loop)
+        self._sweep = sweep
+        sweep.add(self)
 
     def expect(self, deadline: float, expired: Callable[[], GatewayError], *, watch: bool) -> None:
         """From now on the call must be through by `deadline` (event loop time), else it ends in
@@ -67,26 +74,31 @@ class CallGuard:
         self._deadline, self._expired, self._watching = deadline, expired, watch
         if watch and self._watcher is None and self._grace_over:
             self._watch()
-        timer = self._timer
-        if timer is None or self._timer_at > deadline:  # a later deadline waits for the timer to fire
-            if timer is not None:
-                timer.cancel()
-            self._timer, self._timer_at = self._loop.call_at(deadline, self._tick), deadline
+        if self._timer_at <= deadline:
+            return  # a later deadline waits for the timer to fire
+        if not self._grace_over and deadline > self._grace_at + GraceSweep.EVERY:
+            return  # the sweep ends the grace period before it comes, and arms the timer then
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = self._loop.call_at(deadline, self._tick), deadline
 
     def _tick(self) -> None:
-        self._timer = None
+        """The grace period over (the sweep), or the timer due."""
+        if self._timer is not None:
+            self._timer.cancel()  # (the sweep came first: it is armed again below, when still needed)
+        self._timer, self._timer_at = None, math.inf
         now = self._loop.time()
-        if now >= self._grace_at:
+        if not self._grace_over and now >= self._grace_at:
             self._grace_over = True
+            self._sweep.guards.discard(self)
             if self._watching and self._watcher is None:
                 self._watch()
         if now >= self._deadline:
             assert self._expired is not None
             self._end(self._expired())
             return
-        due = self._deadline if self._grace_over else min(self._grace_at, self._deadline)
-        if due != math.inf:
-            self._timer, self._timer_at = self._loop.call_at(due, self._tick), due
+        if self._grace_over and self._deadline != math.inf:  # (in its grace period, the sweep comes back)
+            self._timer, self._timer_at = self._loop.call_at(self._deadline, self._tick), self._deadline
 
     def _watch(self) -> None:
         self._watcher = asyncio.ensure_future(_wait_for_disconnect(self._request))
@@ -137,6 +149,7 @@ class CallGuard:
     def close(self) -> None:
         """The call is over: no more timer, no more watching. What the guard held of the call goes, so
         that no reference cycle (the call holds its guard) is left for the garbage collector to find."""
+        self._sweep.guards.discard(self)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -145,6 +158,45 @@ class CallGuard:
             self._watcher = None
         self._deadline = math.inf
         self._expired = None
+
+
+class GraceSweep:
+    """The guards of one event loop in their grace period, looked at together every EVERY seconds while there are
+    any: a guard's grace period ends within EVERY of its due time, and a call over before it costs a set's add and
+    discard instead of a timer's start and cancel."""
+
+    EVERY = CallGuard.GRACE_SECONDS / 2
+
+    __slots__ = ("loop", "guards", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.guards: set[CallGuard] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, guard: CallGuard) -> None:
+        self.guards.add(guard)
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.EVERY, self._sweep)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        for guard in [guard for guard in self.guards if guard._grace_at <= now]:
+            guard._tick()  # (which takes it out of the set)
+        if self.guards:
+            self._timer = self.loop.call_later(self.EVERY, self._sweep)
+
+
+# The sweep of the event loop that made the last guard. A process runs one loop; tests run one after another,
+# each given a new sweep when its first guard is made (a sweep of a loop gone holds nothing that runs).
+_sweep: GraceSweep | None = None
+
+
+def _new_sweep(loop: asyncio.AbstractEventLoop) -> GraceSweep:
+    global _sweep
+    _sweep = GraceSweep(loop)
+    return _sweep
 
 
 async def _wait_for_disconnect(request: Request) -> None:

@@ -4,6 +4,7 @@ a client gone, a watch that only starts after the grace period, and one timer pe
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive
 
 from core.errors import ClientDisconnected, GatewayError
-from core.guard import CallGuard
+from core.guard import CallGuard, GraceSweep
 
 LATE = GatewayError(504, "late")
 
@@ -122,19 +123,39 @@ def test_watching_starts_when_allowed_after_the_grace_period() -> None:
     assert isinstance(outcome, ClientDisconnected)
 
 
-def test_a_later_deadline_moves_no_timer_and_an_earlier_one_does() -> None:
+def test_in_its_grace_period_a_call_has_no_timer_of_its_own_unless_a_deadline_comes_before_it_ends() -> None:
     async def work(guard: CallGuard) -> list[float]:
         loop = asyncio.get_running_loop()
         now = loop.time()
         guard.expect(now + 10, lambda: LATE, watch=True)
         guard.expect(now + 20, lambda: LATE, watch=True)
-        armed = [guard._timer_at]  # the grace timer, untouched
+        armed = [guard._timer_at]  # none: the sweep ends the grace period, and arms the timer then
         guard.expect(now + 0.01, lambda: LATE, watch=True)
+        armed.append(guard._timer_at)
+        guard.expect(now + 0.02, lambda: LATE, watch=True)  # a later deadline moves no timer
         armed.append(guard._timer_at)
         return [round(when - now, 2) for when in armed]
 
     outcome, _, _ = guarded(waiting, work)
-    assert outcome == [0.05, 0.01]
+    assert outcome == [math.inf, 0.01, 0.01]
+
+
+def test_calls_in_their_grace_period_share_one_sweep_and_leave_it_when_over() -> None:
+    async def calls() -> tuple[int, int, int, bool]:
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, waiting)
+        quick, slow = CallGuard(request), CallGuard(request)
+        sweep = quick._sweep
+        together = len(sweep.guards)
+        quick.close()
+        left = len(sweep.guards)
+        slow.expect(asyncio.get_running_loop().time() + 10, lambda: LATE, watch=False)
+        await asyncio.sleep(CallGuard.GRACE_SECONDS + GraceSweep.EVERY + 0.02)
+        after_grace = len(sweep.guards)
+        own_timer = slow._timer is not None
+        slow.close()
+        return together, left, after_grace, own_timer and slow._sweep is sweep
+
+    assert asyncio.run(calls()) == (2, 1, 0, True)
 
 
 def test_past_the_grace_period_the_timer_waits_for_the_deadline() -> None:
