@@ -33,7 +33,7 @@ from core.guard import CallGuard
 from core.inbound import forwarded_request_headers, read_body, read_headers
 from core.models.prices import MICROS, Price
 from core.outbound import upstream_headers
-from core.relay import JSON, Relay, RelayedStream, check_status, relayed_headers
+from core.relay import JSON, VALID_STATUSES, Relay, RelayedStream, refuse_status, relayed_headers
 from core.reservation import reserved_parts
 from core.telemetry import RequestTrace
 from core.translation.errors import upstream_error
@@ -386,7 +386,8 @@ class Exchange:
         """The upstream's answer as the client's response: its error, an event stream, a byte stream,
         or a JSON answer read whole."""
         upstream, group, record = reply.response, reply.group, self.record
-        check_status(upstream, group)
+        if upstream.status not in VALID_STATUSES:
+            refuse_status(upstream, group)
         content_type = upstream.headers.get("content-type", "")
         if upstream.status >= 400:
             if upstream.status == 401 and (refresher := self.gateway.refresher) is not None:
@@ -399,7 +400,7 @@ class Exchange:
                 headers = _waits_capped(headers, upstream.headers, self._max_wait)
             answer, record.error_code = upstream_error(upstream.status, body)
             return self.response(answer, upstream.status, headers, json=True)
-        record.upstream_ms = _ms_since(self._sent_at)
+        record.upstream_ms = _ms_since(self._sent_at)  # the headers came (a body that breaks off came after them)
         if content_type.startswith("text/event-stream") and (events := reply.translator.events()) is not None:
             try:
                 upstream.decode()  # the gateway reads the events; bytes relayed as they come keep their encoding

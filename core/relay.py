@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from typing import NoReturn
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -33,7 +34,7 @@ _RELAYED_BYTES = frozenset(name.encode() for name in _RELAYED_HEADERS)
 _RELAYED_BYTE_FOR_BYTE = _RELAYED_BYTES | {b"content-length", b"content-encoding"}
 JSON = "application/json"
 # Statuses a client can act on; a redirect is not followed, so it is no answer either.
-_VALID_STATUSES = frozenset(status.value for status in HTTPStatus if 200 <= status < 300 or status >= 400)
+VALID_STATUSES = frozenset(status.value for status in HTTPStatus if 200 <= status < 300 or status >= 400)
 # After [DONE], the little time an upstream gets to end its answer, so its connection can be reused.
 _SETTLE_SECONDS = 1.0
 
@@ -70,14 +71,12 @@ def _relayed_name(names: dict[bytes, bytes | None], name: bytes, relayed: frozen
     return kept
 
 
-def check_status(upstream: UpstreamResponse, group: str) -> None:
-    """GatewayError 502 for a status no client can act on (non-standard, 1xx, a redirect)."""
-    if upstream.status not in _VALID_STATUSES:
-        upstream.close()
-        what = "redirect" if 300 <= upstream.status < 400 else "status"
-        raise upstream_bad_response(
-            group, f"answered with HTTP {what} {upstream.status}, which the gateway does not relay"
-        )
+def refuse_status(upstream: UpstreamResponse, group: str) -> NoReturn:
+    """GatewayError 502 for a status no client can act on (non-standard, 1xx, a redirect): one not in
+    VALID_STATUSES, which the caller checks."""
+    upstream.close()
+    what = "redirect" if 300 <= upstream.status < 400 else "status"
+    raise upstream_bad_response(group, f"answered with HTTP {what} {upstream.status}, which the gateway does not relay")
 
 
 class RelayedStream(Response):

@@ -94,7 +94,8 @@ class UpstreamResponse:
 
     async def read(self, limit: int) -> bytes:
         """The whole body, decoded. BodyTooLarge as soon as it exceeds `limit` bytes (nothing more is read)."""
-        self.decode()
+        if "content-encoding" in self.headers:  # (most bodies have none: decode() would find it out again)
+            self.decode()
         try:
             length = self._response.content_length
             if length is not None and length > limit:
@@ -205,20 +206,17 @@ class Transport:
             return ProxyConnector.from_url(self._socks_proxy, **options)
         return aiohttp.TCPConnector(**options)
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is None or session.closed:
-            connector = self._connector()
-            session = aiohttp.ClientSession(
-                connector=connector,
-                # One session serves every caller: a cookie an upstream sets (a front door's affinity, a
-                # session) must never ride along on the next call, which may be another caller's.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                # Bytes pass through untouched (upstream requests ask for identity encoding).
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-            )
-            self._session = session
+    def _new_session(self) -> aiohttp.ClientSession:
+        """The session, made on first use (inside the running loop) and again after it was closed."""
+        session = self._session = aiohttp.ClientSession(
+            connector=self._connector(),
+            # One session serves every caller: a cookie an upstream sets (a front door's affinity, a
+            # session) must never ride along on the next call, which may be another caller's.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # Bytes pass through untouched (upstream requests ask for identity encoding).
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        )
         return session
 
     async def send(
@@ -229,7 +227,9 @@ class Transport:
         Raises ConnectFailed (ConnectTimedOut) when the request could not be delivered or
         was dropped unanswered, and HeadersTimedOut when it was sent but not answered in time.
         """
-        session = self._get_session()
+        session = self._session
+        if session is None or session.closed:
+            session = self._new_session()
         target = self._urls.get(url)
         if target is None:
             # Sent exactly as built: aiohttp would otherwise re-normalise it (resolve dot-segments, re-encode).
