@@ -545,4 +545,6 @@ def _waits_capped(
 
 
 def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+    """Milliseconds since `started` (perf_counter), to the hundredth. (round(x, 2) goes through a decimal string:
+    a whole number of hundredths divided by 100 is the same double, at a third of the cost.)"""
+    return round((time.perf_counter() - started) * 100_000) / 100
