@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -167,7 +168,7 @@ class GraceSweep:
 
     EVERY = CallGuard.GRACE_SECONDS / 2
 
-    __slots__ = ("loop", "guards", "_timer")
+    __slots__ = ("loop", "guards", "_timer", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -177,15 +178,26 @@ class GraceSweep:
     def add(self, guard: CallGuard) -> None:
         self.guards.add(guard)
         if self._timer is None:
-            self._timer = self.loop.call_later(self.EVERY, self._sweep)
+            self._arm()
 
-    def _sweep(self) -> None:
+    def sweep(self) -> None:
         self._timer = None
         now = self.loop.time()
         for guard in [guard for guard in self.guards if guard._grace_at <= now]:
             guard._tick()  # (which takes it out of the set)
         if self.guards:
-            self._timer = self.loop.call_later(self.EVERY, self._sweep)
+            self._arm()
+
+    def _arm(self) -> None:
+        # The timer holds the sweep weakly: the loop holds its timers, and a sweep held back by its loop's timer
+        # would be a reference cycle (sweep, loop, timer) for the collector to find once a new loop's replaced it.
+        self._timer = self.loop.call_later(self.EVERY, _sweep_if_alive, weakref.ref(self))
+
+
+def _sweep_if_alive(sweep: weakref.ref[GraceSweep]) -> None:
+    alive = sweep()
+    if alive is not None:
+        alive.sweep()
 
 
 # The sweep of the event loop that made the last guard. A process runs one loop; tests run one after another,
