@@ -335,6 +335,9 @@ def test_the_members_before_the_usage_are_proved_once_and_remembered_within_a_bo
     answer = b'{"choices":[{"message":{"content":"\xff"}}],"model":"gpt-4o","object":"chat.completion",' + USAGE + b"}"
     assert read_usage(answer) == Usage(3, 2, 5, "gpt-4o")  # not UTF-8 in the choices: never parsed
     assert list(usage._PROVED_MODELS.values()) == ["gpt-4o"]
+    # The same members' bytes after a backslash: their first quote ends a key named `k"model`, no model at all.
+    escaped = b'{"k\\' + answer[answer.index(b'"model"') :]
+    assert orjson.loads(escaped).get("model") is None and read_usage(escaped) == Usage(3, 2, 5)
     for n in range(usage._MAX_PROVED + 10):
         assert read_usage(b'{"model":"m%d",' % n + USAGE + b"}") == Usage(3, 2, 5, f"m{n}")
     assert 0 < len(usage._PROVED_MODELS) <= usage._MAX_PROVED

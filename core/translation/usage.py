@@ -89,18 +89,8 @@ def usage_of(usage: Any, model: Any = None) -> Usage | None:
         total = token_count(total)
     if prompt is None and completion is None and total is None:
         return None
-    details = get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if type(details) is dict else None
-    if type(cached) is not int or not 0 <= cached <= MAX_COUNT:
-        cached = _detail(details, "cached_tokens")
-        if cached is None:
-            cached = _detail(get("input_tokens_details"), "cached_tokens")
-    details = get("completion_tokens_details")
-    reasoning = details.get("reasoning_tokens") if type(details) is dict else None
-    if type(reasoning) is not int or not 0 <= reasoning <= MAX_COUNT:
-        reasoning = _detail(details, "reasoning_tokens")
-        if reasoning is None:
-            reasoning = _detail(get("output_tokens_details"), "reasoning_tokens")
+    cached = _detail(get("prompt_tokens_details"), get("input_tokens_details"), "cached_tokens")
+    reasoning = _detail(get("completion_tokens_details"), get("output_tokens_details"), "reasoning_tokens")
     if not (type(model) is str and 0 < len(model) <= _MAX_MODEL):
         model = None
     return Usage(prompt, completion, total, model, cached, reasoning)
@@ -122,14 +112,15 @@ def model_name(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= _MAX_MODEL else None
 
 
-def _detail(details: Any, name: str) -> int | None:
-    """`name`'s count in a usage's detail object, when it is one and has one."""
-    if type(details) is not dict:
-        return None
-    count = details.get(name)
-    if type(count) is int and 0 <= count <= MAX_COUNT:
-        return count
-    return token_count(count)
+def _detail(chat: Any, responses: Any, name: str) -> int | None:
+    """`name`'s count in the first of a usage's detail objects (chat's, then the Responses API's) that has one."""
+    if type(chat) is dict:
+        count = chat.get(name)
+        if type(count) is int and 0 <= count <= MAX_COUNT:
+            return count
+        if (count := token_count(count)) is not None:
+            return count
+    return token_count(responses.get(name)) if type(responses) is dict else None
 
 
 def read_usage(data: bytes) -> Usage | None:
@@ -191,7 +182,7 @@ def _last_usage(data: bytes) -> Usage | None:
         if before < 0:
             raise _Unread  # no model at all, or a key of another name holding one: read_usage's way
         members = data[before:at].rstrip(_SPACE)
-        if members in _PROVED_MODELS:
+        if members in _PROVED_MODELS and data[before - 1] != 0x5C:  # (a quote no backslash escapes: a key)
             model = _PROVED_MODELS[members]
         else:
             if not members.endswith(b",") or not _is_key(data, before):
