@@ -254,7 +254,9 @@ class Exchange:
             headers = [(name, value) for name, value in headers if name not in _TRACE_HEADERS] + span.headers
         upload = self._upload
         try:
-            response = await self.gateway.transport.send(method, url, headers, body)
+            response = await self.gateway.transport.send(
+                method, url, headers, body, bounded_reads=not self.settings.reads_outlast_deadlines
+            )
         except BaseException as error:
             if span is not None:
                 span.end(None)
@@ -414,8 +416,9 @@ class Exchange:
             )  # fmt: skip
             return self._stream_of(relay, upstream.status, relayed_headers(upstream.raw_headers))
         if reply.translator.as_bytes or not content_type.startswith(JSON):
-            # Audio, subtitles, plain text, file content: bytes as they come, with the upstream's content type.
-            relay = Relay(upstream, record, group, None, ends_at=self.stream_by)
+            # Audio, subtitles, plain text, file content: bytes as they come, with the upstream's content type,
+            # none of them waiting longer than gateway.timeouts.read for the next (the transport may not bound it).
+            relay = Relay(upstream, record, group, None, ends_at=self.stream_by, idle=self.settings.read_timeout)
             headers = relayed_headers(upstream.raw_headers, byte_for_byte=True)
             return self._stream_of(relay, upstream.status, headers)
         try:

@@ -143,7 +143,8 @@ class Relay:
         keep_alive: float = 0.0,
     ) -> None:
         """`ends_at`: when the whole answer must be through (event loop clock); `idle`: seconds
-        allowed between two complete events (SSE only); `max_event_bytes`: the largest event; `keep_alive`:
+        allowed between two complete events (between two pieces of a byte stream); `max_event_bytes`: the largest
+        event; `keep_alive`:
         seconds of upstream silence before the client gets an SSE comment (core/keepalive.py; SSE only; 0: never)."""
         self._upstream = upstream
         self._record = record
@@ -188,6 +189,8 @@ class Relay:
                     break
                 if transform is None:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if idle is not None:
+                        guard.expect(min(self._ends_at, loop.time() + idle), self._timeout, watch=True)
                     continue
                 splitter = transform.splitter
                 events = splitter.events
@@ -234,6 +237,8 @@ class Relay:
     def _timeout(self) -> GatewayError:
         if asyncio.get_running_loop().time() >= self._ends_at:
             return upstream_timeout(self._group, "did not finish its answer within gateway.timeouts.stream")
+        if self._transform is None:
+            return upstream_timeout(self._group, "sent nothing more within gateway.timeouts.read")
         return upstream_timeout(self._group, "sent no complete event within gateway.timeouts.idle")
 
     def close(self) -> None:

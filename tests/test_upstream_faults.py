@@ -216,6 +216,33 @@ def test_a_dripping_download_is_aborted_after_the_stream_deadline(
     assert not any("Traceback" in line for line in log_lines_after(faulty, mark))
 
 
+# The read timeout no later than any deadline of a JSON answer or a stream, and far before the stream's end: the
+# transport then arms no per-read timer (GatewaySettings.reads_outlast_deadlines), and a byte stream's silence is
+# bounded by its relay instead.
+SILENCE_CONFIG = FAULTS_CONFIG.replace(
+    f"    read: {READ}\n    total: {TOTAL}\n    idle: {IDLE}\n    stream: {STREAM}\n",
+    "    read: 1\n    total: 1\n    idle: 1\n    stream: 30\n",
+)
+assert SILENCE_CONFIG != FAULTS_CONFIG
+
+
+def test_a_silent_download_is_aborted_after_the_read_timeout_when_the_transport_bounds_no_read(
+    sim: AzureSimulator, start_gateway: StartGateway
+) -> None:
+    gateway = start_gateway(SILENCE_CONFIG, {**SECRETS, "SIM_URL": sim.url})
+    sim.behaviour.drip = 3.0  # a byte every 3 s: silent for longer than the read timeout each time
+    mark = len(gateway.logs())
+    with httpx.Client(base_url=f"{gateway.url}/v1", headers=AUTH, timeout=10) as client:
+        started = time.monotonic()
+        with client.stream("POST", "/audio/speech", json=SPEECH) as response:
+            assert response.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                read_within(response, seconds=8)
+        assert time.monotonic() - started < 8  # the read timeout's second, not the stream's thirty
+    timed_out = '"error_code":"upstream_timeout"'
+    assert wait_for(lambda: any(timed_out in line for line in log_lines_after(gateway, mark)))
+
+
 # ----------------------------------------------------------------------------- 9: bounded memory
 
 

@@ -209,3 +209,36 @@ def test_a_body_of_known_length_is_read_whole_its_connection_reused_and_a_short_
     assert bodies == [b'{"ok": true}'] * 2
     assert failures == [ReadFailed, ReadTimedOut]
     assert connections == 2  # the whole answers and the short one over one connection, a new one after it broke
+
+
+def test_reads_unbounded_wait_past_the_read_timeout_and_bounded_ones_do_not() -> None:
+    """A caller whose own deadlines come first sends with bounded_reads=False: no read then fails for the read
+    timeout, however long the upstream is silent (the caller's deadline ends the wait instead)."""
+    from core.upstream.transport import ReadTimedOut
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{"ok"')
+        await writer.drain()
+        await asyncio.sleep(0.6)  # three read timeouts of silence
+        writer.write(b": true}")
+        await writer.drain()
+        writer.close()
+
+    async def read(bounded: bool) -> bytes | type[BaseException]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        transport = Transport(connect_timeout=2, read_timeout=0.2)
+        try:
+            url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+            upstream = await transport.send("GET", url, [], None, bounded_reads=bounded)
+            try:
+                return await upstream.read(100)
+            except ReadTimedOut:
+                return ReadTimedOut
+        finally:
+            await transport.aclose()
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(read(bounded=False)) == b'{"ok": true}'
+    assert asyncio.run(read(bounded=True)) is ReadTimedOut

@@ -263,6 +263,15 @@ class GatewaySettings:
     # prefixes ending in `*` (gateway.forwardHeaders, validated against credentials).
     forward_headers: tuple[str, ...] = ()
     cors: Cors | None = None  # browser-based clients (core/cors.py); None: no CORS headers at all
+    # Whether the read timeout can never pass first on a call's JSON answer or event stream: the total deadline
+    # bounds the wait for any answer's headers and a whole answer, the idle one the silence between a stream's
+    # events. The transport then arms no timer per read for them (core/exchange.py), a timer aiohttp moves at
+    # every read (12 thousand instructions a call: bench/README.md); a byte stream keeps its silence bound.
+    reads_outlast_deadlines: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        outlast = self.read_timeout >= self.total_timeout and self.read_timeout >= self.idle_timeout
+        object.__setattr__(self, "reads_outlast_deadlines", outlast)
 
 
 @dataclass(frozen=True, slots=True)

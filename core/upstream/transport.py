@@ -196,6 +196,7 @@ class Transport:
     def set_timeouts(self, connect_timeout: float, read_timeout: float) -> None:
         """Applies to requests sent from now on (a reloaded configuration may change them)."""
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        self._unbounded_reads = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=None)
 
     def _connector(self) -> aiohttp.TCPConnector:
         # No cap on connections (limit 0): the host bounds the requests in flight.
@@ -220,12 +221,20 @@ class Transport:
         return session
 
     async def send(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | AsyncIterable[bytes] | None
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes] | None,
+        *,
+        bounded_reads: bool = True,
     ) -> UpstreamResponse:
         """Send a request and wait for the response headers. An iterable body (an upload) is streamed as it comes.
 
         Raises ConnectFailed (ConnectTimedOut) when the request could not be delivered or
         was dropped unanswered, and HeadersTimedOut when it was sent but not answered in time.
+        `bounded_reads`: each read waits at most the read timeout (HeadersTimedOut, ReadTimedOut); False for a
+        caller whose own deadlines always come first, which then spares the request a timer moved at every read.
         """
         session = self._session
         if session is None or session.closed:
@@ -244,7 +253,7 @@ class Transport:
                 headers=list(headers),
                 data=body,
                 allow_redirects=False,
-                timeout=self._timeout,
+                timeout=self._timeout if bounded_reads else self._unbounded_reads,
                 proxy=self._http_proxy,
             )
         except aiohttp.ConnectionTimeoutError as exc:
