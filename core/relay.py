@@ -59,7 +59,7 @@ def relayed_headers(
 _RELAYED_NAMES: dict[bytes, bytes | None] = {}
 _RELAYED_NAMES_BYTE_FOR_BYTE: dict[bytes, bytes | None] = {}
 _MAX_NAMES = 256  # spellings remembered; an upstream sending ever new names makes the gateway forget them all
-_UNSEEN = b""
+_UNSEEN = b""  # (no header has an empty name: aiohttp's parser refuses one)
 
 
 def _relayed_name(names: dict[bytes, bytes | None], name: bytes, relayed: frozenset[bytes]) -> bytes | None:
@@ -142,9 +142,8 @@ class Relay:
         max_event_bytes: int | None = None,
         keep_alive: float = 0.0,
     ) -> None:
-        """`ends_at`: when the whole answer must be through (event loop clock); `idle`: seconds
-        allowed between two complete events (between two pieces of a byte stream); `max_event_bytes`: the largest
-        event; `keep_alive`:
+        """`ends_at`: when the whole answer must be through (event loop clock); `idle`: seconds allowed between two
+        complete events (in a byte stream, between two pieces); `max_event_bytes`: the largest event; `keep_alive`:
         seconds of upstream silence before the client gets an SSE comment (core/keepalive.py; SSE only; 0: never)."""
         self._upstream = upstream
         self._record = record
