@@ -55,8 +55,7 @@ def read_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
 async def read_body(request: Request, limit: int, guard: CallGuard, declared: str | None) -> bytes:
     """The whole body: 413 beyond `limit` bytes (or a `declared` content-length beyond it); its wait bounded by
     `guard` (the caller's deadline)."""
-    # (is_ascii_digits, spelled out: every call asks)
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if declared is not None and is_ascii_digits(declared) and int(declared) > limit:
         raise body_too_large(limit)
     receive = request.receive
     chunks = []

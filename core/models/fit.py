@@ -70,7 +70,7 @@ class Fit:
         if self.developer_as_system and (messages := _developer_as_system(payload.get("messages"))) is not None:
             fitted = {**payload, "messages": messages}
             changes.append("developer->system")
-        if not (self.rename_max_tokens or self.drop_sampling or self.drop) or _REPAIRABLE.isdisjoint(payload):
+        if not self.changes_parameters or _REPAIRABLE.isdisjoint(payload):
             return fitted, changes
         fitted = dict(fitted)
         if self.rename_max_tokens and "max_tokens" in fitted:

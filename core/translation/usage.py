@@ -91,9 +91,7 @@ def usage_of(usage: Any, model: Any = None) -> Usage | None:
         return None
     cached = _detail(get("prompt_tokens_details"), get("input_tokens_details"), "cached_tokens")
     reasoning = _detail(get("completion_tokens_details"), get("output_tokens_details"), "reasoning_tokens")
-    if not (type(model) is str and 0 < len(model) <= _MAX_MODEL):
-        model = None
-    return Usage(prompt, completion, total, model, cached, reasoning)
+    return Usage(prompt, completion, total, model_name(model), cached, reasoning)
 
 
 def answer_usage(answer: Any) -> Usage | None:
