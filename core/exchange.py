@@ -148,8 +148,9 @@ class Exchange:
 
     def __init__(self, request: Request) -> None:
         self.request = request
-        self.head = read_headers(request.scope["headers"])  # the request headers every call reads
-        self.record = AccessRecord(new_request_id(), request.method, request.scope["path"])
+        scope = request.scope  # (Request.method is a property around the scope's)
+        self.head = read_headers(scope["headers"])  # the request headers every call reads
+        self.record = AccessRecord(new_request_id(), scope["method"], scope["path"])
         self.caller = _ANONYMOUS
         self.trace: RequestTrace | None = None
         self.guard: CallGuard | None = None

@@ -11,7 +11,6 @@ handler instead.)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from typing import TextIO
@@ -50,9 +49,11 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
         with self._writing:
             if self._pending:
                 lines, self._pending = self.terminator.join(self._pending) + self.terminator, []
-                with contextlib.suppress(Exception):  # nowhere left to report it: stderr itself failed
+                try:
                     self.stream.write(lines)
                     self.stream.flush()
+                except Exception:  # nowhere left to report it: stderr itself failed
+                    pass
             elif self.stream and hasattr(self.stream, "flush"):  # what logging's own flush does
                 self.stream.flush()
 

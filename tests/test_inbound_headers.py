@@ -103,17 +103,25 @@ def test_a_call_with_only_a_key_goes_upstream_with_the_gateways_own_headers_only
         )
     assert answer.status_code == 200, answer.text
     sent = sim.requests[-1].header_list
-    # aiohttp's own Accept: */*, but no User-Agent of its own
+    # aiohttp's own Accept: */*, and the gateway named as the user agent (not aiohttp's Python/3.x aiohttp/3.x)
     assert sorted(name for name, _ in sent) == [
-        "accept", "accept-encoding", "api-key", "content-length", "content-type", "host", "x-ms-client-request-id",
+        "accept", "accept-encoding", "api-key", "content-length", "content-type", "host", "user-agent",
+        "x-ms-client-request-id",
     ]  # fmt: skip
     assert dict(sent)["content-type"] == "application/json"
+    assert dict(sent)["user-agent"] == "aoai-gateway"
 
 
 def test_allowed_and_configured_headers_arrive_unchanged(headers_gateway, sim) -> None:
     upstream = send(headers_gateway, sim, {"Authorization": f"Bearer {ALICE}", **ALLOWED})
     for name, value in ALLOWED.items():
         assert upstream.get(name.lower()) == value, name
+
+
+def test_the_clients_user_agent_goes_upstream_alone(headers_gateway, sim) -> None:
+    send(headers_gateway, sim, {"Authorization": f"Bearer {ALICE}", "User-Agent": "my-app/1.0"})
+    agents = [value for name, value in sim.requests[-1].header_list if name == "user-agent"]
+    assert agents == ["my-app/1.0"]
 
 
 def test_group_additional_headers_are_still_added(headers_gateway, sim) -> None:
