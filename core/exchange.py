@@ -136,7 +136,6 @@ class Exchange:
         "_stream",
         "_whole",
         "_finished",
-        "_logged",
         "_gateway_known",
         "_upload",
         "_price",
@@ -172,7 +171,6 @@ class Exchange:
         self._stream: RelayedStream | None = None
         self._whole: WholeResponse | None = None  # the last whole answer built, which tells the end
         self._finished = False
-        self._logged = False  # the access record was emitted as the answer went out
         self._gateway_known = False  # the gateway is known (a call refused while it loads has none)
         self._upload: Upload | None = None  # the call's multipart body, which may refuse itself as it streams
         self._price: Price | None = None  # the price of the deployment asked last (core/models/prices.py)
@@ -464,9 +462,8 @@ class Exchange:
     # -- the end
 
     def respond(self, response: Response) -> Response:
-        """`response` goes to the client. A whole answer's access line is written now (so it is there when
-        the client has the answer); its budget and metrics are settled once it is sent, so that the client
-        does not wait for them. A stream finishes when its last byte is sent."""
+        """`response` goes to the client. A whole answer finishes once it is sent, a stream when its last byte
+        is: the access line, the budget and the metrics wait for the answer, never the client for them."""
         record = self.record
         record.status = response.status_code
         if response is self._stream:
@@ -480,15 +477,11 @@ class Exchange:
             return response
         if self.guard is not None:
             self.guard.close()  # the call is answered: neither a deadline nor the client may interrupt the sending
-        if self._price is not None:
-            self._priced_usage()
-        record.emit()
-        self._logged = True
         return response
 
     def finish(self) -> None:
         """The call is over: a pool member whose answer broke off on its side charged with a failure, the
-        budget settled, the metrics recorded, the access record emitted (unless it was when the answer went out)."""
+        budget settled, the metrics recorded, the access record emitted."""
         if self._finished:
             return
         self._finished = True
@@ -496,7 +489,7 @@ class Exchange:
         if self.guard is not None:
             self.guard.close()
         record = self.record
-        if self._price is not None and not self._logged:
+        if self._price is not None:
             self._priced_usage()
         if self._served is not None and record.error_code in _BROKEN_BY_UPSTREAM:
             pool, member = self._served  # its headers counted as a success; the answer broke off after all
@@ -508,8 +501,7 @@ class Exchange:
             if self.trace is not None:
                 self.trace.end(record)
             telemetry.record(record)
-        if not self._logged:
-            record.emit()
+        record.emit()
 
     def _priced_usage(self) -> None:
         """The call's cost, from the usage its answer reported (or the estimate of a stream cut short)."""
