@@ -135,6 +135,7 @@ class Exchange:
         "_sent_at",
         "_stream",
         "_whole",
+        "_unread_usage",
         "_finished",
         "_gateway_known",
         "_upload",
@@ -170,6 +171,8 @@ class Exchange:
         self._sent_at = 0.0
         self._stream: RelayedStream | None = None
         self._whole: WholeResponse | None = None  # the last whole answer built, which tells the end
+        # A whole answer as the upstream sent it, with its translation: its usage is read at the end (finish).
+        self._unread_usage: tuple[Translator, bytes] | None = None
         self._finished = False
         self._gateway_known = False  # the gateway is known (a call refused while it loads has none)
         self._upload: Upload | None = None  # the call's multipart body, which may refuse itself as it streams
@@ -425,7 +428,7 @@ class Exchange:
         except (asyncio.CancelledError, TransportError) as error:
             raise self._failure(error) from None
         record.upstream_ms = _ms_since(self._sent_at)
-        record.set_usage(reply.translator.usage(body))
+        self._unread_usage = (reply.translator, body)  # read once the answer is sent: the client need not wait for it
         body = reply.translator.answer(body)
         # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
         status = 200 if upstream.status == 201 else upstream.status
@@ -489,6 +492,10 @@ class Exchange:
         if self.guard is not None:
             self.guard.close()
         record = self.record
+        if self._unread_usage is not None:
+            translator, body = self._unread_usage
+            self._unread_usage = None
+            record.set_usage(translator.usage(body))
         if self._price is not None:
             self._priced_usage()
         if self._served is not None and record.error_code in _BROKEN_BY_UPSTREAM:

@@ -160,6 +160,21 @@ def test_an_answer_is_parsed_once_for_its_usage_and_its_rewriting() -> None:
         assert bad.value.status == 502
 
 
+def test_an_answers_usage_asked_after_its_rewriting_is_as_the_upstream_sent_it_and_counts_once() -> None:
+    # The gateway reads a whole answer's usage once the answer is sent (core/exchange.py), after `answer` rewrote its
+    # model names in place: the usage still names the deployment, and a run read so still counts once.
+    body = orjson.dumps(response())
+    rewriter = translator(creates=True)
+    assert orjson.loads(rewriter.answer(body))["model"] == "gpt-4o"
+    assert rewriter.usage(body) == COUNTED
+    counted = CountedOnce()
+    done = orjson.dumps(run())
+    reader = translator(counted)
+    reader.answer(done)
+    assert [reader.usage(done), reader.usage(done)] == [Usage(11, 4, 15, "gpt4o-sweden")] * 2  # one answer, one count
+    assert translator(counted).usage(done) is None  # the next read of the run
+
+
 def named(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 

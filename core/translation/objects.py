@@ -70,7 +70,7 @@ class ObjectsTranslator:
     client knows, every id they carry remembered as living in that group, and the usage they count (none
     without `counting`)."""
 
-    __slots__ = ("_group", "_public_models", "_remember", "as_bytes", "_counting", "_parsed")
+    __slots__ = ("_group", "_public_models", "_remember", "as_bytes", "_counting", "_parsed", "_counted")
 
     def __init__(
         self,
@@ -86,16 +86,23 @@ class ObjectsTranslator:
         self._remember = remember
         self.as_bytes = as_bytes  # file content: bytes as they come, whatever their type
         self._counting = counting
-        self._parsed: tuple[bytes, dict[str, Any]] | None = None  # the last answer parsed: `usage`, then `answer`
+        self._parsed: tuple[bytes, dict[str, Any]] | None = None  # the last answer parsed, for `usage` and `answer`
+        self._counted: tuple[bytes, Usage | None] | None = None  # the last answer's usage, read once
 
     def events(self) -> ObjectStreamTransform:
         return ObjectStreamTransform(self._public_models, self._remember, self._counting)
 
     def usage(self, body: bytes) -> Usage | None:
+        """The usage of the answer `body` as the upstream sent it (its deployment names, not the public ids `answer`
+        writes in their place), read once whether it is asked before or after `answer`: an object's usage counts
+        the first time it is read (ObjectCounting)."""
+        counted = self._counted
+        if counted is not None and counted[0] is body:
+            return counted[1]
         counting = self._counting
-        if counting is None:
-            return None
-        return counting.usage(self._parse(body))
+        usage = None if counting is None else counting.usage(self._parse(body))
+        self._counted = (body, usage)
+        return usage
 
     def answer(self, body: bytes) -> bytes:
         if not body:  # e.g. a 204
@@ -106,6 +113,7 @@ class ObjectsTranslator:
                 return body  # too deep to rewrite or re-encode (core/json_depth.py): relayed as it came
             answer = answer_object(body, self._group)  # its 502
         self._remember(object_ids(answer))
+        self.usage(body)  # read before its model names are rewritten in place
         return orjson.dumps(answer) if rewrite_models(answer, self._public_models) else body
 
     def _parse(self, body: bytes) -> dict[str, Any] | None:
