@@ -483,8 +483,8 @@ class Exchange:
         return response
 
     def finish(self) -> None:
-        """The call is over: a pool member whose answer broke off on its side charged with a failure, the
-        budget settled, the metrics recorded, the access record emitted."""
+        """The call is over: a whole answer's usage read, a pool member whose answer broke off on its side charged
+        with a failure, the budget settled, the metrics recorded, the access record emitted."""
         if self._finished:
             return
         self._finished = True

@@ -95,7 +95,7 @@ class ObjectsTranslator:
     def usage(self, body: bytes) -> Usage | None:
         """The usage of the answer `body` as the upstream sent it (its deployment names, not the public ids `answer`
         writes in their place), read once whether it is asked before or after `answer`: an object's usage counts
-        the first time it is read (ObjectCounting)."""
+        the first time it is read (Counting)."""
         counted = self._counted
         if counted is not None and counted[0] is body:
             return counted[1]
