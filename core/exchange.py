@@ -359,9 +359,7 @@ class Exchange:
         answer's body, awaited by every call, catch their errors in their own frames rather than through `awaited`,
         whose coroutine would cost every call more.)"""
         if isinstance(error, asyncio.CancelledError):
-            guard = self.guard
-            reason = guard.claim() if guard is not None else None
-            return error if reason is None else reason
+            return error if self.guard is None else self.guard.cancelled(error)
         return client_error(error, self.record.group or "?")
 
     async def body(self) -> bytes:

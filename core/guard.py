@@ -120,11 +120,14 @@ class CallGuard:
         """`work`, or the guard's reason once it ended the call."""
         try:
             return await work
-        except asyncio.CancelledError:
-            reason = self.claim()
-            if reason is None:
-                raise
-            raise reason from None
+        except asyncio.CancelledError as cancelled:
+            raise self.cancelled(cancelled) from None
+
+    def cancelled(self, cancelled: asyncio.CancelledError) -> BaseException:
+        """What a wait of the call that was cancelled raises: the guard's reason when the guard ended the call, else
+        the cancellation itself (someone else cancelled the task: let it go on)."""
+        reason = self.claim()
+        return cancelled if reason is None else reason
 
     def claim(self) -> GatewayError | None:
         """After the request's task was cancelled: the guard's reason when the guard did it (the
