@@ -324,9 +324,10 @@ class Exchange:
 
     def going_upstream(self, *, streams_body: bool = False) -> None:
         """The call's deadlines start now; the client is watched for, unless its body is still on its way."""
-        now = asyncio.get_running_loop().time()
+        guard = self.guarded()
+        now = guard.loop.time()
         self.answer_by, self.stream_by = now + self.settings.total_timeout, now + self.settings.stream_timeout
-        self.guarded().expect(self.answer_by, self._upstream_timeout, watch=not streams_body)
+        guard.expect(self.answer_by, self._upstream_timeout, watch=not streams_body)
         self._sent_at = time.perf_counter()
 
     def note_adjusted(self, changes: list[str]) -> None:
@@ -368,7 +369,7 @@ class Exchange:
         settings = self.settings
         guard = self.guarded()
         seconds = settings.total_timeout
-        guard.expect(asyncio.get_running_loop().time() + seconds, partial(body_too_slow, seconds), watch=False)
+        guard.expect(guard.loop.time() + seconds, partial(body_too_slow, seconds), watch=False)
         return await read_body(self.request, settings.max_body_bytes, guard, self.head.get("content-length"))
 
     async def upload(self, *, fields: tuple[str, ...], file_part: str) -> Upload:
@@ -377,7 +378,7 @@ class Exchange:
         settings = self.settings
         guard = self.guarded()
         seconds = settings.total_timeout
-        guard.expect(asyncio.get_running_loop().time() + seconds, partial(body_too_slow, seconds), watch=False)
+        guard.expect(guard.loop.time() + seconds, partial(body_too_slow, seconds), watch=False)
         upload = await read_upload(self.request, settings.max_body_bytes, guard, fields=fields, file_part=file_part)
         self._upload = upload
         return upload

@@ -31,7 +31,7 @@ T = TypeVar("T")
 class CallGuard:
     __slots__ = (
         "_request",
-        "_loop",
+        "loop",
         "_task",
         "_grace_at",
         "_deadline",
@@ -48,9 +48,10 @@ class CallGuard:
     GRACE_SECONDS = 0.05
 
     def __init__(self, request: Request) -> None:
-        loop = self._loop = asyncio.get_running_loop()
+        # Each asking for the running loop is a system call (getpid, to tell a forked child): asked once per call.
+        loop = self.loop = asyncio.get_running_loop()
         self._request = request
-        self._task = asyncio.current_task()
+        self._task = asyncio.current_task(loop)
         self._grace_at = loop.time() + self.GRACE_SECONDS
         self._deadline = math.inf  # event loop time
         self._expired: Callable[[], GatewayError] | None = None  # the error for a deadline passed
@@ -81,14 +82,14 @@ class CallGuard:
             return  # the sweep ends the grace period before it comes, and arms the timer then
         if self._timer is not None:
             self._timer.cancel()
-        self._timer, self._timer_at = self._loop.call_at(deadline, self._tick), deadline
+        self._timer, self._timer_at = self.loop.call_at(deadline, self._tick), deadline
 
     def _tick(self) -> None:
         """The grace period over (the sweep), or the timer due."""
         if self._timer is not None:
             self._timer.cancel()  # (the sweep came first: it is armed again below, when still needed)
         self._timer, self._timer_at = None, math.inf
-        now = self._loop.time()
+        now = self.loop.time()
         if not self._grace_over and now >= self._grace_at:
             self._grace_over = True
             self._sweep.guards.discard(self)
@@ -99,7 +100,7 @@ class CallGuard:
             self._end(self._expired())
             return
         if self._grace_over and self._deadline != math.inf:  # (in its grace period, the sweep comes back)
-            self._timer, self._timer_at = self._loop.call_at(self._deadline, self._tick), self._deadline
+            self._timer, self._timer_at = self.loop.call_at(self._deadline, self._tick), self._deadline
 
     def _watch(self) -> None:
         self._watcher = asyncio.ensure_future(_wait_for_disconnect(self._request))
@@ -146,7 +147,7 @@ class CallGuard:
     def resume(self) -> None:
         """The stream starts in the current task; the guard's reason if it ended the call meanwhile."""
         self._held = False
-        self._task = asyncio.current_task()
+        self._task = asyncio.current_task(self.loop)
         if self.reason is not None:
             raise self.reason
 
