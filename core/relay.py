@@ -175,7 +175,7 @@ class Relay:
         (`guard` ends a read that passes them); True when the client's answer is whole (possibly
         ending in an error event), so that its end may be sent."""
         upstream, record, transform, group = self._upstream, self._record, self._transform, self._group
-        loop = guard.loop
+        loop = asyncio.get_running_loop()
         idle = self._idle
         guard.expect(
             self._ends_at if idle is None else min(self._ends_at, loop.time() + idle), self._timeout, watch=True
