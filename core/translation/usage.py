@@ -38,6 +38,9 @@ _SPACE = b" \t\r\n"
 # (see _last_usage): some hundred bytes each, a few per deployment; forgotten all at once when full.
 _PROVED_MODELS: dict[bytes, Any] = {}
 _MAX_PROVED = 256
+# The members proved last, with their model: an answer whose usage key comes right after them (a deployment's next
+# answer) is known without searching it for its `model` key and hashing what lies between.
+_last_proved: tuple[bytes, Any] = (b"", None)
 _PROVED_MEMBERS_BYTES = 2048
 
 
@@ -89,8 +92,8 @@ def usage_of(usage: Any, model: Any = None) -> Usage | None:
         total = token_count(total)
     if prompt is None and completion is None and total is None:
         return None
-    cached = _detail(get("prompt_tokens_details"), get("input_tokens_details"), "cached_tokens")
-    reasoning = _detail(get("completion_tokens_details"), get("output_tokens_details"), "reasoning_tokens")
+    cached = _detail(usage, "prompt_tokens_details", "input_tokens_details", "cached_tokens")
+    reasoning = _detail(usage, "completion_tokens_details", "output_tokens_details", "reasoning_tokens")
     return Usage(prompt, completion, total, model_name(model), cached, reasoning)
 
 
@@ -110,14 +113,16 @@ def model_name(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= _MAX_MODEL else None
 
 
-def _detail(chat: Any, responses: Any, name: str) -> int | None:
-    """`name`'s count in the first of a usage's detail objects (chat's, then the Responses API's) that has one."""
+def _detail(usage: dict[str, Any], chat_key: str, responses_key: str, name: str) -> int | None:
+    """`name`'s count in the first of `usage`'s detail objects (chat's, then the Responses API's) that has one."""
+    chat = usage.get(chat_key)
     if type(chat) is dict:
         count = chat.get(name)
         if type(count) is int and 0 <= count <= MAX_COUNT:
             return count
         if (count := token_count(count)) is not None:
             return count
+    responses = usage.get(responses_key)
     return token_count(responses.get(name)) if type(responses) is dict else None
 
 
@@ -164,8 +169,10 @@ def _last_usage(data: bytes) -> Usage | None:
     to it are proved members of the same object the same way: `{` + them + `}` parses only when they open and close
     no more than they hold. Those members (the model, the object's kind, the prompt's filter results, the system
     fingerprint) are the same from one answer of a deployment to the next, so their proof is kept, by their bytes,
-    for the next (_PROVED_MODELS).
+    for the next (_PROVED_MODELS, and the last of them in _last_proved: bytes that end right before the usage key
+    with the members last proved are those the search for the `model` key would find, since they hold no other).
     """
+    global _last_proved
     at = data.rfind(_USAGE_KEY)
     if at <= 0 or ((data[at - 1] == 0x5C or data[at + 7 : at + 8] != b":") and not _is_key(data, at)):
         raise _Unread  # (a quote no backslash escapes, a colon right after: a key, without _is_key's walk)
@@ -175,12 +182,16 @@ def _last_usage(data: bytes) -> Usage | None:
         raise _Unread from None
     model = tail.get("model")
     if model is None and "model" not in tail:
+        last, last_model = _last_proved
+        if last and data.endswith(last, 0, at) and data[at - len(last) - 1] != 0x5C:
+            return usage_of(tail["usage"], last_model)
         before = data.rfind(_MODEL_KEY, 0, at)
         if before < 0:
             raise _Unread  # no model at all, or a key of another name holding one: read_usage's way
         members = data[before:at].rstrip(_SPACE)
         if members in _PROVED_MODELS and data[before - 1] != 0x5C:  # (a quote no backslash escapes: a key)
             model = _PROVED_MODELS[members]
+            _last_proved = (members, model)
         else:
             if not members.endswith(b",") or not _is_key(data, before):
                 raise _Unread
@@ -192,6 +203,7 @@ def _last_usage(data: bytes) -> Usage | None:
                 if len(_PROVED_MODELS) >= _MAX_PROVED:
                     _PROVED_MODELS.clear()
                 _PROVED_MODELS[members] = model
+                _last_proved = (members, model)
     return usage_of(tail["usage"], model)
 
 
