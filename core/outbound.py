@@ -12,9 +12,6 @@ from core.auth import Caller
 from core.config.model import Backend, ResourceBackend
 from core.errors import invalid_api_key
 
-# Who Azure's diagnostics see calling when the client names no library of its own.
-USER_AGENT = "aoai-gateway"
-
 
 def upstream_headers(
     target: Backend | ResourceBackend,
@@ -27,14 +24,7 @@ def upstream_headers(
     the Entra ID token for targets with `auth == "entra"`."""
     # The group's own headers (auth, additionalHeaders) win over same-named client headers.
     configured = target.header_names
-    headers = []
-    named = "user-agent" in configured
-    for name, value in client_headers:
-        if name not in configured:
-            headers.append((name, value))
-            named = named or name == "user-agent"
-    if not named:  # the client's library, else the gateway (not the HTTP library's own: transport.py)
-        headers.append(("user-agent", USER_AGENT))
+    headers = [(name, value) for name, value in client_headers if name not in configured]
     headers.append(("accept-encoding", "identity"))
     # Azure logs this id, which ties its diagnostics to our access log.
     headers.append(("x-ms-client-request-id", request_id))

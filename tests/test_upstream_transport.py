@@ -153,6 +153,34 @@ def test_an_upstreams_cookies_are_never_sent_back() -> None:
     assert cookies_received == [None, None]
 
 
+def test_a_request_names_the_gateway_as_its_user_agent_unless_it_names_its_own() -> None:
+    agents: list[list[str]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        agents.append(request.headers.getall("User-Agent", []))
+        return web.json_response({"ok": True})
+
+    async def calls() -> None:
+        app = web.Application()
+        app.router.add_post("/", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        transport = Transport(connect_timeout=2, read_timeout=5)
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+        try:
+            for headers in ([], [("user-agent", "my-app/1.0")], [("User-Agent", "other/2.0")]):
+                upstream = await transport.send("POST", url, headers, b"{}")
+                await upstream.read(1024)
+        finally:
+            await transport.aclose()
+            await runner.cleanup()
+
+    asyncio.run(calls())
+    assert agents == [["aoai-gateway"], ["my-app/1.0"], ["other/2.0"]]  # never aiohttp's own, never two
+
+
 def test_a_body_of_known_length_is_read_whole_its_connection_reused_and_a_short_or_stalled_one_fails() -> None:
     """A body whose length is known is read by aiohttp's own read: whole, and its connection kept for the next
     call; a body the upstream cuts short is ReadFailed, one that stops arriving is ReadTimedOut."""

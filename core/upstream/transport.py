@@ -24,6 +24,7 @@ import yarl
 ERROR_BODY_BYTES = 64 * 1024  # of an upstream error body: its message is at the start
 _COMPRESSED = frozenset({"gzip", "x-gzip", "deflate"})
 _GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS  # zlib detects the gzip or zlib header itself
+USER_AGENT = "aoai-gateway"  # the User-Agent of a request that names none
 _DECODED_PIECE = 1024 * 1024  # at most this much decoded data per compressed chunk of a stream
 _MAX_URLS = 1024  # parsed URLs kept; a resource call's names an object, so they are forgotten, all at once, when full
 
@@ -216,9 +217,11 @@ class Transport:
             cookie_jar=aiohttp.DummyCookieJar(),
             # Bytes pass through untouched (upstream requests ask for identity encoding).
             auto_decompress=False,
+            # Who calls, unless a request names its own (a client's library): never aiohttp's Python/3.x aiohttp/3.x.
+            headers={"User-Agent": USER_AGENT},
             # No skip_auto_headers: aiohttp would rebuild that set for every request (some 12 thousand
-            # instructions a call, bench/README.md). A caller that gives its own User-Agent, Accept-Encoding and
-            # Content-Type (with a body) gets none of aiohttp's; it adds `Accept: */*` when the caller names none.
+            # instructions a call, bench/README.md). A caller that gives its own Accept-Encoding and Content-Type
+            # (with a body) gets none of aiohttp's; it adds `Accept: */*` when the caller names none.
         )
         return session
 
