@@ -15,6 +15,7 @@ counting on for --requests more, turns it off, stops the target and reads callgr
 `--limited` gives every key limits (requests and tokens per minute, counted per process); `--metrics` turns the
 gateway's metrics on, to a local ingestion sink (bench.usage's): what recording them costs each call is counted, not
 their export, which runs every minute on a real gateway and would here land on a few hundred calls.
+`--stream` sends bench's streamed chat completion instead, each answer read to its last byte.
 Needs valgrind (`apt-get install valgrind`); a target starts in some 10 to 60 seconds under it.
 """
 
@@ -32,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from bench import procs, usage
-from bench.client import CHAT_BODY, Connection, Target, gateway_target, naive_target, timed_request
+from bench.client import CHAT_BODY, STREAM_BODY, Connection, Target, gateway_target, naive_target, timed_request
 
 START_TIMEOUT_S = 300.0  # a process under valgrind starts some 20 to 50 times slower
 # Metrics are exported once the counting is over: under valgrind 300 calls take a minute, where they take a tenth of
@@ -48,10 +49,12 @@ def count_instructions(
     workdir: Path,
     config: Path | None = None,
     metrics_to: str | None = None,
+    body: bytes = CHAT_BODY,
 ) -> int:
     """The instructions `target_name` ("gateway" or "naive") runs in user space for `requests` chat completions;
     `config`: the gateway's configuration instead of bench/config.yaml; `metrics_to`: an ingestion sink's URL, the
-    gateway's metrics on (recorded per call; exported after the counting, see EXPORT_MILLIS)."""
+    gateway's metrics on (recorded per call; exported after the counting, see EXPORT_MILLIS); `body`: the chat
+    completion sent (bench's streamed one: each answer read to its last byte)."""
     argv, ready, make_target = (
         (procs.gateway_argv(), procs.GATEWAY_READY, gateway_target)
         if target_name == "gateway"
@@ -70,9 +73,9 @@ def count_instructions(
         target = make_target(service.url)
         connection = Connection(target, timeout=60.0)
         try:
-            _send(connection, target, warmup)
+            _send(connection, target, warmup, body)
             _counting(service.pid, on=True)
-            _send(connection, target, requests)
+            _send(connection, target, requests, body)
             _counting(service.pid, on=False)
         finally:
             connection.close()
@@ -95,8 +98,8 @@ def configured(keys: int, limited: bool, workdir: Path) -> Path:
     return path
 
 
-def _send(connection: Connection, target: Target, requests: int) -> None:
-    request = target.request(CHAT_BODY)
+def _send(connection: Connection, target: Target, requests: int, body: bytes) -> None:
+    request = target.request(body)
     for _ in range(requests):
         timed_request(connection, request)
 
@@ -130,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=1, help="caller keys in the gateway's configuration (default 1)")
     parser.add_argument("--limited", action="store_true", help="every caller key with limits (per process)")
     parser.add_argument("--metrics", action="store_true", help="the gateway's metrics on, to a local sink")
+    parser.add_argument("--stream", action="store_true", help="streamed chat completions, each read to its end")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -145,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in names:
                 print(f"[bench.instructions] {name}: {args.requests} requests under callgrind", file=sys.stderr)
                 metrics_to = sink.url if sink is not None and name == "gateway" else None
-                total = count_instructions(name, sim.url, args.warmup, args.requests, workdir, config, metrics_to)
+                body = STREAM_BODY if args.stream else CHAT_BODY
+                total = count_instructions(name, sim.url, args.warmup, args.requests, workdir, config, metrics_to, body)
                 per_request[name] = total / args.requests
         finally:
             procs.stop(sim)

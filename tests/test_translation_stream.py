@@ -1,4 +1,6 @@
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.translation.force_prompt import CompletionEventsAsChat
 from core.translation.stream import StreamRewriter, event_json, is_filter_only
@@ -161,6 +163,21 @@ def test_a_null_usage_as_the_last_key_is_cut_from_the_bytes_as_they_are() -> Non
     rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
     assert rewriter.feed(chunk) == chunk.replace(b',"usage":null', b"")
     assert rewriter.usage is None
+
+
+@given(st.text(), st.sampled_from([b"\n\n", b"\r\n\r\n", b"\r\r"]), st.sampled_from([b"", b"\n", b'"usage"']))
+def test_whatever_a_chunk_holds_hiding_its_null_usage_leaves_the_rest_as_it_was(
+    content: str, end: bytes, inside: bytes
+) -> None:
+    """The null usage cut from the bytes (or, where they cannot be trusted, by reading the chunk): either way the
+    caller gets the chunk's data as Azure sent it, less its usage, whatever the content's characters."""
+    data = {"choices": [{"delta": {"content": content + inside.decode()}, "index": 0}], "id": "c-1", "usage": None}
+    chunk = b"data: " + orjson.dumps(data) + end
+    rewriter = StreamRewriter(drop_filter_events=False, hide_usage=True)
+    relayed = rewriter.feed(chunk) + rewriter.finish()
+    assert relayed.endswith((end, b"\n\n"))
+    del data["usage"]
+    assert event_json(relayed) == data
 
 
 def test_a_null_usage_written_otherwise_is_removed_by_reading_the_chunk() -> None:

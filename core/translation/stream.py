@@ -15,13 +15,11 @@ from core.json_depth import too_deep
 from core.translation.sse import EventSplitter, event_data
 from core.translation.usage import Usage, estimate_prompt_tokens, read_usage
 
-_EMPTY_ID = (b'"id":""', b'"id": ""')
-
 
 def is_filter_only(event: bytes) -> bool:
     """Azure's content-filter events (the prompt_filter_results first chunk and the
     async-filter annotation events) carry an empty id; no OpenAI client expects them."""
-    if not any(marker in event for marker in _EMPTY_ID):
+    if b'"id":""' not in event and b'"id": ""' not in event:  # (every event asks: no generator for two tests)
         return False
     chunk = event_json(event)
     return chunk is not None and chunk.get("id") == ""
@@ -111,6 +109,7 @@ def _chunk_usage(event: bytes) -> Usage | None:
 
 
 _NULL_USAGE_LAST = b',"usage":null}'
+_NULL_USAGE_EVENT_END = _NULL_USAGE_LAST + b"\n\n"  # as Azure ends each such event
 
 
 def _without_last_null_usage(event: bytes) -> bytes | None:
@@ -118,11 +117,16 @@ def _without_last_null_usage(event: bytes) -> bytes | None:
     every chunk but the usage chunk once usage is asked for; None otherwise. The object's last byte
     closes the event's top-level object, so the key before it is that object's own, and a string
     cannot hold those bytes (its quotes would be escaped)."""
-    data = event.rstrip(b"\r\n")
-    one_data_line = data.startswith(b"data:") and b"\n" not in data and b"\r" not in data
-    if not (one_data_line and data.endswith(_NULL_USAGE_LAST) and data.count(b'"usage"') == 1):
-        return None  # not a single data line ending that way: the general path decides
-    return data[: -len(_NULL_USAGE_LAST)] + b"}" + event[len(data) :]
+    if event.endswith(_NULL_USAGE_EVENT_END):  # Azure's own line ends, as every chunk comes: nothing to strip
+        data, end = event[: -len(_NULL_USAGE_EVENT_END)], b"}\n\n"
+    else:
+        whole = event.rstrip(b"\r\n")
+        if not whole.endswith(_NULL_USAGE_LAST):
+            return None
+        data, end = whole[: -len(_NULL_USAGE_LAST)], b"}" + event[len(whole) :]
+    if not data.startswith(b"data:") or b"\n" in data or b"\r" in data or b'"usage"' in data:
+        return None  # not a single data line with that one `usage` key: the general path decides
+    return data + end
 
 
 def _without_usage(event: bytes) -> bytes | None:
