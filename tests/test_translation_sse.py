@@ -1,4 +1,12 @@
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from core.translation.sse import EventSplitter, event_data
+
+# The spec's blank line, stated on its own: two line endings in a row (LF LF, LF CR, CR CR; a CR LF pair is one).
+_BLANK = re.compile(rb"\n[\r\n]|\r\r")
 
 
 def test_events_split_across_chunks_come_out_whole_and_unchanged() -> None:
@@ -77,6 +85,22 @@ def test_every_split_of_a_mixed_stream_gives_the_same_events() -> None:
         events = splitter.feed(stream[:cut]) + splitter.feed(stream[cut:])
         assert [event_data(e) for e in events] == [event_data(e) for e in whole], cut
         assert b"".join(events) + splitter.rest() == stream
+
+
+@given(st.lists(st.sampled_from([b"data: x", b"data: y", b"\n", b"\r", b"\r\n", b": c", b"event: e"]), max_size=30))
+def test_events_end_where_the_specs_blank_lines_say_whatever_the_line_endings(pieces: list[bytes]) -> None:
+    """The LF-only fast path and the general search agree: each event ends at the stream's first blank line after
+    it begins (LF LF, LF CR, CR CR, or a CRLF pair), with a CRLF blank line taken whole."""
+    stream = b"".join(pieces)
+    events = EventSplitter().feed(stream)
+    start = 0
+    for event in events:
+        blank = _BLANK.search(stream, start)
+        assert blank is not None
+        end = blank.end() + (1 if stream[blank.end() - 1 : blank.end() + 1] == b"\r\n" else 0)
+        assert event == stream[start:end]
+        start = end
+    assert _BLANK.search(stream, start) is None
 
 
 def test_a_stream_that_ended_before_any_byte_leaves_nothing_pending() -> None:

@@ -63,7 +63,10 @@ def _event_end(buffer: bytes, start: int) -> int:
     A blank line ended by a CR that is the buffer's last byte counts as complete: should an LF
     follow, it begins the next event as an empty line, which the spec ignores.
     """
-    blank = _BLANK_LINE.search(buffer, start)
+    lf_lf = buffer.find(b"\n\n", start)
+    if lf_lf >= 0 and buffer.find(b"\r", start, lf_lf) < 0:
+        return lf_lf + 2  # LF framing, as Azure's: with no CR before it, no other blank line can come first
+    blank = _BLANK_LINE.search(buffer, start)  # (a search byte by byte, where find is a memchr)
     if blank is None:
         return -1
     end = blank.end()

@@ -112,7 +112,7 @@ class UpstreamResponse:
                     raise ReadFailed() from exc
             parts: list[bytes] = []
             size = 0
-            while chunk := await self._next(limit + 1 - size):
+            while chunk := await self.next_chunk(limit + 1 - size):
                 size += len(chunk)
                 if size > limit:
                     raise BodyTooLarge(limit)
@@ -130,7 +130,7 @@ class UpstreamResponse:
         size = 0
         try:
             self.decode()
-            while size < limit and (chunk := await self._next(limit - size)):
+            while size < limit and (chunk := await self.next_chunk(limit - size)):
                 parts.append(chunk)
                 size += len(chunk)
         except TransportError:
@@ -141,11 +141,9 @@ class UpstreamResponse:
         self.release()  # aiohttp keeps the connection only when the body was read to its end
         return b"".join(parts)[:limit]
 
-    async def next_chunk(self) -> bytes:
-        """The next piece of the body as it arrives, without re-chunking; b"" at its end."""
-        return await self._next(_DECODED_PIECE)
-
-    async def _next(self, most: int) -> bytes:
+    async def next_chunk(self, most: int = _DECODED_PIECE) -> bytes:
+        """The next piece of the body as it arrives, without re-chunking; b"" at its end. `most`: what a compressed
+        piece may decode to at most (the rest comes with the next call)."""
         decoder = self._decoder
         while True:
             if decoder is not None and decoder.unconsumed_tail:
