@@ -8,7 +8,7 @@ import contextlib
 import gzip
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -117,6 +117,31 @@ def test_a_compressed_stream_is_decoded_a_bounded_piece_at_a_time() -> None:
     assert sum(sizes) == inflated and max(sizes) <= 1024 * 1024, sizes
 
 
+@contextlib.asynccontextmanager
+async def upstream_answering(answer: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[int]:
+    """A local upstream answering every POST to / with `answer`; its port."""
+    app = web.Application()
+    app.router.add_post("/", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def posts(url: str, each_headers: list[list[tuple[str, str]]]) -> None:
+    """A POST of `{}` to `url` for each set of headers, all through one transport, each answer read."""
+    transport = Transport(connect_timeout=2, read_timeout=5)
+    try:
+        for headers in each_headers:
+            upstream = await transport.send("POST", url, headers, b"{}")
+            await upstream.read(1024)
+    finally:
+        await transport.aclose()
+
+
 def test_an_upstreams_cookies_are_never_sent_back() -> None:
     """One session serves every caller: a cookie one upstream answer sets (a load balancer's affinity, a
     session) must not ride along on the next call, which may be another caller's."""
@@ -130,22 +155,9 @@ def test_an_upstreams_cookies_are_never_sent_back() -> None:
         return response
 
     async def two_calls() -> None:
-        app = web.Application()
-        app.router.add_post("/openai/deployments/d/chat/completions", answer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        transport = Transport(connect_timeout=2, read_timeout=5)
-        # A host name, not an IP address: aiohttp keeps no cookies for IP addresses whatever the jar.
-        url = f"http://localhost:{runner.addresses[0][1]}/openai/deployments/d/chat/completions"
-        try:
-            for _ in range(2):
-                upstream = await transport.send("POST", url, [("content-type", "application/json")], b"{}")
-                await upstream.read(1024)
-        finally:
-            await transport.aclose()
-            await runner.cleanup()
+        async with upstream_answering(answer) as port:
+            # A host name, not an IP address: aiohttp keeps no cookies for IP addresses whatever the jar.
+            await posts(f"http://localhost:{port}/", [[("content-type", "application/json")]] * 2)
 
     # The host name must stay on 127.0.0.1, like every test's traffic.
     assert {address[4][0] for address in socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP)} == {"127.0.0.1"}
@@ -161,21 +173,10 @@ def test_a_request_names_the_gateway_as_its_user_agent_unless_it_names_its_own()
         return web.json_response({"ok": True})
 
     async def calls() -> None:
-        app = web.Application()
-        app.router.add_post("/", answer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        transport = Transport(connect_timeout=2, read_timeout=5)
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
-        try:
-            for headers in ([], [("user-agent", "my-app/1.0")], [("User-Agent", "other/2.0")]):
-                upstream = await transport.send("POST", url, headers, b"{}")
-                await upstream.read(1024)
-        finally:
-            await transport.aclose()
-            await runner.cleanup()
+        async with upstream_answering(answer) as port:
+            await posts(
+                f"http://127.0.0.1:{port}/", [[], [("user-agent", "my-app/1.0")], [("User-Agent", "other/2.0")]]
+            )
 
     asyncio.run(calls())
     assert agents == [["aoai-gateway"], ["my-app/1.0"], ["other/2.0"]]  # never aiohttp's own, never two
