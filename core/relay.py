@@ -195,29 +195,29 @@ class Relay:
                         keep_alive.heard()
                 except asyncio.CancelledError as cancelled:
                     # A deadline passed (or the client went away): the guard says which.
-                    reason = guard.claim()
-                    if reason is None:
+                    failure = guard.cancelled(cancelled)
+                    if failure is cancelled:
                         raise
-                    raise reason from cancelled
+                    raise failure from cancelled
                 if not chunk:
                     break
                 if transform is None:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    if idle is not None:
-                        guard.expect(min(self._ends_at, loop.time() + idle), self._timeout, watch=True)
-                    continue
-                splitter = transform.splitter
-                events = splitter.events
-                out = transform.feed(chunk)
-                if out:
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
-                if splitter.done:
-                    self._unsettled = True
-                    break
-                if splitter.events != events and idle is not None:
+                    heard = True  # a byte stream's silence is between two pieces
+                else:
+                    splitter = transform.splitter
+                    events = splitter.events
+                    out = transform.feed(chunk)
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                    if splitter.done:
+                        self._unsettled = True
+                        break
+                    if self._max_event is not None and splitter.pending > self._max_event:
+                        raise upstream_bad_response(group, f"sent a stream event larger than {self._max_event} bytes")
+                    heard = splitter.events != events  # an event stream's, between two complete events
+                if heard and idle is not None:
                     guard.expect(min(self._ends_at, loop.time() + idle), self._timeout, watch=True)
-                if self._max_event is not None and splitter.pending > self._max_event:
-                    raise upstream_bad_response(group, f"sent a stream event larger than {self._max_event} bytes")
             rest = transform.finish() if transform is not None else b""
             if rest:
                 await send({"type": "http.response.body", "body": rest, "more_body": True})
