@@ -106,10 +106,8 @@ class UpstreamResponse:
                 # aiohttp's own read, which gives the connection back at the end.
                 try:
                     return await self._response.read()
-                except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
-                    raise ReadTimedOut() from exc
-                except aiohttp.ClientError as exc:
-                    raise ReadFailed() from exc
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    raise _read_failure(exc) from exc
             parts: list[bytes] = []
             size = 0
             while chunk := await self.next_chunk(limit + 1 - size):
@@ -151,10 +149,8 @@ class UpstreamResponse:
             else:
                 try:
                     chunk = await self._response.content.readany()
-                except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
-                    raise ReadTimedOut() from exc
-                except aiohttp.ClientError as exc:
-                    raise ReadFailed() from exc
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    raise _read_failure(exc) from exc
             if decoder is None:
                 return chunk
             try:
@@ -172,6 +168,12 @@ class UpstreamResponse:
     def release(self) -> None:
         """Give the connection back to the pool; aiohttp closes it instead when the body was not read to its end."""
         self._response.release()
+
+
+def _read_failure(error: TimeoutError | aiohttp.ClientError) -> TransportError:
+    """What a failed read of an answer's body is: ReadTimedOut for aiohttp's socket read timeout (a TimeoutError,
+    whichever other class it has too), ReadFailed otherwise."""
+    return ReadTimedOut() if isinstance(error, TimeoutError) else ReadFailed()
 
 
 class Transport:
