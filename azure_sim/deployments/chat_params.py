@@ -106,11 +106,6 @@ def _refused(name: str, value: Any) -> Reject:
     return invalid(message, name, "unsupported_parameter")
 
 
-def tool_names(body: Mapping[str, Any]) -> list[str]:
-    """The names of the function tools offered (checked by ``check_chat_request``)."""
-    return [tool["function"]["name"] for tool in body.get("tools") or ()]
-
-
 def roles_of(api_version: str | None) -> tuple[str, ...]:
     """The message roles a dated api-version's chat completions take."""
     if api_version is None or not api_version[:4].isdigit():
