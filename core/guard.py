@@ -125,17 +125,12 @@ class CallGuard:
             raise self.cancelled(cancelled) from None
 
     def cancelled(self, cancelled: asyncio.CancelledError) -> BaseException:
-        """What a wait of the call that was cancelled raises: the guard's reason when the guard ended the call, else
-        the cancellation itself (someone else cancelled the task: let it go on)."""
-        reason = self.claim()
-        return cancelled if reason is None else reason
-
-    def claim(self) -> GatewayError | None:
-        """After the request's task was cancelled: the guard's reason when the guard did it (the
-        cancellation is then taken back), else None (someone else cancelled it: let it go on)."""
+        """What a wait of the call that was cancelled raises: the guard's reason when the guard ended the call (the
+        cancellation is then taken back), else the cancellation itself (someone else cancelled the task: let it go
+        on)."""
         if self.reason is not None and self._task is not None and self._task.uncancel() == 0:
             return self.reason
-        return None
+        return cancelled
 
     def hold(self) -> None:
         """A streamed answer goes to the server, which starts it when it is ready: until `resume`,
