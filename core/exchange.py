@@ -128,7 +128,7 @@ class Exchange:
         "_own_headers",
         "reserve_tokens",
         "_reserve_output",
-        "_budget_names",
+        "_callers_quota",
         "_budgeted",
         "_reservation",
         "_sent",
@@ -161,7 +161,7 @@ class Exchange:
         self._client_headers: list[tuple[str, str]] | None = None
         # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
         self._own_headers = [(b"x-request-id", self.record.request_id.encode())]
-        self._budget_names: frozenset[bytes] = frozenset()  # the caller's x-ratelimit-* replace the upstream's
+        self._callers_quota = False  # the caller's own Azure key made the call: Azure's x-ratelimit-* are its own
         # The tokens the call reserves of its key's budget as it goes upstream (core/reservation.py).
         self.reserve_tokens = 0
         self._reserve_output = 0  # of those, the output cap (a cost limit prices it as output)
@@ -221,7 +221,6 @@ class Exchange:
         reservation, headers = await self.gateway.budgets.reserve(self.caller, self.reserve_tokens, micros)
         self._reservation = reservation
         self._own_headers += headers
-        self._budget_names = frozenset(dict(headers))
 
     # -- going upstream
 
@@ -233,6 +232,7 @@ class Exchange:
 
     def upstream_headers(self, target: Backend | ResourceBackend, bearer: str | None) -> list[tuple[str, str]]:
         """The headers of a request made on the caller's behalf, less the body's own."""
+        self._callers_quota = target.auth == "passthrough"
         return upstream_headers(target, self.caller, self.client_headers(), self.record.request_id, bearer)
 
     async def attempt(
@@ -389,6 +389,7 @@ class Exchange:
         """The upstream's answer as the client's response: its error, an event stream, a byte stream,
         or a JSON answer read whole."""
         upstream, group, record = reply.response, reply.group, self.record
+        limits = self._callers_quota  # Azure's x-ratelimit-* relayed too (core/relay.py)
         if upstream.status not in VALID_STATUSES:
             refuse_status(upstream, group)
         content_type = upstream.headers.get("content-type", "")
@@ -398,7 +399,9 @@ class Exchange:
             body = await self.awaited(reply.read_error())
             record.upstream_ms = _ms_since(self._sent_at)
             # The error is OpenAI-shaped JSON now, whatever its type was.
-            headers = [pair for pair in relayed_headers(upstream.raw_headers) if pair[0] != b"content-type"]
+            headers = [
+                pair for pair in relayed_headers(upstream.raw_headers, rate_limits=limits) if pair[0] != b"content-type"
+            ]
             if self._max_wait is not None:
                 headers = _waits_capped(headers, upstream.headers, self._max_wait)
             answer, record.error_code = upstream_error(upstream.status, body)
@@ -415,12 +418,12 @@ class Exchange:
                 ends_at=self.stream_by, idle=settings.idle_timeout, max_event_bytes=settings.max_response_bytes,
                 keep_alive=settings.keep_alive,
             )  # fmt: skip
-            return self._stream_of(relay, upstream.status, relayed_headers(upstream.raw_headers))
+            return self._stream_of(relay, upstream.status, relayed_headers(upstream.raw_headers, rate_limits=limits))
         if reply.translator.as_bytes or not content_type.startswith(JSON):
             # Audio, subtitles, plain text, file content: bytes as they come, with the upstream's content type,
             # none of them waiting longer than gateway.timeouts.read for the next (the transport may not bound it).
             relay = Relay(upstream, record, group, None, ends_at=self.stream_by, idle=self.settings.read_timeout)
-            headers = relayed_headers(upstream.raw_headers, byte_for_byte=True)
+            headers = relayed_headers(upstream.raw_headers, byte_for_byte=True, rate_limits=limits)
             return self._stream_of(relay, upstream.status, headers)
         try:
             body = await upstream.read(self.settings.max_response_bytes)
@@ -431,7 +434,7 @@ class Exchange:
         body = reply.translator.answer(body)
         # Azure answers some creates (file uploads) with 201; OpenAI clients expect 200.
         status = 200 if upstream.status == 201 else upstream.status
-        return self.response(body, status, relayed_headers(upstream.raw_headers))
+        return self.response(body, status, relayed_headers(upstream.raw_headers, rate_limits=limits))
 
     def _stream_of(self, relay: Relay, status: int, headers: list[tuple[bytes, bytes]]) -> RelayedStream:
         assert self.guard is not None  # the call went upstream
@@ -450,9 +453,8 @@ class Exchange:
         return self._whole
 
     def _with_own(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        """`headers` and this call's own (a new list), the caller's budget in place of the upstream's."""
-        if self._budget_names:
-            headers = [pair for pair in headers if pair[0] not in self._budget_names]
+        """`headers` and this call's own (a new list). (A limited key's x-ratelimit-* never meet the upstream's: those
+        are relayed only to a pass-through caller, and a gateway with pass-through groups has no caller keys.)"""
         return headers + self._own_headers
 
     def error(self, error: GatewayError) -> Response:

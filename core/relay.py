@@ -40,10 +40,14 @@ _SETTLE_SECONDS = 1.0
 
 
 def relayed_headers(
-    upstream: Sequence[tuple[bytes, bytes]], *, byte_for_byte: bool = False
+    upstream: Sequence[tuple[bytes, bytes]], *, byte_for_byte: bool = False, rate_limits: bool = False
 ) -> list[tuple[bytes, bytes]]:
-    """The upstream's headers worth relaying, in their wire form (lower-case names)."""
-    names = _RELAYED_NAMES if not byte_for_byte else _RELAYED_NAMES_BYTE_FOR_BYTE
+    """The upstream's headers worth relaying, in their wire form (lower-case names). `rate_limits`: Azure's
+    `x-ratelimit-*` too, for a call made with the caller's own Azure key (pass-through), whose quota they describe.
+    Any other caller shares the deployment's quota with every caller (in a pool, one member's of several), and
+    OpenAI's headers of those names tell a caller its own limits: a limited key's, which the gateway sends itself
+    (core/budgets.py)."""
+    names = _SPELLINGS[byte_for_byte][rate_limits]
     headers = []
     try:  # every spelling seen before, as with nearly every answer (a subscript costs a third of a get's call)
         for name, value in upstream:
@@ -52,34 +56,37 @@ def relayed_headers(
                 headers.append((relayed, value))
         return headers
     except KeyError:
-        return _relayed_learning(upstream, names, byte_for_byte)
+        return _relayed_learning(upstream, names, byte_for_byte, rate_limits)
 
 
 def _relayed_learning(
-    upstream: Sequence[tuple[bytes, bytes]], names: dict[bytes, bytes | None], byte_for_byte: bool
+    upstream: Sequence[tuple[bytes, bytes]], names: dict[bytes, bytes | None], byte_for_byte: bool, rate_limits: bool
 ) -> list[tuple[bytes, bytes]]:
     """relayed_headers, learning the spellings not seen before as it goes."""
     headers = []
     for name, value in upstream:
         relayed = names.get(name, _UNSEEN)
         if relayed is _UNSEEN:
-            relayed = _relayed_name(names, name, _RELAYED_BYTES if not byte_for_byte else _RELAYED_BYTE_FOR_BYTE)
+            relayed = _relayed_name(names, name, byte_for_byte, rate_limits)
         if relayed is not None:
             headers.append((relayed, value))
     return headers
 
 
 # An upstream sends the same few header names, spelled the same way, with every answer: what each spelling is
-# relayed as (its lower-case name, or None) is decided once, not lower-cased and matched for every answer.
-_RELAYED_NAMES: dict[bytes, bytes | None] = {}
-_RELAYED_NAMES_BYTE_FOR_BYTE: dict[bytes, bytes | None] = {}
-_MAX_NAMES = 256  # spellings remembered; an upstream sending ever new names makes the gateway forget them all
+# relayed as (its lower-case name, or None) is decided once, not lower-cased and matched for every answer. One
+# table per way of relaying: _SPELLINGS[byte_for_byte][rate_limits].
+_SPELLINGS: tuple[tuple[dict[bytes, bytes | None], ...], ...] = (({}, {}), ({}, {}))
+_MAX_NAMES = 256  # spellings remembered per table; an upstream sending ever new names makes the gateway forget them
 _UNSEEN = b""  # (no header has an empty name: aiohttp's parser refuses one)
 
 
-def _relayed_name(names: dict[bytes, bytes | None], name: bytes, relayed: frozenset[bytes]) -> bytes | None:
+def _relayed_name(
+    names: dict[bytes, bytes | None], name: bytes, byte_for_byte: bool, rate_limits: bool
+) -> bytes | None:
     lower = name.lower()
-    kept = lower if lower in relayed or lower.startswith(b"x-ratelimit-") else None
+    relayed = lower in (_RELAYED_BYTE_FOR_BYTE if byte_for_byte else _RELAYED_BYTES)
+    kept = lower if relayed or (rate_limits and lower.startswith(b"x-ratelimit-")) else None
     if len(names) >= _MAX_NAMES:
         names.clear()
     names[name] = kept

@@ -161,9 +161,36 @@ def test_rate_limit_keeps_status_retry_after_and_code(gateway) -> None:
     response = post(gateway, "/v1/chat/completions", CHAT, **{"x-sim-fail": "429"})
     assert response.status_code == 429
     assert response.headers["retry-after"] == "7"
-    assert response.headers["x-ratelimit-remaining-requests"] == "0"
+    # Azure's count is of the deployment's quota, which every gateway key shares: not this caller's to read.
+    assert "x-ratelimit-remaining-requests" not in response.headers
     error = response.json()["error"]
     assert error["code"] == "429" and error["type"] == "rate_limit_error" and "retry after" in error["message"]
+
+
+def test_only_a_caller_whose_own_azure_key_made_the_call_gets_azures_rate_limit_headers(
+    sim, gateway, start_gateway
+) -> None:
+    own_key = start_gateway(
+        f"""
+endpoints:
+  azureOpenAI:
+    groups:
+      - group: eastus
+        instanceName: eastus-instance
+        baseURL: "{sim.url}"
+        version: "2024-10-21"
+        models: {{gpt-4o: {{deploymentName: gpt-4o-dep}}}}
+gateway:
+  groups: {{eastus: {{auth: passthrough}}}}
+  forwardHeaders: ["x-sim-*"]
+"""
+    )
+    headers = {"api-key": SECRETS["EASTUS_KEY"], "x-sim-remaining-tokens": "1234"}
+    for answer in ({}, {"x-sim-fail": "429"}):
+        passed = httpx.post(f"{own_key.url}/v1/chat/completions", json=CHAT, headers={**headers, **answer})
+        assert passed.headers["x-ratelimit-remaining-tokens"] == "1234", (answer, passed.headers)
+        keyed = post(gateway, "/v1/chat/completions", CHAT, **{"x-sim-remaining-tokens": "1234", **answer})
+        assert keyed.status_code == passed.status_code and "x-ratelimit-remaining-tokens" not in keyed.headers
 
 
 def test_content_filter_keeps_status_and_code_in_an_openai_body(gateway) -> None:
