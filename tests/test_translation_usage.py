@@ -344,3 +344,82 @@ def test_the_members_before_the_usage_are_proved_once_and_remembered_within_a_bo
     nested = b'{"model":"top","x":{"model":"inner",' + USAGE + b"}," + USAGE + b"}"
     assert read_usage(nested) == Usage(3, 2, 5, "top")  # the inner model's members do not close: not proved
     assert b'"model":"inner",' + USAGE + b"}," not in usage._PROVED_MODELS
+
+
+WHOLE_COUNTS = st.one_of(
+    st.sampled_from([0, 3, MAX_COUNT, MAX_COUNT + 1, -1, 2**64]),  # every bound, often
+    st.integers(min_value=-5, max_value=MAX_COUNT + 5),
+)
+COUNTS = st.one_of(WHOLE_COUNTS, st.booleans(), st.floats(allow_nan=True), st.none(), st.text(max_size=3))
+DETAILS = st.dictionaries(st.sampled_from(["cached_tokens", "reasoning_tokens", "audio_tokens"]), COUNTS) | COUNTS
+CHAT_USAGES = st.dictionaries(
+    st.sampled_from(["prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"]), COUNTS
+).flatmap(
+    lambda counted: st.dictionaries(
+        st.sampled_from(
+            ["prompt_tokens_details", "completion_tokens_details", "input_tokens_details", "output_tokens_details"]
+        ),
+        DETAILS,
+    ).map(lambda details: {**counted, **details})
+)
+# Chat's whole shape, its counts mostly whole numbers (in range or just out of it): the quick read's own cases.
+MOSTLY_WHOLE = st.one_of(WHOLE_COUNTS, WHOLE_COUNTS, WHOLE_COUNTS, COUNTS)
+WHOLE_CHAT_USAGES = st.fixed_dictionaries(
+    {
+        "prompt_tokens": MOSTLY_WHOLE,
+        "completion_tokens": MOSTLY_WHOLE,
+        "total_tokens": MOSTLY_WHOLE,
+        "prompt_tokens_details": st.fixed_dictionaries({"cached_tokens": MOSTLY_WHOLE}),
+        "completion_tokens_details": st.fixed_dictionaries({"reasoning_tokens": MOSTLY_WHOLE}),
+    }
+)
+
+
+@settings(max_examples=600, derandomize=True, database=None, deadline=None)
+@given(
+    WHOLE_CHAT_USAGES | CHAT_USAGES | JSON_VALUES,
+    st.one_of(st.none(), st.text(max_size=3), st.text(min_size=199, max_size=201)),
+)
+def test_the_chat_shaped_read_of_a_usage_is_the_general_reads(reported: Any, model: Any) -> None:
+    """usage_of reads chat's usual shape its own quick way: whatever the counts and details hold, as _any_usage."""
+    assert usage.usage_of(reported, model) == usage._any_usage(reported, model)
+
+
+CHAT_USAGE = {
+    "completion_tokens": 7,
+    "completion_tokens_details": {"reasoning_tokens": 4, "audio_tokens": 0},
+    "prompt_tokens": 9,
+    "prompt_tokens_details": {"cached_tokens": 2},
+    "total_tokens": 16,
+}
+
+
+@pytest.mark.parametrize("value", [-1, 0, MAX_COUNT, MAX_COUNT + 1, 2**64, True, 1.0, 2.5, None, "3"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("prompt_tokens",),
+        ("completion_tokens",),
+        ("total_tokens",),
+        ("prompt_tokens_details", "cached_tokens"),
+        ("completion_tokens_details", "reasoning_tokens"),
+    ],
+)
+def test_each_count_of_chats_shape_at_each_bound_reads_as_the_general_read_does(
+    where: tuple[str, ...], value: Any
+) -> None:
+    reported = json.loads(json.dumps(CHAT_USAGE))
+    inner = reported
+    for key in where[:-1]:
+        inner = inner[key]
+    inner[where[-1]] = value
+    assert usage.usage_of(reported, "gpt-4o") == usage._any_usage(reported, "gpt-4o")
+
+
+def test_a_usage_in_chats_shape_reads_every_count_and_the_answers_model() -> None:
+    reported = CHAT_USAGE
+    assert usage.usage_of(reported, "gpt-4o") == Usage(9, 7, 16, "gpt-4o", 2, 4)
+    assert usage.usage_of({**reported, "total_tokens": MAX_COUNT + 1}, "gpt-4o") == Usage(
+        9, 7, MAX_COUNT, "gpt-4o", 2, 4
+    )
+    assert usage.usage_of({**reported, "prompt_tokens": True}, None) == Usage(None, 7, 16, None, 2, 4)
