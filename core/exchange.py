@@ -389,7 +389,7 @@ class Exchange:
         """The upstream's answer as the client's response: its error, an event stream, a byte stream,
         or a JSON answer read whole."""
         upstream, group, record = reply.response, reply.group, self.record
-        limits = self._callers_quota  # Azure's x-ratelimit-* relayed too (core/relay.py)
+        limits = self._callers_quota  # whether Azure's x-ratelimit-* are the caller's to see (core/relay.py)
         if upstream.status not in VALID_STATUSES:
             refuse_status(upstream, group)
         content_type = upstream.headers.get("content-type", "")
