@@ -186,10 +186,11 @@ gateway:
 """
     )
     headers = {"api-key": SECRETS["EASTUS_KEY"], "x-sim-remaining-tokens": "1234"}
-    for answer in ({}, {"x-sim-fail": "429"}):
-        passed = httpx.post(f"{own_key.url}/v1/chat/completions", json=CHAT, headers={**headers, **answer})
-        assert passed.headers["x-ratelimit-remaining-tokens"] == "1234", (answer, passed.headers)
-        keyed = post(gateway, "/v1/chat/completions", CHAT, **{"x-sim-remaining-tokens": "1234", **answer})
+    for body, answer in (({}, {}), ({"stream": True}, {}), ({}, {"x-sim-fail": "429"})):  # whole, streamed, refused
+        asked = {**CHAT, **body}
+        passed = httpx.post(f"{own_key.url}/v1/chat/completions", json=asked, headers={**headers, **answer})
+        assert passed.headers["x-ratelimit-remaining-tokens"] == "1234", (body, answer, passed.headers)
+        keyed = post(gateway, "/v1/chat/completions", asked, **{"x-sim-remaining-tokens": "1234", **answer})
         assert keyed.status_code == passed.status_code and "x-ratelimit-remaining-tokens" not in keyed.headers
 
 
