@@ -30,7 +30,7 @@ from core.failures import client_error
 from core.gateway import Gateway, State
 from core.gateway import current as current_gateway
 from core.guard import CallGuard
-from core.inbound import forwarded_request_headers, read_body, read_headers
+from core.inbound import forwarded_request_headers, read_body, read_head
 from core.models.prices import MICROS, Price
 from core.outbound import upstream_headers
 from core.relay import JSON, VALID_STATUSES, Relay, RelayedStream, refuse_status, relayed_headers
@@ -149,7 +149,9 @@ class Exchange:
     def __init__(self, request: Request) -> None:
         self.request = request
         scope = request.scope  # (Request.method is a property around the scope's)
-        self.head = read_headers(scope["headers"])  # the request headers every call reads
+        # The request headers every call reads, and the client's that go upstream (an allow-list; admit adds
+        # gateway.forwardHeaders').
+        self.head, self._client_headers = read_head(scope["headers"])
         self.record = AccessRecord(new_request_id(), scope["method"], scope["path"])
         self.caller = _ANONYMOUS
         self.trace: RequestTrace | None = None
@@ -158,7 +160,6 @@ class Exchange:
         self._served: tuple[Pool, PoolMember] | None = None  # the pool member whose answer (2xx) is relayed
         self._max_wait: float | None = None  # a pooled call's gateway.maxCooldown: the longest wait it relays
         self.answer_by = self.stream_by = 0.0  # event loop times, set when the call goes upstream
-        self._client_headers: list[tuple[str, str]] | None = None
         # Every answer's own headers: the request id, and the caller's own budget (not the upstream's).
         self._own_headers = [(b"x-request-id", self.record.request_id.encode())]
         self._callers_quota = False  # the caller's own Azure key made the call: Azure's x-ratelimit-* are its own
@@ -188,7 +189,9 @@ class Exchange:
         self._gateway_known = True
         gateway.on_request()
         state = self.state = gateway.state
-        self.settings = state.config.settings
+        settings = self.settings = state.config.settings
+        if settings.forward_headers:  # more of the client's headers go upstream than read_head found
+            self._client_headers = forwarded_request_headers(self.request.scope["headers"], settings.forward_headers)
         record = self.record
         if gateway.telemetry is not None:
             self.trace = gateway.telemetry.start(record, self.head, route=endpoint.route)
@@ -224,16 +227,10 @@ class Exchange:
 
     # -- going upstream
 
-    def client_headers(self) -> list[tuple[str, str]]:
-        """The client's headers that may go upstream (an allow-list, plus gateway.forwardHeaders)."""
-        if self._client_headers is None:
-            self._client_headers = forwarded_request_headers(self.request, self.settings.forward_headers)
-        return self._client_headers
-
     def upstream_headers(self, target: Backend | ResourceBackend, bearer: str | None) -> list[tuple[str, str]]:
         """The headers of a request made on the caller's behalf, less the body's own."""
         self._callers_quota = target.auth == "passthrough"
-        return upstream_headers(target, self.caller, self.client_headers(), self.record.request_id, bearer)
+        return upstream_headers(target, self.caller, self._client_headers, self.record.request_id, bearer)
 
     async def attempt(
         self,

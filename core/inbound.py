@@ -25,7 +25,6 @@ _FORWARDED_REQUEST_HEADERS = frozenset(
         "user-agent",  # the client's library and version, for Azure's usage diagnostics
     }
 )
-_FORWARDED_NAMES = frozenset(name.encode("latin-1") for name in _FORWARDED_REQUEST_HEADERS)
 
 
 def is_ascii_digits(value: str) -> bool:
@@ -34,23 +33,32 @@ def is_ascii_digits(value: str) -> bool:
     return value.isascii() and value.isdigit()
 
 
-# The request headers every call reads (its key, its body's length and type, its trace), each by its name in the
-# ASGI scope, lower-case as the server gives it (and as Starlette's Headers looks it up).
-_READ_HEADERS = {
-    name.encode("latin-1"): name
-    for name in ("authorization", "api-key", "content-length", "content-type", "traceparent", "tracestate")
+# The request headers the one pass over them (read_head) looks for, by their name in the ASGI scope, lower-case as the
+# server gives it (and as Starlette's Headers looks it up): each with the name it is read by, when every call reads it
+# (its key, its body's length and type, its trace), and whether it goes upstream (_FORWARDED_REQUEST_HEADERS).
+_READ_HEADERS = ("authorization", "api-key", "content-length", "content-type", "traceparent", "tracestate")
+_HEAD_NAMES: dict[bytes, tuple[str, bool, bool]] = {
+    name.encode("latin-1"): (name, name in _READ_HEADERS, name in _FORWARDED_REQUEST_HEADERS)
+    for name in (*_READ_HEADERS, *_FORWARDED_REQUEST_HEADERS)
 }
 
 
-def read_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The headers of _READ_HEADERS the request has, the first of each, found in one pass over the scope's (where
-    Starlette's Headers, built for the request, would pass over them again for each name asked)."""
+def read_head(raw_headers: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """In one pass over the scope's headers (where Starlette's Headers, built for the request, would pass over them
+    again for each name asked): the headers every call reads, the first of each, and the built-in few that go
+    upstream (_FORWARDED_REQUEST_HEADERS), all of them, in their order."""
     found: dict[str, str] = {}
+    forwarded: list[tuple[str, str]] = []
     for raw_name, raw_value in raw_headers:
-        name = _READ_HEADERS.get(raw_name)
-        if name is not None and name not in found:
-            found[name] = raw_value.decode("latin-1")
-    return found
+        known = _HEAD_NAMES.get(raw_name)
+        if known is not None:
+            name, read, forwards = known
+            value = raw_value.decode("latin-1")
+            if read and name not in found:
+                found[name] = value
+            if forwards:
+                forwarded.append((name, value))
+    return found, forwarded
 
 
 async def read_body(request: Request, limit: int, guard: CallGuard, declared: str | None) -> bytes:
@@ -99,15 +107,17 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return payload
 
 
-def forwarded_request_headers(request: Request, configured: tuple[str, ...]) -> list[tuple[str, str]]:
-    """The client's headers that go upstream: the built-in few and those `configured`
-    (gateway.forwardHeaders: lower-cased names, or prefixes ending in `*`). Read from the ASGI
-    scope as bytes: only the forwarded few are decoded."""
+def forwarded_request_headers(
+    raw_headers: Iterable[tuple[bytes, bytes]], configured: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """The client's headers that go upstream when gateway.forwardHeaders names more (`configured`: lower-case names,
+    or prefixes ending in `*`): the built-in few (all read_head forwards without it) and those, in their order."""
     forwarded = []
-    for raw_name, raw_value in request.scope["headers"]:
-        name = raw_name.lower()  # ASGI servers lower-case names already; a lenient one may not
-        if name in _FORWARDED_NAMES or (configured and _is_configured(name.decode("latin-1"), configured)):
-            forwarded.append((name.decode("latin-1"), raw_value.decode("latin-1")))
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1")
+        known = _HEAD_NAMES.get(raw_name)
+        if (known is not None and known[2]) or _is_configured(name, configured):
+            forwarded.append((name, raw_value.decode("latin-1")))
     return forwarded
 
 

@@ -188,7 +188,7 @@ def test_forward_headers_refuses_what_is_not_a_header_name(name) -> None:
 def test_the_headers_every_call_reads_are_found_in_one_pass_the_first_of_each_as_starlette_reads_them() -> None:
     from starlette.datastructures import Headers
 
-    from core.inbound import read_headers
+    from core.inbound import read_head
 
     raw = [
         (b"host", b"gw"),
@@ -198,8 +198,11 @@ def test_the_headers_every_call_reads_are_found_in_one_pass_the_first_of_each_as
         (b"x-api-key", b"never read"),
         (b"api-key", b"caf\xe9"),
         (b"traceparent", b"00-abc"),
+        (b"accept", b"text/event-stream"),
+        (b"user-agent", b"my-app/1.0"),
+        (b"accept", b"application/json"),
     ]
-    found = read_headers(raw)
+    found, forwarded = read_head(raw)
     assert found == {
         "authorization": "Bearer first",
         "content-length": "12",
@@ -208,3 +211,10 @@ def test_the_headers_every_call_reads_are_found_in_one_pass_the_first_of_each_as
     }
     starlette = Headers(raw=raw)
     assert all(starlette.get(name) == value for name, value in found.items())
+    # In the same pass, the built-in few that go upstream: every one, in their order.
+    assert forwarded == [
+        ("traceparent", "00-abc"),
+        ("accept", "text/event-stream"),
+        ("user-agent", "my-app/1.0"),
+        ("accept", "application/json"),
+    ]
