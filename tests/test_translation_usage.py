@@ -347,7 +347,7 @@ def test_the_members_before_the_usage_are_proved_once_and_remembered_within_a_bo
 
 
 WHOLE_COUNTS = st.one_of(
-    st.sampled_from([0, 3, MAX_COUNT, MAX_COUNT + 1, -1, 2**64]),  # every bound, often
+    st.sampled_from([0, 3, 2**29 - 1, 2**29, MAX_COUNT, MAX_COUNT + 1, -1, 2**64]),  # every bound, often
     st.integers(min_value=-5, max_value=MAX_COUNT + 5),
 )
 COUNTS = st.one_of(WHOLE_COUNTS, st.booleans(), st.floats(allow_nan=True), st.none(), st.text(max_size=3))
@@ -394,7 +394,7 @@ CHAT_USAGE = {
 }
 
 
-@pytest.mark.parametrize("value", [-1, 0, MAX_COUNT, MAX_COUNT + 1, 2**64, True, 1.0, 2.5, None, "3"])
+@pytest.mark.parametrize("value", [-1, 0, 2**29 - 1, 2**29, MAX_COUNT, MAX_COUNT + 1, 2**64, True, 1.0, 2.5, None, "3"])
 @pytest.mark.parametrize(
     "where",
     [
