@@ -21,8 +21,11 @@ from core.config.model import CallerKey, GatewaySettings
 from core.errors import invalid_api_key, model_not_found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Caller:
+    """Who calls: one per gateway key, made with the configuration, and one per call of a pass-through caller (never
+    changed: not a frozen dataclass only because a frozen one costs each call that makes it three times as much)."""
+
     name: str  # logged; never the key itself
     key: CallerKey | None  # the matched gateway key, None when keys are not in use
     presented_key: str | None  # what the caller sent; forwarded only to pass-through backends
@@ -31,6 +34,9 @@ class Caller:
         # The same answer as for an unknown model, so a key cannot probe which ids exist.
         if self.key is not None and not self.key.allows(model):
             raise model_not_found(model)
+
+
+ANONYMOUS = Caller("anonymous", None, None)
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -47,7 +53,7 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 class Authenticator:
     def __init__(self, settings: GatewaySettings) -> None:
         # (Validation refuses two entries with one key; were there two, the last would be the one matched.)
-        # Each key's caller is made once: a frozen dataclass costs each call that would make it several calls more.
+        # Each key's caller is made once, not per call.
         self._callers = {_digest(key.key): Caller(key.name, key, None) for key in settings.api_keys}
 
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
@@ -55,7 +61,7 @@ class Authenticator:
         if not self._callers:
             # Anonymous access was allowed explicitly, or the upstream checks the
             # caller's own key (pass-through); config validation ensures one of them.
-            return Caller("pass-through" if presented else "anonymous", None, presented)
+            return Caller("pass-through", None, presented) if presented else ANONYMOUS
         if presented is None:
             raise invalid_api_key()
         caller = self._callers.get(_digest(presented))

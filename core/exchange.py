@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from core.accesslog import AccessRecord, new_request_id
 from core.api import Endpoint
-from core.auth import Caller
+from core.auth import ANONYMOUS
 from core.budgets import Reservation
 from core.config.model import Backend, GatewaySettings, Pool, PoolMember, ResourceBackend
 from core.errors import GatewayError, body_too_slow, upstream_timeout
@@ -46,7 +46,6 @@ from core.upstream.transport import TransportError, UpstreamResponse
 from core.usage_table import Counts
 
 T = TypeVar("T")
-_ANONYMOUS = Caller("anonymous", None, None)
 _TRACE_HEADERS = ("traceparent", "tracestate")
 _JSON_TYPE = (b"content-type", JSON.encode())
 # How an answer whose headers came ends when it breaks off on the upstream's side (cut, or stalled): a
@@ -153,7 +152,7 @@ class Exchange:
         # gateway.forwardHeaders').
         self.head, self._client_headers = read_head(scope["headers"])
         self.record = AccessRecord(new_request_id(), scope["method"], scope["path"])
-        self.caller = _ANONYMOUS
+        self.caller = ANONYMOUS
         self.trace: RequestTrace | None = None
         self.guard: CallGuard | None = None
         self.tried: Tried | None = None  # a pooled call's attempts

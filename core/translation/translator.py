@@ -59,9 +59,11 @@ class Translator(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClientRequest:
-    """A deployment-scoped request as the client sent it: what translation reads."""
+    """A deployment-scoped request as the client sent it: what translation reads (and never changes). Not a frozen
+    dataclass: every deployment call makes one, and a frozen one sets each field through object.__setattr__, at
+    three times the instructions."""
 
     operation: str  # as after /v1/, e.g. "chat/completions"
     raw: bytes  # the JSON body; b"" for a multipart upload, which goes as it came
