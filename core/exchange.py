@@ -148,8 +148,8 @@ class Exchange:
     def __init__(self, request: Request) -> None:
         self.request = request
         scope = request.scope  # (Request.method is a property around the scope's)
-        # The request headers every call reads, and the client's that go upstream (an allow-list; admit adds
-        # gateway.forwardHeaders').
+        # The request headers every call reads, and the client's that go upstream (an allow-list, which admit
+        # widens by gateway.forwardHeaders).
         self.head, self._client_headers = read_head(scope["headers"])
         self.record = AccessRecord(new_request_id(), scope["method"], scope["path"])
         self.caller = ANONYMOUS
