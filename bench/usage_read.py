@@ -1,8 +1,9 @@
-"""What reading a whole answer's usage costs: the tail read (core/translation/usage.py) against parsing the answer.
+"""What reading a whole answer's usage costs (core/translation/usage.py) against parsing the answer.
 
 `python -m bench.usage_read`: times read_usage and orjson.loads, best of 7, on a chat completion as Azure writes
-one, on embeddings answers of 10, 100 and 1000 inputs (1536 floats each) and on an answer built to make the tail
-read try hardest (200 nested `usage` keys around a 200 kB string after its usage). Prints a markdown table.
+one (short, and two long ones: one decoded whole, one past that bound, read from its tail), on embeddings answers of
+10, 100 and 1000 inputs (1536 floats each) and on an answer built to make the tail read try hardest (200 nested
+`usage` keys around a 200 kB string after its usage). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def embeddings_answer(inputs: int, dimensions: int = 1536) -> bytes:
     )
 
 
-def chat_answer() -> bytes:
+def chat_answer(content: str = "Hello! How can I help you today?") -> bytes:
     """A chat completion as Azure writes one: its keys sorted, content-filter results for the choice and the prompt."""
     severity = {"filtered": False, "severity": "safe"}
     detected = {"filtered": False, "detected": False}
@@ -32,7 +33,7 @@ def chat_answer() -> bytes:
                       "self_harm": severity, "sexual": severity, "violence": severity}  # fmt: skip
     prompt_filters = {"hate": severity, "jailbreak": detected, "self_harm": severity, "sexual": severity,
                       "violence": severity}  # fmt: skip
-    message = {"content": "Hello! How can I help you today?", "refusal": None, "role": "assistant"}
+    message = {"content": content, "refusal": None, "role": "assistant"}
     return orjson.dumps(
         {
             "choices": [
@@ -83,6 +84,8 @@ def main() -> int:
     print("| answer | size | read_usage | orjson.loads (whole) |")
     print("|---|---:|---:|---:|")
     bodies = [("chat completion", chat_answer())]
+    # A long answer decoded whole, near the bound (core/translation/usage.py), and one past it, read from its tail.
+    bodies += [(f"chat completion, {n:,} words", chat_answer("word " * n)) for n in (3000, 4000)]
     bodies += [(f"embeddings, {n} inputs", embeddings_answer(n)) for n in (10, 100, 1000)]
     bodies.append(("200 nested `usage` keys after the usage", nested_keys_answer()))
     for name, body in bodies:

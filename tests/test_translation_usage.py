@@ -328,22 +328,16 @@ def test_the_prompt_estimate_is_never_below_a_quarter_token_per_byte(body: bytes
     assert -(-len(body) // 4) <= estimate_prompt_tokens(body) <= -(-len(body) // 4) + len(body)
 
 
-def test_the_members_before_the_usage_are_proved_once_and_remembered_within_a_bound() -> None:
-    """A chat answer's usage is read from its tail, its model from the members just before it; those members are
-    the same from one answer to the next, so their proof is kept, by their bytes, a bounded number of them."""
-    usage._PROVED_MODELS.clear()
-    answer = b'{"choices":[{"message":{"content":"\xff"}}],"model":"gpt-4o","object":"chat.completion",' + USAGE + b"}"
-    assert read_usage(answer) == Usage(3, 2, 5, "gpt-4o")  # not UTF-8 in the choices: never parsed
-    assert list(usage._PROVED_MODELS.values()) == ["gpt-4o"]
-    # The same members' bytes after a backslash: their first quote ends a key named `k"model`, no model at all.
-    escaped = b'{"k\\' + answer[answer.index(b'"model"') :]
-    assert orjson.loads(escaped).get("model") is None and read_usage(escaped) == Usage(3, 2, 5)
-    for n in range(usage._MAX_PROVED + 10):
-        assert read_usage(b'{"model":"m%d",' % n + USAGE + b"}") == Usage(3, 2, 5, f"m{n}")
-    assert 0 < len(usage._PROVED_MODELS) <= usage._MAX_PROVED
-    nested = b'{"model":"top","x":{"model":"inner",' + USAGE + b"}," + USAGE + b"}"
-    assert read_usage(nested) == Usage(3, 2, 5, "top")  # the inner model's members do not close: not proved
-    assert b'"model":"inner",' + USAGE + b"}," not in usage._PROVED_MODELS
+def test_an_answer_not_json_as_a_whole_or_nested_deeper_than_a_parser_goes_is_read_from_its_tail() -> None:
+    """A small answer is decoded whole; one that cannot be (a byte not UTF-8 in its choices, arrays nested past
+    msgspec's and orjson's depth) still counts, read from its tail."""
+    choices = b'{"choices":[{"message":{"content":"\xff"}}],'
+    not_utf8 = choices + b'"model":"gpt-4o","object":"chat.completion",' + USAGE + b"}"
+    assert read_usage(not_utf8) == Usage(3, 2, 5, "gpt-4o")
+    for depth in (600, 1100, 1900):  # past orjson's bound (1024); past msgspec's (the interpreter's recursion limit)
+        deep = b'{"x":' + b"[" * depth + b"]" * depth + b',"model":"m",' + USAGE + b"}"
+        assert len(deep) <= usage._WHOLE_PARSE_BYTES
+        assert read_usage(deep) == Usage(3, 2, 5, "m")
 
 
 WHOLE_COUNTS = st.one_of(
@@ -373,6 +367,33 @@ WHOLE_CHAT_USAGES = st.fixed_dictionaries(
         "completion_tokens_details": st.fixed_dictionaries({"reasoning_tokens": MOSTLY_WHOLE}),
     }
 )
+
+
+@settings(max_examples=600, derandomize=True, database=None, deadline=None)
+@given(
+    st.dictionaries(KEYS, JSON_VALUES, max_size=4),
+    WHOLE_CHAT_USAGES | CHAT_USAGES | JSON_VALUES,
+    st.one_of(st.none(), st.text(max_size=3), st.text(min_size=199, max_size=201), JSON_VALUES),
+    LAYOUTS,
+    st.sampled_from([0, 6000]),
+)
+def test_an_answers_decoded_usage_is_the_parsed_answers(
+    members: dict[str, Any], reported: Any, model: Any, dumps: Any, padding: int
+) -> None:
+    """read_usage decodes an answer of up to 16 kB against chat's shape (msgspec): whatever its usage, model and other
+    members hold, the same usage as parsing the answer and reading it the general way (an answer of another shape
+    over 4 kB, `padding`, from its tail)."""
+    answer = {"content": "x" * padding, **members, "model": model, "usage": reported}
+    try:
+        body = dumps(answer)
+    except TypeError:  # orjson writes no integer beyond 64 bits; json does
+        body = json.dumps(answer).encode()
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:  # an integer beyond 64 bits, which json writes and orjson does not read
+        return
+    assert len(body) <= usage._DECODE_BYTES
+    assert read_usage(body) == answer_usage(parsed)
 
 
 @settings(max_examples=600, derandomize=True, database=None, deadline=None)

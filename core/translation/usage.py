@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 # The most one count of one call may be: no model reads or writes a billion tokens in one call (the largest contexts
@@ -33,18 +34,14 @@ RESPONSE_END_EVENTS = frozenset({"response.completed", "response.incomplete", "r
 _USAGE_KEY, _MODEL_KEY = b'"usage"', b'"model"'
 # Keys tried from the end of an answer before it is parsed whole (see read_usage).
 _TAIL_ATTEMPTS = 8
-# An answer up to this size is parsed whole: orjson reads it in a few microseconds, less than the search for its
-# tail's keys costs (a 0.5 KB chat answer: 2 us whole, 12 us by its tail; bench/usage_read.py).
+# An answer up to this size is decoded whole against the shape read (see read_usage): msgspec skips what it does not
+# keep at some 4 kB a microsecond (a 16 kB chat answer: 4.7 us), and beyond it the tail read, whose cost does not grow
+# with the answer (6.5 us), is cheaper.
+_DECODE_BYTES = 16384
+# An answer of another shape up to this size is parsed whole: orjson builds it in a few microseconds, less than the
+# search for its tail's keys costs (a 0.5 kB chat answer: 2 us whole, 12 us by its tail; bench/usage_read.py).
 _WHOLE_PARSE_BYTES = 4096
 _SPACE = b" \t\r\n"
-# The members before an answer's usage proved to be its top-level ones, by their bytes, with the model they name
-# (see _last_usage): some hundred bytes each, a few per deployment; forgotten all at once when full.
-_PROVED_MODELS: dict[bytes, Any] = {}
-_MAX_PROVED = 256
-# The members proved last, with their model: an answer whose usage key comes right after them (a deployment's next
-# answer) is known without searching it for its `model` key and hashing what lies between.
-_last_proved: tuple[bytes, Any] = (b"", None)
-_PROVED_MEMBERS_BYTES = 2048
 
 
 @dataclass(slots=True)
@@ -56,6 +53,38 @@ class Usage:
     # Of the prompt, the tokens read from Azure's prompt cache; of the completion, those spent reasoning.
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+
+
+# A usage as Azure's chat answers and usage chunks report it: five counts, each a whole number from 0 to MAX_COUNT.
+# read_usage decodes an answer against this shape; any other (a Responses answer's names, a count missing or out of
+# range, a string, a float) fails the decode, and usage_of reads it instead, to the same result.
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+
+
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: _Count
+
+
+class _CompletionDetails(msgspec.Struct):
+    reasoning_tokens: _Count
+
+
+class _ChatUsage(msgspec.Struct):
+    prompt_tokens: _Count
+    completion_tokens: _Count
+    total_tokens: _Count
+    prompt_tokens_details: _PromptDetails
+    completion_tokens_details: _CompletionDetails
+
+
+class _Answer(msgspec.Struct):
+    """What read_usage keeps of an answer: its top-level model and usage. Every other member is skipped unbuilt."""
+
+    model: Any = None
+    usage: _ChatUsage | None = None
+
+
+_decode_answer = msgspec.json.Decoder(_Answer).decode
 
 
 def token_count(value: Any) -> int | None:
@@ -150,13 +179,17 @@ def _detail(usage: dict[str, Any], chat_key: str, responses_key: str, name: str)
 def read_usage(data: bytes) -> Usage | None:
     """The top-level usage (and model) of a JSON object's bytes: a whole answer, or a stream event's data.
 
-    An answer whose usage and model sit where Azure's deployments put them is read from its last members
-    (_last_usage). Any other small answer (up to _WHOLE_PARSE_BYTES) is parsed whole; a larger one from its tail
-    when it can be. An embeddings answer is megabytes of floats and orjson parses them at some 3.6 us a kilobyte
-    (100 inputs of 1536 dimensions: 3.2 MB, 11.5 ms; 1000 inputs: 32 MB, 167 ms), where its tail,
-    `"model": ..., "usage": {...}}`, parses in about a microsecond whatever the size. Azure writes `usage` (and
-    `model`) among the last keys of every answer (chat's keys are sorted; embeddings, images and responses end with
-    it, a response's followed only by `user` and `metadata`).
+    An answer up to _DECODE_BYTES is decoded whole against the shape of what is read (_Answer): msgspec builds the
+    model and the usage and skips the rest unbuilt, where parsing it into objects would build its content-filter
+    results too (a score of small objects: most of the work). One of another shape up to _WHOLE_PARSE_BYTES is parsed
+    whole (orjson).
+
+    Any other answer is read from its tail when it can be (and one that is not JSON as a whole, a name not UTF-8,
+    say, may still be). An embeddings answer is megabytes of floats and orjson parses
+    them at some 3.6 us a kilobyte (100 inputs of 1536 dimensions: 3.2 MB, 11.5 ms; 1000 inputs: 32 MB, 167 ms),
+    where its tail, `"model": ..., "usage": {...}}`, parses in about a microsecond whatever the size. Azure writes
+    `usage` (and `model`) among the last keys of every answer (chat's keys are sorted; embeddings, images and
+    responses end with it, a response's followed only by `user` and `metadata`).
 
     So the keys named `"usage"` and `"model"` are tried from the end: `{` + the bytes from such a key to the end
     parses as JSON only when the key belongs to the top-level object. From a key in a nested object (the caller's
@@ -168,68 +201,28 @@ def read_usage(data: bytes) -> Usage | None:
     names after its own: only an answer echoing the caller's tools or schemas after its usage could (an extra
     parse, never a wrong count).
     """
+    if len(data) > _DECODE_BYTES:
+        return tail_usage(data)
     try:
-        return _last_usage(data)
-    except _Unread:
-        pass
-    if len(data) <= _WHOLE_PARSE_BYTES:
-        try:
-            return answer_usage(orjson.loads(data))
-        except orjson.JSONDecodeError:
-            pass  # not JSON as a whole (a name not UTF-8, say): its tail may still be
-    return tail_usage(data)
-
-
-def _last_usage(data: bytes) -> Usage | None:
-    """read_usage's answer when the answer's last `"usage"` key is its top-level one and its `model` comes after it
-    or in the members just before it, as in every answer of Azure's deployments; _Unread when that is not so.
-
-    The whole answer is not parsed: its content-filter results alone (a score of small objects, a chat answer's
-    choices have one set and its prompt another) cost orjson more than the rest (bench/README.md). The usage is
-    proved top-level as read_usage says, by `{` + the tail parsing. The members from the `model` key before it up
-    to it are proved members of the same object the same way: `{` + them + `}` parses only when they open and close
-    no more than they hold. Those members (the model, the object's kind, the prompt's filter results, the system
-    fingerprint) are the same from one answer of a deployment to the next, so their proof is kept, by their bytes,
-    for the next (_PROVED_MODELS, and the last of them in _last_proved: bytes that end right before the usage key
-    with the members last proved are those the search for the `model` key would find, since they hold no other).
-    """
-    global _last_proved
-    at = data.rfind(_USAGE_KEY)
-    if at <= 0 or ((data[at - 1] == 0x5C or data[at + 7 : at + 8] != b":") and not _is_key(data, at)):
-        raise _Unread  # (a quote no backslash escapes, a colon right after: a key, without _is_key's walk)
-    try:
-        tail = orjson.loads(b"{" + data[at:])
-    except orjson.JSONDecodeError:
-        raise _Unread from None
-    model = tail.get("model")
-    if model is None and "model" not in tail:
-        last, last_model = _last_proved
-        if last and data.endswith(last, 0, at) and data[at - len(last) - 1] != 0x5C:
-            return usage_of(tail["usage"], last_model)
-        before = data.rfind(_MODEL_KEY, 0, at)
-        if before < 0:
-            raise _Unread  # no model at all, or a key of another name holding one: read_usage's way
-        members = data[before:at].rstrip(_SPACE)
-        if members in _PROVED_MODELS and data[before - 1] != 0x5C:  # (a quote no backslash escapes: a key)
-            model = _PROVED_MODELS[members]
-            _last_proved = (members, model)
-        else:
-            if not members.endswith(b",") or not _is_key(data, before):
-                raise _Unread
+        answer = _decode_answer(data)
+    except (msgspec.DecodeError, RecursionError):  # (nested deeper than msgspec goes: orjson's bound is lower)
+        if len(data) <= _WHOLE_PARSE_BYTES:
             try:
-                model = orjson.loads(b"{" + members[:-1] + b"}").get("model")
+                return answer_usage(orjson.loads(data))
             except orjson.JSONDecodeError:
-                raise _Unread from None
-            if len(members) <= _PROVED_MEMBERS_BYTES:
-                if len(_PROVED_MODELS) >= _MAX_PROVED:
-                    _PROVED_MODELS.clear()
-                _PROVED_MODELS[members] = model
-                _last_proved = (members, model)
-    return usage_of(tail["usage"], model)
-
-
-class _Unread(Exception):
-    """_last_usage cannot read the answer's usage its quick way."""
+                pass
+        return tail_usage(data)
+    usage = answer.usage
+    if usage is None:
+        return None
+    return Usage(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.total_tokens,
+        model_name(answer.model),
+        usage.prompt_tokens_details.cached_tokens,
+        usage.completion_tokens_details.reasoning_tokens,
+    )
 
 
 def tail_usage(data: bytes) -> Usage | None:
