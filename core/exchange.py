@@ -132,6 +132,7 @@ class Exchange:
         "_reservation",
         "_sent",
         "_sent_at",
+        "_started",
         "_stream",
         "_whole",
         "_unread_usage",
@@ -151,7 +152,10 @@ class Exchange:
         # The request headers every call reads, and the client's that go upstream (an allow-list, which admit
         # widens by gateway.forwardHeaders).
         self.head, self._client_headers = read_head(scope["headers"])
-        self.record = AccessRecord(new_request_id(), scope["method"], scope["path"])
+        self.record = AccessRecord(
+            request_id=new_request_id(), method=scope["method"], path=scope["path"], stream=False, status=0
+        )
+        self._started = time.perf_counter()  # (for the duration metric)
         self.caller = ANONYMOUS
         self.trace: RequestTrace | None = None
         self.guard: CallGuard | None = None
@@ -504,7 +508,7 @@ class Exchange:
         if telemetry is not None:
             if self.trace is not None:
                 self.trace.end(record)
-            telemetry.record(record)
+            telemetry.record(record, time.perf_counter() - self._started)
         record.emit()
 
     def _priced_usage(self) -> None:

@@ -20,7 +20,6 @@ Otherwise nothing of OpenTelemetry is imported: cold start does not pay for it.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -190,7 +189,8 @@ class Telemetry:
             return None
         return RequestTrace(self, span)
 
-    def record(self, record: AccessRecord) -> None:
+    def record(self, record: AccessRecord, seconds: float) -> None:
+        """A call's metrics, from its record and how long it took."""
         key = (record.operation, record.status, record.model, record.response_model, record.caller, record.group,
                record.error_code, record.member)  # fmt: skip
         series = self._series.get(key)
@@ -208,7 +208,7 @@ class Telemetry:
             instruments.reasoning.record(record.reasoning_tokens, series.plain)
         if record.cost is not None:  # per deployment: a pool's members may differ in price
             instruments.cost.record(record.cost, series.priced)
-        instruments.duration.record(time.perf_counter() - record.started, series.plain)
+        instruments.duration.record(seconds, series.plain)
         if series.rate_limited is not None:
             instruments.rate_limited.add(1, series.rate_limited)
 

@@ -147,8 +147,9 @@ def test_a_client_choosing_model_names_cannot_grow_the_kept_dimension_sets_and_n
     telemetry.know_models(frozenset({"gpt-4o"}))
     names = ["gpt-4o", *(f"client-name-{n}" for n in range(MAX_DIMENSION_SETS + 10)), "gpt-4o"]
     for name in names:
-        telemetry.record(AccessRecord("id", "POST", "/v1/chat/completions", operation="chat/completions", model=name,
-                                      status=200, prompt_tokens=1, completion_tokens=2))  # fmt: skip
+        telemetry.record(AccessRecord(request_id="id", method="POST", path="/v1/chat/completions", stream=False,
+                                      operation="chat/completions", model=name,
+                                      status=200, prompt_tokens=1, completion_tokens=2), 1.0)  # fmt: skip
         assert len(telemetry._series) <= MAX_DIMENSION_SETS
     export.shutdown(timeout=5)
     durations = exporter.points()["gen_ai.client.operation.duration"]

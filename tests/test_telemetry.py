@@ -458,6 +458,10 @@ def direct():
 def chat_record(**fields: Any) -> AccessRecord:
     """A chat completion's record with every field the metrics read; `fields` change some."""
     values: dict[str, Any] = {
+        "request_id": "req-1",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "stream": False,
         "caller": "alice",
         "operation": "chat/completions",
         "model": "gpt-4o",
@@ -467,7 +471,7 @@ def chat_record(**fields: Any) -> AccessRecord:
         "prompt_tokens": 10,
         "completion_tokens": 20,
     }
-    return AccessRecord(**({"request_id": "req-1", "method": "POST", "path": "/v1/chat/completions"} | values | fields))
+    return AccessRecord(**(values | fields))
 
 
 CHAT_DIMENSIONS = {
@@ -517,8 +521,7 @@ def test_each_metric_has_its_conventions_name_unit_description_and_buckets() -> 
 
 def test_a_record_is_exported_as_each_metric_with_exactly_its_names_and_numbers(direct) -> None:
     record = chat_record(cached_tokens=4, reasoning_tokens=8, cost=0.5, member="gpt-4o-east", error_code=None)
-    record.started = time.perf_counter() - 2.5
-    direct.telemetry.record(record)
+    direct.telemetry.record(record, 2.5)
     direct.export.export()
     exported = {m.name: m for m in direct.metric_exporter.metrics()}
     assert set(exported) == {
@@ -556,10 +559,10 @@ def test_a_record_is_exported_as_each_metric_with_exactly_its_names_and_numbers(
 
 def test_only_the_counts_a_call_has_are_exported_and_zero_parts_are_none(direct) -> None:
     direct.telemetry.record(chat_record(prompt_tokens=None, completion_tokens=None, cached_tokens=0,
-                                        reasoning_tokens=0, cost=None))  # fmt: skip
+                                        reasoning_tokens=0, cost=None), 1.0)  # fmt: skip
     assert set(direct.exported()) == {"gen_ai.client.operation.duration"}
     # Zero is a count: a call that used no tokens and cost nothing is a point at zero.
-    direct.telemetry.record(chat_record(prompt_tokens=0, completion_tokens=0, cost=0.0))
+    direct.telemetry.record(chat_record(prompt_tokens=0, completion_tokens=0, cost=0.0), 1.0)
     exported = direct.exported()
     assert sorted(
         (p.attributes["gen_ai.token.type"], p.count, p.sum) for p in exported["gen_ai.client.token.usage"]
@@ -573,26 +576,28 @@ def test_only_the_counts_a_call_has_are_exported_and_zero_parts_are_none(direct)
 
 
 def test_a_minimal_record_has_only_the_dimensions_it_has_and_an_error_its_type(direct) -> None:
-    record = AccessRecord("req-2", "GET", "/v1/files", status=502, error_code="BadGateway")
+    record = AccessRecord(
+        request_id="req-2", method="GET", path="/v1/files", stream=False, status=502, error_code="BadGateway"
+    )
     assert direct.telemetry.dimensions(record) == {
         "gen_ai.operation.name": "unknown",
         "gen_ai.provider.name": "azure.ai.openai",
         "http.response.status_code": 502,
         "error.type": "BadGateway",
     }
-    direct.telemetry.record(record)
+    direct.telemetry.record(record, 1.0)
     [duration] = direct.exported()["gen_ai.client.operation.duration"]
     assert dict(duration.attributes) == direct.telemetry.dimensions(record)
 
 
 def test_the_rate_limited_counter_counts_only_an_upstreams_429_per_group_and_model(direct) -> None:
     telemetry = direct.telemetry
-    telemetry.record(chat_record(status=429, error_code="429", prompt_tokens=None, completion_tokens=None))
-    telemetry.record(chat_record(status=429, error_code="429", prompt_tokens=None, completion_tokens=None))
-    telemetry.record(chat_record(status=429, model=None, group="westus"))
-    telemetry.record(chat_record(status=429, group=None))  # the gateway's own 429: before any group
-    telemetry.record(chat_record(status=500, group="eastus"))
-    telemetry.record(chat_record(status=200))
+    telemetry.record(chat_record(status=429, error_code="429", prompt_tokens=None, completion_tokens=None), 1.0)
+    telemetry.record(chat_record(status=429, error_code="429", prompt_tokens=None, completion_tokens=None), 1.0)
+    telemetry.record(chat_record(status=429, model=None, group="westus"), 1.0)
+    telemetry.record(chat_record(status=429, group=None), 1.0)  # the gateway's own 429: before any group
+    telemetry.record(chat_record(status=500, group="eastus"), 1.0)
+    telemetry.record(chat_record(status=200), 1.0)
     limited = direct.exported()["gateway.upstream.rate_limited"]
     assert sorted((sorted(p.attributes.items()), p.value) for p in limited) == [
         ([("gateway.group", "eastus"), ("gen_ai.request.model", "gpt-4o")], 2),
@@ -602,8 +607,8 @@ def test_the_rate_limited_counter_counts_only_an_upstreams_429_per_group_and_mod
 
 def test_a_kind_of_calls_dimension_sets_are_made_once_and_kept_for_the_next_such_call(direct) -> None:
     telemetry, instruments = direct.telemetry, direct.instruments
-    telemetry.record(chat_record(cost=1.0, member="gpt-4o-east"))
-    telemetry.record(chat_record(cost=2.0, member="gpt-4o-east"))
+    telemetry.record(chat_record(cost=1.0, member="gpt-4o-east"), 1.0)
+    telemetry.record(chat_record(cost=2.0, member="gpt-4o-east"), 1.0)
     # Recorded under the very same sets: one sum each, not one per call merged at export.
     assert (len(instruments.tokens._distributions), len(instruments.duration._distributions)) == (2, 1)
     assert len(instruments.cost._distributions) == 1
@@ -626,8 +631,8 @@ def test_records_differing_in_any_one_field_the_metrics_read_are_points_of_their
         {"member": "gpt-4o-west"},
     ]
     for change in changes:
-        telemetry.record(chat_record(cost=1.0, **change))
-        telemetry.record(chat_record(cost=1.0, **change))  # the second of each kind: the kept dimension sets
+        telemetry.record(chat_record(cost=1.0, **change), 1.0)
+        telemetry.record(chat_record(cost=1.0, **change), 1.0)  # the second of each kind: the kept dimension sets
     costs = direct.exported()["gen_ai.client.cost"]
     assert len(costs) == len(changes) and all(p.count == 2 for p in costs)
     for change in changes:
@@ -658,11 +663,11 @@ def test_model_names_are_kept_when_configured_or_azures_own_and_else_are_other(d
 
 def test_a_model_name_configured_later_is_a_dimension_from_then_on(direct) -> None:
     telemetry = direct.telemetry
-    telemetry.record(chat_record(model="my-deployment"))
+    telemetry.record(chat_record(model="my-deployment"), 1.0)
     telemetry.know_models(frozenset({"my-deployment"}))
-    telemetry.record(chat_record(model="my-deployment"))
+    telemetry.record(chat_record(model="my-deployment"), 1.0)
     telemetry.know_models(frozenset())
-    telemetry.record(chat_record(model="my-deployment"))
+    telemetry.record(chat_record(model="my-deployment"), 1.0)
     durations = direct.exported()["gen_ai.client.operation.duration"]
     assert sorted((p.attributes["gen_ai.request.model"], p.count) for p in durations) == [
         (OTHER_MODEL, 2),
@@ -699,7 +704,7 @@ def test_a_request_span_continues_the_clients_trace_and_ends_named_by_its_model(
 
 
 def test_a_request_without_a_traceparent_starts_a_trace_of_its_own(direct) -> None:
-    record = AccessRecord("req-8", "GET", "/v1/models", status=200)
+    record = AccessRecord(request_id="req-8", method="GET", path="/v1/models", stream=False, status=200)
     trace = direct.telemetry.start(record, {"tracestate": "congo=t61"}, route="v1/models")
     assert trace is not None
     trace.end(record)
@@ -806,7 +811,7 @@ def test_with_traces_always_off_a_request_is_no_span_work_at_all(monkeypatch) ->
         headers = WatchedHeaders(traceparent=f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01")
         assert off.telemetry.start(chat_record(), headers, route="v1/chat/completions") is None
         assert not headers.looked  # not even its traceparent read
-        off.telemetry.record(chat_record())
+        off.telemetry.record(chat_record(), 1.0)
         assert off.exported()["gen_ai.client.operation.duration"][0].count == 1  # metrics as ever
     finally:
         off.telemetry.shutdown()
@@ -815,7 +820,7 @@ def test_with_traces_always_off_a_request_is_no_span_work_at_all(monkeypatch) ->
 
 def test_shutdown_exports_the_metrics_left_and_shuts_both_exporters_down() -> None:
     made = Direct()
-    made.telemetry.record(chat_record())
+    made.telemetry.record(chat_record(), 1.0)
     made.telemetry.shutdown()
     assert made.metric_exporter.shut_down and made.metric_exporter.shutdown_timeouts == [30_000]
     assert "gen_ai.client.operation.duration" in made.metric_exporter.points()

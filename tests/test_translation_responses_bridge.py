@@ -1273,7 +1273,7 @@ class Guard:
 def relayed(stream: bytes, *, include_usage: bool = False) -> tuple[bytes, AccessRecord, Upstream]:
     """What the relay sends the client of `stream`, the access record it fills, the upstream it read."""
     upstream = Upstream([stream[i : i + 50] for i in range(0, len(stream), 50)])
-    record = AccessRecord("r", "POST", "/v1/chat/completions")
+    record = AccessRecord(request_id="r", method="POST", path="/v1/chat/completions", stream=True, status=200)
     transform = ChatChunksFromResponseEvents("codex", include_usage=include_usage)
     relay = Relay(cast(Any, upstream), record, "codex", transform, ends_at=float("inf"))
     sent: list[dict[str, Any]] = []
