@@ -316,3 +316,25 @@ def test_a_sweep_left_behind_by_its_loop_is_freed_without_the_collector() -> Non
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+def test_a_guard_runs_on_its_own_threads_running_loop_whatever_loop_made_the_last_guard() -> None:
+    """A guard takes the loop from the last guard's sweep when that loop runs in its thread, instead of asking
+    asyncio (a system call): a new loop in the same thread, or a loop of another thread running meanwhile, is never
+    mistaken for it."""
+
+    async def made() -> tuple[bool, bool]:
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, waiting)
+        guard = CallGuard(request)
+        guard.close()
+        loop = asyncio.get_running_loop()
+        return guard.loop is loop, guard._sweep.loop is loop
+
+    async def made_here_and_in_another_threads_loop() -> list[tuple[bool, bool]]:
+        here = await made()
+        elsewhere = await asyncio.to_thread(asyncio.run, made())  # while this loop runs, its sweep the last made
+        return [here, elsewhere, await made()]
+
+    results = [asyncio.run(made()), asyncio.run(made()), uvloop.run(made())]
+    results += asyncio.run(made_here_and_in_another_threads_loop())
+    assert results == [(True, True)] * 6

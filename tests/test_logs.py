@@ -106,3 +106,46 @@ def test_a_line_written_without_a_record_joins_the_turn_in_order() -> None:
     asyncio.run(calls())
     handler.write_line("outside the loop")
     assert stream.writes == ['{"request_id":"a"}\nlogged\n{"request_id":"b"}\n', "outside the loop\n"]
+
+
+def test_each_loop_writes_its_own_turns_lines_whichever_thread_and_loop_wrote_last() -> None:
+    """The handler keeps the loop of the last line rather than asking asyncio for each: a new loop in the same thread,
+    another thread's loop running meanwhile, or a thread without one each still get their lines written (at their
+    turn's end, or at once)."""
+    stream = RecordingStream()
+    log = logger_writing_to(stream)
+
+    async def turn(name: str) -> tuple[list[str], list[str]]:
+        """What was written as `name` was logged, and once its turn ended."""
+        log.info(name)
+        waiting = list(stream.writes)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return waiting, list(stream.writes)
+
+    async def beside_another_threads_loop() -> tuple[tuple[list[str], list[str]], list[str]]:
+        log.info("this loop")
+        await asyncio.sleep(0)  # its turn ends
+        await asyncio.sleep(0)
+        elsewhere = await asyncio.to_thread(asyncio.run, turn("another thread's loop"))
+        await asyncio.to_thread(log.info, "a thread without a loop")
+        return elsewhere, list(stream.writes)
+
+    first = asyncio.run(turn("first loop"))
+    second = asyncio.run(turn("a new loop in the same thread"))  # the first loop is closed: not this one
+    elsewhere, meanwhile = asyncio.run(beside_another_threads_loop())
+    assert first == ([], ["first loop\n"])
+    assert second == (["first loop\n"], ["first loop\n", "a new loop in the same thread\n"])
+    before = ["first loop\n", "a new loop in the same thread\n", "this loop\n"]
+    assert elsewhere == (before, [*before, "another thread's loop\n"])  # written by its own loop, at its turn's end
+    assert (
+        meanwhile
+        == stream.writes
+        == [
+            "first loop\n",
+            "a new loop in the same thread\n",
+            "this loop\n",
+            "another thread's loop\n",
+            "a thread without a loop\n",
+        ]
+    )
