@@ -184,12 +184,12 @@ def read_usage(data: bytes) -> Usage | None:
     results too (a score of small objects: most of the work). One of another shape up to _WHOLE_PARSE_BYTES is parsed
     whole (orjson).
 
-    Any other answer is read from its tail when it can be (and one that is not JSON as a whole, a name not UTF-8,
-    say, may still be). An embeddings answer is megabytes of floats and orjson parses
-    them at some 3.6 us a kilobyte (100 inputs of 1536 dimensions: 3.2 MB, 11.5 ms; 1000 inputs: 32 MB, 167 ms),
-    where its tail, `"model": ..., "usage": {...}}`, parses in about a microsecond whatever the size. Azure writes
-    `usage` (and `model`) among the last keys of every answer (chat's keys are sorted; embeddings, images and
-    responses end with it, a response's followed only by `user` and `metadata`).
+    Any other answer is read from its tail when it can be (one that is not JSON as a whole, a name not UTF-8, say,
+    may still be). An embeddings answer is megabytes of floats and orjson parses them at some 3.6 us a kilobyte (100
+    inputs of 1536 dimensions: 3.2 MB, 11.5 ms; 1000 inputs: 32 MB, 167 ms), where its tail, `"model": ...,
+    "usage": {...}}`, parses in about a microsecond whatever the size. Azure writes `usage` (and `model`) among the
+    last keys of every answer (chat's keys are sorted; embeddings, images and responses end with it, a response's
+    followed only by `user` and `metadata`).
 
     So the keys named `"usage"` and `"model"` are tried from the end: `{` + the bytes from such a key to the end
     parses as JSON only when the key belongs to the top-level object. From a key in a nested object (the caller's
