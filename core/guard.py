@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -25,6 +24,7 @@ from typing import TypeVar
 from starlette.requests import Request
 
 from core.errors import ClientDisconnected, GatewayError
+from core.eventloop import running_loop
 
 T = TypeVar("T")
 
@@ -49,16 +49,7 @@ class CallGuard:
     GRACE_SECONDS = 0.05
 
     def __init__(self, request: Request) -> None:
-        # Asking asyncio for the running loop is a system call (getpid, to tell a forked child). The sweep's loop,
-        # running in this thread, is the running loop (a thread runs one loop at a time): asyncio is asked only
-        # when there is no such sweep yet (a process's first call, a test's new loop).
-        sweep = _sweep
-        if sweep is not None and sweep.thread == threading.get_ident() and sweep.loop.is_running():
-            loop = sweep.loop
-        else:
-            loop = asyncio.get_running_loop()
-            sweep = _new_sweep(loop)
-        self.loop = loop
+        loop = self.loop = running_loop() or asyncio.get_running_loop()  # (which raises outside a loop)
         self._request = request
         self._task = asyncio.current_task(loop)
         self._grace_at = loop.time() + self.GRACE_SECONDS
@@ -73,6 +64,9 @@ class CallGuard:
         # come with a plain Handle, which has no when(): the guard keeps the time itself.)
         self._timer: asyncio.Handle | None = None
         self._timer_at = math.inf
+        sweep = _sweep
+        if sweep is None or sweep.loop is not loop:
+            sweep = _new_sweep(loop)
         self._sweep = sweep
         sweep.add(self)
 
@@ -173,11 +167,10 @@ class GraceSweep:
 
     EVERY = CallGuard.GRACE_SECONDS / 2
 
-    __slots__ = ("loop", "thread", "guards", "_timer", "__weakref__")
+    __slots__ = ("loop", "guards", "_timer", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.thread = threading.get_ident()  # the thread that runs the loop (a sweep is made in the loop)
         self.guards: set[CallGuard] = set()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -207,8 +200,7 @@ def _sweep_if_alive(sweep: weakref.ref[GraceSweep]) -> None:
 
 
 # The sweep of the event loop that made the last guard. A process runs one loop; tests run one after another,
-# each given a new sweep when its first guard is made (a sweep of a loop gone holds nothing that runs), as is a
-# loop of another thread.
+# each given a new sweep when its first guard is made (a sweep of a loop gone holds nothing that runs).
 _sweep: GraceSweep | None = None
 
 

@@ -10,20 +10,17 @@ handler instead.)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from typing import TextIO
+
+from core.eventloop import running_loop
 
 
 class TurnBatchingHandler(logging.StreamHandler[TextIO]):
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
-        # The event loop that writes what waits, and its thread: known, it need not be asked of asyncio for every
-        # line (each ask is a system call, getpid, to tell a forked child).
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
         # Taken around what waits and its writing (logging's own acquire and release would cost each flush a call
         # of each): under logging's lock when a record is written at once, alone at the end of a loop's turn.
         self._writing = threading.Lock()
@@ -40,12 +37,7 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
         """`line` as `emit` writes an informational record's message: at the end of the loop's turn. A
         caller with the message alone (the access log) comes here without building a record."""
         pending = self._pending
-        loop = self._loop
-        if not at_once and (loop is None or self._loop_thread != threading.get_ident() or not loop.is_running()):
-            # Not the loop of the last line, or not running in this thread (a loop a thread runs is its running loop).
-            loop = self._loop = asyncio._get_running_loop()
-            self._loop_thread = threading.get_ident()
-        if at_once or loop is None:
+        if at_once or (loop := running_loop()) is None:
             pending.append(line)
             self.flush()
             return
