@@ -40,10 +40,12 @@ async def serve(request: Request, endpoint: Endpoint) -> Response:
     if endpoint.kind == "health":
         return _health()
     exchange = Exchange(request)
-    cors = _cors()
-    preflight = cors is not None and cors_module.is_preflight(request)
+    cors: Cors | None = None
+    preflight = False
     try:
-        if cors is not None and preflight:
+        cors = exchange.bind().cors
+        if cors is not None and cors_module.is_preflight(request):
+            preflight = True
             response = cors_module.preflight(request, cors)  # before any key: browsers send none with it
         else:
             await exchange.admit(endpoint)
@@ -64,14 +66,6 @@ async def serve(request: Request, endpoint: Endpoint) -> Response:
     if cors is not None and not preflight:  # a preflight's answer carries its own
         cors_module.add_headers(request, response, cors)
     return response
-
-
-def _cors() -> Cors | None:
-    """The configuration's CORS settings; None without them, or while no configuration is loaded."""
-    try:
-        return gateway_module.current().state.config.settings.cors
-    except GatewayError:
-        return None
 
 
 def _health() -> Response:

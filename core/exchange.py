@@ -137,7 +137,7 @@ class Exchange:
         "_whole",
         "_unread_usage",
         "_finished",
-        "_gateway_known",
+        "_admitted",
         "_upload",
         "_price",
         "cost",
@@ -178,21 +178,27 @@ class Exchange:
         # A whole answer as the upstream sent it, with its translation: its usage is read at the end (finish).
         self._unread_usage: tuple[Translator, bytes] | None = None
         self._finished = False
-        self._gateway_known = False  # the gateway is known (a call refused while it loads has none)
+        self._admitted = False  # admitted: a call refused while the gateway loads, or a preflight, is not
         self._upload: Upload | None = None  # the call's multipart body, which may refuse itself as it streams
         self._price: Price | None = None  # the price of the deployment asked last (core/models/prices.py)
         self.cost = 0  # what the call cost, in micro-units, once priced at its end
 
     # -- admission
 
-    async def admit(self, endpoint: Endpoint) -> None:
-        """Who calls, and whether its key's limits are spent already (GatewayError 401, 429, 503). The call
-        reserves its cost only as it goes upstream (`reserve`)."""
+    def bind(self) -> GatewaySettings:
+        """The gateway serving the call and its configuration snapshot, which the call uses to its end, the CORS
+        answer included (GatewayError 503 while the gateway loads). Read once per call: a reload may land meanwhile."""
         gateway = self.gateway = current_gateway()
-        self._gateway_known = True
         gateway.on_request()
         state = self.state = gateway.state
         settings = self.settings = state.config.settings
+        return settings
+
+    async def admit(self, endpoint: Endpoint) -> None:
+        """Who calls, and whether its key's limits are spent already (GatewayError 401, 429). The call
+        reserves its cost only as it goes upstream (`reserve`). After `bind`."""
+        self._admitted = True  # the metrics count it from here (a preflight is not a call)
+        gateway, state, settings = self.gateway, self.state, self.settings
         if settings.forward_headers:  # more of the client's headers go upstream than read_head found
             self._client_headers = forwarded_request_headers(self.request.scope["headers"], settings.forward_headers)
         record = self.record
@@ -504,7 +510,7 @@ class Exchange:
             self.gateway.pools.health.broke(member.model, pool.breaker)
         if self._reservation is not None:
             self.gateway.budgets.settle(self._reservation, self._spent(self._reservation), record.model)
-        telemetry = self.gateway.telemetry if self._gateway_known else None
+        telemetry = self.gateway.telemetry if self._admitted else None
         if telemetry is not None:
             if self.trace is not None:
                 self.trace.end(record)
