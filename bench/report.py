@@ -6,6 +6,7 @@ Targets live here, next to how they are judged, so changing one is a one-line di
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,19 +23,19 @@ class Goal:
     def passed(self, figure: float) -> bool:
         return figure >= self.limit if self.at_least else figure <= self.limit
 
-    def _amount(self, value: float) -> str:
-        return f"{value:.2f}{self.unit}" if self.unit.startswith("x") else f"{_num(value)} {self.unit}"
+    def amount(self, value: float) -> str:
+        return amount(value, self.unit)
 
     def text(self) -> str:
-        return f"{'>=' if self.at_least else '<='} {self._amount(self.limit)}"
+        return f"{'>=' if self.at_least else '<='} {self.amount(self.limit)}"
 
     def verdict(self, figure: float) -> str:
         if self.passed(figure):
             return "pass"
         gap = self.limit - figure if self.at_least else figure - self.limit
         if self.unit.startswith("x"):
-            return f"**MISS** by {self._amount(gap)}"
-        return f"**MISS** by {self._amount(gap)} ({figure / self.limit:.2f}x target)"
+            return f"**MISS** by {gap:.3f}{self.unit}"  # (a figure shown as 1.10x may miss 1.1x by 0.004x)
+        return f"**MISS** by {self.amount(gap)} ({figure / self.limit:.2f}x target)"
 
 
 # The issue's goals: the gateway against the naive proxy (bench/naive.py) of the same run, budgets and metrics off.
@@ -70,13 +71,24 @@ class Row:
     gateway: str
     figure: str  # what is judged: added latency, gateway req/s, gateway / naive, ...
     goal_key: str | None = None
-    value: float | None = None  # the judged number, for goal_key
+    value: float | None = None  # the judged number, for goal_key (or, without one, a figure worth a median over runs)
+    unit: str = "ms"  # the value's, without a goal_key (with one, the goal's)
+
+    @property
+    def key(self) -> str:
+        """What names the row across runs (a label may carry a run's own counts)."""
+        return self.goal_key or self.measure
 
     def cells(self) -> list[str]:
         if self.goal_key is None or self.value is None:
             return [self.measure, self.direct, self.naive, self.gateway, self.figure, "-", "info"]
         goal = GOALS[self.goal_key]
         return [self.measure, self.direct, self.naive, self.gateway, self.figure, goal.text(), goal.verdict(self.value)]
+
+
+def amount(value: float, unit: str) -> str:
+    """A value in its unit; a unit starting with "x" is a ratio ("x naive"): 1.10x naive."""
+    return f"{value:.2f}{unit}" if unit.startswith("x") else f"{_num(value)} {unit}"
 
 
 def _num(value: float) -> str:
@@ -118,6 +130,45 @@ def verdicts(rows: list[Row]) -> dict[str, dict[str, Any]]:
         if row.goal_key is not None and row.value is not None:
             goal = GOALS[row.goal_key]
             out[row.goal_key] = {"value": row.value, "target": asdict(goal), "passed": goal.passed(row.value)}
+    return out
+
+
+def medians(runs: list[list[Row]]) -> dict[str, list[float]]:
+    """Row key -> its value in each run, for every row with a value in every run, in the first run's order."""
+    values: dict[str, list[float]] = {}
+    for rows in runs:
+        for row in rows:
+            if row.value is not None:
+                values.setdefault(row.key, []).append(row.value)
+    return {key: found for key, found in values.items() if len(found) == len(runs)}
+
+
+def runs_markdown(runs: list[list[Row]]) -> str:
+    """Each figure of several runs, and its median, which the goals judge: a run's processes land differently on
+    the machine's cores, and their figures with them (bench/README.md, "Several runs")."""
+    labels = {row.key: row.measure for row in runs[-1]}
+    units = {row.key: row.unit for row in runs[-1]}
+    header = ["measure", *(f"run {index}" for index in range(1, len(runs) + 1)), "median", "target", "result"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, values in medians(runs).items():
+        goal = GOALS.get(key)
+        median = statistics.median(values)
+        unit = goal.unit if goal is not None else units[key]
+        shown = [amount(value, unit) for value in values]
+        middle = amount(median, unit)
+        judged = [goal.text(), goal.verdict(median)] if goal is not None else ["-", "info"]
+        lines.append("| " + " | ".join([labels.get(key, key), *shown, middle, *judged]) + " |")
+    return "\n".join(lines)
+
+
+def median_verdicts(runs: list[list[Row]]) -> dict[str, dict[str, Any]]:
+    """goal key -> {value (the median), values (each run's), target, passed}, for the JSON file."""
+    out = {}
+    for key, values in medians(runs).items():
+        goal = GOALS.get(key)
+        if goal is not None:
+            median = statistics.median(values)
+            out[key] = {"value": median, "values": values, "target": asdict(goal), "passed": goal.passed(median)}
     return out
 
 
