@@ -23,11 +23,8 @@ class Goal:
     def passed(self, figure: float) -> bool:
         return figure >= self.limit if self.at_least else figure <= self.limit
 
-    def amount(self, value: float) -> str:
-        return amount(value, self.unit)
-
     def text(self) -> str:
-        return f"{'>=' if self.at_least else '<='} {self.amount(self.limit)}"
+        return f"{'>=' if self.at_least else '<='} {amount(self.limit, self.unit)}"
 
     def verdict(self, figure: float) -> str:
         if self.passed(figure):
@@ -35,7 +32,7 @@ class Goal:
         gap = self.limit - figure if self.at_least else figure - self.limit
         if self.unit.startswith("x"):
             return f"**MISS** by {gap:.3f}{self.unit}"  # (a figure shown as 1.10x may miss 1.1x by 0.004x)
-        return f"**MISS** by {self.amount(gap)} ({figure / self.limit:.2f}x target)"
+        return f"**MISS** by {amount(gap, self.unit)} ({figure / self.limit:.2f}x target)"
 
 
 # The goals: the gateway against the naive proxy (bench/naive.py) of the same run, budgets and metrics off.
@@ -157,7 +154,7 @@ def runs_markdown(runs: list[list[Row]]) -> str:
         shown = [amount(value, unit) for value in values]
         middle = amount(median, unit)
         judged = [goal.text(), goal.verdict(median)] if goal is not None else ["-", "info"]
-        lines.append("| " + " | ".join([labels.get(key, key), *shown, middle, *judged]) + " |")
+        lines.append("| " + " | ".join([labels[key], *shown, middle, *judged]) + " |")
     return "\n".join(lines)
 
 
