@@ -76,20 +76,13 @@ def _value(schema: Any, walk: _Walk, depth: int, name: str) -> Any:
         return _object(schema, walk, depth, name)
     if kind == "array":
         return _array(schema, walk, depth, name)
-    if kind == "integer":
-        return _number(schema, integer=True)
-    if kind == "number":
-        return _number(schema, integer=False)
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    return _string(schema, name)
+    return _leaf(schema, name)
 
 
 def _leaf(schema: Mapping[str, Any], name: str) -> Any:
-    """A value of the schema's type that holds no other: where the schema would nest deeper or grow larger than any
-    answer does (a schema that always comes back to itself has no finite instance to find)."""
+    """A value of the schema's type that holds no other: any scalar, and an empty object or array where the schema
+    would nest deeper or grow larger than any answer does (a schema that always comes back to itself has no finite
+    instance to find)."""
     kind = _type(schema)
     if kind in ("object", "array"):
         return {} if kind == "object" else []

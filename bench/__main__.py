@@ -159,9 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.monotonic()
         measured: list[dict[str, Any]] = []
         for index in range(runs):
-            last = index == runs - 1
             progress(f"run {index + 1} of {runs}: starting the simulator, the naive proxy and the gateway")
-            measured.append(measure_run(plan, workdir, pinning, generator, cold_start=last))
+            measured.append(measure_run(plan, workdir, pinning, generator, cold_start=index == runs - 1))
         served = [served_rows(plan, m) for m in measured]
         cold = cold_rows(measured[-1])
         elapsed_s = round(time.monotonic() - started, 1)

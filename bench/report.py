@@ -130,7 +130,7 @@ def verdicts(rows: list[Row]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def medians(runs: list[list[Row]]) -> dict[str, list[float]]:
+def run_values(runs: list[list[Row]]) -> dict[str, list[float]]:
     """Row key -> its value in each run, for every row with a value in every run, in the first run's order."""
     values: dict[str, list[float]] = {}
     for rows in runs:
@@ -147,7 +147,7 @@ def runs_markdown(runs: list[list[Row]]) -> str:
     units = {row.key: row.unit for row in runs[-1]}
     header = ["measure", *(f"run {index}" for index in range(1, len(runs) + 1)), "median", "target", "result"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key, values in medians(runs).items():
+    for key, values in run_values(runs).items():
         goal = GOALS.get(key)
         median = statistics.median(values)
         unit = goal.unit if goal is not None else units[key]
@@ -161,7 +161,7 @@ def runs_markdown(runs: list[list[Row]]) -> str:
 def median_verdicts(runs: list[list[Row]]) -> dict[str, dict[str, Any]]:
     """goal key -> {value (the median), values (each run's), target, passed}, for the JSON file."""
     out = {}
-    for key, values in medians(runs).items():
+    for key, values in run_values(runs).items():
         goal = GOALS.get(key)
         if goal is not None:
             median = statistics.median(values)
