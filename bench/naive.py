@@ -5,7 +5,9 @@ simulator's api-key (what the benchmark's direct target sends), and the answer c
 and content type, relayed chunk by chunk when the request says "stream": true. No auth, no routing, no checks, no
 logging, no limits: what any 30-line proxy costs on the gateway's own stack (uvicorn with uvloop and httptools,
 Starlette, one pooled aiohttp session). Prints `naive-proxy listening on http://host:port` once it listens.
-The upstream is $BENCH_SIM_URL (or --upstream). See bench/README.md.
+The upstream is $BENCH_SIM_URL (or --upstream). `--client httpx` forwards through one httpx.AsyncClient with its
+defaults instead, the transport the gateway did not choose (`python -m bench.transports` measures both).
+See bench/README.md.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import importlib.util
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import aiohttp
 import orjson
@@ -26,13 +29,32 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+if TYPE_CHECKING:
+    import httpx  # imported when used: the aiohttp proxy, the benchmark's floor, loads nothing it does not use
+
 READY = "naive-proxy listening on "
 UPSTREAM_PATH = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
 UPSTREAM_HEADERS = {"api-key": "bench-upstream-key", "content-type": "application/json"}
 
 
-def make_app(upstream_url: str) -> Starlette:
+CLIENTS = ("aiohttp", "httpx")
+Chat = Callable[[Request], Awaitable[Response]]
+
+
+def make_app(upstream_url: str, client: str = "aiohttp") -> Starlette:
     url = upstream_url.rstrip("/") + UPSTREAM_PATH
+    chat, aclose = _aiohttp_chat(url) if client == "aiohttp" else _httpx_chat(url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await aclose()
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])], lifespan=lifespan)
+
+
+def _aiohttp_chat(url: str) -> tuple[Chat, Callable[[], Awaitable[None]]]:
+    """The endpoint through one aiohttp session with aiohttp's defaults (no cap on connections), and its closing."""
     session: aiohttp.ClientSession | None = None
 
     async def chat(request: Request) -> Response:
@@ -53,13 +75,45 @@ def make_app(upstream_url: str) -> Starlette:
         finally:
             upstream.release()
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+    async def aclose() -> None:
         if session is not None:
             await session.close()
 
-    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])], lifespan=lifespan)
+    return chat, aclose
+
+
+def _httpx_chat(url: str) -> tuple[Chat, Callable[[], Awaitable[None]]]:
+    """The endpoint through one httpx.AsyncClient with httpx's defaults, and its closing."""
+    client: httpx.AsyncClient | None = None
+
+    async def chat(request: Request) -> Response:
+        nonlocal client
+        if client is None:  # created in the running loop, on first use
+            import httpx
+
+            client = httpx.AsyncClient()
+        body = await request.body()
+        stream = orjson.loads(body).get("stream") is True
+        upstream = await client.send(
+            client.build_request("POST", url, content=body, headers=UPSTREAM_HEADERS), stream=stream
+        )
+        media_type = upstream.headers.get("content-type")
+        if stream:
+            return StreamingResponse(relay(upstream), upstream.status_code, media_type=media_type)
+        return Response(upstream.content, upstream.status_code, media_type=media_type)
+
+    async def relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        finally:
+            await upstream.aclose()
+
+    async def aclose() -> None:
+        if client is not None:
+            await client.aclose()
+
+    return chat, aclose
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -75,12 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream", default=os.environ.get("BENCH_SIM_URL"), help="default: $BENCH_SIM_URL")
+    parser.add_argument("--client", choices=CLIENTS, default="aiohttp", help="the upstream client (default: aiohttp)")
     args = parser.parse_args(argv)
     if not args.upstream:
         parser.error("no upstream: set BENCH_SIM_URL or pass --upstream")
     # As core/serve.py runs the gateway, less what is the gateway's own (its header-timeout protocol, its limit).
     config = uvicorn.Config(
-        make_app(args.upstream),
+        make_app(args.upstream, args.client),
         host=args.host,
         port=args.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
