@@ -21,8 +21,9 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
-        # Taken around what waits and its writing (logging's own acquire and release would cost each flush a call
-        # of each): under logging's lock when a record is written at once, alone at the end of a loop's turn.
+        # Held around every use of what waits: a line may come from any thread (a loader's, a refresher's) while the
+        # loop's thread adds its own or writes them. (logging's own acquire and release would cost each line a call of
+        # each; this is taken in place.)
         self._writing = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -36,27 +37,34 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
     def write_line(self, line: str, *, at_once: bool = False) -> None:
         """`line` as `emit` writes an informational record's message: at the end of the loop's turn. A
         caller with the message alone (the access log) comes here without building a record."""
-        pending = self._pending
         if at_once or (loop := running_loop()) is None:
-            pending.append(line)
-            self.flush()
+            with self._writing:
+                self._pending.append(line)
+                self._write_pending()
             return
-        if not pending:
+        with self._writing:
+            pending = self._pending
+            pending.append(line)
+            first = len(pending) == 1
+        if first:  # the turn's first line: its end writes them all
             loop.call_soon(self.flush)
-        pending.append(line)
 
     def flush(self) -> None:
         """Write what waits, each line ended, then flush the stream."""
         with self._writing:
             if self._pending:
-                lines, self._pending = self.terminator.join(self._pending) + self.terminator, []
-                try:
-                    self.stream.write(lines)
-                    self.stream.flush()
-                except Exception:  # nowhere left to report it: stderr itself failed
-                    pass
+                self._write_pending()
             elif self.stream and hasattr(self.stream, "flush"):  # what logging's own flush does
                 self.stream.flush()
+
+    def _write_pending(self) -> None:
+        """(Under `_writing`.)"""
+        lines, self._pending = self.terminator.join(self._pending) + self.terminator, []
+        try:
+            self.stream.write(lines)
+            self.stream.flush()
+        except Exception:  # nowhere left to report it: stderr itself failed
+            pass
 
 
 def configure(level: str, stream: TextIO) -> TurnBatchingHandler:
