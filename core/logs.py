@@ -58,7 +58,7 @@ class TurnBatchingHandler(logging.StreamHandler[TextIO]):
                 self.stream.flush()
 
     def _write_pending(self) -> None:
-        """(Under `_writing`.)"""
+        """Write what waits, each line ended; the caller holds `_writing`."""
         lines, self._pending = self.terminator.join(self._pending) + self.terminator, []
         try:
             self.stream.write(lines)
