@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per proxy (default 10)")
     args = parser.parse_args(argv)
     per_target, rounds, warmup = (200, 2, 50) if args.quick else (3000, 10, 300)
-    seconds = 2 if args.quick else max(2, args.duration)
+    per_slice = 1 if args.quick else max(1, args.duration // 2)  # two slices per proxy
     workdir = Path(tempfile.mkdtemp(prefix="aoai-bench-transports-"))
     services: list[procs.Service] = []
     try:
@@ -45,19 +45,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             services.append(proxy)
             proxies[client] = proxy
         targets = [dataclasses.replace(naive_target(proxies[client].url), name=client) for client in CLIENTS]
+        measured = [direct_target(sim.url), *targets]
         generator = load.make_wrk(workdir, None) if load.wrk_path() else load.python_generator
-        latency.warm_up([direct_target(sim.url), *targets], CHAT_BODY, timed_request, warmup, 60)
+        latency.warm_up(measured, CHAT_BODY, timed_request, warmup, 60)
         for target in targets:
             generator(target, CHAT_BODY, CONCURRENCY, 1)  # the pools' connections made before anything counts
         _progress(f"latency: {per_target} per target, {rounds} rounds")
         phase = latency.interleave(
-            [direct_target(sim.url), *targets], CHAT_BODY, timed_request, per_target=per_target, rounds=rounds,
-            budget_s=180,
+            measured, CHAT_BODY, timed_request, per_target=per_target, rounds=rounds, budget_s=180,
         )  # fmt: skip
-        _progress(f"throughput: 2 x {seconds // 2 or 1} s per proxy at concurrency {CONCURRENCY}")
+        _progress(f"throughput: 2 x {per_slice} s per proxy at concurrency {CONCURRENCY}")
         probes = {client: _cpu_probe(proxies[client].pid) for client in CLIENTS}
         throughput = load.interleave(
-            generator, targets, CHAT_BODY, concurrency=CONCURRENCY, seconds_per_slice=max(1, seconds // 2), rounds=2,
+            generator, targets, CHAT_BODY, concurrency=CONCURRENCY, seconds_per_slice=per_slice, rounds=2,
             probes=probes,
         )  # fmt: skip
         print(table(phase, throughput))
