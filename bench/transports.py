@@ -20,8 +20,8 @@ from pathlib import Path
 
 from bench import latency, load, procs
 from bench.client import CHAT_BODY, direct_target, naive_target, timed_request
+from bench.naive import CLIENTS  # its --client choices: each a target here, named after it
 
-CLIENTS = ("aiohttp", "httpx")  # bench/naive.py's --client choices, each a target named after it
 CONCURRENCY = 32
 
 

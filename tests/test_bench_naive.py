@@ -14,6 +14,7 @@ import pytest
 from azure_sim.server import AzureSimulator
 from bench import latency, load, procs, transports
 from bench.client import CHAT_BODY, STREAM_BODY
+from bench.naive import CLIENTS
 
 UPSTREAM_KEY = "bench-upstream-key"  # the key bench/naive.py sends, as the benchmark's simulator expects
 
@@ -24,7 +25,7 @@ def sim() -> Iterator[AzureSimulator]:
         yield simulator
 
 
-@pytest.fixture(params=transports.CLIENTS)
+@pytest.fixture(params=CLIENTS)
 def naive(request: pytest.FixtureRequest, sim: AzureSimulator, tmp_path: Path) -> Iterator[str]:
     argv = [*procs.naive_argv(), "--client", request.param]
     service = procs.spawn("naive", argv, procs.child_env(sim.url), procs.NAIVE_READY, tmp_path / "naive.log", 30)
