@@ -240,6 +240,62 @@ def test_a_body_of_known_length_is_read_whole_its_connection_reused_and_a_short_
     assert connections == 2  # the whole answers and the short one over one connection, a new one after it broke
 
 
+def test_a_kept_alive_connection_closed_unanswered_sends_a_get_again_and_never_a_post() -> None:
+    """An upstream may close an idle kept-alive connection just as the next request goes out on it. A GET is then
+    sent once more on a new connection (sending it twice cannot do anything twice); a POST is ConnectFailed, sent
+    once, since the upstream may have acted on it."""
+    from core.upstream.transport import ConnectFailed
+
+    received: list[tuple[int, bytes]] = []  # (connection, method) of every request that arrived
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        connection = connections
+        answered = 0
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            received.append((connection, head.split(b" ", 1)[0]))
+            if b"\r\ncontent-length: 2\r\n" in head.lower():
+                await reader.readexactly(2)  # the POST's body
+            if answered == 1:  # the second request on a connection: closed unanswered
+                writer.close()
+                return
+            answered += 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    async def calls(method: str) -> list[bytes | type[BaseException]]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        transport = Transport(connect_timeout=2, read_timeout=2)
+        results: list[bytes | type[BaseException]] = []
+        body = None if method == "GET" else b"{}"
+        fields = [] if body is None else [("Content-Type", "application/json")]
+        try:
+            for _ in range(2):
+                try:
+                    results.append(await (await transport.send(method, url, fields, body)).read(100))
+                except ConnectFailed as failed:
+                    results.append(type(failed))
+        finally:
+            await transport.aclose()
+            server.close()
+            await server.wait_closed()
+        return results
+
+    assert asyncio.run(calls("GET")) == [b"{}", b"{}"]
+    assert received == [(1, b"GET"), (1, b"GET"), (2, b"GET")]  # the second sent again, on a new connection
+    received.clear()
+    connections = 0
+    assert asyncio.run(calls("POST")) == [b"{}", ConnectFailed]
+    assert received == [(1, b"POST"), (1, b"POST")]  # never sent a second time
+
+
 def test_reads_unbounded_wait_past_the_read_timeout_and_bounded_ones_do_not() -> None:
     """A caller whose own deadlines come first sends with bounded_reads=False: no read then fails for the read
     timeout, however long the upstream is silent (the caller's deadline ends the wait instead)."""

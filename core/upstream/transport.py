@@ -10,16 +10,26 @@ back status, headers and a body that can be read whole or streamed as it arrives
 It raises its own typed errors (TransportError), saying how far an exchange got, so
 a pool can decide whether another member may be tried; core/upstream/errors.py turns
 them into the client's 502 or 504.
+
+A request is sent through aiohttp's parts (its request, its pooled connector, its
+response) rather than `ClientSession.request`, whose general path (redirects, cookies,
+total timeouts, traces, netrc and environment proxies, middlewares) the gateway uses
+none of and which cost some 65 thousand instructions a call, 9% of one (bench/README.md).
+These parts are aiohttp 3.14's (requirements.txt pins it); tests/test_upstream_transport.py
+and tests/test_egress.py drive each path through real servers and proxies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
 import aiohttp
 import yarl
+from aiohttp.helpers import TimerNoop
+from multidict import CIMultiDict
 
 ERROR_BODY_BYTES = 64 * 1024  # of an upstream error body: its message is at the start
 _COMPRESSED = frozenset({"gzip", "x-gzip", "deflate"})
@@ -27,6 +37,10 @@ _GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS  # zlib detects the gzip or zlib header itse
 USER_AGENT = "aoai-gateway"  # the User-Agent of a request that names none
 _DECODED_PIECE = 1024 * 1024  # at most this much decoded data per compressed chunk of a stream
 _MAX_URLS = 1024  # parsed URLs kept; a resource call's names an object, so they are forgotten, all at once, when full
+_NO_TOTAL_DEADLINE = TimerNoop()  # aiohttp's timer for a request without a total timeout (the callers keep their own)
+# Methods whose request may be sent again when a kept-alive connection turns out closed before it answered (RFC 9112,
+# 9.3.1), as aiohttp's own sessions do; a POST's never is.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class TransportError(Exception):
@@ -188,8 +202,9 @@ class Transport:
     def __init__(self, *, connect_timeout: float, read_timeout: float, proxy: str | None = None) -> None:
         self.set_timeouts(connect_timeout, read_timeout)
         self._socks_proxy = proxy if proxy is not None and proxy.startswith("socks") else None
-        self._http_proxy = proxy if self._socks_proxy is None else None
+        self._http_proxy = yarl.URL(proxy) if proxy is not None and self._socks_proxy is None else None
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the session's
         # The URLs requested, parsed: a deployment's is the same for every call, and yarl keeps what aiohttp asks of
         # one (its host, port, path) once worked out, so a call to a URL seen before parses nothing.
         self._urls: dict[str, yarl.URL] = {}
@@ -209,21 +224,13 @@ class Transport:
         return aiohttp.TCPConnector(**options)
 
     def _new_session(self) -> aiohttp.ClientSession:
-        """The session, made on first use (inside the running loop) and again after it was closed."""
-        session = self._session = aiohttp.ClientSession(
-            connector=self._connector(),
-            # One session serves every caller: a cookie an upstream sets (a front door's affinity, a
-            # session) must never ride along on the next call, which may be another caller's.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            # Bytes pass through untouched (upstream requests ask for identity encoding).
-            auto_decompress=False,
-            # Who calls, unless a request names its own (a client's library): never aiohttp's Python/3.x aiohttp/3.x.
-            headers={"User-Agent": USER_AGENT},
-            # No skip_auto_headers: aiohttp would rebuild that set for every request (some 12 thousand
-            # instructions a call, bench/README.md). A caller that gives its own Accept-Encoding and Content-Type
-            # (with a body) gets none of aiohttp's; it adds `Accept: */*` when the caller names none.
-        )
-        return session
+        """The session, made on first use (inside the running loop) and again after it was closed. It owns the
+        connection pool; requests go through its connector (`send`), so no cookie it is sent is ever kept or sent
+        back: one pool serves every caller, and a cookie an upstream sets (a front door's affinity, a session) must
+        never ride along on the next call, which may be another caller's."""
+        self._loop = asyncio.get_running_loop()
+        self._session = aiohttp.ClientSession(connector=self._connector(), cookie_jar=aiohttp.DummyCookieJar())
+        return self._session
 
     async def send(
         self,
@@ -251,23 +258,74 @@ class Transport:
             if len(self._urls) >= _MAX_URLS:
                 self._urls.clear()
             self._urls[url] = target
+        fields = CIMultiDict(headers)
+        # Who calls, unless a request names its own (a client's library): never aiohttp's Python/3.x aiohttp/3.x.
+        # aiohttp adds only what a request lacks: Host, `Accept: */*`, its Accept-Encoding, a body's Content-Type.
+        fields.setdefault("User-Agent", USER_AGENT)
+        limits = self._timeout if bounded_reads else self._unbounded_reads
         try:
-            response = await session.request(
-                method,
-                target,
-                headers=list(headers),
-                data=body,
-                allow_redirects=False,
-                timeout=self._timeout if bounded_reads else self._unbounded_reads,
-                proxy=self._http_proxy,
-            )
-        except aiohttp.ConnectionTimeoutError as exc:
+            return UpstreamResponse(await self._exchange(session, method, target, fields, body, limits))
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            # A kept-alive connection the upstream had closed: the request is sent once more on another, as
+            # aiohttp's sessions do, when sending it again cannot do anything twice and its body can be sent again.
+            if method not in _IDEMPOTENT or not (body is None or isinstance(body, bytes)):
+                raise ConnectFailed() from None
+        try:
+            return UpstreamResponse(await self._exchange(session, method, target, fields, body, limits))
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectFailed() from exc
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: yarl.URL,
+        fields: CIMultiDict[str],
+        body: bytes | AsyncIterable[bytes] | None,
+        limits: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        """Sends the request on a pooled connection and reads the response's head, as `ClientSession.request`
+        would with `allow_redirects=False` and no total timeout. Typed errors, but for the two a second try may
+        follow: ClientOSError and ServerDisconnectedError."""
+        request = aiohttp.ClientRequest(
+            method, url, headers=fields, data=body, loop=self._loop, session=session, proxy=self._http_proxy,
+            # The proxy's own request (a CONNECT) names the gateway too; aiohttp adds the proxy URL's credentials.
+            proxy_headers=None if self._http_proxy is None else {"User-Agent": USER_AGENT},
+            timer=_NO_TOTAL_DEADLINE, traces=[],
+        )  # fmt: skip
+        connector = session.connector
+        assert connector is not None  # an open session has one
+        try:
+            connection = await connector.connect(request, traces=[], timeout=limits)
+        except TimeoutError as exc:
             raise ConnectTimedOut() from exc
-        except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
-            raise HeadersTimedOut() from exc
         except aiohttp.ClientError as exc:
             raise ConnectFailed() from exc
-        return UpstreamResponse(response)
+        assert connection.protocol is not None  # a connection just handed out has one
+        connection.protocol.set_response_params(
+            timer=_NO_TOTAL_DEADLINE, skip_payload=method == "HEAD", read_until_eof=True, auto_decompress=False,
+            read_timeout=limits.sock_read,
+        )  # fmt: skip
+        try:
+            response = await request.send(connection)
+            try:
+                await response.start(connection)
+            except BaseException:
+                response.close()
+                raise
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            connection.close()
+            raise
+        except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
+            connection.close()
+            raise HeadersTimedOut() from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            connection.close()
+            raise ConnectFailed() from exc
+        except BaseException:
+            connection.close()
+            raise
+        return response
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
