@@ -1,5 +1,7 @@
-"""The upstream transport (core/transport.py): one pool without a cap on connections, direct or through a
-SOCKS proxy, closed with the gateway; its connect timeout; and the bound on what one step of decoding inflates."""
+"""The upstream transport (core/upstream/transport.py): one pool without a cap on connections, direct or through a
+SOCKS proxy, closed with the gateway; its connect and read timeouts; what it sends besides the caller's headers (its
+User-Agent, no cookie); an idempotent request sent again on a connection closed unanswered; and the bound on what one
+step of decoding inflates."""
 
 from __future__ import annotations
 
@@ -180,6 +182,37 @@ def test_a_request_names_the_gateway_as_its_user_agent_unless_it_names_its_own()
 
     asyncio.run(calls())
     assert agents == [["aoai-gateway"], ["my-app/1.0"], ["other/2.0"]]  # never aiohttp's own, never two
+
+
+def test_an_egress_proxys_connect_names_the_gateway_as_its_user_agent() -> None:
+    """Through an HTTP egress proxy, an https upstream is reached by a CONNECT to the proxy, which names the gateway as
+    aiohttp's own requests would not. The proxy here refuses the tunnel, so no name is ever resolved or reached."""
+    from core.upstream.transport import ConnectFailed
+
+    heads: list[bytes] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def call() -> None:
+        proxy = await asyncio.start_server(refuse, "127.0.0.1", 0)
+        transport = Transport(
+            connect_timeout=2, read_timeout=2, proxy=f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+        )
+        try:
+            with pytest.raises(ConnectFailed):
+                await transport.send("POST", "https://upstream.invalid/x", [("content-type", "text/plain")], b"hi")
+        finally:
+            await transport.aclose()
+            proxy.close()
+            await proxy.wait_closed()
+
+    asyncio.run(call())
+    assert len(heads) == 1 and heads[0].startswith(b"CONNECT upstream.invalid:443 HTTP/1.1\r\n")
+    assert b"\r\nUser-Agent: aoai-gateway\r\n" in heads[0]
 
 
 def test_a_body_of_known_length_is_read_whole_its_connection_reused_and_a_short_or_stalled_one_fails() -> None:

@@ -265,11 +265,11 @@ class Transport:
         limits = self._timeout if bounded_reads else self._unbounded_reads
         try:
             return UpstreamResponse(await self._exchange(session, method, target, fields, body, limits))
-        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
             # A kept-alive connection the upstream had closed: the request is sent once more on another, as
             # aiohttp's sessions do, when sending it again cannot do anything twice and its body can be sent again.
-            if method not in _IDEMPOTENT or not (body is None or isinstance(body, bytes)):
-                raise ConnectFailed() from None
+            if method.upper() not in _IDEMPOTENT or not (body is None or isinstance(body, bytes)):
+                raise ConnectFailed() from exc
         try:
             return UpstreamResponse(await self._exchange(session, method, target, fields, body, limits))
         except (aiohttp.ClientError, OSError) as exc:
@@ -303,7 +303,7 @@ class Transport:
             raise ConnectFailed() from exc
         assert connection.protocol is not None  # a connection just handed out has one
         connection.protocol.set_response_params(
-            timer=_NO_TOTAL_DEADLINE, skip_payload=method == "HEAD", read_until_eof=True, auto_decompress=False,
+            timer=_NO_TOTAL_DEADLINE, skip_payload=request.method == "HEAD", read_until_eof=True, auto_decompress=False,
             read_timeout=limits.sock_read,
         )  # fmt: skip
         try:
