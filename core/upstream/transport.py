@@ -302,6 +302,7 @@ class Transport:
         except aiohttp.ClientError as exc:
             raise ConnectFailed() from exc
         assert connection.protocol is not None  # a connection just handed out has one
+        # Bytes as they came (no auto_decompress): UpstreamResponse decodes only the bodies the gateway parses.
         connection.protocol.set_response_params(
             timer=_NO_TOTAL_DEADLINE, skip_payload=request.method == "HEAD", read_until_eof=True, auto_decompress=False,
             read_timeout=limits.sock_read,
