@@ -263,17 +263,20 @@ class Transport:
         # aiohttp adds only what a request lacks: Host, `Accept: */*`, its Accept-Encoding, a body's Content-Type.
         fields.setdefault("User-Agent", USER_AGENT)
         limits = self._timeout if bounded_reads else self._unbounded_reads
-        try:
-            return UpstreamResponse(await self._exchange(session, method, target, fields, body, limits))
-        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            # A kept-alive connection the upstream had closed: the request is sent once more on another, as
-            # aiohttp's sessions do, when sending it again cannot do anything twice and its body can be sent again.
-            if method.upper() not in _IDEMPOTENT or not (body is None or isinstance(body, bytes)):
+        sent = 0
+        while True:
+            try:
+                return UpstreamResponse(await self._exchange(session, method, target, fields, body, limits))
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+                # A kept-alive connection the upstream had closed: the request is sent once more on another, as
+                # aiohttp's sessions do, when sending it again cannot do anything twice and its body can be sent again.
+                sent += 1
+                if sent > 1 or method.upper() not in _IDEMPOTENT or not (body is None or isinstance(body, bytes)):
+                    raise ConnectFailed() from exc
+            except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
+                raise HeadersTimedOut() from exc
+            except (aiohttp.ClientError, OSError) as exc:
                 raise ConnectFailed() from exc
-        try:
-            return UpstreamResponse(await self._exchange(session, method, target, fields, body, limits))
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ConnectFailed() from exc
 
     async def _exchange(
         self,
@@ -285,8 +288,8 @@ class Transport:
         limits: aiohttp.ClientTimeout,
     ) -> aiohttp.ClientResponse:
         """Sends the request on a pooled connection and reads the response's head, as `ClientSession.request`
-        would with `allow_redirects=False` and no total timeout. Typed errors, but for the two a second try may
-        follow: ClientOSError and ServerDisconnectedError."""
+        would with `allow_redirects=False` and no total timeout. A failed connect is a typed error here (its timeout
+        is ConnectTimedOut); a failure after it, aiohttp's own, with the connection closed: `send` types it."""
         request = aiohttp.ClientRequest(
             method, url, headers=fields, data=body, loop=self._loop, session=session, proxy=self._http_proxy,
             # The proxy's own request (a CONNECT) names the gateway too; aiohttp adds the proxy URL's credentials.
@@ -314,15 +317,6 @@ class Transport:
             except BaseException:
                 response.close()
                 raise
-        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-            connection.close()
-            raise
-        except TimeoutError as exc:  # aiohttp's socket read timeout subclasses it
-            connection.close()
-            raise HeadersTimedOut() from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            connection.close()
-            raise ConnectFailed() from exc
         except BaseException:
             connection.close()
             raise
